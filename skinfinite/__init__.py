@@ -1,0 +1,12 @@
+"""skinfinite: infinite-width and infinite-depth neural networks as
+scikit-learn kernel machines."""
+from ._config import config_context, get_config, set_config
+from . import activations, kernels, models
+from .kernels import NNGP, NTK
+from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["config_context", "get_config", "set_config", "activations",
+           "kernels", "models", "NNGP", "NTK", "NTKRegressor",
+           "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__"]

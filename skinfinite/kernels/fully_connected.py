@@ -1,0 +1,239 @@
+"""NNGP and NTK kernels of fully-connected networks as scikit-learn kernels."""
+import numpy as np
+from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+
+from .._validation import (check_choice, check_dtype, check_positive_int,
+                           check_same_features, check_variance,
+                           check_vector_input)
+from ..activations import get_activation
+from ._fc_recursion import (FullyConnectedSpec, fully_connected_diag,
+                            fully_connected_gram)
+
+PARAMETRIZATIONS = ("ntk", "standard")
+
+
+def make_spec(depth, activation, weight_variance, bias_variance,
+              parametrization="ntk"):
+    """Validate network parameters and bundle them for the recursion."""
+    check_choice(parametrization, "parametrization", PARAMETRIZATIONS)
+    return FullyConnectedSpec(
+        depth=check_positive_int(depth, "depth"),
+        activation=get_activation(activation),
+        weight_variance=check_variance(weight_variance, "weight_variance"),
+        bias_variance=check_variance(bias_variance, "bias_variance",
+                                     allow_zero=True),
+        standard=parametrization == "standard")
+
+
+def nngp_ntk(X, Y=None, *, depth=3, activation="relu", weight_variance=2.0,
+             bias_variance=0.1, parametrization="ntk", dtype="float64"):
+    """NNGP and NTK Gram blocks of a fully-connected network in one pass.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples_X, n_features)
+    Y : array-like of shape (n_samples_Y, n_features), default=None
+        None means ``Y = X`` (only half of the symmetric pairs are computed).
+    depth, activation, weight_variance, bias_variance, parametrization
+        As in :class:`NNGP`.
+    dtype : {"float64", "float32"}
+
+    Returns
+    -------
+    K, T : ndarrays of shape (n_samples_X, n_samples_Y)
+        The NNGP covariance and the neural tangent kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.kernels import nngp_ntk
+    >>> X = np.random.default_rng(0).normal(size=(5, 3))
+    >>> K, T = nngp_ntk(X, depth=2)
+    >>> bool(np.all(T >= K))
+    True
+    """
+    spec = make_spec(depth, activation, weight_variance, bias_variance,
+                     parametrization)
+    X = check_vector_input(X)
+    if Y is not None:
+        Y = check_vector_input(Y, "Y")
+        check_same_features(X, Y)
+    res = fully_connected_gram(X, Y, spec, ("nngp", "ntk"),
+                               dtype=check_dtype(dtype))
+    return res["nngp"], res["ntk"]
+
+
+class _FullyConnectedKernel(Kernel):
+    """Shared machinery of :class:`NNGP` and :class:`NTK`."""
+
+    _output = None
+
+    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+                 bias_variance=0.1, parametrization="ntk",
+                 weight_variance_bounds=(1e-2, 1e2),
+                 bias_variance_bounds=(1e-5, 1e2), dtype="float64"):
+        self.depth = depth
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.parametrization = parametrization
+        self.weight_variance_bounds = weight_variance_bounds
+        self.bias_variance_bounds = bias_variance_bounds
+        self.dtype = dtype
+
+    @property
+    def hyperparameter_weight_variance(self):
+        return Hyperparameter("weight_variance", "numeric",
+                              self.weight_variance_bounds)
+
+    @property
+    def hyperparameter_bias_variance(self):
+        return Hyperparameter("bias_variance", "numeric",
+                              self.bias_variance_bounds)
+
+    def spec(self):
+        """The validated network description used by the recursion."""
+        return make_spec(self.depth, self.activation, self.weight_variance,
+                         self.bias_variance, self.parametrization)
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        """Return the kernel k(X, Y) and optionally its gradient.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+        Y : array-like of shape (n_samples_Y, n_features), default=None
+            None evaluates k(X, X).
+        eval_gradient : bool, default=False
+            Also return the gradient with respect to the log of the non-fixed
+            hyperparameters (only when Y is None).
+
+        Returns
+        -------
+        K : ndarray of shape (n_samples_X, n_samples_Y)
+        K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
+            Only when ``eval_gradient`` is True.
+        """
+        spec = self.spec()
+        dtype = check_dtype(self.dtype)
+        X = check_vector_input(X)
+        if Y is not None:
+            if eval_gradient:
+                raise ValueError("Gradient can only be evaluated when Y is None.")
+            Y = check_vector_input(Y, "Y")
+            check_same_features(X, Y)
+        res = fully_connected_gram(X, Y, spec, (self._output,),
+                                   eval_gradient=eval_gradient, dtype=dtype)
+        if not eval_gradient:
+            return res[self._output]
+        grad = res[self._output + "_gradient"]
+        # theta is ordered as self.hyperparameters (alphabetical):
+        # bias_variance, then weight_variance; the recursion stores (w, b).
+        columns = [idx for idx, hp in ((1, self.hyperparameter_bias_variance),
+                                       (0, self.hyperparameter_weight_variance))
+                   if not hp.fixed]
+        return res[self._output], np.ascontiguousarray(grad[:, :, columns])
+
+    def diag(self, X):
+        """Return the diagonal k(x, x), computed once per input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        K_diag : ndarray of shape (n_samples,)
+        """
+        X = check_vector_input(X)
+        out = fully_connected_diag(X, self.spec(), self._output)
+        return out.astype(check_dtype(self.dtype), copy=False)
+
+    def is_stationary(self):
+        """Returns False: the kernel depends on the inputs' norms."""
+        return False
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(depth={self.depth}, "
+                f"activation={self.activation!r}, "
+                f"weight_variance={self.weight_variance:.4g}, "
+                f"bias_variance={self.bias_variance:.4g}"
+                + (", parametrization='standard'"
+                   if self.parametrization == "standard" else "") + ")")
+
+
+class NNGP(_FullyConnectedKernel):
+    """Neural network Gaussian process kernel of a fully-connected network.
+
+    The covariance of the outputs of an infinitely wide network with random
+    Gaussian weights: ``K0 = sw2 <x, y> / d + sb2`` at the input layer and
+    ``K' = sw2 E[phi(u) phi(v)] + sb2`` at each of the ``depth`` hidden
+    layers, (u, v) drawn from the previous layer's covariance.
+
+    Parameters
+    ----------
+    depth : int, default=3
+        Number of hidden layers (>= 1).
+    activation : str, Activation or callable, default="relu"
+        See :mod:`skinfinite.activations`.
+    weight_variance : float, default=2.0
+        sw2, the variance of the weights times the fan-in. Hyperparameter.
+    bias_variance : float, default=0.1
+        sb2, the variance of the biases. Hyperparameter.
+    parametrization : {"ntk", "standard"}, default="ntk"
+        Only changes the NTK; kept here so both kernels share parameters.
+    weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
+        Bounds of the hyperparameters for marginal-likelihood fitting.
+    dtype : {"float64", "float32"}, default="float64"
+        Output dtype; the recursion itself always runs in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.gaussian_process import GaussianProcessRegressor
+    >>> from sklearn.gaussian_process.kernels import WhiteKernel
+    >>> from skinfinite.kernels import NNGP
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)); y = np.sin(X[:, 0])
+    >>> gpr = GaussianProcessRegressor(NNGP(depth=2) + WhiteKernel(1e-3))
+    >>> gpr.fit(X, y).predict(X[:2]).shape
+    (2,)
+    """
+
+    _output = "nngp"
+
+
+class NTK(_FullyConnectedKernel):
+    """Neural tangent kernel of a fully-connected network.
+
+    In NTK parametrisation ``T0 = K0`` and ``T' = K' + sw2 E[phi'(u) phi'(v)] T``
+    at each hidden layer; in standard parametrisation (weight learning rates
+    divided by fan-in) ``T0 = <x, y> / d + 1`` and
+    ``T' = E[phi(u) phi(v)] + 1 + sw2 E[phi'(u) phi'(v)] T``.
+
+    Parameters
+    ----------
+    depth : int, default=3
+        Number of hidden layers (>= 1).
+    activation : str, Activation or callable, default="relu"
+        See :mod:`skinfinite.activations`.
+    weight_variance : float, default=2.0
+        sw2. Hyperparameter.
+    bias_variance : float, default=0.1
+        sb2. Hyperparameter.
+    parametrization : {"ntk", "standard"}, default="ntk"
+    weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
+    dtype : {"float64", "float32"}, default="float64"
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.svm import SVC
+    >>> from skinfinite.kernels import NTK
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> SVC(kernel=NTK(depth=2)).fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _output = "ntk"

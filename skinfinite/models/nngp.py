@@ -1,0 +1,173 @@
+"""Exact Bayesian inference with infinitely wide networks (NNGP posteriors)."""
+import numpy as np
+from scipy import linalg
+from sklearn.base import RegressorMixin
+from sklearn.utils import check_random_state
+
+from ..solvers import cho_solve, cholesky_with_jitter
+from ._base import _KernelRegressorBase, _OneHotKernelClassifier
+from .ntk import _NETWORK_DOC
+
+_NNGP_NETWORK_DOC = _NETWORK_DOC.replace(
+    '    parametrization : {"ntk", "standard"}, default="ntk"\n', "")
+
+
+class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
+    __doc__ = """Posterior of a Bayesian infinitely wide network (a Gaussian process).
+
+    The prior over functions is the NNGP of a fully-connected network; with
+    Gaussian observation noise of variance ``alpha`` the posterior is exact.
+    Equivalent to ``GaussianProcessRegressor(kernel=NNGP(...), alpha=alpha,
+    optimizer=None)``, with jitter escalation instead of a failure when the
+    kernel matrix is numerically singular.
+
+    Parameters
+    ----------""" + _NNGP_NETWORK_DOC + """    alpha : float, default=1e-10
+        Noise variance added to the diagonal.
+    normalize_y : bool, default=False
+
+    Attributes
+    ----------
+    X_train_ : ndarray of shape (n_samples, n_features)
+    alpha_ : ndarray of shape (n_samples, n_targets)
+        ``(K + alpha I)^-1 y``.
+    L_ : ndarray of shape (n_samples, n_samples)
+        Lower Cholesky factor of ``K + (alpha + jitter_) I``.
+    jitter_ : float
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import NNGPRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 3)); y = np.sin(X[:, 0])
+    >>> gp = NNGPRegressor(depth=2, alpha=1e-2).fit(X, y)
+    >>> gp.sample_y(X[:4], n_samples=3).shape
+    (4, 3)
+    """
+
+    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+                 bias_variance=0.1, alpha=1e-10, normalize_y=False):
+        self.depth = depth
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.alpha = alpha
+        self.normalize_y = normalize_y
+
+    def fit(self, X, y):
+        """Condition the prior on the training data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+        """
+        X, Y = self._validate_fit(X, y)
+        K = self._grams(X, None, ("nngp",))["nngp"]
+        self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
+        self.L_ = np.tril(self._factor[0])
+        self.alpha_ = cho_solve(self._factor, Y)
+        self._Y = Y
+        return self
+
+    def predict(self, X, return_std=False, return_cov=False):
+        """Posterior mean, and optionally standard deviation or covariance.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std, return_cov : bool, default=False
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        y_std or y_cov : ndarray, optional
+        """
+        if return_std and return_cov:
+            raise ValueError("At most one of return_std or return_cov can be "
+                             "requested.")
+        X = self._validate_predict(X)
+        K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
+        mean = self._output_mean(K_trans @ self.alpha_)
+        if not (return_std or return_cov):
+            return mean
+        V = linalg.solve_triangular(self.L_, K_trans.T, lower=True,
+                                    check_finite=False)
+        if return_std:
+            var = self._diag(X, "nngp") - np.einsum("ij,ij->j", V, V)
+            return mean, np.sqrt(self._output_var(var))
+        cov = self._grams(X, None, ("nngp",))["nngp"] - V.T @ V
+        return mean, self._output_cov(cov)
+
+    def sample_y(self, X, n_samples=1, random_state=0):
+        """Draw functions from the posterior at ``X``.
+
+        Returns
+        -------
+        y_samples : ndarray of shape (n_samples_X, n_samples) or
+            (n_samples_X, n_targets, n_samples)
+        """
+        rng = check_random_state(random_state)
+        mean, cov = self.predict(X, return_cov=True)
+        if mean.ndim == 1:
+            return rng.multivariate_normal(mean, cov, n_samples).T
+        return np.stack([rng.multivariate_normal(mean[:, t], cov[..., t],
+                                                 n_samples).T
+                         for t in range(mean.shape[1])], axis=1)
+
+    def log_marginal_likelihood(self):
+        """Log evidence of the training targets under the fitted prior.
+
+        Summed over targets, on the (normalised) targets the model was fitted
+        to, as :class:`sklearn.gaussian_process.GaussianProcessRegressor`.
+        """
+        from sklearn.utils.validation import check_is_fitted
+        check_is_fitted(self)
+        n = self._Y.shape[0]
+        fit_term = -0.5 * np.einsum("ik,ik->k", self._Y, self.alpha_)
+        log_det = np.log(np.diag(self.L_)).sum()
+        return float(np.sum(fit_term - log_det - 0.5 * n * np.log(2 * np.pi)))
+
+
+class NNGPClassifier(_OneHotKernelClassifier):
+    __doc__ = """Classifier from the NNGP posterior mean on one-hot targets.
+
+    Parameters
+    ----------""" + _NNGP_NETWORK_DOC + """    alpha : float, default=1e-10
+        Noise variance.
+    temperature : float, default=0.1
+        ``predict_proba`` returns ``softmax(f / temperature)``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    regressor_ : NNGPRegressor
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skinfinite.models import NNGPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> NNGPClassifier(depth=2, alpha=1e-2).fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _regressor = NNGPRegressor
+    _regressor_params = ("depth", "activation", "weight_variance",
+                         "bias_variance", "alpha")
+
+    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+                 bias_variance=0.1, alpha=1e-10, temperature=0.1):
+        self.depth = depth
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.alpha = alpha
+        self.temperature = temperature

@@ -1,0 +1,200 @@
+"""Infinite ensembles of infinitely wide networks trained by gradient descent."""
+import numpy as np
+from sklearn.base import RegressorMixin
+
+from .._validation import check_variance
+from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
+from ._base import _KernelRegressorBase, _OneHotKernelClassifier
+
+_NETWORK_DOC = """
+    depth : int, default=3
+        Number of hidden layers.
+    activation : str, Activation or callable, default="relu"
+        See :mod:`skinfinite.activations`.
+    weight_variance : float, default=2.0
+        Variance of the weights times the fan-in (sw2).
+    bias_variance : float, default=0.1
+        Variance of the biases (sb2).
+    parametrization : {"ntk", "standard"}, default="ntk"
+"""
+
+
+class NTKRegressor(RegressorMixin, _KernelRegressorBase):
+    __doc__ = """Mean prediction of infinitely many infinitely wide networks
+    trained by gradient flow on the squared loss.
+
+    At ``training_time=None`` (trained to convergence) the prediction is the
+    kernel regression ``T(x, X) (T(X, X) + alpha I)^-1 y``; at a finite
+    training time ``t`` with learning rate ``eta`` it is
+    ``T(x, X) T^-1 (I - exp(-eta T t)) y`` (Lee et al., 2019).
+    ``predict(X, return_std=True)`` gives the standard deviation over the
+    ensemble of random initialisations, which needs the NNGP kernel too.
+
+    Parameters
+    ----------""" + _NETWORK_DOC + """    alpha : float, default=0.0
+        Ridge added to the diagonal of T(X, X); jitter is added automatically
+        if the matrix is numerically singular.
+    training_time : float or None, default=None
+        Gradient-flow time; None means infinite.
+    learning_rate : float, default=1.0
+    normalize_y : bool, default=False
+        Centre and scale the targets before fitting.
+
+    Attributes
+    ----------
+    X_train_ : ndarray of shape (n_samples, n_features)
+    dual_coef_ : ndarray of shape (n_samples, n_targets)
+        ``A y`` with ``A = T^-1 (I - exp(-eta T t))`` (``T^-1`` at infinite time).
+    jitter_ : float
+        Jitter that was added to the diagonal (infinite time only).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import NTKRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 3)); y = np.sin(X[:, 0])
+    >>> model = NTKRegressor(depth=2, alpha=1e-3).fit(X, y)
+    >>> mean, std = model.predict(X[:3], return_std=True)
+    >>> mean.shape, std.shape
+    ((3,), (3,))
+    """
+
+    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+                 bias_variance=0.1, parametrization="ntk", alpha=0.0,
+                 training_time=None, learning_rate=1.0, normalize_y=False):
+        self.depth = depth
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.parametrization = parametrization
+        self.alpha = alpha
+        self.training_time = training_time
+        self.learning_rate = learning_rate
+        self.normalize_y = normalize_y
+
+    def fit(self, X, y):
+        """Fit the infinite ensemble.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+        """
+        X, Y = self._validate_fit(X, y)
+        ntk = self._grams(X, None, ("ntk",))["ntk"]
+        self._nngp_train = None
+        if self.training_time is None:
+            self._factor, self.jitter_ = cholesky_with_jitter(ntk, self.alpha)
+            self._eig = None
+        else:
+            t = check_variance(self.training_time, "training_time",
+                               allow_zero=True)
+            eta = check_variance(self.learning_rate, "learning_rate")
+            w, V = eigh_psd(ntk, self.alpha)
+            # (1 - exp(-eta w t)) / w, with its limit eta t at w = 0
+            rate = eta * t
+            with np.errstate(divide="ignore", invalid="ignore"):
+                f = np.where(w * rate > 1e-12, -np.expm1(-w * rate) / w, rate)
+            self._eig = (V, f)
+            self._factor, self.jitter_ = None, 0.0
+        self.dual_coef_ = self._apply_A(Y)
+        return self
+
+    def _apply_A(self, B):
+        if self._eig is None:
+            return cho_solve(self._factor, B)
+        V, f = self._eig
+        return V @ (f[:, None] * (V.T @ B))
+
+    def predict(self, X, return_std=False, return_cov=False):
+        """Mean (and spread) of the ensemble's predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+            Also return the standard deviation over random initialisations.
+        return_cov : bool, default=False
+            Also return the covariance (exclusive with ``return_std``).
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        y_std or y_cov : ndarray, optional
+        """
+        if return_std and return_cov:
+            raise ValueError("At most one of return_std or return_cov can be "
+                             "requested.")
+        X = self._validate_predict(X)
+        want = ("nngp", "ntk") if (return_std or return_cov) else ("ntk",)
+        cross = self._grams(X, self.X_train_, want)
+        mean = self._output_mean(cross["ntk"] @ self.dual_coef_)
+        if not (return_std or return_cov):
+            return mean
+        if self._nngp_train is None:
+            self._nngp_train = self._grams(self.X_train_, None,
+                                           ("nngp",))["nngp"]
+        # Sigma = K(x,x') + M K M^T - (M K(X,x') + K(x,X) M^T), M = T(x,X) A
+        M = self._apply_A(cross["ntk"].T).T
+        MK = M @ self._nngp_train
+        if return_std:
+            var = (self._diag(X, "nngp") + np.einsum("ij,ij->i", MK, M)
+                   - 2 * np.einsum("ij,ij->i", M, cross["nngp"]))
+            return mean, np.sqrt(self._output_var(var))
+        C = M @ cross["nngp"].T
+        cov = self._grams(X, None, ("nngp",))["nngp"] + MK @ M.T - C - C.T
+        return mean, self._output_cov(cov)
+
+
+class NTKClassifier(_OneHotKernelClassifier):
+    __doc__ = """Classifier from NTK regression onto one-hot targets.
+
+    The trained infinite ensemble of :class:`NTKRegressor` regresses the
+    centred one-hot encoding of the classes; the predicted class has the
+    largest output.
+
+    Parameters
+    ----------""" + _NETWORK_DOC + """    alpha : float, default=0.0
+    training_time : float or None, default=None
+    learning_rate : float, default=1.0
+    temperature : float, default=0.1
+        ``predict_proba`` returns ``softmax(f / temperature)``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    regressor_ : NTKRegressor
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skinfinite.models import NTKClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> NTKClassifier(depth=2, alpha=1e-2).fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _regressor = NTKRegressor
+    _regressor_params = ("depth", "activation", "weight_variance",
+                         "bias_variance", "parametrization", "alpha",
+                         "training_time", "learning_rate")
+
+    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+                 bias_variance=0.1, parametrization="ntk", alpha=0.0,
+                 training_time=None, learning_rate=1.0, temperature=0.1):
+        self.depth = depth
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.parametrization = parametrization
+        self.alpha = alpha
+        self.training_time = training_time
+        self.learning_rate = learning_rate
+        self.temperature = temperature

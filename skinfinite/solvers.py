@@ -1,0 +1,74 @@
+"""Linear-algebra routines shared by the estimators."""
+import numpy as np
+from scipy import linalg
+
+
+class NumericalError(np.linalg.LinAlgError, ValueError):
+    """A kernel system that stays singular or indefinite after the remedies."""
+
+
+def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
+    """Cholesky factor of ``A + (alpha + jitter) I`` with jitter escalation.
+
+    The jitter starts at zero and grows from ``1e-10`` times the mean of the
+    diagonal by factors of 10 until the factorisation succeeds.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, n)
+        Symmetric matrix (not modified).
+    alpha : float or ndarray of shape (n,)
+        Ridge added to the diagonal.
+    max_tries : int
+        Number of jitter levels tried after the plain factorisation.
+
+    Returns
+    -------
+    factor : tuple
+        ``(L, True)`` usable with :func:`scipy.linalg.cho_solve`.
+    jitter : float
+        The jitter that was needed (0.0 if none).
+
+    Raises
+    ------
+    NumericalError
+        If the matrix stays indefinite at the largest jitter.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.solvers import cholesky_with_jitter
+    >>> factor, jitter = cholesky_with_jitter(np.ones((3, 3)))
+    >>> jitter > 0
+    True
+    """
+    A = np.array(A, dtype=np.float64, copy=True)
+    diag = np.einsum("ii->i", A)
+    diag += alpha
+    scale = float(np.mean(np.abs(diag))) or 1.0
+    jitters = [0.0] + [scale * 10.0 ** (-10 + k) for k in range(max_tries)]
+    added = 0.0
+    for jitter in jitters:
+        diag += jitter - added
+        added = jitter
+        try:
+            return linalg.cho_factor(A, lower=True, check_finite=False), jitter
+        except linalg.LinAlgError:
+            continue
+    raise NumericalError(
+        "The kernel matrix is not positive definite even with "
+        f"{jitters[-1]:.3g} added to its diagonal; increase alpha, check for "
+        "duplicated samples or lower the depth/weight variance.")
+
+
+def cho_solve(factor, B):
+    """Solve with a factor from :func:`cholesky_with_jitter`."""
+    return linalg.cho_solve(factor, B, check_finite=False)
+
+
+def eigh_psd(A, alpha=0.0):
+    """Eigendecomposition of ``A + alpha I`` with eigenvalues clipped at 0."""
+    A = np.array(A, dtype=np.float64, copy=True)
+    np.einsum("ii->i", A)[...] += alpha
+    w, V = linalg.eigh(A, check_finite=False)
+    return np.clip(w, 0.0, None), V

@@ -8,10 +8,11 @@ partial derivatives in the three covariance entries (needed for
 hyperparameter gradients carried through a depth recursion).
 
 Closed forms exist for the piecewise-linear family (ReLU, leaky ReLU, abs,
-identity), erf, sin and cos; they are compiled scalar functions that the
-fused kernels inline. Every other activation (tanh, sigmoid, softplus, swish,
-GELU or any callable) is integrated by two-dimensional Gauss-Hermite
-quadrature.
+identity), erf, sin and cos. Every other activation (tanh, sigmoid,
+softplus, swish, GELU or any callable) goes through its Hermite expansion,
+with coefficients from Gauss-Hermite quadrature (:class:`QuadratureActivation`).
+Either way the duals are compiled scalar functions (:mod:`skinfinite._duals`)
+that the fused kernels inline.
 """
 import math
 
@@ -21,7 +22,7 @@ from scipy.special import erf as _erf
 from scipy.special import expit as _expit
 from scipy.special import ndtr as _ndtr
 
-from ._fastmath import atan2_nonneg
+from . import _duals
 
 __all__ = [
     "Activation", "ReLU", "LeakyReLU", "Abs", "Identity", "Erf", "Sin", "Cos",
@@ -29,118 +30,28 @@ __all__ = [
     "get_activation", "ACTIVATION_NAMES",
 ]
 
-_PI = math.pi
-_TINY = 1e-300
-
-
-# --------------------------------------------------------------------------
-# Compiled scalar duals: (kxx, kxy, kyy, param) -> values.  ``*_dual`` returns
-# (V, Vd); ``*_partials`` returns (V, Vd, V_xx, V_xy, V_yy, Vd_xx, Vd_xy, Vd_yy).
-# --------------------------------------------------------------------------
-
-@njit(inline="always", fastmath=True, cache=True)
-def _piecewise_linear_core(kxx, kxy, kyy, slope):
-    # phi(x) = alpha x + beta |x|; cross terms vanish by symmetry, so
-    # V = alpha^2 Kxy + beta^2 E|u||v| and Vd = alpha^2 + beta^2 E[sgn u sgn v].
-    alpha = 0.5 * (1.0 + slope)
-    beta = 0.5 * (1.0 - slope)
-    r = math.sqrt(kxx * kyy)
-    c = min(max(kxy, -r), r)
-    s = math.sqrt(max(kxx * kyy - c * c, 0.0))
-    theta = atan2_nonneg(s, c)
-    v = alpha * alpha * c + beta * beta * (2.0 * s + (_PI - 2.0 * theta) * c) / _PI
-    vd = alpha * alpha + beta * beta * (1.0 - 2.0 * theta / _PI)
-    return v, vd, c, s, beta
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _piecewise_linear_dual(kxx, kxy, kyy, slope):
-    v, vd, c, s, beta = _piecewise_linear_core(kxx, kxy, kyy, slope)
-    return v, vd
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _piecewise_linear_partials(kxx, kxy, kyy, slope):
-    v, vd, c, s, beta = _piecewise_linear_core(kxx, kxy, kyy, slope)
-    # Homogeneity: V(a^2 Kxx, a Kxy, Kyy) = a V and Vd is invariant, hence
-    # 2 Kxx V_xx + Kxy V_xy = V and 2 Kxx Vd_xx + Kxy Vd_xy = 0.  Vd_xy is
-    # singular where the correlation is exactly 1; along the diagonal the
-    # correlation stays 1 for every hyperparameter, so its tangent is zero.
-    vd_xy = 2.0 * beta * beta / (_PI * s) if s > 0.0 else 0.0
-    inv2x = 0.5 / kxx if kxx > 0.0 else 0.0
-    inv2y = 0.5 / kyy if kyy > 0.0 else 0.0
-    rest = v - c * vd
-    return (v, vd, rest * inv2x, vd, rest * inv2y,
-            -c * vd_xy * inv2x, vd_xy, -c * vd_xy * inv2y)
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _erf_dual(kxx, kxy, kyy, unused):
-    a = 1.0 + 2.0 * kxx
-    b = 1.0 + 2.0 * kyy
-    z = min(max(2.0 * kxy / math.sqrt(a * b), -1.0), 1.0)
-    v = (2.0 / _PI) * math.asin(z)
-    vd = (4.0 / _PI) / math.sqrt(a * b - 4.0 * kxy * kxy)
-    return v, vd
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _erf_partials(kxx, kxy, kyy, unused):
-    a = 1.0 + 2.0 * kxx
-    b = 1.0 + 2.0 * kyy
-    v, vd = _erf_dual(kxx, kxy, kyy, unused)
-    d = a * b - 4.0 * kxy * kxy
-    return (v, vd, -kxy * vd / a, vd, -kxy * vd / b,
-            -vd * b / d, 4.0 * kxy * vd / d, -vd * a / d)
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _trig_core(kxx, kxy, kyy):
-    # E[sin u sin v] = exp(-(Kxx+Kyy)/2) sinh(Kxy), E[cos u cos v] the cosh;
-    # the exponent is split so that nothing overflows (|Kxy| <= mean).
-    m = 0.5 * (kxx + kyy)
-    ep = math.exp(kxy - m)
-    em = math.exp(-kxy - m)
-    return 0.5 * (ep - em), 0.5 * (ep + em)
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _trig_dual(kxx, kxy, kyy, is_cos):
-    sinh_e, cosh_e = _trig_core(kxx, kxy, kyy)
-    if is_cos > 0.5:
-        return cosh_e, sinh_e
-    return sinh_e, cosh_e
-
-
-@njit(inline="always", fastmath=True, cache=True)
-def _trig_partials(kxx, kxy, kyy, is_cos):
-    v, vd = _trig_dual(kxx, kxy, kyy, is_cos)
-    return (v, vd, -0.5 * v, vd, -0.5 * v, -0.5 * vd, v, -0.5 * vd)
-
-
 def _make_array_map(scalar_fn, n_out):
     """Vectorise a compiled scalar dual over 1-D arrays."""
-    if n_out == 2:
-        @njit(cache=False)
-        def mapped(kxx, kxy, kyy, param):
-            n = kxx.shape[0]
-            out = np.empty((2, n))
-            for i in range(n):
-                v, vd = scalar_fn(kxx[i], kxy[i], kyy[i], param)
-                out[0, i] = v
-                out[1, i] = vd
-            return out
-    else:
-        @njit(cache=False)
-        def mapped(kxx, kxy, kyy, param):
-            n = kxx.shape[0]
-            out = np.empty((8, n))
-            for i in range(n):
-                res = scalar_fn(kxx[i], kxy[i], kyy[i], param)
-                for k in range(8):
-                    out[k, i] = res[k]
-            return out
+    @njit(cache=False)
+    def mapped(kxx, kxy, kyy, cx, cy, param):
+        n = kxx.shape[0]
+        out = np.empty((n_out, n))
+        for i in range(n):
+            res = scalar_fn(kxx[i], kxy[i], kyy[i], cx[i], cy[i], param)
+            for k in range(n_out):
+                out[k, i] = res[k]
+        return out
     return mapped
+
+
+_MAPS = {}
+
+
+def _array_maps(scalar_dual, scalar_partials):
+    if scalar_dual not in _MAPS:
+        _MAPS[scalar_dual] = (_make_array_map(scalar_dual, 2),
+                              _make_array_map(scalar_partials, 8))
+    return _MAPS[scalar_dual]
 
 
 def _flatten_triplet(kxx, kxy, kyy):
@@ -153,8 +64,9 @@ def _flatten_triplet(kxx, kxy, kyy):
 class Activation:
     """Base class: an activation function and its Gaussian duals.
 
-    Subclasses define ``__call__`` (phi) and ``derivative`` (phi'), and either
-    compiled closed-form duals or quadrature (see :class:`QuadratureActivation`).
+    Subclasses define ``__call__`` (phi), ``derivative`` (phi'), the compiled
+    scalar duals ``_scalar_dual``/``_scalar_partials`` and, where the duals
+    need per-input data, ``coefficients``.
 
     Examples
     --------
@@ -164,8 +76,10 @@ class Activation:
     (0.159155, 0.25)
     """
 
-    closed_form = False
+    closed_form = True
     _param = 0.0
+    _scalar_dual = None
+    _scalar_partials = None
 
     def __call__(self, x):
         raise NotImplementedError
@@ -174,11 +88,23 @@ class Activation:
         """phi'(x)."""
         raise NotImplementedError
 
+    def coefficients(self, k):
+        """Per-input data the compiled duals need at variances ``k``.
+
+        Closed forms need none: an array of shape (len(k), 0).
+        """
+        return np.zeros((np.shape(k)[0], 0))
+
+    def _evaluate(self, kxx, kxy, kyy, which):
+        (a, b, c), shape = _flatten_triplet(kxx, kxy, kyy)
+        maps = _array_maps(self._scalar_dual, self._scalar_partials)
+        out = maps[which](a, b, c, self.coefficients(a), self.coefficients(c),
+                          float(self._param))
+        return tuple(o.reshape(shape) for o in out)
+
     def dual(self, kxx, kxy, kyy):
         """Return ``(E[phi(u)phi(v)], E[phi'(u)phi'(v)])`` element-wise."""
-        (a, b, c), shape = _flatten_triplet(kxx, kxy, kyy)
-        out = self._dual_arrays(a, b, c)
-        return out[0].reshape(shape), out[1].reshape(shape)
+        return self._evaluate(kxx, kxy, kyy, 0)
 
     def dual_partials(self, kxx, kxy, kyy):
         """Return the duals and their partial derivatives.
@@ -188,9 +114,7 @@ class Activation:
         values : tuple of 8 arrays
             ``V, Vd, dV/dKxx, dV/dKxy, dV/dKyy, dVd/dKxx, dVd/dKxy, dVd/dKyy``.
         """
-        (a, b, c), shape = _flatten_triplet(kxx, kxy, kyy)
-        out = self._partials_arrays(a, b, c)
-        return tuple(o.reshape(shape) for o in out)
+        return self._evaluate(kxx, kxy, kyy, 1)
 
     # identity of an activation for clone/equality/grid search
     def _key(self):
@@ -206,26 +130,7 @@ class Activation:
         return f"{type(self).__name__}()"
 
 
-class _ClosedFormActivation(Activation):
-    closed_form = True
-    _scalar_dual = None
-    _scalar_partials = None
-    _compiled = {}
-
-    @classmethod
-    def _maps(cls):
-        key = cls._scalar_dual
-        if key not in _ClosedFormActivation._compiled:
-            _ClosedFormActivation._compiled[key] = (
-                _make_array_map(cls._scalar_dual, 2),
-                _make_array_map(cls._scalar_partials, 8))
-        return _ClosedFormActivation._compiled[key]
-
-    def _dual_arrays(self, kxx, kxy, kyy):
-        return self._maps()[0](kxx, kxy, kyy, float(self._param))
-
-    def _partials_arrays(self, kxx, kxy, kyy):
-        return self._maps()[1](kxx, kxy, kyy, float(self._param))
+_ClosedFormActivation = Activation
 
 
 class LeakyReLU(_ClosedFormActivation):
@@ -238,8 +143,8 @@ class LeakyReLU(_ClosedFormActivation):
         ``1`` the identity.
     """
 
-    _scalar_dual = staticmethod(_piecewise_linear_dual)
-    _scalar_partials = staticmethod(_piecewise_linear_partials)
+    _scalar_dual = staticmethod(_duals.piecewise_linear_dual)
+    _scalar_partials = staticmethod(_duals.piecewise_linear_partials)
 
     def __init__(self, slope=0.01):
         slope = float(slope)
@@ -255,6 +160,9 @@ class LeakyReLU(_ClosedFormActivation):
     def derivative(self, x):
         x = np.asarray(x)
         return 0.5 * (1 + self.slope) + 0.5 * (1 - self.slope) * np.sign(x)
+
+    def _key(self):
+        return ("LeakyReLU", self.slope)
 
     def __repr__(self):
         return f"LeakyReLU(slope={self.slope!r})"
@@ -293,8 +201,8 @@ class Identity(LeakyReLU):
 class Erf(_ClosedFormActivation):
     """phi(x) = erf(x) (Williams 1997)."""
 
-    _scalar_dual = staticmethod(_erf_dual)
-    _scalar_partials = staticmethod(_erf_partials)
+    _scalar_dual = staticmethod(_duals.erf_dual)
+    _scalar_partials = staticmethod(_duals.erf_partials)
 
     def __call__(self, x):
         return _erf(x)
@@ -306,8 +214,8 @@ class Erf(_ClosedFormActivation):
 class Sin(_ClosedFormActivation):
     """phi(x) = sin(x)."""
 
-    _scalar_dual = staticmethod(_trig_dual)
-    _scalar_partials = staticmethod(_trig_partials)
+    _scalar_dual = staticmethod(_duals.trig_dual)
+    _scalar_partials = staticmethod(_duals.trig_partials)
     _param = 0.0
 
     def __call__(self, x):
@@ -320,8 +228,8 @@ class Sin(_ClosedFormActivation):
 class Cos(_ClosedFormActivation):
     """phi(x) = cos(x)."""
 
-    _scalar_dual = staticmethod(_trig_dual)
-    _scalar_partials = staticmethod(_trig_partials)
+    _scalar_dual = staticmethod(_duals.trig_dual)
+    _scalar_partials = staticmethod(_duals.trig_partials)
     _param = 1.0
 
     def __call__(self, x):
@@ -337,7 +245,7 @@ class Cos(_ClosedFormActivation):
 
 def _finite_difference(fn, order):
     # Central stencils with steps near the optimum eps**(1/(order+2)); the
-    # resulting derivative errors are about 1e-10, 1e-7 and 1e-5 relative.
+    # resulting derivative errors are about 1e-10 and 1e-7 relative.
     def first(x):
         h = 6e-6 * np.maximum(1.0, np.abs(x))
         return (fn(x + h) - fn(x - h)) / (2 * h)
@@ -346,38 +254,52 @@ def _finite_difference(fn, order):
         h = 1e-4 * np.maximum(1.0, np.abs(x))
         return (fn(x + h) - 2 * fn(x) + fn(x - h)) / (h * h)
 
-    def third(x):
-        h = 1e-3 * np.maximum(1.0, np.abs(x))
-        return (fn(x + 2 * h) - 2 * fn(x + h) + 2 * fn(x - h)
-                - fn(x - 2 * h)) / (2 * h ** 3)
+    return {1: first, 2: second}[order]
 
-    return {1: first, 2: second, 3: third}[order]
+
+def _normalised_hermite(z, n_terms):
+    """He_k(z) / sqrt(k!) for k < n_terms, by the stable three-term recurrence."""
+    H = np.empty((n_terms, z.shape[0]))
+    H[0] = 1.0
+    if n_terms > 1:
+        H[1] = z
+    for k in range(2, n_terms):
+        H[k] = (z * H[k - 1] - math.sqrt(k - 1) * H[k - 2]) / math.sqrt(k)
+    return H
 
 
 class QuadratureActivation(Activation):
-    """Any activation, with duals by two-dimensional Gauss-Hermite quadrature.
+    """Any activation, with duals from its Hermite expansion.
 
-    Writing ``u = sqrt(Kxx) z1`` and ``v = sqrt(Kyy) (rho z1 + sqrt(1-rho^2) z2)``
-    with independent standard normal ``z1, z2``, the expectations become
-    integrals against a Gaussian weight evaluated with ``n_nodes**2`` nodes.
-    The partial derivatives follow from Price's theorem
-    (``dV/dKxy = E[phi' phi']``) and Stein's lemma
-    (``dV/dKxx = E[phi''(u) phi(v)] / 2``), so gradients need phi'' and
-    phi''' too; those not given are taken by central finite differences.
+    For each input variance ``K`` the normalised Hermite coefficients
+    ``c_k(K) = E[phi(sqrt(K) z) He_k(z)] / sqrt(k!)`` are computed once per
+    input and layer by one-dimensional Gauss-Hermite quadrature; Mehler's
+    formula then gives every pair's dual as a power series in the
+    correlation: ``E[phi(u) phi(v)] = sum_k c_k(Kxx) c_k(Kyy) rho^k`` (and
+    the same with phi' for the derivative dual).  A pair costs ``n_terms``
+    multiply-adds instead of a two-dimensional quadrature.  Partial
+    derivatives differentiate the truncated series exactly, so gradients are
+    consistent with the values; dc_k/dK needs phi' and d(phi')_k/dK needs
+    phi'', taken by central finite differences when not given.
 
-    For smooth activations such as tanh the duals are accurate to about
-    1e-12 relative with the default 32 nodes at variances up to 10 (see
-    ``tests/test_activations.py``); accuracy degrades for activations with
-    kinks, which have closed forms here anyway.
+    Accuracy is that of the truncated series: best for smooth activations
+    and moderate variances, worst at correlations near 1.  For tanh with the
+    defaults, the relative error of E[phi phi] is below 1e-12 at variances up
+    to 1, 3e-7 at 4 and 4e-5 at 10; E[phi' phi'] converges more slowly
+    (4e-11, 2e-5 and about 3e-3).  ``tests/test_activations.py`` checks
+    these against brute-force two-dimensional quadrature; raise ``n_terms``
+    (and ``n_nodes``) for large variances.
 
     Parameters
     ----------
     function : callable
         Element-wise NumPy function phi.
-    derivative, second_derivative, third_derivative : callable, optional
-        Its derivatives; finite differences are used when missing.
-    n_nodes : int, default=32
-        Gauss-Hermite nodes per dimension.
+    derivative, second_derivative : callable, optional
+        phi' and phi''; finite differences are used when missing.
+    n_terms : int, default=96
+        Terms of the Hermite series.
+    n_nodes : int, default=192
+        Gauss-Hermite nodes for the coefficients (must exceed ``n_terms``).
     name : str, optional
         Used in ``repr`` and for equality.
 
@@ -391,24 +313,32 @@ class QuadratureActivation(Activation):
     0.3943
     """
 
+    closed_form = False
+    _scalar_dual = staticmethod(_duals.series_dual)
+    _scalar_partials = staticmethod(_duals.series_partials)
+
     def __init__(self, function, derivative=None, second_derivative=None,
-                 third_derivative=None, n_nodes=32, name=None):
+                 n_terms=96, n_nodes=192, name=None):
         if not callable(function):
             raise TypeError("function must be callable, got "
                             f"{type(function).__name__}.")
-        if int(n_nodes) != n_nodes or n_nodes < 2:
-            raise ValueError(f"n_nodes must be an integer >= 2, got {n_nodes}.")
+        if int(n_terms) != n_terms or n_terms < 2:
+            raise ValueError(f"n_terms must be an integer >= 2, got {n_terms}.")
+        if int(n_nodes) != n_nodes or n_nodes <= n_terms or n_nodes > 300:
+            raise ValueError("n_nodes must be an integer above n_terms and at "
+                             f"most 300, got {n_nodes}.")
         self.function = function
+        self.n_terms = int(n_terms)
         self.n_nodes = int(n_nodes)
         self.name = name or getattr(function, "__name__", "callable")
         self._derivs = {
             1: derivative or _finite_difference(function, 1),
             2: second_derivative or _finite_difference(function, 2),
-            3: third_derivative or _finite_difference(function, 3),
         }
         z, w = np.polynomial.hermite_e.hermegauss(self.n_nodes)
         self._nodes = z
-        self._weights = w / w.sum()
+        self._weighted_hermite = (_normalised_hermite(z, self.n_terms)
+                                  * (w / w.sum())).T
 
     def __call__(self, x):
         return self.function(np.asarray(x, dtype=float))
@@ -416,13 +346,27 @@ class QuadratureActivation(Activation):
     def derivative(self, x):
         return self._derivs[1](np.asarray(x, dtype=float))
 
-    def nth_derivative(self, x, order):
-        """phi^(order)(x) for order 0..3."""
-        x = np.asarray(x, dtype=float)
-        return self.function(x) if order == 0 else self._derivs[order](x)
+    def second_derivative(self, x):
+        return self._derivs[2](np.asarray(x, dtype=float))
+
+    def coefficients(self, k):
+        """Hermite rows ``[c, d, dc/dK, dd/dK]`` of shape (len(k), 4 n_terms)."""
+        k = np.asarray(k, dtype=np.float64)
+        out = np.empty((k.shape[0], 4 * self.n_terms))
+        z, WH = self._nodes, self._weighted_hermite
+        step = max(1, 2**22 // self.n_nodes)
+        for s in range(0, k.shape[0], step):
+            sd = np.sqrt(np.maximum(k[s:s + step], 1e-300))[:, None]
+            x = sd * z
+            d1 = self.derivative(x)
+            half_z = z / (2 * sd)
+            blocks = (self(x), d1, d1 * half_z, self.second_derivative(x) * half_z)
+            for b, values in enumerate(blocks):
+                out[s:s + step, b * self.n_terms:(b + 1) * self.n_terms] = values @ WH
+        return out
 
     def _key(self):
-        return (type(self).__name__, self.name, self.n_nodes,
+        return (type(self).__name__, self.name, self.n_terms, self.n_nodes,
                 self.function if type(self) is QuadratureActivation else None)
 
     def __repr__(self):
@@ -430,127 +374,68 @@ class QuadratureActivation(Activation):
             return f"QuadratureActivation({self.name})"
         return f"{type(self).__name__}()"
 
-    def _points(self, kxx, kxy, kyy):
-        sx = np.sqrt(np.maximum(kxx, 0.0))
-        sy = np.sqrt(np.maximum(kyy, 0.0))
-        denom = np.where(sx * sy > 0, sx * sy, 1.0)
-        rho = np.clip(np.where(sx * sy > 0, kxy / denom, 0.0), -1.0, 1.0)
-        z = self._nodes
-        u = sx[:, None] * z[None, :]
-        v = sy[:, None, None] * (rho[:, None, None] * z[None, :, None]
-                                 + np.sqrt(1 - rho * rho)[:, None, None]
-                                 * z[None, None, :])
-        return u, v
-
-    def _expect(self, fu, fv):
-        w = self._weights
-        return np.einsum("pi,pij,i,j->p", fu, fv, w, w, optimize=True)
-
-    def _chunks(self, n):
-        step = max(1, 2**21 // (self.n_nodes ** 2))
-        return range(0, n, step), step
-
-    def _dual_arrays(self, kxx, kxy, kyy):
-        n = kxx.shape[0]
-        out = np.empty((2, n))
-        starts, step = self._chunks(n)
-        for s in starts:
-            sl = slice(s, s + step)
-            u, v = self._points(kxx[sl], kxy[sl], kyy[sl])
-            out[0, sl] = self._expect(self(u), self(v))
-            out[1, sl] = self._expect(self.derivative(u), self.derivative(v))
-        return out
-
-    def _partials_arrays(self, kxx, kxy, kyy):
-        n = kxx.shape[0]
-        out = np.empty((8, n))
-        starts, step = self._chunks(n)
-        for s in starts:
-            sl = slice(s, s + step)
-            u, v = self._points(kxx[sl], kxy[sl], kyy[sl])
-            fu = [self.nth_derivative(u, k) for k in range(4)]
-            fv = [self.nth_derivative(v, k) for k in range(4)]
-            e = self._expect
-            vd = e(fu[1], fv[1])
-            out[:, sl] = [e(fu[0], fv[0]), vd, 0.5 * e(fu[2], fv[0]), vd,
-                          0.5 * e(fu[0], fv[2]), 0.5 * e(fu[3], fv[1]),
-                          e(fu[2], fv[2]), 0.5 * e(fu[1], fv[3])]
-        return out
-
 
 def _sigmoid_derivs(x):
     s = _expit(x)
     d1 = s * (1 - s)
-    d2 = d1 * (1 - 2 * s)
-    d3 = d2 * (1 - 2 * s) - 2 * d1 * d1
-    return s, d1, d2, d3
+    return s, d1, d1 * (1 - 2 * s)
+
+
+def _normal_pdf(x):
+    return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
 
 
 class Tanh(QuadratureActivation):
-    """phi(x) = tanh(x), by quadrature with exact derivatives."""
+    """phi(x) = tanh(x), by Hermite series with exact derivatives."""
 
-    def __init__(self, n_nodes=32):
-        def d1(x):
-            return 1 - np.tanh(x) ** 2
-
-        def d2(x):
-            t = np.tanh(x)
-            return -2 * t * (1 - t * t)
-
-        def d3(x):
-            t = np.tanh(x)
-            p = 1 - t * t
-            return -2 * p * (p - 2 * t * t)
-
-        super().__init__(np.tanh, d1, d2, d3, n_nodes=n_nodes, name="tanh")
+    def __init__(self, n_terms=96, n_nodes=192):
+        super().__init__(np.tanh, lambda x: 1 - np.tanh(x) ** 2,
+                         lambda x: -2 * np.tanh(x) * (1 - np.tanh(x) ** 2),
+                         n_terms=n_terms, n_nodes=n_nodes, name="tanh")
 
 
 class Sigmoid(QuadratureActivation):
-    """phi(x) = 1 / (1 + exp(-x)), by quadrature with exact derivatives."""
+    """phi(x) = 1 / (1 + exp(-x)), by Hermite series with exact derivatives."""
 
-    def __init__(self, n_nodes=32):
+    def __init__(self, n_terms=96, n_nodes=192):
         super().__init__(_expit, lambda x: _sigmoid_derivs(x)[1],
                          lambda x: _sigmoid_derivs(x)[2],
-                         lambda x: _sigmoid_derivs(x)[3],
-                         n_nodes=n_nodes, name="sigmoid")
+                         n_terms=n_terms, n_nodes=n_nodes, name="sigmoid")
 
 
 class Softplus(QuadratureActivation):
-    """phi(x) = log(1 + exp(x)), by quadrature with exact derivatives."""
+    """phi(x) = log(1 + exp(x)), by Hermite series with exact derivatives."""
 
-    def __init__(self, n_nodes=32):
+    def __init__(self, n_terms=96, n_nodes=192):
         super().__init__(lambda x: np.logaddexp(0.0, x), _expit,
                          lambda x: _sigmoid_derivs(x)[1],
-                         lambda x: _sigmoid_derivs(x)[2],
-                         n_nodes=n_nodes, name="softplus")
+                         n_terms=n_terms, n_nodes=n_nodes, name="softplus")
 
 
 class Swish(QuadratureActivation):
-    """phi(x) = x * sigmoid(x) (SiLU), by quadrature with exact derivatives."""
+    """phi(x) = x sigmoid(x) (SiLU), by Hermite series with exact derivatives."""
 
-    def __init__(self, n_nodes=32):
-        def d(order):
-            def fn(x):
-                s = _sigmoid_derivs(x)
-                return order * s[order - 1] + x * s[order]
-            return fn
+    def __init__(self, n_terms=96, n_nodes=192):
+        def d1(x):
+            s, ds, _ = _sigmoid_derivs(x)
+            return s + x * ds
 
-        super().__init__(lambda x: x * _expit(x), d(1), d(2), d(3),
-                         n_nodes=n_nodes, name="swish")
+        def d2(x):
+            s, ds, dds = _sigmoid_derivs(x)
+            return 2 * ds + x * dds
+
+        super().__init__(lambda x: x * _expit(x), d1, d2,
+                         n_terms=n_terms, n_nodes=n_nodes, name="swish")
 
 
 class GELU(QuadratureActivation):
-    """phi(x) = x Phi(x) (exact GELU), by quadrature with exact derivatives."""
+    """phi(x) = x Phi(x) (exact GELU), by Hermite series with exact derivatives."""
 
-    def __init__(self, n_nodes=32):
-        def pdf(x):
-            return np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
+    def __init__(self, n_terms=96, n_nodes=192):
         super().__init__(lambda x: x * _ndtr(x),
-                         lambda x: _ndtr(x) + x * pdf(x),
-                         lambda x: pdf(x) * (2 - x * x),
-                         lambda x: pdf(x) * (x ** 3 - 4 * x),
-                         n_nodes=n_nodes, name="gelu")
+                         lambda x: _ndtr(x) + x * _normal_pdf(x),
+                         lambda x: _normal_pdf(x) * (2 - x * x),
+                         n_terms=n_terms, n_nodes=n_nodes, name="gelu")
 
 
 _REGISTRY = {

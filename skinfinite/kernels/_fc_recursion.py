@@ -1,8 +1,8 @@
 """The depth recursion of fully-connected NNGP/NTK kernels and its engine.
 
 The layer maps are written once, as plain arithmetic, and used both on NumPy
-arrays (the per-input diagonal recursion and the quadrature path) and, compiled
-by numba, on scalars inside the fused tile kernels.  A fused kernel runs the
+arrays (the per-input diagonal recursion) and, compiled by numba, on scalars
+inside the fused tile kernels.  A fused kernel runs the
 whole depth recursion for a small block of pairs held in registers/L1, so no
 per-layer n x m temporary is ever created.
 
@@ -63,8 +63,8 @@ _hidden_tangents_nb = njit(inline="always", fastmath=True)(_hidden_tangents)
 # -------------------------------------------------------------- fused kernels
 def _make_fused_values(dual):
     @njit(parallel=True, fastmath=True)
-    def fused(g, r0, c0, dx, dy, param, sw2, sb2, std, upper, out_k, out_t,
-              want_k, want_t):
+    def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
+              out_t, want_k, want_t):
         # Full-size arrays plus block offsets (not views) keep one compiled
         # signature per dtype whatever the block layout.
         n, m = g.shape
@@ -79,8 +79,11 @@ def _make_fused_values(dual):
                     kb[jj], tb[jj] = _input_layer_nb(g[i, j0 + jj], sw2, sb2, std)
                 for layer in range(depth):
                     kxx = dx[layer, r0 + i]
+                    ax = cx[layer, r0 + i]
                     for jj in range(nb):
-                        v, vd = dual(kxx, kb[jj], dy[layer, c0 + j0 + jj], param)
+                        y = c0 + j0 + jj
+                        v, vd = dual(kxx, kb[jj], dy[layer, y], ax, cy[layer, y],
+                                     param)
                         kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj], sw2,
                                                           sb2, std)
                 if want_k:
@@ -94,8 +97,8 @@ def _make_fused_values(dual):
 
 def _make_fused_gradients(partials):
     @njit(parallel=True, fastmath=True)
-    def fused(g, r0, c0, dx, dy, param, sw2, sb2, std, upper, out_k, out_t,
-              out_dk, out_dt):
+    def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
+              out_t, out_dk, out_dt):
         # dx[layer] = (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for every input.
         n, m = g.shape
         depth = dx.shape[0]
@@ -106,7 +109,8 @@ def _make_fused_gradients(partials):
                 dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
                 for layer in range(depth):
                     x, y = r0 + i, c0 + j
-                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y], param)
+                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
+                                 cx[layer, x], cy[layer, y], param)
                     nk, nt = _hidden_layer_nb(p[0], p[1], t, sw2, sb2, std)
                     dk_w, dk_b, dt_w, dt_b = _hidden_tangents_nb(
                         p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
@@ -128,6 +132,7 @@ _FUSED_CACHE = {}
 
 
 def _fused_kernels(activation):
+    """Compiled (values, gradients) kernels, one pair per family of duals."""
     key = activation._scalar_dual
     if key not in _FUSED_CACHE:
         _FUSED_CACHE[key] = (_make_fused_values(activation._scalar_dual),
@@ -191,36 +196,6 @@ def diagonal_recursion(sq_norms, spec, with_tangents=False):
     return layers, t, np.stack([dt_w, dt_b])
 
 
-# --------------------------------------------------------- quadrature blocks
-def _quadrature_block(g, lx, ly, spec, with_tangents):
-    """Depth recursion on one block in NumPy (activations without closed form)."""
-    act = spec.activation
-    sw2, sb2, std = spec.weight_variance, spec.bias_variance, spec.std
-    shape = g.shape
-    g = g.ravel()
-    k, t = _input_layer(g, sw2, sb2, std)
-    dk_w, dk_b, dt_w, dt_b = _input_tangents(g, sw2, sb2, std)
-    for layer in range(spec.depth):
-        kxx = np.repeat(lx[layer, 0], shape[1])
-        kyy = np.tile(ly[layer, 0], shape[0])
-        if with_tangents:
-            p = act._partials_arrays(kxx, k, kyy)
-            dk_w, dk_b, dt_w, dt_b = _hidden_tangents(
-                *p, np.repeat(lx[layer, 1], shape[1]), dk_w,
-                np.tile(ly[layer, 1], shape[0]),
-                np.repeat(lx[layer, 2], shape[1]), dk_b,
-                np.tile(ly[layer, 2], shape[0]), t, dt_w, dt_b, sw2, sb2, std)
-            v, vd = p[0], p[1]
-        else:
-            v, vd = act._dual_arrays(kxx, k, kyy)
-        k, t = _hidden_layer(v, vd, t, sw2, sb2, std)
-    out = [k.reshape(shape), t.reshape(shape)]
-    if with_tangents:
-        out += [np.stack([dk_w, dk_b], -1).reshape(shape + (2,)),
-                np.stack([dt_w, dt_b], -1).reshape(shape + (2,))]
-    return out
-
-
 # -------------------------------------------------------------------- driver
 def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
                          dtype=np.float64):
@@ -250,26 +225,25 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
     ly, ty, dty = (lx, tx, dtx) if symmetric else diagonal_recursion(
         _sq_norms(Y), spec, eval_gradient)
     act = spec.activation
-    compiled = act.closed_form
     want_k, want_t = "nngp" in want, "ntk" in want
-    out_k = np.empty((n, m), dtype) if (want_k or eval_gradient) else np.empty((1, 1), dtype)
-    out_t = np.empty((n, m), dtype) if (want_t or eval_gradient) else np.empty((1, 1), dtype)
+    alloc_k, alloc_t = want_k or eval_gradient, want_t or eval_gradient
+    out_k = np.empty((n, m) if alloc_k else (1, 1), dtype)
+    out_t = np.empty((n, m) if alloc_t else (1, 1), dtype)
     out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
     out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
 
-    if compiled:
-        bytes_per_pair = 8.0
-    else:
-        bytes_per_pair = 8.0 * (40 if eval_gradient else 12)
-    block = plan_block(n, m, bytes_per_pair, symmetric)
+    cx = _layer_coefficients(act, lx[:spec.depth, 0])
+    cy = cx if symmetric else _layer_coefficients(act, ly[:spec.depth, 0])
+    block = plan_block(n, m, 8.0, symmetric)
     total = count_blocks(n, m, block, symmetric)
     work = n * m * spec.depth * (0.5 if symmetric else 1.0)
-    if compiled:
-        values_kernel, grad_kernel = _fused_kernels(act)
-        lx0 = np.ascontiguousarray(lx[:spec.depth, 0])
-        ly0 = np.ascontiguousarray(ly[:spec.depth, 0])
-        lxg = np.ascontiguousarray(lx[:spec.depth])
-        lyg = np.ascontiguousarray(ly[:spec.depth])
+    values_kernel, grad_kernel = _fused_kernels(act)
+    if eval_gradient:
+        lx_arg = np.ascontiguousarray(lx[:spec.depth])
+        ly_arg = lx_arg if symmetric else np.ascontiguousarray(ly[:spec.depth])
+    else:
+        lx_arg = np.ascontiguousarray(lx[:spec.depth, 0])
+        ly_arg = lx_arg if symmetric else np.ascontiguousarray(ly[:spec.depth, 0])
     args = (float(act._param), spec.weight_variance, spec.bias_variance, spec.std)
     with progress(total, work, "kernel blocks") as bar:
         numba.set_parallel_chunksize(4)
@@ -277,18 +251,13 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
             for rows, cols, diag_block in iter_blocks(n, m, block, symmetric):
                 g = X[rows] @ Y[cols].T
                 g /= d
-                if compiled and not eval_gradient:
-                    values_kernel(g, rows.start, cols.start, lx0, ly0, *args,
-                                  diag_block, out_k, out_t, want_k, want_t)
-                elif compiled:
-                    grad_kernel(g, rows.start, cols.start, lxg, lyg, *args,
-                                diag_block, out_k, out_t, out_dk, out_dt)
+                if eval_gradient:
+                    grad_kernel(g, rows.start, cols.start, lx_arg, ly_arg, cx, cy,
+                                *args, diag_block, out_k, out_t, out_dk, out_dt)
                 else:
-                    res = _quadrature_block(g, lx[:, :, rows], ly[:, :, cols],
-                                            spec, eval_gradient)
-                    out_k[rows, cols], out_t[rows, cols] = res[0], res[1]
-                    if eval_gradient:
-                        out_dk[rows, cols], out_dt[rows, cols] = res[2], res[3]
+                    values_kernel(g, rows.start, cols.start, lx_arg, ly_arg, cx,
+                                  cy, *args, diag_block, out_k, out_t, want_k,
+                                  want_t)
                 bar.update()
         finally:
             numba.set_parallel_chunksize(0)
@@ -297,7 +266,7 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
     outputs = [("nngp", out_k, lx[spec.depth, 0], out_dk, lx[spec.depth, 1:]),
                ("ntk", out_t, tx, out_dt, dtx)]
     for name, out, diag, grad, diag_grad in outputs:
-        if not (name in want or (eval_gradient and name in want)):
+        if name not in want:
             continue
         if symmetric:
             mirror_upper(out)
@@ -313,6 +282,12 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
         if eval_gradient:
             result[name + "_gradient"] = grad
     return result
+
+
+def _layer_coefficients(act, layer_variances):
+    """Per-input dual coefficients at each layer, shape (depth, n, width)."""
+    rows = [act.coefficients(k) for k in layer_variances]
+    return np.ascontiguousarray(np.stack(rows))
 
 
 def fully_connected_diag(X, spec, want="nngp"):

@@ -61,7 +61,9 @@ _hidden_tangents_nb = njit(inline="always", fastmath=True)(_hidden_tangents)
 
 
 # -------------------------------------------------------------- fused kernels
-def _make_fused_values(dual):
+def _make_fused_values(dual, per_input):
+    # per_input is a compile-time constant: closed forms skip the coefficient
+    # rows entirely, which keeps their inner loop free of array views.
     @njit(parallel=True, fastmath=True)
     def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
               out_t, want_k, want_t):
@@ -69,6 +71,7 @@ def _make_fused_values(dual):
         # signature per dtype whatever the block layout.
         n, m = g.shape
         depth = dx.shape[0]
+        none = cx[0, 0]
         for i in prange(n):
             kb = np.empty(_BLOCK)
             tb = np.empty(_BLOCK)
@@ -79,11 +82,11 @@ def _make_fused_values(dual):
                     kb[jj], tb[jj] = _input_layer_nb(g[i, j0 + jj], sw2, sb2, std)
                 for layer in range(depth):
                     kxx = dx[layer, r0 + i]
-                    ax = cx[layer, r0 + i]
+                    ax = cx[layer, r0 + i] if per_input else none
                     for jj in range(nb):
                         y = c0 + j0 + jj
-                        v, vd = dual(kxx, kb[jj], dy[layer, y], ax, cy[layer, y],
-                                     param)
+                        ay = cy[layer, y] if per_input else none
+                        v, vd = dual(kxx, kb[jj], dy[layer, y], ax, ay, param)
                         kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj], sw2,
                                                           sb2, std)
                 if want_k:
@@ -95,13 +98,14 @@ def _make_fused_values(dual):
     return fused
 
 
-def _make_fused_gradients(partials):
+def _make_fused_gradients(partials, per_input):
     @njit(parallel=True, fastmath=True)
     def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
               out_t, out_dk, out_dt):
         # dx[layer] = (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for every input.
         n, m = g.shape
         depth = dx.shape[0]
+        none = cx[0, 0]
         for i in prange(n):
             for j in range(i if upper else 0, m):
                 gij = g[i, j]
@@ -109,8 +113,10 @@ def _make_fused_gradients(partials):
                 dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
                 for layer in range(depth):
                     x, y = r0 + i, c0 + j
-                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
-                                 cx[layer, x], cy[layer, y], param)
+                    ax = cx[layer, x] if per_input else none
+                    ay = cy[layer, y] if per_input else none
+                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y], ax, ay,
+                                 param)
                     nk, nt = _hidden_layer_nb(p[0], p[1], t, sw2, sb2, std)
                     dk_w, dk_b, dt_w, dt_b = _hidden_tangents_nb(
                         p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
@@ -135,8 +141,10 @@ def _fused_kernels(activation):
     """Compiled (values, gradients) kernels, one pair per family of duals."""
     key = activation._scalar_dual
     if key not in _FUSED_CACHE:
-        _FUSED_CACHE[key] = (_make_fused_values(activation._scalar_dual),
-                             _make_fused_gradients(activation._scalar_partials))
+        per_input = not activation.closed_form
+        _FUSED_CACHE[key] = (
+            _make_fused_values(activation._scalar_dual, per_input),
+            _make_fused_gradients(activation._scalar_partials, per_input))
     return _FUSED_CACHE[key]
 
 

@@ -37,9 +37,11 @@ def atan2_nonneg(s, c):
     ac = abs(c)
     hi = max(s, ac)
     lo = min(s, ac)
-    a = lo / hi if hi > 0 else 0.0
-    reduced = a > _TAN_PI_8
-    x = (a - 1.0) / (a + 1.0) if reduced else a
+    # one division: (a - 1)/(a + 1) with a = lo/hi is (lo - hi)/(lo + hi)
+    reduced = lo > _TAN_PI_8 * hi
+    num = lo - hi if reduced else lo
+    den = lo + hi if reduced else hi
+    x = num / den if den > 0 else 0.0
     z = x * x
     p = _A[10]
     p = p * z + _A[9]

@@ -42,12 +42,13 @@ targets are standardised inside each fold.  Scores are accuracy or R^2 (mean
 
 
 def _epilog():
-    from .benchmark import DATASETS, list_models
+    from .benchmark import list_models
+    from .datasets import list_datasets
 
     width = max(len(s.name) for s in list_models())
     lines = [f"  {'*' if s.default else ' '} {s.name.ljust(width)}  {s.description}"
              for s in list_models()]
-    return _BENCHMARK_EPILOG.format(datasets=", ".join(DATASETS),
+    return _BENCHMARK_EPILOG.format(datasets=", ".join(list_datasets()),
                                     models="\n".join(lines))
 
 
@@ -103,6 +104,7 @@ def build_parser():
 
 def _benchmark(args, parser):
     from . import benchmark as bm
+    from .datasets import DatasetError
 
     if args.list:
         print(_epilog())
@@ -118,7 +120,7 @@ def _benchmark(args, parser):
             args.dataset, folds=args.folds, seed=args.seed, models=args.models,
             csv=args.csv, target=args.target, task=args.task,
             show_progress=not args.quiet)
-    except bm.BenchmarkError as exc:
+    except (bm.BenchmarkError, DatasetError) as exc:
         parser.error(str(exc))
     print(bm.format_table(rows))
     try:

@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from skinfinite import benchmark as bm
-from skinfinite.benchmark import (CSV_COLUMNS, BenchmarkError, CSVNotFoundError,
-                                  KernelRidgeClassifier, ModelSpec, format_table,
-                                  load_csv, make_model, plot_results, run_benchmark,
-                                  select_models, write_csv)
+from skinfinite.benchmark import (CSV_COLUMNS, BenchmarkError, KernelRidgeClassifier,
+                                  ModelSpec, format_table, make_model, plot_results,
+                                  run_benchmark, select_models, write_csv)
+from skinfinite.benchmark._runner import _short_error
 from skinfinite.cli import main
+from skinfinite.datasets import CSVNotFoundError, DatasetError
+
+from ._tables import write_table
 
 FAST = ["ntk_relu_d1", "rf", "svm_rbf"]
 REQUIRED_COLUMNS = ["dataset", "task", "model", "score_mean", "score_std", "metric",
@@ -22,33 +25,6 @@ REQUIRED_COLUMNS = ["dataset", "task", "model", "score_mean", "score_std", "metr
 def _read_csv(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _write_table(path, header, rows):
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-@pytest.fixture
-def mixed_csv(tmp_path):
-    """Numeric and categorical features with missing cells; a text target."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(60):
-        size = rng.normal()
-        colour = ["red", "green", "blue"][i % 3]
-        label = "big" if size + (colour == "red") > 0.3 else "small"
-        rows.append([
-            "" if i % 11 == 0 else f"{size:.3f}",
-            f"{rng.normal():.3f}",
-            "NA" if i % 7 == 0 else colour,
-            "" if i == 5 else label,  # a missing target: the row is dropped
-        ])
-    path = tmp_path / "shapes.csv"
-    _write_table(path, ["size", "noise", "colour", "label"], rows)
-    return path
 
 
 # ----------------------------------------------------------------- library
@@ -143,9 +119,9 @@ def test_failing_model_is_reported(monkeypatch):
 
 def test_failure_messages_are_one_line():
     exc = RuntimeError("\x1b[1mcannot compile\x1b[0m\n  details\n")
-    assert bm._short_error(exc) == "RuntimeError: cannot compile ..."
-    assert bm._short_error(KeyError()) == "KeyError"
-    assert len(bm._short_error(ValueError("x" * 1000))) < 320
+    assert _short_error(exc) == "RuntimeError: cannot compile ..."
+    assert _short_error(KeyError()) == "KeyError"
+    assert len(_short_error(ValueError("x" * 1000))) < 320
 
 
 def test_format_write_and_plot(tmp_path):
@@ -180,39 +156,6 @@ def test_format_write_and_plot(tmp_path):
 
 
 # ----------------------------------------------------------------- CSV input
-def test_load_csv_mixed_types(mixed_csv):
-    data = load_csv(mixed_csv, "label")
-    assert data.name == "shapes"
-    assert data.task == "classification"
-    assert data.X.shape == (59, 3)  # the row with a missing target is gone
-    assert set(data.y) == {"big", "small"}
-    Xt = data.preprocessor.fit_transform(data.X)
-    # two numeric columns + three one-hot colours, no missing values left
-    assert Xt.shape == (59, 5)
-    assert np.isfinite(Xt).all()
-
-
-def test_task_inference_and_override(tmp_path):
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=40)
-    path = tmp_path / "numbers.csv"
-    _write_table(path, ["x", "grade", "value"],
-                 [[f"{a:.3f}", str(i % 4), f"{2 * a + 0.1 * rng.normal():.4f}"]
-                  for i, a in enumerate(x)])
-    assert load_csv(path, "grade").task == "classification"
-    assert load_csv(path, "value").task == "regression"
-    assert load_csv(path, "grade", task="regression").task == "regression"
-    data = load_csv(path, "value", task="classification")
-    assert data.task == "classification"
-    with pytest.raises(BenchmarkError, match="task must be one of"):
-        load_csv(path, "value", task="ranking")
-
-
-def test_regression_on_text_target_is_refused(mixed_csv):
-    with pytest.raises(BenchmarkError, match="not numeric"):
-        load_csv(mixed_csv, "label", task="regression")
-
-
 def test_run_benchmark_on_csv(mixed_csv):
     rows = run_benchmark(csv=mixed_csv, target="label", folds=3, models=FAST,
                          show_progress=False)
@@ -238,7 +181,7 @@ def test_cli_csv_regression(tmp_path, capsys):
         price = 3 * a + (2 if kind == "x" else -2) + 0.1 * rng.normal()
         rows.append([f"{a:.4f}", kind if i % 9 else "", f"{price:.4f}"])
     path = tmp_path / "prices.csv"
-    _write_table(path, ["a", "kind", "price"], rows)
+    write_table(path, ["a", "kind", "price"], rows)
     out = tmp_path / "res.csv"
     assert main(["benchmark", "--csv", str(path), "--target", "price", "--folds", "2",
                  "--models", "ntk_relu_d1,krr_rbf", "--quiet", "--out", str(out)]) == 0
@@ -307,7 +250,7 @@ def _cli_error(argv, capsys):
 
 
 def test_unknown_dataset(capsys):
-    with pytest.raises(BenchmarkError, match="valid names are: breast_cancer"):
+    with pytest.raises(DatasetError, match="valid names are: breast_cancer"):
         run_benchmark("mnist", show_progress=False)
     err = _cli_error(["benchmark", "--dataset", "mnist"], capsys)
     assert "Unknown dataset 'mnist'" in err and "wine" in err
@@ -323,13 +266,13 @@ def test_missing_csv(tmp_path, capsys):
     with pytest.raises(CSVNotFoundError) as info:
         run_benchmark(csv=missing, target="y", show_progress=False)
     assert isinstance(info.value, FileNotFoundError)
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, DatasetError) and isinstance(info.value, ValueError)
     err = _cli_error(["benchmark", "--csv", str(missing), "--target", "y"], capsys)
     assert "CSV file not found" in err
 
 
 def test_target_not_in_csv(mixed_csv, capsys):
-    with pytest.raises(BenchmarkError, match="'size', 'noise', 'colour', 'label'"):
+    with pytest.raises(DatasetError, match="'size', 'noise', 'colour', 'label'"):
         run_benchmark(csv=mixed_csv, target="price", show_progress=False)
     err = _cli_error(["benchmark", "--csv", str(mixed_csv), "--target", "price"], capsys)
     assert "Target column 'price' is not in" in err and "'colour'" in err
@@ -337,7 +280,7 @@ def test_target_not_in_csv(mixed_csv, capsys):
 
 def test_csv_with_fewer_rows_than_folds(tmp_path, capsys):
     path = tmp_path / "tiny.csv"
-    _write_table(path, ["x", "y"], [["1", "a"], ["2", "b"], ["3", "a"], ["4", ""]])
+    write_table(path, ["x", "y"], [["1", "a"], ["2", "b"], ["3", "a"], ["4", ""]])
     with pytest.raises(BenchmarkError, match="3 usable rows.*5 cross-validation folds"):
         run_benchmark(csv=path, target="y", folds=5, show_progress=False)
     err = _cli_error(["benchmark", "--csv", str(path), "--target", "y"], capsys)

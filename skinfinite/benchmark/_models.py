@@ -1,0 +1,285 @@
+"""The compared models: the registry, its factories and a kernel ridge classifier."""
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from sklearn.svm import SVC, SVR
+from sklearn.utils.multiclass import unique_labels
+from sklearn.utils.validation import check_is_fitted
+
+from ..datasets._tabular import CLASSIFICATION, REGRESSION, TASKS
+from ._errors import BenchmarkError
+
+__all__ = ["RIDGE", "KernelRidgeClassifier", "ModelSpec", "MODELS", "list_models",
+           "select_models", "make_model"]
+
+# Ridge (noise variance) of every kernel machine: the NTK and NNGP models use
+# the same penalty as the RBF kernel ridge baseline.  Regression targets are
+# standardised, so it is a noise level relative to the target variance.
+RIDGE = 1.0
+
+
+class KernelRidgeClassifier(ClassifierMixin, BaseEstimator):
+    """Kernel ridge regression on one-hot (+1/-1) class indicators.
+
+    The predicted class is the one with the largest regressed indicator, as in
+    :class:`~sklearn.linear_model.RidgeClassifier` but with a kernel.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Ridge penalty.
+    kernel : str or callable, default="rbf"
+        Passed to :class:`~sklearn.kernel_ridge.KernelRidge`.
+    gamma : float, optional
+        Kernel coefficient; ``None`` uses the scikit-learn default
+        (1 / n_features for "rbf").
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skinfinite.benchmark import KernelRidgeClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = KernelRidgeClassifier().fit(X, y)
+    >>> round(clf.score(X, y), 2) > 0.9
+    True
+    """
+
+    def __init__(self, alpha=1.0, kernel="rbf", gamma=None):
+        self.alpha = alpha
+        self.kernel = kernel
+        self.gamma = gamma
+
+    def fit(self, X, y):
+        self.classes_ = unique_labels(y)
+        self._binarizer = LabelBinarizer(neg_label=-1, pos_label=1).fit(y)
+        Y = self._binarizer.transform(y).astype(float)
+        self.ridge_ = KernelRidge(alpha=self.alpha, kernel=self.kernel,
+                                  gamma=self.gamma).fit(X, Y)
+        self.n_features_in_ = self.ridge_.n_features_in_
+        return self
+
+    def decision_function(self, X):
+        check_is_fitted(self, "ridge_")
+        scores = self.ridge_.predict(X)
+        return scores.ravel() if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _infinite(family, activation, depth):
+    """Factory of an NTK / NNGP estimator with the given architecture."""
+    def factory(task, seed):
+        from .. import models  # imported late: only needed when actually run
+
+        prefix = "NTK" if family == "ntk" else "NNGP"
+        suffix = "Classifier" if task == CLASSIFICATION else "Regressor"
+        cls = getattr(models, prefix + suffix)
+        return cls(depth=depth, activation=activation, alpha=RIDGE)
+    return factory
+
+
+def _svm(task, seed):
+    if task == CLASSIFICATION:
+        return SVC(kernel="rbf", gamma="scale")
+    return SVR(kernel="rbf", gamma="scale")
+
+
+def _krr(task, seed):
+    if task == CLASSIFICATION:
+        return KernelRidgeClassifier(alpha=RIDGE, kernel="rbf")
+    return KernelRidge(alpha=RIDGE, kernel="rbf")
+
+
+def _forest(task, seed):
+    cls = RandomForestClassifier if task == CLASSIFICATION else RandomForestRegressor
+    return cls(n_estimators=200, random_state=seed)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of the model registry.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier used on the command line and in the results.
+    family : str
+        ``"ntk"``, ``"nngp"`` or ``"baseline"``.
+    description : str
+    factory : callable
+        ``factory(task, seed)`` returns a fresh, unfitted estimator for
+        ``task`` (without preprocessing).
+    default : bool
+        Whether the model runs when no model filter is given.
+    """
+
+    name: str
+    family: str
+    description: str
+    factory: Callable
+    default: bool = True
+
+
+def _infinite_spec(family, activation, depth, default):
+    label = "NTK" if family == "ntk" else "NNGP"
+    layers = "1 hidden layer" if depth == 1 else f"{depth} hidden layers"
+    return ModelSpec(
+        f"{family}_{activation}_d{depth}", family,
+        f"{label}, {activation} network with {layers}, alpha={RIDGE:g}",
+        _infinite(family, activation, depth), default)
+
+
+def _build_registry():
+    # Infinite-width networks: (activation, depth); the default set is kept
+    # small so that the default benchmark runs in well under a minute.
+    architectures = [("relu", 1), ("relu", 2), ("relu", 3), ("relu", 5),
+                     ("leaky_relu", 3), ("abs", 3), ("erf", 1), ("erf", 3),
+                     ("tanh", 3), ("gelu", 3), ("sin", 3), ("identity", 1)]
+    defaults = {("relu", 1), ("relu", 3), ("erf", 3)}
+    specs = [_infinite_spec(family, activation, depth, (activation, depth) in defaults)
+             for family in ("ntk", "nngp") for activation, depth in architectures]
+    specs += [
+        ModelSpec("svm_rbf", "baseline",
+                  "support vector machine, RBF kernel, gamma='scale' (SVC / SVR)",
+                  _svm),
+        ModelSpec("krr_rbf", "baseline",
+                  "kernel ridge, RBF kernel, alpha=1 (one-vs-rest for classes)",
+                  _krr),
+        ModelSpec("rf", "baseline", "random forest, 200 trees", _forest),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+#: The model registry: name -> :class:`ModelSpec`.
+MODELS = _build_registry()
+
+
+def list_models(include_all=True):
+    """Return the model registry as a list of specs.
+
+    Parameters
+    ----------
+    include_all : bool, default=True
+        If False, only the models run by default.
+
+    Returns
+    -------
+    specs : list of ModelSpec
+
+    Examples
+    --------
+    >>> from skinfinite.benchmark import list_models
+    >>> [s.name for s in list_models(include_all=False)][:2]
+    ['ntk_relu_d1', 'ntk_relu_d3']
+    """
+    return [s for s in MODELS.values() if include_all or s.default]
+
+
+def select_models(patterns=None):
+    """Resolve model names or patterns to registry names.
+
+    Parameters
+    ----------
+    patterns : str or iterable of str, optional
+        Model names, shell-style wildcards (``"ntk_*"``) or substrings
+        (``"relu"``), possibly comma-separated; ``"all"`` selects every
+        registered model and ``"default"`` the default set.  ``None`` selects
+        the default set.  An exact name selects only that model.
+
+    Returns
+    -------
+    names : list of str
+        Without repeats, in the order of the patterns (the models one pattern
+        matches in registry order).
+
+    Raises
+    ------
+    BenchmarkError
+        If a pattern matches no model.
+
+    Examples
+    --------
+    >>> from skinfinite.benchmark import select_models
+    >>> select_models("rf,svm_rbf")
+    ['rf', 'svm_rbf']
+    >>> select_models("ntk_relu_*")
+    ['ntk_relu_d1', 'ntk_relu_d2', 'ntk_relu_d3', 'ntk_relu_d5']
+    """
+    if patterns is None:
+        return [s.name for s in list_models(include_all=False)]
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    tokens = [t.strip() for p in patterns for t in str(p).split(",") if t.strip()]
+    if not tokens:
+        raise BenchmarkError("No model names given.")
+    chosen = []
+    for token in tokens:
+        key = token.lower()
+        if key == "all":
+            matched = set(MODELS)
+        elif key == "default":
+            matched = {s.name for s in list_models(include_all=False)}
+        elif key in MODELS:
+            matched = {key}
+        elif any(ch in key for ch in "*?["):
+            matched = set(fnmatch.filter(MODELS, key))
+        else:
+            matched = {name for name in MODELS if key in name}
+        if not matched:
+            raise BenchmarkError(
+                f"No model matches {token!r}; registered models are: "
+                f"{', '.join(MODELS)}.")
+        chosen += [name for name in MODELS if name in matched and name not in chosen]
+    return chosen
+
+
+def make_model(name, task, *, seed=0, preprocessor=None):
+    """Build a fresh estimator from the registry.
+
+    Parameters
+    ----------
+    name : str
+        A registered model name (see :func:`list_models`).
+    task : {"classification", "regression"}
+    seed : int, default=0
+        Seed for randomised models.
+    preprocessor : transformer, optional
+        Placed first in the pipeline (cloned); defaults to a
+        :class:`~sklearn.preprocessing.StandardScaler`.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        Steps ``"preprocess"`` and ``"model"``; regressors are wrapped in a
+        :class:`~sklearn.compose.TransformedTargetRegressor` that standardises
+        the target.
+
+    Examples
+    --------
+    >>> from skinfinite.benchmark import make_model
+    >>> make_model("svm_rbf", "classification").steps[1][1]
+    SVC()
+    """
+    if name not in MODELS:
+        raise BenchmarkError(
+            f"Unknown model {name!r}; registered models are: {', '.join(MODELS)}.")
+    if task not in TASKS:
+        raise BenchmarkError(f"task must be one of {TASKS}, got {task!r}.")
+    estimator = MODELS[name].factory(task, seed)
+    if task == REGRESSION:
+        estimator = TransformedTargetRegressor(regressor=estimator,
+                                               transformer=StandardScaler())
+    pre = StandardScaler() if preprocessor is None else clone(preprocessor)
+    return Pipeline([("preprocess", pre), ("model", estimator)])

@@ -1,0 +1,234 @@
+"""Cross-validation of the registered models on datasets."""
+import math
+import re
+import time
+import warnings
+
+import numpy as np
+from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+from sklearn.model_selection import KFold, StratifiedKFold
+
+from ..datasets import load_csv, load_dataset
+from ..datasets._tabular import CLASSIFICATION, DEFAULT_DATASETS
+from ._errors import BenchmarkError
+from ._models import make_model, select_models
+
+__all__ = ["CSV_COLUMNS", "run_benchmark"]
+
+#: Columns written by :func:`write_csv`, in order.
+CSV_COLUMNS = (
+    "dataset", "task", "model", "score_mean", "score_std", "metric",
+    "fit_time_s", "predict_time_s", "n_samples", "n_features",
+    "rmse_mean", "rmse_std", "folds",
+)
+
+_SCORE_KEYS = ("score_mean", "score_std", "fit_time_s", "predict_time_s",
+               "rmse_mean", "rmse_std")
+
+
+def _splitter(task, folds, seed):
+    if task == CLASSIFICATION:
+        return StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def _warm_up_rows(data, train, size=24):
+    """A few training rows, covering every class, for an untimed first fit."""
+    if data.task != CLASSIFICATION:
+        return train[:size]
+    _, first = np.unique(data.y[train].astype(str), return_index=True)
+    rest = np.setdiff1d(np.arange(len(train)), first)[:max(size - len(first), 0)]
+    return train[np.concatenate([first, rest])]
+
+
+def _evaluate(name, data, splits, seed):
+    # One untimed fit on a handful of rows first, so that one-off costs (such
+    # as compiling kernels) do not count as fit or predict time.
+    rows = _warm_up_rows(data, splits[0][0])
+    make_model(name, data.task, seed=seed, preprocessor=data.preprocessor).fit(
+        data.X[rows], data.y[rows]).predict(data.X[rows])
+    scores, rmses, fit_times, predict_times = [], [], [], []
+    for train, test in splits:
+        model = make_model(name, data.task, seed=seed, preprocessor=data.preprocessor)
+        start = time.perf_counter()
+        model.fit(data.X[train], data.y[train])
+        fit_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        prediction = model.predict(data.X[test])
+        predict_times.append(time.perf_counter() - start)
+        if data.task == CLASSIFICATION:
+            scores.append(accuracy_score(data.y[test], prediction))
+        else:
+            scores.append(r2_score(data.y[test], prediction))
+            rmses.append(math.sqrt(mean_squared_error(data.y[test], prediction)))
+    row = {
+        "score_mean": float(np.mean(scores)),
+        "score_std": float(np.std(scores)),
+        "fit_time_s": float(np.mean(fit_times)),
+        "predict_time_s": float(np.mean(predict_times)),
+        "rmse_mean": float(np.mean(rmses)) if rmses else float("nan"),
+        "rmse_std": float(np.std(rmses)) if rmses else float("nan"),
+    }
+    return row
+
+
+def _short_error(exc, limit=300):
+    """One readable line describing an exception (no colour codes)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    if len(lines) > 1:
+        line += " ..."
+    if len(line) > limit:
+        line = line[:limit - 4] + " ..."
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+
+
+def _dataset_names(datasets, csv, target, task):
+    """The built-in dataset names asked for, after checking the CSV arguments."""
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    names = None
+    if datasets is not None:
+        names = [t.strip() for d in datasets for t in str(d).split(",") if t.strip()]
+    if csv is None:
+        if target is not None or task is not None:
+            raise BenchmarkError("target and task only apply to a CSV table (csv=PATH).")
+        if names is None:
+            names = list(DEFAULT_DATASETS)
+        if not names:
+            raise BenchmarkError("No dataset given.")
+    else:
+        if target is None:
+            raise BenchmarkError("A CSV table needs target=COLUMN (--target COLUMN).")
+        names = names or []
+    return names
+
+
+def _load_csv_table(csv, target, task, folds, seen):
+    data = load_csv(csv, target, task=task)
+    if data.n_samples < folds:
+        raise BenchmarkError(
+            f"{csv!r} has {data.n_samples} usable rows (rows with a missing "
+            f"target are dropped), fewer than the {folds} cross-validation "
+            "folds; use fewer folds or more data.")
+    if data.name in seen:
+        data.name = f"{data.name} (csv)"
+    return data
+
+
+def _resolve_datasets(datasets, csv, target, task, folds):
+    loaded = []
+    seen = set()
+    for name in _dataset_names(datasets, csv, target, task):
+        data = load_dataset(name)
+        if data.name not in seen:
+            seen.add(data.name)
+            loaded.append(data)
+    if csv is not None:
+        loaded.append(_load_csv_table(csv, target, task, folds, seen))
+    return loaded
+
+
+def _run_job(data, name, splits, seed, folds):
+    """The result row of one model on one dataset; a failure is recorded, not raised."""
+    row = {
+        "dataset": data.name, "task": data.task, "model": name,
+        "metric": "accuracy" if data.task == CLASSIFICATION else "r2",
+        "n_samples": data.n_samples, "n_features": data.n_features,
+        "folds": folds, "error": None,
+    }
+    try:
+        row.update(_evaluate(name, data, splits, seed))
+    except Exception as exc:  # noqa: BLE001 - one failure must not stop the rest
+        message = _short_error(exc)
+        # stacklevel 3: attributed to the caller of run_benchmark
+        warnings.warn(f"{name} failed on {data.name}: {message}",
+                      RuntimeWarning, stacklevel=3)
+        row.update(dict.fromkeys(_SCORE_KEYS, float("nan")))
+        row["error"] = message
+    return {key: row[key] for key in (*CSV_COLUMNS, "error")}
+
+
+def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
+                  target=None, task=None, show_progress=True):
+    """Cross-validate infinite-width networks and baselines on datasets.
+
+    Parameters
+    ----------
+    datasets : str or list of str, optional
+        Built-in dataset names (see
+        :func:`~skinfinite.datasets.list_datasets`), possibly comma-separated.
+        Defaults to all of them, unless ``csv`` is given, in which case only
+        the CSV table is used unless datasets are named as well.
+    folds : int, default=5
+        Number of cross-validation folds (stratified for classification).
+    seed : int, default=0
+        Seed of the fold shuffling and of randomised models.
+    models : str or list of str, optional
+        Model names or patterns, resolved by :func:`select_models`; defaults
+        to the default set of :data:`MODELS`.
+    csv : str or path-like, optional
+        A CSV table of your own (see :func:`~skinfinite.datasets.load_csv`).
+    target : str, optional
+        The column of ``csv`` to predict; required with ``csv``.
+    task : {"classification", "regression"}, optional
+        Task of the CSV table; inferred when omitted.
+    show_progress : bool, default=True
+        Show a progress bar over (dataset, model) jobs on stderr.
+
+    Returns
+    -------
+    rows : list of dict
+        One per (dataset, model), in run order, with the keys of
+        :data:`CSV_COLUMNS` and ``error`` (None, or the message of the
+        exception that made the model fail; its scores are then NaN).
+
+    Raises
+    ------
+    BenchmarkError
+        For an unknown model, inconsistent arguments or too few rows for the
+        folds.
+    ~skinfinite.datasets.DatasetError
+        For an unknown dataset or an unusable CSV table
+        (:class:`~skinfinite.datasets.CSVNotFoundError` if it does not exist).
+
+    All inputs are checked before any model is fit; both errors are
+    ``ValueError``.
+
+    Examples
+    --------
+    >>> from skinfinite.benchmark import run_benchmark, format_table
+    >>> rows = run_benchmark("iris", folds=3, models=["svm_rbf", "krr_rbf"],
+    ...                      show_progress=False)
+    >>> [r["model"] for r in rows]
+    ['svm_rbf', 'krr_rbf']
+    >>> print(format_table(rows))  # doctest: +SKIP
+    """
+    folds = int(folds)
+    if folds < 2:
+        raise BenchmarkError(f"folds must be at least 2, got {folds}.")
+    model_names = select_models(models)
+    data_list = _resolve_datasets(datasets, csv, target, task, folds)
+    for data in data_list:
+        if data.n_samples < folds:
+            raise BenchmarkError(
+                f"Dataset {data.name!r} has {data.n_samples} rows, fewer than "
+                f"the {folds} folds.")
+
+    from tqdm.auto import tqdm
+
+    from .._config import config_context
+
+    rows = []
+    jobs = [(data, name) for data in data_list for name in model_names]
+    # The kernels' own progress bars would garble the one over jobs.
+    with config_context(show_progress=False), tqdm(total=len(jobs), disable=not show_progress,
+                             unit="job", dynamic_ncols=True) as bar:
+        for data in data_list:
+            splits = list(_splitter(data.task, folds, seed).split(data.X, data.y))
+            for name in model_names:
+                bar.set_description(f"{data.name}: {name}")
+                rows.append(_run_job(data, name, splits, seed, folds))
+                bar.update(1)
+    return rows

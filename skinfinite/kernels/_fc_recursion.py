@@ -305,8 +305,14 @@ def fully_connected_diag(X, spec, want="nngp"):
     return layers[spec.depth, 0].copy() if want == "nngp" else t
 
 
+def _all_finite(out, rows_per_chunk=256):
+    # by row chunks: a full boolean mask would be one more n x m temporary
+    return all(np.isfinite(out[i:i + rows_per_chunk]).all()
+               for i in range(0, out.shape[0], rows_per_chunk))
+
+
 def _check_finite(out, name, spec):
-    if not np.all(np.isfinite(out)):
+    if not _all_finite(out):
         raise FloatingPointError(
             f"The {name.upper()} Gram matrix has non-finite entries (depth="
             f"{spec.depth}, weight_variance={spec.weight_variance}); for "

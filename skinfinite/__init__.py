@@ -1,5 +1,12 @@
 """skinfinite: infinite-width and infinite-depth neural networks as
 scikit-learn kernel machines."""
+import os as _os
+
+# The compiled kernels (OpenMP threads) alternate with BLAS calls (their own
+# threads); with OpenMP's default busy-waiting the two pools fight over the
+# cores and small solves become ~15x slower.  A user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from ._config import config_context, get_config, set_config
 from . import activations, kernels, models
 from .kernels import NNGP, NTK

@@ -179,7 +179,7 @@ class ReLU(LeakyReLU):
 
 
 class Abs(LeakyReLU):
-    """phi(x) = |x|."""
+    """``phi(x) = |x|``."""
 
     def __init__(self):
         super().__init__(slope=-1.0)

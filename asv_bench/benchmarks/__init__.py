@@ -1,0 +1,1 @@
+"""asv benchmarks of skinfinite (run from ``asv_bench/``, see ``asv.conf.json``)."""

@@ -10,14 +10,14 @@ import math
 
 from numba import njit
 
-from ._fastmath import atan2_nonneg
+from ._fastmath import FASTMATH, atan2_nonneg
 
 _PI = math.pi
 # Below this squared sine the angle is at the level of input rounding
 # (sqrt(eps)); snapping it to zero makes identical inputs exact.
 _SNAP = 4.0 * 2.0 ** -52
 
-_jit = njit(inline="always", fastmath=True, cache=True)
+_jit = njit(inline="always", fastmath=FASTMATH, cache=True)
 
 
 @_jit

@@ -26,12 +26,16 @@ def _fit_atan_coefficients(degree=10):
     return tuple(float(c) for c in coef_t)
 
 
+# Fast-math without 'nnan'/'ninf': the kernels count non-finite results, and
+# those flags would let the compiler assume the counts are zero.
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
 _A = _fit_atan_coefficients()
 _TAN_PI_8 = math.tan(math.pi / 8)
 _PI = math.pi
 
 
-@njit(inline="always", fastmath=True, cache=True)
+@njit(inline="always", fastmath=FASTMATH, cache=True)
 def atan2_nonneg(s, c):
     """atan2(s, c) for s >= 0, i.e. the angle in [0, pi]."""
     ac = abs(c)

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from .._fastmath import FASTMATH
 from ..activations import Activation
 
 _BLOCK = 64  # columns processed together by one thread; small enough for L1
@@ -54,24 +55,27 @@ def _hidden_tangents(v, vd, v_xx, v_xy, v_yy, vd_xx, vd_xy, vd_yy,
     return dk_w, dk_b, dt_w_new, dt_b_new
 
 
-_input_layer_nb = njit(inline="always", fastmath=True)(_input_layer)
-_input_tangents_nb = njit(inline="always", fastmath=True)(_input_tangents)
-_hidden_layer_nb = njit(inline="always", fastmath=True)(_hidden_layer)
-_hidden_tangents_nb = njit(inline="always", fastmath=True)(_hidden_tangents)
+_input_layer_nb = njit(inline="always", fastmath=FASTMATH)(_input_layer)
+_input_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_input_tangents)
+_hidden_layer_nb = njit(inline="always", fastmath=FASTMATH)(_hidden_layer)
+_hidden_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_hidden_tangents)
 
 
 # -------------------------------------------------------------- fused kernels
 def _make_fused_values(dual, per_input):
     # per_input is a compile-time constant: closed forms skip the coefficient
     # rows entirely, which keeps their inner loop free of array views.
-    @njit(parallel=True, fastmath=True)
-    def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
-              out_t, want_k, want_t):
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, mirror,
+              out_k, out_t, want_k, want_t, limit):
         # Full-size arrays plus block offsets (not views) keep one compiled
-        # signature per dtype whatever the block layout.
+        # signature per dtype whatever the block layout.  With ``mirror`` the
+        # transposed entries are written too (symmetric Grams), which costs
+        # less than a separate pass.  Returns the number of non-finite values.
         n, m = g.shape
         depth = dx.shape[0]
         none = cx[0, 0]
+        bad = 0
         for i in prange(n):
             kb = np.empty(_BLOCK)
             tb = np.empty(_BLOCK)
@@ -89,17 +93,28 @@ def _make_fused_values(dual, per_input):
                         v, vd = dual(kxx, kb[jj], dy[layer, y], ax, ay, param)
                         kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj], sw2,
                                                           sb2, std)
-                if want_k:
-                    for jj in range(nb):
-                        out_k[r0 + i, c0 + j0 + jj] = kb[jj]
-                if want_t:
-                    for jj in range(nb):
-                        out_t[r0 + i, c0 + j0 + jj] = tb[jj]
+                local = 0
+                x = r0 + i
+                for jj in range(nb):
+                    y = c0 + j0 + jj
+                    # NaN fails every comparison; limit is the output dtype's max
+                    local += ((want_k and not abs(kb[jj]) <= limit)
+                              + (want_t and not abs(tb[jj]) <= limit))
+                    if want_k:
+                        out_k[x, y] = kb[jj]
+                        if mirror:
+                            out_k[y, x] = kb[jj]
+                    if want_t:
+                        out_t[x, y] = tb[jj]
+                        if mirror:
+                            out_t[y, x] = tb[jj]
+                bad += local
+        return bad
     return fused
 
 
 def _make_fused_gradients(partials, per_input):
-    @njit(parallel=True, fastmath=True)
+    @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
               out_t, out_dk, out_dt):
         # dx[layer] = (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for every input.
@@ -253,6 +268,8 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
         lx_arg = np.ascontiguousarray(lx[:spec.depth, 0])
         ly_arg = lx_arg if symmetric else np.ascontiguousarray(ly[:spec.depth, 0])
     args = (float(act._param), spec.weight_variance, spec.bias_variance, spec.std)
+    n_bad = 0
+    limit = float(np.finfo(dtype).max)
     with progress(total, work, "kernel blocks") as bar:
         numba.set_parallel_chunksize(4)
         try:
@@ -263,9 +280,10 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
                     grad_kernel(g, rows.start, cols.start, lx_arg, ly_arg, cx, cy,
                                 *args, diag_block, out_k, out_t, out_dk, out_dt)
                 else:
-                    values_kernel(g, rows.start, cols.start, lx_arg, ly_arg, cx,
-                                  cy, *args, diag_block, out_k, out_t, want_k,
-                                  want_t)
+                    n_bad += values_kernel(g, rows.start, cols.start, lx_arg,
+                                           ly_arg, cx, cy, *args, diag_block,
+                                           symmetric, out_k, out_t, want_k,
+                                           want_t, limit)
                 bar.update()
         finally:
             numba.set_parallel_chunksize(0)
@@ -277,15 +295,20 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
         if name not in want:
             continue
         if symmetric:
-            mirror_upper(out)
-            # The pair recursion at x == y equals the diagonal one up to
-            # rounding of <x, x>; use the latter so diagonals are exact.
-            np.fill_diagonal(out, diag)
             if eval_gradient:
+                mirror_upper(out)
                 mirror_upper(grad)
                 idx = np.arange(n)
                 grad[idx, idx] = diag_grad.T
-        _check_finite(out, name, spec)
+            # The pair recursion at x == y equals the diagonal one up to
+            # rounding of <x, x>; use the latter so diagonals are exact.
+            if not np.all(np.abs(diag) <= limit):
+                _raise_non_finite(name, spec)
+            np.fill_diagonal(out, diag)
+        if eval_gradient:
+            _check_finite(out, name, spec)
+        elif n_bad:
+            _raise_non_finite("/".join(w.upper() for w in want), spec)
         result[name] = out
         if eval_gradient:
             result[name + "_gradient"] = grad
@@ -313,8 +336,12 @@ def _all_finite(out, rows_per_chunk=256):
 
 def _check_finite(out, name, spec):
     if not _all_finite(out):
-        raise FloatingPointError(
-            f"The {name.upper()} Gram matrix has non-finite entries (depth="
-            f"{spec.depth}, weight_variance={spec.weight_variance}); for "
-            "float32 outputs the values may exceed its range: use float64 or "
-            "a smaller weight variance.")
+        _raise_non_finite(name, spec)
+
+
+def _raise_non_finite(name, spec):
+    raise FloatingPointError(
+        f"The {name.upper()} Gram matrix overflowed (depth="
+        f"{spec.depth}, weight_variance={spec.weight_variance}); for "
+        "float32 outputs the values may exceed its range: use float64 or "
+        "a smaller weight variance.")

@@ -1,7 +1,8 @@
 """Compiled scalar duals shared by every fused kernel.
 
-All take ``(kxx, kxy, kyy, ax, ay, param)``: the three covariance entries, the
-per-input coefficient rows of x and y (empty for closed forms; Hermite
+All take ``(kxx, kxy, kyy, r, ax, ay, param)``: the three covariance entries,
+``r = sqrt(kxx kyy)`` (a product of per-input square roots, which saves a
+square root per pair and layer), the per-input coefficient rows of x and y (empty for closed forms; Hermite
 coefficients for series activations) and one scalar parameter.  ``*_dual``
 returns ``(V, Vd)``; ``*_partials`` returns
 ``(V, Vd, V_xx, V_xy, V_yy, Vd_xx, Vd_xy, Vd_yy)``.
@@ -21,12 +22,11 @@ _jit = njit(inline="always", fastmath=FASTMATH, cache=True)
 
 
 @_jit
-def _piecewise_linear_core(kxx, kxy, kyy, slope):
+def _piecewise_linear_core(kxx, kxy, kyy, r, slope):
     # phi(x) = alpha x + beta |x|; cross terms vanish by symmetry, so
     # V = alpha^2 Kxy + beta^2 E|u||v| and Vd = alpha^2 + beta^2 E[sgn u sgn v].
     alpha = 0.5 * (1.0 + slope)
     beta = 0.5 * (1.0 - slope)
-    r = math.sqrt(kxx * kyy)
     c = min(max(kxy, -r), r)
     # (r - c)(r + c) keeps the digits that r^2 - c^2 cancels near rho = 1
     s2 = (r - c) * (r + c)
@@ -38,14 +38,14 @@ def _piecewise_linear_core(kxx, kxy, kyy, slope):
 
 
 @_jit
-def piecewise_linear_dual(kxx, kxy, kyy, ax, ay, slope):
-    v, vd, c, s, beta = _piecewise_linear_core(kxx, kxy, kyy, slope)
+def piecewise_linear_dual(kxx, kxy, kyy, r, ax, ay, slope):
+    v, vd, c, s, beta = _piecewise_linear_core(kxx, kxy, kyy, r, slope)
     return v, vd
 
 
 @_jit
-def piecewise_linear_partials(kxx, kxy, kyy, ax, ay, slope):
-    v, vd, c, s, beta = _piecewise_linear_core(kxx, kxy, kyy, slope)
+def piecewise_linear_partials(kxx, kxy, kyy, r, ax, ay, slope):
+    v, vd, c, s, beta = _piecewise_linear_core(kxx, kxy, kyy, r, slope)
     # Homogeneity: V(a^2 Kxx, a Kxy, Kyy) = a V and Vd is invariant, hence
     # 2 Kxx V_xx + Kxy V_xy = V and 2 Kxx Vd_xx + Kxy Vd_xy = 0.  Vd_xy is
     # singular where the correlation is exactly 1; along the diagonal the
@@ -59,7 +59,7 @@ def piecewise_linear_partials(kxx, kxy, kyy, ax, ay, slope):
 
 
 @_jit
-def erf_dual(kxx, kxy, kyy, ax, ay, unused):
+def erf_dual(kxx, kxy, kyy, r, ax, ay, unused):
     a = 1.0 + 2.0 * kxx
     b = 1.0 + 2.0 * kyy
     z = min(max(2.0 * kxy / math.sqrt(a * b), -1.0), 1.0)
@@ -70,10 +70,10 @@ def erf_dual(kxx, kxy, kyy, ax, ay, unused):
 
 
 @_jit
-def erf_partials(kxx, kxy, kyy, ax, ay, unused):
+def erf_partials(kxx, kxy, kyy, r, ax, ay, unused):
     a = 1.0 + 2.0 * kxx
     b = 1.0 + 2.0 * kyy
-    v, vd = erf_dual(kxx, kxy, kyy, ax, ay, unused)
+    v, vd = erf_dual(kxx, kxy, kyy, r, ax, ay, unused)
     d = a * b - 4.0 * kxy * kxy
     return (v, vd, -kxy * vd / a, vd, -kxy * vd / b,
             -vd * b / d, 4.0 * kxy * vd / d, -vd * a / d)
@@ -90,7 +90,7 @@ def _trig_core(kxx, kxy, kyy):
 
 
 @_jit
-def trig_dual(kxx, kxy, kyy, ax, ay, is_cos):
+def trig_dual(kxx, kxy, kyy, r, ax, ay, is_cos):
     sinh_e, cosh_e = _trig_core(kxx, kxy, kyy)
     if is_cos > 0.5:
         return cosh_e, sinh_e
@@ -98,26 +98,25 @@ def trig_dual(kxx, kxy, kyy, ax, ay, is_cos):
 
 
 @_jit
-def trig_partials(kxx, kxy, kyy, ax, ay, is_cos):
-    v, vd = trig_dual(kxx, kxy, kyy, ax, ay, is_cos)
+def trig_partials(kxx, kxy, kyy, r, ax, ay, is_cos):
+    v, vd = trig_dual(kxx, kxy, kyy, r, ax, ay, is_cos)
     return (v, vd, -0.5 * v, vd, -0.5 * v, -0.5 * vd, v, -0.5 * vd)
 
 
 @_jit
-def _correlation(kxx, kxy, kyy):
-    r = math.sqrt(kxx * kyy)
+def _correlation(kxy, r):
     if r > 0.0:
-        return r, min(max(kxy / r, -1.0), 1.0)
-    return r, 0.0
+        return min(max(kxy / r, -1.0), 1.0)
+    return 0.0
 
 
 @_jit
-def series_dual(kxx, kxy, kyy, ax, ay, unused):
+def series_dual(kxx, kxy, kyy, r, ax, ay, unused):
     # Mehler: E[phi(u) phi(v)] = sum_k c_k(Kxx) c_k(Kyy) rho^k with c_k the
     # normalised Hermite coefficients of z -> phi(sqrt(K) z); rows hold
     # [c (P), d (P), dc/dK (P), dd/dK (P)], d the coefficients of phi'.
     p = ax.shape[0] // 4
-    r, rho = _correlation(kxx, kxy, kyy)
+    rho = _correlation(kxy, r)
     v = 0.0
     vd = 0.0
     for k in range(p - 1, -1, -1):
@@ -127,9 +126,9 @@ def series_dual(kxx, kxy, kyy, ax, ay, unused):
 
 
 @_jit
-def series_partials(kxx, kxy, kyy, ax, ay, unused):
+def series_partials(kxx, kxy, kyy, r, ax, ay, unused):
     p = ax.shape[0] // 4
-    r, rho = _correlation(kxx, kxy, kyy)
+    rho = _correlation(kxy, r)
     v = vd = dv = dvd = 0.0          # series and their rho-derivatives
     vx = vy = vdx = vdy = 0.0        # series with one coefficient K-derived
     for k in range(p - 1, -1, -1):

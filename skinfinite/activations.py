@@ -37,7 +37,8 @@ def _make_array_map(scalar_fn, n_out):
         n = kxx.shape[0]
         out = np.empty((n_out, n))
         for i in range(n):
-            res = scalar_fn(kxx[i], kxy[i], kyy[i], cx[i], cy[i], param)
+            r = np.sqrt(kxx[i]) * np.sqrt(kyy[i])
+            res = scalar_fn(kxx[i], kxy[i], kyy[i], r, cx[i], cy[i], param)
             for k in range(n_out):
                 out[k, i] = res[k]
         return out

@@ -66,8 +66,8 @@ def _make_fused_values(dual, per_input):
     # per_input is a compile-time constant: closed forms skip the coefficient
     # rows entirely, which keeps their inner loop free of array views.
     @njit(parallel=True, fastmath=FASTMATH)
-    def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, mirror,
-              out_k, out_t, want_k, want_t, limit):
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
+              mirror, out_k, out_t, want_k, want_t, limit):
         # Full-size arrays plus block offsets (not views) keep one compiled
         # signature per dtype whatever the block layout.  With ``mirror`` the
         # transposed entries are written too (symmetric Grams), which costs
@@ -76,47 +76,60 @@ def _make_fused_values(dual, per_input):
         depth = dx.shape[0]
         none = cx[0, 0]
         bad = 0
-        for i in prange(n):
+        # In a triangular block row irow has n - irow pairs: pairing row p with
+        # row n-1-p gives every parallel iteration the same work.
+        n_iter = (n + 1) // 2 if upper else n
+        for row_pair in prange(n_iter):
             kb = np.empty(_BLOCK)
             tb = np.empty(_BLOCK)
-            j_first = i if upper else 0
-            for j0 in range(j_first, m, _BLOCK):
-                nb = min(_BLOCK, m - j0)
-                for jj in range(nb):
-                    kb[jj], tb[jj] = _input_layer_nb(g[i, j0 + jj], sw2, sb2, std)
-                for layer in range(depth):
-                    kxx = dx[layer, r0 + i]
-                    ax = cx[layer, r0 + i] if per_input else none
+            first = np.int64(row_pair)  # parfor indices may be unsigned
+            for half in range(2 if upper else 1):
+                irow = first if half == 0 else n - 1 - first
+                if half == 1 and irow == first:
+                    break
+                # blocks stay aligned to _BLOCK: a few pairs below the diagonal
+                # are computed twice, which is cheaper than ragged blocks
+                j_first = (irow // _BLOCK) * _BLOCK if upper else 0
+                for j0 in range(j_first, m, _BLOCK):
+                    nb = min(_BLOCK, m - j0)
                     for jj in range(nb):
-                        y = c0 + j0 + jj
-                        ay = cy[layer, y] if per_input else none
-                        v, vd = dual(kxx, kb[jj], dy[layer, y], ax, ay, param)
-                        kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj], sw2,
-                                                          sb2, std)
-                local = 0
-                x = r0 + i
-                for jj in range(nb):
-                    y = c0 + j0 + jj
-                    # NaN fails every comparison; limit is the output dtype's max
-                    local += ((want_k and not abs(kb[jj]) <= limit)
-                              + (want_t and not abs(tb[jj]) <= limit))
-                    if want_k:
-                        out_k[x, y] = kb[jj]
-                        if mirror:
-                            out_k[y, x] = kb[jj]
-                    if want_t:
-                        out_t[x, y] = tb[jj]
-                        if mirror:
-                            out_t[y, x] = tb[jj]
-                bad += local
+                        kb[jj], tb[jj] = _input_layer_nb(g[irow, j0 + jj], sw2,
+                                                         sb2, std)
+                    for layer in range(depth):
+                        kxx = dx[layer, r0 + irow]
+                        sqx = sx[layer, r0 + irow]
+                        ax = cx[layer, r0 + irow] if per_input else none
+                        for jj in range(nb):
+                            col = c0 + j0 + jj
+                            ay = cy[layer, col] if per_input else none
+                            v, vd = dual(kxx, kb[jj], dy[layer, col],
+                                         sqx * sy[layer, col], ax, ay, param)
+                            kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
+                                                              sw2, sb2, std)
+                    local = 0
+                    row = r0 + irow
+                    for jj in range(nb):
+                        col = c0 + j0 + jj
+                        # NaN fails every comparison; limit: the dtype's max
+                        local += ((want_k and not abs(kb[jj]) <= limit)
+                                  + (want_t and not abs(tb[jj]) <= limit))
+                        if want_k:
+                            out_k[row, col] = kb[jj]
+                            if mirror:
+                                out_k[col, row] = kb[jj]
+                        if want_t:
+                            out_t[row, col] = tb[jj]
+                            if mirror:
+                                out_t[col, row] = tb[jj]
+                    bad += local
         return bad
     return fused
 
 
 def _make_fused_gradients(partials, per_input):
     @njit(parallel=True, fastmath=FASTMATH)
-    def fused(g, r0, c0, dx, dy, cx, cy, param, sw2, sb2, std, upper, out_k,
-              out_t, out_dk, out_dt):
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
+              out_k, out_t, out_dk, out_dt):
         # dx[layer] = (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for every input.
         n, m = g.shape
         depth = dx.shape[0]
@@ -130,8 +143,8 @@ def _make_fused_gradients(partials, per_input):
                     x, y = r0 + i, c0 + j
                     ax = cx[layer, x] if per_input else none
                     ay = cy[layer, y] if per_input else none
-                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y], ax, ay,
-                                 param)
+                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
+                                 sx[layer, x] * sy[layer, y], ax, ay, param)
                     nk, nt = _hidden_layer_nb(p[0], p[1], t, sw2, sb2, std)
                     dk_w, dk_b, dt_w, dt_b = _hidden_tangents_nb(
                         p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
@@ -255,6 +268,8 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
     out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
     out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
 
+    sx = np.sqrt(lx[:spec.depth, 0])
+    sy = sx if symmetric else np.sqrt(ly[:spec.depth, 0])
     cx = _layer_coefficients(act, lx[:spec.depth, 0])
     cy = cx if symmetric else _layer_coefficients(act, ly[:spec.depth, 0])
     block = plan_block(n, m, 8.0, symmetric)
@@ -277,11 +292,13 @@ def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
                 g = X[rows] @ Y[cols].T
                 g /= d
                 if eval_gradient:
-                    grad_kernel(g, rows.start, cols.start, lx_arg, ly_arg, cx, cy,
-                                *args, diag_block, out_k, out_t, out_dk, out_dt)
+                    grad_kernel(g, rows.start, cols.start, lx_arg, ly_arg, sx, sy,
+                                cx, cy, *args, diag_block, out_k, out_t, out_dk,
+                                out_dt)
                 else:
                     n_bad += values_kernel(g, rows.start, cols.start, lx_arg,
-                                           ly_arg, cx, cy, *args, diag_block,
+                                           ly_arg, sx, sy, cx, cy, *args,
+                                           diag_block,
                                            symmetric, out_k, out_t, want_k,
                                            want_t, limit)
                 bar.update()

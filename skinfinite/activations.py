@@ -131,10 +131,9 @@ class Activation:
         return f"{type(self).__name__}()"
 
 
-_ClosedFormActivation = Activation
 
 
-class LeakyReLU(_ClosedFormActivation):
+class LeakyReLU(Activation):
     """phi(x) = max(x, slope * x); the dual is the arc-cosine kernel family.
 
     Parameters
@@ -199,7 +198,7 @@ class Identity(LeakyReLU):
         return "Identity()"
 
 
-class Erf(_ClosedFormActivation):
+class Erf(Activation):
     """phi(x) = erf(x) (Williams 1997)."""
 
     _scalar_dual = staticmethod(_duals.erf_dual)
@@ -212,7 +211,7 @@ class Erf(_ClosedFormActivation):
         return 2.0 / math.sqrt(math.pi) * np.exp(-np.square(x))
 
 
-class Sin(_ClosedFormActivation):
+class Sin(Activation):
     """phi(x) = sin(x)."""
 
     _scalar_dual = staticmethod(_duals.trig_dual)
@@ -226,7 +225,7 @@ class Sin(_ClosedFormActivation):
         return np.cos(x)
 
 
-class Cos(_ClosedFormActivation):
+class Cos(Activation):
     """phi(x) = cos(x)."""
 
     _scalar_dual = staticmethod(_duals.trig_dual)

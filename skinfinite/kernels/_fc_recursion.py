@@ -11,15 +11,14 @@ Hyperparameter tangents are carried with respect to ``log(weight_variance)``
 """
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from ._engine import BLOCK as _BLOCK
+from ._engine import DiagonalPath, store_block
 from .._fastmath import FASTMATH
 from ..activations import Activation
 
-_BLOCK = 64  # columns processed together by one thread; small enough for L1
 
 
 # ----------------------------------------------------------------- layer maps
@@ -106,22 +105,8 @@ def _make_fused_values(dual, per_input):
                                          sqx * sy[layer, col], ax, ay, param)
                             kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
                                                               sw2, sb2, std)
-                    local = 0
-                    row = r0 + irow
-                    for jj in range(nb):
-                        col = c0 + j0 + jj
-                        # NaN fails every comparison; limit: the dtype's max
-                        local += ((want_k and not abs(kb[jj]) <= limit)
-                                  + (want_t and not abs(tb[jj]) <= limit))
-                        if want_k:
-                            out_k[row, col] = kb[jj]
-                            if mirror:
-                                out_k[col, row] = kb[jj]
-                        if want_t:
-                            out_t[row, col] = tb[jj]
-                            if mirror:
-                                out_t[col, row] = tb[jj]
-                    bad += local
+                    bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
+                                       out_t, want_k, want_t, mirror, limit)
         return bad
     return fused
 
@@ -179,7 +164,7 @@ def _fused_kernels(activation):
 # ------------------------------------------------------------------ the spec
 @dataclass(frozen=True)
 class FullyConnectedSpec:
-    """Everything the recursion needs, validated by the kernel classes."""
+    """A fully-connected network, as a recursion for the Gram engine."""
 
     depth: int
     activation: Activation
@@ -191,9 +176,21 @@ class FullyConnectedSpec:
     def std(self):
         return 1.0 if self.standard else 0.0
 
+    def resolve(self, X, Y):
+        return self
 
-def _sq_norms(X):
-    return np.einsum("ij,ij->i", X, X) / X.shape[1]
+    def diagonal(self, sq_norms, with_tangents=False):
+        return diagonal_recursion(sq_norms, self, with_tangents)
+
+    def kernels(self):
+        return _fused_kernels(self.activation)
+
+    def scalars(self):
+        return (float(self.activation._param), self.weight_variance,
+                self.bias_variance, self.std)
+
+    def describe(self):
+        return (f"depth={self.depth}, weight_variance={self.weight_variance}")
 
 
 def diagonal_recursion(sq_norms, spec, with_tangents=False):
@@ -201,11 +198,8 @@ def diagonal_recursion(sq_norms, spec, with_tangents=False):
 
     Returns
     -------
-    layers : ndarray of shape (depth + 1, 3, n)
-        ``Kxx`` and its two log-hyperparameter tangents before each hidden
-        layer (index ``depth``: the output NNGP diagonal).
-    t, dt : ndarrays of shape (n,) and (2, n)
-        The NTK diagonal and its tangents.
+    DiagonalPath
+        ``stages[l]`` holds ``Kxx`` and its tangents before hidden layer l.
     """
     act = spec.activation
     sw2, sb2, std = spec.weight_variance, spec.bias_variance, spec.std
@@ -224,141 +218,12 @@ def diagonal_recursion(sq_norms, spec, with_tangents=False):
             v, vd = act.dual(k, k, k)
         k, t = _hidden_layer(v, vd, t, sw2, sb2, std)
     layers[spec.depth] = k, dk_w, dk_b
-    if not (np.all(np.isfinite(layers[spec.depth, 0])) and np.all(np.isfinite(t))):
+    if not (np.all(np.isfinite(k)) and np.all(np.isfinite(t))):
         raise FloatingPointError(
             f"The kernel overflowed through {spec.depth} layers with "
             f"weight_variance={spec.weight_variance}; lower the depth or the "
             "weight variance (for ReLU, 2.0 keeps the scale constant).")
-    return layers, t, np.stack([dt_w, dt_b])
+    return DiagonalPath(layers[:spec.depth], k, t, np.stack([dk_w, dk_b]),
+                        np.stack([dt_w, dt_b]))
 
 
-# -------------------------------------------------------------------- driver
-def fully_connected_gram(X, Y, spec, want=("nngp", "ntk"), eval_gradient=False,
-                         dtype=np.float64):
-    """NNGP and/or NTK Gram block K(X, Y) of a fully-connected network.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n, d)
-    Y : ndarray of shape (m, d) or None
-        None computes the symmetric K(X, X), only its upper half explicitly.
-    spec : FullyConnectedSpec
-    want : tuple of {"nngp", "ntk"}
-    eval_gradient : bool
-        Also return gradients with respect to log(weight_variance) and
-        log(bias_variance), shape (n, m, 2).
-    dtype : numpy dtype of the outputs (the recursion runs in float64).
-
-    Returns
-    -------
-    dict with keys among "nngp", "ntk", "nngp_gradient", "ntk_gradient".
-    """
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    symmetric = Y is None
-    Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)
-    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
-    lx, tx, dtx = diagonal_recursion(_sq_norms(X), spec, eval_gradient)
-    ly, ty, dty = (lx, tx, dtx) if symmetric else diagonal_recursion(
-        _sq_norms(Y), spec, eval_gradient)
-    act = spec.activation
-    want_k, want_t = "nngp" in want, "ntk" in want
-    alloc_k, alloc_t = want_k or eval_gradient, want_t or eval_gradient
-    out_k = np.empty((n, m) if alloc_k else (1, 1), dtype)
-    out_t = np.empty((n, m) if alloc_t else (1, 1), dtype)
-    out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
-    out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
-
-    sx = np.sqrt(lx[:spec.depth, 0])
-    sy = sx if symmetric else np.sqrt(ly[:spec.depth, 0])
-    cx = _layer_coefficients(act, lx[:spec.depth, 0])
-    cy = cx if symmetric else _layer_coefficients(act, ly[:spec.depth, 0])
-    block = plan_block(n, m, 8.0, symmetric)
-    total = count_blocks(n, m, block, symmetric)
-    work = n * m * spec.depth * (0.5 if symmetric else 1.0)
-    values_kernel, grad_kernel = _fused_kernels(act)
-    if eval_gradient:
-        lx_arg = np.ascontiguousarray(lx[:spec.depth])
-        ly_arg = lx_arg if symmetric else np.ascontiguousarray(ly[:spec.depth])
-    else:
-        lx_arg = np.ascontiguousarray(lx[:spec.depth, 0])
-        ly_arg = lx_arg if symmetric else np.ascontiguousarray(ly[:spec.depth, 0])
-    args = (float(act._param), spec.weight_variance, spec.bias_variance, spec.std)
-    n_bad = 0
-    limit = float(np.finfo(dtype).max)
-    with progress(total, work, "kernel blocks") as bar:
-        numba.set_parallel_chunksize(4)
-        try:
-            for rows, cols, diag_block in iter_blocks(n, m, block, symmetric):
-                g = X[rows] @ Y[cols].T
-                g /= d
-                if eval_gradient:
-                    grad_kernel(g, rows.start, cols.start, lx_arg, ly_arg, sx, sy,
-                                cx, cy, *args, diag_block, out_k, out_t, out_dk,
-                                out_dt)
-                else:
-                    n_bad += values_kernel(g, rows.start, cols.start, lx_arg,
-                                           ly_arg, sx, sy, cx, cy, *args,
-                                           diag_block,
-                                           symmetric, out_k, out_t, want_k,
-                                           want_t, limit)
-                bar.update()
-        finally:
-            numba.set_parallel_chunksize(0)
-
-    result = {}
-    outputs = [("nngp", out_k, lx[spec.depth, 0], out_dk, lx[spec.depth, 1:]),
-               ("ntk", out_t, tx, out_dt, dtx)]
-    for name, out, diag, grad, diag_grad in outputs:
-        if name not in want:
-            continue
-        if symmetric:
-            if eval_gradient:
-                mirror_upper(out)
-                mirror_upper(grad)
-                idx = np.arange(n)
-                grad[idx, idx] = diag_grad.T
-            # The pair recursion at x == y equals the diagonal one up to
-            # rounding of <x, x>; use the latter so diagonals are exact.
-            if not np.all(np.abs(diag) <= limit):
-                _raise_non_finite(name, spec)
-            np.fill_diagonal(out, diag)
-        if eval_gradient:
-            _check_finite(out, name, spec)
-        elif n_bad:
-            _raise_non_finite("/".join(w.upper() for w in want), spec)
-        result[name] = out
-        if eval_gradient:
-            result[name + "_gradient"] = grad
-    return result
-
-
-def _layer_coefficients(act, layer_variances):
-    """Per-input dual coefficients at each layer, shape (depth, n, width)."""
-    rows = [act.coefficients(k) for k in layer_variances]
-    return np.ascontiguousarray(np.stack(rows))
-
-
-def fully_connected_diag(X, spec, want="nngp"):
-    """Diagonal k(x, x) of the NNGP or NTK, from the per-input recursion."""
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    layers, t, _ = diagonal_recursion(_sq_norms(X), spec)
-    return layers[spec.depth, 0].copy() if want == "nngp" else t
-
-
-def _all_finite(out, rows_per_chunk=256):
-    # by row chunks: a full boolean mask would be one more n x m temporary
-    return all(np.isfinite(out[i:i + rows_per_chunk]).all()
-               for i in range(0, out.shape[0], rows_per_chunk))
-
-
-def _check_finite(out, name, spec):
-    if not _all_finite(out):
-        _raise_non_finite(name, spec)
-
-
-def _raise_non_finite(name, spec):
-    raise FloatingPointError(
-        f"The {name.upper()} Gram matrix overflowed (depth="
-        f"{spec.depth}, weight_variance={spec.weight_variance}); for "
-        "float32 outputs the values may exceed its range: use float64 or "
-        "a smaller weight variance.")

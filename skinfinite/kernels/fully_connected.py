@@ -6,8 +6,8 @@ from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_same_features, check_variance,
                            check_vector_input)
 from ..activations import get_activation
-from ._fc_recursion import (FullyConnectedSpec, fully_connected_diag,
-                            fully_connected_gram)
+from ._engine import diagonal, gram
+from ._fc_recursion import FullyConnectedSpec
 
 PARAMETRIZATIONS = ("ntk", "standard")
 
@@ -58,8 +58,7 @@ def nngp_ntk(X, Y=None, *, depth=3, activation="relu", weight_variance=2.0,
     if Y is not None:
         Y = check_vector_input(Y, "Y")
         check_same_features(X, Y)
-    res = fully_connected_gram(X, Y, spec, ("nngp", "ntk"),
-                               dtype=check_dtype(dtype))
+    res = gram(X, Y, spec, ("nngp", "ntk"), dtype=check_dtype(dtype))
     return res["nngp"], res["ntk"]
 
 
@@ -122,8 +121,8 @@ class _FullyConnectedKernel(Kernel):
                 raise ValueError("Gradient can only be evaluated when Y is None.")
             Y = check_vector_input(Y, "Y")
             check_same_features(X, Y)
-        res = fully_connected_gram(X, Y, spec, (self._output,),
-                                   eval_gradient=eval_gradient, dtype=dtype)
+        res = gram(X, Y, spec, (self._output,), eval_gradient=eval_gradient,
+                   dtype=dtype)
         if not eval_gradient:
             return res[self._output]
         grad = res[self._output + "_gradient"]
@@ -146,7 +145,7 @@ class _FullyConnectedKernel(Kernel):
         K_diag : ndarray of shape (n_samples,)
         """
         X = check_vector_input(X)
-        out = fully_connected_diag(X, self.spec(), self._output)
+        out = diagonal(X, self.spec(), self._output)
         return out.astype(check_dtype(self.dtype), copy=False)
 
     def is_stationary(self):

@@ -6,7 +6,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_variance
-from ..kernels._fc_recursion import fully_connected_diag, fully_connected_gram
+from ..kernels._engine import diagonal, gram
 from ..kernels.fully_connected import make_spec
 
 
@@ -19,10 +19,10 @@ class _NetworkParamsMixin:
                          getattr(self, "parametrization", "ntk"))
 
     def _grams(self, X, Y, want):
-        return fully_connected_gram(X, Y, self.spec_, want)
+        return gram(X, Y, self.spec_, want)
 
     def _diag(self, X, want):
-        return fully_connected_diag(X, self.spec_, want)
+        return diagonal(X, self.spec_, want)
 
 
 class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):

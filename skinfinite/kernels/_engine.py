@@ -1,0 +1,197 @@
+"""The tiled Gram driver shared by every recursion-defined kernel.
+
+A *recursion* (fully connected, residual, ...) describes how a pair's
+covariance evolves; this module runs it over the output block by block:
+per-input quantities (the diagonal path) are computed once, the matrix of
+input inner products is formed one tile at a time, and a compiled kernel
+runs the whole recursion for every pair of the tile.
+
+A recursion object provides:
+
+* ``activation``: its :class:`~skinfinite.activations.Activation`;
+* ``resolve(X, Y)``: the recursion to run on these inputs (recursions with
+  adaptive steps fix them here);
+* ``diagonal(sq_norms, with_tangents)``: a :class:`DiagonalPath`;
+* ``kernels()``: the compiled ``(values, gradients)`` tile kernels;
+* ``scalars()``: the extra arguments those kernels take;
+* ``describe()``: a short description for error messages.
+"""
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import njit
+
+from .._fastmath import FASTMATH
+from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+
+BLOCK = 64  # columns processed together by one thread; small enough for L1
+
+
+@dataclass
+class DiagonalPath:
+    """Per-input quantities of a recursion.
+
+    Attributes
+    ----------
+    stages : ndarray of shape (n_stages, 3, n)
+        ``Kxx`` and its tangents (log weight variance, log bias variance)
+        wherever the pair recursion evaluates a dual.
+    nngp, ntk : ndarray of shape (n,)
+        Output diagonals.
+    nngp_grad, ntk_grad : ndarray of shape (2, n)
+        Their tangents.
+    """
+
+    stages: np.ndarray
+    nngp: np.ndarray
+    ntk: np.ndarray
+    nngp_grad: np.ndarray
+    ntk_grad: np.ndarray
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
+                limit):
+    """Write one row block (and its transpose); count values out of range."""
+    bad = 0
+    for jj in range(nb):
+        col = col0 + jj
+        # NaN fails every comparison; limit is the output dtype's maximum
+        bad += ((want_k and not abs(kb[jj]) <= limit)
+                + (want_t and not abs(tb[jj]) <= limit))
+        if want_k:
+            out_k[row, col] = kb[jj]
+            if mirror:
+                out_k[col, row] = kb[jj]
+        if want_t:
+            out_t[row, col] = tb[jj]
+            if mirror:
+                out_t[col, row] = tb[jj]
+    return bad
+
+
+def sq_norms(X):
+    """<x, x> / d for each row: the input layer's only per-input quantity."""
+    return np.einsum("ij,ij->i", X, X) / X.shape[1]
+
+
+def _stage_arrays(recursion, path, with_tangents):
+    stages = np.ascontiguousarray(path.stages if with_tangents
+                                  else path.stages[:, 0])
+    variances = path.stages[:, 0]
+    return (stages, np.sqrt(variances),
+            np.ascontiguousarray(np.stack(
+                [recursion.activation.coefficients(k) for k in variances])))
+
+
+def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
+         dtype=np.float64):
+    """NNGP and/or NTK Gram block K(X, Y) of a recursion-defined kernel.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    Y : ndarray of shape (m, d) or None
+        None computes the symmetric K(X, X), half of the pairs explicitly.
+    recursion : recursion object (see the module docstring)
+    want : tuple of {"nngp", "ntk"}
+    eval_gradient : bool
+        Also return gradients with respect to log(weight_variance) and
+        log(bias_variance), shape (n, m, 2).
+    dtype : numpy dtype of the outputs (the recursion runs in float64).
+
+    Returns
+    -------
+    dict with keys among "nngp", "ntk", "nngp_gradient", "ntk_gradient".
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    symmetric = Y is None
+    Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)
+    recursion = recursion.resolve(X, None if symmetric else Y)
+    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
+    path_x = recursion.diagonal(sq_norms(X), eval_gradient)
+    path_y = path_x if symmetric else recursion.diagonal(sq_norms(Y),
+                                                         eval_gradient)
+    want_k, want_t = "nngp" in want, "ntk" in want
+    alloc_k, alloc_t = want_k or eval_gradient, want_t or eval_gradient
+    out_k = np.empty((n, m) if alloc_k else (1, 1), dtype)
+    out_t = np.empty((n, m) if alloc_t else (1, 1), dtype)
+    out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
+    out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
+
+    dx, sx, cx = _stage_arrays(recursion, path_x, eval_gradient)
+    dy, sy, cy = ((dx, sx, cx) if symmetric
+                  else _stage_arrays(recursion, path_y, eval_gradient))
+    block = plan_block(n, m, 8.0, symmetric)
+    total = count_blocks(n, m, block, symmetric)
+    work = n * m * dx.shape[0] * (0.5 if symmetric else 1.0)
+    values_kernel, grad_kernel = recursion.kernels()
+    args = recursion.scalars()
+    n_bad = 0
+    limit = float(np.finfo(dtype).max)
+    with progress(total, work, "kernel blocks") as bar:
+        numba.set_parallel_chunksize(4)
+        try:
+            for rows, cols, diag_block in iter_blocks(n, m, block, symmetric):
+                g = X[rows] @ Y[cols].T
+                g /= d
+                if eval_gradient:
+                    grad_kernel(g, rows.start, cols.start, dx, dy, sx, sy, cx,
+                                cy, *args, diag_block, out_k, out_t, out_dk,
+                                out_dt)
+                else:
+                    n_bad += values_kernel(g, rows.start, cols.start, dx, dy,
+                                           sx, sy, cx, cy, *args, diag_block,
+                                           symmetric, out_k, out_t, want_k,
+                                           want_t, limit)
+                bar.update()
+        finally:
+            numba.set_parallel_chunksize(0)
+
+    result = {}
+    outputs = [("nngp", out_k, path_x.nngp, out_dk, path_x.nngp_grad),
+               ("ntk", out_t, path_x.ntk, out_dt, path_x.ntk_grad)]
+    for name, out, diag, grad, diag_grad in outputs:
+        if name not in want:
+            continue
+        if symmetric:
+            if eval_gradient:
+                mirror_upper(out)
+                mirror_upper(grad)
+                idx = np.arange(n)
+                grad[idx, idx] = diag_grad.T
+            # The pair recursion at x == y equals the diagonal one up to
+            # rounding of <x, x>; use the latter so diagonals are exact.
+            if not np.all(np.abs(diag) <= limit):
+                raise_overflow(name, recursion)
+            np.fill_diagonal(out, diag)
+        if eval_gradient and not _all_finite(out):
+            raise_overflow(name, recursion)
+        elif n_bad:
+            raise_overflow("/".join(w.upper() for w in want), recursion)
+        result[name] = out
+        if eval_gradient:
+            result[name + "_gradient"] = grad
+    return result
+
+
+def diagonal(X, recursion, want="nngp"):
+    """Diagonal k(x, x) of the NNGP or NTK, from the per-input path."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    recursion = recursion.resolve(X, None)
+    path = recursion.diagonal(sq_norms(X), False)
+    return (path.nngp if want == "nngp" else path.ntk).copy()
+
+
+def _all_finite(out, rows_per_chunk=256):
+    # by row chunks: a full boolean mask would be one more n x m temporary
+    return all(np.isfinite(out[i:i + rows_per_chunk]).all()
+               for i in range(0, out.shape[0], rows_per_chunk))
+
+
+def raise_overflow(name, recursion):
+    raise FloatingPointError(
+        f"The {name.upper()} Gram matrix overflowed ({recursion.describe()}); "
+        "for float32 outputs the values may exceed its range: use float64 or "
+        "a smaller weight variance.")

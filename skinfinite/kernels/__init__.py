@@ -1,4 +1,5 @@
 """Kernels of infinitely wide networks, as scikit-learn ``Kernel`` objects."""
 from .fully_connected import NNGP, NTK, nngp_ntk
+from .resnet import ResNetNNGP, ResNetNTK
 
-__all__ = ["NNGP", "NTK", "nngp_ntk"]
+__all__ = ["NNGP", "NTK", "nngp_ntk", "ResNetNNGP", "ResNetNTK"]

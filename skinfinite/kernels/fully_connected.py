@@ -1,12 +1,10 @@
 """NNGP and NTK kernels of fully-connected networks as scikit-learn kernels."""
-import numpy as np
-from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
-
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_same_features, check_variance,
                            check_vector_input)
 from ..activations import get_activation
-from ._engine import diagonal, gram
+from ._base import RecursionKernel
+from ._engine import gram
 from ._fc_recursion import FullyConnectedSpec
 
 PARAMETRIZATIONS = ("ntk", "standard")
@@ -62,10 +60,8 @@ def nngp_ntk(X, Y=None, *, depth=3, activation="relu", weight_variance=2.0,
     return res["nngp"], res["ntk"]
 
 
-class _FullyConnectedKernel(Kernel):
-    """Shared machinery of :class:`NNGP` and :class:`NTK`."""
-
-    _output = None
+class _FullyConnectedKernel(RecursionKernel):
+    """Shared parameters of :class:`NNGP` and :class:`NTK`."""
 
     def __init__(self, depth=3, activation="relu", weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk",
@@ -80,85 +76,14 @@ class _FullyConnectedKernel(Kernel):
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
 
-    @property
-    def hyperparameter_weight_variance(self):
-        return Hyperparameter("weight_variance", "numeric",
-                              self.weight_variance_bounds)
-
-    @property
-    def hyperparameter_bias_variance(self):
-        return Hyperparameter("bias_variance", "numeric",
-                              self.bias_variance_bounds)
-
     def spec(self):
         """The validated network description used by the recursion."""
         return make_spec(self.depth, self.activation, self.weight_variance,
                          self.bias_variance, self.parametrization)
 
-    def __call__(self, X, Y=None, eval_gradient=False):
-        """Return the kernel k(X, Y) and optionally its gradient.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples_X, n_features)
-        Y : array-like of shape (n_samples_Y, n_features), default=None
-            None evaluates k(X, X).
-        eval_gradient : bool, default=False
-            Also return the gradient with respect to the log of the non-fixed
-            hyperparameters (only when Y is None).
-
-        Returns
-        -------
-        K : ndarray of shape (n_samples_X, n_samples_Y)
-        K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
-            Only when ``eval_gradient`` is True.
-        """
-        spec = self.spec()
-        dtype = check_dtype(self.dtype)
-        X = check_vector_input(X)
-        if Y is not None:
-            if eval_gradient:
-                raise ValueError("Gradient can only be evaluated when Y is None.")
-            Y = check_vector_input(Y, "Y")
-            check_same_features(X, Y)
-        res = gram(X, Y, spec, (self._output,), eval_gradient=eval_gradient,
-                   dtype=dtype)
-        if not eval_gradient:
-            return res[self._output]
-        grad = res[self._output + "_gradient"]
-        # theta is ordered as self.hyperparameters (alphabetical):
-        # bias_variance, then weight_variance; the recursion stores (w, b).
-        columns = [idx for idx, hp in ((1, self.hyperparameter_bias_variance),
-                                       (0, self.hyperparameter_weight_variance))
-                   if not hp.fixed]
-        return res[self._output], np.ascontiguousarray(grad[:, :, columns])
-
-    def diag(self, X):
-        """Return the diagonal k(x, x), computed once per input.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        K_diag : ndarray of shape (n_samples,)
-        """
-        X = check_vector_input(X)
-        out = diagonal(X, self.spec(), self._output)
-        return out.astype(check_dtype(self.dtype), copy=False)
-
-    def is_stationary(self):
-        """Returns False: the kernel depends on the inputs' norms."""
-        return False
-
-    def __repr__(self):
-        return (f"{type(self).__name__}(depth={self.depth}, "
-                f"activation={self.activation!r}, "
-                f"weight_variance={self.weight_variance:.4g}, "
-                f"bias_variance={self.bias_variance:.4g}"
-                + (", parametrization='standard'"
-                   if self.parametrization == "standard" else "") + ")")
+    def _repr_extras(self):
+        return (", parametrization='standard'"
+                if self.parametrization == "standard" else "")
 
 
 class NNGP(_FullyConnectedKernel):

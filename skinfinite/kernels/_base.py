@@ -1,0 +1,99 @@
+"""The scikit-learn ``Kernel`` shared by every recursion-defined kernel."""
+import numpy as np
+from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+
+from .._validation import check_dtype, check_same_features, check_vector_input
+from ._engine import diagonal, gram
+
+
+class RecursionKernel(Kernel):
+    """A kernel whose Gram blocks come from a recursion run by the engine.
+
+    Subclasses store their parameters in ``__init__`` (including
+    ``weight_variance``, ``bias_variance``, their ``*_bounds`` and
+    ``dtype``), define ``spec()`` returning the recursion, and set
+    ``_output`` to "nngp" or "ntk".
+    """
+
+    _output = None
+
+    @property
+    def hyperparameter_weight_variance(self):
+        return Hyperparameter("weight_variance", "numeric",
+                              self.weight_variance_bounds)
+
+    @property
+    def hyperparameter_bias_variance(self):
+        return Hyperparameter("bias_variance", "numeric",
+                              self.bias_variance_bounds)
+
+    def spec(self):
+        """The validated recursion run by the engine."""
+        raise NotImplementedError
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        """Return the kernel k(X, Y) and optionally its gradient.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples_X, n_features)
+        Y : array-like of shape (n_samples_Y, n_features), default=None
+            None evaluates k(X, X).
+        eval_gradient : bool, default=False
+            Also return the gradient with respect to the log of the non-fixed
+            hyperparameters (only when Y is None).
+
+        Returns
+        -------
+        K : ndarray of shape (n_samples_X, n_samples_Y)
+        K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
+            Only when ``eval_gradient`` is True.
+        """
+        spec = self.spec()
+        dtype = check_dtype(self.dtype)
+        X = check_vector_input(X)
+        if Y is not None:
+            if eval_gradient:
+                raise ValueError("Gradient can only be evaluated when Y is None.")
+            Y = check_vector_input(Y, "Y")
+            check_same_features(X, Y)
+        res = gram(X, Y, spec, (self._output,), eval_gradient=eval_gradient,
+                   dtype=dtype)
+        if not eval_gradient:
+            return res[self._output]
+        grad = res[self._output + "_gradient"]
+        # theta is ordered as self.hyperparameters (alphabetical):
+        # bias_variance, then weight_variance; the engine stores (w, b).
+        columns = [idx for idx, hp in ((1, self.hyperparameter_bias_variance),
+                                       (0, self.hyperparameter_weight_variance))
+                   if not hp.fixed]
+        return res[self._output], np.ascontiguousarray(grad[:, :, columns])
+
+    def diag(self, X):
+        """Return the diagonal k(x, x), computed once per input.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        K_diag : ndarray of shape (n_samples,)
+        """
+        X = check_vector_input(X)
+        out = diagonal(X, self.spec(), self._output)
+        return out.astype(check_dtype(self.dtype), copy=False)
+
+    def is_stationary(self):
+        """Returns False: the kernel depends on the inputs' norms."""
+        return False
+
+    def _repr_extras(self):
+        return ""
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(depth={self.depth}, "
+                f"activation={self.activation!r}, "
+                f"weight_variance={self.weight_variance:.4g}, "
+                f"bias_variance={self.bias_variance:.4g}"
+                + self._repr_extras() + ")")

@@ -1,0 +1,339 @@
+"""Residual networks as a kernel flow, at finite and infinite depth.
+
+A residual block ``h + s_l (W phi(h) + b)`` moves the kernels by
+``s_l^2`` times the right-hand side of the flow
+
+    dK/dt = sw2 E_K[phi phi] + sb2,
+    dT/dt = sw2 (E_K[phi' phi'] T + E_K[phi phi]) + sb2,
+
+so a network of finite depth is the forward Euler scheme with steps
+``s_l^2`` and the limit of infinite depth with ``s_l^2 = 1/L`` is the ODE on
+``t in [0, 1]``.  Both run through one compiled explicit Runge-Kutta kernel
+over a step sequence shared by all pairs, so the per-input diagonals (and the
+dual coefficients) are computed once per input at every stage time.  At
+infinite depth the scheme is Dormand and Prince's eighth-order method with a
+number of equal steps doubled until two successive solutions agree to the
+requested tolerance on a probe block of pairs.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+from scipy.integrate import solve_ivp
+from scipy.integrate._ivp import dop853_coefficients as _dop853
+
+from .._fastmath import FASTMATH
+from ..activations import Activation
+from ._engine import BLOCK, DiagonalPath, store_block
+
+_EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
+_S = _dop853.N_STAGES
+_DOP853 = (np.ascontiguousarray(_dop853.A[:_S, :_S]),
+           np.ascontiguousarray(_dop853.B), np.ascontiguousarray(_dop853.C[:_S]))
+_MAX_STEPS = 1024
+
+
+# ----------------------------------------------------------- right-hand side
+def _flow(v, vd, t, sw2, sb2):
+    return sw2 * v + sb2, sw2 * (vd * t + v) + sb2
+
+
+def _flow_tangents(v, vd, v_xx, v_xy, v_yy, vd_xx, vd_xy, vd_yy,
+                   dkxx_w, dkxy_w, dkyy_w, dkxx_b, dkxy_b, dkyy_b,
+                   t, dt_w, dt_b, sw2, sb2):
+    dv_w = v_xx * dkxx_w + v_xy * dkxy_w + v_yy * dkyy_w
+    dv_b = v_xx * dkxx_b + v_xy * dkxy_b + v_yy * dkyy_b
+    dvd_w = vd_xx * dkxx_w + vd_xy * dkxy_w + vd_yy * dkyy_w
+    dvd_b = vd_xx * dkxx_b + vd_xy * dkxy_b + vd_yy * dkyy_b
+    # d(sw2 X)/d log sw2 = sw2 X + sw2 dX
+    fk_w = sw2 * (dv_w + v)
+    fk_b = sw2 * dv_b + sb2
+    ft_w = sw2 * (dvd_w * t + vd * dt_w + dv_w) + sw2 * (vd * t + v)
+    ft_b = sw2 * (dvd_b * t + vd * dt_b + dv_b) + sb2
+    return fk_w, fk_b, ft_w, ft_b
+
+
+_flow_nb = njit(inline="always", fastmath=FASTMATH)(_flow)
+_flow_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_flow_tangents)
+
+
+# -------------------------------------------------------------- tile kernels
+def _make_values_kernel(dual, per_input):
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
+              upper, mirror, out_k, out_t, want_k, want_t, limit):
+        n, m = g.shape
+        n_stages = B.shape[0]
+        none = cx[0, 0]
+        bad = 0
+        n_iter = (n + 1) // 2 if upper else n
+        for row_pair in prange(n_iter):
+            kb = np.empty(BLOCK)
+            tb = np.empty(BLOCK)
+            fk = np.empty((n_stages, BLOCK))
+            ft = np.empty((n_stages, BLOCK))
+            first = np.int64(row_pair)
+            for half in range(2 if upper else 1):
+                irow = first if half == 0 else n - 1 - first
+                if half == 1 and irow == first:
+                    break
+                row = r0 + irow
+                j_first = (irow // BLOCK) * BLOCK if upper else 0
+                for j0 in range(j_first, m, BLOCK):
+                    nb = min(BLOCK, m - j0)
+                    for jj in range(nb):
+                        kb[jj] = sw2 * g[irow, j0 + jj] + sb2
+                        tb[jj] = kb[jj]
+                    for step in range(H.shape[0]):
+                        h = H[step]
+                        for s in range(n_stages):
+                            idx = step * n_stages + s
+                            kxx = dx[idx, row]
+                            sqx = sx[idx, row]
+                            ax = cx[idx, row] if per_input else none
+                            for jj in range(nb):
+                                col = c0 + j0 + jj
+                                kk = kb[jj]
+                                tt = tb[jj]
+                                for q in range(s):
+                                    kk += h * A[s, q] * fk[q, jj]
+                                    tt += h * A[s, q] * ft[q, jj]
+                                ay = cy[idx, col] if per_input else none
+                                v, vd = dual(kxx, kk, dy[idx, col],
+                                             sqx * sy[idx, col], ax, ay, param)
+                                fk[s, jj], ft[s, jj] = _flow_nb(v, vd, tt, sw2,
+                                                                sb2)
+                        for s in range(n_stages):
+                            for jj in range(nb):
+                                kb[jj] += h * B[s] * fk[s, jj]
+                                tb[jj] += h * B[s] * ft[s, jj]
+                    bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
+                                       want_k, want_t, mirror, limit)
+        return bad
+    return fused
+
+
+def _make_gradient_kernel(partials, per_input):
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
+              upper, out_k, out_t, out_dk, out_dt):
+        # state per pair: K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2,
+        # dT/dlog sb2; f holds the stage derivatives of all six
+        n, m = g.shape
+        n_stages = B.shape[0]
+        none = cx[0, 0]
+        for i in prange(n):
+            f = np.empty((6, n_stages))
+            y = np.empty(6)
+            z = np.empty(6)
+            for j in range(i if upper else 0, m):
+                row, col = r0 + i, c0 + j
+                k0 = sw2 * g[i, j] + sb2
+                y[0], y[1] = k0, k0
+                y[2], y[3] = sw2 * g[i, j], sb2
+                y[4], y[5] = y[2], y[3]
+                for step in range(H.shape[0]):
+                    h = H[step]
+                    for s in range(n_stages):
+                        idx = step * n_stages + s
+                        for c in range(6):
+                            z[c] = y[c]
+                            for q in range(s):
+                                z[c] += h * A[s, q] * f[c, q]
+                        ax = cx[idx, row] if per_input else none
+                        ay = cy[idx, col] if per_input else none
+                        p = partials(dx[idx, 0, row], z[0], dy[idx, 0, col],
+                                     sx[idx, row] * sy[idx, col], ax, ay, param)
+                        f[0, s], f[1, s] = _flow_nb(p[0], p[1], z[1], sw2, sb2)
+                        f[2, s], f[3, s], f[4, s], f[5, s] = _flow_tangents_nb(
+                            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                            dx[idx, 1, row], z[2], dy[idx, 1, col],
+                            dx[idx, 2, row], z[3], dy[idx, 2, col],
+                            z[1], z[4], z[5], sw2, sb2)
+                    for c in range(6):
+                        for s in range(n_stages):
+                            y[c] += h * B[s] * f[c, s]
+                out_k[row, col] = y[0]
+                out_t[row, col] = y[1]
+                out_dk[row, col, 0] = y[2]
+                out_dk[row, col, 1] = y[3]
+                out_dt[row, col, 0] = y[4]
+                out_dt[row, col, 1] = y[5]
+    return fused
+
+
+_KERNELS = {}
+
+
+def _kernels(activation):
+    key = activation._scalar_dual
+    if key not in _KERNELS:
+        per_input = not activation.closed_form
+        _KERNELS[key] = (
+            _make_values_kernel(activation._scalar_dual, per_input),
+            _make_gradient_kernel(activation._scalar_partials, per_input))
+    return _KERNELS[key]
+
+
+# ------------------------------------------------------------------ diagonal
+def _diagonal_flow(act, state, sw2, sb2, with_tangents):
+    """Right-hand side of the per-input flow; state rows K, T[, tangents]."""
+    k, t = state[0], state[1]
+    if not with_tangents:
+        v, vd = act.dual(k, k, k)
+        return np.stack(_flow(v, vd, t, sw2, sb2))
+    p = act.dual_partials(k, k, k)
+    fk, ft = _flow(p[0], p[1], t, sw2, sb2)
+    dk_w, dk_b, dt_w, dt_b = state[2:]
+    tangents = _flow_tangents(*p, dk_w, dk_w, dk_w, dk_b, dk_b, dk_b, t, dt_w,
+                              dt_b, sw2, sb2)
+    return np.stack((fk, ft) + tangents)
+
+
+def _initial_state(sq_norms, sw2, sb2):
+    k0 = sw2 * sq_norms + sb2
+    return np.stack([k0, k0, sw2 * sq_norms, sb2 + 0 * k0, sw2 * sq_norms,
+                     sb2 + 0 * k0])
+
+
+# --------------------------------------------------------------- recursion
+@dataclass(frozen=True)
+class ResidualSpec:
+    """A residual network (finite depth) or its flow (``depth=inf``).
+
+    ``step_sizes`` are the squared branch scales at finite depth and the
+    equal steps of the eighth-order scheme at infinite depth (fixed by
+    :meth:`resolve`).
+    """
+
+    depth: float
+    activation: Activation
+    weight_variance: float
+    bias_variance: float
+    step_sizes: tuple = None
+    tolerance: float = 1e-8
+
+    @property
+    def infinite(self):
+        return np.isinf(self.depth)
+
+    def tableau(self):
+        return _DOP853 if self.infinite else _EULER
+
+    def steps(self):
+        return np.asarray(self.step_sizes, dtype=np.float64)
+
+    def stage_times(self):
+        A, B, C = self.tableau()
+        H = self.steps()
+        starts = np.concatenate([[0.0], np.cumsum(H)[:-1]])
+        return (starts[:, None] + H[:, None] * C[None, :]).ravel()
+
+    def resolve(self, X, Y):
+        if not self.infinite or self.step_sizes is not None:
+            return self
+        return _choose_steps(self, X, Y)
+
+    def diagonal(self, sq_norms, with_tangents=False):
+        if self.infinite:
+            return _diagonal_ode(self, sq_norms, with_tangents)
+        return _diagonal_euler(self, sq_norms, with_tangents)
+
+    def kernels(self):
+        return _kernels(self.activation)
+
+    def scalars(self):
+        A, B, _ = self.tableau()
+        return (float(self.activation._param), self.weight_variance,
+                self.bias_variance, A, B, self.steps())
+
+    def describe(self):
+        return (f"residual depth={self.depth}, "
+                f"weight_variance={self.weight_variance}")
+
+
+def _diagonal_euler(spec, sq_norms, with_tangents):
+    state = _initial_state(sq_norms, spec.weight_variance, spec.bias_variance)
+    stages = np.empty((len(spec.step_sizes), 3, sq_norms.shape[0]))
+    for layer, h in enumerate(spec.step_sizes):
+        stages[layer] = state[[0, 2, 3]]
+        rows = slice(None) if with_tangents else slice(0, 2)
+        state[rows] += h * _diagonal_flow(
+            spec.activation, state[rows], spec.weight_variance,
+            spec.bias_variance, with_tangents)
+    return _path(spec, stages, state)
+
+
+def _diagonal_ode(spec, sq_norms, with_tangents):
+    n = sq_norms.shape[0]
+    y0 = _initial_state(sq_norms, spec.weight_variance, spec.bias_variance)
+    rows = 6 if with_tangents else 2
+    times = spec.stage_times()
+    grid = np.unique(np.concatenate([times, [1.0]]))
+
+    def rhs(_, y):
+        return _diagonal_flow(spec.activation, y.reshape(rows, n),
+                              spec.weight_variance, spec.bias_variance,
+                              with_tangents).ravel()
+
+    sol = solve_ivp(rhs, (0.0, 1.0), y0[:rows].ravel(), method="DOP853",
+                    t_eval=grid, rtol=min(1e-12, spec.tolerance * 1e-3),
+                    atol=1e-14 * max(1.0, float(np.abs(y0).max())))
+    if not sol.success:
+        raise FloatingPointError(f"The per-input kernel flow failed: "
+                                 f"{sol.message} ({spec.describe()}).")
+    values = sol.y.reshape(rows, n, -1)
+    at = np.searchsorted(grid, times)
+    stages = np.zeros((times.shape[0], 3, n))
+    stages[:, 0] = values[0, :, at]
+    if with_tangents:
+        stages[:, 1] = values[2, :, at]
+        stages[:, 2] = values[3, :, at]
+    final = np.zeros((6, n))
+    final[:rows] = values[:, :, -1]
+    return _path(spec, stages, final)
+
+
+def _path(spec, stages, state):
+    if not np.all(np.isfinite(state[:2])):
+        raise FloatingPointError(
+            f"The residual kernel overflowed ({spec.describe()}); lower the "
+            "weight variance.")
+    return DiagonalPath(stages, state[0].copy(), state[1].copy(),
+                        state[2:4].copy(), state[4:6].copy())
+
+
+def _probe_inputs(X, Y, size=48):
+    # the first rows and a spread of the others: cheap, deterministic
+    def pick(Z):
+        idx = np.unique(np.linspace(0, Z.shape[0] - 1, size).astype(int))
+        return Z[idx]
+    return pick(X), pick(X if Y is None else Y)
+
+
+def _choose_steps(spec, X, Y):
+    """Double the number of equal steps until the probe Grams agree."""
+    from ._engine import gram
+    px, py = _probe_inputs(X, Y)
+    n_steps = 2
+    previous = None
+    while True:
+        trial = _with_steps(spec, n_steps)
+        res = gram(px, py, trial)
+        if previous is not None:
+            err = max(np.abs(res[w] - previous[w]).max() / np.abs(res[w]).max()
+                      for w in ("nngp", "ntk"))
+            if err <= spec.tolerance:
+                return trial
+        if n_steps >= _MAX_STEPS:
+            raise FloatingPointError(
+                f"The kernel flow did not reach the tolerance {spec.tolerance:g}"
+                f" with {n_steps} steps ({spec.describe()}).")
+        previous = res
+        n_steps *= 2
+
+
+def _with_steps(spec, n_steps):
+    return ResidualSpec(spec.depth, spec.activation, spec.weight_variance,
+                        spec.bias_variance, (1.0 / n_steps,) * n_steps,
+                        spec.tolerance)

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+
+import skinfinite
+from skinfinite.activations import get_activation
+from skinfinite.kernels import ResNetNNGP, ResNetNTK
+
+
+@pytest.fixture
+def X(rng):
+    return rng.normal(size=(6, 3))
+
+
+def _finite_recursion(X, act, scales, sw2, sb2):
+    """The residual recursion written out with the activation's dual."""
+    phi = get_activation(act)
+    K = sw2 * X @ X.T / X.shape[1] + sb2
+    T = K.copy()
+    for s in scales:
+        d = np.diag(K)
+        V, Vd = phi.dual(d[:, None], K, d[None, :])
+        K, T = (K + s ** 2 * (sw2 * V + sb2),
+                T + s ** 2 * (sw2 * (Vd * T + V) + sb2))
+    return K, T
+
+
+@pytest.mark.parametrize("act", ["relu", "erf", "tanh"])
+def test_finite_depth_matches_written_out_recursion(act, X):
+    scales = [0.5, 1.0, 0.2, 0.7]
+    K, T = _finite_recursion(X, act, scales, 1.3, 0.2)
+    kw = dict(depth=4, activation=act, weight_variance=1.3, bias_variance=0.2,
+              branch_scales=scales)
+    assert np.allclose(ResNetNNGP(**kw)(X), K, rtol=1e-12)
+    assert np.allclose(ResNetNTK(**kw)(X), T, rtol=1e-12)
+    default = _finite_recursion(X, act, [0.5] * 4, 1.3, 0.2)
+    assert np.allclose(ResNetNTK(depth=4, activation=act, weight_variance=1.3,
+                                 bias_variance=0.2)(X), default[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("act", ["relu", "erf", "tanh"])
+def test_finite_depth_approaches_the_flow_at_rate_one_over_depth(act, X):
+    kw = dict(activation=act, weight_variance=1.5)
+    K_inf = ResNetNNGP(depth=np.inf, **kw)(X)
+    T_inf = ResNetNTK(depth=np.inf, **kw)(X)
+    gaps = [(np.abs(ResNetNNGP(depth=L, **kw)(X) - K_inf).max(),
+             np.abs(ResNetNTK(depth=L, **kw)(X) - T_inf).max())
+            for L in (16, 64, 256)]
+    for (k1, t1), (k2, t2) in zip(gaps, gaps[1:]):
+        assert 3.5 < k1 / k2 < 4.5 and 3.5 < t1 / t2 < 4.5, gaps
+
+
+def test_relu_diagonal_closed_form(X):
+    sw2, sb2 = 1.5, 0.3
+    K0 = sw2 * np.sum(X ** 2, 1) / 3 + sb2
+    expected = (K0 + 2 * sb2 / sw2) * np.exp(sw2 / 2) - 2 * sb2 / sw2
+    got = ResNetNNGP(depth=np.inf, weight_variance=sw2, bias_variance=sb2)
+    assert np.allclose(got.diag(X), expected, rtol=1e-11)
+    assert np.allclose(np.diag(got(X)), expected, rtol=1e-11)
+
+
+def test_linear_network_flow_closed_form(X):
+    # identity activation: dK/dt = sw2 K + sb2 for every pair, and
+    # dT/dt = sw2 (T + K) + sb2
+    sw2, sb2 = 0.8, 0.2
+    K0 = sw2 * X @ X.T / 3 + sb2
+    c = sb2 / sw2
+    K = (K0 + c) * np.exp(sw2) - c
+    T = np.exp(sw2) * (K0 + sw2 * (K0 + c))
+    kw = dict(depth=np.inf, activation="identity", weight_variance=sw2,
+              bias_variance=sb2)
+    assert np.allclose(ResNetNNGP(**kw)(X), K, rtol=1e-9)
+    assert np.allclose(ResNetNTK(**kw)(X), T, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kernel", [
+    ResNetNTK(depth=5, activation="erf"),
+    ResNetNNGP(depth=3, branch_scales=[0.5, 1.0, 0.2]),
+    ResNetNTK(depth=np.inf),
+    ResNetNNGP(depth=np.inf, activation="tanh"),
+], ids=repr)
+def test_gradients_match_finite_differences(kernel, X):
+    K, grad = kernel(X, eval_gradient=True)
+    assert np.allclose(K, kernel(X), rtol=1e-10)
+    h = 1e-6
+    for i in range(2):
+        theta = kernel.theta.copy()
+        theta[i] += h
+        up = kernel.clone_with_theta(theta)(X)
+        theta[i] -= 2 * h
+        down = kernel.clone_with_theta(theta)(X)
+        fd = (up - down) / (2 * h)
+        assert np.allclose(grad[..., i], fd, rtol=1e-6,
+                           atol=1e-6 * np.abs(fd).max())
+
+
+@pytest.mark.parametrize("depth", [6, np.inf])
+def test_blocks_and_symmetry(depth, rng):
+    X = rng.normal(size=(40, 3))
+    kernel = ResNetNTK(depth=depth, activation="erf")
+    full = kernel(X)
+    assert np.allclose(full, full.T)
+    assert np.allclose(kernel(X[:10], X[5:]), full[:10, 5:], rtol=1e-7)
+    with skinfinite.config_context(memory_budget=2000):
+        assert np.allclose(kernel(X), full, rtol=1e-7)
+    assert np.linalg.eigvalsh(full).min() > -1e-10 * np.abs(full).max()
+
+
+def test_ode_tolerance_controls_accuracy(X):
+    coarse = ResNetNTK(depth=np.inf, ode_tolerance=1e-4)(X)
+    fine = ResNetNTK(depth=np.inf, ode_tolerance=1e-9)(X)
+    assert np.abs(coarse - fine).max() < 1e-3 * np.abs(fine).max()
+
+
+@pytest.mark.parametrize("kw, error, match", [
+    (dict(depth=0), ValueError, "depth must be >= 1"),
+    (dict(depth=-3), ValueError, "depth must be >= 1"),
+    (dict(depth=2.5), ValueError, "whole numbers"),
+    (dict(depth=3, branch_scales=[1.0, 1.0]), ValueError, "3"),
+    (dict(depth=2, branch_scales=[1.0, -1.0]), ValueError, "positive"),
+    (dict(depth=np.inf, branch_scales=[1.0]), ValueError, "finite depth"),
+    (dict(depth=-np.inf), ValueError, "depth"),
+    (dict(ode_tolerance=0.0), ValueError, "ode_tolerance"),
+    (dict(weight_variance=-1.0), ValueError, "weight_variance"),
+])
+def test_bad_parameters(kw, error, match, X):
+    with pytest.raises(error, match=match):
+        ResNetNTK(**kw)(X)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
-from scipy.integrate import solve_ivp
 from scipy.integrate._ivp import dop853_coefficients as _dop853
 
 from .._fastmath import FASTMATH
@@ -70,6 +69,8 @@ def _make_values_kernel(dual, per_input):
         for row_pair in prange(n_iter):
             kb = np.empty(BLOCK)
             tb = np.empty(BLOCK)
+            kin = np.empty(BLOCK)
+            tin = np.empty(BLOCK)
             fk = np.empty((n_stages, BLOCK))
             ft = np.empty((n_stages, BLOCK))
             first = np.int64(row_pair)
@@ -87,26 +88,34 @@ def _make_values_kernel(dual, per_input):
                     for step in range(H.shape[0]):
                         h = H[step]
                         for s in range(n_stages):
+                            # stage inputs first, in separate simple loops, so
+                            # that the dual loop below vectorises
+                            for jj in range(nb):
+                                kin[jj] = kb[jj]
+                                tin[jj] = tb[jj]
+                            for q in range(s):
+                                a = h * A[s, q]
+                                if a != 0.0:
+                                    for jj in range(nb):
+                                        kin[jj] += a * fk[q, jj]
+                                        tin[jj] += a * ft[q, jj]
                             idx = step * n_stages + s
                             kxx = dx[idx, row]
                             sqx = sx[idx, row]
                             ax = cx[idx, row] if per_input else none
                             for jj in range(nb):
                                 col = c0 + j0 + jj
-                                kk = kb[jj]
-                                tt = tb[jj]
-                                for q in range(s):
-                                    kk += h * A[s, q] * fk[q, jj]
-                                    tt += h * A[s, q] * ft[q, jj]
                                 ay = cy[idx, col] if per_input else none
-                                v, vd = dual(kxx, kk, dy[idx, col],
+                                v, vd = dual(kxx, kin[jj], dy[idx, col],
                                              sqx * sy[idx, col], ax, ay, param)
-                                fk[s, jj], ft[s, jj] = _flow_nb(v, vd, tt, sw2,
-                                                                sb2)
+                                fk[s, jj], ft[s, jj] = _flow_nb(v, vd, tin[jj],
+                                                                sw2, sb2)
                         for s in range(n_stages):
-                            for jj in range(nb):
-                                kb[jj] += h * B[s] * fk[s, jj]
-                                tb[jj] += h * B[s] * ft[s, jj]
+                            b = h * B[s]
+                            if b != 0.0:
+                                for jj in range(nb):
+                                    kb[jj] += b * fk[s, jj]
+                                    tb[jj] += b * ft[s, jj]
                     bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
                                        want_k, want_t, mirror, limit)
         return bad
@@ -223,21 +232,13 @@ class ResidualSpec:
     def steps(self):
         return np.asarray(self.step_sizes, dtype=np.float64)
 
-    def stage_times(self):
-        A, B, C = self.tableau()
-        H = self.steps()
-        starts = np.concatenate([[0.0], np.cumsum(H)[:-1]])
-        return (starts[:, None] + H[:, None] * C[None, :]).ravel()
-
     def resolve(self, X, Y):
         if not self.infinite or self.step_sizes is not None:
             return self
         return _choose_steps(self, X, Y)
 
     def diagonal(self, sq_norms, with_tangents=False):
-        if self.infinite:
-            return _diagonal_ode(self, sq_norms, with_tangents)
-        return _diagonal_euler(self, sq_norms, with_tangents)
+        return _diagonal_rk(self, sq_norms, with_tangents)
 
     def kernels(self):
         return _kernels(self.activation)
@@ -252,46 +253,32 @@ class ResidualSpec:
                 f"weight_variance={self.weight_variance}")
 
 
-def _diagonal_euler(spec, sq_norms, with_tangents):
+def _diagonal_rk(spec, sq_norms, with_tangents):
+    """The per-input flow with the pairs' own Runge-Kutta steps.
+
+    Using the same scheme as the pairs (not a more accurate solver) keeps a
+    pair of identical inputs exactly on its diagonal, where the arc-cosine
+    duals are not smooth.
+    """
+    A, B, _ = spec.tableau()
+    n_stages = B.shape[0]
+    rows = slice(None) if with_tangents else slice(0, 2)
     state = _initial_state(sq_norms, spec.weight_variance, spec.bias_variance)
-    stages = np.empty((len(spec.step_sizes), 3, sq_norms.shape[0]))
-    for layer, h in enumerate(spec.step_sizes):
-        stages[layer] = state[[0, 2, 3]]
-        rows = slice(None) if with_tangents else slice(0, 2)
-        state[rows] += h * _diagonal_flow(
-            spec.activation, state[rows], spec.weight_variance,
-            spec.bias_variance, with_tangents)
+    stages = np.empty((len(spec.step_sizes) * n_stages, 3, sq_norms.shape[0]))
+    slopes = np.empty((n_stages,) + state[rows].shape)
+    for step, h in enumerate(spec.step_sizes):
+        for s in range(n_stages):
+            z = state.copy()
+            for q in range(s):
+                if A[s, q] != 0.0:
+                    z[rows] += h * A[s, q] * slopes[q]
+            stages[step * n_stages + s] = z[[0, 2, 3]]
+            slopes[s] = _diagonal_flow(spec.activation, z[rows],
+                                       spec.weight_variance,
+                                       spec.bias_variance, with_tangents)
+        for s in range(n_stages):
+            state[rows] += h * B[s] * slopes[s]
     return _path(spec, stages, state)
-
-
-def _diagonal_ode(spec, sq_norms, with_tangents):
-    n = sq_norms.shape[0]
-    y0 = _initial_state(sq_norms, spec.weight_variance, spec.bias_variance)
-    rows = 6 if with_tangents else 2
-    times = spec.stage_times()
-    grid = np.unique(np.concatenate([times, [1.0]]))
-
-    def rhs(_, y):
-        return _diagonal_flow(spec.activation, y.reshape(rows, n),
-                              spec.weight_variance, spec.bias_variance,
-                              with_tangents).ravel()
-
-    sol = solve_ivp(rhs, (0.0, 1.0), y0[:rows].ravel(), method="DOP853",
-                    t_eval=grid, rtol=min(1e-12, spec.tolerance * 1e-3),
-                    atol=1e-14 * max(1.0, float(np.abs(y0).max())))
-    if not sol.success:
-        raise FloatingPointError(f"The per-input kernel flow failed: "
-                                 f"{sol.message} ({spec.describe()}).")
-    values = sol.y.reshape(rows, n, -1)
-    at = np.searchsorted(grid, times)
-    stages = np.zeros((times.shape[0], 3, n))
-    stages[:, 0] = values[0, :, at]
-    if with_tangents:
-        stages[:, 1] = values[2, :, at]
-        stages[:, 2] = values[3, :, at]
-    final = np.zeros((6, n))
-    final[:rows] = values[:, :, -1]
-    return _path(spec, stages, final)
 
 
 def _path(spec, stages, state):
@@ -304,11 +291,18 @@ def _path(spec, stages, state):
 
 
 def _probe_inputs(X, Y, size=48):
-    # the first rows and a spread of the others: cheap, deterministic
-    def pick(Z):
-        idx = np.unique(np.linspace(0, Z.shape[0] - 1, size).astype(int))
-        return Z[idx]
-    return pick(X), pick(X if Y is None else Y)
+    """A spread of rows against a spread of columns, never a row with itself.
+
+    Pairs of identical inputs are excluded: the engine takes their values
+    from the diagonal path, and at correlation one the arc-cosine duals are
+    not smooth, which would make the probe ask for needlessly many steps.
+    """
+    def spread(n, offset):
+        return np.unique(np.linspace(offset, n - 1, size).astype(int))
+    if Y is None:
+        idx = spread(X.shape[0], 0)
+        return X[idx[0::2]], X[idx[1::2]] if idx.size > 1 else X[idx]
+    return X[spread(X.shape[0], 0)], Y[spread(Y.shape[0], 0)]
 
 
 def _choose_steps(spec, X, Y):

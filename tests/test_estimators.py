@@ -12,14 +12,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skinfinite.kernels import NNGP, NTK, nngp_ntk
+from skinfinite.kernels import NNGP, NTK, ResNetNNGP, ResNetNTK, nngp_ntk
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor)
 from skinfinite.solvers import NumericalError, cholesky_with_jitter
 
 
 @parametrize_with_checks([NTKRegressor(), NTKRegressor(training_time=2.0),
-                          NNGPRegressor(), NTKClassifier(), NNGPClassifier()])
+                          NNGPRegressor(), NTKClassifier(), NNGPClassifier(),
+                          NTKRegressor(architecture="resnet", depth=np.inf),
+                          NNGPClassifier(architecture="resnet", depth=4)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -36,6 +38,25 @@ def test_ntk_regressor_infinite_time_is_kernel_regression(rng):
     model = NTKRegressor(depth=2, alpha=1e-3).fit(X, y)
     krr = KernelRidge(kernel=NTK(depth=2), alpha=1e-3).fit(X, y)
     assert np.allclose(model.predict(Xt), krr.predict(Xt), rtol=1e-9)
+
+
+def test_resnet_architecture_uses_the_resnet_kernels(rng):
+    X, y = _data(rng)
+    Xt = rng.normal(size=(5, 3))
+    for depth in (6, np.inf):
+        model = NTKRegressor(architecture="resnet", depth=depth, alpha=1e-3,
+                             weight_variance=1.0).fit(X, y)
+        krr = KernelRidge(kernel=ResNetNTK(depth=depth), alpha=1e-3).fit(X, y)
+        assert np.allclose(model.predict(Xt), krr.predict(Xt), rtol=1e-8)
+        gp = NNGPRegressor(architecture="resnet", depth=depth, alpha=1e-2,
+                           weight_variance=1.0).fit(X, y)
+        ref = GaussianProcessRegressor(ResNetNNGP(depth=depth), alpha=1e-2,
+                                       optimizer=None).fit(X, y)
+        assert np.allclose(gp.predict(Xt), ref.predict(Xt), rtol=1e-8)
+    with pytest.raises(ValueError, match="architecture"):
+        NTKRegressor(architecture="cnn").fit(X, y)
+    with pytest.raises(ValueError, match="NTK parametrisation"):
+        NTKRegressor(architecture="resnet", parametrization="standard").fit(X, y)
 
 
 def test_ntk_regressor_large_time_matches_infinite_time(rng):

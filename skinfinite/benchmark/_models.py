@@ -78,7 +78,7 @@ class KernelRidgeClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _infinite(family, activation, depth):
+def _infinite(family, activation, depth, architecture="fully_connected"):
     """Factory of an NTK / NNGP estimator with the given architecture."""
     def factory(task, seed):
         from .. import models  # imported late: only needed when actually run
@@ -86,7 +86,9 @@ def _infinite(family, activation, depth):
         prefix = "NTK" if family == "ntk" else "NNGP"
         suffix = "Classifier" if task == CLASSIFICATION else "Regressor"
         cls = getattr(models, prefix + suffix)
-        return cls(depth=depth, activation=activation, alpha=RIDGE)
+        extra = ({"architecture": "resnet", "weight_variance": 1.0}
+                 if architecture == "resnet" else {})
+        return cls(depth=depth, activation=activation, alpha=RIDGE, **extra)
     return factory
 
 
@@ -141,6 +143,15 @@ def _infinite_spec(family, activation, depth, default):
         _infinite(family, activation, depth), default)
 
 
+def _resnet_spec(family, activation, default):
+    label = "NTK" if family == "ntk" else "NNGP"
+    return ModelSpec(
+        f"{family}_resnet_{activation}_dinf", family,
+        f"{label}, infinitely deep {activation} ResNet (1/sqrt(depth) "
+        f"branches, weight_variance=1), alpha={RIDGE:g}",
+        _infinite(family, activation, np.inf, "resnet"), default)
+
+
 def _build_registry():
     # Infinite-width networks: (activation, depth); the default set is kept
     # small so that the default benchmark runs in well under a minute.
@@ -150,6 +161,8 @@ def _build_registry():
     defaults = {("relu", 1), ("relu", 3), ("erf", 3)}
     specs = [_infinite_spec(family, activation, depth, (activation, depth) in defaults)
              for family in ("ntk", "nngp") for activation, depth in architectures]
+    specs += [_resnet_spec(family, activation, activation == "relu")
+              for family in ("ntk", "nngp") for activation in ("relu", "erf")]
     specs += [
         ModelSpec("svm_rbf", "baseline",
                   "support vector machine, RBF kernel, gamma='scale' (SVC / SVR)",

@@ -7,16 +7,29 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_variance
 from ..kernels._engine import diagonal, gram
+from .._validation import check_choice
 from ..kernels.fully_connected import make_spec
+from ..kernels.resnet import make_residual_spec
+
+ARCHITECTURES = ("fully_connected", "resnet")
 
 
 class _NetworkParamsMixin:
     """Network description shared by every estimator on fully-connected kernels."""
 
     def _spec(self):
+        architecture = check_choice(self.architecture, "architecture",
+                                    ARCHITECTURES)
+        parametrization = getattr(self, "parametrization", "ntk")
+        if architecture == "resnet":
+            if parametrization != "ntk":
+                raise ValueError("The resnet architecture is defined in the "
+                                 "NTK parametrisation only.")
+            return make_residual_spec(self.depth, self.activation,
+                                      self.weight_variance,
+                                      self.bias_variance)
         return make_spec(self.depth, self.activation, self.weight_variance,
-                         self.bias_variance,
-                         getattr(self, "parametrization", "ntk"))
+                         self.bias_variance, parametrization)
 
     def _grams(self, X, Y, want):
         return gram(X, Y, self.spec_, want)

@@ -47,10 +47,12 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     (4, 3)
     """
 
-    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+    def __init__(self, depth=3, activation="relu", architecture="fully_connected",
+                 weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, normalize_y=False):
         self.depth = depth
         self.activation = activation
+        self.architecture = architecture
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
         self.alpha = alpha
@@ -160,13 +162,15 @@ class NNGPClassifier(_OneHotKernelClassifier):
     """
 
     _regressor = NNGPRegressor
-    _regressor_params = ("depth", "activation", "weight_variance",
+    _regressor_params = ("depth", "activation", "architecture", "weight_variance",
                          "bias_variance", "alpha")
 
-    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+    def __init__(self, depth=3, activation="relu", architecture="fully_connected",
+                 weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, temperature=0.1):
         self.depth = depth
         self.activation = activation
+        self.architecture = architecture
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
         self.alpha = alpha

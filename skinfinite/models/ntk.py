@@ -8,9 +8,14 @@ from ._base import _KernelRegressorBase, _OneHotKernelClassifier
 
 _NETWORK_DOC = """
     depth : int, default=3
-        Number of hidden layers.
+        Number of hidden layers (fully connected) or residual blocks
+        (``np.inf`` allowed for "resnet").
     activation : str, Activation or callable, default="relu"
         See :mod:`skinfinite.activations`.
+    architecture : {"fully_connected", "resnet"}, default="fully_connected"
+        The network: see :class:`~skinfinite.kernels.NTK` and
+        :class:`~skinfinite.kernels.ResNetNTK` (branches scaled by
+        1/sqrt(depth)).
     weight_variance : float, default=2.0
         Variance of the weights times the fan-in (sw2).
     bias_variance : float, default=0.1
@@ -61,11 +66,13 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     ((3,), (3,))
     """
 
-    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+    def __init__(self, depth=3, activation="relu", architecture="fully_connected",
+                 weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, normalize_y=False):
         self.depth = depth
         self.activation = activation
+        self.architecture = architecture
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
         self.parametrization = parametrization
@@ -182,15 +189,17 @@ class NTKClassifier(_OneHotKernelClassifier):
     """
 
     _regressor = NTKRegressor
-    _regressor_params = ("depth", "activation", "weight_variance",
+    _regressor_params = ("depth", "activation", "architecture", "weight_variance",
                          "bias_variance", "parametrization", "alpha",
                          "training_time", "learning_rate")
 
-    def __init__(self, depth=3, activation="relu", weight_variance=2.0,
+    def __init__(self, depth=3, activation="relu", architecture="fully_connected",
+                 weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, temperature=0.1):
         self.depth = depth
         self.activation = activation
+        self.architecture = architecture
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
         self.parametrization = parametrization

@@ -105,6 +105,13 @@ def test_blocks_and_symmetry(depth, rng):
     assert np.linalg.eigvalsh(full).min() > -1e-10 * np.abs(full).max()
 
 
+def test_results_are_reproducible(rng):
+    X = rng.normal(size=(150, 4))
+    kernel = ResNetNTK(depth=np.inf)
+    first = kernel(X)
+    assert all(np.array_equal(kernel(X), first) for _ in range(5))
+
+
 def test_ode_tolerance_controls_accuracy(X):
     coarse = ResNetNTK(depth=np.inf, ode_tolerance=1e-4)(X)
     fine = ResNetNTK(depth=np.inf, ode_tolerance=1e-9)(X)

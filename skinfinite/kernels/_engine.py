@@ -52,11 +52,18 @@ class DiagonalPath:
 
 @njit(inline="always", fastmath=FASTMATH)
 def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
-                limit):
-    """Write one row block (and its transpose); count values out of range."""
+                limit, first_col):
+    """Write one row block (and its transpose); count values out of range.
+
+    Columns before ``first_col`` are skipped: in a triangular block they
+    belong to another row, whose thread writes them (both orders would
+    differ in the last bit, and the race would make results irreproducible).
+    """
     bad = 0
     for jj in range(nb):
         col = col0 + jj
+        if col < first_col:
+            continue
         # NaN fails every comparison; limit is the output dtype's maximum
         bad += ((want_k and not abs(kb[jj]) <= limit)
                 + (want_t and not abs(tb[jj]) <= limit))

@@ -106,7 +106,8 @@ def _make_fused_values(dual, per_input):
                             kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
                                                               sw2, sb2, std)
                     bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
-                                       out_t, want_k, want_t, mirror, limit)
+                                       out_t, want_k, want_t, mirror, limit,
+                                       r0 + irow if upper else 0)
         return bad
     return fused
 

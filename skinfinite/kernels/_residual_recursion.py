@@ -117,7 +117,8 @@ def _make_values_kernel(dual, per_input):
                                     kb[jj] += b * fk[s, jj]
                                     tb[jj] += b * ft[s, jj]
                     bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
-                                       want_k, want_t, mirror, limit)
+                                       want_k, want_t, mirror, limit,
+                                       row if upper else 0)
         return bad
     return fused
 

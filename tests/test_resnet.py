@@ -132,3 +132,98 @@ def test_ode_tolerance_controls_accuracy(X):
 def test_bad_parameters(kw, error, match, X):
     with pytest.raises(error, match=match):
         ResNetNTK(**kw)(X)
+
+
+def _two_layer_branch_network(X, depth, width, sw2, sb2, act, seed):
+    """Empirical NNGP and NTK of a ResNet with two-layer branches (NumPy)."""
+    rng = np.random.default_rng(seed)
+    phi = get_activation(act)
+    n, d = X.shape
+    s = 1 / np.sqrt(depth)
+    cw, cb = np.sqrt(sw2 / width), np.sqrt(sb2)
+    W0 = rng.standard_normal((d, width))
+    h = np.sqrt(sw2 / d) * X @ W0 + cb * rng.standard_normal(width)
+    blocks = []
+    for _ in range(depth):
+        W1, W2 = rng.standard_normal((2, width, width))
+        b1, b2 = rng.standard_normal((2, width))
+        u = phi(h)
+        a = cw * u @ W1 + cb * b1
+        w = phi(a)
+        blocks.append((h, u, a, w, W1, W2))
+        h = h + s * (cw * w @ W2 + cb * b2)
+    K = h @ h.T / width
+    # backpropagate f = v . h / sqrt(width) for a random readout v
+    delta = np.tile(rng.standard_normal(width) / np.sqrt(width), (n, 1))
+    T = np.zeros((n, n))
+
+    def add(delta, inputs, coef_w, coef_b):
+        dd = delta @ delta.T
+        return dd * (coef_w ** 2 * inputs @ inputs.T + coef_b ** 2)
+
+    for h_in, u, a, w, W1, W2 in reversed(blocks):
+        T += add(delta, w, s * cw, s * cb)
+        delta_a = s * cw * (delta @ W2.T) * phi.derivative(a)
+        T += add(delta_a, u, cw, cb)
+        delta = delta + cw * (delta_a @ W1.T) * phi.derivative(h_in)
+    T += add(delta, X, np.sqrt(sw2 / d), cb)
+    return K, T
+
+
+@pytest.mark.parametrize("act, widths", [
+    ("erf", (32, 1024)),
+    pytest.param("relu", (64, 4096), marks=pytest.mark.slow),
+])
+def test_two_layer_branches_match_finite_width_networks(act, widths, rng):
+    X = rng.normal(size=(4, 3))
+    kw = dict(depth=2, activation=act, weight_variance=1.2, bias_variance=0.2,
+              branch_layers=2)
+    K, T = ResNetNNGP(**kw)(X), ResNetNTK(**kw)(X)
+
+    def error(width):
+        runs = [_two_layer_branch_network(X, 2, width, 1.2, 0.2, act, seed)
+                for seed in range(8)]
+        return (np.abs(np.mean([r[0] for r in runs], 0) - K).max() / K.max(),
+                np.abs(np.mean([r[1] for r in runs], 0) - T).max() / T.max())
+
+    small, large = np.array(error(widths[0])), np.array(error(widths[1]))
+    assert np.all(large < small / 2.5) and np.all(large < 0.05), (small, large)
+
+
+def test_two_layer_branches_written_out(X):
+    phi = get_activation("tanh")
+    sw2, sb2, depth = 1.1, 0.3, 3
+    K = sw2 * X @ X.T / 3 + sb2
+    T = K.copy()
+    for _ in range(depth):
+        A, TA = K, T
+        for _ in range(2):
+            d = np.diag(A)
+            V, Vd = phi.dual(d[:, None], A, d[None, :])
+            A, TA = sw2 * V + sb2, sw2 * V + sb2 + sw2 * Vd * TA
+        K, T = K + A / depth, T + TA / depth
+    kw = dict(depth=depth, activation="tanh", weight_variance=sw2,
+              bias_variance=sb2, branch_layers=2)
+    assert np.allclose(ResNetNNGP(**kw)(X), K, rtol=1e-12)
+    assert np.allclose(ResNetNTK(**kw)(X), T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [4, np.inf])
+def test_two_layer_branch_gradients_and_limit(depth, X):
+    kernel = ResNetNTK(depth=depth, activation="erf", branch_layers=2)
+    K, grad = kernel(X, eval_gradient=True)
+    h = 1e-6
+    for i in range(2):
+        theta = kernel.theta.copy()
+        theta[i] += h
+        up = kernel.clone_with_theta(theta)(X)
+        theta[i] -= 2 * h
+        fd = (up - kernel.clone_with_theta(theta)(X)) / (2 * h)
+        assert np.allclose(grad[..., i], fd, rtol=1e-6,
+                           atol=1e-6 * np.abs(fd).max())
+    if np.isinf(depth):
+        gaps = [np.abs(ResNetNTK(depth=L, activation="erf", branch_layers=2)(X)
+                       - K).max() for L in (16, 64)]
+        assert 3.5 < gaps[0] / gaps[1] < 4.5
+    with pytest.raises(ValueError, match="branch_layers"):
+        ResNetNTK(branch_layers=0)(X)

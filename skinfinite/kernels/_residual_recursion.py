@@ -24,6 +24,8 @@ from scipy.integrate._ivp import dop853_coefficients as _dop853
 from .._fastmath import FASTMATH
 from ..activations import Activation
 from ._engine import BLOCK, DiagonalPath, store_block
+from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
+                            _hidden_tangents_nb)
 
 _EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
 _S = _dop853.N_STAGES
@@ -33,34 +35,18 @@ _MAX_STEPS = 1024
 
 
 # ----------------------------------------------------------- right-hand side
-def _flow(v, vd, t, sw2, sb2):
-    return sw2 * v + sb2, sw2 * (vd * t + v) + sb2
-
-
-def _flow_tangents(v, vd, v_xx, v_xy, v_yy, vd_xx, vd_xy, vd_yy,
-                   dkxx_w, dkxy_w, dkyy_w, dkxx_b, dkxy_b, dkyy_b,
-                   t, dt_w, dt_b, sw2, sb2):
-    dv_w = v_xx * dkxx_w + v_xy * dkxy_w + v_yy * dkyy_w
-    dv_b = v_xx * dkxx_b + v_xy * dkxy_b + v_yy * dkyy_b
-    dvd_w = vd_xx * dkxx_w + vd_xy * dkxy_w + vd_yy * dkyy_w
-    dvd_b = vd_xx * dkxx_b + vd_xy * dkxy_b + vd_yy * dkyy_b
-    # d(sw2 X)/d log sw2 = sw2 X + sw2 dX
-    fk_w = sw2 * (dv_w + v)
-    fk_b = sw2 * dv_b + sb2
-    ft_w = sw2 * (dvd_w * t + vd * dt_w + dv_w) + sw2 * (vd * t + v)
-    ft_b = sw2 * (dvd_b * t + vd * dt_b + dv_b) + sb2
-    return fk_w, fk_b, ft_w, ft_b
-
-
-_flow_nb = njit(inline="always", fastmath=FASTMATH)(_flow)
-_flow_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_flow_tangents)
+# A branch of ``L_b`` dense layers maps (K, T) exactly as ``L_b`` hidden
+# layers of a fully-connected network in NTK parametrisation do; its output
+# is the flow's right-hand side.  The layer maps are shared with that module.
+_NTK_PARAM = 0.0
 
 
 # -------------------------------------------------------------- tile kernels
 def _make_values_kernel(dual, per_input):
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
-              upper, mirror, out_k, out_t, want_k, want_t, limit):
+              n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
+        # dx rows: per step, stage and branch layer, the input variances
         n, m = g.shape
         n_stages = B.shape[0]
         none = cx[0, 0]
@@ -99,17 +85,23 @@ def _make_values_kernel(dual, per_input):
                                     for jj in range(nb):
                                         kin[jj] += a * fk[q, jj]
                                         tin[jj] += a * ft[q, jj]
-                            idx = step * n_stages + s
-                            kxx = dx[idx, row]
-                            sqx = sx[idx, row]
-                            ax = cx[idx, row] if per_input else none
+                            base = (step * n_stages + s) * n_layers
+                            for layer in range(n_layers):
+                                idx = base + layer
+                                kxx = dx[idx, row]
+                                sqx = sx[idx, row]
+                                ax = cx[idx, row] if per_input else none
+                                for jj in range(nb):
+                                    col = c0 + j0 + jj
+                                    ay = cy[idx, col] if per_input else none
+                                    v, vd = dual(kxx, kin[jj], dy[idx, col],
+                                                 sqx * sy[idx, col], ax, ay,
+                                                 param)
+                                    kin[jj], tin[jj] = _hidden_layer_nb(
+                                        v, vd, tin[jj], sw2, sb2, _NTK_PARAM)
                             for jj in range(nb):
-                                col = c0 + j0 + jj
-                                ay = cy[idx, col] if per_input else none
-                                v, vd = dual(kxx, kin[jj], dy[idx, col],
-                                             sqx * sy[idx, col], ax, ay, param)
-                                fk[s, jj], ft[s, jj] = _flow_nb(v, vd, tin[jj],
-                                                                sw2, sb2)
+                                fk[s, jj] = kin[jj]
+                                ft[s, jj] = tin[jj]
                         for s in range(n_stages):
                             b = h * B[s]
                             if b != 0.0:
@@ -126,7 +118,7 @@ def _make_values_kernel(dual, per_input):
 def _make_gradient_kernel(partials, per_input):
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
-              upper, out_k, out_t, out_dk, out_dt):
+              n_layers, upper, out_k, out_t, out_dk, out_dt):
         # state per pair: K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2,
         # dT/dlog sb2; f holds the stage derivatives of all six
         n, m = g.shape
@@ -150,16 +142,22 @@ def _make_gradient_kernel(partials, per_input):
                             z[c] = y[c]
                             for q in range(s):
                                 z[c] += h * A[s, q] * f[c, q]
-                        ax = cx[idx, row] if per_input else none
-                        ay = cy[idx, col] if per_input else none
-                        p = partials(dx[idx, 0, row], z[0], dy[idx, 0, col],
-                                     sx[idx, row] * sy[idx, col], ax, ay, param)
-                        f[0, s], f[1, s] = _flow_nb(p[0], p[1], z[1], sw2, sb2)
-                        f[2, s], f[3, s], f[4, s], f[5, s] = _flow_tangents_nb(
-                            p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                            dx[idx, 1, row], z[2], dy[idx, 1, col],
-                            dx[idx, 2, row], z[3], dy[idx, 2, col],
-                            z[1], z[4], z[5], sw2, sb2)
+                        for layer in range(n_layers):
+                            li = idx * n_layers + layer
+                            ax = cx[li, row] if per_input else none
+                            ay = cy[li, col] if per_input else none
+                            p = partials(dx[li, 0, row], z[0], dy[li, 0, col],
+                                         sx[li, row] * sy[li, col], ax, ay,
+                                         param)
+                            z[2], z[3], z[4], z[5] = _hidden_tangents_nb(
+                                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+                                dx[li, 1, row], z[2], dy[li, 1, col],
+                                dx[li, 2, row], z[3], dy[li, 2, col],
+                                z[1], z[4], z[5], sw2, sb2, _NTK_PARAM)
+                            z[0], z[1] = _hidden_layer_nb(p[0], p[1], z[1],
+                                                          sw2, sb2, _NTK_PARAM)
+                        for c in range(6):
+                            f[c, s] = z[c]
                     for c in range(6):
                         for s in range(n_stages):
                             y[c] += h * B[s] * f[c, s]
@@ -186,18 +184,26 @@ def _kernels(activation):
 
 
 # ------------------------------------------------------------------ diagonal
-def _diagonal_flow(act, state, sw2, sb2, with_tangents):
-    """Right-hand side of the per-input flow; state rows K, T[, tangents]."""
-    k, t = state[0], state[1]
-    if not with_tangents:
-        v, vd = act.dual(k, k, k)
-        return np.stack(_flow(v, vd, t, sw2, sb2))
-    p = act.dual_partials(k, k, k)
-    fk, ft = _flow(p[0], p[1], t, sw2, sb2)
-    dk_w, dk_b, dt_w, dt_b = state[2:]
-    tangents = _flow_tangents(*p, dk_w, dk_w, dk_w, dk_b, dk_b, dk_b, t, dt_w,
-                              dt_b, sw2, sb2)
-    return np.stack((fk, ft) + tangents)
+def _diagonal_branch(act, state, sw2, sb2, n_layers, with_tangents, record):
+    """The branch applied to each input's (K, T[, tangents]).
+
+    ``record`` receives, layer by layer, the rows (K, dK/dlog sw2,
+    dK/dlog sb2) at which the pairs will evaluate their duals.
+    """
+    z = state.copy()
+    for layer in range(n_layers):
+        record(layer, z)
+        k, t = z[0], z[1]
+        if with_tangents:
+            p = act.dual_partials(k, k, k)
+            dk_w, dk_b, dt_w, dt_b = z[2:]
+            z[2:] = _hidden_tangents(*p, dk_w, dk_w, dk_w, dk_b, dk_b, dk_b,
+                                     t, dt_w, dt_b, sw2, sb2, _NTK_PARAM)
+            v, vd = p[0], p[1]
+        else:
+            v, vd = act.dual(k, k, k)
+        z[0], z[1] = _hidden_layer(v, vd, t, sw2, sb2, _NTK_PARAM)
+    return z
 
 
 def _initial_state(sq_norms, sw2, sb2):
@@ -222,6 +228,7 @@ class ResidualSpec:
     bias_variance: float
     step_sizes: tuple = None
     tolerance: float = 1e-8
+    branch_layers: int = 1
 
     @property
     def infinite(self):
@@ -247,7 +254,7 @@ class ResidualSpec:
     def scalars(self):
         A, B, _ = self.tableau()
         return (float(self.activation._param), self.weight_variance,
-                self.bias_variance, A, B, self.steps())
+                self.bias_variance, A, B, self.steps(), self.branch_layers)
 
     def describe(self):
         return (f"residual depth={self.depth}, "
@@ -262,10 +269,11 @@ def _diagonal_rk(spec, sq_norms, with_tangents):
     duals are not smooth.
     """
     A, B, _ = spec.tableau()
-    n_stages = B.shape[0]
+    n_stages, n_layers = B.shape[0], spec.branch_layers
     rows = slice(None) if with_tangents else slice(0, 2)
     state = _initial_state(sq_norms, spec.weight_variance, spec.bias_variance)
-    stages = np.empty((len(spec.step_sizes) * n_stages, 3, sq_norms.shape[0]))
+    stages = np.empty((len(spec.step_sizes) * n_stages * n_layers, 3,
+                       sq_norms.shape[0]))
     slopes = np.empty((n_stages,) + state[rows].shape)
     for step, h in enumerate(spec.step_sizes):
         for s in range(n_stages):
@@ -273,10 +281,14 @@ def _diagonal_rk(spec, sq_norms, with_tangents):
             for q in range(s):
                 if A[s, q] != 0.0:
                     z[rows] += h * A[s, q] * slopes[q]
-            stages[step * n_stages + s] = z[[0, 2, 3]]
-            slopes[s] = _diagonal_flow(spec.activation, z[rows],
-                                       spec.weight_variance,
-                                       spec.bias_variance, with_tangents)
+            base = (step * n_stages + s) * n_layers
+
+            def record(layer, values, base=base):
+                stages[base + layer] = values[[0, 2, 3]]
+
+            slopes[s] = _diagonal_branch(
+                spec.activation, z, spec.weight_variance, spec.bias_variance,
+                n_layers, with_tangents, record)[rows]
         for s in range(n_stages):
             state[rows] += h * B[s] * slopes[s]
     return _path(spec, stages, state)
@@ -331,4 +343,4 @@ def _choose_steps(spec, X, Y):
 def _with_steps(spec, n_steps):
     return ResidualSpec(spec.depth, spec.activation, spec.weight_variance,
                         spec.bias_variance, (1.0 / n_steps,) * n_steps,
-                        spec.tolerance)
+                        spec.tolerance, spec.branch_layers)

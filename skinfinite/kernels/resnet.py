@@ -36,7 +36,7 @@ def _branch_steps(depth, branch_scales):
 
 
 def make_residual_spec(depth, activation, weight_variance, bias_variance,
-                       branch_scales=None, tolerance=1e-8):
+                       branch_scales=None, tolerance=1e-8, branch_layers=1):
     """Validate residual-network parameters and bundle them for the engine."""
     depth = _check_depth(depth)
     tol = check_variance(tolerance, "ode_tolerance")
@@ -47,20 +47,22 @@ def make_residual_spec(depth, activation, weight_variance, bias_variance,
         weight_variance=check_variance(weight_variance, "weight_variance"),
         bias_variance=check_variance(bias_variance, "bias_variance",
                                      allow_zero=True),
-        step_sizes=_branch_steps(depth, branch_scales), tolerance=tol)
+        step_sizes=_branch_steps(depth, branch_scales), tolerance=tol,
+        branch_layers=check_positive_int(branch_layers, "branch_layers"))
 
 
 class _ResNetKernel(RecursionKernel):
     """Shared parameters of :class:`ResNetNNGP` and :class:`ResNetNTK`."""
 
     def __init__(self, depth=8, activation="relu", weight_variance=1.0,
-                 bias_variance=0.1, branch_scales=None, ode_tolerance=1e-8,
-                 weight_variance_bounds=(1e-2, 1e2),
+                 bias_variance=0.1, branch_layers=1, branch_scales=None,
+                 ode_tolerance=1e-8, weight_variance_bounds=(1e-2, 1e2),
                  bias_variance_bounds=(1e-5, 1e2), dtype="float64"):
         self.depth = depth
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
+        self.branch_layers = branch_layers
         self.branch_scales = branch_scales
         self.ode_tolerance = ode_tolerance
         self.weight_variance_bounds = weight_variance_bounds
@@ -71,11 +73,14 @@ class _ResNetKernel(RecursionKernel):
         """The validated residual recursion (or flow) run by the engine."""
         return make_residual_spec(self.depth, self.activation,
                                   self.weight_variance, self.bias_variance,
-                                  self.branch_scales, self.ode_tolerance)
+                                  self.branch_scales, self.ode_tolerance,
+                                  self.branch_layers)
 
     def _repr_extras(self):
-        return ("" if self.branch_scales is None
-                else ", branch_scales=[...]")
+        return ((f", branch_layers={self.branch_layers}"
+                 if self.branch_layers != 1 else "")
+                + ("" if self.branch_scales is None
+                   else ", branch_scales=[...]"))
 
 
 _DOC = """
@@ -86,7 +91,9 @@ _DOC = """
     unit of the last residual stream.  The kernels follow
     ``K <- K + s_l^2 (sw2 E[phi phi] + sb2)`` and
     ``T <- T + s_l^2 (sw2 (E[phi' phi'] T + E[phi phi]) + sb2)`` from
-    ``K0 = T0 = sw2 <x, y>/d + sb2``.  With ``depth=np.inf`` they solve the
+    ``K0 = T0 = sw2 <x, y>/d + sb2``.  With ``branch_layers=2`` each branch
+    is two such dense layers, ``W2 phi(W1 phi(h) + b1) + b2``, and the
+    increments are those of two fully-connected layers applied to (K, T).  With ``depth=np.inf`` they solve the
     limiting ODE on ``t in [0, 1]`` (eighth-order Runge-Kutta, steps doubled
     until the relative change on a probe block is below ``ode_tolerance``);
     finite depths approach it at the rate 1/depth.
@@ -98,6 +105,8 @@ _DOC = """
     activation : str, Activation or callable, default="relu"
     weight_variance : float, default=1.0
         sw2. Hyperparameter.
+    branch_layers : int, default=1
+        Dense layers per residual branch.
     bias_variance : float, default=0.1
         sb2. Hyperparameter.
     branch_scales : sequence of ``depth`` positive floats, optional

@@ -78,6 +78,20 @@ def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
     return bad
 
 
+def compiled_kernels(activation, make_values, make_gradients, cache):
+    """The (values, gradients) tile kernels of a recursion for an activation.
+
+    Kernels are compiled once per family of duals (ReLU, leaky ReLU and abs
+    share one) and kept in ``cache``, a dict owned by the recursion.
+    """
+    key = activation._scalar_dual
+    if key not in cache:
+        per_input = not activation.closed_form
+        cache[key] = (make_values(activation._scalar_dual, per_input),
+                      make_gradients(activation._scalar_partials, per_input))
+    return cache[key]
+
+
 def sq_norms(X):
     """<x, x> / d for each row: the input layer's only per-input quantity."""
     return np.einsum("ij,ij->i", X, X) / X.shape[1]

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._engine import BLOCK as _BLOCK
-from ._engine import DiagonalPath, store_block
+from ._engine import DiagonalPath, compiled_kernels, store_block
 from .._fastmath import FASTMATH
 from ..activations import Activation
 
@@ -152,14 +152,8 @@ _FUSED_CACHE = {}
 
 
 def _fused_kernels(activation):
-    """Compiled (values, gradients) kernels, one pair per family of duals."""
-    key = activation._scalar_dual
-    if key not in _FUSED_CACHE:
-        per_input = not activation.closed_form
-        _FUSED_CACHE[key] = (
-            _make_fused_values(activation._scalar_dual, per_input),
-            _make_fused_gradients(activation._scalar_partials, per_input))
-    return _FUSED_CACHE[key]
+    return compiled_kernels(activation, _make_fused_values,
+                            _make_fused_gradients, _FUSED_CACHE)
 
 
 # ------------------------------------------------------------------ the spec

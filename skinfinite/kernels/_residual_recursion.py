@@ -23,7 +23,7 @@ from scipy.integrate._ivp import dop853_coefficients as _dop853
 
 from .._fastmath import FASTMATH
 from ..activations import Activation
-from ._engine import BLOCK, DiagonalPath, store_block
+from ._engine import BLOCK, DiagonalPath, compiled_kernels, store_block
 from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
                             _hidden_tangents_nb)
 
@@ -174,13 +174,8 @@ _KERNELS = {}
 
 
 def _kernels(activation):
-    key = activation._scalar_dual
-    if key not in _KERNELS:
-        per_input = not activation.closed_form
-        _KERNELS[key] = (
-            _make_values_kernel(activation._scalar_dual, per_input),
-            _make_gradient_kernel(activation._scalar_partials, per_input))
-    return _KERNELS[key]
+    return compiled_kernels(activation, _make_values_kernel,
+                            _make_gradient_kernel, _KERNELS)
 
 
 # ------------------------------------------------------------------ diagonal

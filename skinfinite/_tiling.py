@@ -1,7 +1,6 @@
 """Tile planning and the tiled Gram driver shared by every kernel engine."""
 import math
 
-import numpy as np
 from numba import njit, prange
 
 from ._config import get_config

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+from sklearn.gaussian_process.kernels import RBF, WhiteKernel
 from sklearn.kernel_approximation import Nystroem
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import Ridge
@@ -14,8 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 import skinfinite
-from skinfinite.activations import (Abs, Cos, Erf, Identity, LeakyReLU, ReLU,
-                                    Sin, Tanh)
+from skinfinite.activations import LeakyReLU
 from skinfinite.empirical import FullyConnectedNetwork, empirical_kernels
 from skinfinite.kernels import NNGP, NTK, nngp_ntk
 

@@ -9,11 +9,12 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._config import config_context, get_config, set_config
 from . import activations, kernels, models
-from .kernels import NNGP, NTK
+from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
 
 __version__ = "0.1.0"
 
 __all__ = ["config_context", "get_config", "set_config", "activations",
-           "kernels", "models", "NNGP", "NTK", "NTKRegressor",
+           "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
+           "NTKRegressor",
            "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__"]

@@ -21,3 +21,16 @@ def jacobian(fn, params, h=1e-6):
             flat[i] = old
             columns.append((up - down) / (2 * h))
     return np.stack(columns, axis=-1)
+
+
+def theta_gradient(kernel, X, h=1e-6):
+    """Central differences of ``kernel(X)`` in each log-hyperparameter."""
+    columns = []
+    for i in range(len(kernel.theta)):
+        theta = kernel.theta.copy()
+        theta[i] += h
+        up = kernel.clone_with_theta(theta)(X)
+        theta[i] -= 2 * h
+        down = kernel.clone_with_theta(theta)(X)
+        columns.append((up - down) / (2 * h))
+    return np.stack(columns, axis=-1)

@@ -4,8 +4,9 @@
 Runs, one after the other on the same machine and inputs:
 
 * skinfinite (``skinfinite.kernels.nngp_ntk``), with its peak extra memory;
-* a per-layer NumPy implementation (one full n x n temporary per operation
-  and layer, the straightforward way);
+* the per-layer NumPy implementation of the asv suite
+  (``benchmarks/bench_fully_connected.py``: one full n x n temporary per
+  operation and layer, the straightforward way);
 * neural-tangents 0.6.5 (jit), through ``neural_tangents_fc.py`` run by the
   Python of a separate environment (``--nt-python``), if given.
 
@@ -61,33 +62,21 @@ OURS = textwrap.dedent("""
 PER_LAYER = textwrap.dedent("""
     import json, sys, time
     import numpy as np
-    n, d, depth, repeat = map(int, sys.argv[1:5])
-    sw2, sb2 = 2.0, 0.1
+    n, d, depth, repeat, bench_dir = sys.argv[1:6]
+    n, d, depth, repeat = map(int, (n, d, depth, repeat))
+    sys.path.insert(0, bench_dir)
+    from bench_fully_connected import per_layer_relu_nngp_ntk
     X = np.random.default_rng(0).standard_normal((n, d))
-
-    def per_layer(X):
-        K = sw2 * (X @ X.T) / X.shape[1] + sb2
-        T = K.copy()
-        for _ in range(depth):
-            diag = np.sqrt(np.diag(K))
-            norms = np.outer(diag, diag)
-            cos = np.clip(K / norms, -1.0, 1.0)
-            theta = np.arccos(cos)
-            V = norms * (np.sin(theta) + (np.pi - theta) * cos) / (2 * np.pi)
-            Vd = (np.pi - theta) / (2 * np.pi)
-            K = sw2 * V + sb2
-            T = K + sw2 * Vd * T
-        return K, T
-
-    per_layer(X[:200])
+    per_layer_relu_nngp_ntk(X[:200], depth)
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        per_layer(X)
+        per_layer_relu_nngp_ntk(X, depth)
         times.append(time.perf_counter() - t0)
     print(json.dumps({"library": "per-layer NumPy", "best_s": min(times),
                       "times_s": times}))
 """)
+
 
 
 def run(cmd):
@@ -108,7 +97,9 @@ def main(argv=None):
     sizes = [str(args.n), str(args.d), str(args.depth), str(args.repeat)]
     results = [run([sys.executable, "-c", OURS, *sizes])]
     if not args.skip_per_layer:
-        results.append(run([sys.executable, "-c", PER_LAYER, *sizes]))
+        bench_dir = os.path.join(os.path.dirname(HERE), "benchmarks")
+        results.append(run([sys.executable, "-c", PER_LAYER, *sizes,
+                            bench_dir]))
     if args.nt_python:
         nt = run([args.nt_python, os.path.join(HERE, "neural_tangents_fc.py"),
                   "--n", sizes[0], "--d", sizes[1], "--depth", sizes[2],

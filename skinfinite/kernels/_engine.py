@@ -50,6 +50,26 @@ class DiagonalPath:
     ntk_grad: np.ndarray
 
 
+@njit(inline="always")
+def row_iterations(n, upper):
+    """Parallel iterations over the rows of a (possibly triangular) block."""
+    return (n + 1) // 2 if upper else n
+
+
+@njit(inline="always")
+def paired_row(row_pair, half, n):
+    """The row handled by ``half`` (0 or 1) of a parallel iteration, or -1.
+
+    In a triangular block row i has n - i pairs: pairing row p with row
+    n-1-p gives every iteration the same work.
+    """
+    first = np.int64(row_pair)  # parfor indices may be unsigned
+    if half == 0:
+        return first
+    second = n - 1 - first
+    return second if second != first else -1
+
+
 @njit(inline="always", fastmath=FASTMATH)
 def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
                 limit, first_col):

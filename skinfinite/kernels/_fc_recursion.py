@@ -15,7 +15,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._engine import BLOCK as _BLOCK
-from ._engine import DiagonalPath, compiled_kernels, store_block
+from ._engine import (DiagonalPath, compiled_kernels, paired_row,
+                      row_iterations, store_block)
 from .._fastmath import FASTMATH
 from ..activations import Activation
 
@@ -75,16 +76,12 @@ def _make_fused_values(dual, per_input):
         depth = dx.shape[0]
         none = cx[0, 0]
         bad = 0
-        # In a triangular block row irow has n - irow pairs: pairing row p with
-        # row n-1-p gives every parallel iteration the same work.
-        n_iter = (n + 1) // 2 if upper else n
-        for row_pair in prange(n_iter):
+        for row_pair in prange(row_iterations(n, upper)):
             kb = np.empty(_BLOCK)
             tb = np.empty(_BLOCK)
-            first = np.int64(row_pair)  # parfor indices may be unsigned
             for half in range(2 if upper else 1):
-                irow = first if half == 0 else n - 1 - first
-                if half == 1 and irow == first:
+                irow = paired_row(row_pair, half, n)
+                if irow < 0:
                     break
                 # blocks stay aligned to _BLOCK: a few pairs below the diagonal
                 # are computed twice, which is cheaper than ragged blocks

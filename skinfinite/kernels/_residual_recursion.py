@@ -23,7 +23,8 @@ from scipy.integrate._ivp import dop853_coefficients as _dop853
 
 from .._fastmath import FASTMATH
 from ..activations import Activation
-from ._engine import BLOCK, DiagonalPath, compiled_kernels, store_block
+from ._engine import (BLOCK, DiagonalPath, compiled_kernels, paired_row,
+                      row_iterations, store_block)
 from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
                             _hidden_tangents_nb)
 
@@ -51,18 +52,16 @@ def _make_values_kernel(dual, per_input):
         n_stages = B.shape[0]
         none = cx[0, 0]
         bad = 0
-        n_iter = (n + 1) // 2 if upper else n
-        for row_pair in prange(n_iter):
+        for row_pair in prange(row_iterations(n, upper)):
             kb = np.empty(BLOCK)
             tb = np.empty(BLOCK)
             kin = np.empty(BLOCK)
             tin = np.empty(BLOCK)
             fk = np.empty((n_stages, BLOCK))
             ft = np.empty((n_stages, BLOCK))
-            first = np.int64(row_pair)
             for half in range(2 if upper else 1):
-                irow = first if half == 0 else n - 1 - first
-                if half == 1 and irow == first:
+                irow = paired_row(row_pair, half, n)
+                if irow < 0:
                     break
                 row = r0 + irow
                 j_first = (irow // BLOCK) * BLOCK if upper else 0

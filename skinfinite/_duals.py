@@ -84,6 +84,11 @@ def _trig_core(kxx, kxy, kyy):
     # E[sin u sin v] = exp(-(Kxx+Kyy)/2) sinh(Kxy), E[cos u cos v] the cosh;
     # the exponent is split so that nothing overflows (|Kxy| <= mean).
     m = 0.5 * (kxx + kyy)
+    if abs(kxy) < 1.0:
+        # the difference below would leave an absolute rounding error of
+        # about 1e-16 in place of small values (deep kernels reach them)
+        e = math.exp(-m)
+        return e * math.sinh(kxy), e * math.cosh(kxy)
     ep = math.exp(kxy - m)
     em = math.exp(-kxy - m)
     return 0.5 * (ep - em), 0.5 * (ep + em)

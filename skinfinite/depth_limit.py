@@ -59,7 +59,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._validation import check_variance
-from .activations import get_activation
+from .activations import QuadratureActivation, get_activation
 
 __all__ = ["InfiniteDepthRegime", "normalized_dual", "infinite_depth_regime",
            "depth_limit_weights", "REGIMES"]
@@ -141,9 +141,25 @@ def normalized_dual(activation, rho, variance=1.0):
     rho = np.asarray(rho, dtype=np.float64)
     if not np.all(np.isfinite(rho)) or np.any(np.abs(rho) > 1):
         raise ValueError("rho must be finite and in [-1, 1].")
+    if isinstance(act, QuadratureActivation):
+        return _series_normalized_dual(act, rho, q)
     v11 = _second_moment(act, q)
     V, Vd = act.dual(q, q * rho, q)
     return np.asarray(V) / v11, q * np.asarray(Vd) / v11
+
+
+def _series_normalized_dual(act, rho, q):
+    # Mehler's series with the Hermite coefficients at variance q, computed
+    # once rather than for every entry as the general dual does.
+    row = act.coefficients(np.array([q]))[0]
+    c, d = row[:act.n_terms], row[act.n_terms:2 * act.n_terms]
+    v11 = float(np.sum(c * c))
+    if not np.isfinite(v11) or v11 <= 0:
+        raise ValueError(f"The activation {act!r} has E[phi(u)^2] = {v11} at "
+                         f"variance {q}; it must be finite and > 0 for the "
+                         "dual to be normalised.")
+    poly = np.polynomial.polynomial.polyval
+    return poly(rho, c * c) / v11, q * poly(rho, d * d) / v11
 
 
 def infinite_depth_regime(activation, variance=1.0, tol=1e-9):

@@ -121,10 +121,16 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         self.regressor_ = self._regressor(**params).fit(X, Y)
         return self
 
-    def _scores(self, X):
+    def _centred_scores(self, X):
+        # Outputs for the centred targets: comparing them directly keeps the
+        # ranking of outputs far smaller than 1 / n_classes (deep kernels
+        # give such outputs), which adding the centre back would round away.
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self.regressor_.predict(X) + 1.0 / len(self.classes_)
+        return self.regressor_.predict(X)
+
+    def _scores(self, X):
+        return self._centred_scores(X) + 1.0 / len(self.classes_)
 
     def decision_function(self, X):
         """Regression outputs for each class (estimates of class indicators).
@@ -134,12 +140,14 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         scores : ndarray of shape (n_samples,) for two classes (positive
             favours ``classes_[1]``), else (n_samples, n_classes).
         """
-        scores = self._scores(X)
-        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+        scores = self._centred_scores(X)
+        if scores.shape[1] == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores + 1.0 / len(self.classes_)
 
     def predict(self, X):
         """Class with the largest regression output."""
-        scores = self._scores(X)
+        scores = self._centred_scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
 
     def predict_proba(self, X):
@@ -149,7 +157,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         differences rank the classes as ``decision_function`` does.  Tune
         ``temperature`` (e.g. by log-loss) for calibrated probabilities.
         """
-        z = self._scores(X) / self.temperature
+        z = self._centred_scores(X) / self.temperature
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)

@@ -238,6 +238,18 @@ def test_ntk_is_the_normalised_recursion(rng, depth, name, q, reference):
     np.testing.assert_allclose(T, ref, rtol=1e-11 * depth + 1e-12)
 
 
+def test_trig_duals_keep_relative_accuracy_at_small_correlations():
+    # deep sin networks drive correlations to 0; a difference of
+    # exponentials would leave an absolute error of 1e-16 there
+    from skinfinite.activations import Cos, Sin
+    kxy = np.array([1e-300, 1e-12, -1e-8, 0.5, -0.99])
+    V, Vd = Sin().dual(1.0, kxy, 1.0)
+    np.testing.assert_allclose(V, np.exp(-1) * np.sinh(kxy), rtol=1e-14)
+    np.testing.assert_allclose(Vd, np.exp(-1) * np.cosh(kxy), rtol=1e-14)
+    V, _ = Cos().dual(2.0, kxy, 3.0)
+    np.testing.assert_allclose(V, np.exp(-2.5) * np.cosh(kxy), rtol=1e-14)
+
+
 # ------------------------------------------------- depth-limit weights
 def test_ntk_ratios_tend_to_depth_limit_weights():
     # T_L(rho) / T_L(0.9) -> kappa(rho) / kappa(0.9), with an O(1/L) error
@@ -312,6 +324,8 @@ def test_relu_ntk_tends_to_majority_vote(rng):
 
 
 def test_erf_ntk_tends_to_singular_kernel_classifier(rng):
+    # at depth 300 the regression outputs are about 1e-30: NTKClassifier
+    # must rank them without adding the one-hot centre back first
     agree = _agreement_with_deep_ntk(
         "erf", (3, 30, 300), InfiniteDepthNTKClassifier(
             "erf", weighting="depth_limit"), rng, n=60)

@@ -197,6 +197,38 @@ def test_regime_depends_on_variance():
     assert np.all(np.diff(alphas) < 0) and alphas[-1] < 0.2
 
 
+@pytest.mark.slow
+def test_rejected_regime_is_not_majority_vote():
+    # pd = 0.6 + 0.4 rho^2: pd(0) > 0, pd'(1) = 0.8.  Entries of T_L differ by
+    # about 0.8^L, so the regression is solved in 150-digit arithmetic; its
+    # signs settle with depth but stay far from the majority vote.
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 150
+    rng = np.random.default_rng(0)
+    X, Z = unit_rows(rng, 15, 3), unit_rows(rng, 40, 3)
+    y = np.where(X[:, 0] > 0.3, 1, -1)
+    majority = np.sign(y.sum())
+
+    def ntk(r, depth):
+        r = mp.mpf(float(r))
+        t = r
+        for _ in range(depth):
+            t, r = 0.6 + 0.4 * r * r + t * 0.8 * r, 0.6 + 0.4 * r * r
+        return t
+
+    gram = X @ X.T
+    np.fill_diagonal(gram, 1.0)
+    signs = []
+    for depth in (100, 300):
+        K = mp.matrix([[ntk(v, depth) for v in row] for row in gram])
+        c = mp.lu_solve(K, mp.matrix([int(v) for v in y]))
+        f = [sum(ntk(v, depth) * c[j] for j, v in enumerate(row))
+             for row in Z @ X.T]
+        signs.append(np.array([1 if v > 0 else -1 for v in f]))
+    assert np.mean(signs[0] == signs[1]) >= 0.9
+    assert np.mean(signs[1] == majority) < 0.8
+
+
 # ---------------------------------------------- the NTK on the sphere
 def sphere_ntk_inputs(X, activation, variance=1.0):
     """Scale unit rows so that skinfinite's NTK (biases off) runs the

@@ -224,7 +224,7 @@ def infinite_depth_regime(activation, variance=1.0, tol=1e-9):
     return InfiniteDepthRegime("singular_kernel", alpha, pd0, dpd0, dpd1)
 
 
-def _koenigs_log(activation, gap, variance):
+def _koenigs_log(activation, gap, variance, tol=1e-9):
     """Sign and log-magnitude of the Koenigs function at ``rho = 1 - gap``.
 
     ``gap`` (an array of ``1 - rho`` in ``[0, 2]``) is taken instead of
@@ -232,7 +232,7 @@ def _koenigs_log(activation, gap, variance):
     accuracy for nearly coincident inputs.
     """
     act = get_activation(activation)
-    regime = infinite_depth_regime(act, variance)
+    regime = infinite_depth_regime(act, variance, tol)
     if regime.regime != "singular_kernel":
         raise ValueError("Depth-limit weights exist in the singular-kernel "
                          f"regime only; {act!r} gives {regime.regime}.")

@@ -77,8 +77,8 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
       weights (``weighting="depth_limit"``, see
       :func:`~skinfinite.depth_limit.depth_limit_weights`).
 
-    A test input that coincides with training inputs (after projection)
-    takes the majority label among them, in every regime: the NTK regression
+    A test input that coincides with training inputs (on the sphere) takes
+    the majority label among them, in every regime: the NTK regression
     interpolates at every depth.
 
     The 1-nearest-neighbour rule and the power weights are the limit for
@@ -109,7 +109,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
     regime_ : InfiniteDepthRegime
         The regime, ``alpha`` and the dual's values that decided it.
-    X_train_ : ndarray of shape (n_samples, n_features) or (n_samples, n_features + 1)
+    X_train_ : ndarray of shape (n_samples, n_features (+ 1 when lifted))
         Training inputs mapped onto the sphere.
     n_features_in_ : int
 
@@ -135,7 +135,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
         self.tol = tol
 
     def fit(self, X, y):
-        """Store the projected training inputs and decide the regime.
+        """Map the training inputs to the sphere and decide the regime.
 
         Parameters
         ----------
@@ -172,8 +172,13 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
             sign = 1.0
             log_w = -self.regime_.alpha * np.log(gap)
         else:
-            sign, log_w = _koenigs_log(self.activation, gap, self.variance)
-        return sign * np.exp(log_w - log_w.max(axis=1, keepdims=True))
+            sign, log_w = _koenigs_log(self.activation, gap, self.variance,
+                                       self.tol)
+        top = log_w.max(axis=1, keepdims=True)
+        # a row of zero weights (every inner product exactly 0 under the
+        # Koenigs weights) stays zero instead of becoming 0 / 0
+        top[~np.isfinite(top)] = 0.0
+        return sign * np.exp(log_w - top)
 
     def _class_scores(self, X):
         """Class shares of the weights, ``(n_samples, n_classes)``."""
@@ -192,6 +197,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
             if not hit.all():
                 w[~hit] = self._weights(gap[~hit])
             total = np.abs(w).sum(axis=1, keepdims=True)
+            total[total == 0] = 1.0
             scores[s:s + step] = (w @ self._onehot) / total
         return scores
 

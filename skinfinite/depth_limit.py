@@ -53,6 +53,7 @@ most of all for negative inner products: an odd ``pd`` (erf, tanh, sin) has
 ``kappa(-rho) = -kappa(rho)``, so inputs near the antipode of a training
 point vote against its label.
 """
+import functools
 import math
 from typing import NamedTuple
 
@@ -78,18 +79,8 @@ _KOENIGS_MIN_GAP = 1e-8
 class InfiniteDepthRegime(NamedTuple):
     """Which classifier an infinitely deep NTK implements, and why.
 
-    Attributes
-    ----------
-    regime : {"majority_vote", "nearest_neighbor", "singular_kernel"}
-    alpha : float
-        Exponent of the singular kernel ``(1 - <x, z>)^(-alpha)``: ``0`` for
-        majority vote (a constant kernel), ``inf`` for 1-nearest neighbour.
-    dual_at_zero : float
-        ``pd(0)``, the normalised dual at orthogonal inputs.
-    slope_at_zero : float
-        ``pd'(0)``.
-    slope_at_one : float
-        ``pd'(1)``.
+    A named tuple ``(regime, alpha, dual_at_zero, slope_at_zero,
+    slope_at_one)``, returned by :func:`infinite_depth_regime`.
     """
 
     regime: str
@@ -97,6 +88,17 @@ class InfiniteDepthRegime(NamedTuple):
     dual_at_zero: float
     slope_at_zero: float
     slope_at_one: float
+
+
+InfiniteDepthRegime.regime.__doc__ = (
+    "``'majority_vote'``, ``'nearest_neighbor'`` or ``'singular_kernel'``.")
+InfiniteDepthRegime.alpha.__doc__ = (
+    "Exponent of the singular kernel ``(1 - <x, z>)^(-alpha)``: ``0`` for "
+    "majority vote (a constant kernel), ``inf`` for 1-nearest neighbour.")
+InfiniteDepthRegime.dual_at_zero.__doc__ = (
+    "``pd(0)``, the normalised dual at orthogonal inputs.")
+InfiniteDepthRegime.slope_at_zero.__doc__ = "``pd'(0)``."
+InfiniteDepthRegime.slope_at_one.__doc__ = "``pd'(1)``."
 
 
 def _second_moment(act, q):
@@ -266,6 +268,54 @@ def _koenigs_log(activation, gap, variance, tol=1e-9):
                               * (math.log(_KOENIGS_MIN_GAP)
                                  - np.log(np.maximum(gap, 0.0))), 0.0))
     return sign.reshape(shape), log_mag.reshape(shape)
+
+
+class _KoenigsInterpolant:
+    """``kappa`` from a cubic spline, for many pairs at a time.
+
+    The exact iteration costs a few hundred dual evaluations per pair; the
+    spline is fitted once to ``h = kappa(1 - u) u^alpha`` (bounded, with the
+    singularity divided out) on a grid uniform in ``log u``, where the
+    log-periodic ripple of ``h`` is smooth.  Odd duals are tabulated on
+    ``rho >= 0`` only and mirrored.  ``tests/test_infinite_depth.py`` checks
+    it against :func:`depth_limit_weights` to 1e-7 of ``max(|kappa|, 1)``.
+    """
+
+    def __init__(self, activation, variance=1.0, tol=1e-9, n_nodes=4097):
+        from scipy.interpolate import CubicSpline
+
+        act = get_activation(activation)
+        self.alpha = infinite_depth_regime(act, variance, tol).alpha
+        self.odd = normalized_dual(act, -1.0, variance)[0] <= -1.0 + 1e-12
+        top = 0.0 if self.odd else math.log(2.0)
+        log_gap = np.linspace(math.log(_KOENIGS_MIN_GAP), top, n_nodes)
+        sign, log_mag = _koenigs_log(act, np.exp(log_gap), variance, tol)
+        self._spline = CubicSpline(
+            log_gap, sign * np.exp(log_mag + self.alpha * log_gap))
+        self._lowest = log_gap[0]
+
+    def __call__(self, gap):
+        """Sign and log-magnitude of ``kappa`` at ``rho = 1 - gap``."""
+        gap = np.asarray(gap, dtype=np.float64)
+        flip = self.odd & (gap > 1.0)
+        gap = np.where(flip, 2.0 - gap, gap)
+        with np.errstate(divide="ignore"):
+            log_gap = np.log(gap)
+        h = self._spline(np.maximum(log_gap, self._lowest))
+        with np.errstate(divide="ignore"):
+            log_mag = np.log(np.abs(h)) - self.alpha * log_gap
+        return np.where(flip, -1.0, 1.0) * np.sign(h), log_mag
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_interpolant(activation, variance, tol):
+    return _KoenigsInterpolant(activation, variance, tol)
+
+
+def koenigs_interpolant(activation, variance=1.0, tol=1e-9):
+    """The (cached) spline of :class:`_KoenigsInterpolant` for an activation."""
+    act = get_activation(activation)
+    return _cached_interpolant(act, float(variance), float(tol))
 
 
 def depth_limit_weights(activation, rho, variance=1.0):

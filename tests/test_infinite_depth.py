@@ -14,8 +14,9 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skinfinite.activations import QuadratureActivation, get_activation
-from skinfinite.depth_limit import (depth_limit_weights,
-                                    infinite_depth_regime, normalized_dual)
+from skinfinite.depth_limit import (_koenigs_log, depth_limit_weights,
+                                    infinite_depth_regime, koenigs_interpolant,
+                                    normalized_dual)
 from skinfinite.kernels import NTK
 from skinfinite.models import InfiniteDepthNTKClassifier, NTKClassifier
 
@@ -320,6 +321,20 @@ def test_depth_limit_weights_have_the_singular_kernel_shape():
     tail = shape[-4:]
     assert np.ptp(tail) / tail.mean() < 1e-5
     assert abs(shape[0] / tail.mean() - 1) > 0.05
+
+
+@pytest.mark.parametrize("activation", ["tanh", hermite_activation(1, 1, 1)])
+def test_tabulated_weights_match_the_iteration(rng, activation):
+    # the classifier's spline against the exact iteration, over the whole
+    # range including nearly coincident and nearly antipodal inputs
+    gap = np.r_[rng.uniform(0, 2, 2000), 10 ** rng.uniform(-12, 0, 500),
+                2 - 10 ** rng.uniform(-12, -1, 200)]
+    sign, log_mag = koenigs_interpolant(activation)(gap)
+    # the iteration is given the gap, not 1 - gap, which would round it
+    exact_sign, exact_log = _koenigs_log(activation, gap, 1.0)
+    exact = exact_sign * np.exp(exact_log)
+    error = np.abs(sign * np.exp(log_mag) - exact)
+    assert np.all(error <= 1e-7 * np.maximum(np.abs(exact), 1.0))
 
 
 def test_depth_limit_weights_odd_dual_and_errors():

@@ -6,7 +6,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_choice
-from ..depth_limit import _koenigs_log, infinite_depth_regime
+from ..depth_limit import infinite_depth_regime, koenigs_interpolant
 
 WEIGHTINGS = ("power", "depth_limit")
 
@@ -158,6 +158,11 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
                              "classes in the data, but the data contain only "
                              f"one class: {self.classes_[0]!r}.")
         self.X_train_ = map_to_sphere(X, self.input_map)
+        self._koenigs = None
+        if (self.regime_.regime == "singular_kernel"
+                and self.weighting == "depth_limit"):
+            self._koenigs = koenigs_interpolant(self.activation,
+                                                self.variance, self.tol)
         self._onehot = np.eye(len(self.classes_))[encoder.transform(y)]
         return self
 
@@ -172,8 +177,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
             sign = 1.0
             log_w = -self.regime_.alpha * np.log(gap)
         else:
-            sign, log_w = _koenigs_log(self.activation, gap, self.variance,
-                                       self.tol)
+            sign, log_w = self._koenigs(gap)
         top = log_w.max(axis=1, keepdims=True)
         # a row of zero weights (every inner product exactly 0 under the
         # Koenigs weights) stays zero instead of becoming 0 / 0

@@ -2,7 +2,9 @@
 """Side-by-side timing of signature-kernel Gram matrices: skinfinite against
 pysiglib 4.0.0.
 
-Workload: the Gram matrix K(X, X) of ``--n`` paths of ``--length`` points in
+Workload: the Gram matrix K(X, X) (or, with ``--cross``, K(X, Y) for a
+second set of paths, where skinfinite has no symmetric triangle to exploit)
+of ``--n`` paths of ``--length`` points in
 ``--channels`` channels (standard normal increments scaled by 0.1, i.e.
 random walks), float64, no dyadic refinement unless ``--dyadic-order`` is
 given, with the linear static kernel and with the RBF static kernel
@@ -35,17 +37,19 @@ OURS = textwrap.dedent("""
     import numpy as np
     import skinfinite
     from skinfinite import SignatureKernel
-    n, length, channels, order, repeat = map(int, sys.argv[1:6])
-    static, save = sys.argv[6], sys.argv[7]
+    n, length, channels, order, repeat, cross = map(int, sys.argv[1:7])
+    static, save = sys.argv[7], sys.argv[8]
     skinfinite.set_config(show_progress=False)
     X = (np.random.default_rng(0).standard_normal((n, length, channels))
          * 0.1).cumsum(axis=1)
+    Y = (np.random.default_rng(1).standard_normal((n, length, channels))
+         * 0.1).cumsum(axis=1) if cross else None
     kernel = SignatureKernel(static_kernel=static, dyadic_order=order)
     kernel(X[:8])  # compile
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        K = kernel(X)
+        K = kernel(X, Y)
         times.append(time.perf_counter() - t0)
     if save != "-":
         np.save(save, K)
@@ -57,10 +61,12 @@ PEER = textwrap.dedent("""
     import json, sys, time
     import numpy as np
     import pysiglib
-    n, length, channels, order, repeat = map(int, sys.argv[1:6])
-    static, save = sys.argv[6], sys.argv[7]
+    n, length, channels, order, repeat, cross = map(int, sys.argv[1:7])
+    static, save = sys.argv[7], sys.argv[8]
     X = (np.random.default_rng(0).standard_normal((n, length, channels))
          * 0.1).cumsum(axis=1)
+    Y = (np.random.default_rng(1).standard_normal((n, length, channels))
+         * 0.1).cumsum(axis=1) if cross else X
     kw = dict(dyadic_order=order, n_jobs=-1)
     if static == "rbf":
         kw["static_kernel"] = pysiglib.RBFKernel(2.0)  # exp(-|x-y|^2 / 2)
@@ -68,7 +74,7 @@ PEER = textwrap.dedent("""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        K = pysiglib.sig_kernel_gram(X, X, **kw)
+        K = pysiglib.sig_kernel_gram(X, Y, **kw)
         times.append(time.perf_counter() - t0)
     if save != "-":
         np.save(save, np.asarray(K))
@@ -80,7 +86,10 @@ PEER = textwrap.dedent("""
 
 def run(code, args):
     out = subprocess.run([sys.executable, "-c", code, *map(str, args)],
-                         check=True, capture_output=True, text=True)
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"exit status {out.returncode}:\n"
+                           + out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,9 +102,12 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--static", nargs="+", default=["linear", "rbf"])
+    parser.add_argument("--cross", action="store_true",
+                        help="time K(X, Y) for another set Y of n paths "
+                             "(no symmetry to exploit) instead of K(X, X)")
     args = parser.parse_args(argv)
     common = [args.n, args.length, args.channels, args.dyadic_order,
-              args.repeat]
+              args.repeat, int(args.cross)]
     import numpy as np
 
     rows = []
@@ -119,7 +131,8 @@ def main(argv=None):
         rows.append((static, statistics.median(ours),
                      statistics.median(theirs), statistics.median(ratios),
                      difference))
-    print(f"\nGram of {args.n} paths, length {args.length}, {args.channels} "
+    what = "Cross Gram K(X, Y)" if args.cross else "Gram K(X, X)"
+    print(f"\n{what} of {args.n} paths, length {args.length}, {args.channels} "
           f"channels, float64, dyadic order {args.dyadic_order}; medians "
           f"over {args.rounds} rounds")
     print(f"{'static':8s} {'skinfinite':>11s} {'pysiglib':>10s} "

@@ -434,8 +434,12 @@ class _NeuralProblem:
         fprev[:, 0], gprev[:, 0] = f, g
         series = first.shape[1] > 0
         for i in range(n_fine):
-            pred = diag[:, i] if i == 0 else 2 * diag[:, i] - diag[:, i - 1]
-            pred = np.maximum(pred, 0.5 * diag[:, i])
+            # unstable grids overflow here; the caller reports non-finite
+            # results with advice
+            with np.errstate(over="ignore", invalid="ignore"):
+                pred = (diag[:, i] if i == 0
+                        else 2 * diag[:, i] - diag[:, i - 1])
+                pred = np.maximum(pred, 0.5 * diag[:, i])
             for _ in range(2):          # predict, then correct
                 diag[:, i + 1] = pred
                 if series:

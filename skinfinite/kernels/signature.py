@@ -13,6 +13,9 @@ from ._neural_goursat import neural_solvers
 from ._path_transforms import transform
 
 _STATIC_NAMES = ("linear", "rbf")
+# Scratch bytes per pair of a tile: its row and column indices (with their
+# meshgrid and mask temporaries) and its value.
+_PAIR_BYTES = 64.0
 
 
 def _check_order(order):
@@ -64,8 +67,8 @@ class _Problem:
 
     def bytes_per_pair(self, x, y):
         if self.mode == _goursat.GRAM:
-            return 8.0 * x.max_length * y.max_length
-        return 32.0
+            return _PAIR_BYTES + 8.0 * x.max_length * y.max_length
+        return _PAIR_BYTES
 
     def point_gram(self, x, rows, y, cols):
         """Static-kernel Gram of the points of two groups of paths."""
@@ -473,7 +476,7 @@ class _NeuralProblem:
 
         n, m = x.n_paths, y.n_paths
         work = n * m * (0.5 if symmetric else 1.0) * _cells(x, y, self.order)
-        K, _ = tiled_pairs(n, m, symmetric, 32.0, work, solve_block,
+        K, _ = tiled_pairs(n, m, symmetric, _PAIR_BYTES, work, solve_block,
                            desc="neural signature kernel blocks")
         if symmetric:
             # the diagonal solve is the reference for k(x, x)

@@ -140,7 +140,7 @@ class NystroemOperator:
         self.n, self.M = n_rows(X), n_rows(Z)
         self.strategy = strategy
         self.rows = tile_rows(self.M, budget)
-        self.passes = 0
+        self.rows_evaluated = 0
         self._tiles = None
         self._H = None
 
@@ -154,9 +154,14 @@ class NystroemOperator:
                 else:
                     block = np.asarray(self.kernel(self.X[start:stop], self.Z),
                                        dtype=np.float64)
+                    self.rows_evaluated += stop - start
                 yield start, stop, block
                 bar.update()
-        self.passes += 1
+
+    @property
+    def passes(self):
+        """Passes of kernel evaluations over K_nM so far."""
+        return self.rows_evaluated / self.n
 
     def prepare(self, Y):
         """One pass over the data: ``K_nM^T Y``, and the cache or ``H``."""

@@ -48,7 +48,8 @@ SOLVER_ATTRIBUTES_DOC = """    solver_ : {"cholesky", "nystroem"}
     inducing_points_ : ndarray of shape (n_inducing, n_features)
         Only with the Nyström solver.
     n_iter_ : int
-        Conjugate-gradient iterations (Nyström solver only).
+        Conjugate-gradient iterations of the Nyström solver; 1 (one direct
+        solve) for the Cholesky solver.
 """
 
 
@@ -126,6 +127,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
             solver = ("cholesky" if not nystroem_ok
                       or (n <= AUTO_MAX_EXACT and exact_fits) else "nystroem")
         self.solver_ = solver
+        self.n_iter_ = 1
         return solver
 
     def _fit_nystroem(self, X, Y, kind):
@@ -227,6 +229,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         params = {p: getattr(self, p) for p in self._regressor_params}
         self.regressor_ = self._regressor(**params).fit(X, Y)
         self.solver_ = self.regressor_.solver_
+        self.n_iter_ = self.regressor_.n_iter_
         return self
 
     def _scores(self, X):

@@ -175,6 +175,8 @@ class NNGPClassifier(_OneHotKernelClassifier):
     regressor_ : NNGPRegressor
     n_features_in_ : int
     solver_ : {"cholesky", "nystroem"}
+    n_iter_ : int
+        Conjugate-gradient iterations (1 for the Cholesky solver).
 
     Examples
     --------

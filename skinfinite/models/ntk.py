@@ -208,6 +208,8 @@ class NTKClassifier(_OneHotKernelClassifier):
     regressor_ : NTKRegressor
     n_features_in_ : int
     solver_ : {"cholesky", "nystroem"}
+    n_iter_ : int
+        Conjugate-gradient iterations (1 for the Cholesky solver).
 
     Examples
     --------

@@ -19,7 +19,7 @@ for a uniform choice of Z,
 
 is cheap to invert (two M x M Cholesky factors) and ``P^-1 H`` is close to
 the identity. The n x n kernel matrix is never formed; ``K_nM`` is computed
-in row tiles and either cached, reduced once to ``K_nM^T K_nM`` (M x M), or
+in row tiles and either reduced once to ``K_nM^T K_nM`` (M x M), cached, or
 recomputed at every iteration (see :func:`choose_strategy`).
 """
 import warnings
@@ -39,6 +39,9 @@ STRATEGIES = ("cache", "normal", "stream")
 #: K_nM (or K_nM^T K_nM) is kept when it needs at most this many times the
 #: tile budget ``memory_budget`` (2 GiB at the default 256 MiB).
 CACHE_FACTOR = 8
+
+#: Up to this M, "normal" is preferred to "cache" (see choose_strategy).
+NORMAL_MAX_M = 4096
 
 
 def take(X, indices):
@@ -62,24 +65,33 @@ def tile_rows(n_inducing, budget=None):
 def choose_strategy(n, n_inducing, budget=None):
     """How the products with ``K_nM^T K_nM`` are computed.
 
-    * "cache": ``K_nM`` (8 n M bytes) fits in ``CACHE_FACTOR * memory_budget``;
-      one pass of kernel evaluations, then two thin matrix products per
-      iteration.
-    * "normal": otherwise, if ``K_nM^T K_nM`` (8 M^2 bytes) fits in that
-      budget; one pass of kernel evaluations accumulates it (a symmetric
-      rank-k update per tile, n M^2 multiply-adds), then each iteration costs
-      M^2 per right-hand side. One pass costs about as much as one kernel
-      evaluation pass, so this beats recomputing K_nM as soon as CG needs
-      more than one or two iterations.
+    * "normal": one pass of kernel evaluations accumulates
+      ``K_nM^T K_nM`` (M x M, a symmetric rank-k update per tile: n M^2
+      multiply-adds), after which an iteration costs M^2 per right-hand
+      side. Chosen when the M x M matrix (8 M^2 bytes) fits in
+      ``CACHE_FACTOR * memory_budget`` and either ``M <= NORMAL_MAX_M`` or
+      ``K_nM`` does not fit there.
+    * "cache": ``K_nM`` (8 n M bytes) fits in that budget and M is larger;
+      one pass of kernel evaluations, then an iteration streams the cached
+      tiles twice (16 n M bytes).
     * "stream": neither fits; ``K_nM`` is recomputed tile by tile at every
       iteration (memory O(tile)).
+
+    Why: on the reference machine (2 cores) a depth-3 ReLU NTK pair costs
+    about 25 ns, the rank-k update about M / (150 GFLOP/s) per pair (13 ns
+    at M = 2000) and a pass over the cache about 1 ns per pair and
+    iteration; CG takes 15 to 40 iterations, so accumulating once beats
+    re-reading the cache up to M of a few thousand, and beats recomputing
+    ``K_nM`` at every M.
     """
     budget = get_config()["memory_budget"] if budget is None else budget
     limit = CACHE_FACTOR * budget
-    if 8.0 * n * n_inducing <= limit:
-        return "cache"
-    if 8.0 * n_inducing ** 2 <= limit:
+    cache_fits = 8.0 * n * n_inducing <= limit
+    if 8.0 * n_inducing ** 2 <= limit and (n_inducing <= NORMAL_MAX_M
+                                           or not cache_fits):
         return "normal"
+    if cache_fits:
+        return "cache"
     return "stream"
 
 

@@ -93,8 +93,8 @@ def test_streaming_with_tiny_budget_equals_cached(rng):
     X, y = _data(rng, n=500)
     Z = X[:50]
     kernel = NTK(depth=2)
-    cached = nystroem_ridge(kernel, X, Z, y, 1e-3, tol=1e-10)
-    assert cached.strategy == "cache"
+    cached = nystroem_ridge(kernel, X, Z, y, 1e-3, tol=1e-10,
+                            strategy="cache")
     with skinfinite.config_context(memory_budget=2000):
         # K_nM (200 kB) and K_nM^T K_nM (20 kB) exceed 8 x 2 kB; tiles of
         # 2 rows
@@ -110,10 +110,14 @@ def test_streaming_with_tiny_budget_equals_cached(rng):
 
 
 def test_strategy_rule():
-    budget = 2**20
-    assert choose_strategy(100, 10, budget) == "cache"
+    budget = 2**20  # 8 MiB for K_nM or its normal matrix
+    assert choose_strategy(100, 10, budget) == "normal"
     assert choose_strategy(10**6, 100, budget) == "normal"
     assert choose_strategy(10**6, 2000, budget) == "stream"
+    budget = 2**30
+    assert choose_strategy(10**5, 5000, budget) == "cache"
+    assert choose_strategy(10**6, 5000, budget) == "normal"
+    assert choose_strategy(10**6, 5000, 2**20) == "stream"
 
 
 def test_preconditioner_needs_few_iterations(rng):

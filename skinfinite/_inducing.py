@@ -31,6 +31,10 @@ class InducingPoints(BaseEstimator):
       ``n_inducing / 2``. Rows that the subsample explains poorly (outliers,
       sparse regions) are favoured.
 
+    Selected rows that are exact copies of each other are kept once (array
+    inputs), so ``points_`` may have fewer than ``n_inducing`` rows when X
+    has duplicates.
+
     "uniform" and "leverage" select rows by index, so they apply to any
     indexable inputs (for instance arrays or lists of sequences) as long as
     ``kernel`` accepts them.
@@ -112,6 +116,8 @@ class InducingPoints(BaseEstimator):
             self.indices_ = None
             self.points_ = _kmeans_centres(X, M, rng)
             return self
+        if isinstance(X, np.ndarray):
+            self.indices_ = _drop_duplicate_rows(X, self.indices_)
         self.points_ = take(X, self.indices_)
         return self
 
@@ -136,6 +142,14 @@ class InducingPoints(BaseEstimator):
         # every row keeps a small chance, so M distinct rows can be drawn
         floor = 1e-12 * max(float(scores.max()), 1e-300)
         return np.clip(scores, floor, None)
+
+
+def _drop_duplicate_rows(X, indices):
+    """Keep the first of selected rows that are equal: copies add identical
+    kernel columns, which make K_MM singular and nothing else."""
+    rows = X[indices].reshape(len(indices), -1)
+    _, first = np.unique(rows, axis=0, return_index=True)
+    return indices if len(first) == len(indices) else indices[np.sort(first)]
 
 
 def _vector_input(X):

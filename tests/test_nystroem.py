@@ -197,15 +197,20 @@ def test_classifiers_with_nystroem():
         assert exact.solver_ == "cholesky" and nys.solver_ == "nystroem"
         coef = (nys.regressor_.dual_coef_ if cls is NTKClassifier
                 else nys.regressor_.alpha_)
-        assert coef.shape == (60, 3)
+        # iris has duplicated rows, kept once among the inducing points
+        M = len(nys.regressor_.inducing_points_)
+        assert 55 <= M <= 60 and coef.shape == (M, 3)
         assert nys.score(X, y) > 0.93
         agree = np.mean(nys.predict(X) == exact.predict(X))
         assert agree > 0.95
         assert nys.predict_proba(X[:5]).shape == (5, 3)
         full = cls(depth=2, alpha=1e-2, solver="nystroem", n_inducing=150,
                    random_state=0, tol=1e-12).fit(X, y)
+        # the normal matrix K_nM^T K_nM squares K's condition number: on
+        # iris (unscaled features, ||K|| ~ 3e3, alpha 1e-2) that costs
+        # about 1e-6 of accuracy
         assert np.allclose(full.decision_function(X),
-                           exact.decision_function(X), atol=1e-7)
+                           exact.decision_function(X), atol=1e-5)
 
 
 def test_pickle_round_trip(rng):
@@ -268,6 +273,16 @@ def test_inducing_selection_is_deterministic_and_unique(rng, method):
     else:
         assert len(np.unique(a.indices_)) == 40
         assert np.array_equal(X[a.indices_], a.points_)
+
+
+def test_duplicate_rows_are_selected_once(rng):
+    X = np.repeat(rng.normal(size=(20, 2)), 3, axis=0)
+    for method in ("uniform", "leverage"):
+        sel = InducingPoints(30, method=method, kernel=NTK(),
+                             random_state=0).fit(X)
+        assert len(np.unique(sel.points_, axis=0)) == len(sel.points_)
+        assert 10 <= len(sel.points_) <= 20
+        assert np.array_equal(X[sel.indices_], sel.points_)
 
 
 def test_leverage_favours_outliers(rng):

@@ -6,8 +6,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_choice
 from .empirical import FullyConnectedNetwork, ResNetNetwork
+from ._inducing import InducingPoints
 
-__all__ = ["NeuralRandomFeatures"]
+__all__ = ["NeuralRandomFeatures", "InducingPoints"]
 
 _NETWORKS = {"fully_connected": FullyConnectedNetwork, "resnet": ResNetNetwork}
 _KINDS = ("nngp", "ntk")

@@ -1,17 +1,77 @@
 """Machinery shared by the infinite-width estimators."""
+import os
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import check_variance
+from .._inducing import InducingPoints
+from .._nystroem import nystroem_ridge, tile_rows
+from .._validation import check_choice, check_positive_int, check_variance
 from ..kernels._engine import diagonal, gram
-from .._validation import check_choice
 from ..kernels.fully_connected import make_spec
 from ..kernels.resnet import make_residual_spec
 
 ARCHITECTURES = ("fully_connected", "resnet")
+SOLVERS = ("auto", "cholesky", "nystroem")
+INDUCING = ("uniform", "kmeans", "leverage")
+#: solver="auto" uses the exact Cholesky solve up to this many samples
+AUTO_MAX_EXACT = 20000
+
+SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
+        "cholesky" solves the exact n x n system; "nystroem" solves the
+        Nyström system on ``n_inducing`` inducing points by preconditioned
+        conjugate gradients (see :ref:`guide_large_data`) in O(n M) time per
+        pass and O(n M) memory at most. "auto" takes "cholesky" when
+        ``n_samples <= 20000`` and two n x n float64 matrices take at most
+        half of the physical memory, else "nystroem".
+    n_inducing : int or None, default=None
+        Number of inducing points M for "nystroem"; None means
+        ``min(n_samples, max(1000, 2 * sqrt(n_samples)))``. A value larger
+        than ``n_samples`` is an error.
+    inducing : {"uniform", "kmeans", "leverage"}, default="uniform"
+        How the inducing points are chosen, see
+        :class:`~skinfinite.approximation.InducingPoints`.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the inducing-point selection.
+    tol : float, default=1e-6
+        Relative preconditioned residual at which conjugate gradients stop.
+    max_iter : int, default=100
+        Conjugate-gradient iterations at most; if ``tol`` is not reached a
+        ``ConvergenceWarning`` is raised and the best iterate kept.
+"""
+
+SOLVER_ATTRIBUTES_DOC = """    solver_ : {"cholesky", "nystroem"}
+        The solver used.
+    inducing_points_ : ndarray of shape (n_inducing, n_features)
+        Only with the Nyström solver.
+    n_iter_ : int
+        Conjugate-gradient iterations of the Nyström solver; 1 (one direct
+        solve) for the Cholesky solver.
+"""
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return float("inf")
+
+
+class _BlockKernel:
+    """One output of an estimator's recursion as a ``kernel(A, B)`` callable."""
+
+    def __init__(self, spec, kind):
+        self.spec, self.kind = spec, kind
+
+    def __call__(self, A, B=None):
+        return gram(A, None if B is None or B is A else B, self.spec,
+                    (self.kind,))[self.kind]
+
+    def diag(self, A):
+        return diagonal(A, self.spec, self.kind)
 
 
 class _NetworkParamsMixin:
@@ -58,6 +118,55 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
             self._y_scale = np.ones(y2.shape[1])
         self.X_train_ = X
         return X, (y2 - self._y_mean) / self._y_scale
+
+    def _resolve_solver(self, n, nystroem_ok=True):
+        """The solver to use for n samples ("auto" resolved)."""
+        solver = check_choice(self.solver, "solver", SOLVERS)
+        if solver == "auto":
+            exact_fits = 16.0 * n * n <= 0.5 * _physical_memory()
+            solver = ("cholesky" if not nystroem_ok
+                      or (n <= AUTO_MAX_EXACT and exact_fits) else "nystroem")
+        self.solver_ = solver
+        self.n_iter_ = 1
+        return solver
+
+    def _fit_nystroem(self, X, Y, kind):
+        """Coefficients on the inducing points (sets the Nyström attributes)."""
+        n = X.shape[0]
+        if self.n_inducing is None:
+            M = min(n, max(1000, int(2 * np.sqrt(n))))
+        else:
+            M = check_positive_int(self.n_inducing, "n_inducing")
+            if M > n:
+                raise ValueError(f"n_inducing={M} is larger than the number "
+                                 f"of samples ({n}); choose n_inducing <= "
+                                 f"{n} or solver='cholesky'.")
+        check_choice(self.inducing, "inducing", INDUCING)
+        tol = check_variance(self.tol, "tol")
+        max_iter = check_positive_int(self.max_iter, "max_iter")
+        kernel = _BlockKernel(self.spec_, kind)
+        selection = InducingPoints(M, method=self.inducing, kernel=kernel,
+                                   random_state=self.random_state).fit(X)
+        solution = nystroem_ridge(kernel, X, selection.points_, Y, self.alpha,
+                                  tol=tol, max_iter=max_iter)
+        self.inducing_points_ = selection.points_
+        self.n_iter_ = solution.n_iter
+        self.jitter_ = solution.jitter
+        return solution.coef
+
+    def _predict_nystroem(self, X, coef, kind):
+        """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``."""
+        Z = self.inducing_points_
+        step = tile_rows(Z.shape[0])
+        return np.concatenate([
+            self._grams(X[i:i + step], Z, (kind,))[kind] @ coef
+            for i in range(0, X.shape[0], step)])
+
+    def _require_exact(self, what):
+        if getattr(self, "solver_", "cholesky") != "cholesky":
+            raise NotImplementedError(
+                f"{what} needs solver='cholesky'; the Nyström solver gives "
+                "the predictive mean only.")
 
     def _validate_predict(self, X):
         check_is_fitted(self)
@@ -119,6 +228,8 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         Y = np.eye(k)[encoder.transform(y)] - 1.0 / k
         params = {p: getattr(self, p) for p in self._regressor_params}
         self.regressor_ = self._regressor(**params).fit(X, Y)
+        self.solver_ = self.regressor_.solver_
+        self.n_iter_ = self.regressor_.n_iter_
         return self
 
     def _centred_scores(self, X):

@@ -5,7 +5,8 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 
 from ..solvers import cho_solve, cholesky_with_jitter
-from ._base import _KernelRegressorBase, _OneHotKernelClassifier
+from ._base import (SOLVER_ATTRIBUTES_DOC, SOLVER_DOC, _KernelRegressorBase,
+                    _OneHotKernelClassifier)
 from .ntk import _NETWORK_DOC
 
 _NNGP_NETWORK_DOC = _NETWORK_DOC.replace(
@@ -25,16 +26,21 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     ----------""" + _NNGP_NETWORK_DOC + """    alpha : float, default=1e-10
         Noise variance added to the diagonal.
     normalize_y : bool, default=False
+""" + SOLVER_DOC + """        The Nyström solver gives the posterior mean only (no ``return_std``,
+        ``return_cov``, ``sample_y`` or ``log_marginal_likelihood``).
 
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
     alpha_ : ndarray of shape (n_samples, n_targets)
-        ``(K + alpha I)^-1 y``.
+        ``(K + alpha I)^-1 y``; with the Nyström solver, shape
+        (n_inducing, n_targets), the coefficients of ``K(x, Z)``.
     L_ : ndarray of shape (n_samples, n_samples)
-        Lower Cholesky factor of ``K + (alpha + jitter_) I``.
+        Lower Cholesky factor of ``K + (alpha + jitter_) I`` (Cholesky
+        solver only).
     jitter_ : float
     n_features_in_ : int
+""" + SOLVER_ATTRIBUTES_DOC + """
 
     Examples
     --------
@@ -49,7 +55,9 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
-                 bias_variance=0.1, alpha=1e-10, normalize_y=False):
+                 bias_variance=0.1, alpha=1e-10, normalize_y=False,
+                 solver="auto", n_inducing=None, inducing="uniform",
+                 random_state=None, tol=1e-6, max_iter=100):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -57,6 +65,12 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self.bias_variance = bias_variance
         self.alpha = alpha
         self.normalize_y = normalize_y
+        self.solver = solver
+        self.n_inducing = n_inducing
+        self.inducing = inducing
+        self.random_state = random_state
+        self.tol = tol
+        self.max_iter = max_iter
 
     def fit(self, X, y):
         """Condition the prior on the training data.
@@ -71,11 +85,14 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self
         """
         X, Y = self._validate_fit(X, y)
+        self._Y = Y
+        if self._resolve_solver(X.shape[0]) == "nystroem":
+            self.alpha_ = self._fit_nystroem(X, Y, "nngp")
+            return self
         K = self._grams(X, None, ("nngp",))["nngp"]
         self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
         self.L_ = np.tril(self._factor[0])
         self.alpha_ = cho_solve(self._factor, Y)
-        self._Y = Y
         return self
 
     def predict(self, X, return_std=False, return_cov=False):
@@ -95,6 +112,11 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
             raise ValueError("At most one of return_std or return_cov can be "
                              "requested.")
         X = self._validate_predict(X)
+        if return_std or return_cov:
+            self._require_exact("return_std or return_cov")
+        elif self.solver_ == "nystroem":
+            return self._output_mean(
+                self._predict_nystroem(X, self.alpha_, "nngp"))
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
         mean = self._output_mean(K_trans @ self.alpha_)
         if not (return_std or return_cov):
@@ -131,6 +153,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         """
         from sklearn.utils.validation import check_is_fitted
         check_is_fitted(self)
+        self._require_exact("log_marginal_likelihood")
         n = self._Y.shape[0]
         fit_term = -0.5 * np.einsum("ik,ik->k", self._Y, self.alpha_)
         log_det = np.log(np.diag(self.L_)).sum()
@@ -145,12 +168,15 @@ class NNGPClassifier(_OneHotKernelClassifier):
         Noise variance.
     temperature : float, default=0.1
         ``predict_proba`` returns ``softmax(f / temperature)``.
-
+""" + SOLVER_DOC + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     regressor_ : NNGPRegressor
     n_features_in_ : int
+    solver_ : {"cholesky", "nystroem"}
+    n_iter_ : int
+        Conjugate-gradient iterations (1 for the Cholesky solver).
 
     Examples
     --------
@@ -163,11 +189,14 @@ class NNGPClassifier(_OneHotKernelClassifier):
 
     _regressor = NNGPRegressor
     _regressor_params = ("depth", "activation", "architecture", "weight_variance",
-                         "bias_variance", "alpha")
+                         "bias_variance", "alpha", "solver", "n_inducing",
+                         "inducing", "random_state", "tol", "max_iter")
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
-                 bias_variance=0.1, alpha=1e-10, temperature=0.1):
+                 bias_variance=0.1, alpha=1e-10, temperature=0.1,
+                 solver="auto", n_inducing=None, inducing="uniform",
+                 random_state=None, tol=1e-6, max_iter=100):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -175,3 +204,9 @@ class NNGPClassifier(_OneHotKernelClassifier):
         self.bias_variance = bias_variance
         self.alpha = alpha
         self.temperature = temperature
+        self.solver = solver
+        self.n_inducing = n_inducing
+        self.inducing = inducing
+        self.random_state = random_state
+        self.tol = tol
+        self.max_iter = max_iter

@@ -4,7 +4,8 @@ from sklearn.base import RegressorMixin
 
 from .._validation import check_variance
 from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
-from ._base import _KernelRegressorBase, _OneHotKernelClassifier
+from ._base import (SOLVER_ATTRIBUTES_DOC, SOLVER_DOC, _KernelRegressorBase,
+                    _OneHotKernelClassifier)
 
 _NETWORK_DOC = """
     depth : int, default=3
@@ -44,15 +45,21 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     learning_rate : float, default=1.0
     normalize_y : bool, default=False
         Centre and scale the targets before fitting.
+""" + SOLVER_DOC + """        The Nyström solver supports ``training_time=None`` and the mean
+        prediction only ("auto" then picks "cholesky").
 
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
     dual_coef_ : ndarray of shape (n_samples, n_targets)
         ``A y`` with ``A = T^-1 (I - exp(-eta T t))`` (``T^-1`` at infinite time).
+        With the Nyström solver, shape (n_inducing, n_targets): the
+        coefficients of ``T(x, Z)``.
     jitter_ : float
-        Jitter that was added to the diagonal (infinite time only).
+        Jitter that was added to the diagonal (infinite time only; of
+        ``T(Z, Z)`` with the Nyström solver).
     n_features_in_ : int
+""" + SOLVER_ATTRIBUTES_DOC + """
 
     Examples
     --------
@@ -69,7 +76,9 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
-                 training_time=None, learning_rate=1.0, normalize_y=False):
+                 training_time=None, learning_rate=1.0, normalize_y=False,
+                 solver="auto", n_inducing=None, inducing="uniform",
+                 random_state=None, tol=1e-6, max_iter=100):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -80,6 +89,12 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self.training_time = training_time
         self.learning_rate = learning_rate
         self.normalize_y = normalize_y
+        self.solver = solver
+        self.n_inducing = n_inducing
+        self.inducing = inducing
+        self.random_state = random_state
+        self.tol = tol
+        self.max_iter = max_iter
 
     def fit(self, X, y):
         """Fit the infinite ensemble.
@@ -94,8 +109,17 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self
         """
         X, Y = self._validate_fit(X, y)
-        ntk = self._grams(X, None, ("ntk",))["ntk"]
         self._nngp_train = None
+        solver = self._resolve_solver(X.shape[0],
+                                      nystroem_ok=self.training_time is None)
+        if solver == "nystroem":
+            if self.training_time is not None:
+                raise ValueError("A finite training_time needs "
+                                 "solver='cholesky'; the Nyström solver "
+                                 "gives the trained-to-convergence ensemble.")
+            self.dual_coef_ = self._fit_nystroem(X, Y, "ntk")
+            return self
+        ntk = self._grams(X, None, ("ntk",))["ntk"]
         if self.training_time is None:
             self._factor, self.jitter_ = cholesky_with_jitter(ntk, self.alpha)
             self._eig = None
@@ -139,6 +163,11 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
             raise ValueError("At most one of return_std or return_cov can be "
                              "requested.")
         X = self._validate_predict(X)
+        if return_std or return_cov:
+            self._require_exact("return_std or return_cov")
+        elif self.solver_ == "nystroem":
+            return self._output_mean(
+                self._predict_nystroem(X, self.dual_coef_, "ntk"))
         want = ("nngp", "ntk") if (return_std or return_cov) else ("ntk",)
         cross = self._grams(X, self.X_train_, want)
         mean = self._output_mean(cross["ntk"] @ self.dual_coef_)
@@ -172,12 +201,15 @@ class NTKClassifier(_OneHotKernelClassifier):
     learning_rate : float, default=1.0
     temperature : float, default=0.1
         ``predict_proba`` returns ``softmax(f / temperature)``.
-
+""" + SOLVER_DOC + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
     regressor_ : NTKRegressor
     n_features_in_ : int
+    solver_ : {"cholesky", "nystroem"}
+    n_iter_ : int
+        Conjugate-gradient iterations (1 for the Cholesky solver).
 
     Examples
     --------
@@ -191,12 +223,16 @@ class NTKClassifier(_OneHotKernelClassifier):
     _regressor = NTKRegressor
     _regressor_params = ("depth", "activation", "architecture", "weight_variance",
                          "bias_variance", "parametrization", "alpha",
-                         "training_time", "learning_rate")
+                         "training_time", "learning_rate", "solver",
+                         "n_inducing", "inducing", "random_state", "tol",
+                         "max_iter")
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
-                 training_time=None, learning_rate=1.0, temperature=0.1):
+                 training_time=None, learning_rate=1.0, temperature=0.1,
+                 solver="auto", n_inducing=None, inducing="uniform",
+                 random_state=None, tol=1e-6, max_iter=100):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -207,3 +243,9 @@ class NTKClassifier(_OneHotKernelClassifier):
         self.training_time = training_time
         self.learning_rate = learning_rate
         self.temperature = temperature
+        self.solver = solver
+        self.n_inducing = n_inducing
+        self.inducing = inducing
+        self.random_state = random_state
+        self.tol = tol
+        self.max_iter = max_iter

@@ -10,11 +10,14 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ._config import config_context, get_config, set_config
 from . import activations, kernels, models
 from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
+from .kernels import SignatureKernel
+from ._sequences import flatten_sequences
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
 
 __version__ = "0.1.0"
 
 __all__ = ["config_context", "get_config", "set_config", "activations",
            "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
+           "SignatureKernel", "flatten_sequences",
            "NTKRegressor",
            "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__"]

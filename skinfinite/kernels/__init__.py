@@ -1,5 +1,7 @@
 """Kernels of infinitely wide networks, as scikit-learn ``Kernel`` objects."""
 from .fully_connected import NNGP, NTK, nngp_ntk
 from .resnet import ResNetNNGP, ResNetNTK
+from .signature import SignatureKernel
 
-__all__ = ["NNGP", "NTK", "nngp_ntk", "ResNetNNGP", "ResNetNTK"]
+__all__ = ["NNGP", "NTK", "nngp_ntk", "ResNetNNGP", "ResNetNTK",
+           "SignatureKernel"]

@@ -1,0 +1,246 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.gaussian_process.kernels import RBF
+
+import skinfinite
+from skinfinite import SignatureKernel, flatten_sequences
+
+from ._differences import theta_gradient
+from ._signatures import signature_kernel_by_levels
+
+
+@pytest.fixture
+def paths(rng):
+    return rng.normal(size=(5, 6, 2)) * 0.4
+
+
+def _reference_gram(X, Y, depth=10):
+    return np.array([[signature_kernel_by_levels(x, y, depth) for y in Y]
+                     for x in X])
+
+
+def test_linear_kernel_converges_to_truncated_signatures(paths):
+    X, Y = paths[:3, :4], paths[3:, :5]
+    ref = _reference_gram(X, Y)
+    errors = [np.max(np.abs(SignatureKernel(dyadic_order=m)(X, Y) - ref))
+              for m in range(5)]
+    # second-order scheme: each refinement divides the error by about 4
+    ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    assert np.all(ratios > 3.0), ratios
+    assert errors[-1] < 5e-5 * np.max(np.abs(ref))
+
+
+def test_high_refinement_matches_signature_inner_product(rng):
+    X = rng.normal(size=(2, 3, 2)) * 0.3
+    K = SignatureKernel(dyadic_order=8)(X)
+    np.testing.assert_allclose(K, _reference_gram(X, X, depth=14), rtol=5e-7)
+
+
+@pytest.mark.parametrize("order", [0, 2])
+def test_matches_pysiglib_linear(order, rng):
+    pysiglib = pytest.importorskip("pysiglib")
+    X = rng.normal(size=(7, 12, 3)) * 0.3
+    Y = rng.normal(size=(5, 9, 3)) * 0.3
+    for A, B in ((X, Y), (X, X)):
+        ours = SignatureKernel(dyadic_order=order)(A, None if B is A else B)
+        theirs = pysiglib.sig_kernel_gram(A, B, dyadic_order=order)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_matches_pysiglib_rbf(order, rng):
+    pysiglib = pytest.importorskip("pysiglib")
+    X = rng.normal(size=(6, 10, 3)) * 0.5
+    Y = rng.normal(size=(4, 8, 3)) * 0.5
+    ell = 0.7
+    # pysiglib's RBFKernel(sigma) is exp(-|x - y|^2 / sigma)
+    theirs = pysiglib.sig_kernel_gram(
+        X, Y, dyadic_order=order, static_kernel=pysiglib.RBFKernel(2 * ell**2))
+    ours = SignatureKernel("rbf", dyadic_order=order, length_scale=ell)(X, Y)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
+    general = SignatureKernel(RBF(ell), dyadic_order=order)(X, Y)
+    np.testing.assert_allclose(general, theirs, rtol=1e-10, atol=0)
+
+
+def test_matches_pysiglib_transforms(rng):
+    pysiglib = pytest.importorskip("pysiglib")
+    X = rng.normal(size=(4, 7, 2)) * 0.3
+    for opts in ({"time_aug": True}, {"lead_lag": True},
+                 {"time_aug": True, "lead_lag": True}):
+        theirs = pysiglib.sig_kernel_gram(X, X, dyadic_order=1, **opts)
+        ours = SignatureKernel(dyadic_order=1,
+                               time_augment=opts.get("time_aug", False),
+                               lead_lag=opts.get("lead_lag", False))(X)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
+
+
+def _explicit_transform(path, lead_lag, time, base):
+    if lead_lag:
+        lag = np.repeat(path, 2, axis=0)[:-1]
+        lead = np.repeat(path, 2, axis=0)[1:]
+        path = np.hstack([lag, lead])
+    if time:
+        t = np.linspace(0, 1, path.shape[0])[:, None]
+        path = np.hstack([path, t])
+    if base:
+        path = np.vstack([np.zeros((1, path.shape[1])), path])
+    return path
+
+
+@pytest.mark.parametrize("lead_lag", [False, True])
+@pytest.mark.parametrize("time", [False, True])
+@pytest.mark.parametrize("base", [False, True])
+def test_transforms_equal_explicitly_transformed_paths(lead_lag, time, base,
+                                                       rng):
+    paths = [rng.normal(size=(n, 2)) * 0.3 for n in (4, 6, 5)]
+    explicit = [_explicit_transform(p, lead_lag, time, base) for p in paths]
+    K = SignatureKernel(dyadic_order=1, lead_lag=lead_lag, time_augment=time,
+                        basepoint=base)(paths)
+    np.testing.assert_allclose(K, SignatureKernel(dyadic_order=1)(explicit),
+                               rtol=1e-12)
+
+
+def test_scale_equals_scaled_paths(paths):
+    K = SignatureKernel(scale=1.7, dyadic_order=1)(paths)
+    np.testing.assert_allclose(K, SignatureKernel(dyadic_order=1)(1.7 * paths),
+                               rtol=1e-12)
+
+
+def test_normalize(paths):
+    kernel = SignatureKernel(dyadic_order=1)
+    K = kernel(paths)
+    d = np.diag(K)
+    Kn = clone(kernel).set_params(normalize=True)(paths)
+    np.testing.assert_allclose(Kn, K / np.sqrt(np.outer(d, d)), rtol=1e-12)
+    np.testing.assert_array_equal(np.diag(Kn), 1.0)
+    Y = paths[:2] * 1.3
+    Kxy = kernel.set_params(normalize=True)(paths, Y)
+    dy = SignatureKernel(dyadic_order=1).diag(Y)
+    np.testing.assert_allclose(Kxy, SignatureKernel(dyadic_order=1)(paths, Y)
+                               / np.sqrt(np.outer(d, dy)), rtol=1e-12)
+
+
+def test_ragged_and_flattened_inputs_equal_three_d(rng):
+    paths = [rng.normal(size=(n, 3)) * 0.3 for n in (5, 9, 7, 2)]
+    kernel = SignatureKernel("rbf", dyadic_order=1, n_channels=3)
+    K = kernel(paths)
+    for i, x in enumerate(paths):
+        for j, y in enumerate(paths):
+            single = kernel(x[None], y[None])[0, 0]
+            assert K[i, j] == pytest.approx(single, rel=1e-13)
+    np.testing.assert_allclose(kernel(flatten_sequences(paths, padding="nan")),
+                               K, rtol=1e-13)
+    np.testing.assert_allclose(kernel(flatten_sequences(paths)), K,
+                               rtol=1e-13)
+    np.testing.assert_allclose(kernel.diag(paths), np.diag(K), rtol=1e-13)
+
+
+@pytest.mark.parametrize("static", ["linear", "rbf", RBF(0.8)])
+def test_gram_symmetric_and_psd(static, rng):
+    # PSD holds for the exact kernel; the scheme's error must stay below the
+    # smallest eigenvalues, hence smooth paths (random walks, small steps)
+    X = rng.normal(size=(40, 8, 3)).cumsum(axis=1) * 0.15
+    K = SignatureKernel(static, dyadic_order=1)(X)
+    np.testing.assert_array_equal(K, K.T)
+    eig = np.linalg.eigvalsh(K)
+    assert eig.min() > -1e-12 * eig.max()
+    np.testing.assert_allclose(np.diag(K),
+                               SignatureKernel(static, dyadic_order=1).diag(X),
+                               rtol=1e-13)
+
+
+def test_tiling_does_not_change_values(rng):
+    X = rng.normal(size=(37, 6, 2)) * 0.4
+    Y = rng.normal(size=(23, 5, 2)) * 0.4
+    for static in ("linear", RBF(0.9)):
+        kernel = SignatureKernel(static)
+        full, cross = kernel(X), kernel(X, Y)
+        with skinfinite.config_context(memory_budget=2000):
+            np.testing.assert_allclose(kernel(X), full, rtol=1e-14)
+            np.testing.assert_allclose(kernel(X, Y), cross, rtol=1e-14)
+
+
+def test_float32_output(paths):
+    K64 = SignatureKernel()(paths)
+    K32 = SignatureKernel(dtype="float32")(paths)
+    assert K32.dtype == np.float32
+    np.testing.assert_allclose(K32, K64, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {}, {"static_kernel": "rbf", "length_scale": 0.8},
+    {"normalize": True, "dyadic_order": 1},
+    {"static_kernel": "rbf", "normalize": True, "time_augment": True},
+    {"static_kernel": RBF(0.7)},
+])
+def test_gradients_match_finite_differences(kwargs, paths):
+    kernel = SignatureKernel(scale=0.9, **kwargs)
+    K, dK = kernel(paths, eval_gradient=True)
+    np.testing.assert_allclose(K, kernel(paths), rtol=1e-14)
+    expected = 2 if kwargs.get("static_kernel") == "rbf" else 1
+    assert dK.shape == (5, 5, expected)
+    np.testing.assert_allclose(dK, theta_gradient(kernel, paths), rtol=1e-6,
+                               atol=1e-9)
+
+
+def test_fixed_hyperparameters_have_no_gradient(paths):
+    kernel = SignatureKernel(scale_bounds="fixed")
+    assert kernel(paths, eval_gradient=True)[1].shape == (5, 5, 0)
+    kernel = SignatureKernel("rbf", length_scale_bounds="fixed")
+    assert [h.name for h in kernel.hyperparameters if not h.fixed] == ["scale"]
+
+
+def test_clone_pickle_and_repr(paths):
+    kernel = SignatureKernel("rbf", dyadic_order=1, length_scale=0.5)
+    again = pickle.loads(pickle.dumps(kernel))
+    np.testing.assert_array_equal(again(paths), kernel(paths))
+    np.testing.assert_array_equal(clone(kernel)(paths), kernel(paths))
+    assert "rbf" in repr(kernel)
+    assert not kernel.is_stationary() and not kernel.requires_vector_input
+    theta = np.log([0.6, 2.0])
+    assert kernel.clone_with_theta(theta).length_scale == pytest.approx(0.6)
+
+
+def test_inside_gaussian_process_regressor(rng):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import WhiteKernel
+
+    paths = [rng.normal(size=(rng.integers(5, 12), 2)).cumsum(0) * 0.1
+             for _ in range(30)]
+    y = np.array([p[-1, 0] - p[0, 0] for p in paths])
+    X2 = flatten_sequences(paths)
+    kernel = SignatureKernel(n_channels=2, dyadic_order=0) + WhiteKernel(1e-2)
+    gpr = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0)
+    gpr.fit(X2[:24], y[:24])
+    pred = gpr.predict(X2[24:])
+    assert pred.shape == (6,)
+    assert np.corrcoef(pred, y[24:])[0, 1] > 0.8
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"static_kernel": "poly"}, "static_kernel"),
+    ({"dyadic_order": -1}, "dyadic_order"),
+    ({"dyadic_order": 1.5}, "dyadic_order"),
+    ({"scale": 0.0}, "scale"),
+    ({"static_kernel": "rbf", "length_scale": -1.0}, "length_scale"),
+])
+def test_bad_parameters_raise(params, message, paths):
+    with pytest.raises(ValueError, match=message):
+        SignatureKernel(**params)(paths)
+
+
+def test_bad_inputs_raise(paths):
+    kernel = SignatureKernel()
+    with pytest.raises(ValueError, match="channels"):
+        kernel(paths, paths[..., :1])
+    with pytest.raises(ValueError, match="NaN"):
+        bad = paths.copy()
+        bad[0, 1, 0] = np.nan
+        kernel(bad)
+    with pytest.raises(ValueError, match="n_channels"):
+        kernel(paths.reshape(5, -1))
+    with pytest.raises(ValueError, match="Gradient"):
+        kernel(paths, paths, eval_gradient=True)

@@ -13,6 +13,7 @@ from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
 from .kernels import SignatureKernel
 from ._sequences import flatten_sequences
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
+from .models import SignatureKernelClassifier, SignatureKernelRegressor
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,5 @@ __all__ = ["config_context", "get_config", "set_config", "activations",
            "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
            "SignatureKernel", "flatten_sequences",
            "NTKRegressor",
-           "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__"]
+           "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__",
+           "SignatureKernelClassifier", "SignatureKernelRegressor"]

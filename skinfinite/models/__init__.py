@@ -1,5 +1,7 @@
 """scikit-learn estimators built on infinite-width kernels."""
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
+from .signature import SignatureKernelClassifier, SignatureKernelRegressor
 
-__all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier"]
+__all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
+           "SignatureKernelClassifier", "SignatureKernelRegressor"]

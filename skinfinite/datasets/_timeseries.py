@@ -11,7 +11,7 @@ from importlib import resources
 
 import numpy as np
 
-from ._tabular import DatasetError
+from ._tabular import CLASSIFICATION, DatasetError
 from ._ts_format import read_ts
 
 __all__ = ["UEA_CITATION", "TimeSeriesDataset", "TIMESERIES_DATASETS",
@@ -52,6 +52,11 @@ class TimeSeriesDataset:
     y_test: np.ndarray
     description: str = field(default="", repr=False)
     citation: str = field(default="", repr=False)
+
+    @property
+    def task(self):
+        """Always ``"classification"`` for the shipped datasets."""
+        return CLASSIFICATION
 
     @property
     def classes(self):

@@ -10,7 +10,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ._config import config_context, get_config, set_config
 from . import activations, kernels, models
 from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
-from .kernels import SignatureKernel
+from .kernels import NeuralSignatureKernel, SignatureKernel
 from ._sequences import flatten_sequences
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
 from .models import SignatureKernelClassifier, SignatureKernelRegressor
@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = ["config_context", "get_config", "set_config", "activations",
            "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
-           "SignatureKernel", "flatten_sequences",
+           "SignatureKernel", "NeuralSignatureKernel", "flatten_sequences",
            "NTKRegressor",
            "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__",
            "SignatureKernelClassifier", "SignatureKernelRegressor"]

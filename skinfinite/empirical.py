@@ -26,7 +26,8 @@ from ._validation import (check_choice, check_positive_int, check_variance,
                           check_vector_input)
 from .activations import get_activation
 
-__all__ = ["FullyConnectedNetwork", "ResNetNetwork", "empirical_kernels",
+__all__ = ["FullyConnectedNetwork", "ResNetNetwork", "ControlledResNetNetwork",
+           "empirical_kernels",
            "draw_weights", "INITIALIZATIONS"]
 
 INITIALIZATIONS = ("gaussian", "orthogonal", "sparse")
@@ -705,3 +706,160 @@ def empirical_kernels(network, X, Y=None, n_seeds=1):
         K = K + draw.nngp(X, Y)
         T = T + draw.ntk(X, Y)
     return K / n_seeds, T / n_seeds
+
+
+class ControlledResNetNetwork:
+    """A random controlled ResNet of finite width driven by paths.
+
+    The state ``Y`` of width ``N`` starts at ``Y_0 ~ N(0, s02 I)`` (shared
+    by every input path) and follows ``dY = sum_c (A_c phi(Y) + b_c) dx^c``
+    over each path's increments, each split into ``2^dyadic_order`` equal
+    steps.  ``A_c`` has entries ``N(0, sA2 / N)`` and ``b_c`` entries
+    ``N(0, sb2)``.
+
+    * ``homogeneous=True``: the same ``A_c, b_c`` at every step, integrated
+      by Heun's second-order method.  As ``N`` and the refinement grow,
+      ``Y^x_1 . Y^y_1 / N`` converges to
+      :class:`~skinfinite.kernels.NeuralSignatureKernel`.
+    * ``homogeneous=False``: fresh ``A_c, b_c`` at each of the steps of a
+      shared time grid on [0, 1], of variances ``sA2 / (N dt)`` and
+      ``sb2 / dt``, with Euler steps; its width limit is exactly the
+      ``homogeneous=False`` kernel at the same ``dyadic_order``.
+
+    Parameters
+    ----------
+    width : int, default=256
+    activation : str, Activation or callable, default="relu"
+    weight_variance, bias_variance, initial_variance : float
+        ``sA2`` (default 1.0), ``sb2`` (0.0) and ``s02`` (1.0).
+    dyadic_order : int, default=0
+    homogeneous : bool, default=True
+    n_channels : int, optional
+        For the flattened 2-D input form.
+    random_state : int, numpy.random.Generator or None
+        Weights are drawn anew at each call from this seed (an integer gives
+        the same network every call).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.empirical import ControlledResNetNetwork
+    >>> X = np.random.default_rng(0).normal(size=(3, 5, 2)) * 0.3
+    >>> net = ControlledResNetNetwork(width=64, random_state=0)
+    >>> net.kernel(X).shape
+    (3, 3)
+    """
+
+    def __init__(self, width=256, activation="relu", weight_variance=1.0,
+                 bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
+                 homogeneous=True, n_channels=None, random_state=None):
+        self.width = width
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.initial_variance = initial_variance
+        self.dyadic_order = dyadic_order
+        self.homogeneous = homogeneous
+        self.n_channels = n_channels
+        self.random_state = random_state
+
+    def _check(self):
+        check_positive_int(self.width, "width")
+        check_positive_int(self.dyadic_order, "dyadic_order", minimum=0)
+        check_variance(self.weight_variance, "weight_variance")
+        check_variance(self.bias_variance, "bias_variance", allow_zero=True)
+        check_variance(self.initial_variance, "initial_variance")
+        return get_activation(self.activation)
+
+    def _field(self, phi, Y, A, b, dx):
+        # sum_c (A_c phi(Y) + b_c) dx^c for every path (rows of Y)
+        P = phi(Y)
+        out = np.einsum("nc,cj->nj", dx, b)
+        for c in range(A.shape[0]):
+            out += (P @ A[c].T) * dx[:, c:c + 1]
+        return out
+
+    def features(self, X):
+        """Final states ``Y_1 / sqrt(N)`` of each path, (n_paths, N).
+
+        Parameters
+        ----------
+        X : sequences (3-D array, list of 2-D arrays, or 2-D form)
+        """
+        from ._sequences import check_sequences
+
+        phi = self._check()
+        seqs = check_sequences(X, self.n_channels)
+        rng = _generator(self.random_state)
+        N, C = int(self.width), seqs.n_channels
+        refine = 1 << int(self.dyadic_order)
+        sa, sb = np.sqrt(self.weight_variance), np.sqrt(self.bias_variance)
+        Y = np.tile(np.sqrt(self.initial_variance) * rng.standard_normal(N),
+                    (seqs.n_paths, 1))
+        increments = np.diff(seqs.values, axis=1) / refine
+        n_steps = increments.shape[1] * refine
+        if not self.homogeneous:
+            if not seqs.equal_lengths:
+                raise ValueError("homogeneous=False needs paths of equal "
+                                 "length (the time steps are shared).")
+            dt_scale = np.sqrt(n_steps)      # 1 / sqrt(dt)
+            for k in range(n_steps):
+                A = sa * dt_scale * rng.standard_normal((C, N, N)) / np.sqrt(N)
+                b = sb * dt_scale * rng.standard_normal((C, N))
+                Y = Y + self._field(phi, Y, A, b, increments[:, k // refine])
+            return Y / np.sqrt(N)
+        A = sa * rng.standard_normal((C, N, N)) / np.sqrt(N)
+        b = sb * rng.standard_normal((C, N))
+        for k in range(n_steps):
+            dx = increments[:, k // refine]
+            k1 = self._field(phi, Y, A, b, dx)
+            k2 = self._field(phi, Y + k1, A, b, dx)
+            Y = Y + 0.5 * (k1 + k2)
+        return Y / np.sqrt(N)
+
+    def kernel(self, X, Y=None, n_seeds=1):
+        """Empirical kernel ``F(X) F(Y)^T`` averaged over ``n_seeds`` draws.
+
+        Parameters
+        ----------
+        X : sequences
+        Y : sequences, default=None
+            None means ``Y = X`` (the same draw of weights).
+        n_seeds : int, default=1
+
+        Returns
+        -------
+        K : ndarray of shape (n_paths_X, n_paths_Y)
+        """
+        from ._sequences import check_sequences
+
+        n_seeds = check_positive_int(n_seeds, "n_seeds")
+        seqs_x = check_sequences(X, self.n_channels)
+        seqs_y = None if Y is None else check_sequences(Y, self.n_channels,
+                                                        "Y")
+        rng = _generator(self.random_state)
+        total = 0.0
+        for _ in range(n_seeds):
+            draw = copy.copy(self)
+            draw.random_state = np.random.default_rng(rng.integers(2**63))
+            if seqs_y is None:
+                F = draw.features(seqs_x)
+                total = total + F @ F.T
+            else:
+                # one draw for both sets: stack them
+                both = _stack_sequences(seqs_x, seqs_y)
+                F = draw.features(both)
+                n = seqs_x.n_paths
+                total = total + F[:n] @ F[n:].T
+        return total / n_seeds
+
+
+def _stack_sequences(x, y):
+    from ._sequences import Sequences
+
+    top = max(x.max_length, y.max_length)
+    values = np.empty((x.n_paths + y.n_paths, top, x.n_channels))
+    for dst, src in ((values[:x.n_paths], x), (values[x.n_paths:], y)):
+        dst[:, :src.max_length] = src.values
+        dst[:, src.max_length:] = src.values[:, -1:]
+    return Sequences(values, np.concatenate([x.lengths, y.lengths]))

@@ -1,7 +1,7 @@
 """Kernels of infinitely wide networks, as scikit-learn ``Kernel`` objects."""
 from .fully_connected import NNGP, NTK, nngp_ntk
 from .resnet import ResNetNNGP, ResNetNTK
-from .signature import SignatureKernel
+from .signature import NeuralSignatureKernel, SignatureKernel
 
 __all__ = ["NNGP", "NTK", "nngp_ntk", "ResNetNNGP", "ResNetNTK",
-           "SignatureKernel"]
+           "SignatureKernel", "NeuralSignatureKernel"]

@@ -6,8 +6,10 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._sequences import Sequences, check_same_channels, check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
-from .._validation import check_dtype
+from .._validation import check_dtype, check_variance
+from ..activations import get_activation
 from . import _goursat
+from ._neural_goursat import neural_solvers
 from ._path_transforms import transform
 
 _STATIC_NAMES = ("linear", "rbf")
@@ -98,6 +100,37 @@ def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
     return out, None
 
 
+def tiled_pairs(n, m, symmetric, bytes_per_pair, work, solve_block,
+                n_tangents=0, desc="signature kernel blocks"):
+    """Run ``solve_block(rows, cols, pair_rows, pair_cols)`` over tiles of
+    the output (one triangle when symmetric) and assemble the Gram block.
+
+    ``solve_block`` returns the pairs' values and, with ``n_tangents``, their
+    tangents of shape (n_pairs, n_tangents).
+    """
+    out = np.empty((n, m))
+    dout = np.empty((n, m, n_tangents)) if n_tangents else None
+    block = plan_block(n, m, bytes_per_pair, symmetric)
+    total = count_blocks(n, m, block, symmetric)
+    with progress(total, work, desc) as bar:
+        for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
+            pr, pc = _block_pairs(rows, cols, on_diagonal)
+            vals, tans = solve_block(rows, cols, pr, pc)
+            out[pr, pc] = vals
+            if n_tangents:
+                dout[pr, pc] = tans
+            bar.update()
+    if symmetric:
+        mirror_upper(out)
+        if n_tangents:
+            mirror_upper(dout)
+    return out, dout
+
+
+def _cells(x, y, order):
+    return (x.max_length - 1) * (y.max_length - 1) * 4.0 ** order
+
+
 def signature_gram(problem, x, y=None, n_tangents=0):
     """Gram block of the signature kernel between two :class:`Sequences`.
 
@@ -113,29 +146,16 @@ def signature_gram(problem, x, y=None, n_tangents=0):
     symmetric = y is None
     y = x if symmetric else y
     n, m = x.n_paths, y.n_paths
-    out = np.empty((n, m))
-    dout = np.empty((n, m, n_tangents)) if n_tangents else None
-    block = plan_block(n, m, problem.bytes_per_pair(x, y), symmetric)
-    total = count_blocks(n, m, block, symmetric)
-    work = (n * m * (0.5 if symmetric else 1.0) * (x.max_length - 1)
-            * (y.max_length - 1) * 4.0 ** problem.order)
-    with progress(total, work, "signature kernel blocks") as bar:
-        for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
-            pr, pc = _block_pairs(rows, cols, on_diagonal)
-            gram = problem.point_gram(x, rows, y, cols)
-            grow = (pr - rows.start) * x.max_length
-            gcol = (pc - cols.start) * y.max_length
-            vals, tans = _solve(problem, x, y, pr, pc, gram, grow, gcol,
-                                n_tangents)
-            out[pr, pc] = vals
-            if n_tangents:
-                dout[pr, pc] = tans
-            bar.update()
-    if symmetric:
-        mirror_upper(out)
-        if n_tangents:
-            mirror_upper(dout)
-    return out, dout
+
+    def solve_block(rows, cols, pr, pc):
+        gram = problem.point_gram(x, rows, y, cols)
+        grow = (pr - rows.start) * x.max_length
+        gcol = (pc - cols.start) * y.max_length
+        return _solve(problem, x, y, pr, pc, gram, grow, gcol, n_tangents)
+
+    work = n * m * (0.5 if symmetric else 1.0) * _cells(x, y, problem.order)
+    return tiled_pairs(n, m, symmetric, problem.bytes_per_pair(x, y), work,
+                       solve_block, n_tangents)
 
 
 def signature_diagonal(problem, x, n_tangents=0):
@@ -359,3 +379,291 @@ class SignatureKernel(Kernel):
         return (f"SignatureKernel(static_kernel={static!r}, "
                 f"dyadic_order={self.dyadic_order}, scale={self.scale:.4g}"
                 f"{extra})")
+
+
+def _node_values(activation, kxx, kxy, kyy, sa2, sb2):
+    v, vd = activation.dual(kxx, kxy, kyy)
+    return sa2 * v + sb2, sa2 * vd
+
+
+class _NeuralProblem:
+    """Validated parameters of the neural signature kernel."""
+
+    def __init__(self, kernel):
+        self.activation = get_activation(kernel.activation)
+        self.sa2 = check_variance(kernel.weight_variance, "weight_variance")
+        self.sb2 = check_variance(kernel.bias_variance, "bias_variance",
+                                  allow_zero=True)
+        self.s02 = check_variance(kernel.initial_variance, "initial_variance")
+        self.order = _check_order(kernel.dyadic_order)
+        self.param = float(self.activation._param)
+        self.solvers = neural_solvers(self.activation)
+
+    def coefficients(self, k):
+        return np.ascontiguousarray(self.activation.coefficients(k))
+
+    def diagonals(self, x):
+        """Kxx at every node of each path's refined grid, (n, n_fine + 1),
+        and the Hermite rows there, (n, n_fine + 1, n_coefficients)."""
+        diagonal_row = self.solvers[0]
+        n = x.n_paths
+        n_fine = (x.max_length - 1) << self.order
+        incs = np.ascontiguousarray(np.diff(x.values, axis=1))
+        diag = np.empty((n, n_fine + 1))
+        diag[:, 0] = self.s02
+        first = self.coefficients(diag[:, 0])
+        coef = np.empty((n, n_fine + 1, first.shape[1]))
+        coef[:, 0] = first
+        rows = [np.empty((n, n_fine + 1)) for _ in range(6)]
+        prev, fprev, gprev, cur, fcur, gcur = rows
+        prev[:, 0] = self.s02
+        f, g = _node_values(self.activation, diag[:, 0], diag[:, 0],
+                            diag[:, 0], self.sa2, self.sb2)
+        fprev[:, 0], gprev[:, 0] = f, g
+        series = first.shape[1] > 0
+        for i in range(n_fine):
+            pred = diag[:, i] if i == 0 else 2 * diag[:, i] - diag[:, i - 1]
+            pred = np.maximum(pred, 0.5 * diag[:, i])
+            for _ in range(2):          # predict, then correct
+                diag[:, i + 1] = pred
+                if series:
+                    coef[:, i + 1] = self.coefficients(pred)
+                diagonal_row(incs, i, self.order, diag, coef, prev, fprev,
+                             gprev, cur, fcur, gcur, self.s02, self.sa2,
+                             self.sb2, self.param)
+                pred = diag[:, i + 1].copy()
+            if series:
+                coef[:, i + 1] = self.coefficients(diag[:, i + 1])
+            prev, cur = cur, prev
+            fprev, fcur = fcur, fprev
+            gprev, gcur = gcur, gprev
+        return diag, coef
+
+    def gram(self, x, y=None):
+        symmetric = y is None
+        dx, cx = self.diagonals(x)
+        if symmetric:
+            y, dy, cy = x, dx, cx
+        else:
+            dy, cy = self.diagonals(y)
+        pair_values = self.solvers[1]
+
+        def solve_block(rows, cols, pr, pc):
+            out = np.empty(pr.shape[0])
+            pair_values(x.values, x.lengths, y.values, y.lengths, dx, dy, cx,
+                        cy, pr, pc, self.order, self.s02, self.sa2, self.sb2,
+                        self.param, out)
+            return out, None
+
+        n, m = x.n_paths, y.n_paths
+        work = n * m * (0.5 if symmetric else 1.0) * _cells(x, y, self.order)
+        K, _ = tiled_pairs(n, m, symmetric, 32.0, work, solve_block,
+                           desc="neural signature kernel blocks")
+        if symmetric:
+            # the diagonal solve is the reference for k(x, x)
+            np.fill_diagonal(K, dx[:, -1])
+        return K
+
+    def diagonal(self, x):
+        return self.diagonals(x)[0][:, -1].copy()
+
+    def euler_gram(self, x, y=None):
+        """Inhomogeneous network: one Euler step per refined increment."""
+        symmetric = y is None
+        y = x if symmetric else y
+        for seqs, name in ((x, "X"), (y, "Y")):
+            if not seqs.equal_lengths:
+                raise ValueError(
+                    f"homogeneous=False needs paths of equal length (the "
+                    f"time steps are shared); {name} has lengths from "
+                    f"{seqs.lengths.min()} to {seqs.lengths.max()}.")
+        if x.max_length != y.max_length:
+            raise ValueError(f"homogeneous=False needs paths of equal length; "
+                             f"X has {x.max_length} points, Y "
+                             f"{y.max_length}.")
+        _, _, euler_step, euler_diagonal_step = self.solvers
+        refine = 1 << self.order
+        # fresh weights of variance sA2 / dt at each of the n_steps steps
+        w = (x.max_length - 1) / refine
+        dX, dY = np.diff(x.values, axis=1), np.diff(y.values, axis=1)
+        K = np.full((x.n_paths, y.n_paths), self.s02)
+        kx = np.full(x.n_paths, self.s02)
+        ky = np.full(y.n_paths, self.s02)
+        for i in range(x.max_length - 1):
+            G = np.ascontiguousarray(dX[:, i] @ dY[:, i].T)
+            gx = np.einsum("ij,ij->i", dX[:, i], dX[:, i])
+            gy = np.einsum("ij,ij->i", dY[:, i], dY[:, i])
+            for _ in range(refine):
+                cx, cy = self.coefficients(kx), self.coefficients(ky)
+                euler_step(K, kx, ky, cx, cy, G, w, self.sa2, self.sb2,
+                           self.param)
+                euler_diagonal_step(kx, cx, gx, w, self.sa2, self.sb2,
+                                    self.param)
+                if not symmetric:
+                    euler_diagonal_step(ky, cy, gy, w, self.sa2, self.sb2,
+                                        self.param)
+                else:
+                    ky = kx
+        if symmetric:
+            K = 0.5 * (K + K.T)
+            np.fill_diagonal(K, kx)
+        return K, kx
+
+
+class NeuralSignatureKernel(Kernel):
+    r"""Limit kernel of randomly initialised controlled ResNets on paths.
+
+    The network ``dY = (A phi(Y) + b) dx`` of width N, with
+    ``A_ij ~ N(0, sA2 / N)``, ``b ~ N(0, sb2)`` (one pair per channel of the
+    path) and ``Y_0 ~ N(0, s02 I)`` shared by all inputs, has as N grows
+    the covariance ``K(x, y) = E[Y^x_1 Y^y_1]`` given by (Cirone, Lemercier
+    and Salvi, 2023)
+
+    .. math::
+
+        \partial_s \partial_t K^{xy}(s, t) = \left(\sigma_A^2
+            V_\phi(\Sigma(s, t)) + \sigma_b^2\right) \langle x'(s), y'(t)
+            \rangle, \qquad K(0, \cdot) = K(\cdot, 0) = \sigma_0^2,
+
+    where ``V_phi(Sigma) = E[phi(U) phi(V)]`` for ``(U, V)`` centred
+    Gaussian with covariance
+    ``[[K^xx(s, s), K^xy(s, t)], [K^xy(s, t), K^yy(t, t)]]``.  The diagonals
+    ``K^xx(s, s)`` are solved first (each path against itself), then every
+    pair.  With the identity, ``sA2 = s02 = 1`` and ``sb2 = 0`` this is
+    :class:`SignatureKernel`.
+
+    Parameters
+    ----------
+    activation : str, Activation or callable, default="relu"
+        Any :mod:`skinfinite.activations` activation (closed-form duals or
+        Hermite series).
+    weight_variance : float, default=1.0
+        ``sA2``.
+    bias_variance : float, default=0.0
+        ``sb2``.
+    initial_variance : float, default=1.0
+        ``s02``, the variance of the initial state.
+    dyadic_order : int, default=0
+        Each PDE cell (or Euler step) is split ``2^dyadic_order`` times per
+        direction.
+    homogeneous : bool, default=True
+        The same weights at every step (the PDE above).  With False, fresh
+        weights of variance ``sA2 / dt`` and ``sb2 / dt`` at each of the
+        steps of a shared time grid on [0, 1] (one per refined increment):
+        the covariance then only grows where both paths move at the same
+        time, ``K_{k+1} = K_k + dt (sA2 V(Sigma_k) + sb2) <x'_k, y'_k>``, an
+        ODE along the diagonal in the limit.  This kernel is the exact
+        infinite-width limit of that Euler-stepped network; all paths must
+        have the same number of points.
+    time_augment, basepoint, lead_lag : bool, default=False
+        Path transforms, as in :class:`SignatureKernel`.
+    n_channels : int, optional
+        For the flattened 2-D input form.
+    dtype : {"float64", "float32"}, default="float64"
+        Output dtype.
+
+    Notes
+    -----
+    The variances are plain parameters, not optimisable hyperparameters
+    (``theta`` is empty and gradients have no columns).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.kernels import NeuralSignatureKernel
+    >>> X = np.random.default_rng(0).normal(size=(3, 6, 2)) * 0.3
+    >>> NeuralSignatureKernel("relu", weight_variance=2.0)(X).shape
+    (3, 3)
+    """
+
+    def __init__(self, activation="relu", weight_variance=1.0,
+                 bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
+                 homogeneous=True, time_augment=False, basepoint=False,
+                 lead_lag=False, n_channels=None, dtype="float64"):
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.initial_variance = initial_variance
+        self.dyadic_order = dyadic_order
+        self.homogeneous = homogeneous
+        self.time_augment = time_augment
+        self.basepoint = basepoint
+        self.lead_lag = lead_lag
+        self.n_channels = n_channels
+        self.dtype = dtype
+
+    def _sequences(self, X, name="X"):
+        seqs = check_sequences(X, self.n_channels, name)
+        return transform(seqs, bool(self.lead_lag), bool(self.time_augment),
+                         bool(self.basepoint))
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        """Return the kernel k(X, Y) (and an empty gradient).
+
+        Parameters
+        ----------
+        X : sequences (3-D array, list of 2-D arrays, or 2-D flattened form)
+        Y : sequences, default=None
+        eval_gradient : bool, default=False
+            The kernel has no hyperparameters: the gradient has shape
+            (n, n, 0).
+
+        Returns
+        -------
+        K : ndarray of shape (n_paths_X, n_paths_Y)
+        """
+        problem = _NeuralProblem(self)
+        dtype = check_dtype(self.dtype)
+        x = self._sequences(X)
+        y = None
+        if Y is not None:
+            if eval_gradient:
+                raise ValueError("Gradient can only be evaluated when Y is "
+                                 "None.")
+            y = self._sequences(Y, "Y")
+            check_same_channels(x, y)
+        if self.homogeneous:
+            K = problem.gram(x, y)
+        else:
+            K = problem.euler_gram(x, y)[0]
+        K = K.astype(dtype, copy=False)
+        if eval_gradient:
+            return K, np.empty((K.shape[0], K.shape[1], 0), dtype)
+        return K
+
+    def diag(self, X):
+        """Return k(x, x) for each path.
+
+        Parameters
+        ----------
+        X : sequences
+
+        Returns
+        -------
+        K_diag : ndarray of shape (n_paths,)
+        """
+        problem = _NeuralProblem(self)
+        x = self._sequences(X)
+        if self.homogeneous:
+            values = problem.diagonal(x)
+        else:
+            values = np.array([problem.euler_gram(x.take(np.array([i])))[1][0]
+                               for i in range(x.n_paths)])
+        return values.astype(check_dtype(self.dtype), copy=False)
+
+    def is_stationary(self):
+        """Returns False."""
+        return False
+
+    @property
+    def requires_vector_input(self):
+        """False: the kernel works on paths."""
+        return False
+
+    def __repr__(self):
+        return (f"NeuralSignatureKernel(activation={self.activation!r}, "
+                f"weight_variance={self.weight_variance:.4g}, "
+                f"bias_variance={self.bias_variance:.4g}, "
+                f"initial_variance={self.initial_variance:.4g}, "
+                f"dyadic_order={self.dyadic_order}, "
+                f"homogeneous={self.homogeneous})")

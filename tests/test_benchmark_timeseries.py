@@ -46,7 +46,7 @@ def test_each_dataset_runs_the_models_that_read_it():
 
 
 def test_sequence_models_are_in_the_registry():
-    for name in ("sig_rbf", *BASELINES):
+    for name in ("sig_rbf", "neural_sig_relu", *BASELINES):
         assert bm.MODELS[name].inputs == "sequences"
         model = make_model(name, "classification")
         assert model.steps[0] == ("preprocess", "passthrough")

@@ -154,6 +154,20 @@ def _signature_search(task, seed):
     return GridSearchCV(estimator, grid, cv=3)
 
 
+def _neural_signature_search(task, seed):
+    from sklearn.model_selection import GridSearchCV
+
+    from ..kernels import NeuralSignatureKernel
+    from ..models import SignatureKernelClassifier, SignatureKernelRegressor
+
+    kernel = NeuralSignatureKernel("relu", bias_variance=0.1, time_augment=True)
+    if task == CLASSIFICATION:
+        return GridSearchCV(SignatureKernelClassifier(kernel=kernel, path_scale=0.1),
+                            {"C": SIGNATURE_C}, cv=3)
+    return GridSearchCV(SignatureKernelRegressor(kernel=kernel, path_scale=0.1),
+                        {"alpha": SIGNATURE_ALPHA}, cv=3)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One entry of the model registry.
@@ -210,6 +224,11 @@ def _sequence_specs():
                   "augmentation, normalised) SVC / kernel ridge; path_scale "
                   "and C / alpha chosen by 3-fold CV on the training split",
                   _signature_search, inputs=SEQUENCES),
+        ModelSpec("neural_sig_relu", "signature",
+                  "neural signature kernel (ReLU controlled ResNet, bias variance "
+                  "0.1, time augmentation, path_scale=0.1) SVC / kernel ridge; C / "
+                  "alpha chosen by 3-fold CV on the training split",
+                  _neural_signature_search, default=False, inputs=SEQUENCES),
         ModelSpec("svm_rbf_resampled", "baseline",
                   f"RBF SVM (gamma='scale') on paths resampled to "
                   f"{SEQUENCE_POINTS} points, flattened and standardised",

@@ -172,3 +172,9 @@ def test_clone_pickle_repr(paths):
 def test_bad_parameters(params, error, paths):
     with pytest.raises(error):
         NeuralSignatureKernel(**params)(paths)
+
+
+def test_unstable_coarse_grid_is_reported(rng):
+    X = rng.normal(size=(2, 40, 3)).cumsum(axis=1) * 100
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        NeuralSignatureKernel("relu", 2.0)(X)

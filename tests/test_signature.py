@@ -244,3 +244,9 @@ def test_bad_inputs_raise(paths):
         kernel(paths.reshape(5, -1))
     with pytest.raises(ValueError, match="Gradient"):
         kernel(paths, paths, eval_gradient=True)
+
+
+def test_overflow_is_reported(rng):
+    X = rng.normal(size=(2, 50, 3)).cumsum(axis=1) * 30
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        SignatureKernel(dyadic_order=0)(X)

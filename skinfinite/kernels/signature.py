@@ -179,6 +179,15 @@ def signature_diagonal(problem, x, n_tangents=0):
     return out, dout
 
 
+def _finite_output(K, name, advice):
+    if not np.all(np.isfinite(K)):
+        raise FloatingPointError(
+            f"{name} produced non-finite values (overflow, or a scheme "
+            f"unstable on cells this large): {advice}, or refine with a "
+            "higher dyadic_order.")
+    return K
+
+
 class SignatureKernel(Kernel):
     r"""Signature kernel of piecewise-linear paths (Goursat PDE solver).
 
@@ -322,10 +331,13 @@ class SignatureKernel(Kernel):
         K, dK = signature_gram(problem, x, y, n_tan)
         if self.normalize:
             K, dK = self._normalized(problem, x, y, K, dK, n_tan)
+        K = _finite_output(K.astype(dtype, copy=False), "SignatureKernel",
+                           "scale the paths down (scale < 1) or use "
+                           "normalize=True")
         if not eval_gradient:
-            return K.astype(dtype, copy=False)
+            return K
         dK = np.ascontiguousarray(dK[:, :, columns])
-        return K.astype(dtype, copy=False), dK.astype(dtype, copy=False)
+        return K, dK.astype(dtype, copy=False)
 
     def _normalized(self, problem, x, y, K, dK, n_tan):
         dx, ddx = signature_diagonal(problem, x, n_tan)
@@ -422,8 +434,12 @@ class _NeuralProblem:
         fprev[:, 0], gprev[:, 0] = f, g
         series = first.shape[1] > 0
         for i in range(n_fine):
-            pred = diag[:, i] if i == 0 else 2 * diag[:, i] - diag[:, i - 1]
-            pred = np.maximum(pred, 0.5 * diag[:, i])
+            # unstable grids overflow here; the caller reports non-finite
+            # results with advice
+            with np.errstate(over="ignore", invalid="ignore"):
+                pred = (diag[:, i] if i == 0
+                        else 2 * diag[:, i] - diag[:, i - 1])
+                pred = np.maximum(pred, 0.5 * diag[:, i])
             for _ in range(2):          # predict, then correct
                 diag[:, i + 1] = pred
                 if series:
@@ -626,7 +642,8 @@ class NeuralSignatureKernel(Kernel):
             K = problem.gram(x, y)
         else:
             K = problem.euler_gram(x, y)[0]
-        K = K.astype(dtype, copy=False)
+        K = _finite_output(K.astype(dtype, copy=False),
+                           "NeuralSignatureKernel", "scale the paths down")
         if eval_gradient:
             return K, np.empty((K.shape[0], K.shape[1], 0), dtype)
         return K

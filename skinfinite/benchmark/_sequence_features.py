@@ -47,6 +47,23 @@ class _SequenceTransformer(TransformerMixin, BaseEstimator):
                              f"{self.n_channels_}.")
         return np.stack([self._features(seqs.path(i)) for i in range(seqs.n_paths)])
 
+    def fit_transform(self, X, y=None):
+        """Fit to the paths ``X`` and return their features."""
+        return self.fit(X, y).transform(X)
+
+    def set_output(self, *, transform=None):
+        """Set the output container of :meth:`transform` (as in scikit-learn).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None
+
+        Returns
+        -------
+        self
+        """
+        return super().set_output(transform=transform)
+
     def _check_params(self):
         pass
 

@@ -234,7 +234,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     support_ : ndarray
         Indices of the support vectors among the training paths.
     n_channels_in_ : int
-    channel_mean_, channel_scale_ : ndarray of shape (n_channels_in_,)
+    channel_mean_, channel_scale_ : ndarray of shape (n_channels,)
         Paths enter the kernel as ``(x - channel_mean_) * channel_scale_``
         (``channel_scale_`` is ``path_scale`` over the channels' standard
         deviations; 0 and ``path_scale`` when ``standardize=False``).
@@ -375,7 +375,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     jitter_ : float
         Jitter added to the diagonal.
     n_channels_in_ : int
-    channel_mean_, channel_scale_ : ndarray of shape (n_channels_in_,)
+    channel_mean_, channel_scale_ : ndarray of shape (n_channels,)
     n_features_in_ : int
         Only for 2-D input read as rows.
 

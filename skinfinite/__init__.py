@@ -14,6 +14,7 @@ from .kernels import NeuralSignatureKernel, SignatureKernel
 from ._sequences import flatten_sequences
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
 from .models import InfiniteDepthNTKClassifier
+from .models import SignatureKernelClassifier, SignatureKernelRegressor
 
 __version__ = "0.1.0"
 
@@ -22,4 +23,5 @@ __all__ = ["config_context", "get_config", "set_config", "activations",
            "SignatureKernel", "NeuralSignatureKernel", "flatten_sequences",
            "NTKRegressor",
            "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
-           "InfiniteDepthNTKClassifier", "__version__"]
+           "InfiniteDepthNTKClassifier", "SignatureKernelClassifier",
+           "SignatureKernelRegressor", "__version__"]

@@ -15,6 +15,11 @@ A table of your own, with only the ReLU networks and the SVM::
 
     skinfinite benchmark --csv data.csv --target price --models relu,svm_rbf
 
+Time series (signature kernels against baselines on resampled or summarised
+series, scored on the archive's fixed train/test split)::
+
+    skinfinite benchmark --dataset basic_motions,japanese_vowels
+
 The same commands work as ``python -m skinfinite benchmark ...``.
 """
 import argparse
@@ -25,6 +30,9 @@ __all__ = ["main", "build_parser"]
 _BENCHMARK_EPILOG = """\
 datasets (built into scikit-learn, nothing is downloaded):
   {datasets}
+time-series datasets (shipped with skinfinite; run only when named; fixed
+train/test split, --folds does not apply; only the sequence models run on them):
+  {series}
 
 models (default set marked with *; --models all runs every one):
 {models}
@@ -43,12 +51,13 @@ targets are standardised inside each fold.  Scores are accuracy or R^2 (mean
 
 def _epilog():
     from .benchmark import list_models
-    from .datasets import list_datasets
+    from .datasets import list_datasets, list_timeseries_datasets
 
     width = max(len(s.name) for s in list_models())
     lines = [f"  {'*' if s.default else ' '} {s.name.ljust(width)}  {s.description}"
              for s in list_models()]
     return _BENCHMARK_EPILOG.format(datasets=", ".join(list_datasets()),
+                                    series=", ".join(list_timeseries_datasets()),
                                     models="\n".join(lines))
 
 
@@ -73,7 +82,8 @@ def build_parser():
     data.add_argument(
         "-d", "--dataset", action="append", metavar="NAME",
         help="built-in dataset to use; repeat or separate with commas "
-             "(default: all built-in datasets, or none when --csv is given)")
+             "(default: all built-in tabular datasets, or none when --csv is "
+             "given); basic_motions and japanese_vowels are time series")
     data.add_argument("--csv", metavar="PATH", help="benchmark a CSV table of your own")
     data.add_argument("--target", metavar="COLUMN",
                       help="column of the CSV table to predict (required with --csv)")

@@ -36,6 +36,17 @@ Protocol
   model is first fitted once, untimed, on a few rows, so that one-off costs
   such as compiling kernels are not counted.
 
+Time series
+-----------
+The time-series datasets ``basic_motions`` and ``japanese_vowels`` (see
+:func:`skinfinite.datasets.load_timeseries_dataset`) run only when named.
+Each model is fitted once on the archive's training split and scored
+(accuracy) on its test split; nothing is tuned.  They are compared among the
+models that read sequences (``ModelSpec.inputs == "sequences"``): the
+signature-kernel classifiers and two baselines on fixed-size features, an
+RBF SVM on paths resampled to 32 points (:class:`ResampledSeries`) and a
+random forest on per-channel summary statistics (:class:`SeriesSummary`).
+
 The model registry (:data:`MODELS`) is the one place where the compared
 models are defined; :func:`list_models` describes it.
 """
@@ -44,9 +55,10 @@ from ._models import (MODELS, KernelRidgeClassifier, ModelSpec, list_models, mak
                       select_models)
 from ._report import format_table, plot_results, write_csv
 from ._runner import CSV_COLUMNS, run_benchmark
+from ._sequence_features import ResampledSeries, SeriesSummary
 
 __all__ = [
     "run_benchmark", "format_table", "write_csv", "plot_results", "list_models",
     "select_models", "make_model", "MODELS", "CSV_COLUMNS", "BenchmarkError",
-    "ModelSpec", "KernelRidgeClassifier",
+    "ModelSpec", "KernelRidgeClassifier", "ResampledSeries", "SeriesSummary",
 ]

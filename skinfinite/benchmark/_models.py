@@ -17,13 +17,17 @@ from sklearn.utils.validation import check_is_fitted
 from ..datasets._tabular import CLASSIFICATION, REGRESSION, TASKS
 from ._errors import BenchmarkError
 
-__all__ = ["RIDGE", "KernelRidgeClassifier", "ModelSpec", "MODELS", "list_models",
-           "select_models", "make_model"]
+__all__ = ["RIDGE", "TABULAR", "SEQUENCES", "KernelRidgeClassifier", "ModelSpec",
+           "MODELS", "list_models", "select_models", "make_model"]
 
 # Ridge (noise variance) of every kernel machine: the NTK and NNGP models use
 # the same penalty as the RBF kernel ridge baseline.  Regression targets are
 # standardised, so it is a noise level relative to the target variance.
 RIDGE = 1.0
+
+# Kinds of input a model reads: rows of features, or paths (time series).
+TABULAR = "tabular"
+SEQUENCES = "sequences"
 
 
 class KernelRidgeClassifier(ClassifierMixin, BaseEstimator):
@@ -109,6 +113,61 @@ def _forest(task, seed):
     return cls(n_estimators=200, random_state=seed)
 
 
+def _resampled_svm(task, seed):
+    from sklearn.pipeline import make_pipeline
+
+    from ._sequence_features import ResampledSeries
+
+    return make_pipeline(ResampledSeries(n_points=SEQUENCE_POINTS), StandardScaler(),
+                         _svm(task, seed))
+
+
+def _summary_forest(task, seed):
+    from sklearn.pipeline import make_pipeline
+
+    from ._sequence_features import SeriesSummary
+
+    return make_pipeline(SeriesSummary(), _forest(task, seed))
+
+
+# Points every path is resampled to for the RBF SVM baseline on sequences.
+SEQUENCE_POINTS = 32
+
+# Grid searched by 3-fold cross-validation on the training split for the
+# signature-kernel models (the rest of their settings are fixed).
+SIGNATURE_GRID = {"path_scale": [0.1, 0.5]}
+SIGNATURE_C = [1.0, 100.0]
+SIGNATURE_ALPHA = [1e-2, 1.0]
+
+
+def _signature_search(task, seed):
+    from sklearn.model_selection import GridSearchCV
+
+    from ..models import SignatureKernelClassifier, SignatureKernelRegressor
+
+    if task == CLASSIFICATION:
+        estimator = SignatureKernelClassifier(length_scale=0.5)
+        grid = {**SIGNATURE_GRID, "C": SIGNATURE_C}
+    else:
+        estimator = SignatureKernelRegressor(length_scale=0.5)
+        grid = {**SIGNATURE_GRID, "alpha": SIGNATURE_ALPHA}
+    return GridSearchCV(estimator, grid, cv=3)
+
+
+def _neural_signature_search(task, seed):
+    from sklearn.model_selection import GridSearchCV
+
+    from ..kernels import NeuralSignatureKernel
+    from ..models import SignatureKernelClassifier, SignatureKernelRegressor
+
+    kernel = NeuralSignatureKernel("relu", bias_variance=0.1, time_augment=True)
+    if task == CLASSIFICATION:
+        return GridSearchCV(SignatureKernelClassifier(kernel=kernel, path_scale=0.1),
+                            {"C": SIGNATURE_C}, cv=3)
+    return GridSearchCV(SignatureKernelRegressor(kernel=kernel, path_scale=0.1),
+                        {"alpha": SIGNATURE_ALPHA}, cv=3)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One entry of the model registry.
@@ -125,6 +184,10 @@ class ModelSpec:
         ``task`` (without preprocessing).
     default : bool
         Whether the model runs when no model filter is given.
+    inputs : {"tabular", "sequences"}
+        What the model reads: rows of features (tabular datasets), or paths
+        (the time-series datasets).  A dataset runs only the selected models
+        that read its kind of input.
     """
 
     name: str
@@ -132,6 +195,7 @@ class ModelSpec:
     description: str
     factory: Callable
     default: bool = True
+    inputs: str = TABULAR
 
 
 def _infinite_spec(family, activation, depth, default):
@@ -150,6 +214,29 @@ def _resnet_spec(family, activation, default):
         f"{label}, infinitely deep {activation} ResNet (1/sqrt(depth) "
         f"branches, weight_variance=1), alpha={RIDGE:g}",
         _infinite(family, activation, np.inf, "resnet"), default)
+
+
+def _sequence_specs():
+    """Models of the time-series datasets: sequence kernels and baselines."""
+    return [
+        ModelSpec("sig_rbf", "signature",
+                  "signature kernel (RBF static kernel, length_scale=0.5, time "
+                  "augmentation, normalised) SVC / kernel ridge; path_scale "
+                  "and C / alpha chosen by 3-fold CV on the training split",
+                  _signature_search, inputs=SEQUENCES),
+        ModelSpec("neural_sig_relu", "signature",
+                  "neural signature kernel (ReLU controlled ResNet, bias variance "
+                  "0.1, time augmentation, path_scale=0.1) SVC / kernel ridge; C / "
+                  "alpha chosen by 3-fold CV on the training split",
+                  _neural_signature_search, default=False, inputs=SEQUENCES),
+        ModelSpec("svm_rbf_resampled", "baseline",
+                  f"RBF SVM (gamma='scale') on paths resampled to "
+                  f"{SEQUENCE_POINTS} points, flattened and standardised",
+                  _resampled_svm, inputs=SEQUENCES),
+        ModelSpec("rf_summary", "baseline",
+                  "random forest, 200 trees, on per-channel summary statistics",
+                  _summary_forest, inputs=SEQUENCES),
+    ]
 
 
 def _build_registry():
@@ -172,6 +259,7 @@ def _build_registry():
                   _krr),
         ModelSpec("rf", "baseline", "random forest, 200 trees", _forest),
     ]
+    specs += _sequence_specs()
     return {spec.name: spec for spec in specs}
 
 
@@ -275,7 +363,8 @@ def make_model(name, task, *, seed=0, preprocessor=None):
     Returns
     -------
     pipeline : sklearn.pipeline.Pipeline
-        Steps ``"preprocess"`` and ``"model"``; regressors are wrapped in a
+        Steps ``"preprocess"`` (``"passthrough"`` for the sequence models,
+        which read paths) and ``"model"``; regressors are wrapped in a
         :class:`~sklearn.compose.TransformedTargetRegressor` that standardises
         the target.
 
@@ -290,9 +379,15 @@ def make_model(name, task, *, seed=0, preprocessor=None):
             f"Unknown model {name!r}; registered models are: {', '.join(MODELS)}.")
     if task not in TASKS:
         raise BenchmarkError(f"task must be one of {TASKS}, got {task!r}.")
-    estimator = MODELS[name].factory(task, seed)
+    spec = MODELS[name]
+    estimator = spec.factory(task, seed)
     if task == REGRESSION:
         estimator = TransformedTargetRegressor(regressor=estimator,
                                                transformer=StandardScaler())
-    pre = StandardScaler() if preprocessor is None else clone(preprocessor)
+    if spec.inputs == SEQUENCES:
+        # Sequence models scale their paths themselves; a tabular
+        # preprocessor cannot read paths.
+        pre = "passthrough"
+    else:
+        pre = StandardScaler() if preprocessor is None else clone(preprocessor)
     return Pipeline([("preprocess", pre), ("model", estimator)])

@@ -80,9 +80,13 @@ def _format_block(name, group):
     """The table of one dataset, its rows already ranked."""
     first = group[0]
     folds = first.get("folds")
-    header = (f"{name}: {first['task']}, {first['n_samples']} samples x "
-              f"{first['n_features']} features"
-              + (f", {folds}-fold CV" if folds else ""))
+    if folds == 0:  # a time-series dataset on its fixed split
+        header = (f"{name}: {first['task']}, {first['n_samples']} training series, "
+                  f"{first['n_features']} channels, fixed train/test split")
+    else:
+        header = (f"{name}: {first['task']}, {first['n_samples']} samples x "
+                  f"{first['n_features']} features"
+                  + (f", {folds}-fold CV" if folds else ""))
     regression = first["task"] == REGRESSION
     metric = "R^2" if first["metric"] == "r2" else first["metric"]
     columns = ["rank", "model", metric]
@@ -107,8 +111,10 @@ def _table_cells(rank, row, regression):
         if regression:
             cells.append("-")
         return cells + ["-", "-"]
-    cells = [str(rank), row["model"],
-             f"{row['score_mean']:.4f} +/- {row['score_std']:.4f}"]
+    score = f"{row['score_mean']:.4f}"
+    if not math.isnan(row["score_std"]):
+        score += f" +/- {row['score_std']:.4f}"
+    cells = [str(rank), row["model"], score]
     if regression:
         cells.append(_fmt_pair(row["rmse_mean"], row["rmse_std"]))
     return cells + [_fmt_time(row["fit_time_s"]), _fmt_time(row["predict_time_s"])]
@@ -147,14 +153,15 @@ def write_csv(rows, path):
             writer.writerow([cell(row.get(column)) for column in CSV_COLUMNS])
 
 
-_FAMILY_COLOURS = {"ntk": "#1f77b4", "nngp": "#2ca02c", "baseline": "#7f7f7f"}
+_FAMILY_COLOURS = {"ntk": "#1f77b4", "nngp": "#2ca02c", "signature": "#d62728",
+                   "baseline": "#7f7f7f"}
 
 
 def plot_results(rows, path):
     """Plot mean scores with fold standard deviations, one panel per dataset.
 
     Bars are horizontal, best model on top; NTK models are blue, NNGP models
-    green and baselines grey.  The figure is drawn with the Agg backend, so
+    green, signature kernels red and baselines grey.  The figure is drawn with the Agg backend, so
     no display is needed.
 
     Parameters
@@ -205,7 +212,8 @@ def _plot_panel(ax, name, group):
 
     group = group[::-1]  # barh draws the first bar at the bottom
     means = np.array([r["score_mean"] for r in group], dtype=float)
-    stds = np.array([r["score_std"] for r in group], dtype=float)
+    # a fixed train/test split has no spread over folds
+    stds = np.nan_to_num(np.array([r["score_std"] for r in group], dtype=float))
     colours = [_FAMILY_COLOURS.get(
         MODELS[r["model"]].family if r["model"] in MODELS else "", "#9467bd")
         for r in group]
@@ -245,7 +253,8 @@ def _add_legend(figure, first_ax, rows):
 
     families = {MODELS[r["model"]].family for r in rows if r["model"] in MODELS}
     handles = [Patch(color=_FAMILY_COLOURS[f], label=label)
-               for f, label in (("ntk", "NTK"), ("nngp", "NNGP"), ("baseline", "baseline"))
+               for f, label in (("ntk", "NTK"), ("nngp", "NNGP"),
+                                ("signature", "signature"), ("baseline", "baseline"))
                if f in families]
     if not handles:
         return

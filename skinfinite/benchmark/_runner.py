@@ -8,10 +8,11 @@ import numpy as np
 from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from ..datasets import load_csv, load_dataset
+from ..datasets import TimeSeriesDataset, load_csv, load_dataset
 from ..datasets._tabular import CLASSIFICATION, DEFAULT_DATASETS
+from ..datasets._timeseries import TIMESERIES_DATASETS, load_timeseries_dataset
 from ._errors import BenchmarkError
-from ._models import make_model, select_models
+from ._models import MODELS, SEQUENCES, TABULAR, make_model, select_models
 
 __all__ = ["CSV_COLUMNS", "run_benchmark"]
 
@@ -72,6 +73,35 @@ def _evaluate(name, data, splits, seed):
     return row
 
 
+def _evaluate_split(name, data, seed):
+    """Fit on the training split, score on the test split (time series)."""
+    rows = _warm_up_rows_of(data.y_train)
+    warm_X = [data.X_train[i] for i in rows]
+    make_model(name, data.task, seed=seed).fit(warm_X, data.y_train[rows]).predict(warm_X)
+    model = make_model(name, data.task, seed=seed)
+    start = time.perf_counter()
+    model.fit(data.X_train, data.y_train)
+    fit_time = time.perf_counter() - start
+    start = time.perf_counter()
+    prediction = model.predict(data.X_test)
+    predict_time = time.perf_counter() - start
+    return {
+        "score_mean": float(accuracy_score(data.y_test, prediction)),
+        "score_std": float("nan"),
+        "fit_time_s": fit_time,
+        "predict_time_s": predict_time,
+        "rmse_mean": float("nan"),
+        "rmse_std": float("nan"),
+    }
+
+
+def _warm_up_rows_of(y, per_class=3):
+    """Indices of a few labels of every class (enough for an inner 3-fold CV)."""
+    labels = np.asarray(y).astype(str)
+    return np.concatenate([np.flatnonzero(labels == label)[:per_class]
+                           for label in np.unique(labels)])
+
+
 def _short_error(exc, limit=300):
     """One readable line describing an exception (no colour codes)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
@@ -121,7 +151,9 @@ def _resolve_datasets(datasets, csv, target, task, folds):
     loaded = []
     seen = set()
     for name in _dataset_names(datasets, csv, target, task):
-        data = load_dataset(name)
+        key = str(name).strip().lower().replace("-", "_")
+        data = (load_timeseries_dataset(key) if key in TIMESERIES_DATASETS
+                else load_dataset(name))
         if data.name not in seen:
             seen.add(data.name)
             loaded.append(data)
@@ -132,14 +164,18 @@ def _resolve_datasets(datasets, csv, target, task, folds):
 
 def _run_job(data, name, splits, seed, folds):
     """The result row of one model on one dataset; a failure is recorded, not raised."""
+    series = isinstance(data, TimeSeriesDataset)
     row = {
         "dataset": data.name, "task": data.task, "model": name,
         "metric": "accuracy" if data.task == CLASSIFICATION else "r2",
-        "n_samples": data.n_samples, "n_features": data.n_features,
-        "folds": folds, "error": None,
+        # time series: training series, channels, and folds 0 for the fixed split
+        "n_samples": len(data.X_train) if series else data.n_samples,
+        "n_features": data.n_channels if series else data.n_features,
+        "folds": 0 if series else folds, "error": None,
     }
     try:
-        row.update(_evaluate(name, data, splits, seed))
+        row.update(_evaluate_split(name, data, seed) if series
+                   else _evaluate(name, data, splits, seed))
     except Exception as exc:  # noqa: BLE001 - one failure must not stop the rest
         message = _short_error(exc)
         # stacklevel 3: attributed to the caller of run_benchmark
@@ -160,14 +196,19 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
         Built-in dataset names (see
         :func:`~skinfinite.datasets.list_datasets`), possibly comma-separated.
         Defaults to all of them, unless ``csv`` is given, in which case only
-        the CSV table is used unless datasets are named as well.
+        the CSV table is used unless datasets are named as well.  The
+        time-series datasets (:func:`~skinfinite.datasets.list_timeseries_datasets`:
+        ``basic_motions``, ``japanese_vowels``) run only when named; they are
+        scored on their fixed train/test split (``folds`` does not apply) by
+        the models that read sequences.
     folds : int, default=5
         Number of cross-validation folds (stratified for classification).
     seed : int, default=0
         Seed of the fold shuffling and of randomised models.
     models : str or list of str, optional
         Model names or patterns, resolved by :func:`select_models`; defaults
-        to the default set of :data:`MODELS`.
+        to the default set of :data:`MODELS`.  Each dataset runs the selected
+        models that read its kind of input (``ModelSpec.inputs``).
     csv : str or path-like, optional
         A CSV table of your own (see :func:`~skinfinite.datasets.load_csv`).
     target : str, optional
@@ -182,7 +223,10 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     rows : list of dict
         One per (dataset, model), in run order, with the keys of
         :data:`CSV_COLUMNS` and ``error`` (None, or the message of the
-        exception that made the model fail; its scores are then NaN).
+        exception that made the model fail; its scores are then NaN).  For a
+        time-series dataset, ``folds`` is 0 (the fixed split), ``score_std``
+        is NaN, ``n_samples`` counts the training series and ``n_features``
+        the channels.
 
     Raises
     ------
@@ -210,7 +254,11 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
         raise BenchmarkError(f"folds must be at least 2, got {folds}.")
     model_names = select_models(models)
     data_list = _resolve_datasets(datasets, csv, target, task, folds)
+    jobs = [(data, name) for data in data_list
+            for name in _models_reading(data, model_names)]
     for data in data_list:
+        if isinstance(data, TimeSeriesDataset):
+            continue
         if data.n_samples < folds:
             raise BenchmarkError(
                 f"Dataset {data.name!r} has {data.n_samples} rows, fewer than "
@@ -221,14 +269,28 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     from .._config import config_context
 
     rows = []
-    jobs = [(data, name) for data in data_list for name in model_names]
     # The kernels' own progress bars would garble the one over jobs.
     with config_context(show_progress=False), tqdm(total=len(jobs), disable=not show_progress,
                              unit="job", dynamic_ncols=True) as bar:
-        for data in data_list:
-            splits = list(_splitter(data.task, folds, seed).split(data.X, data.y))
-            for name in model_names:
-                bar.set_description(f"{data.name}: {name}")
-                rows.append(_run_job(data, name, splits, seed, folds))
-                bar.update(1)
+        splits = {}
+        for data, name in jobs:
+            if id(data) not in splits:
+                splits[id(data)] = (None if isinstance(data, TimeSeriesDataset) else
+                                    list(_splitter(data.task, folds, seed).split(data.X, data.y)))
+            bar.set_description(f"{data.name}: {name}")
+            rows.append(_run_job(data, name, splits[id(data)], seed, folds))
+            bar.update(1)
     return rows
+
+
+def _models_reading(data, model_names):
+    """The selected models that read the dataset's kind of input."""
+    inputs = SEQUENCES if isinstance(data, TimeSeriesDataset) else TABULAR
+    names = [name for name in model_names if MODELS[name].inputs == inputs]
+    if not names:
+        kind = "time-series" if inputs == SEQUENCES else "tabular"
+        raise BenchmarkError(
+            f"None of the selected models reads the {kind} dataset {data.name!r}; "
+            f"models for {inputs} inputs are: "
+            f"{', '.join(n for n, s in MODELS.items() if s.inputs == inputs)}.")
+    return names

@@ -2,6 +2,8 @@
 from .infinite_depth import InfiniteDepthNTKClassifier
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
+from .signature import SignatureKernelClassifier, SignatureKernelRegressor
 
 __all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
-           "InfiniteDepthNTKClassifier"]
+           "InfiniteDepthNTKClassifier", "SignatureKernelClassifier",
+           "SignatureKernelRegressor"]

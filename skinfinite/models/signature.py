@@ -1,0 +1,502 @@
+"""Support-vector classification and kernel ridge regression of paths with
+signature kernels."""
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.gaussian_process.kernels import Kernel
+from sklearn.svm import SVC
+from sklearn.utils._available_if import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .._sequences import Sequences, check_sequences
+from .._tiling import plan_block
+from .._validation import check_variance
+from ..kernels.signature import SignatureKernel
+from ..solvers import NumericalError, cho_solve, cholesky_with_jitter
+
+__all__ = ["SignatureKernelClassifier", "SignatureKernelRegressor"]
+
+#: Options of the default kernel, with the estimators' defaults (which differ
+#: from :class:`SignatureKernel`'s: RBF static kernel, time augmentation and
+#: normalisation classify time series well).
+KERNEL_DEFAULTS = {
+    "static_kernel": "rbf", "dyadic_order": 0, "time_augment": True,
+    "basepoint": False, "lead_lag": False, "scale": 1.0, "length_scale": 1.0,
+    "normalize": True,
+}
+
+# Scratch bytes per entry of a prediction tile (the kernel block and the
+# estimator's temporaries on it).
+_TILE_BYTES_PER_ENTRY = 64.0
+
+_INPUT_DOC = """
+    Inputs ``X`` are paths (multivariate time series), in any of these forms:
+
+    * a 3-D array ``(n_paths, length, n_channels)``;
+    * a list of 2-D arrays ``(length_i, n_channels)`` of different lengths;
+    * the flattened 2-D form ``(n_paths, length * n_channels)`` with
+      ``n_channels`` set, shorter paths padded at the end with NaN (see
+      :func:`skinfinite.flatten_sequences`);
+    * a 2-D array with ``n_channels=None``: each row is read as a path with
+      one channel whose points are the row's features (at least 2).  This is
+      the tabular form: it is validated as scikit-learn validates feature
+      tables (``n_features_in_``, feature names), so the estimator works in
+      any scikit-learn tool, but it only suits rows that are series.
+"""
+
+_KERNEL_PARAMS_DOC = """
+    kernel : SignatureKernel, NeuralSignatureKernel or sklearn Kernel, optional
+        A configured kernel on paths, used instead of the one built from the
+        options below (which must then keep their defaults); it is cloned at
+        fit.  Tune its parameters as ``kernel__<name>`` (for example
+        ``kernel__length_scale`` in :class:`~sklearn.model_selection.GridSearchCV`).
+    static_kernel : {"linear", "rbf"} or sklearn Kernel, default="rbf"
+        Kernel on the paths' points (see
+        :class:`~skinfinite.kernels.SignatureKernel`).
+    dyadic_order : int, default=0
+        Refinement of the PDE grid (``2^dyadic_order`` per step).
+    time_augment : bool, default=True
+        Append time in [0, 1] as a last channel.
+    basepoint : bool, default=False
+        Prepend the origin to every path.
+    lead_lag : bool, default=False
+        Use the lead-lag path.
+    scale : float, default=1.0
+        The static kernel is multiplied by ``scale^2`` (for the linear static
+        kernel: the paths are scaled by ``scale``).
+    length_scale : float, default=1.0
+        Length scale of the RBF static kernel.
+    normalize : bool, default=True
+        Use ``k(x, y) / sqrt(k(x, x) k(y, y))``.
+    standardize : bool, default=True
+        Centre every channel and divide it by its standard deviation over all
+        points of the training paths before the kernel.  Applies to a given
+        ``kernel`` too.
+    path_scale : float, default=1.0
+        Multiplies the (standardised) channels before the kernel.  Time,
+        added by ``time_augment`` inside the kernel, is not scaled, so
+        ``path_scale`` weighs the values against time (with the RBF static
+        kernel, ``length_scale`` sets the width for both).  Applies to a given
+        ``kernel`` too.
+    n_channels : int, optional
+        Number of channels; needed for the flattened 2-D form.
+"""
+
+
+def _is_default(value, default):
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):
+        return False
+
+
+class _PathEstimatorMixin:
+    """Reading paths, standardising channels, building and evaluating the kernel."""
+
+    def _build_kernel(self):
+        if self.kernel is None:
+            return SignatureKernel(**{k: getattr(self, k) for k in KERNEL_DEFAULTS})
+        changed = [k for k, v in KERNEL_DEFAULTS.items() if not _is_default(getattr(self, k), v)]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} only configure the default kernel, but a "
+                f"kernel was given; set them on the kernel instead (for example "
+                f"kernel__{changed[0]}).")
+        if not isinstance(self.kernel, Kernel):
+            raise TypeError("kernel must be a scikit-learn Kernel on paths (such as "
+                            f"SignatureKernel), got {type(self.kernel).__name__}.")
+        return clone(self.kernel)
+
+    def _is_tabular(self, X):
+        if self.n_channels is not None or isinstance(X, Sequences):
+            return False
+        if isinstance(X, (list, tuple)):
+            shapes = {np.shape(row) for row in X}
+            return len(shapes) <= 1 and all(len(s) <= 1 for s in shapes)
+        # not np.ndim: array-likes may only support conversion by __array__
+        return getattr(X, "ndim", 2) != 3
+
+    def _read_paths(self, X, reset):
+        """Validated, standardised :class:`Sequences` of ``X``."""
+        if self._is_tabular(X):
+            X = validate_data(self, X, reset=reset, dtype=np.float64)
+            if X.shape[1] < 2:
+                raise ValueError(
+                    f"X has {X.shape[1]} feature(s), but each row is read as a path "
+                    "of its features, which needs at least 2 points; give paths "
+                    "as a 3-D array or a list of 2-D arrays.")
+            seqs = check_sequences(X[:, :, None])
+        else:
+            seqs = check_sequences(X, self.n_channels)
+        if reset:
+            self.n_channels_in_ = seqs.n_channels
+            self._fit_standardization(seqs)
+        elif seqs.n_channels != self.n_channels_in_:
+            raise ValueError(f"X has {seqs.n_channels} channels, but "
+                             f"{type(self).__name__} was fitted on paths with "
+                             f"{self.n_channels_in_}.")
+        return self._standardized(seqs)
+
+    def _fit_standardization(self, seqs):
+        n_channels = seqs.n_channels
+        path_scale = check_variance(self.path_scale, "path_scale")
+        if not self.standardize:
+            self.channel_mean_ = np.zeros(n_channels)
+            self.channel_scale_ = np.full(n_channels, path_scale)
+            return
+        points = np.concatenate([seqs.path(i) for i in range(seqs.n_paths)])
+        self.channel_mean_ = points.mean(axis=0)
+        std = points.std(axis=0)
+        self.channel_scale_ = path_scale / np.where(std > 0, std, 1.0)
+
+    def _standardized(self, seqs):
+        values = (seqs.values - self.channel_mean_) * self.channel_scale_
+        return Sequences(values, seqs.lengths)
+
+    def _fit_paths(self, X, y):
+        """Validate ``X`` and ``y``, build the kernel; return the training paths."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but "
+                             "the target y is None.")
+        self.kernel_ = self._build_kernel()
+        paths = self._read_paths(X, reset=True)
+        y = np.asarray(y)
+        if y.shape[0] != paths.n_paths:
+            raise ValueError(f"X has {paths.n_paths} paths but y has {y.shape[0]} "
+                             "entries.")
+        self.paths_fit_ = paths
+        return paths
+
+    def _tiles(self, paths):
+        """Row slices of the test paths for tile-by-tile prediction."""
+        rows = plan_block(paths.n_paths, self.paths_fit_.n_paths,
+                          _TILE_BYTES_PER_ENTRY)[0]
+        return [slice(start, min(start + rows, paths.n_paths))
+                for start in range(0, paths.n_paths, rows)]
+
+    def _cross_gram(self, tile, columns=None):
+        """Kernel between a tile of paths and the training paths.
+
+        With ``columns``, only those training paths are evaluated; the other
+        columns are zero (support-vector models read no other column).
+        """
+        train = self.paths_fit_
+        if columns is None:
+            return np.asarray(self.kernel_(tile, train), dtype=np.float64)
+        out = np.zeros((tile.n_paths, train.n_paths))
+        if len(columns):
+            out[:, columns] = self.kernel_(tile, train.take(columns))
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstimator):
+    __doc__ = """Support-vector classifier of paths with a signature kernel.
+
+    :class:`~sklearn.svm.SVC` on the precomputed Gram matrix of a
+    :class:`~skinfinite.kernels.SignatureKernel` (or of a kernel you pass,
+    such as a :class:`~skinfinite.kernels.NeuralSignatureKernel`).  The
+    training paths are stored; predictions evaluate the kernel against the
+    support vectors only, tile by tile within the memory budget
+    (:func:`skinfinite.config_context`).
+    """ + _INPUT_DOC + """
+    Parameters
+    ----------""" + _KERNEL_PARAMS_DOC + """    C : float, default=1.0
+        Regularisation of the SVC (larger fits the training data harder).
+    class_weight : dict or "balanced", optional
+        As in :class:`~sklearn.svm.SVC`.
+    probability : bool, default=False
+        Enable :meth:`predict_proba`: Platt scaling (sigmoid calibration) of
+        the decision values by an internal stratified cross-validation of up
+        to 5 folds (:class:`~sklearn.calibration.CalibratedClassifierCV`
+        with ``ensemble=False``, which is what scikit-learn now recommends
+        in place of ``SVC(probability=True)``); the fit costs a few more SVC
+        fits on the same Gram matrix.  :meth:`predict` keeps the SVC's
+        decision, which the most probable class can occasionally differ from.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    svc_ : sklearn.svm.SVC
+        The fitted support-vector machine (``kernel="precomputed"``).
+    calibrator_ : CalibratedClassifierCV or None
+        The probability calibration (``probability=True`` only).
+    kernel_ : Kernel
+        The kernel used.
+    paths_fit_ : Sequences
+        Standardised training paths.
+    support_ : ndarray
+        Indices of the support vectors among the training paths.
+    n_channels_in_ : int
+    channel_mean_, channel_scale_ : ndarray of shape (n_channels,)
+        Paths enter the kernel as ``(x - channel_mean_) * channel_scale_``
+        (``channel_scale_`` is ``path_scale`` over the channels' standard
+        deviations; 0 and ``path_scale`` when ``standardize=False``).
+    n_features_in_ : int
+        Only for 2-D input read as rows (see above).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import SignatureKernelClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> t = np.linspace(0, 1, 20)[None, :, None]
+    >>> up = t * rng.uniform(1, 2, size=(10, 1, 2))
+    >>> X = np.concatenate([up, -up]); y = [0] * 10 + [1] * 10
+    >>> SignatureKernelClassifier(C=10).fit(X, y).score(-X, [1] * 10 + [0] * 10)
+    1.0
+    """
+
+    def __init__(self, kernel=None, static_kernel="rbf", dyadic_order=0,
+                 time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
+                 length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
+                 n_channels=None, C=1.0, class_weight=None, probability=False):
+        self.kernel = kernel
+        self.static_kernel = static_kernel
+        self.dyadic_order = dyadic_order
+        self.time_augment = time_augment
+        self.basepoint = basepoint
+        self.lead_lag = lead_lag
+        self.scale = scale
+        self.length_scale = length_scale
+        self.normalize = normalize
+        self.standardize = standardize
+        self.path_scale = path_scale
+        self.n_channels = n_channels
+        self.C = C
+        self.class_weight = class_weight
+        self.probability = probability
+
+    def fit(self, X, y):
+        """Fit the support-vector machine on the kernel of the training paths.
+
+        Parameters
+        ----------
+        X : paths (see above)
+        y : array-like of shape (n_paths,)
+
+        Returns
+        -------
+        self
+        """
+        paths = self._fit_paths(X, y)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        gram = np.asarray(self.kernel_(paths), dtype=np.float64)
+        svc = SVC(kernel="precomputed", C=self.C, class_weight=self.class_weight)
+        self.calibrator_ = None
+        if self.probability:
+            self.calibrator_ = CalibratedClassifierCV(
+                svc, method="sigmoid", ensemble=False,
+                cv=self._calibration_folds(y)).fit(gram, y)
+            self.svc_ = self.calibrator_.calibrated_classifiers_[0].estimator
+        else:
+            self.svc_ = svc.fit(gram, y)
+        self.classes_ = self.svc_.classes_
+        self.support_ = self.svc_.support_
+        return self
+
+    @staticmethod
+    def _calibration_folds(y):
+        _, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+        if len(counts) < 2:
+            raise ValueError(f"The classifier needs samples of at least 2 classes; "
+                             f"got {len(counts)} class.")
+        if counts.min() < 2:
+            raise ValueError("probability=True needs at least 2 paths of every "
+                             "class for the calibration's cross-validation.")
+        return int(min(5, counts.min()))
+
+    def _tiled(self, X, method, model=None):
+        model = self.svc_ if model is None else model
+        paths = self._read_paths(X, reset=False)
+        outputs = [getattr(model, method)(
+            self._cross_gram(paths.take(rows), self.support_))
+            for rows in self._tiles(paths)]
+        return np.concatenate(outputs)
+
+    def predict(self, X):
+        """Predicted classes of the paths ``X``."""
+        check_is_fitted(self)
+        return self._tiled(X, "predict")
+
+    def decision_function(self, X):
+        """Decision values of the SVC (see :meth:`sklearn.svm.SVC.decision_function`)."""
+        check_is_fitted(self)
+        return self._tiled(X, "decision_function")
+
+    def _has_probability(self):
+        if not self.probability:
+            raise AttributeError("predict_proba is not available when "
+                                 "probability=False")
+        return True
+
+    @available_if(_has_probability)
+    def predict_proba(self, X):
+        """Class probabilities (Platt scaling; needs ``probability=True``)."""
+        check_is_fitted(self)
+        return self._tiled(X, "predict_proba", self.calibrator_)
+
+    @available_if(_has_probability)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+
+class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimator):
+    __doc__ = """Kernel ridge regression of paths with a signature kernel.
+
+    The prediction is ``k(x, X) (K + alpha I)^-1 y`` with ``K`` the Gram
+    matrix of a :class:`~skinfinite.kernels.SignatureKernel` (or of a kernel
+    you pass).  It is also the predictive mean of a Gaussian process with
+    this covariance and noise variance ``alpha``; ``predict(X,
+    return_std=True)`` adds that process's predictive standard deviation
+    (of the noise-free function).  The training paths are stored; predictions
+    run tile by tile within the memory budget.
+    """ + _INPUT_DOC + """
+    Parameters
+    ----------""" + _KERNEL_PARAMS_DOC + """    alpha : float, default=1.0
+        Ridge added to the diagonal (noise variance); jitter is added when the
+        matrix is numerically singular.
+    normalize_y : bool, default=False
+        Centre and scale the targets before fitting.
+
+    Attributes
+    ----------
+    dual_coef_ : ndarray of shape (n_paths, n_targets)
+    kernel_ : Kernel
+    paths_fit_ : Sequences
+    jitter_ : float
+        Jitter added to the diagonal.
+    n_channels_in_ : int
+    channel_mean_, channel_scale_ : ndarray of shape (n_channels,)
+    n_features_in_ : int
+        Only for 2-D input read as rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import SignatureKernelRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.cumsum(rng.normal(size=(30, 15, 2)), axis=1) * 0.1
+    >>> y = X[:, -1, 0] - X[:, 0, 0]
+    >>> model = SignatureKernelRegressor(alpha=1e-3).fit(X[:20], y[:20])
+    >>> mean, std = model.predict(X[20:], return_std=True)
+    >>> mean.shape, std.shape
+    ((10,), (10,))
+    """
+
+    def __init__(self, kernel=None, static_kernel="rbf", dyadic_order=0,
+                 time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
+                 length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
+                 n_channels=None, alpha=1.0, normalize_y=False):
+        self.kernel = kernel
+        self.static_kernel = static_kernel
+        self.dyadic_order = dyadic_order
+        self.time_augment = time_augment
+        self.basepoint = basepoint
+        self.lead_lag = lead_lag
+        self.scale = scale
+        self.length_scale = length_scale
+        self.normalize = normalize
+        self.standardize = standardize
+        self.path_scale = path_scale
+        self.n_channels = n_channels
+        self.alpha = alpha
+        self.normalize_y = normalize_y
+
+    def fit(self, X, y):
+        """Solve the kernel ridge system on the training paths.
+
+        Parameters
+        ----------
+        X : paths (see above)
+        y : array-like of shape (n_paths,) or (n_paths, n_targets)
+
+        Returns
+        -------
+        self
+        """
+        alpha = check_variance(self.alpha, "alpha", allow_zero=True)
+        paths = self._fit_paths(X, y)
+        y = self._check_targets(y)
+        gram = np.asarray(self.kernel_(paths), dtype=np.float64)
+        try:
+            self._factor, self.jitter_ = cholesky_with_jitter(gram, alpha)
+        except NumericalError as exc:
+            raise NumericalError(
+                "The signature kernel's Gram matrix is not positive definite, "
+                f"even with jitter ({exc}).  The PDE solution is too coarse for "
+                "these paths: increase dyadic_order (or alpha), or scale the "
+                "paths down (scale, length_scale).") from None
+        self.dual_coef_ = cho_solve(self._factor, (y - self._y_mean) / self._y_scale)
+        return self
+
+    def _check_targets(self, y):
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            try:
+                y = y.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"y must be numeric, got an array of dtype "
+                                 f"{y.dtype}.") from None
+        y = y.astype(np.float64)
+        if not np.isfinite(y).all():
+            raise ValueError("Input y contains NaN or infinity.")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got {y.ndim} dimensions.")
+        self._y_1d = y.ndim == 1
+        y = y.reshape(len(y), -1)
+        if self.normalize_y:
+            self._y_mean = y.mean(axis=0)
+            std = y.std(axis=0)
+            self._y_scale = np.where(std > 0, std, 1.0)
+        else:
+            self._y_mean, self._y_scale = np.zeros(y.shape[1]), np.ones(y.shape[1])
+        return y
+
+    def predict(self, X, return_std=False):
+        """Kernel ridge prediction (the Gaussian-process predictive mean).
+
+        Parameters
+        ----------
+        X : paths
+        return_std : bool, default=False
+            Also return the predictive standard deviation of the
+            Gaussian process ``k(x, x) - k(x, X) (K + alpha I)^-1 k(X, x)``
+            (in target units).
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_paths,) or (n_paths, n_targets)
+        y_std : ndarray of shape (n_paths,) or (n_paths, n_targets), optional
+        """
+        check_is_fitted(self)
+        paths = self._read_paths(X, reset=False)
+        means, variances = [], []
+        for rows in self._tiles(paths):
+            tile = paths.take(rows)
+            cross = self._cross_gram(tile)
+            means.append(cross @ self.dual_coef_)
+            if return_std:
+                reduced = cho_solve(self._factor, cross.T)
+                variances.append(self.kernel_.diag(tile)
+                                 - np.einsum("ij,ji->i", cross, reduced))
+        mean = np.concatenate(means) * self._y_scale + self._y_mean
+        mean = mean[:, 0] if self._y_1d else mean
+        if not return_std:
+            return mean
+        std = np.sqrt(np.clip(np.concatenate(variances), 0.0, None))[:, None] * self._y_scale
+        return mean, (std[:, 0] if self._y_1d else std)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

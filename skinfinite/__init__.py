@@ -11,10 +11,13 @@ from ._config import config_context, get_config, set_config
 from . import activations, kernels, models
 from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
+from .models import DeepKernelMachineClassifier, DeepKernelMachineRegressor
 
 __version__ = "0.1.0"
 
 __all__ = ["config_context", "get_config", "set_config", "activations",
            "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
            "NTKRegressor",
-           "NTKClassifier", "NNGPRegressor", "NNGPClassifier", "__version__"]
+           "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
+           "DeepKernelMachineRegressor", "DeepKernelMachineClassifier",
+           "__version__"]

@@ -30,6 +30,11 @@ from .solvers import NumericalError
 
 KERNELS = ("nngp", "squared_exponential")
 _MAX_JITTER_STEPS = 7
+#: Independent noise in each learned layer's prior, relative to the mean
+#: prior variance of the inducing points.  Without it duplicated (or nearly
+#: duplicated) points make the prior singular and the KL term explode at
+#: the first optimiser step.
+PRIOR_NUGGET = 1e-5
 
 
 @dataclass
@@ -141,6 +146,13 @@ def gram_kl(V, L_K):
     return 0.5 * (trace - P - logdet_G + logdet_K)
 
 
+def _with_nugget(K):
+    nugget = PRIOR_NUGGET * K.ii.diagonal().mean()
+    eye = torch.eye(K.ii.shape[0], dtype=K.ii.dtype, device=K.ii.device)
+    return Blocks(K.ii + nugget * eye, K.ti,
+                  None if K.t is None else K.t + nugget)
+
+
 def propagate(layer_kernel, G, factors):
     """Carry Gram blocks through the learned layers.
 
@@ -168,6 +180,7 @@ def propagate(layer_kernel, G, factors):
             G = K
             kls.append(K.ii.new_zeros(()))
         else:
+            K = _with_nugget(K)
             L_K = cholesky(K.ii, f"prior covariance of layer {layer + 1}")
             G_ii = gram_from_factor(V)
             kls.append(gram_kl(V, L_K))
@@ -227,8 +240,12 @@ def softmax_expected_loglik(labels, mean, var, n_samples, generator):
 
 
 def softmax_predictive(mean, var, n_samples, generator):
-    """Monte Carlo average of the softmax of the output marginals."""
-    eps = torch.randn((n_samples,) + tuple(mean.shape), dtype=mean.dtype,
+    """Monte Carlo average of the softmax of the output marginals.
+
+    The same standard normal draws serve every row, so a row's estimate does
+    not depend on the other rows or their order.
+    """
+    eps = torch.randn((n_samples, 1, mean.shape[1]), dtype=mean.dtype,
                       device=mean.device, generator=generator)
     return torch.softmax(mean + var.sqrt() * eps, dim=-1).mean(0)
 
@@ -354,11 +371,14 @@ class DeepKernelMachine(torch.nn.Module):
         P = self.Z.shape[0]
         G0 = input_blocks(self.Z, None, self.weight_variance,
                           self.bias_variance)
-        _, _, grams = propagate(self.layer_kernel, G0,
-                                [None] * len(self.nus))
-        finite = [G.ii for G, nu in zip(grams, self.nus) if math.isfinite(nu)]
-        for V, K in zip(self.factors, finite):
-            V.copy_(cholesky(K, "prior covariance") * math.sqrt(P))
+        it = iter(self.factors)
+        G = G0
+        for nu in self.nus:
+            K = self.layer_kernel(G)
+            if math.isfinite(nu):
+                K = _with_nugget(K)
+                next(it).copy_(cholesky(K.ii, "prior covariance") * math.sqrt(P))
+            G = K
         if self.exact:
             return
         noise = self.noise() if self.likelihood == "gaussian" else Y.new_tensor(1.0)

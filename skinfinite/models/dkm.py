@@ -221,7 +221,7 @@ class _DeepKernelMachineBase(BaseEstimator):
             self.validation_scores_ = []
         stall = 0
         P = Z.shape[0]
-        work = epochs * (n * P + P ** 3) * s["n_layers"]
+        work = epochs * s["n_layers"] * (20 * n * P + P ** 3 // 3)
         self.n_iter_ = 0
         with progress(epochs, work, "deep kernel machine epochs") as bar:
             for epoch in range(epochs):
@@ -238,7 +238,7 @@ class _DeepKernelMachineBase(BaseEstimator):
                                            epoch, step, s)
                     loss.backward()
                     optimizer.step()
-                    total += float(loss) * (1 if idx is None else len(idx))
+                    total += float(loss.detach()) * (1 if idx is None else len(idx))
                 self.loss_curve_.append(total / (1 if not sparse else n))
                 self.n_iter_ = epoch + 1
                 bar.update(1)
@@ -316,6 +316,7 @@ class _DeepKernelMachineBase(BaseEstimator):
         return torch.cat(means), torch.cat(variances)
 
     def _predict_marginals(self, X):
+        check_is_fitted(self, "_state")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         model = self._restore()
         try:
@@ -340,6 +341,7 @@ class _DeepKernelMachineBase(BaseEstimator):
             shape (n_inducing, n_inducing), or (n_samples, n_inducing) blocks
             between ``X`` and the inducing points when ``X`` is given.
         """
+        check_is_fitted(self, "_state")
         if X is not None:
             X = validate_data(self, X, reset=False, dtype=np.float64)
         model = self._restore()
@@ -581,4 +583,5 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
 
     def predict(self, X):
         """Most probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -176,7 +176,8 @@ class _DeepKernelMachineBase(BaseEstimator):
 
     def _tensor(self, a, dtype=None):
         torch = self._torch
-        return torch.as_tensor(np.ascontiguousarray(a), device=self._device,
+        return torch.as_tensor(np.require(a, requirements=['C', 'W']),
+                               device=self._device,
                                dtype=self._dtype if dtype is None else dtype)
 
     # ------------------------------------------------------------ training

@@ -35,6 +35,9 @@ _MAX_JITTER_STEPS = 7
 #: duplicated) points make the prior singular and the KL term explode at
 #: the first optimiser step.
 PRIOR_NUGGET = 1e-5
+#: Noise variance of the Gaussian stand-in likelihood that initialises the
+#: variational output layer of classifiers (targets 4 (one-hot - 1/C)).
+INIT_CLASSIFIER_NOISE = 1.0
 
 
 @dataclass
@@ -381,7 +384,8 @@ class DeepKernelMachine(torch.nn.Module):
             G = K
         if self.exact:
             return
-        noise = self.noise() if self.likelihood == "gaussian" else Y.new_tensor(1.0)
+        noise = (self.noise() if self.likelihood == "gaussian"
+                 else Y.new_tensor(INIT_CLASSIFIER_NOISE))
         K_top = self.propagate()[0]
         L_K = cholesky(K_top.ii, "output covariance")
         if X_chunks is None:

@@ -353,7 +353,7 @@ def test_training_decreases_the_loss(rng, n_inducing):
 def test_classifier(n_inducing):
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = DeepKernelMachineClassifier(n_layers=2, n_inducing=n_inducing,
+    clf = DeepKernelMachineClassifier(n_layers=2, nu=1.0, n_inducing=n_inducing,
                                       batch_size=50, max_iter=10,
                                       random_state=0).fit(X, y)
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]

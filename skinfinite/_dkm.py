@@ -28,7 +28,6 @@ import torch
 
 from .solvers import NumericalError
 
-KERNELS = ("nngp", "squared_exponential")
 _MAX_JITTER_STEPS = 7
 #: Independent noise in each learned layer's prior, relative to the mean
 #: prior variance of the inducing points.  Without it duplicated (or nearly

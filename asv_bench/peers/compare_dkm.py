@@ -90,7 +90,7 @@ def classification(args):
     start = time.perf_counter()
     clf = DeepKernelMachineClassifier(
         n_layers=args.n_layers, nu=args.nu_classifier,
-        n_inducing=args.inducing_classifier,
+        n_inducing=args.inducing_classifier or None,
         max_iter=args.epochs_classifier, device="cpu", random_state=0)
     acc = clf.fit(Xa, ya).score(Xb, yb)
     print(f"digits DeepKernelMachineClassifier(nu={args.nu_classifier:g}, "
@@ -120,7 +120,8 @@ def main():
     parser.add_argument("--nu", type=float, default=100.0)
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--nu-classifier", type=float, default=100.0)
-    parser.add_argument("--inducing-classifier", type=int, default=500)
+    parser.add_argument("--inducing-classifier", type=int, default=500,
+                        help="0: the full machine")
     parser.add_argument("--epochs-classifier", type=int, default=50)
     parser.add_argument("--activations", default="relu,erf,tanh")
     args = parser.parse_args()

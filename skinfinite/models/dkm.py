@@ -12,7 +12,6 @@ ICLR 2024) learns the Grams of a few inducing points only and trains on
 minibatches.  The torch core is :mod:`skinfinite._dkm`.
 """
 import copy
-import math
 import numbers
 
 import numpy as np

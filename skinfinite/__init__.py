@@ -15,6 +15,7 @@ from ._sequences import flatten_sequences
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
 from .models import InfiniteDepthNTKClassifier
 from .models import SignatureKernelClassifier, SignatureKernelRegressor
+from .models import DeepKernelMachineClassifier, DeepKernelMachineRegressor
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,5 @@ __all__ = ["config_context", "get_config", "set_config", "activations",
            "NTKRegressor",
            "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
            "InfiniteDepthNTKClassifier", "SignatureKernelClassifier",
-           "SignatureKernelRegressor", "__version__"]
+           "SignatureKernelRegressor", "DeepKernelMachineRegressor",
+           "DeepKernelMachineClassifier", "__version__"]

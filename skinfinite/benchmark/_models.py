@@ -96,6 +96,16 @@ def _infinite(family, activation, depth, architecture="fully_connected"):
     return factory
 
 
+def _deep_kernel_machine(task, seed):
+    """Factory of a full deep kernel machine (2 learned ReLU layers, nu=100)."""
+    from .. import models  # imported late: needs torch, only when run
+
+    cls = (models.DeepKernelMachineClassifier if task == CLASSIFICATION
+           else models.DeepKernelMachineRegressor)
+    return cls(n_layers=2, nu=100.0, max_iter=100, device="cpu",
+               random_state=seed)
+
+
 def _svm(task, seed):
     if task == CLASSIFICATION:
         return SVC(kernel="rbf", gamma="scale")
@@ -177,7 +187,7 @@ class ModelSpec:
     name : str
         Short identifier used on the command line and in the results.
     family : str
-        ``"ntk"``, ``"nngp"`` or ``"baseline"``.
+        ``"ntk"``, ``"nngp"``, ``"dkm"`` or ``"baseline"``.
     description : str
     factory : callable
         ``factory(task, seed)`` returns a fresh, unfitted estimator for
@@ -250,6 +260,11 @@ def _build_registry():
              for family in ("ntk", "nngp") for activation, depth in architectures]
     specs += [_resnet_spec(family, activation, activation == "relu")
               for family in ("ntk", "nngp") for activation in ("relu", "erf")]
+    # opt-in: needs torch and trains by gradient steps (seconds per fold)
+    specs.append(ModelSpec(
+        "dkm_relu_l2", "dkm",
+        "deep kernel machine, 2 learned ReLU layers (NNGP depth 3), nu=100, "
+        "100 Adam epochs (needs torch)", _deep_kernel_machine, default=False))
     specs += [
         ModelSpec("svm_rbf", "baseline",
                   "support vector machine, RBF kernel, gamma='scale' (SVC / SVR)",

@@ -1,4 +1,5 @@
 """scikit-learn estimators built on infinite-width kernels."""
+from .dkm import DeepKernelMachineClassifier, DeepKernelMachineRegressor
 from .infinite_depth import InfiniteDepthNTKClassifier
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
@@ -6,4 +7,5 @@ from .signature import SignatureKernelClassifier, SignatureKernelRegressor
 
 __all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
            "InfiniteDepthNTKClassifier", "SignatureKernelClassifier",
-           "SignatureKernelRegressor"]
+           "SignatureKernelRegressor", "DeepKernelMachineRegressor",
+           "DeepKernelMachineClassifier"]

@@ -1,0 +1,58 @@
+"""Benchmarks of deep kernel machines (need torch).
+
+``SparseEpoch`` times one training epoch of the sparse machine on the
+reference workload: 50000 rows of 10 standard normal features, 100 inducing
+points, 3 learned layers, minibatches of 256, float64, on the CPU (the
+initialisation at the NNGP is included: one pass over the data).
+"""
+import numpy as np
+
+import skinfinite  # before torch: sets OMP_WAIT_POLICY for both thread pools
+
+N, D, N_INDUCING, N_LAYERS = 50000, 10, 100, 3
+
+
+def _data(n=N, d=D, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
+
+
+class SparseEpoch:
+    params = ["relu", "erf", "tanh"]
+    param_names = ["activation"]
+    timeout = 600
+
+    def setup(self, activation):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("torch is not installed")
+        skinfinite.set_config(show_progress=False)
+        self.X, self.y = _data()
+
+    def time_one_epoch(self, activation):
+        from skinfinite.models import DeepKernelMachineRegressor
+
+        DeepKernelMachineRegressor(
+            n_layers=N_LAYERS, n_inducing=N_INDUCING, activation=activation,
+            max_iter=1, batch_size=256, device="cpu",
+            random_state=0).fit(self.X, self.y)
+
+
+class FullFit:
+    """The full machine (every training point inducing), 400 rows, 20 epochs."""
+
+    def setup(self):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("torch is not installed")
+        skinfinite.set_config(show_progress=False)
+        self.X, self.y = _data(n=400)
+
+    def time_fit(self):
+        from skinfinite.models import DeepKernelMachineRegressor
+
+        DeepKernelMachineRegressor(max_iter=20, device="cpu",
+                                   random_state=0).fit(self.X, self.y)

@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Deep kernel machines against the NNGP with the same layer kernel.
+
+Regression: test RMSE on random 70/30 splits (inputs standardised on the
+training part) of
+
+* ``diabetes`` (scikit-learn's, 442 rows, 10 features);
+* ``friedman1``, ``friedman2``, ``friedman3``: scikit-learn's
+  ``make_friedman1/2/3`` with 400 rows and Gaussian noise of standard
+  deviation 1.0, 50.0 and 0.05 (about 20%, 15% and 15% of the target's
+  standard deviation), seed 0.
+
+The NNGP is that of a ReLU network with ``n_layers + 1`` hidden layers
+(``weight_variance=2``, ``bias_variance=0.1``) with its noise variance fitted
+by marginal likelihood: the deep kernel machine with ``nu=np.inf``, which is
+``NNGPRegressor(depth=n_layers + 1, alpha=<that noise>)`` (tested to
+rounding).  The deep kernel machine is the full one (all training points
+inducing) with finite ``nu``.
+
+Classification: ``load_digits``, one stratified 70/30 split, test accuracy
+of ``NNGPClassifier(depth=3)`` (alpha 1e-10 and 1e-2) and of the sparse
+``DeepKernelMachineClassifier``.
+
+Speed: one epoch of the sparse regressor on 50000 rows of 10 features, 100
+inducing points, 3 layers, batches of 256, float64, CPU.
+
+Example::
+
+    python asv_bench/peers/compare_dkm.py --splits 3
+"""
+import argparse
+import time
+
+import numpy as np
+
+import skinfinite  # before torch (thread pool settings)
+from sklearn.datasets import (load_diabetes, load_digits, make_friedman1,
+                              make_friedman2, make_friedman3)
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from skinfinite.models import (DeepKernelMachineClassifier,
+                               DeepKernelMachineRegressor, NNGPClassifier)
+
+
+def regression_tasks():
+    yield ("diabetes",) + tuple(load_diabetes(return_X_y=True))
+    yield ("friedman1",) + make_friedman1(400, noise=1.0, random_state=0)
+    yield ("friedman2",) + make_friedman2(400, noise=50.0, random_state=0)
+    yield ("friedman3",) + make_friedman3(400, noise=0.05, random_state=0)
+
+
+def _split(X, y, seed, stratify=None):
+    Xa, Xb, ya, yb = train_test_split(X, y, test_size=0.3, random_state=seed,
+                                      stratify=stratify)
+    scaler = StandardScaler().fit(Xa)
+    return scaler.transform(Xa), scaler.transform(Xb), ya, yb
+
+
+def regression(args):
+    print(f"| task | NNGP RMSE | DKM RMSE (nu={args.nu:g}) | DKM / NNGP |")
+    print("|---|---|---|---|")
+    wins = 0
+    for name, X, y in regression_tasks():
+        scores = []
+        for seed in range(args.splits):
+            Xa, Xb, ya, yb = _split(X, y, seed)
+            row = []
+            for nu in (np.inf, args.nu):
+                model = DeepKernelMachineRegressor(
+                    n_layers=args.n_layers, nu=nu, max_iter=args.epochs,
+                    device="cpu", random_state=seed).fit(Xa, ya)
+                row.append(np.sqrt(np.mean((model.predict(Xb) - yb) ** 2)))
+            scores.append(row)
+        nngp, dkm = np.mean(scores, axis=0)
+        wins += dkm < nngp
+        print(f"| {name} | {nngp:.4g} | {dkm:.4g} | {dkm / nngp:.3f} |",
+              flush=True)
+    print(f"DKM better on {wins} of 4 tasks")
+
+
+def classification(args):
+    X, y = load_digits(return_X_y=True)
+    Xa, Xb, ya, yb = _split(X, y, 0, stratify=y)
+    for alpha in (1e-10, 1e-2):
+        acc = NNGPClassifier(depth=args.n_layers + 1, alpha=alpha).fit(
+            Xa, ya).score(Xb, yb)
+        print(f"digits NNGPClassifier(depth={args.n_layers + 1}, "
+              f"alpha={alpha:g}) accuracy {acc:.4f}", flush=True)
+    start = time.perf_counter()
+    clf = DeepKernelMachineClassifier(
+        n_layers=args.n_layers, nu=args.nu_classifier,
+        n_inducing=args.inducing_classifier or None,
+        max_iter=args.epochs_classifier, device="cpu", random_state=0)
+    acc = clf.fit(Xa, ya).score(Xb, yb)
+    print(f"digits DeepKernelMachineClassifier(nu={args.nu_classifier:g}, "
+          f"n_inducing={args.inducing_classifier}, "
+          f"max_iter={args.epochs_classifier}) accuracy {acc:.4f} "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def speed(args):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50000, 10))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(50000)
+    for activation in args.activations.split(","):
+        start = time.perf_counter()
+        DeepKernelMachineRegressor(n_layers=3, n_inducing=100, max_iter=1,
+                                   activation=activation, device="cpu",
+                                   random_state=0).fit(X, y)
+        print(f"one epoch, 50000 x 10, 100 inducing, 3 layers, {activation}: "
+              f"{time.perf_counter() - start:.1f} s", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", default="regression,classification,speed")
+    parser.add_argument("--splits", type=int, default=3)
+    parser.add_argument("--n-layers", type=int, default=2)
+    parser.add_argument("--nu", type=float, default=100.0)
+    parser.add_argument("--epochs", type=int, default=300)
+    parser.add_argument("--nu-classifier", type=float, default=100.0)
+    parser.add_argument("--inducing-classifier", type=int, default=500,
+                        help="0: the full machine")
+    parser.add_argument("--epochs-classifier", type=int, default=50)
+    parser.add_argument("--activations", default="relu,erf,tanh")
+    args = parser.parse_args()
+    skinfinite.set_config(show_progress=False)
+    parts = args.part.split(",")
+    if "regression" in parts:
+        regression(args)
+    if "classification" in parts:
+        classification(args)
+    if "speed" in parts:
+        speed(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,588 @@
+"""Deep kernel machines: infinitely wide networks that learn representations.
+
+A deep kernel machine (Yang et al., ICML 2023) keeps the infinite-width
+limit of a deep network but lets each hidden layer's Gram matrix ``G_l``
+move away from the NNGP's: it maximises
+
+    log P(Y | G_L) - sum_l nu_l KL(N(0, G_l) || N(0, K(G_{l-1})))
+
+over ``G_1 .. G_L``.  ``nu`` sets how strongly each Gram is tied to the
+NNGP; ``nu = inf`` is the NNGP itself.  The sparse version (Milsom et al.,
+ICLR 2024) learns the Grams of a few inducing points only and trains on
+minibatches.  The torch core is :mod:`skinfinite._dkm`.
+"""
+import copy
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._tiling import progress
+from .._validation import (check_choice, check_dtype, check_positive_int,
+                           check_variance)
+from ..activations import get_activation
+from ..solvers import NumericalError
+
+DEVICES = ("auto", "cpu", "cuda")
+KERNELS = ("nngp", "squared_exponential")
+_PREDICT_CHUNK = 2048
+_PROBA_SAMPLES = 256
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "Deep kernel machines need PyTorch; install it with "
+            '`pip install "skinfinite[gp]"`.') from exc
+    return torch
+
+
+def _check_nu(nu, n_layers):
+    values = list(nu) if np.ndim(nu) else [nu] * n_layers
+    if len(values) != n_layers:
+        raise ValueError(f"nu has {len(values)} entries but n_layers="
+                         f"{n_layers}; give one nu or one per layer.")
+    out = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"nu must be a positive number, got {value!r}.")
+        if not value > 0:  # also rejects NaN
+            raise ValueError(f"nu must be > 0 (np.inf for the NNGP), got {value}.")
+        out.append(float(value))
+    return out
+
+
+def _resolve_device(torch, device):
+    check_choice(device, "device", DEVICES)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but torch sees no CUDA "
+                         "device; use device='cpu' or 'auto'.")
+    return torch.device(device)
+
+
+_PARAMS_DOC = """
+    n_layers : int, default=2
+        Number of hidden layers whose Gram matrices are learned.  The input
+        layer's Gram ``G_0 = sw2 <x, y> / d + sb2`` is fixed by the data, so
+        with ``nu=np.inf`` the machine is the NNGP of a network with
+        ``n_layers + 1`` hidden layers (``NNGPRegressor(depth=n_layers + 1)``).
+    nu : float or sequence of float, default=100.0
+        Strength of the tie of each layer's Gram to its NNGP prior (one value,
+        or one per layer), > 0.  ``np.inf`` fixes a layer at the NNGP: all
+        infinite is exactly the NNGP posterior.  Values of 10 to 300 worked
+        on small regression tasks; values near 1 overfit them.
+    n_inducing : int or None, default=None
+        None: the full machine, whose inducing points are all training
+        points (cost cubic in the number of samples, one full-batch step per
+        epoch).  An int: the sparse machine with that many inducing points,
+        initialised on a random subset of the training inputs and trained on
+        minibatches; must not exceed the number of training samples.
+    kernel : {"nngp", "squared_exponential"}, default="nngp"
+        Layer kernel ``K(G)``: the NNGP map ``sw2 E[phi(u) phi(v)] + sb2`` of
+        ``activation``, or ``exp(-(G_xx + G_yy - 2 G_xy) / 2)``.
+    activation : str, Activation or callable, default="relu"
+        See :mod:`skinfinite.activations` (``kernel="nngp"`` only).
+    weight_variance : float, default=2.0
+        sw2, of the input layer and of the NNGP layer map.
+    bias_variance : float, default=0.1
+        sb2, likewise.
+    learn_inducing : bool, default=True
+        Whether the sparse machine trains its inducing inputs.
+    learning_rate : float, default=0.01
+        Adam step size (Adam with betas (0.8, 0.9), as published).
+    max_iter : int, default=100
+        Number of epochs (>= 0; 0 keeps the NNGP initialisation).
+    batch_size : int, default=256
+        Minibatch size of the sparse machine.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, keep the
+        parameters with the best validation score and stop when it has not
+        improved by ``tol`` for ``n_iter_no_change`` epochs.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
+    tol : float, default=1e-4
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    dtype : {"float64", "float32"}, default="float64"
+    random_state : int, RandomState or None, default=None
+        Seeds the inducing subset, the minibatch order and the Monte Carlo
+        draws: fits are deterministic given an int."""
+
+_ATTRS_DOC = """
+    inducing_points_ : ndarray of shape (n_inducing, n_features)
+        Inducing inputs (the training inputs of the full machine).
+    loss_curve_ : list of float
+        Negative objective per training sample, averaged over each epoch.
+    validation_scores_ : list of float or None
+        Validation score per epoch (``early_stopping`` only).
+    n_iter_ : int
+        Epochs run.
+    n_features_in_ : int"""
+
+
+class _DeepKernelMachineBase(BaseEstimator):
+    """Validation, the torch model and the training loop."""
+
+    _likelihood = None
+
+    # ----------------------------------------------------------- settings
+    def _settings(self):
+        torch = _import_torch()
+        n_layers = check_positive_int(self.n_layers, "n_layers")
+        kernel = check_choice(self.kernel, "kernel", KERNELS)
+        settings = dict(
+            torch=torch, n_layers=n_layers, nus=_check_nu(self.nu, n_layers),
+            kernel=kernel,
+            activation=get_activation(self.activation) if kernel == "nngp" else None,
+            weight_variance=check_variance(self.weight_variance, "weight_variance"),
+            bias_variance=check_variance(self.bias_variance, "bias_variance",
+                                         allow_zero=True),
+            learning_rate=check_variance(self.learning_rate, "learning_rate"),
+            max_iter=check_positive_int(self.max_iter, "max_iter", minimum=0),
+            batch_size=check_positive_int(self.batch_size, "batch_size"),
+            dtype=getattr(torch, np.dtype(check_dtype(self.dtype)).name),
+            device=_resolve_device(torch, self.device))
+        if self.n_inducing is not None:
+            check_positive_int(self.n_inducing, "n_inducing")
+        if self.early_stopping:
+            if not 0.0 < self.validation_fraction < 1.0:
+                raise ValueError("validation_fraction must be in (0, 1), got "
+                                 f"{self.validation_fraction!r}.")
+            check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+        return settings
+
+    def _build(self, s, Z, n_outputs):
+        from .._dkm import DeepKernelMachine, LayerKernel
+
+        layer_kernel = LayerKernel(s["kernel"], s["activation"],
+                                   s["weight_variance"], s["bias_variance"])
+        sparse = self.n_inducing is not None
+        return DeepKernelMachine(
+            layer_kernel, Z, s["nus"], self._likelihood, n_outputs,
+            exact=self._likelihood == "gaussian" and not sparse,
+            learn_inducing=sparse and bool(self.learn_inducing),
+            noise_variance=getattr(self, "noise_variance", 1.0),
+            weight_variance=s["weight_variance"],
+            bias_variance=s["bias_variance"],
+            n_mc_samples=getattr(self, "n_mc_samples", 8))
+
+    def _tensor(self, a, dtype=None):
+        torch = self._torch
+        return torch.as_tensor(np.require(a, requirements=['C', 'W']),
+                               device=self._device,
+                               dtype=self._dtype if dtype is None else dtype)
+
+    # ------------------------------------------------------------ training
+    def _fit(self, X, T, init_targets, stratify=None):
+        """Train on inputs ``X`` with likelihood targets ``T`` (float
+        (n, C) or int labels) and initialisation targets (n, C)."""
+        s = self._settings()
+        torch = self._torch = s["torch"]
+        self._dtype, self._device = s["dtype"], s["device"]
+        rng = check_random_state(self.random_state)
+        generator = torch.Generator(device=self._device)
+        generator.manual_seed(int(rng.randint(2**31 - 1)))
+        X_val = T_val = None
+        if self.early_stopping:
+            X, X_val, T, T_val, init_targets, _ = train_test_split(
+                X, T, init_targets, test_size=self.validation_fraction,
+                random_state=rng, stratify=stratify)
+        n = X.shape[0]
+        if self.n_inducing is None:
+            Z = X
+        else:
+            if self.n_inducing > n:
+                raise ValueError(
+                    f"n_inducing={self.n_inducing} exceeds the {n} training "
+                    "samples; use fewer inducing points or n_inducing=None "
+                    "(the full machine).")
+            Z = X[np.sort(rng.choice(n, self.n_inducing, replace=False))]
+        model = self._build(s, self._tensor(Z), init_targets.shape[1])
+        Xt, Tt = self._tensor(X), self._targets_tensor(T)
+        self._T_train = T if model.exact else None
+        sparse = self.n_inducing is not None
+        chunks = ([Xt[i:i + _PREDICT_CHUNK] for i in range(0, n, _PREDICT_CHUNK)]
+                  if sparse else None)
+        model.initialise(chunks, self._tensor(init_targets))
+        self.loss_curve_, self.validation_scores_ = [], None
+        params = [p for p in model.parameters() if p.requires_grad]
+        epochs = s["max_iter"] if params else 0
+        optimizer = (torch.optim.Adam(params, lr=s["learning_rate"],
+                                      betas=(0.8, 0.9)) if params else None)
+        best = (-np.inf, copy.deepcopy(model.state_dict()))
+        if self.early_stopping:
+            self.validation_scores_ = []
+        stall = 0
+        P = Z.shape[0]
+        work = epochs * s["n_layers"] * (20 * n * P + P ** 3 // 3)
+        self.n_iter_ = 0
+        with progress(epochs, work, "deep kernel machine epochs") as bar:
+            for epoch in range(epochs):
+                if sparse:
+                    order = rng.permutation(n)
+                    batches = [order[i:i + s["batch_size"]]
+                               for i in range(0, n, s["batch_size"])]
+                else:
+                    batches = [None]
+                total = 0.0
+                for step, idx in enumerate(batches):
+                    optimizer.zero_grad()
+                    loss = self._step_loss(model, Xt, Tt, idx, n, generator,
+                                           epoch, step, s)
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss.detach()) * (1 if idx is None else len(idx))
+                self.loss_curve_.append(total / (1 if not sparse else n))
+                self.n_iter_ = epoch + 1
+                bar.update(1)
+                if self.early_stopping:
+                    score = self._score_tensors(model, X_val, T_val)
+                    self.validation_scores_.append(score)
+                    if score > best[0] + self.tol:
+                        best, stall = (score, copy.deepcopy(model.state_dict())), 0
+                    else:
+                        stall += 1
+                        if score > best[0]:
+                            best = (score, copy.deepcopy(model.state_dict()))
+                    if stall >= self.n_iter_no_change:
+                        break
+        if self.early_stopping and np.isfinite(best[0]):
+            model.load_state_dict(best[1])
+        self._store(model, s)
+        return self
+
+    def _step_loss(self, model, Xt, Tt, idx, n, generator, epoch, step, s):
+        cause = None
+        try:
+            if idx is None:
+                objective, _ = model.objective(None, Tt, n, generator)
+            else:
+                index = self._torch.as_tensor(idx, device=self._device)
+                objective, _ = model.objective(Xt[index], Tt[index], n,
+                                               generator)
+            loss = -objective / n
+        except NumericalError as exc:
+            cause = str(exc)
+        else:
+            if not bool(self._torch.isfinite(loss)):
+                cause = "the loss is not finite"
+        if cause is not None:
+            raise FloatingPointError(
+                f"Training diverged at epoch {epoch + 1}, step {step + 1}: "
+                f"{cause}. Lower learning_rate (now {s['learning_rate']:g}), "
+                "raise nu or standardise the inputs.")
+        return loss
+
+    def _store(self, model, s):
+        self._config = {k: s[k] for k in ("nus", "kernel", "activation",
+                                          "weight_variance", "bias_variance")}
+        self._state = {k: v.detach().cpu().numpy()
+                       for k, v in model.state_dict().items()}
+        self._n_outputs = (model.q_mean.shape[1] if hasattr(model, "q_mean")
+                           else self._T_train.shape[1])
+        self.inducing_points_ = self._state["Z"].copy()
+        if self._likelihood == "gaussian":
+            self.noise_variance_ = float(np.exp(self._state["log_noise"]))
+        del self._torch, self._device, self._dtype
+
+    # ---------------------------------------------------------- prediction
+    def _restore(self):
+        check_is_fitted(self, "_state")
+        s = self._settings()
+        self._torch, self._dtype, self._device = s["torch"], s["dtype"], s["device"]
+        s.update(self._config)
+        model = self._build(s, self._tensor(self._state["Z"]), self._n_outputs)
+        model.load_state_dict({k: self._tensor(v) for k, v in self._state.items()})
+        return model
+
+    def _marginals(self, model, X):
+        torch = self._torch
+        y_train = (None if self._T_train is None
+                   else self._tensor(self._T_train))
+        means, variances = [], []
+        with torch.no_grad():
+            for i in range(0, X.shape[0], _PREDICT_CHUNK):
+                m, v = model.latent_marginals(self._tensor(X[i:i + _PREDICT_CHUNK]),
+                                              y_train)
+                means.append(m)
+                variances.append(v)
+        return torch.cat(means), torch.cat(variances)
+
+    def _predict_marginals(self, X):
+        check_is_fitted(self, "_state")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        model = self._restore()
+        try:
+            mean, var = self._marginals(model, X)
+            return mean.cpu().numpy(), var.cpu().numpy()
+        finally:
+            del self._torch, self._device, self._dtype
+
+    def layer_grams(self, X=None):
+        """The learned Gram matrices ``G_1 .. G_L`` (and the output
+        covariance ``K(G_L)``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            Points at which to evaluate them; by default the inducing points.
+
+        Returns
+        -------
+        grams : list of ndarray
+            ``n_layers`` Gram matrices, then the output covariance; each of
+            shape (n_inducing, n_inducing), or (n_samples, n_inducing) blocks
+            between ``X`` and the inducing points when ``X`` is given.
+        """
+        check_is_fitted(self, "_state")
+        if X is not None:
+            X = validate_data(self, X, reset=False, dtype=np.float64)
+        model = self._restore()
+        try:
+            with self._torch.no_grad():
+                K_top, _, grams = model.propagate(
+                    None if X is None else self._tensor(X))
+            blocks = [(G.ii if X is None else G.ti) for G in grams + [K_top]]
+            return [b.cpu().numpy() for b in blocks]
+        finally:
+            del self._torch, self._device, self._dtype
+
+
+class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
+    __doc__ = """Deep kernel machine regression (Gaussian likelihood, learned noise).
+
+    Targets are standardised; the noise variance is learned.  The full
+    machine maximises the exact marginal likelihood of the top layer; the
+    sparse one a variational bound with minibatches.  Training starts at the
+    NNGP posterior.
+
+    Parameters
+    ----------""" + _PARAMS_DOC + """
+    noise_variance : float, default=0.1
+        Initial noise variance, relative to the standardised targets.
+
+    Attributes
+    ----------""" + _ATTRS_DOC + """
+    noise_variance_ : float
+        Learned noise variance (standardised targets).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import DeepKernelMachineRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)); y = np.sin(X[:, 0])
+    >>> dkm = DeepKernelMachineRegressor(max_iter=5, random_state=0).fit(X, y)
+    >>> dkm.predict(X[:3]).shape
+    (3,)
+    """
+
+    _likelihood = "gaussian"
+
+    def __init__(self, n_layers=2, nu=100.0, n_inducing=None, kernel="nngp",
+                 activation="relu", weight_variance=2.0, bias_variance=0.1,
+                 noise_variance=0.1, learn_inducing=True, learning_rate=0.01,
+                 max_iter=100, batch_size=256, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 device="auto", dtype="float64", random_state=None):
+        self.n_layers = n_layers
+        self.nu = nu
+        self.n_inducing = n_inducing
+        self.kernel = kernel
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.noise_variance = noise_variance
+        self.learn_inducing = learn_inducing
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Train the machine.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                             ensure_min_samples=2, dtype=np.float64)
+        check_variance(self.noise_variance, "noise_variance")
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        Y = y.reshape(len(y), -1)
+        self._y_mean = Y.mean(axis=0)
+        self._y_scale = Y.std(axis=0)
+        self._y_scale[self._y_scale == 0] = 1.0
+        Y = (Y - self._y_mean) / self._y_scale
+        return self._fit(X, Y, Y)
+
+    def _targets_tensor(self, T):
+        return self._tensor(T)
+
+    def _score_tensors(self, model, X, T):
+        mean, _ = self._marginals(model, X)
+        resid = T - mean.cpu().numpy()
+        return float(1.0 - (resid ** 2).sum() / max((T ** 2).sum(), 1e-300))
+
+    def predict(self, X, return_std=False):
+        """Predictive mean, and optionally the standard deviation of the
+        latent function (without the noise, as :class:`NNGPRegressor`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        y_std : ndarray, optional
+        """
+        mean, var = self._predict_marginals(X)
+        mean = mean * self._y_scale + self._y_mean
+        std = np.sqrt(np.clip(var, 0.0, None)) * self._y_scale
+        if self._y_1d:
+            mean, std = mean[:, 0], std[:, 0]
+        return (mean, std) if return_std else mean
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+
+class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
+    __doc__ = """Deep kernel machine classification (softmax likelihood).
+
+    One output function per class with a variational Gaussian top layer;
+    the expected log-likelihood is estimated by Monte Carlo.  Training
+    starts at the NNGP, with the top layer at the NNGP posterior of scaled
+    one-hot targets.
+
+    Parameters
+    ----------""" + _PARAMS_DOC + """
+    n_mc_samples : int, default=8
+        Monte Carlo samples of the softmax likelihood per training step.
+
+    Attributes
+    ----------""" + _ATTRS_DOC + """
+    classes_ : ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skinfinite.models import DeepKernelMachineClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = DeepKernelMachineClassifier(max_iter=5, random_state=0)
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    """
+
+    _likelihood = "softmax"
+
+    def __init__(self, n_layers=2, nu=100.0, n_inducing=None, kernel="nngp",
+                 activation="relu", weight_variance=2.0, bias_variance=0.1,
+                 learn_inducing=True, learning_rate=0.01, max_iter=100,
+                 batch_size=256, n_mc_samples=8, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
+                 device="auto", dtype="float64", random_state=None):
+        self.n_layers = n_layers
+        self.nu = nu
+        self.n_inducing = n_inducing
+        self.kernel = kernel
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.learn_inducing = learn_inducing
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.n_mc_samples = n_mc_samples
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Train the machine.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=np.float64)
+        check_classification_targets(y)
+        check_positive_int(self.n_mc_samples, "n_mc_samples")
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        if len(self.classes_) < 2:
+            raise ValueError("The classifier needs samples of at least 2 "
+                             "classes in the data, but the data contain only "
+                             f"one class: {self.classes_[0]!r}.")
+        labels = encoder.transform(y)
+        k = len(self.classes_)
+        # the NNGP posterior mean of these targets has logit gaps of ~4
+        init = 4.0 * (np.eye(k)[labels] - 1.0 / k)
+        return self._fit(X, labels, init, stratify=labels)
+
+    def _targets_tensor(self, T):
+        return self._tensor(T, dtype=self._torch.int64)
+
+    def _score_tensors(self, model, X, T):
+        mean, _ = self._marginals(model, X)
+        return float(np.mean(mean.cpu().numpy().argmax(1) == T))
+
+    def predict_proba(self, X):
+        """Class probabilities, the softmax averaged over the posterior of
+        the output functions (Monte Carlo, seeded by ``random_state``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        mean, var = self._predict_marginals(X)
+        torch = _import_torch()
+        from .._dkm import softmax_predictive
+
+        generator = torch.Generator()
+        seed = self.random_state if isinstance(self.random_state,
+                                               numbers.Integral) else 0
+        generator.manual_seed(int(seed))
+        proba = softmax_predictive(torch.as_tensor(mean), torch.as_tensor(var),
+                                   _PROBA_SAMPLES, generator)
+        return proba.numpy()
+
+    def predict(self, X):
+        """Most probable class."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

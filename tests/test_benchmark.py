@@ -76,10 +76,24 @@ def test_select_models_patterns():
 
 
 def test_every_registered_model_builds():
-    for name in bm.MODELS:
-        for task in ("classification", "regression"):
+    for name, spec in bm.MODELS.items():
+        for task in spec.tasks:
             model = make_model(name, task)
             assert model.steps[0][0] == "preprocess"
+
+
+def test_classification_only_model_is_skipped_on_regression():
+    with pytest.raises(BenchmarkError, match="classification tasks only"):
+        make_model("ntk_limit_erf", "regression")
+    rows = run_benchmark(["iris", "diabetes"], models=["ntk_limit_erf", "rf"], folds=2,
+                         show_progress=False)
+    pairs = {(row["dataset"], row["model"]) for row in rows}
+    assert ("iris", "ntk_limit_erf") in pairs
+    assert ("diabetes", "ntk_limit_erf") not in pairs
+    assert ("diabetes", "rf") in pairs
+    with pytest.raises(BenchmarkError, match="regression dataset"):
+        run_benchmark(["diabetes"], models=["ntk_limit_erf"], folds=2,
+                      show_progress=False)
 
 
 def test_kernel_ridge_classifier():

@@ -106,6 +106,13 @@ def _deep_kernel_machine(task, seed):
                random_state=seed)
 
 
+def _infinite_depth_limit(task, seed):
+    """Factory of the classifier an infinitely deep erf NTK becomes."""
+    from .. import models
+
+    return models.InfiniteDepthNTKClassifier(activation="erf")
+
+
 def _svm(task, seed):
     if task == CLASSIFICATION:
         return SVC(kernel="rbf", gamma="scale")
@@ -198,6 +205,8 @@ class ModelSpec:
         What the model reads: rows of features (tabular datasets), or paths
         (the time-series datasets).  A dataset runs only the selected models
         that read its kind of input.
+    tasks : tuple of {"classification", "regression"}
+        The tasks the model solves; a dataset of another task skips it.
     """
 
     name: str
@@ -206,6 +215,7 @@ class ModelSpec:
     factory: Callable
     default: bool = True
     inputs: str = TABULAR
+    tasks: tuple = TASKS
 
 
 def _infinite_spec(family, activation, depth, default):
@@ -265,6 +275,11 @@ def _build_registry():
         "dkm_relu_l2", "dkm",
         "deep kernel machine, 2 learned ReLU layers (NNGP depth 3), nu=100, "
         "100 Adam epochs (needs torch)", _deep_kernel_machine, default=False))
+    specs.append(ModelSpec(
+        "ntk_limit_erf", "ntk",
+        "infinitely deep erf NTK: its limit classifier (singular kernel "
+        "(1 - <x, z>)^-alpha on the unit sphere)", _infinite_depth_limit,
+        default=False, tasks=(CLASSIFICATION,)))
     specs += [
         ModelSpec("svm_rbf", "baseline",
                   "support vector machine, RBF kernel, gamma='scale' (SVC / SVR)",
@@ -395,6 +410,9 @@ def make_model(name, task, *, seed=0, preprocessor=None):
     if task not in TASKS:
         raise BenchmarkError(f"task must be one of {TASKS}, got {task!r}.")
     spec = MODELS[name]
+    if task not in spec.tasks:
+        raise BenchmarkError(f"Model {name!r} solves {' and '.join(spec.tasks)} "
+                             f"tasks only, not {task}.")
     estimator = spec.factory(task, seed)
     if task == REGRESSION:
         estimator = TransformedTargetRegressor(regressor=estimator,

@@ -284,13 +284,18 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
 
 
 def _models_reading(data, model_names):
-    """The selected models that read the dataset's kind of input."""
+    """The selected models that read the dataset's kind of input and solve
+    its task."""
     inputs = SEQUENCES if isinstance(data, TimeSeriesDataset) else TABULAR
-    names = [name for name in model_names if MODELS[name].inputs == inputs]
+
+    def fits(spec):
+        return spec.inputs == inputs and data.task in spec.tasks
+
+    names = [name for name in model_names if fits(MODELS[name])]
     if not names:
         kind = "time-series" if inputs == SEQUENCES else "tabular"
         raise BenchmarkError(
-            f"None of the selected models reads the {kind} dataset {data.name!r}; "
-            f"models for {inputs} inputs are: "
-            f"{', '.join(n for n, s in MODELS.items() if s.inputs == inputs)}.")
+            f"None of the selected models reads the {kind} {data.task} dataset "
+            f"{data.name!r}; models for it are: "
+            f"{', '.join(n for n, s in MODELS.items() if fits(s))}.")
     return names

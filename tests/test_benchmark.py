@@ -91,7 +91,7 @@ def test_classification_only_model_is_skipped_on_regression():
     assert ("iris", "ntk_limit_erf") in pairs
     assert ("diabetes", "ntk_limit_erf") not in pairs
     assert ("diabetes", "rf") in pairs
-    with pytest.raises(BenchmarkError, match="regression dataset"):
+    with pytest.raises(BenchmarkError, match="a regression task"):
         run_benchmark(["diabetes"], models=["ntk_limit_erf"], folds=2,
                       show_progress=False)
 

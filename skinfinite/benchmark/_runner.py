@@ -295,7 +295,7 @@ def _models_reading(data, model_names):
     if not names:
         kind = "time-series" if inputs == SEQUENCES else "tabular"
         raise BenchmarkError(
-            f"None of the selected models reads the {kind} {data.task} dataset "
-            f"{data.name!r}; models for it are: "
+            f"None of the selected models reads the {kind} dataset "
+            f"{data.name!r} (a {data.task} task); models for it are: "
             f"{', '.join(n for n, s in MODELS.items() if fits(s))}.")
     return names

@@ -3,10 +3,12 @@
 
 Synthetic regression in ``d`` dimensions: standard normal inputs,
 ``f(x) = sin(<u, x>) + 0.5 cos(2 <v, x>) + 0.3 <w, x>`` for fixed unit
-vectors u, v, w, and Gaussian noise of standard deviation 0.1 on the training
-targets. The model is a depth-3 ReLU NTK (``weight_variance=2``,
-``bias_variance=0.1``) with ``alpha = 0.01`` (the noise variance). Errors
-are test RMSE against the noiseless f on ``--n-test`` fresh inputs.
+vectors u, v, w, and Gaussian noise of standard deviation ``--noise``
+(default 0.1) on the training targets. The model is a depth-3 ReLU NTK
+(``weight_variance=2``, ``bias_variance=0.1``) with ``alpha`` the noise
+variance (0.01 by default). Errors are test RMSE against the noiseless f on
+``--n-test`` fresh inputs (``test_rmse``), and against noisy test targets
+(``test_rmse_noisy``).
 
 ``--problem friedman1`` instead uses :func:`sklearn.datasets.make_friedman1`
 (20 features uniform on [0, 1], of which 5 matter, Gaussian noise of
@@ -17,8 +19,8 @@ grid by the exact model's RMSE on a validation split of the training rows
 (``--n-select`` rows fitted, the next ``--n-select // 2`` validated; the
 same alpha then serves the exact and every Nyström model). Test RMSE is
 reported both against the noisy held-out targets (``test_rmse_noisy``)
-and against the noiseless function (``test_rmse``). ``--noise`` also
-changes the default problem's noise (its alpha is then the noise variance).
+and against the noiseless function (``test_rmse``). ``--alpha`` overrides
+the choice of alpha for either problem.
 
 Tasks (each prints JSON lines; run each in its own process so that the peak
 resident memory, from ``resource.getrusage``, belongs to it alone):

@@ -3,10 +3,24 @@
 
 Synthetic regression in ``d`` dimensions: standard normal inputs,
 ``f(x) = sin(<u, x>) + 0.5 cos(2 <v, x>) + 0.3 <w, x>`` for fixed unit
-vectors u, v, w, and Gaussian noise of standard deviation 0.1 on the training
-targets. The model is a depth-3 ReLU NTK (``weight_variance=2``,
-``bias_variance=0.1``) with ``alpha = 0.01`` (the noise variance). Errors
-are test RMSE against the noiseless f on ``--n-test`` fresh inputs.
+vectors u, v, w, and Gaussian noise of standard deviation ``--noise``
+(default 0.1) on the training targets. The model is a depth-3 ReLU NTK
+(``weight_variance=2``, ``bias_variance=0.1``) with ``alpha`` the noise
+variance (0.01 by default). Errors are test RMSE against the noiseless f on
+``--n-test`` fresh inputs (``test_rmse``), and against noisy test targets
+(``test_rmse_noisy``).
+
+``--problem friedman1`` instead uses :func:`sklearn.datasets.make_friedman1`
+(20 features uniform on [0, 1], of which 5 matter, Gaussian noise of
+standard deviation ``--noise``, default 1.0, on training and test targets)
+with the usual protocol: inputs standardised by a ``StandardScaler`` fitted
+on the training rows, ``normalize_y=True``, and ``alpha`` chosen from a
+grid by the exact model's RMSE on a validation split of the training rows
+(``--n-select`` rows fitted, the next ``--n-select // 2`` validated; the
+same alpha then serves the exact and every Nyström model). Test RMSE is
+reported both against the noisy held-out targets (``test_rmse_noisy``)
+and against the noiseless function (``test_rmse``). ``--alpha`` overrides
+the choice of alpha for either problem.
 
 Tasks (each prints JSON lines; run each in its own process so that the peak
 resident memory, from ``resource.getrusage``, belongs to it alone):
@@ -28,18 +42,36 @@ Examples::
     python asv_bench/peers/compare_nystroem.py scale --n 1000000 --m 2000
     python asv_bench/peers/compare_nystroem.py exact --n 20000 --m 1000 2000 4000
     python asv_bench/peers/compare_nystroem.py peer --n 20000 --m 2000
+    python asv_bench/peers/compare_nystroem.py exact --problem friedman1 \
+        --n 20000 --m 1000 2000 4000 --inducing uniform leverage
 """
 import argparse
+import itertools
 import json
 import resource
 import time
 
 import numpy as np
 
-DEPTH, SW2, SB2, ALPHA, NOISE = 3, 2.0, 0.1, 0.01, 0.1
+DEPTH, SW2, SB2 = 3, 2.0, 0.1
+PROBLEMS = ("ridges", "friedman1")
+DEFAULT_NOISE = {"ridges": 0.1, "friedman1": 1.0}
+ALPHA_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+
+# Set once in main() from the command line.
+SETUP = {"problem": "ridges", "noise": 0.1, "alpha": 0.01,
+         "normalize_y": False}
 
 
-def make_data(n, n_test, d, seed=0):
+class Data:
+    """Training rows, test rows, noisy and noiseless test targets."""
+
+    def __init__(self, X, y, X_test, y_test, f_test):
+        self.X, self.y, self.X_test = X, y, X_test
+        self.y_test, self.f_test = y_test, f_test
+
+
+def make_ridges(n, n_test, d, noise, seed):
     rng = np.random.default_rng(seed)
     u, v, w = np.linalg.qr(rng.standard_normal((d, 3)))[0].T
 
@@ -47,9 +79,35 @@ def make_data(n, n_test, d, seed=0):
         return np.sin(X @ u) + 0.5 * np.cos(2 * (X @ v)) + 0.3 * (X @ w)
 
     X = rng.standard_normal((n, d))
-    y = f(X) + NOISE * rng.standard_normal(n)
+    y = f(X) + noise * rng.standard_normal(n)
     X_test = rng.standard_normal((n_test, d))
-    return X, y, X_test, f(X_test)
+    # Drawn after X_test so that the training data and test inputs are those
+    # of the original (noiseless-test) version of this problem.
+    f_test = f(X_test)
+    y_test = f_test + noise * rng.standard_normal(n_test)
+    return Data(X, y, X_test, y_test, f_test)
+
+
+def friedman1_mean(X):
+    return (10 * np.sin(np.pi * X[:, 0] * X[:, 1]) + 20 * (X[:, 2] - 0.5) ** 2
+            + 10 * X[:, 3] + 5 * X[:, 4])
+
+
+def make_friedman1_data(n, n_test, d, noise, seed):
+    from sklearn.datasets import make_friedman1
+    from sklearn.preprocessing import StandardScaler
+    X, y = make_friedman1(n_samples=n + n_test, n_features=d, noise=noise,
+                          random_state=seed)
+    f = friedman1_mean(X)
+    scaler = StandardScaler().fit(X[:n])
+    return Data(scaler.transform(X[:n]), y[:n], scaler.transform(X[n:]),
+                y[n:], f[n:])
+
+
+def make_data(n, n_test, d, seed=0):
+    if SETUP["problem"] == "friedman1":
+        return make_friedman1_data(n, n_test, d, SETUP["noise"], seed)
+    return make_ridges(n, n_test, d, SETUP["noise"], seed)
 
 
 def rmse(a, b):
@@ -60,10 +118,34 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ours(**kw):
+def ours(alpha=None, **kw):
     from skinfinite.models import NTKRegressor
     return NTKRegressor(depth=DEPTH, weight_variance=SW2, bias_variance=SB2,
-                        alpha=ALPHA, **kw)
+                        alpha=SETUP["alpha"] if alpha is None else alpha,
+                        normalize_y=SETUP["normalize_y"], **kw)
+
+
+def select_alpha(data, n_select, d):
+    """The grid alpha with the exact model's least validation RMSE."""
+    n_fit, n_val = n_select, n_select // 2
+    if n_fit + n_val > len(data.y):
+        raise ValueError("--n-select too large for --n")
+    X, y = data.X[:n_fit], data.y[:n_fit]
+    X_val, y_val = data.X[n_fit:n_fit + n_val], data.y[n_fit:n_fit + n_val]
+    scores = {}
+    for alpha in ALPHA_GRID:
+        pred = ours(alpha=alpha, solver="cholesky").fit(X, y).predict(X_val)
+        scores[alpha] = rmse(pred, y_val)
+    best = min(scores, key=scores.get)
+    print(json.dumps({"task": "select_alpha", "problem": SETUP["problem"],
+                      "n_fit": n_fit, "n_validation": n_val,
+                      "validation_rmse": scores, "alpha": best}), flush=True)
+    return best
+
+
+def errors(pred, data):
+    return {"test_rmse": rmse(pred, data.f_test),
+            "test_rmse_noisy": rmse(pred, data.y_test)}
 
 
 def sklearn_pipeline(M, seed):
@@ -74,7 +156,7 @@ def sklearn_pipeline(M, seed):
     kernel = NTK(depth=DEPTH, weight_variance=SW2, bias_variance=SB2)
     return make_pipeline(Nystroem(kernel=kernel, n_components=M,
                                   random_state=seed),
-                         Ridge(alpha=ALPHA, fit_intercept=False))
+                         Ridge(alpha=SETUP["alpha"], fit_intercept=False))
 
 
 def timed(model, X, y, X_test):
@@ -87,55 +169,70 @@ def timed(model, X, y, X_test):
 
 
 def warm_up(d):
-    X, y, Xt, _ = make_data(300, 10, d, seed=1)
-    ours(solver="nystroem", n_inducing=50, random_state=0).fit(X, y).predict(Xt)
+    data = make_data(300, 10, d, seed=1)
+    ours(solver="nystroem", n_inducing=50, random_state=0).fit(
+        data.X, data.y).predict(data.X_test)
 
 
 def task_scale(args):
     t0 = time.perf_counter()
-    X, y, X_test, f_test = make_data(args.n, args.n_test, args.d)
+    data = make_data(args.n, args.n_test, args.d)
     t_data = time.perf_counter() - t0
     warm_up(args.d)
-    for M in args.m:
+    prepare_alpha(data, args)
+    for M, inducing in itertools.product(args.m, args.inducing):
         model = ours(solver=args.solver, n_inducing=M, random_state=0,
-                     inducing=args.inducing)
-        pred, t_fit, t_pred = timed(model, X, y, X_test)
+                     inducing=inducing)
+        pred, t_fit, t_pred = timed(model, data.X, data.y, data.X_test)
         print(json.dumps({
-            "task": "scale", "n": args.n, "n_test": args.n_test, "d": args.d,
-            "M": M, "solver": model.solver_, "inducing": args.inducing,
+            "task": "scale", "problem": SETUP["problem"], "n": args.n, "n_test": args.n_test, "d": args.d,
+            "M": M, "solver": model.solver_, "inducing": inducing,
+            "alpha": SETUP["alpha"],
             "fit_s": round(t_fit, 2), "predict_s": round(t_pred, 2),
             "data_s": round(t_data, 2), "cg_iterations": model.n_iter_,
-            "test_rmse": rmse(pred, f_test),
+            **errors(pred, data),
             "peak_rss_mib": round(peak_rss_mib())}), flush=True)
 
 
 def task_exact(args):
-    X, y, X_test, f_test = make_data(args.n, args.n_test, args.d)
+    data = make_data(args.n, args.n_test, args.d)
     warm_up(args.d)
+    prepare_alpha(data, args)
     rows = []
-    for M in args.m:
+    for M, inducing in itertools.product(args.m, args.inducing):
         model = ours(solver="nystroem", n_inducing=M, random_state=0,
-                     inducing=args.inducing)
-        pred, t_fit, t_pred = timed(model, X, y, X_test)
-        rows.append({"task": "exact", "solver": "nystroem", "M": M,
-                     "n": args.n, "inducing": args.inducing,
+                     inducing=inducing)
+        pred, t_fit, t_pred = timed(model, data.X, data.y, data.X_test)
+        rows.append({"task": "exact", "problem": SETUP["problem"],
+                     "solver": "nystroem", "M": M, "n": args.n,
+                     "inducing": inducing, "alpha": SETUP["alpha"],
                      "fit_s": round(t_fit, 2), "predict_s": round(t_pred, 2),
-                     "cg_iterations": model.n_iter_,
-                     "test_rmse": rmse(pred, f_test)})
+                     "cg_iterations": model.n_iter_, **errors(pred, data)})
         print(json.dumps(rows[-1]), flush=True)
-    pred, t_fit, t_pred = timed(ours(solver="cholesky"), X, y, X_test)
-    exact = rmse(pred, f_test)
-    print(json.dumps({"task": "exact", "solver": "cholesky", "n": args.n,
+    pred, t_fit, t_pred = timed(ours(solver="cholesky"), data.X, data.y,
+                                data.X_test)
+    exact = errors(pred, data)
+    print(json.dumps({"task": "exact", "problem": SETUP["problem"],
+                      "solver": "cholesky", "n": args.n,
+                      "alpha": SETUP["alpha"],
                       "fit_s": round(t_fit, 2), "predict_s": round(t_pred, 2),
-                      "test_rmse": exact}), flush=True)
+                      **exact}), flush=True)
     for row in rows:
-        print(json.dumps({"M": row["M"], "relative_gap_to_exact":
-                          row["test_rmse"] / exact - 1}), flush=True)
+        gaps = {"M": row["M"], "inducing": row["inducing"]}
+        for key in exact:
+            gaps[key.replace("test_rmse", "relative_gap_to_exact")] = (
+                row[key] / exact[key] - 1)
+        print(json.dumps(gaps), flush=True)
 
 
 def task_peer(args):
-    X, y, X_test, f_test = make_data(args.n, args.n_test, args.d)
+    if SETUP["normalize_y"]:
+        # Ridge(fit_intercept=False) on the features does not centre y.
+        raise SystemExit("peer: only --problem ridges")
+    data = make_data(args.n, args.n_test, args.d)
+    X, y, X_test = data.X, data.y, data.X_test
     warm_up(args.d)
+    prepare_alpha(data, args)
     sklearn_pipeline(20, 0).fit(X[:100], y[:100])
     for M in args.m:
         best = {}
@@ -152,13 +249,23 @@ def task_peer(args):
                                   "n": args.n, "fit_s": round(t_fit, 2),
                                   "predict_s": round(t_pred, 2),
                                   "total_s": round(total, 2),
-                                  "test_rmse": rmse(pred, f_test)}
+                                  **errors(pred, data)}
         for row in best.values():
             print(json.dumps(row), flush=True)
         ratio = (best["sklearn Nystroem+Ridge"]["total_s"]
                  / best["skinfinite"]["total_s"])
         print(json.dumps({"M": M, "speedup_vs_sklearn": round(ratio, 2)}),
               flush=True)
+
+
+def prepare_alpha(data, args):
+    """Fix SETUP["alpha"]: given, chosen on validation, or the noise variance."""
+    if args.alpha is not None:
+        SETUP["alpha"] = args.alpha
+    elif SETUP["problem"] == "ridges":
+        SETUP["alpha"] = float(f"{SETUP['noise'] ** 2:.12g}")
+    else:
+        SETUP["alpha"] = select_alpha(data, args.n_select, args.d)
 
 
 def main():
@@ -168,11 +275,24 @@ def main():
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--d", type=int, default=20)
     parser.add_argument("--m", type=int, nargs="+", default=[2000])
-    parser.add_argument("--inducing", default="uniform")
+    parser.add_argument("--inducing", nargs="+", default=["uniform"],
+                        choices=("uniform", "kmeans", "leverage"))
+    parser.add_argument("--problem", choices=PROBLEMS, default="ridges")
+    parser.add_argument("--noise", type=float, default=None,
+                        help="noise standard deviation (default: the "
+                             "problem's, 0.1 for ridges, 1.0 for friedman1)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="default: the noise variance for ridges, "
+                             "chosen on a validation split otherwise")
+    parser.add_argument("--n-select", type=int, default=4000,
+                        help="rows fitted when choosing alpha")
     parser.add_argument("--solver", default="nystroem",
                         help="scale task: 'nystroem' or 'auto'")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    noise = DEFAULT_NOISE[args.problem] if args.noise is None else args.noise
+    SETUP.update(problem=args.problem, noise=noise,
+                 normalize_y=args.problem != "ridges")
     import skinfinite
     skinfinite.set_config(show_progress=False)
     {"scale": task_scale, "exact": task_exact, "peer": task_peer}[args.task](args)

@@ -10,6 +10,7 @@ estimator is fitted, not when this module is imported.
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -141,7 +142,10 @@ class _GPyTorchMixin:
         session = _TorchSession(self, self._predict_seed)
         self.model_.eval()
         means, variances = [], []
-        with session, torch.no_grad(), self._settings(gpytorch):
+        with session, torch.no_grad(), self._settings(gpytorch), \
+                warnings.catch_warnings():
+            # predicting at the training inputs is intended here
+            warnings.simplefilter("ignore", gpytorch.utils.warnings.GPInputWarning)
             for start in range(0, X.shape[0], batch_rows):
                 f = self.model_(session.tensor(X[start:start + batch_rows]))
                 means.append(_numpy(f.mean))
@@ -244,6 +248,8 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         Fitted noise variance, in the units of ``y``.
     loss_curve_ : list of float
         Negative log marginal likelihood per training point, at each step.
+    n_iter_ : int
+        Loss evaluations made by the optimiser.
     log_marginal_likelihood_value_ : float
         Log marginal likelihood of the normalised targets after fitting.
     n_features_in_ : int
@@ -324,6 +330,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
                 with torch.no_grad():
                     final = float(loss_fn())
         self.model_, self.likelihood_ = model, likelihood
+        self.n_iter_ = len(self.loss_curve_)
         self.log_marginal_likelihood_value_ = -final * X.shape[0]
         self.noise_ = float(likelihood.noise.detach()) * self._y_scale ** 2
         self._store_kernel()
@@ -431,6 +438,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 """ + _SVGP_DOC + """
     noise : float, default=0.1
         Initial noise variance (on normalised targets if ``normalize_y``).
+    fit_noise : bool, default=True
+        Also fit the noise variance.
     normalize_y : bool, default=True
 """ + _TORCH_DOC + """
 
@@ -459,8 +468,9 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, kernel=None, n_inducing=256,
                  learn_inducing_locations=True, batch_size=256, n_epochs=20,
-                 learning_rate=0.01, noise=0.1, normalize_y=True,
-                 device="cpu", dtype="float64", random_state=None):
+                 learning_rate=0.01, noise=0.1, fit_noise=True,
+                 normalize_y=True, device="cpu", dtype="float64",
+                 random_state=None):
         self.kernel = kernel
         self.n_inducing = n_inducing
         self.learn_inducing_locations = learn_inducing_locations
@@ -468,6 +478,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.n_epochs = n_epochs
         self.learning_rate = learning_rate
         self.noise = noise
+        self.fit_noise = fit_noise
         self.normalize_y = normalize_y
         self.device = device
         self.dtype = dtype
@@ -501,6 +512,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
                 noise_constraint=gpytorch.constraints.GreaterThan(1e-8))
             likelihood.to(device=s.device, dtype=s.dtype)
             likelihood.noise = s.tensor(noise)
+            likelihood.raw_noise.requires_grad_(bool(self.fit_noise))
             model = bridge.SVGPModel(
                 s.tensor(Z), bridge.to_gpytorch(kernel),
                 learn_inducing_locations=bool(self.learn_inducing_locations))
@@ -651,6 +663,12 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """Predictive class probabilities.
 
+        Two classes: ``Phi(mu / sqrt(1 + var))``, exact.  More classes: the
+        mean of ``softmax(mu + sqrt(var) eps)`` over ``n_samples`` fixed
+        standard normal draws ``eps`` (seeded by ``random_state`` and shared
+        by every row, so each row's probabilities do not depend on the
+        others).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -659,35 +677,35 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
+        from scipy.special import ndtr, softmax
         check_is_fitted(self)
+        mean, var = self._predict_latent(X)
+        sd = np.sqrt(np.clip(var, 0.0, None))
         if len(self.classes_) == 2:
-            from scipy.special import ndtr
-            mean, var = self._predict_latent(X)
-            p1 = ndtr(mean / np.sqrt(1.0 + np.clip(var, 0.0, None)))
+            p1 = ndtr(mean / np.sqrt(1.0 + sd ** 2))
             return np.column_stack([1.0 - p1, p1])
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        torch, gpytorch, _ = _modules()
-        session = _TorchSession(self, self._predict_seed)
-        self.model_.eval()
-        self.likelihood_.eval()
-        out = []
-        with session, torch.no_grad(), \
-                gpytorch.settings.num_likelihood_samples(self.n_samples):
-            for start in range(0, X.shape[0], 4096):
-                f = self.model_(session.tensor(X[start:start + 4096]))
-                out.append(_numpy(self.likelihood_(f).probs.mean(0)))
-        return np.concatenate(out, 0)
+        eps = np.random.RandomState(self._predict_seed).standard_normal(
+            (self.n_samples, 1, mean.shape[1]))
+        return softmax(mean + sd * eps, axis=-1).mean(axis=0)
 
     def decision_function(self, X):
-        """Posterior mean of the latent function(s).
+        """Scores that order the classes as ``predict_proba`` does.
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,) for two classes (positive
-            favours ``classes_[1]``), else (n_samples, n_classes).
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Two classes: ``mu / sqrt(1 + var)``, the probit argument of
+            ``classes_[1]`` (positive favours it).  More classes: the log of
+            the predictive probabilities.
         """
-        return self._predict_latent(X)[0]
+        check_is_fitted(self)
+        if len(self.classes_) == 2:
+            mean, var = self._predict_latent(X)
+            return mean / np.sqrt(1.0 + np.clip(var, 0.0, None))
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
 
     def predict(self, X):
         """The most probable class."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""Sparse variational GP against the exact GP on a large regression problem.
+
+Data: Friedman's first regression function (scikit-learn's
+``make_friedman1``, 10 features of which 5 matter, Gaussian noise of
+standard deviation ``--noise``), ``--n-train`` training and ``--n-test``
+test rows, features standardised.  Kernel: the NNGP of a ReLU network of
+``--depth`` hidden layers.
+
+1. Hyperparameters of the exact GP: :class:`skinfinite.models.GPRegressor`
+   (exact marginal likelihood, L-BFGS, Cholesky) on a random subset of
+   ``--subset`` training rows; the exact marginal likelihood on all rows
+   through GPyTorch would need CG on a 20000 x 20000 kernel, too slow on a
+   small CPU machine.
+2. Exact reference: :class:`skinfinite.models.NNGPRegressor` (the compiled
+   kernel and a dense Cholesky factorisation) on **all** training rows with
+   those hyperparameters.
+3. :class:`skinfinite.models.SVGPRegressor` on all training rows, all its
+   hyperparameters (kernel, noise, inducing locations, variational
+   distribution) fitted by the ELBO from the default starting point.
+
+Both are scored by the mean test log predictive density,
+``mean log N(y | mu, var_f + noise)``, and the relative gap
+``(ll_exact - ll_svgp) / |ll_exact|``.
+
+Example::
+
+    python asv_bench/peers/compare_svgp.py --n-train 20000 --n-test 2000
+"""
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def log_density(y, mean, var):
+    return float(np.mean(-0.5 * np.log(2 * np.pi * var)
+                         - 0.5 * (y - mean) ** 2 / var))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-train", type=int, default=20000)
+    parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("--noise", type=float, default=1.0)
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--subset", type=int, default=2000)
+    parser.add_argument("--n-inducing", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--learning-rate", type=float, default=0.02)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import skinfinite
+    from sklearn.datasets import make_friedman1
+    from sklearn.preprocessing import StandardScaler
+
+    from skinfinite import NNGP
+    from skinfinite.models import GPRegressor, NNGPRegressor, SVGPRegressor
+
+    skinfinite.set_config(show_progress=False)
+    n = args.n_train + args.n_test
+    X, y = make_friedman1(n, noise=args.noise, random_state=args.seed)
+    X = StandardScaler().fit_transform(X)
+    X, Xt, y, yt = X[:args.n_train], X[args.n_train:], y[:args.n_train], \
+        y[args.n_train:]
+    rng = np.random.default_rng(args.seed)
+    result = vars(args).copy()
+
+    t0 = time.perf_counter()
+    sub = rng.choice(args.n_train, min(args.subset, args.n_train),
+                     replace=False)
+    hyper = GPRegressor(NNGP(depth=args.depth), optimizer="lbfgs",
+                        learning_rate=0.5, max_iter=60,
+                        random_state=args.seed).fit(X[sub], y[sub])
+    result["hyper_fit_s"] = time.perf_counter() - t0
+    kern = hyper.kernel_
+    result["hyper"] = dict(weight_variance=kern.weight_variance,
+                           bias_variance=kern.bias_variance,
+                           noise=hyper.noise_)
+
+    t0 = time.perf_counter()
+    y_scale = y.std()
+    exact = NNGPRegressor(depth=args.depth, weight_variance=kern.weight_variance,
+                          bias_variance=kern.bias_variance,
+                          alpha=hyper.noise_ / y_scale ** 2,
+                          normalize_y=True).fit(X, y)
+    mean, std = exact.predict(Xt, return_std=True)
+    result["exact_s"] = time.perf_counter() - t0
+    result["exact_ll"] = log_density(yt, mean, std ** 2 + hyper.noise_)
+    result["exact_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
+    del exact
+
+    t0 = time.perf_counter()
+    svgp = SVGPRegressor(NNGP(depth=args.depth), n_inducing=args.n_inducing,
+                         batch_size=args.batch_size, n_epochs=args.epochs,
+                         learning_rate=args.learning_rate,
+                         random_state=args.seed).fit(X, y)
+    result["svgp_fit_s"] = time.perf_counter() - t0
+    mean, std = svgp.predict(Xt, return_std=True)
+    result["svgp_ll"] = log_density(yt, mean, std ** 2 + svgp.noise_)
+    result["svgp_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
+    result["svgp_hyper"] = dict(weight_variance=svgp.kernel_.weight_variance,
+                                bias_variance=svgp.kernel_.bias_variance,
+                                noise=svgp.noise_)
+    result["svgp_loss_curve"] = svgp.loss_curve_
+    result["relative_gap"] = ((result["exact_ll"] - result["svgp_ll"])
+                              / abs(result["exact_ll"]))
+    print(json.dumps(result))
+    print(f"exact GP  test log-likelihood {result['exact_ll']:.4f}  "
+          f"RMSE {result['exact_rmse']:.4f}  ({result['exact_s']:.0f} s)")
+    print(f"SVGP      test log-likelihood {result['svgp_ll']:.4f}  "
+          f"RMSE {result['svgp_rmse']:.4f}  ({result['svgp_fit_s']:.0f} s)")
+    print(f"relative gap {100 * result['relative_gap']:.2f}%")
+
+
+if __name__ == "__main__":
+    main()

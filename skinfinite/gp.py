@@ -423,14 +423,19 @@ class SVGPModel(gpytorch.models.ApproximateGP):
 
     ``n_latent`` independent latent functions share the covariance module
     (and its hyperparameters); each has its own inducing locations and
-    variational distribution.
+    variational distribution.  ``natural=True`` parametrises the
+    variational distribution by its natural parameters, for natural-gradient
+    descent (``gpytorch.optim.NGD``).
     """
 
     def __init__(self, inducing_points, covar_module, n_latent=None,
-                 learn_inducing_locations=True, constant_mean=False):
+                 learn_inducing_locations=True, constant_mean=False,
+                 natural=False):
         batch = torch.Size([n_latent]) if n_latent else torch.Size([])
-        distribution = gpytorch.variational.CholeskyVariationalDistribution(
-            inducing_points.shape[-2], batch_shape=batch)
+        family = (gpytorch.variational.NaturalVariationalDistribution
+                  if natural
+                  else gpytorch.variational.CholeskyVariationalDistribution)
+        distribution = family(inducing_points.shape[-2], batch_shape=batch)
         strategy = gpytorch.variational.VariationalStrategy(
             self, inducing_points, distribution,
             learn_inducing_locations=learn_inducing_locations)

@@ -264,6 +264,25 @@ def test_svgp_with_training_inducing_points_approaches_exact():
     assert np.abs(sstd - std).max() < 0.05 * scale
 
 
+def test_svgp_natural_gradient_step_is_the_exact_posterior():
+    # Gaussian likelihood, inducing points = training set, full batch: one
+    # natural-gradient step of size one lands on the optimum, which is the
+    # exact posterior.
+    X, y = _regression(30)
+    kernel = NTK(depth=2, weight_variance_bounds="fixed",
+                 bias_variance_bounds="fixed")
+    exact = GPRegressor(kernel, noise=0.05, max_iter=0).fit(X, y)
+    svgp = SVGPRegressor(kernel, n_inducing=30, learn_inducing_locations=False,
+                         batch_size=30, n_epochs=3, noise=0.05,
+                         fit_noise=False, natural_gradient=True,
+                         natural_learning_rate=1.0, random_state=0).fit(X, y)
+    Xt = np.random.default_rng(5).normal(size=(8, 3))
+    mean, std = exact.predict(Xt, return_std=True)
+    smean, sstd = svgp.predict(Xt, return_std=True)
+    np.testing.assert_allclose(smean, mean, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(sstd, std, rtol=1e-5, atol=1e-7)
+
+
 def test_svgp_classifier_sanity():
     from sklearn.datasets import make_moons
     X, y = make_moons(200, noise=0.1, random_state=0)

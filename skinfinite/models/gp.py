@@ -379,11 +379,18 @@ def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
     n_epochs = _check_iterations(estimator.n_epochs, "n_epochs")
     rng = np.random.RandomState(session.seed)
     elbo = gpytorch.mlls.VariationalELBO(likelihood, model, num_data=n)
+    natural = bool(getattr(estimator, "natural_gradient", False))
+    variational = list(model.variational_parameters()) if natural else []
     params = list(model.parameters()) + [
         p for p in likelihood.parameters()
         if not any(p is q for q in model.parameters())]
-    params = [p for p in params if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=estimator.learning_rate)
+    params = [p for p in params if p.requires_grad
+              and not any(p is q for q in variational)]
+    optimizers = ([torch.optim.Adam(params, lr=estimator.learning_rate)]
+                  if params else [])
+    if natural:
+        optimizers.append(gpytorch.optim.NGD(
+            variational, num_data=n, lr=estimator.natural_learning_rate))
     x_all, y_all = session.tensor(X), session.tensor(target)
     if target.dtype.kind in "iu":
         y_all = y_all.to(torch.long)
@@ -400,10 +407,12 @@ def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
             for start in range(0, n, batch):
                 idx = torch.as_tensor(order[start:start + batch],
                                       device=session.device)
-                opt.zero_grad()
+                for opt in optimizers:
+                    opt.zero_grad()
                 loss = -elbo(model(x_all[idx]), y_all[idx])
                 loss.backward()
-                opt.step()
+                for opt in optimizers:
+                    opt.step()
                 total += float(loss.detach()) * idx.shape[0]
                 bar.update()
             curve.append(total / n)
@@ -441,6 +450,12 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     fit_noise : bool, default=True
         Also fit the noise variance.
     normalize_y : bool, default=True
+    natural_gradient : bool, default=False
+        Train the variational distribution by natural-gradient descent
+        (``gpytorch.optim.NGD``, step ``natural_learning_rate``) and only the
+        hyperparameters and inducing locations by Adam; usually converges in
+        fewer epochs.
+    natural_learning_rate : float, default=0.1
 """ + _TORCH_DOC + """
 
     Attributes
@@ -469,7 +484,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     def __init__(self, kernel=None, n_inducing=256,
                  learn_inducing_locations=True, batch_size=256, n_epochs=20,
                  learning_rate=0.01, noise=0.1, fit_noise=True,
-                 normalize_y=True, device="cpu", dtype="float64",
+                 normalize_y=True, natural_gradient=False,
+                 natural_learning_rate=0.1, device="cpu", dtype="float64",
                  random_state=None):
         self.kernel = kernel
         self.n_inducing = n_inducing
@@ -480,6 +496,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.noise = noise
         self.fit_noise = fit_noise
         self.normalize_y = normalize_y
+        self.natural_gradient = natural_gradient
+        self.natural_learning_rate = natural_learning_rate
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -502,6 +520,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         noise = check_variance(self.noise, "noise")
         _, n_inducing = _check_batch(self, X.shape[0])
         _check_iterations(self.n_epochs, "n_epochs")
+        if self.natural_gradient:
+            _check_learning_rate(self.natural_learning_rate)
         torch, gpytorch, bridge = _modules()
         seed = _seed(self.random_state)
         self._predict_seed = seed
@@ -515,7 +535,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
             likelihood.raw_noise.requires_grad_(bool(self.fit_noise))
             model = bridge.SVGPModel(
                 s.tensor(Z), bridge.to_gpytorch(kernel),
-                learn_inducing_locations=bool(self.learn_inducing_locations))
+                learn_inducing_locations=bool(self.learn_inducing_locations),
+                natural=bool(self.natural_gradient))
             model.to(device=s.device, dtype=s.dtype)
             likelihood.to(device=s.device, dtype=s.dtype)
             self.loss_curve_ = _train_svgp(self, X, target, model, likelihood,

@@ -140,7 +140,7 @@ def test_hyperparameters_are_positive_parameters():
                          bias_variance_bounds="fixed"))
     assert isinstance(gk, gpytorch.kernels.Kernel)
     assert isinstance(gk, SkinfiniteKernel)
-    assert float(gk.weight_variance) == pytest.approx(1.3, rel=1e-12)
+    assert float(gk.weight_variance.detach()) == pytest.approx(1.3, rel=1e-12)
     assert not gk.raw_bias_variance.requires_grad
     gk.set_hyperparameter("weight_variance", 0.7)
     assert gk.to_sklearn().weight_variance == pytest.approx(0.7, rel=1e-12)

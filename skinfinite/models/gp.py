@@ -101,8 +101,9 @@ class _TorchSession:
         return self._fork.__exit__(*exc)
 
     def tensor(self, a):
-        return self.torch.as_tensor(np.ascontiguousarray(a), dtype=self.dtype,
-                                    device=self.device)
+        # torch cannot wrap read-only memory (e.g. memory-mapped inputs)
+        return self.torch.as_tensor(np.require(a, requirements=["C", "W"]),
+                                    dtype=self.dtype, device=self.device)
 
 
 def _numpy(t):

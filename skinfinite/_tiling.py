@@ -56,7 +56,7 @@ def count_blocks(n_rows, n_cols, block, symmetric=False):
     return nr * (nr + 1) // 2 if symmetric else nr * nc
 
 
-def progress(total, work, desc):
+def progress(total, work, desc, unit="block"):
     """A tqdm progress bar over ``total`` blocks, or a silent stand-in.
 
     Shown when ``show_progress`` is True, or "auto" and ``work`` (a count of
@@ -68,7 +68,7 @@ def progress(total, work, desc):
         show = total > 1 and work >= config["progress_min_work"]
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=not show, leave=False,
-                unit="block")
+                unit=unit)
 
 
 @njit(parallel=True, cache=True)

@@ -1,5 +1,6 @@
 """scikit-learn estimators built on infinite-width kernels."""
 from .dkm import DeepKernelMachineClassifier, DeepKernelMachineRegressor
+from .gp import GPRegressor, SVGPClassifier, SVGPRegressor
 from .infinite_depth import InfiniteDepthNTKClassifier
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
@@ -8,4 +9,5 @@ from .signature import SignatureKernelClassifier, SignatureKernelRegressor
 __all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
            "InfiniteDepthNTKClassifier", "SignatureKernelClassifier",
            "SignatureKernelRegressor", "DeepKernelMachineRegressor",
-           "DeepKernelMachineClassifier"]
+           "DeepKernelMachineClassifier", "GPRegressor", "SVGPRegressor",
+           "SVGPClassifier"]

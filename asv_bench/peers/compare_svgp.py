@@ -1,0 +1,162 @@
+#!/usr/bin/env python
+"""Sparse variational GP against the exact GP on a large regression problem.
+
+Data: Friedman's first regression function (scikit-learn's
+``make_friedman1``, 10 features of which 5 matter, Gaussian noise of
+standard deviation ``--noise``), ``--n-train`` training and ``--n-test``
+test rows, features standardised.  Kernel: the NNGP of a ReLU network of
+``--depth`` hidden layers.
+
+1. Hyperparameters of the exact GP: :class:`skinfinite.models.GPRegressor`
+   (exact marginal likelihood, L-BFGS, Cholesky) on a random subset of
+   ``--subset`` training rows; the exact marginal likelihood on all rows
+   through GPyTorch would need CG on a 20000 x 20000 kernel, too slow on a
+   small CPU machine.
+2. Exact reference: the exact GP posterior on **all** training rows with
+   those hyperparameters: the compiled NNGP kernel and a dense Cholesky
+   factorisation, the computation of :class:`skinfinite.models.NNGPRegressor`
+   done in place (``exact_posterior``; NNGPRegressor itself holds three
+   n x n arrays, about 10 GB at n = 20000, more than this machine could
+   spare).
+3. :class:`skinfinite.models.SVGPRegressor` on all training rows, all its
+   hyperparameters (kernel, noise, inducing locations, variational
+   distribution) fitted by the ELBO, once from the default starting point
+   (``svgp``) and once warm-started at the subset's hyperparameters
+   (``svgp_warm``).
+
+Both are scored by the mean test log predictive density,
+``mean log N(y | mu, var_f + noise)``, and the relative gap
+``(ll_exact - ll_svgp) / |ll_exact|``.
+
+Example::
+
+    python asv_bench/peers/compare_svgp.py --n-train 20000 --n-test 2000 \\
+        --n-inducing 1024 --batch-size 512 --epochs 20 --natural
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def log_density(y, mean, var):
+    return float(np.mean(-0.5 * np.log(2 * np.pi * var)
+                         - 0.5 * (y - mean) ** 2 / var))
+
+
+def exact_posterior(X, y, Xt, kernel, noise):
+    """Exact GP posterior mean and latent variance, factorised in place.
+
+    The computation of ``NNGPRegressor(normalize_y=True)`` (the kernel acts
+    on standardised targets, the noise is given in the units of ``y``),
+    written so that only one n x n array exists: NNGPRegressor keeps the
+    kernel, the factor and the lower triangle L_, about 10 GB at n = 20000.
+    """
+    from scipy import linalg
+
+    from skinfinite.kernels._engine import diagonal, gram
+    spec = kernel.spec()
+    offset, scale = y.mean(), y.std()
+    K = gram(X, None, spec, ("nngp",))["nngp"]
+    K[np.diag_indices_from(K)] += noise / scale ** 2
+    L, _ = linalg.cho_factor(K, lower=True, overwrite_a=True,
+                             check_finite=False)
+    alpha = linalg.cho_solve((L, True), (y - offset) / scale,
+                             check_finite=False)
+    Ks = gram(Xt, X, spec, ("nngp",))["nngp"]
+    mean = Ks @ alpha
+    V = linalg.solve_triangular(L, Ks.T, lower=True, check_finite=False)
+    var = diagonal(Xt, spec, "nngp") - np.einsum("ij,ij->j", V, V)
+    return mean * scale + offset, np.clip(var, 0.0, None) * scale ** 2
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n-train", type=int, default=20000)
+    parser.add_argument("--n-test", type=int, default=2000)
+    parser.add_argument("--noise", type=float, default=1.0)
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--subset", type=int, default=2000)
+    parser.add_argument("--n-inducing", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--learning-rate", type=float, default=0.02)
+    parser.add_argument("--natural", action="store_true",
+                        help="natural gradients for the variational "
+                             "distribution")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import skinfinite
+    from sklearn.datasets import make_friedman1
+    from sklearn.preprocessing import StandardScaler
+
+    from skinfinite import NNGP
+    from skinfinite.models import GPRegressor, SVGPRegressor
+
+    skinfinite.set_config(show_progress=False)
+    n = args.n_train + args.n_test
+    X, y = make_friedman1(n, noise=args.noise, random_state=args.seed)
+    X = StandardScaler().fit_transform(X)
+    X, Xt, y, yt = X[:args.n_train], X[args.n_train:], y[:args.n_train], \
+        y[args.n_train:]
+    rng = np.random.default_rng(args.seed)
+    result = vars(args).copy()
+
+    t0 = time.perf_counter()
+    sub = rng.choice(args.n_train, min(args.subset, args.n_train),
+                     replace=False)
+    hyper = GPRegressor(NNGP(depth=args.depth), optimizer="lbfgs",
+                        learning_rate=0.5, max_iter=60,
+                        random_state=args.seed).fit(X[sub], y[sub])
+    result["hyper_fit_s"] = time.perf_counter() - t0
+    kern = hyper.kernel_
+    result["hyper"] = dict(weight_variance=kern.weight_variance,
+                           bias_variance=kern.bias_variance,
+                           noise=hyper.noise_)
+
+    t0 = time.perf_counter()
+    y_scale = y.std()
+    mean, var = exact_posterior(X, y, Xt, kern, hyper.noise_)
+    result["exact_s"] = time.perf_counter() - t0
+    result["exact_ll"] = log_density(yt, mean, var + hyper.noise_)
+    result["exact_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
+    print(json.dumps(result), file=sys.stderr, flush=True)
+
+    # the SVGP from the default starting point, and warm-started at the
+    # subset's hyperparameters (kernel and noise; it refits them)
+    starts = {"svgp": (NNGP(depth=args.depth), 0.1),
+              "svgp_warm": (kern, hyper.noise_ / y_scale ** 2)}
+    for name, (kernel, noise) in starts.items():
+        t0 = time.perf_counter()
+        svgp = SVGPRegressor(kernel, n_inducing=args.n_inducing,
+                             batch_size=args.batch_size, n_epochs=args.epochs,
+                             learning_rate=args.learning_rate, noise=noise,
+                             natural_gradient=args.natural,
+                             random_state=args.seed).fit(X, y)
+        result[name + "_fit_s"] = time.perf_counter() - t0
+        mean, std = svgp.predict(Xt, return_std=True)
+        result[name + "_ll"] = log_density(yt, mean, std ** 2 + svgp.noise_)
+        result[name + "_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
+        result[name + "_hyper"] = dict(
+            weight_variance=svgp.kernel_.weight_variance,
+            bias_variance=svgp.kernel_.bias_variance, noise=svgp.noise_)
+        result[name + "_loss_curve"] = svgp.loss_curve_
+        result[name + "_relative_gap"] = ((result["exact_ll"]
+                                           - result[name + "_ll"])
+                                          / abs(result["exact_ll"]))
+        print(json.dumps(result), file=sys.stderr, flush=True)
+    print(json.dumps(result))
+    print(f"exact GP  test log-likelihood {result['exact_ll']:.4f}  "
+          f"RMSE {result['exact_rmse']:.4f}  ({result['exact_s']:.0f} s; "
+          f"hyperparameters {result['hyper_fit_s']:.0f} s)")
+    for name in starts:
+        print(f"{name:<10}test log-likelihood {result[name + '_ll']:.4f}  "
+              f"RMSE {result[name + '_rmse']:.4f}  "
+              f"({result[name + '_fit_s']:.0f} s)  relative gap "
+              f"{100 * result[name + '_relative_gap']:.2f}%")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,733 @@
+"""Gaussian processes on infinite-width kernels, trained through GPyTorch.
+
+scikit-learn estimators whose hyperparameters (the kernel's weight and bias
+variances, the noise) are fitted by the exact marginal likelihood
+(:class:`GPRegressor`) or by the evidence lower bound of a sparse
+variational GP with inducing points and minibatches (:class:`SVGPRegressor`,
+:class:`SVGPClassifier`).  They need the ``gp`` extra
+(``pip install "skinfinite[gp]"``); torch and gpytorch are imported when an
+estimator is fitted, not when this module is imported.
+"""
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._tiling import progress
+from .._validation import (check_choice, check_dtype, check_positive_int,
+                           check_variance)
+
+__all__ = ["GPRegressor", "SVGPRegressor", "SVGPClassifier"]
+
+_OPTIMIZERS = ("adam", "lbfgs")
+
+
+def _modules():
+    """Import torch, gpytorch and the bridge, or explain how to get them."""
+    try:
+        import gpytorch
+        import torch
+
+        from .. import gp as bridge
+    except ImportError as exc:
+        raise ImportError(
+            "The GPyTorch estimators need torch and gpytorch; install them "
+            'with pip install "skinfinite[gp]".') from exc
+    return torch, gpytorch, bridge
+
+
+def _default_kernel():
+    from ..kernels import NNGP
+    return NNGP(depth=3)
+
+
+def _check_kernel(kernel):
+    from sklearn.base import clone
+    from sklearn.gaussian_process.kernels import Kernel
+    if kernel is None:
+        return _default_kernel()
+    if not isinstance(kernel, Kernel):
+        raise TypeError("kernel must be a skinfinite kernel such as NNGP(), "
+                        f"got {type(kernel).__name__}.")
+    return clone(kernel)
+
+
+def _check_learning_rate(value):
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        raise ValueError(f"learning_rate must be a positive number, got "
+                         f"{value!r}.")
+    return float(value)
+
+
+def _check_iterations(value, name):
+    # zero iterations keep the initial hyperparameters
+    return check_positive_int(value, name, minimum=0)
+
+
+def _torch_dtype(torch, dtype):
+    return {np.float64: torch.float64,
+            np.float32: torch.float32}[np.dtype(check_dtype(dtype)).type]
+
+
+class _TorchSession:
+    """Device, dtype and a seeded, isolated torch random state."""
+
+    def __init__(self, estimator, seed):
+        torch, _, _ = _modules()
+        self.torch = torch
+        self.device = torch.device(estimator.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device='cuda' was requested but CUDA is not "
+                             "available to torch.")
+        self.dtype = _torch_dtype(torch, estimator.dtype)
+        self.seed = int(seed)
+        self._fork = None
+
+    def __enter__(self):
+        devices = [self.device] if self.device.type == "cuda" else []
+        self._fork = self.torch.random.fork_rng(devices=devices)
+        self._fork.__enter__()
+        self.torch.manual_seed(self.seed)
+        return self
+
+    def __exit__(self, *exc):
+        return self._fork.__exit__(*exc)
+
+    def tensor(self, a):
+        # torch cannot wrap read-only memory (e.g. memory-mapped inputs)
+        return self.torch.as_tensor(np.require(a, requirements=["C", "W"]),
+                                    dtype=self.dtype, device=self.device)
+
+
+def _numpy(t):
+    return t.detach().cpu().numpy().astype(np.float64)
+
+
+def _seed(random_state):
+    return check_random_state(random_state).randint(2**31 - 1)
+
+
+class _GPyTorchMixin:
+    """Validation and plumbing shared by the GPyTorch estimators."""
+
+    def _validate_common(self):
+        if hasattr(self, "optimizer"):
+            check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
+        _check_learning_rate(self.learning_rate)
+        check_dtype(self.dtype)
+        kernel = _check_kernel(self.kernel)
+        kernel.spec()  # structural parameters are checked before training
+        return kernel
+
+    def _scale_targets(self, y):
+        if self.normalize_y:
+            self._y_mean = float(y.mean())
+            scale = float(y.std())
+            self._y_scale = scale if scale > 0 else 1.0
+        else:
+            self._y_mean, self._y_scale = 0.0, 1.0
+        return (y - self._y_mean) / self._y_scale
+
+    def _predict_latent(self, X, batch_rows=4096):
+        """Posterior mean and variance of the latent function, by row blocks."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        torch, gpytorch, _ = _modules()
+        session = _TorchSession(self, self._predict_seed)
+        self.model_.eval()
+        means, variances = [], []
+        with session, torch.no_grad(), self._settings(gpytorch), \
+                warnings.catch_warnings():
+            # predicting at the training inputs is intended here
+            warnings.simplefilter("ignore", gpytorch.utils.warnings.GPInputWarning)
+            for start in range(0, X.shape[0], batch_rows):
+                f = self.model_(session.tensor(X[start:start + batch_rows]))
+                means.append(_numpy(f.mean))
+                variances.append(_numpy(f.variance))
+        return np.concatenate(means, 0), np.concatenate(variances, 0)
+
+    def _settings(self, gpytorch):
+        return gpytorch.settings.max_cholesky_size(
+            getattr(self, "max_cholesky_size", 10**9))
+
+    def _store_kernel(self):
+        self.kernel_ = self.model_.covar_module.to_sklearn()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+def _train(parameters, loss_fn, optimizer, learning_rate, n_steps, desc,
+           work, torch):
+    """Minimise ``loss_fn()``; returns the loss at each step."""
+    losses = []
+    if n_steps == 0:
+        return losses
+    if optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(parameters, lr=learning_rate, max_iter=n_steps,
+                                line_search_fn="strong_wolfe")
+        with progress(n_steps, work, desc, unit="it") as bar:
+            def closure():
+                opt.zero_grad()
+                loss = loss_fn()
+                loss.backward()
+                losses.append(float(loss.detach()))
+                bar.update()
+                return loss
+            opt.step(closure)
+        return losses
+    opt = torch.optim.Adam(parameters, lr=learning_rate)
+    with progress(n_steps, work, desc, unit="it") as bar:
+        for _ in range(n_steps):
+            opt.zero_grad()
+            loss = loss_fn()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.update()
+    return losses
+
+
+_KERNEL_DOC = """    kernel : skinfinite kernel, default=None
+        The prior covariance: ``NNGP``, ``NTK``, ``ResNetNNGP``,
+        ``ResNetNTK`` (or another kernel with a torch recursion).  Its
+        hyperparameters are the starting point of the fit; bounds set to
+        ``"fixed"`` keep a hyperparameter fixed.  None means
+        ``NNGP(depth=3)``."""
+
+_TORCH_DOC = """    device : str, default="cpu"
+        torch device, e.g. ``"cuda"``.
+    dtype : {"float64", "float32"}, default="float64"
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, minibatches and Monte Carlo samples; the
+        global torch random state is left untouched."""
+
+
+class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
+    __doc__ = """Exact Gaussian process regression through GPyTorch.
+
+    The kernel's hyperparameters and the noise variance are fitted by
+    maximising the exact log marginal likelihood with Adam or L-BFGS.  Up to
+    ``max_cholesky_size`` training points the linear algebra is a Cholesky
+    factorisation; above it GPyTorch's conjugate gradients and Lanczos
+    estimates (its default for large problems) replace it.
+
+    Parameters
+    ----------
+""" + _KERNEL_DOC + """
+    noise : float, default=1e-2
+        Initial variance of the Gaussian observation noise (on the
+        normalised targets when ``normalize_y``).
+    fit_noise : bool, default=True
+        Also fit the noise variance.
+    normalize_y : bool, default=True
+        Standardise the targets before fitting.
+    optimizer : {"adam", "lbfgs"}, default="adam"
+    max_iter : int, default=100
+        Optimiser steps (L-BFGS: function evaluations); 0 keeps the initial
+        hyperparameters.
+    learning_rate : float, default=0.05
+    max_cholesky_size : int, default=2000
+        Largest training set solved by Cholesky; larger ones use CG.
+""" + _TORCH_DOC + """
+
+    Attributes
+    ----------
+    model_ : skinfinite.gp.ExactGPModel
+    likelihood_ : gpytorch.likelihoods.GaussianLikelihood
+    kernel_ : the fitted scikit-learn kernel
+    noise_ : float
+        Fitted noise variance, in the units of ``y``.
+    loss_curve_ : list of float
+        Negative log marginal likelihood per training point, at each step.
+    n_iter_ : int
+        Loss evaluations made by the optimiser.
+    log_marginal_likelihood_value_ : float
+        Log marginal likelihood of the normalised targets after fitting.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import GPRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 3)); y = np.sin(X[:, 0])
+    >>> gp = GPRegressor(max_iter=10, random_state=0).fit(X, y)
+    >>> mean, std = gp.predict(X[:3], return_std=True)
+    >>> mean.shape, bool(np.all(std > 0))
+    ((3,), True)
+    """
+
+    def __init__(self, kernel=None, noise=1e-2, fit_noise=True,
+                 normalize_y=True, optimizer="adam", max_iter=100,
+                 learning_rate=0.05, max_cholesky_size=2000, device="cpu",
+                 dtype="float64", random_state=None):
+        self.kernel = kernel
+        self.noise = noise
+        self.fit_noise = fit_noise
+        self.normalize_y = normalize_y
+        self.optimizer = optimizer
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_cholesky_size = max_cholesky_size
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit the hyperparameters and condition on the data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
+                             dtype=np.float64)
+        kernel = self._validate_common()
+        noise = check_variance(self.noise, "noise")
+        n_steps = _check_iterations(self.max_iter, "max_iter")
+        check_positive_int(self.max_cholesky_size, "max_cholesky_size")
+        torch, gpytorch, bridge = _modules()
+        seed = _seed(self.random_state)
+        self._predict_seed = seed
+        target = self._scale_targets(y.astype(np.float64))
+        with _TorchSession(self, seed) as s:
+            x_t, y_t = s.tensor(X), s.tensor(target)
+            likelihood = gpytorch.likelihoods.GaussianLikelihood(
+                noise_constraint=gpytorch.constraints.GreaterThan(1e-10))
+            likelihood.to(device=s.device, dtype=s.dtype)
+            likelihood.noise = s.tensor(noise)
+            likelihood.raw_noise.requires_grad_(bool(self.fit_noise))
+            model = bridge.ExactGPModel(x_t, y_t, likelihood,
+                                        bridge.to_gpytorch(kernel))
+            model.to(device=s.device, dtype=s.dtype)
+            mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
+            model.train()
+            likelihood.train()
+            params = [p for p in model.parameters() if p.requires_grad]
+
+            def loss_fn():
+                return -mll(model(x_t), y_t)
+
+            with self._settings(gpytorch):
+                self.loss_curve_ = _train(
+                    params, loss_fn, self.optimizer, self.learning_rate,
+                    n_steps, "GP marginal likelihood",
+                    n_steps * X.shape[0] ** 2, torch)
+                with torch.no_grad():
+                    final = float(loss_fn())
+        self.model_, self.likelihood_ = model, likelihood
+        self.n_iter_ = len(self.loss_curve_)
+        self.log_marginal_likelihood_value_ = -final * X.shape[0]
+        self.noise_ = float(likelihood.noise.detach()) * self._y_scale ** 2
+        self._store_kernel()
+        return self
+
+    def predict(self, X, return_std=False):
+        """Posterior mean and, optionally, standard deviation of f.
+
+        The standard deviation is that of the latent function (the noise
+        variance ``noise_`` is not included), as in scikit-learn's
+        ``GaussianProcessRegressor`` with ``alpha``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,), optional
+        """
+        mean, var = self._predict_latent(X)
+        mean = mean * self._y_scale + self._y_mean
+        if not return_std:
+            return mean
+        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_scale
+
+
+def _check_batch(estimator, n):
+    batch = check_positive_int(estimator.batch_size, "batch_size")
+    n_inducing = check_positive_int(estimator.n_inducing, "n_inducing")
+    return min(batch, n), min(n_inducing, n)
+
+
+def _initial_inducing(X, n_inducing, rng):
+    """A random subset of the training rows (without replacement)."""
+    return X[np.sort(rng.choice(X.shape[0], n_inducing, replace=False))]
+
+
+def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
+    """Minibatch Adam on the negative ELBO; returns the mean loss per epoch."""
+    torch, gpytorch, _ = _modules()
+    n = X.shape[0]
+    batch, _ = _check_batch(estimator, n)
+    n_epochs = _check_iterations(estimator.n_epochs, "n_epochs")
+    rng = np.random.RandomState(session.seed)
+    elbo = gpytorch.mlls.VariationalELBO(likelihood, model, num_data=n)
+    natural = bool(getattr(estimator, "natural_gradient", False))
+    variational = list(model.variational_parameters()) if natural else []
+    params = list(model.parameters()) + [
+        p for p in likelihood.parameters()
+        if not any(p is q for q in model.parameters())]
+    params = [p for p in params if p.requires_grad
+              and not any(p is q for q in variational)]
+    optimizers = ([torch.optim.Adam(params, lr=estimator.learning_rate)]
+                  if params else [])
+    if natural:
+        optimizers.append(gpytorch.optim.NGD(
+            variational, num_data=n, lr=estimator.natural_learning_rate))
+    x_all, y_all = session.tensor(X), session.tensor(target)
+    if target.dtype.kind in "iu":
+        y_all = y_all.to(torch.long)
+    curve = []
+    model.train()
+    likelihood.train()
+    n_batches = math.ceil(n / batch)
+    work = n_epochs * n * batch
+    with progress(n_epochs * n_batches, work, type(estimator).__name__,
+                  unit="batch") as bar:
+        for _ in range(n_epochs):
+            order = rng.permutation(n)
+            total = 0.0
+            for start in range(0, n, batch):
+                idx = torch.as_tensor(order[start:start + batch],
+                                      device=session.device)
+                for opt in optimizers:
+                    opt.zero_grad()
+                loss = -elbo(model(x_all[idx]), y_all[idx])
+                loss.backward()
+                for opt in optimizers:
+                    opt.step()
+                total += float(loss.detach()) * idx.shape[0]
+                bar.update()
+            curve.append(total / n)
+    return curve
+
+
+_SVGP_DOC = """    n_inducing : int, default=256
+        Number of inducing points (at most the number of samples),
+        initialised at a random subset of the training rows.
+    learn_inducing_locations : bool, default=True
+    batch_size : int, default=256
+        Minibatch size.
+    n_epochs : int, default=20
+        Passes over the training data; 0 leaves the initial state.
+    learning_rate : float, default=0.01
+        Adam's step size."""
+
+
+class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
+    __doc__ = """Sparse variational GP regression (SVGP) through GPyTorch.
+
+    A whitened variational distribution over ``n_inducing`` inducing values
+    and the inducing locations, the kernel's hyperparameters and the noise
+    are trained together on minibatches by Adam on the evidence lower bound
+    (Hensman, Fusi and Lawrence 2013).  The cost per step is
+    ``O(batch_size n_inducing^2 + n_inducing^3)``, independent of the number
+    of samples.
+
+    Parameters
+    ----------
+""" + _KERNEL_DOC + """
+""" + _SVGP_DOC + """
+    noise : float, default=0.1
+        Initial noise variance (on normalised targets if ``normalize_y``).
+    fit_noise : bool, default=True
+        Also fit the noise variance.
+    normalize_y : bool, default=True
+    natural_gradient : bool, default=False
+        Train the variational distribution by natural-gradient descent
+        (``gpytorch.optim.NGD``, step ``natural_learning_rate``) and only the
+        hyperparameters and inducing locations by Adam; usually converges in
+        fewer epochs.
+    natural_learning_rate : float, default=0.1
+""" + _TORCH_DOC + """
+
+    Attributes
+    ----------
+    model_ : skinfinite.gp.SVGPModel
+    likelihood_ : gpytorch.likelihoods.GaussianLikelihood
+    kernel_ : the fitted scikit-learn kernel
+    noise_ : float
+        Fitted noise variance in the units of ``y``.
+    inducing_points_ : ndarray of shape (n_inducing, n_features)
+    loss_curve_ : list of float
+        Mean negative ELBO per training point, for each epoch.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.models import SVGPRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(60, 2)); y = np.sin(X[:, 0])
+    >>> reg = SVGPRegressor(n_inducing=10, n_epochs=2, random_state=0)
+    >>> reg.fit(X, y).predict(X[:2], return_std=True)[1].shape
+    (2,)
+    """
+
+    def __init__(self, kernel=None, n_inducing=256,
+                 learn_inducing_locations=True, batch_size=256, n_epochs=20,
+                 learning_rate=0.01, noise=0.1, fit_noise=True,
+                 normalize_y=True, natural_gradient=False,
+                 natural_learning_rate=0.1, device="cpu", dtype="float64",
+                 random_state=None):
+        self.kernel = kernel
+        self.n_inducing = n_inducing
+        self.learn_inducing_locations = learn_inducing_locations
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.learning_rate = learning_rate
+        self.noise = noise
+        self.fit_noise = fit_noise
+        self.normalize_y = normalize_y
+        self.natural_gradient = natural_gradient
+        self.natural_learning_rate = natural_learning_rate
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Train the variational GP on minibatches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
+                             dtype=np.float64)
+        kernel = self._validate_common()
+        noise = check_variance(self.noise, "noise")
+        _, n_inducing = _check_batch(self, X.shape[0])
+        _check_iterations(self.n_epochs, "n_epochs")
+        if self.natural_gradient:
+            _check_learning_rate(self.natural_learning_rate)
+        torch, gpytorch, bridge = _modules()
+        seed = _seed(self.random_state)
+        self._predict_seed = seed
+        target = self._scale_targets(y.astype(np.float64))
+        with _TorchSession(self, seed) as s:
+            Z = _initial_inducing(X, n_inducing, np.random.RandomState(seed))
+            likelihood = gpytorch.likelihoods.GaussianLikelihood(
+                noise_constraint=gpytorch.constraints.GreaterThan(1e-8))
+            likelihood.to(device=s.device, dtype=s.dtype)
+            likelihood.noise = s.tensor(noise)
+            likelihood.raw_noise.requires_grad_(bool(self.fit_noise))
+            model = bridge.SVGPModel(
+                s.tensor(Z), bridge.to_gpytorch(kernel),
+                learn_inducing_locations=bool(self.learn_inducing_locations),
+                natural=bool(self.natural_gradient))
+            model.to(device=s.device, dtype=s.dtype)
+            likelihood.to(device=s.device, dtype=s.dtype)
+            self.loss_curve_ = _train_svgp(self, X, target, model, likelihood,
+                                           None, s)
+        self.model_, self.likelihood_ = model, likelihood
+        self.noise_ = float(likelihood.noise.detach()) * self._y_scale ** 2
+        self.inducing_points_ = _numpy(
+            model.variational_strategy.inducing_points)
+        self._store_kernel()
+        return self
+
+    def predict(self, X, return_std=False):
+        """Predictive mean and, optionally, standard deviation of f.
+
+        The standard deviation excludes the noise (``noise_``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        return_std : bool, default=False
+
+        Returns
+        -------
+        y_mean : ndarray of shape (n_samples,)
+        y_std : ndarray of shape (n_samples,), optional
+        """
+        mean, var = self._predict_latent(X)
+        mean = mean * self._y_scale + self._y_mean
+        if not return_std:
+            return mean
+        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_scale
+
+
+class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
+    __doc__ = """Sparse variational GP classification through GPyTorch.
+
+    Two classes: one latent function with a Bernoulli likelihood (probit
+    link), whose predictive probability ``Phi(mu / sqrt(1 + var))`` is
+    exact.  More classes: one independent latent function per class, all
+    sharing the kernel hyperparameters, with GPyTorch's softmax likelihood
+    (no mixing weights); the ELBO and the predictive probabilities are
+    Monte Carlo averages over ``n_samples`` draws, seeded by
+    ``random_state``.
+
+    Parameters
+    ----------
+""" + _KERNEL_DOC + """
+""" + _SVGP_DOC + """
+    n_samples : int, default=64
+        Monte Carlo draws for the softmax likelihood (multiclass only).
+""" + _TORCH_DOC + """
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    model_ : skinfinite.gp.SVGPModel
+    likelihood_ : gpytorch likelihood
+    kernel_ : the fitted scikit-learn kernel
+    loss_curve_ : list of float
+        Mean negative ELBO per training point, for each epoch.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skinfinite.models import SVGPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SVGPClassifier(n_inducing=16, n_epochs=10, learning_rate=0.05,
+    ...                      random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    """
+
+    def __init__(self, kernel=None, n_inducing=256,
+                 learn_inducing_locations=True, batch_size=256, n_epochs=20,
+                 learning_rate=0.01, n_samples=64, device="cpu",
+                 dtype="float64", random_state=None):
+        self.kernel = kernel
+        self.n_inducing = n_inducing
+        self.learn_inducing_locations = learn_inducing_locations
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.learning_rate = learning_rate
+        self.n_samples = n_samples
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Train the variational classifier on minibatches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, ensure_min_samples=2,
+                             dtype=np.float64)
+        check_classification_targets(y)
+        kernel = self._validate_common()
+        check_positive_int(self.n_samples, "n_samples")
+        _, n_inducing = _check_batch(self, X.shape[0])
+        _check_iterations(self.n_epochs, "n_epochs")
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError("The classifier needs samples of at least 2 "
+                             "classes in the data, but the data contain only "
+                             f"one class: {self.classes_[0]!r}.")
+        codes = encoder.transform(y)
+        torch, gpytorch, bridge = _modules()
+        seed = _seed(self.random_state)
+        self._predict_seed = seed
+        n_latent = None if n_classes == 2 else n_classes
+        with _TorchSession(self, seed) as s:
+            rng = np.random.RandomState(seed)
+            if n_latent is None:
+                Z = s.tensor(_initial_inducing(X, n_inducing, rng))
+                likelihood = gpytorch.likelihoods.BernoulliLikelihood()
+                target = codes.astype(np.float64)
+            else:
+                Z = s.tensor(np.stack([_initial_inducing(X, n_inducing, rng)
+                                       for _ in range(n_classes)]))
+                likelihood = gpytorch.likelihoods.SoftmaxLikelihood(
+                    num_classes=n_classes, mixing_weights=False)
+                target = codes.astype(np.int64)
+            model = bridge.SVGPModel(
+                Z, bridge.to_gpytorch(kernel), n_latent=n_latent,
+                learn_inducing_locations=bool(self.learn_inducing_locations),
+                constant_mean=True)
+            model.to(device=s.device, dtype=s.dtype)
+            likelihood.to(device=s.device, dtype=s.dtype)
+            with gpytorch.settings.num_likelihood_samples(self.n_samples):
+                self.loss_curve_ = _train_svgp(self, X, target, model,
+                                               likelihood, n_latent, s)
+        self.model_, self.likelihood_ = model, likelihood
+        self._store_kernel()
+        return self
+
+    def predict_proba(self, X):
+        """Predictive class probabilities.
+
+        Two classes: ``Phi(mu / sqrt(1 + var))``, exact.  More classes: the
+        mean of ``softmax(mu + sqrt(var) eps)`` over ``n_samples`` fixed
+        standard normal draws ``eps`` (seeded by ``random_state`` and shared
+        by every row, so each row's probabilities do not depend on the
+        others).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        from scipy.special import ndtr, softmax
+        check_is_fitted(self)
+        mean, var = self._predict_latent(X)
+        sd = np.sqrt(np.clip(var, 0.0, None))
+        if len(self.classes_) == 2:
+            p1 = ndtr(mean / np.sqrt(1.0 + sd ** 2))
+            return np.column_stack([1.0 - p1, p1])
+        eps = np.random.RandomState(self._predict_seed).standard_normal(
+            (self.n_samples, 1, mean.shape[1]))
+        return softmax(mean + sd * eps, axis=-1).mean(axis=0)
+
+    def decision_function(self, X):
+        """Scores that order the classes as ``predict_proba`` does.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Two classes: ``mu / sqrt(1 + var)``, the probit argument of
+            ``classes_[1]`` (positive favours it).  More classes: the log of
+            the predictive probabilities.
+        """
+        check_is_fitted(self)
+        if len(self.classes_) == 2:
+            mean, var = self._predict_latent(X)
+            return mean / np.sqrt(1.0 + np.clip(var, 0.0, None))
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]

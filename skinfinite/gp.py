@@ -316,6 +316,12 @@ class SkinfiniteKernel(gpytorch.kernels.Kernel):
 
     def forward(self, x1, x2, diag=False, last_dim_is_batch=False,
                 **params):
+        """Kernel block between ``x1`` (..., n, d) and ``x2`` (..., m, d).
+
+        Returns a tensor of shape (..., n, m), or its diagonal (..., n) when
+        ``diag`` is true.  Batch dimensions over the last input dimension
+        (``last_dim_is_batch``) are not supported.
+        """
         if last_dim_is_batch:
             raise NotImplementedError(
                 "last_dim_is_batch is not supported by skinfinite kernels.")
@@ -414,6 +420,7 @@ class ExactGPModel(gpytorch.models.ExactGP):
         self.covar_module = covar_module
 
     def forward(self, x):
+        """Prior over the latent function at ``x``."""
         return gpytorch.distributions.MultivariateNormal(
             self.mean_module(x), self.covar_module(x))
 
@@ -449,5 +456,6 @@ class SVGPModel(gpytorch.models.ApproximateGP):
         self.covar_module = covar_module
 
     def forward(self, x):
+        """Prior over the latent function at ``x``."""
         return gpytorch.distributions.MultivariateNormal(
             self.mean_module(x), self.covar_module(x))

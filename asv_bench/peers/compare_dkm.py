@@ -17,7 +17,8 @@ by marginal likelihood: the deep kernel machine with ``nu=np.inf``, which is
 rounding).  The deep kernel machine is the full one (all training points
 inducing) with finite ``nu``: one fixed ``--nu``, or (``--nu-grid``) the
 ``nu`` of the grid with the lowest RMSE on a validation split (25%) of the
-training part, refitted on the whole training part.  The test part is used
+training part (or the lowest mean RMSE of ``--cv-folds`` folds), refitted
+on the whole training part.  The test part is used
 for nothing but the reported RMSE.
 
 Classification: ``load_digits``, one stratified 70/30 split, test accuracy
@@ -41,7 +42,7 @@ import numpy as np
 import skinfinite  # before torch (thread pool settings)
 from sklearn.datasets import (load_diabetes, load_digits, make_friedman1,
                               make_friedman2, make_friedman3)
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from skinfinite.models import (DeepKernelMachineClassifier,
@@ -77,9 +78,14 @@ def _choose_nu(args, X, y, seed):
     training data (the test data are not seen)."""
     if not args.nu_grid:
         return args.nu
-    Xa, Xv, ya, yv = train_test_split(X, y, test_size=0.25,
-                                      random_state=seed + 1000)
-    scores = {nu: _rmse(_regressor(args, nu, seed).fit(Xa, ya), Xv, yv)
+    if args.cv_folds > 1:
+        folds = list(KFold(args.cv_folds, shuffle=True,
+                           random_state=seed + 1000).split(X))
+    else:
+        folds = [train_test_split(np.arange(len(y)), test_size=0.25,
+                                  random_state=seed + 1000)]
+    scores = {nu: np.mean([_rmse(_regressor(args, nu, seed).fit(X[a], y[a]),
+                                 X[v], y[v]) for a, v in folds])
               for nu in args.nu_grid}
     return min(scores, key=scores.get)
 
@@ -89,8 +95,11 @@ def regression(args):
              else f"nu={args.nu:g}")
     print(f"| task | NNGP RMSE | DKM RMSE ({label}) | DKM / NNGP | nu chosen |")
     print("|---|---|---|---|---|")
-    wins = 0
+    wins = n_tasks = 0
     for name, X, y in regression_tasks():
+        if args.tasks and name not in args.tasks.split(","):
+            continue
+        n_tasks += 1
         scores, chosen = [], []
         for seed in range(args.splits):
             Xa, Xb, ya, yb = _split(X, y, seed)
@@ -102,7 +111,7 @@ def regression(args):
         wins += dkm < nngp
         print(f"| {name} | {nngp:.4g} | {dkm:.4g} | {dkm / nngp:.3f} | "
               f"{', '.join(f'{v:g}' for v in chosen)} |", flush=True)
-    print(f"DKM better on {wins} of 4 tasks")
+    print(f"DKM better on {wins} of {n_tasks} tasks")
 
 
 def classification(args):
@@ -149,6 +158,11 @@ def main():
     parser.add_argument("--nu-grid", type=lambda s: [float(v) for v in s.split(",")],
                         default=None, help="e.g. 30,100,300,1000: choose nu "
                         "per split by validation on the training part")
+    parser.add_argument("--cv-folds", type=int, default=1,
+                        help="with --nu-grid: 1 is one 25%% validation split, "
+                        "k > 1 k-fold cross-validation on the training part")
+    parser.add_argument("--tasks", default="",
+                        help="comma-separated subset of the regression tasks")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--likelihood", default="softmax")

@@ -491,9 +491,11 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
       ``onehot(y) - 1 / n_classes`` with a learned noise variance, the
       regression :class:`NNGPClassifier` does.  The full machine
       (``n_inducing=None``) uses the exact marginal likelihood and starts
-      exactly at ``NNGPClassifier(depth=n_layers + 1,
-      alpha=noise_variance)`` (``max_iter=0`` predicts as it does);
-      training then moves the Grams and the noise to raise the objective.
+      at ``NNGPClassifier(depth=n_layers + 1, alpha=noise_variance)``
+      (``max_iter=0`` predicts the same classes; the outputs agree to
+      rounding with ``nu=np.inf`` and up to the ``1e-5`` relative prior
+      nugget otherwise); training then moves the Grams and the noise to
+      raise the objective.
       The class is the largest output.
 
     Parameters

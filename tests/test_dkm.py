@@ -20,7 +20,8 @@ from skinfinite.activations import get_activation  # noqa: E402
 from skinfinite.kernels import NNGP  # noqa: E402
 from skinfinite.solvers import NumericalError  # noqa: E402
 from skinfinite.models import (DeepKernelMachineClassifier,  # noqa: E402
-                               DeepKernelMachineRegressor, NNGPRegressor)
+                               DeepKernelMachineRegressor, NNGPClassifier,
+                               NNGPRegressor)
 
 SW2, SB2 = 2.0, 0.1
 
@@ -364,6 +365,62 @@ def test_classifier(n_inducing):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
 
 
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_gaussian_classifier_at_infinite_nu_is_the_nngp_classifier(rng):
+    X, y = _iris()
+    Xt = rng.normal(size=(25, 4))
+    dkm = DeepKernelMachineClassifier(nu=np.inf, likelihood="gaussian",
+                                      noise_variance=1e-2, max_iter=0).fit(X, y)
+    ref = NNGPClassifier(depth=3, alpha=1e-2).fit(X, y)
+    np.testing.assert_allclose(dkm.predict_proba(Xt), ref.predict_proba(Xt),
+                               rtol=1e-9, atol=1e-11)
+    np.testing.assert_array_equal(dkm.predict(Xt), ref.predict(Xt))
+
+
+def test_gaussian_classifier_without_training_predicts_as_the_nngp(rng):
+    # finite nu: each G_l starts at its prior plus a 1e-5 relative nugget,
+    # so the outputs agree to that order, and so do the predicted classes
+    X, y = _iris()
+    Xt = X + 0.3 * rng.normal(size=X.shape)
+    dkm = DeepKernelMachineClassifier(nu=10.0, likelihood="gaussian",
+                                      noise_variance=1e-2, temperature=1.0,
+                                      max_iter=0).fit(X, y)
+    ref = NNGPClassifier(depth=3, alpha=1e-2, temperature=1.0).fit(X, y)
+    np.testing.assert_array_equal(dkm.predict(Xt), ref.predict(Xt))
+    np.testing.assert_allclose(np.log(dkm.predict_proba(Xt)),
+                               np.log(ref.predict_proba(Xt)), atol=1e-3)
+    assert dkm.n_iter_ == 0 and dkm.loss_curve_ == []
+
+
+def test_gaussian_classifier_training_raises_the_objective():
+    X, y = _iris()
+    clf = DeepKernelMachineClassifier(nu=10.0, likelihood="gaussian",
+                                      max_iter=15, random_state=0).fit(X, y)
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.noise_variance_ > 0 and clf.noise_variance_ != 1e-2
+    assert clf.score(X, y) > 0.9
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
+
+
+def test_sparse_gaussian_classifier():
+    X, y = _iris()
+    clf = DeepKernelMachineClassifier(nu=10.0, likelihood="gaussian",
+                                      n_inducing=30, batch_size=50,
+                                      max_iter=10, early_stopping=True,
+                                      n_iter_no_change=20,
+                                      random_state=0).fit(X, y)
+    assert len(clf.validation_scores_) == 10
+    assert all(0.0 <= v <= 1.0 for v in clf.validation_scores_)
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.score(X, y) > 0.9
+
+
 def test_fits_are_deterministic(rng):
     X, y = _data(rng, n=50)
     labels = (y > 0).astype(int)
@@ -397,6 +454,8 @@ def test_float32_and_multi_output(rng):
     DeepKernelMachineRegressor(n_inducing=10, max_iter=2, random_state=0),
     DeepKernelMachineClassifier(max_iter=2, random_state=0),
     DeepKernelMachineClassifier(n_inducing=10, max_iter=2, random_state=0),
+    DeepKernelMachineClassifier(likelihood="gaussian", max_iter=2,
+                                random_state=0),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -426,11 +485,18 @@ def test_clone_pickle_pipeline_gridsearch(rng):
     ({"n_layers": 0}, "n_layers must be >= 1"),
     ({"learning_rate": -1.0}, "learning_rate must be"),
     ({"device": "tpu"}, "device must be one of"),
+    ({"likelihood": "probit"}, "likelihood must be one of"),
+    ({"likelihood": "gaussian", "noise_variance": 0.0}, "noise_variance must be"),
+    ({"temperature": -1.0}, "temperature must be"),
 ])
 def test_bad_parameters(rng, params, message):
     X, y = _data(rng)
+    if {"likelihood", "temperature"} & set(params):
+        estimator, y = DeepKernelMachineClassifier, (y > 0).astype(int)
+    else:
+        estimator = DeepKernelMachineRegressor
     with pytest.raises(ValueError, match=message):
-        DeepKernelMachineRegressor(max_iter=1, **params).fit(X, y)
+        estimator(max_iter=1, **params).fit(X, y)
 
 
 def test_bad_inputs(rng):

@@ -30,6 +30,7 @@ from ..solvers import NumericalError
 
 DEVICES = ("auto", "cpu", "cuda")
 KERNELS = ("nngp", "squared_exponential")
+CLASSIFIER_LIKELIHOODS = ("softmax", "gaussian")
 _PREDICT_CHUNK = 2048
 _PROBA_SAMPLES = 256
 
@@ -133,6 +134,9 @@ class _DeepKernelMachineBase(BaseEstimator):
 
     _likelihood = None
 
+    def _model_likelihood(self):
+        return self._likelihood
+
     # ----------------------------------------------------------- settings
     def _settings(self):
         torch = _import_torch()
@@ -165,9 +169,10 @@ class _DeepKernelMachineBase(BaseEstimator):
         layer_kernel = LayerKernel(s["kernel"], s["activation"],
                                    s["weight_variance"], s["bias_variance"])
         sparse = self.n_inducing is not None
+        likelihood = self._model_likelihood()
         return DeepKernelMachine(
-            layer_kernel, Z, s["nus"], self._likelihood, n_outputs,
-            exact=self._likelihood == "gaussian" and not sparse,
+            layer_kernel, Z, s["nus"], likelihood, n_outputs,
+            exact=likelihood == "gaussian" and not sparse,
             learn_inducing=sparse and bool(self.learn_inducing),
             noise_variance=getattr(self, "noise_variance", 1.0),
             weight_variance=s["weight_variance"],
@@ -289,7 +294,7 @@ class _DeepKernelMachineBase(BaseEstimator):
         self._n_outputs = (model.q_mean.shape[1] if hasattr(model, "q_mean")
                            else self._T_train.shape[1])
         self.inducing_points_ = self._state["Z"].copy()
-        if self._likelihood == "gaussian":
+        if self._model_likelihood() == "gaussian":
             self.noise_variance_ = float(np.exp(self._state["log_noise"]))
         del self._torch, self._device, self._dtype
 
@@ -474,21 +479,44 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
 
 
 class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
-    __doc__ = """Deep kernel machine classification (softmax likelihood).
+    __doc__ = """Deep kernel machine classification.
 
-    One output function per class with a variational Gaussian top layer;
-    the expected log-likelihood is estimated by Monte Carlo.  Training
-    starts at the NNGP, with the top layer at the NNGP posterior of scaled
-    one-hot targets.
+    One output function per class.  Two likelihoods:
+
+    * ``likelihood="softmax"``: a variational Gaussian top layer whose
+      expected softmax log-likelihood is estimated by Monte Carlo; training
+      starts at the NNGP, with the top layer at the NNGP posterior of scaled
+      one-hot targets.
+    * ``likelihood="gaussian"``: regression onto centred one-hot targets
+      ``onehot(y) - 1 / n_classes`` with a learned noise variance, the
+      regression :class:`NNGPClassifier` does.  The full machine
+      (``n_inducing=None``) uses the exact marginal likelihood and starts
+      at ``NNGPClassifier(depth=n_layers + 1, alpha=noise_variance)``
+      (``max_iter=0`` predicts the same classes; the outputs agree to
+      rounding with ``nu=np.inf`` and up to the ``1e-5`` relative prior
+      nugget otherwise); training then moves the Grams and the noise to
+      raise the objective.
+      The class is the largest output.
 
     Parameters
     ----------""" + _PARAMS_DOC + """
+    likelihood : {"softmax", "gaussian"}, default="softmax"
+        See above.
     n_mc_samples : int, default=8
-        Monte Carlo samples of the softmax likelihood per training step.
+        Monte Carlo samples of the softmax likelihood per training step
+        (``likelihood="softmax"``).
+    noise_variance : float, default=1e-2
+        Initial noise variance of ``likelihood="gaussian"``.
+    temperature : float, default=0.1
+        ``likelihood="gaussian"``: ``predict_proba`` returns
+        ``softmax(f / temperature)`` of the posterior mean outputs ``f``,
+        as :class:`NNGPClassifier` does.
 
     Attributes
     ----------""" + _ATTRS_DOC + """
     classes_ : ndarray of shape (n_classes,)
+    noise_variance_ : float
+        Learned noise variance (``likelihood="gaussian"`` only).
 
     Examples
     --------
@@ -498,6 +526,9 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     >>> clf = DeepKernelMachineClassifier(max_iter=5, random_state=0)
     >>> clf.fit(X, y).score(X, y) > 0.9
     True
+    >>> clf = DeepKernelMachineClassifier(likelihood="gaussian", max_iter=5)
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
     """
 
     _likelihood = "softmax"
@@ -505,7 +536,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     def __init__(self, n_layers=2, nu=100.0, n_inducing=None, kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  learn_inducing=True, learning_rate=0.01, max_iter=100,
-                 batch_size=256, n_mc_samples=8, early_stopping=False,
+                 batch_size=256, likelihood="softmax", n_mc_samples=8,
+                 noise_variance=1e-2, temperature=0.1, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  device="auto", dtype="float64", random_state=None):
         self.n_layers = n_layers
@@ -519,7 +551,10 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size
+        self.likelihood = likelihood
         self.n_mc_samples = n_mc_samples
+        self.noise_variance = noise_variance
+        self.temperature = temperature
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -527,6 +562,10 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+
+    def _model_likelihood(self):
+        return check_choice(self.likelihood, "likelihood",
+                            CLASSIFIER_LIKELIHOODS)
 
     def fit(self, X, y):
         """Train the machine.
@@ -542,7 +581,10 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         """
         X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=np.float64)
         check_classification_targets(y)
+        likelihood = self._model_likelihood()
         check_positive_int(self.n_mc_samples, "n_mc_samples")
+        check_variance(self.noise_variance, "noise_variance")
+        check_variance(self.temperature, "temperature")
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
@@ -551,26 +593,40 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
                              f"one class: {self.classes_[0]!r}.")
         labels = encoder.transform(y)
         k = len(self.classes_)
+        centred = np.eye(k)[labels] - 1.0 / k
+        if likelihood == "gaussian":
+            return self._fit(X, centred, centred, stratify=labels)
         # the NNGP posterior mean of these targets has logit gaps of ~4
-        init = 4.0 * (np.eye(k)[labels] - 1.0 / k)
-        return self._fit(X, labels, init, stratify=labels)
+        return self._fit(X, labels, 4.0 * centred, stratify=labels)
 
     def _targets_tensor(self, T):
+        if self._model_likelihood() == "gaussian":
+            return self._tensor(T)
         return self._tensor(T, dtype=self._torch.int64)
 
     def _score_tensors(self, model, X, T):
         mean, _ = self._marginals(model, X)
-        return float(np.mean(mean.cpu().numpy().argmax(1) == T))
+        labels = T.argmax(1) if T.ndim == 2 else T
+        return float(np.mean(mean.cpu().numpy().argmax(1) == labels))
 
     def predict_proba(self, X):
-        """Class probabilities, the softmax averaged over the posterior of
+        """Class probabilities.
+
+        ``likelihood="softmax"``: the softmax averaged over the posterior of
         the output functions (Monte Carlo, seeded by ``random_state``).
+        ``likelihood="gaussian"``: ``softmax(f / temperature)`` of the
+        posterior mean outputs ``f``.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
         mean, var = self._predict_marginals(X)
+        if self._model_likelihood() == "gaussian":
+            z = mean / self.temperature
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            return p / p.sum(axis=1, keepdims=True)
         torch = _import_torch()
         from .._dkm import softmax_predictive
 

@@ -111,6 +111,59 @@ def _gram_row(gram, grow, gcol, lo, n_pairs, i, n_cols, factor, inc):
 
 
 @njit(inline="always", fastmath=FASTMATH)
+def _second_differences(krow_new, krow_old, n_cols, factor, out):
+    """Scaled second differences of two consecutive rows of static-kernel
+    values."""
+    for j in range(n_cols):
+        for p in range(LANES):
+            out[j, p] = factor * (krow_new[j + 1, p] - krow_new[j, p]
+                                  - krow_old[j + 1, p] + krow_old[j, p])
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram, grow, gcol,
+                   lo, n_pairs, krow_old, krow_new, drow_old, drow_new, inc,
+                   dinc, tangent):
+    """Increment products of coarse row ``i`` into ``inc``.
+
+    In RBF mode the static-kernel row ``i + 1`` and its log-length-scale
+    derivative are left in ``krow_new`` and ``drow_new`` for the caller to
+    swap; with ``tangent`` the derivative's second differences go to
+    ``dinc`` in the same pass.
+    """
+    if mode == LINEAR:
+        _linear_row(xs, ys, i, n_cols, factor, inc)
+    elif mode == RBF:
+        _rbf_row(xs, ys, i + 1, n_cols, gamma, krow_new, drow_new)
+        if tangent:
+            for j in range(n_cols):
+                for p in range(LANES):
+                    inc[j, p] = factor * (
+                        krow_new[j + 1, p] - krow_new[j, p]
+                        - krow_old[j + 1, p] + krow_old[j, p])
+                    dinc[j, p] = factor * (
+                        drow_new[j + 1, p] - drow_new[j, p]
+                        - drow_old[j + 1, p] + drow_old[j, p])
+        else:
+            _second_differences(krow_new, krow_old, n_cols, factor, inc)
+    else:
+        _gram_row(gram, grow, gcol, lo, n_pairs, i, n_cols, factor, inc)
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _group_paths(xpaths, xlen, ypaths, ylen, rows, cols, lo, n_pairs,
+                 use_points):
+    """Spans of a group of lanes and their points (or increments)."""
+    tx = _group_span(xlen, rows, lo, n_pairs)
+    ty = _group_span(ylen, cols, lo, n_pairs)
+    xs = _gather(xpaths, xlen, rows, lo, n_pairs,
+                 tx if use_points else tx - 1, not use_points)
+    ys = _gather(ypaths, ylen, cols, lo, n_pairs,
+                 ty if use_points else ty - 1, not use_points)
+    return tx, ty, xs, ys
+
+
+@njit(inline="always", fastmath=FASTMATH)
 def _coefficients(inc, n_cols, refine_sq, a, b):
     for j in range(n_cols):
         for p in range(LANES):
@@ -146,15 +199,10 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, factor,
     refine_sq = 1.0 / (refine * refine)
     for g in prange(n_groups):
         lo = g * LANES
-        tx = _group_span(xlen, rows, lo, n_pairs)
-        ty = _group_span(ylen, cols, lo, n_pairs)
+        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                      cols, lo, n_pairs, mode != LINEAR)
         n_cols = ty - 1
         n_fine = n_cols * refine
-        use_points = mode != LINEAR
-        xs = _gather(xpaths, xlen, rows, lo, n_pairs,
-                     tx if use_points else tx - 1, not use_points)
-        ys = _gather(ypaths, ylen, cols, lo, n_pairs,
-                     ty if use_points else ty - 1, not use_points)
         inc = np.empty((n_cols, LANES))
         a = np.empty((n_cols, LANES))
         b = np.empty((n_cols, LANES))
@@ -166,19 +214,10 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, factor,
         if mode == RBF:
             _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow)
         for i in range(tx - 1):
-            if mode == LINEAR:
-                _linear_row(xs, ys, i, n_cols, factor, inc)
-            elif mode == RBF:
-                _rbf_row(xs, ys, i + 1, n_cols, gamma, krow_new, drow)
-                for j in range(n_cols):
-                    for p in range(LANES):
-                        inc[j, p] = factor * (
-                            krow_new[j + 1, p] - krow_new[j, p]
-                            - krow_old[j + 1, p] + krow_old[j, p])
-                krow_old, krow_new = krow_new, krow_old
-            else:
-                _gram_row(gram, grow, gcol, lo, n_pairs, i, n_cols, factor,
-                          inc)
+            _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
+                           grow, gcol, lo, n_pairs, krow_old, krow_new, drow,
+                           drow, inc, inc, False)
+            krow_old, krow_new = krow_new, krow_old
             _coefficients(inc, n_cols, refine_sq, a, b)
             for r in range(refine):
                 _sweep(old, new, a, b, n_fine, order)
@@ -228,15 +267,10 @@ def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
     n_tan = dout.shape[1]
     for g in prange(n_groups):
         lo = g * LANES
-        tx = _group_span(xlen, rows, lo, n_pairs)
-        ty = _group_span(ylen, cols, lo, n_pairs)
+        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                      cols, lo, n_pairs, mode != LINEAR)
         n_cols = ty - 1
         n_fine = n_cols * refine
-        use_points = mode != LINEAR
-        xs = _gather(xpaths, xlen, rows, lo, n_pairs,
-                     tx if use_points else tx - 1, not use_points)
-        ys = _gather(ypaths, ylen, cols, lo, n_pairs,
-                     ty if use_points else ty - 1, not use_points)
         inc = np.empty((n_cols, LANES))
         dinc = np.zeros((n_tan, n_cols, LANES))
         a = np.empty((n_cols, LANES))
@@ -254,24 +288,12 @@ def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
         if mode == RBF:
             _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow_old)
         for i in range(tx - 1):
-            if mode == LINEAR:
-                _linear_row(xs, ys, i, n_cols, factor, inc)
-            elif mode == RBF:
-                _rbf_row(xs, ys, i + 1, n_cols, gamma, krow_new, drow_new)
-                for j in range(n_cols):
-                    for p in range(LANES):
-                        inc[j, p] = factor * (
-                            krow_new[j + 1, p] - krow_new[j, p]
-                            - krow_old[j + 1, p] + krow_old[j, p])
-                        if n_tan > 1:
-                            dinc[1, j, p] = factor * (
-                                drow_new[j + 1, p] - drow_new[j, p]
-                                - drow_old[j + 1, p] + drow_old[j, p])
-                krow_old, krow_new = krow_new, krow_old
-                drow_old, drow_new = drow_new, drow_old
-            else:
-                _gram_row(gram, grow, gcol, lo, n_pairs, i, n_cols, factor,
-                          inc)
+            _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
+                           grow, gcol, lo, n_pairs, krow_old, krow_new,
+                           drow_old, drow_new, inc, dinc[n_tan - 1],
+                           n_tan > 1)
+            krow_old, krow_new = krow_new, krow_old
+            drow_old, drow_new = drow_new, drow_old
             # d inc / d log scale = 2 inc (the static kernel is scale^2 kappa)
             for j in range(n_cols):
                 for p in range(LANES):

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._fastmath import FASTMATH
-from ._goursat import LANES, _gather, _group_span, _linear_row
+from ._goursat import LANES, _group_paths, _linear_row
 
 _CACHE = {}
 
@@ -104,12 +104,10 @@ def _make_solvers(dual):
         refine_sq = 1.0 / (refine * refine)
         for g in prange(n_groups):
             lo = g * LANES
-            tx = _group_span(xlen, rows, lo, n_pairs)
-            ty = _group_span(ylen, cols, lo, n_pairs)
+            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                          cols, lo, n_pairs, False)
             n_cols = ty - 1
             n_fine = n_cols * refine
-            xs = _gather(xpaths, xlen, rows, lo, n_pairs, tx - 1, True)
-            ys = _gather(ypaths, ylen, cols, lo, n_pairs, ty - 1, True)
             ia = np.empty(LANES, np.int64)
             ib = np.empty(LANES, np.int64)
             for p in range(LANES):

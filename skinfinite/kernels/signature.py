@@ -191,7 +191,38 @@ def _finite_output(K, name, advice):
     return K
 
 
-class SignatureKernel(Kernel):
+class _PathKernel(Kernel):
+    """Plumbing shared by the kernels on paths: input checks and the path
+    transforms named by ``lead_lag``, ``time_augment`` and ``basepoint``."""
+
+    def _sequences(self, X, name="X"):
+        seqs = check_sequences(X, self.n_channels, name)
+        return transform(seqs, bool(self.lead_lag), bool(self.time_augment),
+                         bool(self.basepoint))
+
+    def _paths(self, X, Y, eval_gradient):
+        """Checked and transformed ``X`` and ``Y`` (None when Y is None)."""
+        x = self._sequences(X)
+        if Y is None:
+            return x, None
+        if eval_gradient:
+            raise ValueError("Gradient can only be evaluated when Y is "
+                             "None.")
+        y = self._sequences(Y, "Y")
+        check_same_channels(x, y)
+        return x, y
+
+    def is_stationary(self):
+        """Returns False."""
+        return False
+
+    @property
+    def requires_vector_input(self):
+        """False: the kernel works on paths."""
+        return False
+
+
+class SignatureKernel(_PathKernel):
     r"""Signature kernel of piecewise-linear paths (Goursat PDE solver).
 
     For paths :math:`x, y` the kernel is :math:`k(x, y) = u(1, 1)` where
@@ -286,11 +317,6 @@ class SignatureKernel(Kernel):
         return _Problem(self.static_kernel, self.scale, self.length_scale,
                         self.dyadic_order)
 
-    def _sequences(self, X, name="X"):
-        seqs = check_sequences(X, self.n_channels, name)
-        return transform(seqs, bool(self.lead_lag), bool(self.time_augment),
-                         bool(self.basepoint))
-
     def _tangent_columns(self):
         """Solver tangents (log scale, log length scale) in theta order."""
         columns = []
@@ -320,14 +346,7 @@ class SignatureKernel(Kernel):
         """
         problem = self._problem()
         dtype = check_dtype(self.dtype)
-        x = self._sequences(X)
-        y = None
-        if Y is not None:
-            if eval_gradient:
-                raise ValueError("Gradient can only be evaluated when Y is "
-                                 "None.")
-            y = self._sequences(Y, "Y")
-            check_same_channels(x, y)
+        x, y = self._paths(X, Y, eval_gradient)
         columns = self._tangent_columns() if eval_gradient else []
         n_tan = 2 if problem.mode == _goursat.RBF else 1
         n_tan = n_tan if eval_gradient else 0
@@ -376,15 +395,6 @@ class SignatureKernel(Kernel):
             return np.ones(x.n_paths, dtype=check_dtype(self.dtype))
         values, _ = signature_diagonal(self._problem(), x)
         return values.astype(check_dtype(self.dtype), copy=False)
-
-    def is_stationary(self):
-        """Returns False."""
-        return False
-
-    @property
-    def requires_vector_input(self):
-        """False: the kernel works on paths."""
-        return False
 
     def __repr__(self):
         static = (self.static_kernel if isinstance(self.static_kernel, str)
@@ -529,7 +539,7 @@ class _NeuralProblem:
         return K, kx
 
 
-class NeuralSignatureKernel(Kernel):
+class NeuralSignatureKernel(_PathKernel):
     r"""Limit kernel of randomly initialised controlled ResNets on paths.
 
     The network ``dY = (A phi(Y) + b) dx`` of width N, with
@@ -611,11 +621,6 @@ class NeuralSignatureKernel(Kernel):
         self.n_channels = n_channels
         self.dtype = dtype
 
-    def _sequences(self, X, name="X"):
-        seqs = check_sequences(X, self.n_channels, name)
-        return transform(seqs, bool(self.lead_lag), bool(self.time_augment),
-                         bool(self.basepoint))
-
     def __call__(self, X, Y=None, eval_gradient=False):
         """Return the kernel k(X, Y) (and an empty gradient).
 
@@ -633,14 +638,7 @@ class NeuralSignatureKernel(Kernel):
         """
         problem = _NeuralProblem(self)
         dtype = check_dtype(self.dtype)
-        x = self._sequences(X)
-        y = None
-        if Y is not None:
-            if eval_gradient:
-                raise ValueError("Gradient can only be evaluated when Y is "
-                                 "None.")
-            y = self._sequences(Y, "Y")
-            check_same_channels(x, y)
+        x, y = self._paths(X, Y, eval_gradient)
         if self.homogeneous:
             K = problem.gram(x, y)
         else:
@@ -670,15 +668,6 @@ class NeuralSignatureKernel(Kernel):
             values = np.array([problem.euler_gram(x.take(np.array([i])))[1][0]
                                for i in range(x.n_paths)])
         return values.astype(check_dtype(self.dtype), copy=False)
-
-    def is_stationary(self):
-        """Returns False."""
-        return False
-
-    @property
-    def requires_vector_input(self):
-        """False: the kernel works on paths."""
-        return False
 
     def __repr__(self):
         return (f"NeuralSignatureKernel(activation={self.activation!r}, "

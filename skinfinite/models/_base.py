@@ -192,6 +192,20 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         return tags
 
 
+def encode_classes(estimator, y):
+    """Set ``estimator.classes_`` from the labels ``y`` and return their codes.
+
+    Raises a ValueError when ``y`` holds a single class.
+    """
+    encoder = LabelEncoder().fit(y)
+    estimator.classes_ = encoder.classes_
+    if len(estimator.classes_) < 2:
+        raise ValueError("The classifier needs samples of at least 2 "
+                         "classes in the data, but the data contain only "
+                         f"one class: {estimator.classes_[0]!r}.")
+    return encoder.transform(y)
+
+
 class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
                               BaseEstimator):
     """Kernel regression on one-hot targets, wrapped as a classifier.
@@ -218,14 +232,9 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
                              dtype=np.float64)
         check_classification_targets(y)
         check_variance(self.temperature, "temperature")
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError("The classifier needs samples of at least 2 "
-                             f"classes in the data, but the data contain only "
-                             f"one class: {self.classes_[0]!r}.")
+        codes = encode_classes(self, y)
         k = len(self.classes_)
-        Y = np.eye(k)[encoder.transform(y)] - 1.0 / k
+        Y = np.eye(k)[codes] - 1.0 / k
         params = {p: getattr(self, p) for p in self._regressor_params}
         self.regressor_ = self._regressor(**params).fit(X, Y)
         self.solver_ = self.regressor_.solver_

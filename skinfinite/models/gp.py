@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -22,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._tiling import progress
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
+from ._base import encode_classes
 
 __all__ = ["GPRegressor", "SVGPRegressor", "SVGPClassifier"]
 
@@ -125,6 +125,20 @@ class _GPyTorchMixin:
         kernel = _check_kernel(self.kernel)
         kernel.spec()  # structural parameters are checked before training
         return kernel
+
+    def _validate_regression(self, X, y):
+        """Checked inputs, targets, kernel and noise of a regressor's fit."""
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
+                             dtype=np.float64)
+        kernel = self._validate_common()
+        noise = check_variance(self.noise, "noise")
+        return X, y, kernel, noise
+
+    def _training_seed(self):
+        """Seed of the fit, kept so that predictions replay it."""
+        seed = _seed(self.random_state)
+        self._predict_seed = seed
+        return seed
 
     def _scale_targets(self, y):
         if self.normalize_y:
@@ -295,15 +309,11 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
-        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
-                             dtype=np.float64)
-        kernel = self._validate_common()
-        noise = check_variance(self.noise, "noise")
+        X, y, kernel, noise = self._validate_regression(X, y)
         n_steps = _check_iterations(self.max_iter, "max_iter")
         check_positive_int(self.max_cholesky_size, "max_cholesky_size")
         torch, gpytorch, bridge = _modules()
-        seed = _seed(self.random_state)
-        self._predict_seed = seed
+        seed = self._training_seed()
         target = self._scale_targets(y.astype(np.float64))
         with _TorchSession(self, seed) as s:
             x_t, y_t = s.tensor(X), s.tensor(target)
@@ -515,17 +525,13 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         -------
         self
         """
-        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
-                             dtype=np.float64)
-        kernel = self._validate_common()
-        noise = check_variance(self.noise, "noise")
+        X, y, kernel, noise = self._validate_regression(X, y)
         _, n_inducing = _check_batch(self, X.shape[0])
         _check_iterations(self.n_epochs, "n_epochs")
         if self.natural_gradient:
             _check_learning_rate(self.natural_learning_rate)
         torch, gpytorch, bridge = _modules()
-        seed = _seed(self.random_state)
-        self._predict_seed = seed
+        seed = self._training_seed()
         target = self._scale_targets(y.astype(np.float64))
         with _TorchSession(self, seed) as s:
             Z = _initial_inducing(X, n_inducing, np.random.RandomState(seed))
@@ -645,17 +651,10 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
         check_positive_int(self.n_samples, "n_samples")
         _, n_inducing = _check_batch(self, X.shape[0])
         _check_iterations(self.n_epochs, "n_epochs")
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
+        codes = encode_classes(self, y)
         n_classes = len(self.classes_)
-        if n_classes < 2:
-            raise ValueError("The classifier needs samples of at least 2 "
-                             "classes in the data, but the data contain only "
-                             f"one class: {self.classes_[0]!r}.")
-        codes = encoder.transform(y)
         torch, gpytorch, bridge = _modules()
-        seed = _seed(self.random_state)
-        self._predict_seed = seed
+        seed = self._training_seed()
         n_latent = None if n_classes == 2 else n_classes
         with _TorchSession(self, seed) as s:
             rng = np.random.RandomState(seed)

@@ -1,12 +1,12 @@
 """The classifier that an infinitely wide and infinitely deep NTK implements."""
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_choice
 from ..depth_limit import infinite_depth_regime, koenigs_interpolant
+from ._base import encode_classes
 
 WEIGHTINGS = ("power", "depth_limit")
 
@@ -151,19 +151,14 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
         check_choice(self.weighting, "weighting", WEIGHTINGS)
         self.regime_ = infinite_depth_regime(self.activation, self.variance,
                                              self.tol)
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError("The classifier needs samples of at least 2 "
-                             "classes in the data, but the data contain only "
-                             f"one class: {self.classes_[0]!r}.")
+        codes = encode_classes(self, y)
         self.X_train_ = map_to_sphere(X, self.input_map)
         self._koenigs = None
         if (self.regime_.regime == "singular_kernel"
                 and self.weighting == "depth_limit"):
             self._koenigs = koenigs_interpolant(self.activation,
                                                 self.variance, self.tol)
-        self._onehot = np.eye(len(self.classes_))[encoder.transform(y)]
+        self._onehot = np.eye(len(self.classes_))[codes]
         return self
 
     def _weights(self, gap):

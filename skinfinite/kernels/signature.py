@@ -4,7 +4,7 @@ import numbers
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._sequences import Sequences, check_same_channels, check_sequences
+from .._sequences import check_same_channels, check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 from .._validation import check_dtype, check_variance
 from ..activations import get_activation

@@ -17,7 +17,6 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -27,6 +26,7 @@ from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ..activations import get_activation
 from ..solvers import NumericalError
+from ._base import encode_classes
 
 DEVICES = ("auto", "cpu", "cuda")
 KERNELS = ("nngp", "squared_exponential")
@@ -585,13 +585,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         check_positive_int(self.n_mc_samples, "n_mc_samples")
         check_variance(self.noise_variance, "noise_variance")
         check_variance(self.temperature, "temperature")
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        if len(self.classes_) < 2:
-            raise ValueError("The classifier needs samples of at least 2 "
-                             "classes in the data, but the data contain only "
-                             f"one class: {self.classes_[0]!r}.")
-        labels = encoder.transform(y)
+        labels = encode_classes(self, y)
         k = len(self.classes_)
         centred = np.eye(k)[labels] - 1.0 / k
         if likelihood == "gaussian":

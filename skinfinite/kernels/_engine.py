@@ -22,6 +22,8 @@ import numba
 import numpy as np
 from numba import njit
 
+from .._backend import CPUBackend, cuda_simulator_enabled, resolve_backend
+from .._config import get_config
 from .._fastmath import FASTMATH
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 
@@ -112,6 +114,41 @@ def compiled_kernels(activation, make_values, make_gradients, cache):
     return cache[key]
 
 
+def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
+    """The (values, gradients) CUDA kernels of a recursion for an activation.
+
+    ``make_*(dual, per_input)`` build them from the activation's scalar
+    duals, the functions the CPU kernels are compiled from.  numba's CUDA
+    simulator runs kernels as Python, where its array stand-ins cannot enter
+    CPU-compiled functions, so it gets the duals' Python source instead.
+    """
+    dual, partials = activation._scalar_dual, activation._scalar_partials
+    if cuda_simulator_enabled():
+        dual, partials = dual.py_func, partials.py_func
+    key = activation._scalar_dual
+    if key not in cache:
+        per_input = not activation.closed_form
+        cache[key] = (make_values(dual, per_input),
+                      make_gradients(partials, per_input))
+    return cache[key]
+
+
+def select_backend(device, recursion, *arrays):
+    """The backend that runs a recursion on ``arrays`` (see ``_backend``).
+
+    A recursion without GPU kernels runs on the CPU under ``device="auto"``
+    and is an error under an explicit ``device="gpu"``.
+    """
+    backend = resolve_backend(device, *arrays)
+    if backend.name == "gpu" and not hasattr(recursion, "gpu_kernels"):
+        if "gpu" in (device, get_config()["device"]):
+            raise NotImplementedError(
+                f"{type(recursion).__name__} has no GPU kernels yet; use "
+                'device="cpu".')
+        return CPUBackend()
+    return backend
+
+
 def sq_norms(X):
     """<x, x> / d for each row: the input layer's only per-input quantity."""
     return np.einsum("ij,ij->i", X, X) / X.shape[1]
@@ -127,7 +164,7 @@ def _stage_arrays(recursion, path, with_tangents):
 
 
 def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
-         dtype=np.float64):
+         dtype=np.float64, backend=None, on_device=False):
     """NNGP and/or NTK Gram block K(X, Y) of a recursion-defined kernel.
 
     Parameters
@@ -141,11 +178,18 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
         Also return gradients with respect to log(weight_variance) and
         log(bias_variance), shape (n, m, 2).
     dtype : numpy dtype of the outputs (the recursion runs in float64).
+    backend : backend from :mod:`skinfinite._backend`, optional
+        A GPU backend runs :func:`._gpu_engine.gram` on its arrays ``X`` and
+        ``Y``, which then keeps the outputs on the device if ``on_device``.
 
     Returns
     -------
     dict with keys among "nngp", "ntk", "nngp_gradient", "ntk_gradient".
     """
+    if backend is not None and backend.name == "gpu":
+        from . import _gpu_engine
+        return _gpu_engine.gram(X, Y, recursion, want, eval_gradient, dtype,
+                                backend, on_device)
     X = np.ascontiguousarray(X, dtype=np.float64)
     symmetric = Y is None
     Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)

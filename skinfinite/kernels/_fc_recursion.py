@@ -177,6 +177,10 @@ class FullyConnectedSpec:
     def kernels(self):
         return _fused_kernels(self.activation)
 
+    def gpu_kernels(self):
+        from ._fc_gpu import gpu_kernels
+        return gpu_kernels(self.activation)
+
     def scalars(self):
         return (float(self.activation._param), self.weight_variance,
                 self.bias_variance, self.std)

@@ -50,8 +50,9 @@ def parse_args():
     parser.add_argument("--skip-tests", action="store_true")
     parser.add_argument("--bandwidth", type=float, default=3.35e12,
                         help="memory bandwidth, bytes/s (H100 SXM: 3.35e12)")
-    parser.add_argument("--fp64-rate", type=float, default=6.7e13,
-                        help="FP64 operations/s (H100 SXM: 34 TFLOP/s FMA)")
+    parser.add_argument("--fp64-rate", type=float, default=3.4e13,
+                        help="FP64 operations/s without tensor cores, an "
+                        "FMA counting as two (H100 SXM: 3.4e13)")
     return parser.parse_args()
 
 

@@ -263,6 +263,16 @@ def host_array(a):
     return a if isinstance(a, np.ndarray) else a.get()
 
 
+def on_host(a):
+    """CuPy arrays and tensors as NumPy arrays; anything else unchanged."""
+    kind = array_kind(a)
+    if kind == "cupy":
+        return a.get()
+    if kind.startswith("torch"):
+        return np.from_dlpack(a.detach().cpu())
+    return a
+
+
 def is_device_array(a):
     """Whether ``a`` lives in GPU memory (CuPy array or CUDA tensor)."""
     return array_kind(a) in ("cupy", "torch-cuda")

@@ -1,4 +1,4 @@
-"""Compile every fused CUDA kernel to PTX for an H100 (sm_90), no GPU needed.
+"""Compile every CUDA kernel (fused recursions, signature PDE) to PTX for an H100 (sm_90), no GPU needed.
 
 Run as a script with numba-cuda and NVVM/NVRTC installed; exits non-zero and
 prints the failures if any kernel does not compile.  Used by
@@ -7,11 +7,10 @@ target either for real or in its simulator, never both.
 """
 import sys
 
-import numba
 from numba import cuda, types
 
 from skinfinite.activations import get_activation
-from skinfinite.kernels import _fc_gpu
+from skinfinite.kernels import _fc_gpu, _goursat_gpu
 
 ACTIVATIONS = ["relu", "leaky_relu", "abs", "identity", "erf", "sin", "cos",
                "tanh", "gelu", "swish", "softplus", "sigmoid"]
@@ -34,6 +33,21 @@ def signatures(out_dtype):
     return values, gradients
 
 
+def compile_goursat():
+    f64, i64 = types.float64, types.int64
+    paths = types.Array(f64, 3, "C")
+    index = types.Array(i64, 1, "C")
+    sig = (paths, index, paths, index, index, index, i64, i64, i64, f64, f64,
+           types.Array(f64, 3, "C"), types.Array(f64, 1, "C"))
+    try:
+        ptx, _ = cuda.compile_ptx(_goursat_gpu._solver().py_func, sig,
+                                  cc=(9, 0))
+        assert ".target sm_90" in ptx
+    except Exception as exc:
+        return [f"signature solver: {exc}"]
+    return []
+
+
 def main():
     failures = []
     for name in ACTIVATIONS:
@@ -48,7 +62,8 @@ def main():
                     assert ".target sm_90" in ptx
                 except Exception as exc:  # report every failure at once
                     failures.append(f"{name} {dtype}: {exc}")
-    print("\n".join(failures) or f"compiled {len(ACTIVATIONS) * 4} kernels")
+    failures += compile_goursat()
+    print("\n".join(failures) or f"compiled {len(ACTIVATIONS) * 4 + 1} kernels")
     return 1 if failures else 0
 
 

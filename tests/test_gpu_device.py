@@ -121,3 +121,29 @@ def test_classifier_on_gpu(data):
     gpu = NTKClassifier(depth=3, alpha=1e-3, device="gpu").fit(X, y)
     cpu = NTKClassifier(depth=3, alpha=1e-3, device="cpu").fit(X, y)
     np.testing.assert_array_equal(gpu.predict(Xt), cpu.predict(Xt))
+
+
+@pytest.mark.parametrize("static_kernel", ["linear", "rbf"])
+def test_signature_solver_matches_cpu(static_kernel, data):
+    import cupy
+    from skinfinite.kernels import SignatureKernel
+    _, _, seed = data
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(40, 100, 5)) * 0.1
+    Y = [rng.normal(size=(length, 5)) * 0.1 for length in (30, 100, 64)]
+    params = dict(static_kernel=static_kernel, dyadic_order=1)
+    cpu = SignatureKernel(device="cpu", **params)
+    gpu = SignatureKernel(device="gpu", **params)
+    assert _relative_error(gpu(X), cpu(X)) < 1e-10, seed
+    assert _relative_error(gpu(X, Y), cpu(X, Y)) < 1e-10, seed
+    out = gpu(cupy.asarray(X))
+    assert isinstance(out, cupy.ndarray)
+
+
+def test_signature_solver_long_paths():
+    from skinfinite.kernels import SignatureKernel
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 2000, 3)) * 0.02
+    K_gpu = SignatureKernel(device="gpu")(X)
+    K_cpu = SignatureKernel(device="cpu")(X)
+    assert _relative_error(K_gpu, K_cpu) < 1e-10

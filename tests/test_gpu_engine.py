@@ -208,3 +208,45 @@ def test_torch_tensors_in_and_out(inputs):
     assert isinstance(grad, torch.Tensor) and grad.shape == (11, 11, 2)
     with pytest.raises(ValueError, match="NaN"):
         kernel(torch.full((3, 2), float("nan")))
+
+
+@pytest.fixture
+def ragged_paths():
+    rng = np.random.default_rng(3)
+    X = [rng.normal(size=(length, 2)) * 0.4 for length in (5, 7, 4, 6)]
+    Y = [rng.normal(size=(length, 2)) * 0.4 for length in (6, 3, 5)]
+    return X, Y
+
+
+@simulator
+@pytest.mark.parametrize("params", [
+    dict(),
+    dict(static_kernel="rbf", dyadic_order=1, length_scale=0.7, scale=1.3),
+    dict(normalize=True, time_augment=True, lead_lag=True)])
+def test_simulated_gpu_signature_solver_matches_cpu(params, ragged_paths):
+    from skinfinite.kernels import SignatureKernel
+    X, Y = ragged_paths
+    cpu = SignatureKernel(device="cpu", **params)
+    with simulated_gpu():
+        gpu = SignatureKernel(device="gpu", **params)
+        K, K_cross = gpu(X), gpu(X, Y)
+    np.testing.assert_allclose(K, cpu(X), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(K_cross, cpu(X, Y), rtol=1e-13, atol=1e-15)
+
+
+@simulator
+def test_signature_gpu_limits_are_explicit(ragged_paths):
+    from sklearn.gaussian_process.kernels import RBF
+
+    from skinfinite.kernels import NeuralSignatureKernel, SignatureKernel
+    X, _ = ragged_paths
+    with simulated_gpu():
+        with pytest.raises(NotImplementedError, match="gradients"):
+            SignatureKernel(device="gpu")(X, eval_gradient=True)
+        with pytest.raises(NotImplementedError, match="static kernel"):
+            SignatureKernel(static_kernel=RBF(), device="gpu")(X)
+        with pytest.raises(NotImplementedError, match="no GPU solver"):
+            NeuralSignatureKernel(device="gpu")(X)
+        # "auto" solves what the GPU solver does not cover on the CPU
+        K, dK = SignatureKernel()(X, eval_gradient=True)
+    np.testing.assert_allclose(K, SignatureKernel(device="cpu")(X))

@@ -19,7 +19,10 @@ Run from the repository root on a machine with CuPy, numba-cuda and a GPU::
      float32;
    * n = 50000, float32, Gram kept on the device;
    * ``NTKRegressor`` fit + predict, 30000 training and 5000 test points,
-     float64.
+     float64;
+   * the signature-kernel Gram of 1000 paths of length 100 in 5 channels,
+     float64, linear static kernel (against pysiglib on the GPU when it is
+     installed), and of a few paths of length 2000.
 
 ``--smoke`` runs the same code on tiny sizes in numba's CUDA simulator with
 NumPy arrays (no GPU, meaningless timings): a check of the script itself.
@@ -63,9 +66,10 @@ def main():
     results = {"argv": sys.argv[1:]}
     if not args.skip_tests and not args.smoke:
         results["tests_returncode"] = run_device_tests()
-    sizes = ({"fc": 40, "large": 60, "train": 50, "test": 20} if args.smoke
+    sizes = ({"fc": 40, "large": 60, "train": 50, "test": 20, "paths": 4,
+              "long": 12} if args.smoke
              else {"fc": 20000, "large": 50000, "train": 30000,
-                   "test": 5000})
+                   "test": 5000, "paths": 1000, "long": 2000})
     env = Environment(args.smoke)
     results["device"] = env.describe()
     results["floors"] = floors(sizes, args.bandwidth, args.fp64_rate)
@@ -75,6 +79,8 @@ def main():
         env, sizes["large"], args.repeat)
     results["ntk_regressor"] = time_regressor(env, sizes["train"],
                                               sizes["test"])
+    results["signature"] = time_signature(env, sizes["paths"],
+                                          sizes["long"], args.repeat)
     print(json.dumps(results, indent=2))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -200,6 +206,30 @@ def time_regressor(env, n_train, n_test):
     rmse = float(env.np.sqrt(env.np.mean((prediction - y[n_train:]) ** 2)))
     return {"n_train": n_train, "n_test": n_test, "d": 20, "depth": 3,
             "seconds": seconds, "test_rmse": rmse}
+
+
+def time_signature(env, n_paths, long_length, repeat):
+    from skinfinite.kernels import SignatureKernel
+    rng = env.np.random.default_rng(3)
+    # random walks, as in asv_bench/peers/compare_signature.py
+    X = (rng.standard_normal((n_paths, 100, 5)) * 0.1).cumsum(axis=1)
+    kernel = SignatureKernel(device="gpu")
+    result = {"n_paths": n_paths, "length": 100, "channels": 5,
+              "skinfinite_s": env.best_of(lambda: kernel(X), repeat)}
+    try:
+        import pysiglib
+        import torch
+        Xt = torch.as_tensor(X, device="cuda")
+        result["pysiglib_s"] = env.best_of(
+            lambda: pysiglib.sig_kernel_gram(Xt, Xt, dyadic_order=0), repeat)
+        result["speedup"] = result["pysiglib_s"] / result["skinfinite_s"]
+    except Exception as exc:   # not installed, or no CUDA build
+        result["pysiglib"] = f"not measured: {exc}"
+    long_paths = rng.standard_normal((4, long_length, 3)) * 0.02
+    result["long_paths"] = {
+        "length": long_length,
+        "seconds": env.best_of(lambda: kernel(long_paths), 1)}
+    return result
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Compile every CUDA kernel (fused recursions, signature PDE) to PTX for an H100 (sm_90), no GPU needed.
+"""Compile every CUDA kernel (fully-connected and residual recursions,
+signature PDE) to PTX for an H100 (sm_90), no GPU needed.
 
 Run as a script with numba-cuda and NVVM/NVRTC installed; exits non-zero and
 prints the failures if any kernel does not compile.  Used by
@@ -10,13 +11,13 @@ import sys
 from numba import cuda, types
 
 from skinfinite.activations import get_activation
-from skinfinite.kernels import _fc_gpu, _goursat_gpu
+from skinfinite.kernels import _fc_gpu, _goursat_gpu, _residual_gpu
 
 ACTIVATIONS = ["relu", "leaky_relu", "abs", "identity", "erf", "sin", "cos",
                "tanh", "gelu", "swish", "softplus", "sigmoid"]
 
 
-def signatures(out_dtype):
+def signatures(out_dtype, residual=False):
     f64, i64, b1 = types.float64, types.int64, types.boolean
     mat = types.Array(f64, 2, "A")
     out = types.Array(out_dtype, 2, "A")
@@ -25,9 +26,14 @@ def signatures(out_dtype):
     coefficients = types.Array(f64, 3, "C")
     stages3 = types.Array(f64, 3, "C")
     inputs = (mat, i64, i64)
-    scalars = (f64, f64, f64, f64, b1)
+    scalars = (f64, f64, f64, f64)
+    if residual:   # param, sw2, sb2, tableau A, B, steps H, layers per branch
+        scalars = (f64, f64, f64, types.Array(f64, 2, "C"),
+                   types.Array(f64, 1, "C"), types.Array(f64, 1, "C"), i64)
+    scalars += (b1,)
     values = (inputs + (rows, rows, rows, rows, coefficients, coefficients)
-              + scalars + (out, out, b1, b1, f64, types.Array(types.int32, 1, "C")))
+              + scalars + (out, out, b1, b1, f64,
+                           types.Array(types.int32, 1, "C")))
     gradients = (inputs + (stages3, stages3, rows, rows, coefficients,
                            coefficients) + scalars + (out, out, out3, out3))
     return values, gradients
@@ -52,18 +58,20 @@ def main():
     failures = []
     for name in ACTIVATIONS:
         activation = get_activation(name)
-        values, gradients = _fc_gpu.gpu_kernels(activation)
-        for dtype in (types.float64, types.float32):
-            sig_values, sig_gradients = signatures(dtype)
-            for kernel, sig in ((values, sig_values),
-                                (gradients, sig_gradients)):
-                try:
-                    ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(9, 0))
-                    assert ".target sm_90" in ptx
-                except Exception as exc:  # report every failure at once
-                    failures.append(f"{name} {dtype}: {exc}")
+        for module, residual in ((_fc_gpu, False), (_residual_gpu, True)):
+            kernels = module.gpu_kernels(activation)
+            for dtype in (types.float64, types.float32):
+                for kernel, sig in zip(kernels, signatures(dtype, residual)):
+                    try:
+                        ptx, _ = cuda.compile_ptx(kernel.py_func, sig,
+                                                  cc=(9, 0))
+                        assert ".target sm_90" in ptx
+                    except Exception as exc:  # report every failure at once
+                        failures.append(f"{module.__name__} {name} {dtype}: "
+                                        f"{exc}")
     failures += compile_goursat()
-    print("\n".join(failures) or f"compiled {len(ACTIVATIONS) * 4 + 1} kernels")
+    print("\n".join(failures)
+          or f"compiled {len(ACTIVATIONS) * 8 + 1} kernels")
     return 1 if failures else 0
 
 

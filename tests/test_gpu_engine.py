@@ -31,7 +31,8 @@ simulator = pytest.mark.skipif(
     reason="numba's CUDA simulator is off (NUMBA_ENABLE_CUDASIM)")
 no_gpu = pytest.mark.skipif(gpu_available(), reason="a GPU is available")
 
-# a single CUDA block of 16 x 16 threads: the simulator runs each thread
+# inputs fit a single CUDA block of 16 x 16 threads: the simulator runs
+# every thread as a Python thread
 ACTIVATIONS = ["relu", "leaky_relu", "abs", "erf", "sin", "cos", "tanh",
                "gelu"]
 
@@ -96,7 +97,8 @@ def test_out_of_memory_splits_tiles_and_recovers(inputs):
 @pytest.mark.parametrize("model", [
     NTKRegressor(depth=2, alpha=1e-3),
     NTKRegressor(depth=2, training_time=5.0),
-    NNGPRegressor(depth=2, alpha=1e-3)])
+    NNGPRegressor(depth=2, alpha=1e-3),
+    NTKRegressor(architecture="resnet", depth=3, alpha=1e-3)])
 def test_simulated_gpu_estimators_match_cpu(model, inputs):
     X, Xt = inputs
     y = np.sin(X[:, 0]) + X[:, 1]
@@ -128,14 +130,22 @@ def test_simulated_gpu_classifier_and_auto_device(inputs):
 
 
 @simulator
-def test_kernels_without_gpu_kernels_fall_back_or_refuse(inputs):
-    X, _ = inputs
-    resnet = ResNetNTK(depth=3)
+@pytest.mark.parametrize("params", [
+    dict(depth=3),
+    dict(depth=np.inf, activation="erf"),
+    dict(depth=4, activation="tanh", branch_layers=2)])
+def test_simulated_gpu_residual_kernels_match_cpu(params):
+    rng = np.random.default_rng(5)
+    X, Y = rng.normal(size=(7, 3)), rng.normal(size=(5, 3))
+    cpu = ResNetNTK(device="cpu", **params)
     with simulated_gpu():
-        np.testing.assert_allclose(resnet(X), ResNetNTK(depth=3,
-                                                        device="cpu")(X))
-        with pytest.raises(NotImplementedError, match="no GPU kernels"):
-            ResNetNTK(depth=3, device="gpu")(X)
+        gpu = ResNetNTK(device="gpu", **params)
+        K, dK = gpu(X, eval_gradient=True)
+        K_cross = gpu(X, Y)
+    K_cpu, dK_cpu = cpu(X, eval_gradient=True)
+    assert _relative_error(K, K_cpu) < 1e-12
+    assert _relative_error(dK, dK_cpu) < 1e-12
+    assert _relative_error(K_cross, cpu(X, Y)) < 1e-12
 
 
 def test_gpu_kernels_compile_to_ptx():

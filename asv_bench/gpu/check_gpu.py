@@ -51,6 +51,9 @@ def parse_args():
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes in the CUDA simulator (no GPU)")
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--cpu-reference", type=int, nargs="*",
+                        metavar="N", help="only time NTKRegressor on the CPU "
+                        "at these training sizes and extrapolate to 30000")
     parser.add_argument("--bandwidth", type=float, default=3.35e12,
                         help="memory bandwidth, bytes/s (H100 SXM: 3.35e12)")
     parser.add_argument("--fp64-rate", type=float, default=3.4e13,
@@ -64,6 +67,10 @@ def main():
     if args.smoke:
         os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     results = {"argv": sys.argv[1:]}
+    if args.cpu_reference:
+        results["cpu_reference"] = cpu_reference(args.cpu_reference)
+        print(json.dumps(results, indent=2))
+        return 0
     if not args.skip_tests and not args.smoke:
         results["tests_returncode"] = run_device_tests()
     sizes = ({"fc": 40, "large": 60, "train": 50, "test": 20, "paths": 4,
@@ -206,6 +213,33 @@ def time_regressor(env, n_train, n_test):
     rmse = float(env.np.sqrt(env.np.mean((prediction - y[n_train:]) ** 2)))
     return {"n_train": n_train, "n_test": n_test, "d": 20, "depth": 3,
             "seconds": seconds, "test_rmse": rmse}
+
+
+def cpu_reference(sizes, n_test=5000, target=30000):
+    """``NTKRegressor`` fit + predict on the CPU, extrapolated to ``target``.
+
+    The time is fitted as ``a n^2 + b n^3`` (Gram matrices, Cholesky
+    factorisation) by least squares on the measured sizes.
+    """
+    import numpy as np
+    from skinfinite.models import NTKRegressor
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((max(sizes) + n_test, 20))
+    y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(len(X))
+    NTKRegressor(depth=3, device="cpu").fit(X[:100], y[:100]).predict(X[:5])
+    measured = {}
+    for n in sizes:
+        start = time.perf_counter()
+        model = NTKRegressor(depth=3, alpha=1e-2, device="cpu")
+        model.fit(X[:n], y[:n]).predict(X[n:n + n_test])
+        measured[n] = time.perf_counter() - start
+    n = np.array(sorted(measured), dtype=float)
+    t = np.array([measured[k] for k in sorted(measured)])
+    coef, *_ = np.linalg.lstsq(np.stack([n ** 2, n ** 3], axis=1), t,
+                               rcond=None)
+    return {"n_test": n_test, "seconds": measured,
+            "extrapolated_n": target,
+            "extrapolated_seconds": float(coef @ [target ** 2, target ** 3])}
 
 
 def time_signature(env, n_paths, long_length, repeat):

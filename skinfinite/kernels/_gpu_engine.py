@@ -39,6 +39,9 @@ def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
             'device="cpu".')
     xp = backend.xp
     symmetric = Y is None
+    # recursions with adaptive steps choose them on a probe of host pairs
+    recursion = recursion.resolve(backend.to_host(X),
+                                  None if symmetric else backend.to_host(Y))
     Y = X if symmetric else Y
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     path_x = recursion.diagonal(_host_sq_norms(X, backend), eval_gradient)
@@ -51,7 +54,9 @@ def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
     outputs = _Outputs(n, m, want, eval_gradient, dtype, backend, on_device)
     bad = xp.zeros(1, np.int32)
     limit = float(np.finfo(dtype).max)
-    scalars = recursion.scalars()
+    scalars = tuple(backend.asarray(a, np.float64)
+                    if isinstance(a, np.ndarray) else a
+                    for a in recursion.scalars())
 
     def run_tile(rows, cols, on_diagonal):
         g = backend.empty((rows.stop - rows.start, cols.stop - cols.start),

@@ -245,6 +245,10 @@ class ResidualSpec:
     def kernels(self):
         return _kernels(self.activation)
 
+    def gpu_kernels(self):
+        from ._residual_gpu import gpu_kernels
+        return gpu_kernels(self.activation)
+
     def scalars(self):
         A, B, _ = self.tableau()
         return (float(self.activation._param), self.weight_variance,

@@ -118,8 +118,10 @@ _DOC = """
     weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
     dtype : {"float64", "float32"}, default="float64"
     device : {"auto", "cpu", "gpu"}, default="auto"
-        Residual kernels have no GPU kernels yet: "auto" computes them on the
-        CPU (CuPy inputs give CuPy outputs) and "gpu" is an error.
+        Where the Gram matrix is computed; "auto" follows
+        ``skinfinite.config_context(device=...)``, which by default uses a GPU
+        when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
+        (NumPy, CuPy or torch).
 """
 
 

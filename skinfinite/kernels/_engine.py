@@ -114,6 +114,49 @@ def compiled_kernels(activation, make_values, make_gradients, cache):
     return cache[key]
 
 
+def device_function(function):
+    """An inlined numba function for CUDA kernels (its Python source in
+    numba's CUDA simulator, whose array stand-ins cannot enter compiled
+    functions)."""
+    return function.py_func if cuda_simulator_enabled() else function
+
+
+@njit(inline="always")
+def _store_pair(out_k, out_t, i, j, upper, k, t, want_k, want_t, limit):
+    # returns 1 if a written value is out of the output dtype's range
+    if want_k:
+        out_k[i, j] = k
+        if upper:
+            out_k[j, i] = k
+    if want_t:
+        out_t[i, j] = t
+        if upper:
+            out_t[j, i] = t
+    # NaN fails every comparison
+    return int((want_k and not abs(k) <= limit)
+               or (want_t and not abs(t) <= limit))
+
+
+@njit(inline="always")
+def _store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
+                          dk_w, dk_b, dt_w, dt_b):
+    for mirrored in range(2 if upper else 1):
+        a, b = (j, i) if mirrored else (i, j)
+        out_k[a, b] = k
+        out_t[a, b] = t
+        out_dk[a, b, 0] = dk_w
+        out_dk[a, b, 1] = dk_b
+        out_dt[a, b, 0] = dt_w
+        out_dt[a, b, 1] = dt_b
+
+
+def gpu_store_functions():
+    """How the CUDA kernels write a pair's values (and mirror them above the
+    diagonal), and its values with their tangents."""
+    return (device_function(_store_pair),
+            device_function(_store_pair_gradients))
+
+
 def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
     """The (values, gradients) CUDA kernels of a recursion for an activation.
 
@@ -122,9 +165,8 @@ def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
     simulator runs kernels as Python, where its array stand-ins cannot enter
     CPU-compiled functions, so it gets the duals' Python source instead.
     """
-    dual, partials = activation._scalar_dual, activation._scalar_partials
-    if cuda_simulator_enabled():
-        dual, partials = dual.py_func, partials.py_func
+    dual = device_function(activation._scalar_dual)
+    partials = device_function(activation._scalar_partials)
     key = activation._scalar_dual
     if key not in cache:
         per_input = not activation.closed_form

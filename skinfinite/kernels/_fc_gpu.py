@@ -6,9 +6,11 @@ a GPU (or numba's CUDA simulator) is used.
 """
 from numba import cuda
 
-from ._engine import compiled_gpu_kernels
-from ._fc_recursion import (_hidden_layer_nb, _hidden_tangents_nb,
-                            _input_layer_nb, _input_tangents_nb)
+from ._engine import compiled_gpu_kernels, gpu_store_functions
+from ._fc_recursion import (_hidden_layer_nb, _input_layer_nb,
+                            _input_tangents_nb, layer_with_tangents_nb)
+
+store_pair, store_pair_gradients = gpu_store_functions()
 
 
 def _make_values(dual, per_input):
@@ -31,16 +33,8 @@ def _make_values(dual, per_input):
             v, vd = dual(dx[layer, x], k, dy[layer, y],
                          sx[layer, x] * sy[layer, y], ax, ay, param)
             k, t = _hidden_layer_nb(v, vd, t, sw2, sb2, std)
-        if want_k:
-            out_k[i, j] = k
-            if upper:
-                out_k[j, i] = k
-        if want_t:
-            out_t[i, j] = t
-            if upper:
-                out_t[j, i] = t
-        # NaN fails every comparison; limit is the output dtype's maximum
-        if (want_k and not abs(k) <= limit) or (want_t and not abs(t) <= limit):
+        if store_pair(out_k, out_t, i, j, upper, k, t, want_k, want_t,
+                      limit):
             cuda.atomic.add(bad, 0, 1)
     return fused
 
@@ -62,21 +56,12 @@ def _make_gradients(partials, per_input):
             ay = cy[layer, y] if per_input else 0.0
             p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
                          sx[layer, x] * sy[layer, y], ax, ay, param)
-            nk, nt = _hidden_layer_nb(p[0], p[1], t, sw2, sb2, std)
-            dk_w, dk_b, dt_w, dt_b = _hidden_tangents_nb(
-                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                dx[layer, 1, x], dk_w, dy[layer, 1, y],
-                dx[layer, 2, x], dk_b, dy[layer, 2, y],
-                t, dt_w, dt_b, sw2, sb2, std)
-            k, t = nk, nt
-        for mirrored in range(2 if upper else 1):
-            a, b = (j, i) if mirrored else (i, j)
-            out_k[a, b] = k
-            out_t[a, b] = t
-            out_dk[a, b, 0] = dk_w
-            out_dk[a, b, 1] = dk_b
-            out_dt[a, b, 0] = dt_w
-            out_dt[a, b, 1] = dt_b
+            k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
+                p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
+                dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
+                sw2, sb2, std)
+        store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
+                             dk_w, dk_b, dt_w, dt_b)
     return fused
 
 

@@ -7,10 +7,12 @@ memory.  Imported only when a GPU (or numba's CUDA simulator) is used.
 """
 from numba import cuda, float64
 
-from ._engine import compiled_gpu_kernels
-from ._fc_recursion import _hidden_layer_nb, _hidden_tangents_nb
+from ._engine import compiled_gpu_kernels, gpu_store_functions
+from ._fc_recursion import _hidden_layer_nb, layer_with_tangents_nb
 
 MAX_STAGES = 16  # the Dormand-Prince tableau has 12
+
+store_pair, store_pair_gradients = gpu_store_functions()
 
 
 def _make_values(dual, per_input):
@@ -47,15 +49,8 @@ def _make_values(dual, per_input):
             for s in range(n_stages):
                 k += h * B[s] * fk[s]
                 t += h * B[s] * ft[s]
-        if want_k:
-            out_k[i, j] = k
-            if upper:
-                out_k[j, i] = k
-        if want_t:
-            out_t[i, j] = t
-            if upper:
-                out_t[j, i] = t
-        if (want_k and not abs(k) <= limit) or (want_t and not abs(t) <= limit):
+        if store_pair(out_k, out_t, i, j, upper, k, t, want_k, want_t,
+                      limit):
             cuda.atomic.add(bad, 0, 1)
     return fused
 
@@ -91,26 +86,19 @@ def _make_gradients(partials, per_input):
                     ay = cy[li, y] if per_input else 0.0
                     p = partials(dx[li, 0, x], z[0], dy[li, 0, y],
                                  sx[li, x] * sy[li, y], ax, ay, param)
-                    z[2], z[3], z[4], z[5] = _hidden_tangents_nb(
-                        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                        dx[li, 1, x], z[2], dy[li, 1, y],
-                        dx[li, 2, x], z[3], dy[li, 2, y],
-                        z[1], z[4], z[5], sw2, sb2, 0.0)
-                    z[0], z[1] = _hidden_layer_nb(p[0], p[1], z[1], sw2, sb2,
-                                                  0.0)
+                    (z[0], z[1], z[2], z[3], z[4],
+                     z[5]) = layer_with_tangents_nb(
+                        p, z[1], z[2], z[3], z[4], z[5], dx[li, 1, x],
+                        dy[li, 1, y], dx[li, 2, x], dy[li, 2, y], sw2,
+                        sb2, 0.0)
                 for c in range(6):
                     f[c, s] = z[c]
             for c in range(6):
                 for s in range(n_stages):
                     state[c] += h * B[s] * f[c, s]
-        for mirrored in range(2 if upper else 1):
-            a, b = (j, i) if mirrored else (i, j)
-            out_k[a, b] = state[0]
-            out_t[a, b] = state[1]
-            out_dk[a, b, 0] = state[2]
-            out_dk[a, b, 1] = state[3]
-            out_dt[a, b, 0] = state[4]
-            out_dt[a, b, 1] = state[5]
+        store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper,
+                             state[0], state[1], state[2], state[3],
+                             state[4], state[5])
     return fused
 
 

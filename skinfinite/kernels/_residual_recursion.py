@@ -26,7 +26,7 @@ from ..activations import Activation
 from ._engine import (BLOCK, DiagonalPath, compiled_kernels, paired_row,
                       row_iterations, store_block)
 from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
-                            _hidden_tangents_nb)
+                            layer_with_tangents_nb)
 
 _EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
 _S = _dop853.N_STAGES
@@ -148,13 +148,12 @@ def _make_gradient_kernel(partials, per_input):
                             p = partials(dx[li, 0, row], z[0], dy[li, 0, col],
                                          sx[li, row] * sy[li, col], ax, ay,
                                          param)
-                            z[2], z[3], z[4], z[5] = _hidden_tangents_nb(
-                                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                                dx[li, 1, row], z[2], dy[li, 1, col],
-                                dx[li, 2, row], z[3], dy[li, 2, col],
-                                z[1], z[4], z[5], sw2, sb2, _NTK_PARAM)
-                            z[0], z[1] = _hidden_layer_nb(p[0], p[1], z[1],
-                                                          sw2, sb2, _NTK_PARAM)
+                            (z[0], z[1], z[2], z[3], z[4],
+                             z[5]) = layer_with_tangents_nb(
+                                p, z[1], z[2], z[3], z[4], z[5],
+                                dx[li, 1, row], dy[li, 1, col],
+                                dx[li, 2, row], dy[li, 2, col], sw2, sb2,
+                                _NTK_PARAM)
                         for c in range(6):
                             f[c, s] = z[c]
                     for c in range(6):

@@ -138,7 +138,7 @@ def _store_pair(out_k, out_t, i, j, upper, k, t, want_k, want_t, limit):
 
 
 @njit(inline="always")
-def _store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
+def store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
                           dk_w, dk_b, dt_w, dt_b):
     for mirrored in range(2 if upper else 1):
         a, b = (j, i) if mirrored else (i, j)
@@ -154,7 +154,7 @@ def gpu_store_functions():
     """How the CUDA kernels write a pair's values (and mirror them above the
     diagonal), and its values with their tangents."""
     return (device_function(_store_pair),
-            device_function(_store_pair_gradients))
+            device_function(store_pair_gradients))
 
 
 def compiled_gpu_kernels(activation, make_values, make_gradients, cache):

@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from ._engine import BLOCK as _BLOCK
 from ._engine import (DiagonalPath, compiled_kernels, paired_row,
-                      row_iterations, store_block)
+                      row_iterations, store_block, store_pair_gradients)
 from .._fastmath import FASTMATH
 from ..activations import Activation
 
@@ -146,13 +146,9 @@ def _make_fused_gradients(partials, per_input):
                         p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
                         dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
                         sw2, sb2, std)
-                x, y = r0 + i, c0 + j
-                out_k[x, y] = k
-                out_t[x, y] = t
-                out_dk[x, y, 0] = dk_w
-                out_dk[x, y, 1] = dk_b
-                out_dt[x, y, 0] = dt_w
-                out_dt[x, y, 1] = dt_b
+                store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
+                                     c0 + j, False, k, t, dk_w, dk_b, dt_w,
+                                     dt_b)
     return fused
 
 

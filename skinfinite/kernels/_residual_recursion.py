@@ -24,7 +24,7 @@ from scipy.integrate._ivp import dop853_coefficients as _dop853
 from .._fastmath import FASTMATH
 from ..activations import Activation
 from ._engine import (BLOCK, DiagonalPath, compiled_kernels, paired_row,
-                      row_iterations, store_block)
+                      row_iterations, store_block, store_pair_gradients)
 from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
                             layer_with_tangents_nb)
 
@@ -159,12 +159,9 @@ def _make_gradient_kernel(partials, per_input):
                     for c in range(6):
                         for s in range(n_stages):
                             y[c] += h * B[s] * f[c, s]
-                out_k[row, col] = y[0]
-                out_t[row, col] = y[1]
-                out_dk[row, col, 0] = y[2]
-                out_dk[row, col, 1] = y[3]
-                out_dt[row, col, 0] = y[4]
-                out_dt[row, col, 1] = y[5]
+                store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
+                                     False, y[0], y[1], y[2], y[3], y[4],
+                                     y[5])
     return fused
 
 

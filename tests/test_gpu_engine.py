@@ -26,9 +26,20 @@ from skinfinite.kernels import NNGP, NTK, ResNetNTK, nngp_ntk
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor)
 
+def _simulator_available():
+    if not cuda_simulator_enabled():
+        return False
+    try:
+        from numba import cuda  # noqa: F401  (numba's own or numba-cuda)
+    except ImportError:
+        return False
+    return True
+
+
 simulator = pytest.mark.skipif(
-    not cuda_simulator_enabled(),
-    reason="numba's CUDA simulator is off (NUMBA_ENABLE_CUDASIM)")
+    not _simulator_available(),
+    reason="numba's CUDA simulator is off (NUMBA_ENABLE_CUDASIM) or "
+           "numba.cuda is missing")
 no_gpu = pytest.mark.skipif(gpu_available(), reason="a GPU is available")
 
 # inputs fit a single CUDA block of 16 x 16 threads: the simulator runs

@@ -9,6 +9,7 @@
 
 The same comparisons on a real GPU are in ``tests/test_gpu_device.py``.
 """
+import importlib.util
 import os
 import pickle
 import subprocess
@@ -27,13 +28,9 @@ from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor)
 
 def _simulator_available():
-    if not cuda_simulator_enabled():
-        return False
-    try:
-        from numba import cuda  # noqa: F401  (numba's own or numba-cuda)
-    except ImportError:
-        return False
-    return True
+    # numba.cuda is numba's own (older numba) or the numba-cuda package
+    return (cuda_simulator_enabled()
+            and importlib.util.find_spec("numba.cuda") is not None)
 
 
 simulator = pytest.mark.skipif(

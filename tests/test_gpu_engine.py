@@ -226,6 +226,10 @@ def test_torch_tensors_in_and_out(inputs):
     assert isinstance(grad, torch.Tensor) and grad.shape == (11, 11, 2)
     with pytest.raises(ValueError, match="NaN"):
         kernel(torch.full((3, 2), float("nan")))
+    model = NTKRegressor(depth=2, alpha=1e-3, device="cpu")
+    model.fit(torch.from_numpy(X), torch.from_numpy(X[:, 0]))
+    np.testing.assert_allclose(model.predict(torch.from_numpy(Y)),
+                               model.predict(Y))
 
 
 @pytest.fixture

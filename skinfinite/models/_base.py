@@ -7,7 +7,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import CPUBackend, gpu_backend, host_array
+from .._backend import CPUBackend, gpu_backend, host_array, on_host
 from .._inducing import InducingPoints
 from .._nystroem import nystroem_ridge, tile_rows
 from .._validation import check_choice, check_positive_int, check_variance
@@ -132,6 +132,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     """Validation, target normalisation and prediction plumbing."""
 
     def _validate_fit(self, X, y):
+        X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
         self.spec_ = self._spec()
@@ -200,7 +201,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
 
     def _validate_predict(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return validate_data(self, on_host(X), reset=False, dtype=np.float64)
 
     def _output_mean(self, mean):
         mean = mean * self._y_scale + self._y_mean
@@ -258,6 +259,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         -------
         self
         """
+        X, y = on_host(X), on_host(y)
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)
         check_classification_targets(y)
@@ -277,7 +279,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         # ranking of outputs far smaller than 1 / n_classes (deep kernels
         # give such outputs), which adding the centre back would round away.
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, on_host(X), reset=False, dtype=np.float64)
         return self.regressor_.predict(X)
 
     def _scores(self, X):

@@ -9,6 +9,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .._backend import on_host
 from .._sequences import Sequences, check_sequences
 from .._tiling import plan_block
 from .._validation import check_variance
@@ -122,6 +123,7 @@ class _PathEstimatorMixin:
 
     def _read_paths(self, X, reset):
         """Validated, standardised :class:`Sequences` of ``X``."""
+        X = on_host(X)
         if self._is_tabular(X):
             X = validate_data(self, X, reset=reset, dtype=np.float64)
             if X.shape[1] < 2:

@@ -2,7 +2,8 @@
 
 The workloads of ``asv_bench/gpu/check_gpu.py``: the fused NNGP+NTK Gram of
 a depth-10 ReLU network against the per-layer CuPy implementation, a large
-float32 Gram kept on the device, and ``NTKRegressor`` fit + predict.
+float32 Gram kept on the device, ``NTKRegressor`` fit + predict and the
+signature-kernel Gram.
 """
 import numpy as np
 
@@ -77,3 +78,21 @@ class RegressorGPU(_GPU):
     def time_ntk_regressor_fit_predict(self, n_train):
         model = NTKRegressor(depth=3, alpha=1e-2, device="gpu")
         model.fit(*self.train).predict(self.test)
+
+
+class SignatureGPU(_GPU):
+    """Signature Gram of 1000 random walks of length 100 in 5 channels."""
+
+    params = [1000]
+    param_names = ["n_paths"]
+
+    def setup(self, n_paths):
+        _require_gpu()
+        from skinfinite.kernels import SignatureKernel
+        rng = np.random.default_rng(3)
+        self.X = (rng.standard_normal((n_paths, 100, 5)) * 0.1).cumsum(axis=1)
+        self.kernel = SignatureKernel(device="gpu")
+        self.kernel(self.X[:4])
+
+    def time_signature_gram_linear(self, n_paths):
+        self.kernel(self.X)

@@ -8,6 +8,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._config import config_context, get_config, set_config
+from ._backend import DeviceUnavailableError, gpu_available
 from . import activations, kernels, models
 from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
 from .kernels import NeuralSignatureKernel, SignatureKernel
@@ -19,7 +20,8 @@ from .models import DeepKernelMachineClassifier, DeepKernelMachineRegressor
 
 __version__ = "0.1.0"
 
-__all__ = ["config_context", "get_config", "set_config", "activations",
+__all__ = ["config_context", "get_config", "set_config", "gpu_available",
+           "DeviceUnavailableError", "activations",
            "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
            "SignatureKernel", "NeuralSignatureKernel", "flatten_sequences",
            "NTKRegressor",

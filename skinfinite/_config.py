@@ -7,6 +7,7 @@ _DEFAULTS = {
     "memory_budget": 256 * 2**20,
     "show_progress": "auto",
     "progress_min_work": 2e8,
+    "device": "auto",
 }
 _local = threading.local()
 
@@ -35,6 +36,9 @@ def _check(key, value):
         return _parse_bytes(value)
     if key == "show_progress" and value not in (True, False, "auto"):
         raise ValueError("show_progress must be True, False or 'auto'.")
+    if key == "device" and value not in ("auto", "cpu", "gpu"):
+        raise ValueError("device must be 'auto', 'cpu' or 'gpu', got "
+                         f"{value!r}.")
     return value
 
 
@@ -51,9 +55,11 @@ def get_config():
     -------
     config : dict
         ``memory_budget`` (bytes of scratch memory one tile may use),
-        ``show_progress`` (True, False or "auto") and
+        ``show_progress`` (True, False or "auto"),
         ``progress_min_work`` (pair-layer updates above which "auto" shows a
-        progress bar).
+        progress bar) and ``device`` ("auto", "cpu" or "gpu": where kernels
+        and estimators with ``device="auto"`` compute; "auto" uses a GPU
+        when CuPy sees one).
     """
     return dict(_config())
 
@@ -82,7 +88,8 @@ def config_context(**options):
     ----------
     **options
         ``memory_budget`` (int bytes or a string such as ``"512MB"``),
-        ``show_progress`` (True, False or "auto"), ``progress_min_work``.
+        ``show_progress`` (True, False or "auto"), ``progress_min_work``,
+        ``device`` ("auto", "cpu" or "gpu").
 
     Examples
     --------

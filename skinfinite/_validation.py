@@ -13,6 +13,26 @@ def check_vector_input(X, name="X", min_samples=1):
                        ensure_min_samples=min_samples, input_name=name)
 
 
+def check_device_matrix(X, xp, name="X", min_samples=1):
+    """:func:`check_vector_input` for an array on a GPU, checked in place.
+
+    ``xp`` is the array's module (CuPy); only a boolean crosses to the host.
+    """
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2D array for {name}, got a {X.ndim}D "
+                         "array instead.")
+    if X.shape[0] < min_samples or X.shape[1] < 1:
+        raise ValueError(f"Found array with shape {X.shape} for {name} while "
+                         f"at least {min_samples} sample(s) and 1 feature "
+                         "are required.")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}.")
+    X = xp.ascontiguousarray(X, dtype=np.float64)
+    if not bool(xp.isfinite(X).all()):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+    return X
+
+
 def check_same_features(X, Y):
     if Y is not None and X.shape[1] != Y.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features but Y has {Y.shape[1]}; "

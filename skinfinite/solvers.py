@@ -1,6 +1,12 @@
-"""Linear-algebra routines shared by the estimators."""
+"""Linear-algebra routines shared by the estimators.
+
+They take NumPy arrays (solved with SciPy/LAPACK) or CuPy arrays (solved on
+the GPU with cuSOLVER); results stay where the matrix is.
+"""
 import numpy as np
 from scipy import linalg
+
+from ._backend import backend_of
 
 
 class NumericalError(np.linalg.LinAlgError, ValueError):
@@ -15,7 +21,7 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
 
     Parameters
     ----------
-    A : ndarray of shape (n, n)
+    A : ndarray of shape (n, n), NumPy or CuPy
         Symmetric matrix (not modified).
     alpha : float or ndarray of shape (n,)
         Ridge added to the diagonal.
@@ -42,18 +48,23 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
     >>> jitter > 0
     True
     """
-    A = np.array(A, dtype=np.float64, copy=True)
-    diag = np.einsum("ii->i", A)
-    diag += alpha
-    scale = float(np.mean(np.abs(diag))) or 1.0
+    backend = backend_of(A)
+    xp = backend.xp
+    A = xp.array(A, dtype=np.float64, copy=True, order="C")
+    diag = A.reshape(-1)[::A.shape[0] + 1]   # a writable view
+    diag += xp.asarray(alpha)
+    scale = float(xp.mean(xp.abs(diag))) or 1.0
     jitters = [0.0] + [scale * 10.0 ** (-10 + k) for k in range(max_tries)]
     added = 0.0
     for jitter in jitters:
         diag += jitter - added
         added = jitter
         try:
-            return linalg.cho_factor(A, lower=True, check_finite=False), jitter
-        except linalg.LinAlgError:
+            if backend.name == "cpu":
+                return (linalg.cho_factor(A, lower=True, check_finite=False),
+                        jitter)
+            return (backend.cholesky(A), True), jitter
+        except np.linalg.LinAlgError:
             continue
     raise NumericalError(
         "The kernel matrix is not positive definite even with "
@@ -62,13 +73,28 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
 
 
 def cho_solve(factor, B):
-    """Solve with a factor from :func:`cholesky_with_jitter`."""
-    return linalg.cho_solve(factor, B, check_finite=False)
+    """Solve with a factor from :func:`cholesky_with_jitter`.
+
+    ``B`` is moved to the factor's device if needed.
+    """
+    L = factor[0]
+    backend = backend_of(L)
+    if backend.name == "cpu":
+        return linalg.cho_solve(factor, B, check_finite=False)
+    return backend.solve_triangular(L, solve_lower(L, B), trans=1)
+
+
+def solve_lower(L, B):
+    """``L^-1 B`` for a lower-triangular ``L`` (its upper part is ignored)."""
+    backend = backend_of(L)
+    return backend.solve_triangular(L, backend.asarray(B, np.float64))
 
 
 def eigh_psd(A, alpha=0.0):
     """Eigendecomposition of ``A + alpha I`` with eigenvalues clipped at 0."""
-    A = np.array(A, dtype=np.float64, copy=True)
-    np.einsum("ii->i", A)[...] += alpha
-    w, V = linalg.eigh(A, check_finite=False)
-    return np.clip(w, 0.0, None), V
+    backend = backend_of(A)
+    xp = backend.xp
+    A = xp.array(A, dtype=np.float64, copy=True, order="C")
+    A.reshape(-1)[::A.shape[0] + 1] += alpha
+    w, V = backend.eigh(A)
+    return xp.clip(w, 0.0, None), V

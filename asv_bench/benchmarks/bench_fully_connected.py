@@ -27,28 +27,29 @@ def _inputs(n, d=D, seed=SEED):
     return np.random.default_rng(seed).standard_normal((n, d))
 
 
-def per_layer_relu_nngp_ntk(X, depth, sw2=SW2, sb2=SB2):
+def per_layer_relu_nngp_ntk(X, depth, sw2=SW2, sb2=SB2, xp=np):
     """NNGP and NTK of a ReLU network, one whole-matrix operation at a time.
 
     The straightforward NumPy way: every step of every layer creates full
     ``n x n`` temporaries (correlations, angles, the two arc-cosine duals and
     the new kernels). It computes the same kernels as
     ``nngp_ntk(X, depth=depth, activation="relu", ...)`` in the NTK
-    parametrisation, up to rounding.
+    parametrisation, up to rounding.  ``xp`` is the array module (NumPy,
+    or CuPy for the same computation on a GPU).
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = xp.asarray(X, dtype=xp.float64)
     nngp = X @ X.T
     nngp *= sw2 / X.shape[1]
     nngp += sb2
     ntk = nngp.copy()
     for _ in range(depth):
-        scale = np.sqrt(np.diagonal(nngp))
+        scale = xp.sqrt(xp.diagonal(nngp))
         outer = scale[:, None] * scale[None, :]
-        rho = np.clip(nngp / outer, -1.0, 1.0)
+        rho = xp.clip(nngp / outer, -1.0, 1.0)
         # each input with itself: exactly 1 (arccos is ill-conditioned there)
-        np.fill_diagonal(rho, 1.0)
-        angle = np.arccos(rho)
-        dual = outer * (np.sin(angle) + (np.pi - angle) * rho) / (2.0 * np.pi)
+        xp.fill_diagonal(rho, 1.0)
+        angle = xp.arccos(rho)
+        dual = outer * (xp.sin(angle) + (np.pi - angle) * rho) / (2.0 * np.pi)
         dual_derivative = (np.pi - angle) / (2.0 * np.pi)
         nngp = sw2 * dual + sb2
         ntk = nngp + sw2 * dual_derivative * ntk

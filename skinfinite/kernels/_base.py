@@ -1,17 +1,18 @@
 """The scikit-learn ``Kernel`` shared by every recursion-defined kernel."""
-import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._validation import check_dtype, check_same_features, check_vector_input
-from ._engine import diagonal, gram
+from .._backend import (CPUBackend, backend_of, check_inputs,
+                        is_device_array, like_input)
+from .._validation import check_dtype
+from ._engine import diagonal, gram, select_backend
 
 
 class RecursionKernel(Kernel):
     """A kernel whose Gram blocks come from a recursion run by the engine.
 
     Subclasses store their parameters in ``__init__`` (including
-    ``weight_variance``, ``bias_variance``, their ``*_bounds`` and
-    ``dtype``), define ``spec()`` returning the recursion, and set
+    ``weight_variance``, ``bias_variance``, their ``*_bounds``, ``dtype``
+    and ``device``), define ``spec()`` returning the recursion, and set
     ``_output`` to "nngp" or "ntk".
     """
 
@@ -51,23 +52,23 @@ class RecursionKernel(Kernel):
         """
         spec = self.spec()
         dtype = check_dtype(self.dtype)
-        X = check_vector_input(X)
-        if Y is not None:
-            if eval_gradient:
-                raise ValueError("Gradient can only be evaluated when Y is None.")
-            Y = check_vector_input(Y, "Y")
-            check_same_features(X, Y)
-        res = gram(X, Y, spec, (self._output,), eval_gradient=eval_gradient,
-                   dtype=dtype)
+        if Y is not None and eval_gradient:
+            raise ValueError("Gradient can only be evaluated when Y is None.")
+        backend = select_backend(self.device, spec, X, Y)
+        Xb, Yb = check_inputs(X, Y, backend)
+        res = gram(Xb, Yb, spec, (self._output,), eval_gradient=eval_gradient,
+                   dtype=dtype, backend=backend,
+                   on_device=is_device_array(X))
         if not eval_gradient:
-            return res[self._output]
+            return like_input(res[self._output], X)
         grad = res[self._output + "_gradient"]
         # theta is ordered as self.hyperparameters (alphabetical):
         # bias_variance, then weight_variance; the engine stores (w, b).
         columns = [idx for idx, hp in ((1, self.hyperparameter_bias_variance),
                                        (0, self.hyperparameter_weight_variance))
                    if not hp.fixed]
-        return res[self._output], np.ascontiguousarray(grad[:, :, columns])
+        grad = backend_of(grad).xp.ascontiguousarray(grad[:, :, columns])
+        return like_input(res[self._output], X), like_input(grad, X)
 
     def diag(self, X):
         """Return the diagonal k(x, x), computed once per input.
@@ -80,9 +81,10 @@ class RecursionKernel(Kernel):
         -------
         K_diag : ndarray of shape (n_samples,)
         """
-        X = check_vector_input(X)
-        out = diagonal(X, self.spec(), self._output)
-        return out.astype(check_dtype(self.dtype), copy=False)
+        backend = CPUBackend()   # O(n depth): not worth a device
+        Xh, _ = check_inputs(X, None, backend)
+        out = diagonal(Xh, self.spec(), self._output)
+        return like_input(out.astype(check_dtype(self.dtype), copy=False), X)
 
     def is_stationary(self):
         """Returns False: the kernel depends on the inputs' norms."""

@@ -22,6 +22,8 @@ import numba
 import numpy as np
 from numba import njit
 
+from .._backend import CPUBackend, cuda_simulator_enabled, resolve_backend
+from .._config import get_config
 from .._fastmath import FASTMATH
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 
@@ -112,6 +114,83 @@ def compiled_kernels(activation, make_values, make_gradients, cache):
     return cache[key]
 
 
+def device_function(function):
+    """An inlined numba function for CUDA kernels (its Python source in
+    numba's CUDA simulator, whose array stand-ins cannot enter compiled
+    functions)."""
+    return function.py_func if cuda_simulator_enabled() else function
+
+
+@njit(inline="always")
+def _store_pair(out_k, out_t, i, j, upper, k, t, want_k, want_t, limit):
+    # returns 1 if a written value is out of the output dtype's range
+    if want_k:
+        out_k[i, j] = k
+        if upper:
+            out_k[j, i] = k
+    if want_t:
+        out_t[i, j] = t
+        if upper:
+            out_t[j, i] = t
+    # NaN fails every comparison
+    return int((want_k and not abs(k) <= limit)
+               or (want_t and not abs(t) <= limit))
+
+
+@njit(inline="always")
+def store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
+                          dk_w, dk_b, dt_w, dt_b):
+    for mirrored in range(2 if upper else 1):
+        a, b = (j, i) if mirrored else (i, j)
+        out_k[a, b] = k
+        out_t[a, b] = t
+        out_dk[a, b, 0] = dk_w
+        out_dk[a, b, 1] = dk_b
+        out_dt[a, b, 0] = dt_w
+        out_dt[a, b, 1] = dt_b
+
+
+def gpu_store_functions():
+    """How the CUDA kernels write a pair's values (and mirror them above the
+    diagonal), and its values with their tangents."""
+    return (device_function(_store_pair),
+            device_function(store_pair_gradients))
+
+
+def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
+    """The (values, gradients) CUDA kernels of a recursion for an activation.
+
+    ``make_*(dual, per_input)`` build them from the activation's scalar
+    duals, the functions the CPU kernels are compiled from.  numba's CUDA
+    simulator runs kernels as Python, where its array stand-ins cannot enter
+    CPU-compiled functions, so it gets the duals' Python source instead.
+    """
+    dual = device_function(activation._scalar_dual)
+    partials = device_function(activation._scalar_partials)
+    key = activation._scalar_dual
+    if key not in cache:
+        per_input = not activation.closed_form
+        cache[key] = (make_values(dual, per_input),
+                      make_gradients(partials, per_input))
+    return cache[key]
+
+
+def select_backend(device, recursion, *arrays):
+    """The backend that runs a recursion on ``arrays`` (see ``_backend``).
+
+    A recursion without GPU kernels runs on the CPU under ``device="auto"``
+    and is an error under an explicit ``device="gpu"``.
+    """
+    backend = resolve_backend(device, *arrays)
+    if backend.name == "gpu" and not hasattr(recursion, "gpu_kernels"):
+        if "gpu" in (device, get_config()["device"]):
+            raise NotImplementedError(
+                f"{type(recursion).__name__} has no GPU kernels yet; use "
+                'device="cpu".')
+        return CPUBackend()
+    return backend
+
+
 def sq_norms(X):
     """<x, x> / d for each row: the input layer's only per-input quantity."""
     return np.einsum("ij,ij->i", X, X) / X.shape[1]
@@ -127,7 +206,7 @@ def _stage_arrays(recursion, path, with_tangents):
 
 
 def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
-         dtype=np.float64):
+         dtype=np.float64, backend=None, on_device=False):
     """NNGP and/or NTK Gram block K(X, Y) of a recursion-defined kernel.
 
     Parameters
@@ -141,11 +220,18 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
         Also return gradients with respect to log(weight_variance) and
         log(bias_variance), shape (n, m, 2).
     dtype : numpy dtype of the outputs (the recursion runs in float64).
+    backend : backend from :mod:`skinfinite._backend`, optional
+        A GPU backend runs :func:`._gpu_engine.gram` on its arrays ``X`` and
+        ``Y``, which then keeps the outputs on the device if ``on_device``.
 
     Returns
     -------
     dict with keys among "nngp", "ntk", "nngp_gradient", "ntk_gradient".
     """
+    if backend is not None and backend.name == "gpu":
+        from . import _gpu_engine
+        return _gpu_engine.gram(X, Y, recursion, want, eval_gradient, dtype,
+                                backend, on_device)
     X = np.ascontiguousarray(X, dtype=np.float64)
     symmetric = Y is None
     Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)

@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from ._engine import BLOCK as _BLOCK
 from ._engine import (DiagonalPath, compiled_kernels, paired_row,
-                      row_iterations, store_block)
+                      row_iterations, store_block, store_pair_gradients)
 from .._fastmath import FASTMATH
 from ..activations import Activation
 
@@ -55,10 +55,24 @@ def _hidden_tangents(v, vd, v_xx, v_xy, v_yy, vd_xx, vd_xy, vd_yy,
     return dk_w, dk_b, dt_w_new, dt_b_new
 
 
+def _layer_with_tangents(p, t, dk_w, dk_b, dt_w, dt_b, dkxx_w, dkyy_w,
+                         dkxx_b, dkyy_b, sw2, sb2, std):
+    """One hidden layer of a pair with its tangents, from the dual's
+    partials ``p`` (see ``_duals``) at the pair's covariance."""
+    k, t_new = _hidden_layer_nb(p[0], p[1], t, sw2, sb2, std)
+    dk_w, dk_b, dt_w, dt_b = _hidden_tangents_nb(
+        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
+        dkxx_w, dk_w, dkyy_w, dkxx_b, dk_b, dkyy_b, t, dt_w, dt_b,
+        sw2, sb2, std)
+    return k, t_new, dk_w, dk_b, dt_w, dt_b
+
+
 _input_layer_nb = njit(inline="always", fastmath=FASTMATH)(_input_layer)
 _input_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_input_tangents)
 _hidden_layer_nb = njit(inline="always", fastmath=FASTMATH)(_hidden_layer)
 _hidden_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_hidden_tangents)
+layer_with_tangents_nb = njit(inline="always",
+                              fastmath=FASTMATH)(_layer_with_tangents)
 
 
 # -------------------------------------------------------------- fused kernels
@@ -128,20 +142,13 @@ def _make_fused_gradients(partials, per_input):
                     ay = cy[layer, y] if per_input else none
                     p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
                                  sx[layer, x] * sy[layer, y], ax, ay, param)
-                    nk, nt = _hidden_layer_nb(p[0], p[1], t, sw2, sb2, std)
-                    dk_w, dk_b, dt_w, dt_b = _hidden_tangents_nb(
-                        p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                        dx[layer, 1, x], dk_w, dy[layer, 1, y],
-                        dx[layer, 2, x], dk_b, dy[layer, 2, y],
-                        t, dt_w, dt_b, sw2, sb2, std)
-                    k, t = nk, nt
-                x, y = r0 + i, c0 + j
-                out_k[x, y] = k
-                out_t[x, y] = t
-                out_dk[x, y, 0] = dk_w
-                out_dk[x, y, 1] = dk_b
-                out_dt[x, y, 0] = dt_w
-                out_dt[x, y, 1] = dt_b
+                    k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
+                        p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
+                        dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
+                        sw2, sb2, std)
+                store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
+                                     c0 + j, False, k, t, dk_w, dk_b, dt_w,
+                                     dt_b)
     return fused
 
 
@@ -176,6 +183,10 @@ class FullyConnectedSpec:
 
     def kernels(self):
         return _fused_kernels(self.activation)
+
+    def gpu_kernels(self):
+        from ._fc_gpu import gpu_kernels
+        return gpu_kernels(self.activation)
 
     def scalars(self):
         return (float(self.activation._param), self.weight_variance,

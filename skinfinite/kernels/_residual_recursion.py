@@ -24,9 +24,9 @@ from scipy.integrate._ivp import dop853_coefficients as _dop853
 from .._fastmath import FASTMATH
 from ..activations import Activation
 from ._engine import (BLOCK, DiagonalPath, compiled_kernels, paired_row,
-                      row_iterations, store_block)
+                      row_iterations, store_block, store_pair_gradients)
 from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
-                            _hidden_tangents_nb)
+                            layer_with_tangents_nb)
 
 _EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
 _S = _dop853.N_STAGES
@@ -148,24 +148,20 @@ def _make_gradient_kernel(partials, per_input):
                             p = partials(dx[li, 0, row], z[0], dy[li, 0, col],
                                          sx[li, row] * sy[li, col], ax, ay,
                                          param)
-                            z[2], z[3], z[4], z[5] = _hidden_tangents_nb(
-                                p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7],
-                                dx[li, 1, row], z[2], dy[li, 1, col],
-                                dx[li, 2, row], z[3], dy[li, 2, col],
-                                z[1], z[4], z[5], sw2, sb2, _NTK_PARAM)
-                            z[0], z[1] = _hidden_layer_nb(p[0], p[1], z[1],
-                                                          sw2, sb2, _NTK_PARAM)
+                            (z[0], z[1], z[2], z[3], z[4],
+                             z[5]) = layer_with_tangents_nb(
+                                p, z[1], z[2], z[3], z[4], z[5],
+                                dx[li, 1, row], dy[li, 1, col],
+                                dx[li, 2, row], dy[li, 2, col], sw2, sb2,
+                                _NTK_PARAM)
                         for c in range(6):
                             f[c, s] = z[c]
                     for c in range(6):
                         for s in range(n_stages):
                             y[c] += h * B[s] * f[c, s]
-                out_k[row, col] = y[0]
-                out_t[row, col] = y[1]
-                out_dk[row, col, 0] = y[2]
-                out_dk[row, col, 1] = y[3]
-                out_dt[row, col, 0] = y[4]
-                out_dt[row, col, 1] = y[5]
+                store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
+                                     False, y[0], y[1], y[2], y[3], y[4],
+                                     y[5])
     return fused
 
 
@@ -244,6 +240,10 @@ class ResidualSpec:
 
     def kernels(self):
         return _kernels(self.activation)
+
+    def gpu_kernels(self):
+        from ._residual_gpu import gpu_kernels
+        return gpu_kernels(self.activation)
 
     def scalars(self):
         A, B, _ = self.tableau()

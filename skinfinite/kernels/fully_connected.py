@@ -1,10 +1,10 @@
 """NNGP and NTK kernels of fully-connected networks as scikit-learn kernels."""
+from .._backend import check_inputs, is_device_array, like_input
 from .._validation import (check_choice, check_dtype, check_positive_int,
-                           check_same_features, check_variance,
-                           check_vector_input)
+                           check_variance)
 from ..activations import get_activation
 from ._base import RecursionKernel
-from ._engine import gram
+from ._engine import gram, select_backend
 from ._fc_recursion import FullyConnectedSpec
 
 PARAMETRIZATIONS = ("ntk", "standard")
@@ -24,7 +24,8 @@ def make_spec(depth, activation, weight_variance, bias_variance,
 
 
 def nngp_ntk(X, Y=None, *, depth=3, activation="relu", weight_variance=2.0,
-             bias_variance=0.1, parametrization="ntk", dtype="float64"):
+             bias_variance=0.1, parametrization="ntk", dtype="float64",
+             device="auto"):
     """NNGP and NTK Gram blocks of a fully-connected network in one pass.
 
     Parameters
@@ -35,6 +36,11 @@ def nngp_ntk(X, Y=None, *, depth=3, activation="relu", weight_variance=2.0,
     depth, activation, weight_variance, bias_variance, parametrization
         As in :class:`NNGP`.
     dtype : {"float64", "float32"}
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the Gram matrices are computed; "auto" follows
+        ``skinfinite.config_context(device=...)``, which by default uses a GPU
+        when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
+        (NumPy, CuPy or torch).
 
     Returns
     -------
@@ -52,12 +58,12 @@ def nngp_ntk(X, Y=None, *, depth=3, activation="relu", weight_variance=2.0,
     """
     spec = make_spec(depth, activation, weight_variance, bias_variance,
                      parametrization)
-    X = check_vector_input(X)
-    if Y is not None:
-        Y = check_vector_input(Y, "Y")
-        check_same_features(X, Y)
-    res = gram(X, Y, spec, ("nngp", "ntk"), dtype=check_dtype(dtype))
-    return res["nngp"], res["ntk"]
+    dtype = check_dtype(dtype)
+    backend = select_backend(device, spec, X, Y)
+    Xb, Yb = check_inputs(X, Y, backend)
+    res = gram(Xb, Yb, spec, ("nngp", "ntk"), dtype=dtype, backend=backend,
+               on_device=is_device_array(X))
+    return like_input(res["nngp"], X), like_input(res["ntk"], X)
 
 
 class _FullyConnectedKernel(RecursionKernel):
@@ -66,7 +72,8 @@ class _FullyConnectedKernel(RecursionKernel):
     def __init__(self, depth=3, activation="relu", weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk",
                  weight_variance_bounds=(1e-2, 1e2),
-                 bias_variance_bounds=(1e-5, 1e2), dtype="float64"):
+                 bias_variance_bounds=(1e-5, 1e2), dtype="float64",
+                 device="auto"):
         self.depth = depth
         self.activation = activation
         self.weight_variance = weight_variance
@@ -75,6 +82,7 @@ class _FullyConnectedKernel(RecursionKernel):
         self.weight_variance_bounds = weight_variance_bounds
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
+        self.device = device
 
     def spec(self):
         """The validated network description used by the recursion."""
@@ -110,6 +118,11 @@ class NNGP(_FullyConnectedKernel):
         Bounds of the hyperparameters for marginal-likelihood fitting.
     dtype : {"float64", "float32"}, default="float64"
         Output dtype; the recursion itself always runs in float64.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the Gram matrix is computed; "auto" follows
+        ``skinfinite.config_context(device=...)``, which by default uses a GPU
+        when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
+        (NumPy, CuPy or torch).
 
     Examples
     --------
@@ -148,6 +161,11 @@ class NTK(_FullyConnectedKernel):
     parametrization : {"ntk", "standard"}, default="ntk"
     weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
     dtype : {"float64", "float32"}, default="float64"
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the Gram matrix is computed; "auto" follows
+        ``skinfinite.config_context(device=...)``, which by default uses a GPU
+        when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
+        (NumPy, CuPy or torch).
 
     Examples
     --------

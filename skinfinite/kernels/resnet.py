@@ -57,7 +57,8 @@ class _ResNetKernel(RecursionKernel):
     def __init__(self, depth=8, activation="relu", weight_variance=1.0,
                  bias_variance=0.1, branch_layers=1, branch_scales=None,
                  ode_tolerance=1e-8, weight_variance_bounds=(1e-2, 1e2),
-                 bias_variance_bounds=(1e-5, 1e2), dtype="float64"):
+                 bias_variance_bounds=(1e-5, 1e2), dtype="float64",
+                 device="auto"):
         self.depth = depth
         self.activation = activation
         self.weight_variance = weight_variance
@@ -68,6 +69,7 @@ class _ResNetKernel(RecursionKernel):
         self.weight_variance_bounds = weight_variance_bounds
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
+        self.device = device
 
     def spec(self):
         """The validated residual recursion (or flow) run by the engine."""
@@ -115,6 +117,11 @@ _DOC = """
         Relative tolerance of the flow at infinite depth.
     weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
     dtype : {"float64", "float32"}, default="float64"
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the Gram matrix is computed; "auto" follows
+        ``skinfinite.config_context(device=...)``, which by default uses a GPU
+        when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
+        (NumPy, CuPy or torch).
 """
 
 

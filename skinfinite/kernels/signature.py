@@ -4,6 +4,8 @@ import numbers
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
+from .._backend import like_input, on_host, resolve_backend
+from .._config import get_config
 from .._sequences import check_same_channels, check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 from .._validation import check_dtype, check_variance
@@ -65,6 +67,35 @@ class _Problem:
             self.mode = _goursat.GRAM
             self.kernel = static
 
+    #: a GPU backend when the pairs are solved on a GPU (values only)
+    backend = None
+
+    def use_device(self, device, eval_gradient, *inputs):
+        """Solve on a GPU when ``device`` says so and the problem allows.
+
+        The GPU solver covers the values of the linear and RBF static
+        kernels; the rest runs on the CPU under "auto" and is an error under
+        an explicit "gpu".
+        """
+        backend = resolve_backend(device, *inputs)
+        if backend.name != "gpu":
+            return
+        missing = ("a general static kernel" if self.mode == _goursat.GRAM
+                   else "gradients" if eval_gradient else None)
+        if missing is None:
+            self.backend, self._uploaded = backend, {}
+        elif "gpu" in (device, get_config()["device"]):
+            raise NotImplementedError(
+                f"The GPU solver of SignatureKernel does not handle {missing} "
+                'yet; use device="cpu".')
+
+    def device_values(self, seqs):
+        """The paths' points on the GPU, uploaded once per evaluation."""
+        if id(seqs) not in self._uploaded:
+            self._uploaded[id(seqs)] = (
+                self.backend.asarray(seqs.values, np.float64), seqs)
+        return self._uploaded[id(seqs)][0]
+
     def bytes_per_pair(self, x, y):
         if self.mode == _goursat.GRAM:
             return _PAIR_BYTES + 8.0 * x.max_length * y.max_length
@@ -91,6 +122,14 @@ def _block_pairs(rows, cols, on_diagonal):
 
 
 def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
+    if problem.backend is not None and not n_tangents:
+        from . import _goursat_gpu
+        budget = 0.25 * problem.backend.free_memory()
+        return _goursat_gpu.solve_values(
+            problem.backend, problem.device_values(x), x.lengths,
+            problem.device_values(y), y.lengths, rows, cols, problem.mode,
+            problem.order, problem.factor, problem.gamma,
+            min(budget, 2.0 ** 40)), None
     out = np.empty(rows.shape[0])
     args = (x.values, x.lengths, y.values, y.lengths, rows, cols,
             problem.mode, problem.order, problem.factor, problem.gamma, gram,
@@ -265,6 +304,11 @@ class SignatureKernel(_PathKernel):
         pass on; see :func:`skinfinite.flatten_sequences`).
     dtype : {"float64", "float32"}, default="float64"
         Output dtype (the PDE is solved in float64).
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the PDEs are solved (:ref:`guide_gpu`). The GPU solver covers
+        the values of the linear and RBF static kernels; gradients and other
+        static kernels run on the CPU under "auto" (and are an error under
+        "gpu"). Outputs are NumPy arrays unless the input was a CuPy array.
 
     Notes
     -----
@@ -288,7 +332,7 @@ class SignatureKernel(_PathKernel):
                  time_augment=False, basepoint=False, lead_lag=False,
                  scale=1.0, scale_bounds=(1e-3, 1e3), length_scale=1.0,
                  length_scale_bounds=(1e-3, 1e3), normalize=False,
-                 n_channels=None, dtype="float64"):
+                 n_channels=None, dtype="float64", device="auto"):
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
         self.time_augment = time_augment
@@ -301,6 +345,7 @@ class SignatureKernel(_PathKernel):
         self.normalize = normalize
         self.n_channels = n_channels
         self.dtype = dtype
+        self.device = device
 
     @property
     def hyperparameter_scale(self):
@@ -346,6 +391,9 @@ class SignatureKernel(_PathKernel):
         """
         problem = self._problem()
         dtype = check_dtype(self.dtype)
+        problem.use_device(self.device, eval_gradient, X, Y)
+        reference = X
+        X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)
         columns = self._tangent_columns() if eval_gradient else []
         n_tan = 2 if problem.mode == _goursat.RBF else 1
@@ -357,7 +405,7 @@ class SignatureKernel(_PathKernel):
                            "scale the paths down (scale < 1) or use "
                            "normalize=True")
         if not eval_gradient:
-            return K
+            return like_input(K, reference)
         dK = np.ascontiguousarray(dK[:, :, columns])
         return K, dK.astype(dtype, copy=False)
 
@@ -590,6 +638,9 @@ class NeuralSignatureKernel(_PathKernel):
         For the flattened 2-D input form.
     dtype : {"float64", "float32"}, default="float64"
         Output dtype.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        This kernel has no GPU solver yet: "auto" solves on the CPU and
+        "gpu" is an error.
 
     Notes
     -----
@@ -608,7 +659,8 @@ class NeuralSignatureKernel(_PathKernel):
     def __init__(self, activation="relu", weight_variance=1.0,
                  bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
                  homogeneous=True, time_augment=False, basepoint=False,
-                 lead_lag=False, n_channels=None, dtype="float64"):
+                 lead_lag=False, n_channels=None, dtype="float64",
+                 device="auto"):
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
@@ -620,6 +672,7 @@ class NeuralSignatureKernel(_PathKernel):
         self.lead_lag = lead_lag
         self.n_channels = n_channels
         self.dtype = dtype
+        self.device = device
 
     def __call__(self, X, Y=None, eval_gradient=False):
         """Return the kernel k(X, Y) (and an empty gradient).
@@ -638,6 +691,12 @@ class NeuralSignatureKernel(_PathKernel):
         """
         problem = _NeuralProblem(self)
         dtype = check_dtype(self.dtype)
+        if resolve_backend(self.device, X, Y).name == "gpu" and "gpu" in (
+                self.device, get_config()["device"]):
+            raise NotImplementedError("NeuralSignatureKernel has no GPU "
+                                      'solver yet; use device="cpu".')
+        reference = X
+        X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)
         if self.homogeneous:
             K = problem.gram(x, y)
@@ -647,7 +706,7 @@ class NeuralSignatureKernel(_PathKernel):
                            "NeuralSignatureKernel", "scale the paths down")
         if eval_gradient:
             return K, np.empty((K.shape[0], K.shape[1], 0), dtype)
-        return K
+        return like_input(K, reference)
 
     def diag(self, X):
         """Return k(x, x) for each path.

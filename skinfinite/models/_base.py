@@ -7,10 +7,11 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._backend import CPUBackend, gpu_backend, host_array, on_host
 from .._inducing import InducingPoints
 from .._nystroem import nystroem_ridge, tile_rows
 from .._validation import check_choice, check_positive_int, check_variance
-from ..kernels._engine import diagonal, gram
+from ..kernels._engine import diagonal, gram, select_backend
 from ..kernels.fully_connected import make_spec
 from ..kernels.resnet import make_residual_spec
 
@@ -19,6 +20,13 @@ SOLVERS = ("auto", "cholesky", "nystroem")
 INDUCING = ("uniform", "kmeans", "leverage")
 #: solver="auto" uses the exact Cholesky solve up to this many samples
 AUTO_MAX_EXACT = 20000
+
+DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where Gram matrices are computed and the systems solved (see
+        :ref:`guide_gpu`); "auto" follows ``skinfinite.config_context``,
+        which by default uses a GPU when CuPy sees one. Predictions are NumPy
+        arrays either way.
+"""
 
 SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
         "cholesky" solves the exact n x n system; "nystroem" solves the
@@ -45,6 +53,8 @@ SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
 
 SOLVER_ATTRIBUTES_DOC = """    solver_ : {"cholesky", "nystroem"}
         The solver used.
+    device_ : {"cpu", "gpu"}
+        Where the model was fitted (and predicts).
     inducing_points_ : ndarray of shape (n_inducing, n_features)
         Only with the Nyström solver.
     n_iter_ : int
@@ -61,14 +71,20 @@ def _physical_memory():
 
 
 class _BlockKernel:
-    """One output of an estimator's recursion as a ``kernel(A, B)`` callable."""
+    """One output of an estimator's recursion as a ``kernel(A, B)`` callable.
 
-    def __init__(self, spec, kind):
+    Host arrays in and out; the blocks are computed on ``backend``.
+    """
+
+    def __init__(self, spec, kind, backend=None):
         self.spec, self.kind = spec, kind
+        self.backend = CPUBackend() if backend is None else backend
 
     def __call__(self, A, B=None):
-        return gram(A, None if B is None or B is A else B, self.spec,
-                    (self.kind,))[self.kind]
+        to = self.backend.asarray
+        B = None if B is None or B is A else to(B, np.float64)
+        return gram(to(A, np.float64), B, self.spec, (self.kind,),
+                    backend=self.backend)[self.kind]
 
     def diag(self, A):
         return diagonal(A, self.spec, self.kind)
@@ -91,8 +107,22 @@ class _NetworkParamsMixin:
         return make_spec(self.depth, self.activation, self.weight_variance,
                          self.bias_variance, parametrization)
 
+    def _resolve_device(self, X):
+        """Set ``device_`` for the data ``X`` from the ``device`` parameter."""
+        backend = select_backend(getattr(self, "device", "cpu"), self.spec_, X)
+        self.device_ = backend.name
+        return backend
+
+    def _backend(self):
+        return (gpu_backend() if getattr(self, "device_", "cpu") == "gpu"
+                else CPUBackend())
+
     def _grams(self, X, Y, want):
-        return gram(X, Y, self.spec_, want)
+        """Gram blocks of host inputs, on the fitted device (left there)."""
+        backend = self._backend()
+        to = backend.asarray
+        return gram(to(X, np.float64), None if Y is None else to(Y, np.float64),
+                    self.spec_, want, backend=backend, on_device=True)
 
     def _diag(self, X, want):
         return diagonal(X, self.spec_, want)
@@ -102,6 +132,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     """Validation, target normalisation and prediction plumbing."""
 
     def _validate_fit(self, X, y):
+        X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
         self.spec_ = self._spec()
@@ -144,7 +175,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         check_choice(self.inducing, "inducing", INDUCING)
         tol = check_variance(self.tol, "tol")
         max_iter = check_positive_int(self.max_iter, "max_iter")
-        kernel = _BlockKernel(self.spec_, kind)
+        kernel = _BlockKernel(self.spec_, kind, self._backend())
         selection = InducingPoints(M, method=self.inducing, kernel=kernel,
                                    random_state=self.random_state).fit(X)
         solution = nystroem_ridge(kernel, X, selection.points_, Y, self.alpha,
@@ -154,12 +185,12 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         self.jitter_ = solution.jitter
         return solution.coef
 
-    def _predict_nystroem(self, X, coef, kind):
-        """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``."""
-        Z = self.inducing_points_
+    def _predict_tiled(self, X, Z, coef, kind):
+        """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``, as a host array."""
         step = tile_rows(Z.shape[0])
+        coef = self._backend().asarray(coef, np.float64)
         return np.concatenate([
-            self._grams(X[i:i + step], Z, (kind,))[kind] @ coef
+            host_array(self._grams(X[i:i + step], Z, (kind,))[kind] @ coef)
             for i in range(0, X.shape[0], step)])
 
     def _require_exact(self, what):
@@ -170,7 +201,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
 
     def _validate_predict(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=np.float64)
+        return validate_data(self, on_host(X), reset=False, dtype=np.float64)
 
     def _output_mean(self, mean):
         mean = mean * self._y_scale + self._y_mean
@@ -228,6 +259,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         -------
         self
         """
+        X, y = on_host(X), on_host(y)
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)
         check_classification_targets(y)
@@ -237,6 +269,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         Y = np.eye(k)[codes] - 1.0 / k
         params = {p: getattr(self, p) for p in self._regressor_params}
         self.regressor_ = self._regressor(**params).fit(X, Y)
+        self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_
         self.n_iter_ = self.regressor_.n_iter_
         return self
@@ -246,7 +279,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         # ranking of outputs far smaller than 1 / n_classes (deep kernels
         # give such outputs), which adding the centre back would round away.
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, on_host(X), reset=False, dtype=np.float64)
         return self.regressor_.predict(X)
 
     def _scores(self, X):

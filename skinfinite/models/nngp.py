@@ -1,12 +1,12 @@
 """Exact Bayesian inference with infinitely wide networks (NNGP posteriors)."""
 import numpy as np
-from scipy import linalg
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 
-from ..solvers import cho_solve, cholesky_with_jitter
-from ._base import (SOLVER_ATTRIBUTES_DOC, SOLVER_DOC, _KernelRegressorBase,
-                    _OneHotKernelClassifier)
+from .._backend import host_array
+from ..solvers import cho_solve, cholesky_with_jitter, solve_lower
+from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
+                    _KernelRegressorBase, _OneHotKernelClassifier)
 from .ntk import _NETWORK_DOC
 
 _NNGP_NETWORK_DOC = _NETWORK_DOC.replace(
@@ -28,7 +28,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     normalize_y : bool, default=False
 """ + SOLVER_DOC + """        The Nyström solver gives the posterior mean only (no ``return_std``,
         ``return_cov``, ``sample_y`` or ``log_marginal_likelihood``).
-
+""" + DEVICE_DOC + """
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
@@ -57,7 +57,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, normalize_y=False,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -71,6 +71,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+        self.device = device
 
     def fit(self, X, y):
         """Condition the prior on the training data.
@@ -86,13 +87,15 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         """
         X, Y = self._validate_fit(X, y)
         self._Y = Y
+        self._resolve_device(X)
         if self._resolve_solver(X.shape[0]) == "nystroem":
             self.alpha_ = self._fit_nystroem(X, Y, "nngp")
             return self
         K = self._grams(X, None, ("nngp",))["nngp"]
         self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
+        del K
         self.L_ = np.tril(self._factor[0])
-        self.alpha_ = cho_solve(self._factor, Y)
+        self.alpha_ = host_array(cho_solve(self._factor, Y))
         return self
 
     def predict(self, X, return_std=False, return_cov=False):
@@ -114,19 +117,20 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         X = self._validate_predict(X)
         if return_std or return_cov:
             self._require_exact("return_std or return_cov")
-        elif self.solver_ == "nystroem":
+        else:
+            Z = (self.inducing_points_ if self.solver_ == "nystroem"
+                 else self.X_train_)
             return self._output_mean(
-                self._predict_nystroem(X, self.alpha_, "nngp"))
+                self._predict_tiled(X, Z, self.alpha_, "nngp"))
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
-        mean = self._output_mean(K_trans @ self.alpha_)
-        if not (return_std or return_cov):
-            return mean
-        V = linalg.solve_triangular(self.L_, K_trans.T, lower=True,
-                                    check_finite=False)
+        mean = self._output_mean(host_array(
+            K_trans @ self._backend().asarray(self.alpha_)))
+        V = solve_lower(self.L_, K_trans.T)
         if return_std:
-            var = self._diag(X, "nngp") - np.einsum("ij,ij->j", V, V)
+            var = self._diag(X, "nngp") - host_array(
+                np.einsum("ij,ij->j", V, V))
             return mean, np.sqrt(self._output_var(var))
-        cov = self._grams(X, None, ("nngp",))["nngp"] - V.T @ V
+        cov = host_array(self._grams(X, None, ("nngp",))["nngp"] - V.T @ V)
         return mean, self._output_cov(cov)
 
     def sample_y(self, X, n_samples=1, random_state=0):
@@ -156,7 +160,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self._require_exact("log_marginal_likelihood")
         n = self._Y.shape[0]
         fit_term = -0.5 * np.einsum("ik,ik->k", self._Y, self.alpha_)
-        log_det = np.log(np.diag(self.L_)).sum()
+        log_det = float(np.log(np.diag(self.L_)).sum())
         return float(np.sum(fit_term - log_det - 0.5 * n * np.log(2 * np.pi)))
 
 
@@ -168,7 +172,7 @@ class NNGPClassifier(_OneHotKernelClassifier):
         Noise variance.
     temperature : float, default=0.1
         ``predict_proba`` returns ``softmax(f / temperature)``.
-""" + SOLVER_DOC + """
+""" + SOLVER_DOC + DEVICE_DOC + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -190,13 +194,14 @@ class NNGPClassifier(_OneHotKernelClassifier):
     _regressor = NNGPRegressor
     _regressor_params = ("depth", "activation", "architecture", "weight_variance",
                          "bias_variance", "alpha", "solver", "n_inducing",
-                         "inducing", "random_state", "tol", "max_iter")
+                         "inducing", "random_state", "tol", "max_iter",
+                         "device")
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, temperature=0.1,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -210,3 +215,4 @@ class NNGPClassifier(_OneHotKernelClassifier):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+        self.device = device

@@ -2,10 +2,11 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
+from .._backend import host_array
 from .._validation import check_variance
 from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
-from ._base import (SOLVER_ATTRIBUTES_DOC, SOLVER_DOC, _KernelRegressorBase,
-                    _OneHotKernelClassifier)
+from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
+                    _KernelRegressorBase, _OneHotKernelClassifier)
 
 _NETWORK_DOC = """
     depth : int, default=3
@@ -47,7 +48,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         Centre and scale the targets before fitting.
 """ + SOLVER_DOC + """        The Nyström solver supports ``training_time=None`` and the mean
         prediction only ("auto" then picks "cholesky").
-
+""" + DEVICE_DOC + """
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
@@ -78,7 +79,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, normalize_y=False,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -95,6 +96,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+        self.device = device
 
     def fit(self, X, y):
         """Fit the infinite ensemble.
@@ -110,6 +112,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         """
         X, Y = self._validate_fit(X, y)
         self._nngp_train = None
+        self._resolve_device(X)
         solver = self._resolve_solver(X.shape[0],
                                       nystroem_ok=self.training_time is None)
         if solver == "nystroem":
@@ -122,6 +125,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         ntk = self._grams(X, None, ("ntk",))["ntk"]
         if self.training_time is None:
             self._factor, self.jitter_ = cholesky_with_jitter(ntk, self.alpha)
+            del ntk
             self._eig = None
         else:
             t = check_variance(self.training_time, "training_time",
@@ -134,13 +138,15 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                 f = np.where(w * rate > 1e-12, -np.expm1(-w * rate) / w, rate)
             self._eig = (V, f)
             self._factor, self.jitter_ = None, 0.0
-        self.dual_coef_ = self._apply_A(Y)
+        self.dual_coef_ = host_array(self._apply_A(Y))
         return self
 
     def _apply_A(self, B):
+        """``A B`` on the fitting device (host ``B`` is moved there)."""
         if self._eig is None:
             return cho_solve(self._factor, B)
         V, f = self._eig
+        B = self._backend().asarray(B, np.float64)
         return V @ (f[:, None] * (V.T @ B))
 
     def predict(self, X, return_std=False, return_cov=False):
@@ -165,14 +171,14 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         X = self._validate_predict(X)
         if return_std or return_cov:
             self._require_exact("return_std or return_cov")
-        elif self.solver_ == "nystroem":
+        else:
+            Z = (self.inducing_points_ if self.solver_ == "nystroem"
+                 else self.X_train_)
             return self._output_mean(
-                self._predict_nystroem(X, self.dual_coef_, "ntk"))
-        want = ("nngp", "ntk") if (return_std or return_cov) else ("ntk",)
-        cross = self._grams(X, self.X_train_, want)
-        mean = self._output_mean(cross["ntk"] @ self.dual_coef_)
-        if not (return_std or return_cov):
-            return mean
+                self._predict_tiled(X, Z, self.dual_coef_, "ntk"))
+        cross = self._grams(X, self.X_train_, ("nngp", "ntk"))
+        mean = self._output_mean(host_array(
+            cross["ntk"] @ self._backend().asarray(self.dual_coef_)))
         if self._nngp_train is None:
             self._nngp_train = self._grams(self.X_train_, None,
                                            ("nngp",))["nngp"]
@@ -180,12 +186,13 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         M = self._apply_A(cross["ntk"].T).T
         MK = M @ self._nngp_train
         if return_std:
-            var = (self._diag(X, "nngp") + np.einsum("ij,ij->i", MK, M)
-                   - 2 * np.einsum("ij,ij->i", M, cross["nngp"]))
+            var = self._diag(X, "nngp") + host_array(
+                np.einsum("ij,ij->i", MK, M)
+                - 2 * np.einsum("ij,ij->i", M, cross["nngp"]))
             return mean, np.sqrt(self._output_var(var))
         C = M @ cross["nngp"].T
         cov = self._grams(X, None, ("nngp",))["nngp"] + MK @ M.T - C - C.T
-        return mean, self._output_cov(cov)
+        return mean, self._output_cov(host_array(cov))
 
 
 class NTKClassifier(_OneHotKernelClassifier):
@@ -201,7 +208,7 @@ class NTKClassifier(_OneHotKernelClassifier):
     learning_rate : float, default=1.0
     temperature : float, default=0.1
         ``predict_proba`` returns ``softmax(f / temperature)``.
-""" + SOLVER_DOC + """
+""" + SOLVER_DOC + DEVICE_DOC + """
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -225,14 +232,14 @@ class NTKClassifier(_OneHotKernelClassifier):
                          "bias_variance", "parametrization", "alpha",
                          "training_time", "learning_rate", "solver",
                          "n_inducing", "inducing", "random_state", "tol",
-                         "max_iter")
+                         "max_iter", "device")
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, temperature=0.1,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -249,3 +256,4 @@ class NTKClassifier(_OneHotKernelClassifier):
         self.random_state = random_state
         self.tol = tol
         self.max_iter = max_iter
+        self.device = device

@@ -9,6 +9,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .._backend import on_host
 from .._sequences import Sequences, check_sequences
 from .._tiling import plan_block
 from .._validation import check_variance
@@ -23,7 +24,7 @@ __all__ = ["SignatureKernelClassifier", "SignatureKernelRegressor"]
 KERNEL_DEFAULTS = {
     "static_kernel": "rbf", "dyadic_order": 0, "time_augment": True,
     "basepoint": False, "lead_lag": False, "scale": 1.0, "length_scale": 1.0,
-    "normalize": True,
+    "normalize": True, "device": "auto",
 }
 
 # Scratch bytes per entry of a prediction tile (the kernel block and the
@@ -81,6 +82,9 @@ _KERNEL_PARAMS_DOC = """
         ``kernel`` too.
     n_channels : int, optional
         Number of channels; needed for the flattened 2-D form.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the signature PDEs are solved (see
+        :class:`~skinfinite.kernels.SignatureKernel` and :ref:`guide_gpu`).
 """
 
 
@@ -119,6 +123,7 @@ class _PathEstimatorMixin:
 
     def _read_paths(self, X, reset):
         """Validated, standardised :class:`Sequences` of ``X``."""
+        X = on_host(X)
         if self._is_tabular(X):
             X = validate_data(self, X, reset=reset, dtype=np.float64)
             if X.shape[1] < 2:
@@ -256,7 +261,8 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     def __init__(self, kernel=None, static_kernel="rbf", dyadic_order=0,
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
-                 n_channels=None, C=1.0, class_weight=None, probability=False):
+                 n_channels=None, C=1.0, class_weight=None, probability=False,
+                 device="auto"):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -272,6 +278,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         self.C = C
         self.class_weight = class_weight
         self.probability = probability
+        self.device = device
 
     def fit(self, X, y):
         """Fit the support-vector machine on the kernel of the training paths.
@@ -395,7 +402,8 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     def __init__(self, kernel=None, static_kernel="rbf", dyadic_order=0,
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
-                 n_channels=None, alpha=1.0, normalize_y=False):
+                 n_channels=None, alpha=1.0, normalize_y=False,
+                 device="auto"):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -410,6 +418,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self.n_channels = n_channels
         self.alpha = alpha
         self.normalize_y = normalize_y
+        self.device = device
 
     def fit(self, X, y):
         """Solve the kernel ridge system on the training paths.

@@ -1,0 +1,79 @@
+"""Compile every CUDA kernel (fully-connected and residual recursions,
+signature PDE) to PTX for an H100 (sm_90), no GPU needed.
+
+Run as a script with numba-cuda and NVVM/NVRTC installed; exits non-zero and
+prints the failures if any kernel does not compile.  Used by
+tests/test_gpu_engine.py in a subprocess, because a process runs numba's CUDA
+target either for real or in its simulator, never both.
+"""
+import sys
+
+from numba import cuda, types
+
+from skinfinite.activations import get_activation
+from skinfinite.kernels import _fc_gpu, _goursat_gpu, _residual_gpu
+
+ACTIVATIONS = ["relu", "leaky_relu", "abs", "identity", "erf", "sin", "cos",
+               "tanh", "gelu", "swish", "softplus", "sigmoid"]
+
+
+def signatures(out_dtype, residual=False):
+    f64, i64, b1 = types.float64, types.int64, types.boolean
+    mat = types.Array(f64, 2, "A")
+    out = types.Array(out_dtype, 2, "A")
+    out3 = types.Array(out_dtype, 3, "A")
+    rows = types.Array(f64, 2, "C")
+    coefficients = types.Array(f64, 3, "C")
+    stages3 = types.Array(f64, 3, "C")
+    inputs = (mat, i64, i64)
+    scalars = (f64, f64, f64, f64)
+    if residual:   # param, sw2, sb2, tableau A, B, steps H, layers per branch
+        scalars = (f64, f64, f64, types.Array(f64, 2, "C"),
+                   types.Array(f64, 1, "C"), types.Array(f64, 1, "C"), i64)
+    scalars += (b1,)
+    values = (inputs + (rows, rows, rows, rows, coefficients, coefficients)
+              + scalars + (out, out, b1, b1, f64,
+                           types.Array(types.int32, 1, "C")))
+    gradients = (inputs + (stages3, stages3, rows, rows, coefficients,
+                           coefficients) + scalars + (out, out, out3, out3))
+    return values, gradients
+
+
+def compile_goursat():
+    f64, i64 = types.float64, types.int64
+    paths = types.Array(f64, 3, "C")
+    index = types.Array(i64, 1, "C")
+    sig = (paths, index, paths, index, index, index, i64, i64, i64, f64, f64,
+           types.Array(f64, 3, "C"), types.Array(f64, 1, "C"))
+    try:
+        ptx, _ = cuda.compile_ptx(_goursat_gpu._solver().py_func, sig,
+                                  cc=(9, 0))
+        assert ".target sm_90" in ptx
+    except Exception as exc:
+        return [f"signature solver: {exc}"]
+    return []
+
+
+def main():
+    failures = []
+    for name in ACTIVATIONS:
+        activation = get_activation(name)
+        for module, residual in ((_fc_gpu, False), (_residual_gpu, True)):
+            kernels = module.gpu_kernels(activation)
+            for dtype in (types.float64, types.float32):
+                for kernel, sig in zip(kernels, signatures(dtype, residual)):
+                    try:
+                        ptx, _ = cuda.compile_ptx(kernel.py_func, sig,
+                                                  cc=(9, 0))
+                        assert ".target sm_90" in ptx
+                    except Exception as exc:  # report every failure at once
+                        failures.append(f"{module.__name__} {name} {dtype}: "
+                                        f"{exc}")
+    failures += compile_goursat()
+    print("\n".join(failures)
+          or f"compiled {len(ACTIVATIONS) * 8 + 1} kernels")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -68,8 +68,11 @@ def _rmse(model, X, y):
 
 
 def _regressor(args, nu, seed):
+    # nu=inf is the NNGP whatever the inducing points: fit it as the full one
+    inducing = args.inducing if args.inducing and np.isfinite(nu) else None
     return DeepKernelMachineRegressor(
-        n_layers=args.n_layers, nu=nu, max_iter=args.epochs,
+        n_layers=args.n_layers, nu=nu, n_inducing=inducing,
+        output_layer="exact", max_iter=args.epochs,
         learning_rate=args.learning_rate, device="cpu", random_state=seed)
 
 
@@ -93,6 +96,8 @@ def _choose_nu(args, X, y, seed):
 def regression(args):
     label = (f"nu by validation from {args.nu_grid}" if args.nu_grid
              else f"nu={args.nu:g}")
+    if args.inducing:
+        label += f", {args.inducing} inducing"
     print(f"| task | NNGP RMSE | DKM RMSE ({label}) | DKM / NNGP | nu chosen |")
     print("|---|---|---|---|---|")
     wins = n_tasks = 0
@@ -114,6 +119,16 @@ def regression(args):
     print(f"DKM better on {wins} of {n_tasks} tasks")
 
 
+def _classifier(args, nu):
+    inducing = (args.inducing_classifier
+                if args.inducing_classifier and np.isfinite(nu) else None)
+    return DeepKernelMachineClassifier(
+        n_layers=args.n_layers, nu=nu, n_inducing=inducing,
+        output_layer=args.output_layer_classifier,
+        likelihood=args.likelihood, max_iter=args.epochs_classifier,
+        device="cpu", random_state=0)
+
+
 def classification(args):
     X, y = load_digits(return_X_y=True)
     Xa, Xb, ya, yb = _split(X, y, 0, stratify=y)
@@ -122,18 +137,28 @@ def classification(args):
             Xa, ya).score(Xb, yb)
         print(f"digits NNGPClassifier(depth={args.n_layers + 1}, "
               f"alpha={alpha:g}) accuracy {acc:.4f}", flush=True)
-    start = time.perf_counter()
-    clf = DeepKernelMachineClassifier(
-        n_layers=args.n_layers, nu=args.nu_classifier,
-        n_inducing=args.inducing_classifier or None,
-        likelihood=args.likelihood, max_iter=args.epochs_classifier,
-        device="cpu", random_state=0)
-    acc = clf.fit(Xa, ya).score(Xb, yb)
-    print(f"digits DeepKernelMachineClassifier(likelihood={args.likelihood}, "
-          f"nu={args.nu_classifier:g}, "
-          f"n_inducing={args.inducing_classifier}, "
-          f"max_iter={args.epochs_classifier}) accuracy {acc:.4f} "
-          f"({time.perf_counter() - start:.0f} s)", flush=True)
+    nu = args.nu_classifier
+    if args.nu_grid_classifier:
+        # nu by accuracy on a stratified 25% validation part of the
+        # training part (the test part is not seen)
+        Xc, Xv, yc, yv = train_test_split(Xa, ya, test_size=0.25,
+                                          random_state=1000, stratify=ya)
+        scores = {}
+        for v in args.nu_grid_classifier:
+            scores[v] = _classifier(args, v).fit(Xc, yc).score(Xv, yv)
+            print(f"  validation nu={v:g}: {scores[v]:.4f}", flush=True)
+        nu = max(scores, key=scores.get)
+    for v in ([np.inf] if args.likelihood == "gaussian" else []) + [nu]:
+        start = time.perf_counter()
+        clf = _classifier(args, v)
+        acc = clf.fit(Xa, ya).score(Xb, yb)
+        noise = getattr(clf, "noise_variance_", float("nan"))
+        print(f"digits DeepKernelMachineClassifier(likelihood={args.likelihood}, "
+              f"nu={v:g}, n_inducing={clf.n_inducing}, "
+              f"output_layer={args.output_layer_classifier}, "
+              f"max_iter={args.epochs_classifier}) accuracy {acc:.4f} "
+              f"(noise {noise:.4g}, {time.perf_counter() - start:.0f} s)",
+              flush=True)
 
 
 def speed(args):
@@ -163,6 +188,10 @@ def main():
                         "k > 1 k-fold cross-validation on the training part")
     parser.add_argument("--tasks", default="",
                         help="comma-separated subset of the regression tasks")
+    parser.add_argument("--inducing", type=int, default=0,
+                        help="regression: inducing points of the learned "
+                        "layers, with the exact output layer over all "
+                        "training points (0: the full machine)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--likelihood", default="softmax")
@@ -170,6 +199,11 @@ def main():
     parser.add_argument("--inducing-classifier", type=int, default=500,
                         help="0: the full machine")
     parser.add_argument("--epochs-classifier", type=int, default=50)
+    parser.add_argument("--output-layer-classifier", default="auto")
+    parser.add_argument("--nu-grid-classifier",
+                        type=lambda s: [float(v) for v in s.split(",")],
+                        default=None, help="choose nu (or the NNGP) by "
+                        "accuracy on a validation part of the training part")
     parser.add_argument("--activations", default="relu,erf,tanh")
     args = parser.parse_args()
     skinfinite.set_config(show_progress=False)

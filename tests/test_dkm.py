@@ -385,6 +385,20 @@ def test_objective_gradients_by_finite_differences(rng):
     assert torch.autograd.gradcheck(full_objective, inputs, eps=1e-6,
                                     atol=1e-5, rtol=1e-4)
 
+    def exact_top_with_inducing(Zt, V1, V2, log_noise):
+        G0 = _dkm.input_blocks(Zt, torch.as_tensor(X), SW2, SB2, full=True)
+        K_top, kls, _ = _dkm.propagate(lk, G0, [V1, V2])
+        return (_dkm.gaussian_log_marginal(K_top.tt, Y, torch.exp(log_noise))
+                - 1.5 * kls[0] - 0.5 * kls[1])
+
+    factors = _random_factors(rng, 4, 2)
+    inputs = tuple(t.clone().requires_grad_(True)
+                   for t in (torch.as_tensor(Z),
+                             *(torch.as_tensor(V) for V in factors),
+                             torch.tensor(np.log(0.2))))
+    assert torch.autograd.gradcheck(exact_top_with_inducing, inputs, eps=1e-6,
+                                    atol=1e-5, rtol=1e-4)
+
 
 # --------------------------------------------------------------- estimators
 @pytest.mark.parametrize("n_inducing, output_layer",

@@ -15,17 +15,24 @@ The NNGP is that of a ReLU network with ``n_layers + 1`` hidden layers
 by marginal likelihood: the deep kernel machine with ``nu=np.inf``, which is
 ``NNGPRegressor(depth=n_layers + 1, alpha=<that noise>)`` (tested to
 rounding).  The deep kernel machine is the full one (all training points
-inducing) with finite ``nu``: one fixed ``--nu``, or (``--nu-grid``) the
+inducing) or, with ``--inducing P``, one whose learned layers move through
+``P`` inducing points under the exact output layer over all training points
+(``n_inducing=P, output_layer="exact"``), with finite ``nu``: one fixed
+``--nu``, or (``--nu-grid``) the
 ``nu`` of the grid with the lowest RMSE on a validation split (25%) of the
 training part (or the lowest mean RMSE of ``--cv-folds`` folds), refitted
 on the whole training part.  The test part is used
 for nothing but the reported RMSE.
 
-Classification: ``load_digits``, one stratified 70/30 split, test accuracy
-of ``NNGPClassifier(depth=3)`` (alpha 1e-10 and 1e-2) and of the sparse
-``DeepKernelMachineClassifier`` (``--likelihood softmax`` or ``gaussian``,
-the latter the same regression onto centred one-hot targets as the
-``NNGPClassifier``, starting at ``NNGPClassifier(alpha=1e-2)``).
+Classification: ``load_digits``, ``--splits-classifier`` stratified 70/30
+splits (seeds 0, 1, ...), test accuracy of ``NNGPClassifier(depth=3)``
+(alpha 1e-10 and 1e-2) and of the ``DeepKernelMachineClassifier``
+(``--likelihood softmax`` or ``gaussian``, the latter the same regression
+onto centred one-hot targets as the ``NNGPClassifier``).  With the Gaussian
+likelihood the machine with ``nu=inf`` is also scored: the NNGP with its
+noise variance learned by marginal likelihood like the machine's.  With
+``--nu-grid-classifier`` the machine's ``nu`` is the one with the best
+accuracy on a stratified 25% validation part of the training part.
 
 Speed: one epoch of the sparse regressor on 50000 rows of 10 features, 100
 inducing points, 3 layers, batches of 256, float64, CPU.
@@ -129,36 +136,56 @@ def _classifier(args, nu):
         device="cpu", random_state=0)
 
 
-def classification(args):
-    X, y = load_digits(return_X_y=True)
-    Xa, Xb, ya, yb = _split(X, y, 0, stratify=y)
+def _classification_split(args, X, y, seed):
+    """Test accuracies of one stratified split: the NNGP classifiers, then
+    the deep kernel machine(s)."""
+    Xa, Xb, ya, yb = _split(X, y, seed, stratify=y)
+    out = {}
     for alpha in (1e-10, 1e-2):
-        acc = NNGPClassifier(depth=args.n_layers + 1, alpha=alpha).fit(
-            Xa, ya).score(Xb, yb)
-        print(f"digits NNGPClassifier(depth={args.n_layers + 1}, "
-              f"alpha={alpha:g}) accuracy {acc:.4f}", flush=True)
+        out[f"NNGPClassifier(alpha={alpha:g})"] = NNGPClassifier(
+            depth=args.n_layers + 1, alpha=alpha).fit(Xa, ya).score(Xb, yb)
     nu = args.nu_classifier
     if args.nu_grid_classifier:
         # nu by accuracy on a stratified 25% validation part of the
         # training part (the test part is not seen)
         Xc, Xv, yc, yv = train_test_split(Xa, ya, test_size=0.25,
-                                          random_state=1000, stratify=ya)
-        scores = {}
-        for v in args.nu_grid_classifier:
-            scores[v] = _classifier(args, v).fit(Xc, yc).score(Xv, yv)
-            print(f"  validation nu={v:g}: {scores[v]:.4f}", flush=True)
+                                          random_state=seed + 1000,
+                                          stratify=ya)
+        scores = {v: _classifier(args, v).fit(Xc, yc).score(Xv, yv)
+                  for v in args.nu_grid_classifier}
+        print(f"  split {seed}: validation accuracy "
+              + ", ".join(f"nu={v:g} {a:.4f}" for v, a in scores.items()),
+              flush=True)
         nu = max(scores, key=scores.get)
     for v in ([np.inf] if args.likelihood == "gaussian" else []) + [nu]:
         start = time.perf_counter()
-        clf = _classifier(args, v)
-        acc = clf.fit(Xa, ya).score(Xb, yb)
-        noise = getattr(clf, "noise_variance_", float("nan"))
-        print(f"digits DeepKernelMachineClassifier(likelihood={args.likelihood}, "
-              f"nu={v:g}, n_inducing={clf.n_inducing}, "
-              f"output_layer={args.output_layer_classifier}, "
-              f"max_iter={args.epochs_classifier}) accuracy {acc:.4f} "
-              f"(noise {noise:.4g}, {time.perf_counter() - start:.0f} s)",
-              flush=True)
+        clf = _classifier(args, v).fit(Xa, ya)
+        key = "DKM nu=inf (NNGP, noise by marginal likelihood)" if v == np.inf \
+            else "DKM"
+        out[key] = clf.score(Xb, yb)
+        print(f"  split {seed}: DeepKernelMachineClassifier(likelihood="
+              f"{args.likelihood}, nu={v:g}, n_inducing={clf.n_inducing}, "
+              f"output_layer={args.output_layer_classifier}, max_iter="
+              f"{args.epochs_classifier}) accuracy {out[key]:.4f} (noise "
+              f"{getattr(clf, 'noise_variance_', float('nan')):.4g}, "
+              f"{time.perf_counter() - start:.0f} s)", flush=True)
+    return out, nu
+
+
+def classification(args):
+    X, y = load_digits(return_X_y=True)
+    results, chosen = [], []
+    for seed in range(args.splits_classifier):
+        out, nu = _classification_split(args, X, y, seed)
+        results.append(out)
+        chosen.append(nu)
+    print(f"digits, {args.splits_classifier} stratified 70/30 splits, test "
+          f"accuracy per split and mean (DKM nu chosen: "
+          f"{', '.join(f'{v:g}' for v in chosen)}):")
+    for key in results[0]:
+        accs = [r[key] for r in results]
+        print(f"| {key} | {' | '.join(f'{a:.4f}' for a in accs)} | "
+              f"{np.mean(accs):.4f} |", flush=True)
 
 
 def speed(args):
@@ -200,6 +227,7 @@ def main():
                         help="0: the full machine")
     parser.add_argument("--epochs-classifier", type=int, default=50)
     parser.add_argument("--output-layer-classifier", default="auto")
+    parser.add_argument("--splits-classifier", type=int, default=1)
     parser.add_argument("--nu-grid-classifier",
                         type=lambda s: [float(v) for v in s.split(",")],
                         default=None, help="choose nu (or the NNGP) by "

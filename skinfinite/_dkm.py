@@ -51,18 +51,22 @@ class Blocks:
         Between other points (a batch) and the inducing points.
     t : tensor of shape (B,) or None
         Diagonal of the batch.
+    tt : tensor of shape (B, B) or None
+        The whole batch block, carried only where an exact output layer
+        needs the covariance between the batch points.
     """
 
     ii: torch.Tensor
     ti: Optional[torch.Tensor] = None
     t: Optional[torch.Tensor] = None
+    tt: Optional[torch.Tensor] = None
 
 
-def input_blocks(Z, X, weight_variance, bias_variance):
+def input_blocks(Z, X, weight_variance, bias_variance, full=False):
     """Pre-activation covariance of the first layer, ``sw2 <x, y> / d + sb2``.
 
     The same input layer as :class:`skinfinite.kernels.NNGP`; ``X`` None gives
-    the inducing block only.
+    the inducing block only; ``full`` adds the whole ``X`` block.
     """
     d = Z.shape[1]
     ii = weight_variance * (Z @ Z.T) / d + bias_variance
@@ -70,7 +74,8 @@ def input_blocks(Z, X, weight_variance, bias_variance):
         return Blocks(ii)
     ti = weight_variance * (X @ Z.T) / d + bias_variance
     t = weight_variance * (X * X).sum(1) / d + bias_variance
-    return Blocks(ii, ti, t)
+    tt = weight_variance * (X @ X.T) / d + bias_variance if full else None
+    return Blocks(ii, ti, t, tt)
 
 
 class LayerKernel:
@@ -107,7 +112,11 @@ class LayerKernel:
             return Blocks(ii)
         ti = self._pair(G.t[:, None], G.ti, d[None, :])
         t = self._pair(G.t, G.t, G.t)
-        return Blocks(ii, ti, t)
+        tt = None
+        if G.tt is not None:
+            tt = self._pair(G.t[:, None], G.tt, G.t[None, :])
+            tt = 0.5 * (tt + tt.T)
+        return Blocks(ii, ti, t, tt)
 
 
 def cholesky(A, what="covariance"):
@@ -150,9 +159,13 @@ def gram_kl(V, L_K):
 
 def _with_nugget(K):
     nugget = PRIOR_NUGGET * K.ii.diagonal().mean()
-    eye = torch.eye(K.ii.shape[0], dtype=K.ii.dtype, device=K.ii.device)
-    return Blocks(K.ii + nugget * eye, K.ti,
-                  None if K.t is None else K.t + nugget)
+
+    def eye(n):
+        return torch.eye(n, dtype=K.ii.dtype, device=K.ii.device)
+
+    return Blocks(K.ii + nugget * eye(K.ii.shape[0]), K.ti,
+                  None if K.t is None else K.t + nugget,
+                  None if K.tt is None else K.tt + nugget * eye(K.tt.shape[0]))
 
 
 def propagate(layer_kernel, G, factors):
@@ -191,8 +204,13 @@ def propagate(layer_kernel, G, factors):
             else:
                 A = torch.cholesky_solve(K.ti.T, L_K).T  # K_ti K_ii^-1
                 G_ti = A @ G_ii
-                g_t = K.t - (A * K.ti).sum(1) + (G_ti * A).sum(1)
-                G = Blocks(G_ii, G_ti, g_t)
+                if K.tt is None:
+                    g_t = K.t - (A * K.ti).sum(1) + (G_ti * A).sum(1)
+                    G = Blocks(G_ii, G_ti, g_t)
+                else:
+                    G_tt = K.tt - A @ K.ti.T + G_ti @ A.T
+                    G_tt = 0.5 * (G_tt + G_tt.T)
+                    G = Blocks(G_ii, G_ti, G_tt.diagonal(), G_tt)
         grams.append(G)
     return layer_kernel(G), kls, grams
 
@@ -306,9 +324,9 @@ class DeepKernelMachine(torch.nn.Module):
     likelihood : {"gaussian", "softmax"}
     n_outputs : int
     exact : bool
-        Exact Gaussian marginal likelihood over the inducing points (the
-        full machine for regression, whose inducing points are the training
-        set); otherwise a whitened variational output layer.
+        Exact Gaussian marginal likelihood over the training points (the
+        inducing points, unless ``train_inputs`` is given); otherwise a
+        whitened variational output layer.
     learn_inducing : bool
         Whether the inducing inputs are trained.
     noise_variance : float
@@ -317,11 +335,17 @@ class DeepKernelMachine(torch.nn.Module):
         Of the input layer ``G_0 = sw2 <x, y> / d + sb2``.
     n_mc_samples : int
         Monte Carlo samples of the softmax likelihood per step.
+    train_inputs : tensor (n, d) or None
+        With ``exact``: training inputs that differ from the inducing
+        inputs.  The hidden layers' Grams then move only through the
+        inducing points (``G_tt = K_tt - K_ti K_ii^-1 K_it + K_ti K_ii^-1
+        G_ii K_ii^-1 K_it``, the whole block), and the exact marginal
+        likelihood is taken over all training points.
     """
 
     def __init__(self, layer_kernel, Z, nus, likelihood, n_outputs, exact,
                  learn_inducing, noise_variance, weight_variance,
-                 bias_variance, n_mc_samples=8):
+                 bias_variance, n_mc_samples=8, train_inputs=None):
         super().__init__()
         self.layer_kernel = layer_kernel
         self.nus = [float(nu) for nu in nus]
@@ -334,6 +358,8 @@ class DeepKernelMachine(torch.nn.Module):
             self.Z = torch.nn.Parameter(Z.clone())
         else:
             self.register_buffer("Z", Z.clone())
+        self.register_buffer(
+            "X_train", None if train_inputs is None else train_inputs.clone())
         P = Z.shape[0]
         eye = torch.eye(P, dtype=Z.dtype, device=Z.device)
         self.factors = torch.nn.ParameterList(
@@ -356,9 +382,11 @@ class DeepKernelMachine(torch.nn.Module):
     def noise(self):
         return torch.exp(self.log_noise)
 
-    def propagate(self, X=None):
-        """Output covariance blocks, KL terms and Grams for a batch ``X``."""
-        G0 = input_blocks(self.Z, X, self.weight_variance, self.bias_variance)
+    def propagate(self, X=None, full=False):
+        """Output covariance blocks, KL terms and Grams for a batch ``X``
+        (``full``: with the whole batch block)."""
+        G0 = input_blocks(self.Z, X, self.weight_variance, self.bias_variance,
+                          full)
         return propagate(self.layer_kernel, G0, self.layer_factors())
 
     @torch.no_grad()
@@ -426,8 +454,13 @@ class DeepKernelMachine(torch.nn.Module):
             ``nu_l KL_l``), ``top_kl`` (variational output layer).
         """
         if self.exact:
-            K_top, kls, _ = self.propagate(None)
-            data = gaussian_log_marginal(K_top.ii, y, self.noise())
+            if self.X_train is None:
+                K_top, kls, _ = self.propagate(None)
+                K_train = K_top.ii
+            else:
+                K_top, kls, _ = self.propagate(self.X_train, full=True)
+                K_train = K_top.tt
+            data = gaussian_log_marginal(K_train, y, self.noise())
             top_kl = data.new_zeros(())
         else:
             mean, var, kls = self._top_marginals(X)
@@ -449,17 +482,25 @@ class DeepKernelMachine(torch.nn.Module):
     def latent_marginals(self, X, y_train=None):
         """Mean and variance of the output function at ``X``, (B, C) each.
 
-        ``y_train`` (P, C): the targets at the inducing points, needed by the
-        exact output layer.
+        ``y_train`` (n, C): the training targets, needed by the exact output
+        layer.
         """
         if not self.exact:
             mean, var, _ = self._top_marginals(X)
             return mean, var
-        K_top = self.propagate(X)[0]
-        n = K_top.ii.shape[0]
-        eye = torch.eye(n, dtype=K_top.ii.dtype, device=K_top.ii.device)
-        L = cholesky(K_top.ii + self.noise() * eye, "output covariance")
-        mean = K_top.ti @ torch.cholesky_solve(y_train, L)
-        W = torch.linalg.solve_triangular(L, K_top.ti.T, upper=False)
-        var = (K_top.t - (W * W).sum(0)).clamp_min(0.0)
+        if self.X_train is None:
+            K_top = self.propagate(X)[0]
+            K_train, K_cross, k_test = K_top.ii, K_top.ti, K_top.t
+        else:
+            # the test points' covariance with the training points goes
+            # through the inducing points too: propagate both together
+            n = self.X_train.shape[0]
+            K = self.propagate(torch.cat([self.X_train, X]), full=True)[0].tt
+            K_train, K_cross, k_test = K[:n, :n], K[n:, :n], K[n:, n:].diagonal()
+        n = K_train.shape[0]
+        eye = torch.eye(n, dtype=K_train.dtype, device=K_train.device)
+        L = cholesky(K_train + self.noise() * eye, "output covariance")
+        mean = K_cross @ torch.cholesky_solve(y_train, L)
+        W = torch.linalg.solve_triangular(L, K_cross.T, upper=False)
+        var = (k_test - (W * W).sum(0)).clamp_min(0.0)
         return mean, var[:, None].expand_as(mean)

@@ -79,10 +79,13 @@ def _random_factors(rng, P, n_layers, scale=0.3):
 
 
 def _model(Z, nus, likelihood="gaussian", exact=True, kernel="nngp",
-           n_outputs=1, noise=0.1):
+           n_outputs=1, noise=0.1, train_inputs=None):
     lk = _dkm.LayerKernel(kernel, get_activation("relu"), SW2, SB2)
+    if train_inputs is not None:
+        train_inputs = torch.as_tensor(train_inputs)
     return _dkm.DeepKernelMachine(lk, torch.as_tensor(Z), nus, likelihood,
-                                  n_outputs, exact, False, noise, SW2, SB2)
+                                  n_outputs, exact, False, noise, SW2, SB2,
+                                  train_inputs=train_inputs)
 
 
 def _set_factors(model, factors):
@@ -257,6 +260,51 @@ def test_sparse_objective_against_dense_numpy(rng):
     assert float(objective.detach()) == pytest.approx(ref, rel=1e-9)
 
 
+def _np_joint_grams(Z, X, nus, factors):
+    """Dense Grams of the stacked points [Z; X] through the learned layers:
+    the whole X block follows the inducing points, G_tt = K_tt + nugget -
+    A K_it + A G_ii A^T with A = K_ti (K_ii + nugget)^-1."""
+    P = len(Z)
+    G = _np_input(np.vstack([Z, X]))
+    kl = 0.0
+    for nu, V in zip(nus, factors):
+        K = _np_layer_kernel(G)
+        nugget = _dkm.PRIOR_NUGGET * np.mean(np.diag(K)[:P])
+        Kii, Kti = K[:P, :P] + nugget * np.eye(P), K[P:, :P]
+        Ktt = K[P:, P:] + nugget * np.eye(len(X))
+        Gii = V @ V.T / P
+        kl += nu * _np_kl(Gii, Kii)
+        A = linalg.solve(Kii, Kti.T).T
+        G = np.block([[Gii, (A @ Gii).T],
+                      [A @ Gii, Ktt - A @ Kti.T + A @ Gii @ A.T]])
+    return _np_layer_kernel(G), kl
+
+
+def test_exact_output_with_inducing_points_against_dense_numpy(rng):
+    X, y = _data(rng, n=20)
+    Y = _standardised(y)[:, None]
+    Z = rng.normal(size=(6, 3))
+    Xt = rng.normal(size=(4, 3))
+    nus = [2.0, 0.5]
+    factors = _random_factors(rng, 6, 2)
+    model = _model(Z, nus, exact=True, noise=0.3, train_inputs=X)
+    _set_factors(model, factors)
+    objective, terms = model.objective(None, torch.as_tensor(Y), 20)
+    K_out, kl = _np_joint_grams(Z, np.vstack([X, Xt]), nus, factors)
+    K_out = K_out[6:, 6:]
+    Ktt, Kst = K_out[:20, :20] + 0.3 * np.eye(20), K_out[20:, :20]
+    loglik = stats.multivariate_normal(np.zeros(20), Ktt).logpdf(Y[:, 0])
+    assert terms["kl"] == pytest.approx(kl, rel=1e-9)
+    assert float(objective.detach()) == pytest.approx(loglik - kl, rel=1e-9)
+    with torch.no_grad():
+        mean, var = model.latent_marginals(torch.as_tensor(Xt),
+                                           torch.as_tensor(Y))
+    ref_mean = Kst @ linalg.solve(Ktt, Y)
+    ref_var = np.diag(K_out[20:, 20:]) - np.sum(Kst * linalg.solve(Ktt, Kst.T).T, 1)
+    np.testing.assert_allclose(mean.numpy(), ref_mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(var.numpy()[:, 0], ref_var, rtol=1e-8, atol=1e-12)
+
+
 def test_sparse_with_training_inducing_points_equals_full(rng, monkeypatch):
     # with a nugget the batch copies of the inducing points get their own
     # independent noise, so the identity holds up to the nugget only
@@ -337,12 +385,28 @@ def test_objective_gradients_by_finite_differences(rng):
     assert torch.autograd.gradcheck(full_objective, inputs, eps=1e-6,
                                     atol=1e-5, rtol=1e-4)
 
+    def exact_top_with_inducing(Zt, V1, V2, log_noise):
+        G0 = _dkm.input_blocks(Zt, torch.as_tensor(X), SW2, SB2, full=True)
+        K_top, kls, _ = _dkm.propagate(lk, G0, [V1, V2])
+        return (_dkm.gaussian_log_marginal(K_top.tt, Y, torch.exp(log_noise))
+                - 1.5 * kls[0] - 0.5 * kls[1])
+
+    factors = _random_factors(rng, 4, 2)
+    inputs = tuple(t.clone().requires_grad_(True)
+                   for t in (torch.as_tensor(Z),
+                             *(torch.as_tensor(V) for V in factors),
+                             torch.tensor(np.log(0.2))))
+    assert torch.autograd.gradcheck(exact_top_with_inducing, inputs, eps=1e-6,
+                                    atol=1e-5, rtol=1e-4)
+
 
 # --------------------------------------------------------------- estimators
-@pytest.mark.parametrize("n_inducing", [None, 15])
-def test_training_decreases_the_loss(rng, n_inducing):
+@pytest.mark.parametrize("n_inducing, output_layer",
+                         [(None, "auto"), (15, "auto"), (15, "exact")])
+def test_training_decreases_the_loss(rng, n_inducing, output_layer):
     X, y = _data(rng, n=60)
     dkm = DeepKernelMachineRegressor(n_layers=2, nu=1.0, n_inducing=n_inducing,
+                                     output_layer=output_layer,
                                      batch_size=20, max_iter=20,
                                      random_state=0).fit(X, y)
     assert len(dkm.loss_curve_) == dkm.n_iter_ == 20
@@ -363,6 +427,32 @@ def test_classifier(n_inducing):
     np.testing.assert_allclose(proba.sum(1), 1.0)
     assert clf.score(X, y) > 0.9
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
+
+
+def test_exact_output_with_inducing_points_at_infinite_nu_is_the_nngp(rng):
+    X, y = _data(rng)
+    Xt = rng.normal(size=(9, 3))
+    dkm = DeepKernelMachineRegressor(nu=np.inf, n_inducing=8,
+                                     output_layer="exact", max_iter=10,
+                                     random_state=0).fit(X, y)
+    gp = NNGPRegressor(depth=3, alpha=dkm.noise_variance_).fit(
+        X, _standardised(y))
+    mean, std = dkm.predict(Xt, return_std=True)
+    ref_mean, ref_std = gp.predict(Xt, return_std=True)
+    np.testing.assert_allclose(mean, ref_mean * y.std() + y.mean(), rtol=1e-9)
+    np.testing.assert_allclose(std, ref_std * y.std(), rtol=1e-7, atol=1e-10)
+
+
+def test_exact_output_with_inducing_points_round_trips(rng):
+    X, y = _data(rng, n=50)
+    dkm = DeepKernelMachineRegressor(nu=3.0, n_inducing=10,
+                                     output_layer="exact", max_iter=5,
+                                     random_state=0).fit(X, y)
+    assert dkm.inducing_points_.shape == (10, 3)
+    copy_ = pickle.loads(pickle.dumps(dkm))
+    np.testing.assert_array_equal(copy_.predict(X[:7]), dkm.predict(X[:7]))
+    grams = dkm.layer_grams(X[:7])
+    assert [g.shape for g in grams] == [(7, 10)] * 3
 
 
 def _iris():
@@ -406,6 +496,15 @@ def test_gaussian_classifier_training_raises_the_objective():
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
+
+
+def test_gaussian_classifier_with_exact_output_and_inducing_points():
+    X, y = _iris()
+    clf = DeepKernelMachineClassifier(nu=3.0, likelihood="gaussian",
+                                      n_inducing=20, output_layer="exact",
+                                      max_iter=10, random_state=0).fit(X, y)
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.score(X, y) > 0.9
 
 
 def test_sparse_gaussian_classifier():
@@ -488,6 +587,8 @@ def test_clone_pickle_pipeline_gridsearch(rng):
     ({"likelihood": "probit"}, "likelihood must be one of"),
     ({"likelihood": "gaussian", "noise_variance": 0.0}, "noise_variance must be"),
     ({"temperature": -1.0}, "temperature must be"),
+    ({"output_layer": "dense"}, "output_layer must be one of"),
+    ({"output_layer": "exact", "likelihood": "softmax"}, "needs the Gaussian"),
 ])
 def test_bad_parameters(rng, params, message):
     X, y = _data(rng)

@@ -41,9 +41,13 @@ class SparseEpoch:
 
 
 class FullFit:
-    """The full machine (every training point inducing), 400 rows, 20 epochs."""
+    """400 rows, 20 epochs: the full machine (every training point inducing)
+    and 20 inducing points under the exact output layer."""
 
-    def setup(self):
+    params = [0, 20]
+    param_names = ["n_inducing"]
+
+    def setup(self, n_inducing):
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -51,8 +55,10 @@ class FullFit:
         skinfinite.set_config(show_progress=False)
         self.X, self.y = _data(n=400)
 
-    def time_fit(self):
+    def time_fit(self, n_inducing):
         from skinfinite.models import DeepKernelMachineRegressor
 
-        DeepKernelMachineRegressor(max_iter=20, device="cpu",
+        DeepKernelMachineRegressor(n_inducing=n_inducing or None,
+                                   output_layer="exact", max_iter=20,
+                                   device="cpu",
                                    random_state=0).fit(self.X, self.y)

@@ -15,17 +15,24 @@ The NNGP is that of a ReLU network with ``n_layers + 1`` hidden layers
 by marginal likelihood: the deep kernel machine with ``nu=np.inf``, which is
 ``NNGPRegressor(depth=n_layers + 1, alpha=<that noise>)`` (tested to
 rounding).  The deep kernel machine is the full one (all training points
-inducing) with finite ``nu``: one fixed ``--nu``, or (``--nu-grid``) the
+inducing) or, with ``--inducing P``, one whose learned layers move through
+``P`` inducing points under the exact output layer over all training points
+(``n_inducing=P, output_layer="exact"``), with finite ``nu``: one fixed
+``--nu``, or (``--nu-grid``) the
 ``nu`` of the grid with the lowest RMSE on a validation split (25%) of the
 training part (or the lowest mean RMSE of ``--cv-folds`` folds), refitted
 on the whole training part.  The test part is used
 for nothing but the reported RMSE.
 
-Classification: ``load_digits``, one stratified 70/30 split, test accuracy
-of ``NNGPClassifier(depth=3)`` (alpha 1e-10 and 1e-2) and of the sparse
-``DeepKernelMachineClassifier`` (``--likelihood softmax`` or ``gaussian``,
-the latter the same regression onto centred one-hot targets as the
-``NNGPClassifier``, starting at ``NNGPClassifier(alpha=1e-2)``).
+Classification: ``load_digits``, ``--splits-classifier`` stratified 70/30
+splits (seeds 0, 1, ...), test accuracy of ``NNGPClassifier(depth=3)``
+(alpha 1e-10 and 1e-2) and of the ``DeepKernelMachineClassifier``
+(``--likelihood softmax`` or ``gaussian``, the latter the same regression
+onto centred one-hot targets as the ``NNGPClassifier``).  With the Gaussian
+likelihood the machine with ``nu=inf`` is also scored: the NNGP with its
+noise variance learned by marginal likelihood like the machine's.  With
+``--nu-grid-classifier`` the machine's ``nu`` is the one with the best
+accuracy on a stratified 25% validation part of the training part.
 
 Speed: one epoch of the sparse regressor on 50000 rows of 10 features, 100
 inducing points, 3 layers, batches of 256, float64, CPU.
@@ -68,8 +75,11 @@ def _rmse(model, X, y):
 
 
 def _regressor(args, nu, seed):
+    # nu=inf is the NNGP whatever the inducing points: fit it as the full one
+    inducing = args.inducing if args.inducing and np.isfinite(nu) else None
     return DeepKernelMachineRegressor(
-        n_layers=args.n_layers, nu=nu, max_iter=args.epochs,
+        n_layers=args.n_layers, nu=nu, n_inducing=inducing,
+        output_layer="exact", max_iter=args.epochs,
         learning_rate=args.learning_rate, device="cpu", random_state=seed)
 
 
@@ -93,6 +103,8 @@ def _choose_nu(args, X, y, seed):
 def regression(args):
     label = (f"nu by validation from {args.nu_grid}" if args.nu_grid
              else f"nu={args.nu:g}")
+    if args.inducing:
+        label += f", {args.inducing} inducing"
     print(f"| task | NNGP RMSE | DKM RMSE ({label}) | DKM / NNGP | nu chosen |")
     print("|---|---|---|---|---|")
     wins = n_tasks = 0
@@ -114,26 +126,66 @@ def regression(args):
     print(f"DKM better on {wins} of {n_tasks} tasks")
 
 
-def classification(args):
-    X, y = load_digits(return_X_y=True)
-    Xa, Xb, ya, yb = _split(X, y, 0, stratify=y)
-    for alpha in (1e-10, 1e-2):
-        acc = NNGPClassifier(depth=args.n_layers + 1, alpha=alpha).fit(
-            Xa, ya).score(Xb, yb)
-        print(f"digits NNGPClassifier(depth={args.n_layers + 1}, "
-              f"alpha={alpha:g}) accuracy {acc:.4f}", flush=True)
-    start = time.perf_counter()
-    clf = DeepKernelMachineClassifier(
-        n_layers=args.n_layers, nu=args.nu_classifier,
-        n_inducing=args.inducing_classifier or None,
+def _classifier(args, nu):
+    inducing = (args.inducing_classifier
+                if args.inducing_classifier and np.isfinite(nu) else None)
+    return DeepKernelMachineClassifier(
+        n_layers=args.n_layers, nu=nu, n_inducing=inducing,
+        output_layer=args.output_layer_classifier,
         likelihood=args.likelihood, max_iter=args.epochs_classifier,
         device="cpu", random_state=0)
-    acc = clf.fit(Xa, ya).score(Xb, yb)
-    print(f"digits DeepKernelMachineClassifier(likelihood={args.likelihood}, "
-          f"nu={args.nu_classifier:g}, "
-          f"n_inducing={args.inducing_classifier}, "
-          f"max_iter={args.epochs_classifier}) accuracy {acc:.4f} "
-          f"({time.perf_counter() - start:.0f} s)", flush=True)
+
+
+def _classification_split(args, X, y, seed):
+    """Test accuracies of one stratified split: the NNGP classifiers, then
+    the deep kernel machine(s)."""
+    Xa, Xb, ya, yb = _split(X, y, seed, stratify=y)
+    out = {}
+    for alpha in (1e-10, 1e-2):
+        out[f"NNGPClassifier(alpha={alpha:g})"] = NNGPClassifier(
+            depth=args.n_layers + 1, alpha=alpha).fit(Xa, ya).score(Xb, yb)
+    nu = args.nu_classifier
+    if args.nu_grid_classifier:
+        # nu by accuracy on a stratified 25% validation part of the
+        # training part (the test part is not seen)
+        Xc, Xv, yc, yv = train_test_split(Xa, ya, test_size=0.25,
+                                          random_state=seed + 1000,
+                                          stratify=ya)
+        scores = {v: _classifier(args, v).fit(Xc, yc).score(Xv, yv)
+                  for v in args.nu_grid_classifier}
+        print(f"  split {seed}: validation accuracy "
+              + ", ".join(f"nu={v:g} {a:.4f}" for v, a in scores.items()),
+              flush=True)
+        nu = max(scores, key=scores.get)
+    for v in ([np.inf] if args.likelihood == "gaussian" else []) + [nu]:
+        start = time.perf_counter()
+        clf = _classifier(args, v).fit(Xa, ya)
+        key = "DKM nu=inf (NNGP, noise by marginal likelihood)" if v == np.inf \
+            else "DKM"
+        out[key] = clf.score(Xb, yb)
+        print(f"  split {seed}: DeepKernelMachineClassifier(likelihood="
+              f"{args.likelihood}, nu={v:g}, n_inducing={clf.n_inducing}, "
+              f"output_layer={args.output_layer_classifier}, max_iter="
+              f"{args.epochs_classifier}) accuracy {out[key]:.4f} (noise "
+              f"{getattr(clf, 'noise_variance_', float('nan')):.4g}, "
+              f"{time.perf_counter() - start:.0f} s)", flush=True)
+    return out, nu
+
+
+def classification(args):
+    X, y = load_digits(return_X_y=True)
+    results, chosen = [], []
+    for seed in range(args.splits_classifier):
+        out, nu = _classification_split(args, X, y, seed)
+        results.append(out)
+        chosen.append(nu)
+    print(f"digits, {args.splits_classifier} stratified 70/30 splits, test "
+          f"accuracy per split and mean (DKM nu chosen: "
+          f"{', '.join(f'{v:g}' for v in chosen)}):")
+    for key in results[0]:
+        accs = [r[key] for r in results]
+        print(f"| {key} | {' | '.join(f'{a:.4f}' for a in accs)} | "
+              f"{np.mean(accs):.4f} |", flush=True)
 
 
 def speed(args):
@@ -163,6 +215,10 @@ def main():
                         "k > 1 k-fold cross-validation on the training part")
     parser.add_argument("--tasks", default="",
                         help="comma-separated subset of the regression tasks")
+    parser.add_argument("--inducing", type=int, default=0,
+                        help="regression: inducing points of the learned "
+                        "layers, with the exact output layer over all "
+                        "training points (0: the full machine)")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--likelihood", default="softmax")
@@ -170,6 +226,12 @@ def main():
     parser.add_argument("--inducing-classifier", type=int, default=500,
                         help="0: the full machine")
     parser.add_argument("--epochs-classifier", type=int, default=50)
+    parser.add_argument("--output-layer-classifier", default="auto")
+    parser.add_argument("--splits-classifier", type=int, default=1)
+    parser.add_argument("--nu-grid-classifier",
+                        type=lambda s: [float(v) for v in s.split(",")],
+                        default=None, help="choose nu (or the NNGP) by "
+                        "accuracy on a validation part of the training part")
     parser.add_argument("--activations", default="relu,erf,tanh")
     args = parser.parse_args()
     skinfinite.set_config(show_progress=False)

@@ -31,6 +31,7 @@ from ._base import encode_classes
 DEVICES = ("auto", "cpu", "cuda")
 KERNELS = ("nngp", "squared_exponential")
 CLASSIFIER_LIKELIHOODS = ("softmax", "gaussian")
+OUTPUT_LAYERS = ("auto", "exact", "variational")
 _PREDICT_CHUNK = 2048
 _PROBA_SAMPLES = 256
 
@@ -80,13 +81,25 @@ _PARAMS_DOC = """
         Strength of the tie of each layer's Gram to its NNGP prior (one value,
         or one per layer), > 0.  ``np.inf`` fixes a layer at the NNGP: all
         infinite is exactly the NNGP posterior.  Values of 10 to 300 worked
-        on small regression tasks; values near 1 overfit them.
+        for the full machine on small regression tasks (values near 1
+        overfit them), 3 to 30 with ``n_inducing=20`` and
+        ``output_layer="exact"``.
     n_inducing : int or None, default=None
         None: the full machine, whose inducing points are all training
         points (cost cubic in the number of samples, one full-batch step per
         epoch).  An int: the sparse machine with that many inducing points,
         initialised on a random subset of the training inputs and trained on
         minibatches; must not exceed the number of training samples.
+    output_layer : {"auto", "exact", "variational"}, default="auto"
+        ``"exact"``: the exact Gaussian marginal likelihood over all
+        training points, full-batch steps (cubic in the number of samples);
+        with ``n_inducing`` set, the hidden layers' Grams still move only
+        through the inducing points, a low-rank change of the NNGP's that
+        cannot follow each training target.  ``"variational"``: the
+        whitened variational output layer over the inducing points
+        (minibatches when ``n_inducing`` is set).  ``"auto"``: exact for
+        the full machine with a Gaussian likelihood, variational otherwise.
+        The softmax likelihood is variational only.
     kernel : {"nngp", "squared_exponential"}, default="nngp"
         Layer kernel ``K(G)``: the NNGP map ``sw2 E[phi(u) phi(v)] + sb2`` of
         ``activation``, or ``exp(-(G_xx + G_yy - 2 G_xy) / 2)``.
@@ -156,6 +169,16 @@ class _DeepKernelMachineBase(BaseEstimator):
             device=_resolve_device(torch, self.device))
         if self.n_inducing is not None:
             check_positive_int(self.n_inducing, "n_inducing")
+        output_layer = check_choice(self.output_layer, "output_layer",
+                                    OUTPUT_LAYERS)
+        likelihood = self._model_likelihood()
+        if output_layer == "exact" and likelihood != "gaussian":
+            raise ValueError("output_layer='exact' needs the Gaussian "
+                             "likelihood; the softmax output layer is "
+                             "variational.")
+        settings["exact"] = likelihood == "gaussian" and (
+            output_layer == "exact"
+            or (output_layer == "auto" and self.n_inducing is None))
         if self.early_stopping:
             if not 0.0 < self.validation_fraction < 1.0:
                 raise ValueError("validation_fraction must be in (0, 1), got "
@@ -163,21 +186,23 @@ class _DeepKernelMachineBase(BaseEstimator):
             check_positive_int(self.n_iter_no_change, "n_iter_no_change")
         return settings
 
-    def _build(self, s, Z, n_outputs):
+    def _build(self, s, Z, n_outputs, X_train=None):
+        """The torch model; ``X_train`` for an exact output layer over
+        training points that are not the inducing points."""
         from .._dkm import DeepKernelMachine, LayerKernel
 
         layer_kernel = LayerKernel(s["kernel"], s["activation"],
                                    s["weight_variance"], s["bias_variance"])
         sparse = self.n_inducing is not None
-        likelihood = self._model_likelihood()
         return DeepKernelMachine(
-            layer_kernel, Z, s["nus"], likelihood, n_outputs,
-            exact=likelihood == "gaussian" and not sparse,
+            layer_kernel, Z, s["nus"], self._model_likelihood(), n_outputs,
+            exact=s["exact"],
             learn_inducing=sparse and bool(self.learn_inducing),
             noise_variance=getattr(self, "noise_variance", 1.0),
             weight_variance=s["weight_variance"],
             bias_variance=s["bias_variance"],
-            n_mc_samples=getattr(self, "n_mc_samples", 8))
+            n_mc_samples=getattr(self, "n_mc_samples", 8),
+            train_inputs=X_train)
 
     def _tensor(self, a, dtype=None):
         torch = self._torch
@@ -210,12 +235,15 @@ class _DeepKernelMachineBase(BaseEstimator):
                     "samples; use fewer inducing points or n_inducing=None "
                     "(the full machine).")
             Z = X[np.sort(rng.choice(n, self.n_inducing, replace=False))]
-        model = self._build(s, self._tensor(Z), init_targets.shape[1])
         Xt, Tt = self._tensor(X), self._targets_tensor(T)
-        self._T_train = T if model.exact else None
         sparse = self.n_inducing is not None
+        model = self._build(s, self._tensor(Z), init_targets.shape[1],
+                            Xt if sparse and s["exact"] else None)
+        self._T_train = T if model.exact else None
+        # minibatches only where the output layer is a sum over points
+        minibatch = sparse and not model.exact
         chunks = ([Xt[i:i + _PREDICT_CHUNK] for i in range(0, n, _PREDICT_CHUNK)]
-                  if sparse else None)
+                  if minibatch else None)
         model.initialise(chunks, self._tensor(init_targets))
         self.loss_curve_, self.validation_scores_ = [], None
         params = [p for p in model.parameters() if p.requires_grad]
@@ -231,7 +259,7 @@ class _DeepKernelMachineBase(BaseEstimator):
         self.n_iter_ = 0
         with progress(epochs, work, "deep kernel machine epochs") as bar:
             for epoch in range(epochs):
-                if sparse:
+                if minibatch:
                     order = rng.permutation(n)
                     batches = [order[i:i + s["batch_size"]]
                                for i in range(0, n, s["batch_size"])]
@@ -245,7 +273,7 @@ class _DeepKernelMachineBase(BaseEstimator):
                     loss.backward()
                     optimizer.step()
                     total += float(loss.detach()) * (1 if idx is None else len(idx))
-                self.loss_curve_.append(total / (1 if not sparse else n))
+                self.loss_curve_.append(total / (n if minibatch else 1))
                 self.n_iter_ = epoch + 1
                 bar.update(1)
                 if self.early_stopping:
@@ -304,7 +332,9 @@ class _DeepKernelMachineBase(BaseEstimator):
         s = self._settings()
         self._torch, self._dtype, self._device = s["torch"], s["dtype"], s["device"]
         s.update(self._config)
-        model = self._build(s, self._tensor(self._state["Z"]), self._n_outputs)
+        X_train = self._state.get("X_train")
+        model = self._build(s, self._tensor(self._state["Z"]), self._n_outputs,
+                            None if X_train is None else self._tensor(X_train))
         model.load_state_dict({k: self._tensor(v) for k, v in self._state.items()})
         return model
 
@@ -313,9 +343,12 @@ class _DeepKernelMachineBase(BaseEstimator):
         y_train = (None if self._T_train is None
                    else self._tensor(self._T_train))
         means, variances = [], []
+        # an exact output layer over non-inducing training points carries
+        # the (n + chunk)^2 block of training and test points: smaller chunks
+        chunk = _PREDICT_CHUNK if model.X_train is None else _PREDICT_CHUNK // 4
         with torch.no_grad():
-            for i in range(0, X.shape[0], _PREDICT_CHUNK):
-                m, v = model.latent_marginals(self._tensor(X[i:i + _PREDICT_CHUNK]),
+            for i in range(0, X.shape[0], chunk):
+                m, v = model.latent_marginals(self._tensor(X[i:i + chunk]),
                                               y_train)
                 means.append(m)
                 variances.append(v)
@@ -366,8 +399,11 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
 
     Targets are standardised; the noise variance is learned.  The full
     machine maximises the exact marginal likelihood of the top layer; the
-    sparse one a variational bound with minibatches.  Training starts at the
-    NNGP posterior.
+    sparse one a variational bound with minibatches, or with
+    ``output_layer="exact"`` the exact marginal likelihood over all training
+    points while the hidden layers move through the inducing points (the
+    better choice on small data sets).  Training starts at the NNGP
+    posterior.
 
     Parameters
     ----------""" + _PARAMS_DOC + """
@@ -388,11 +424,16 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
     >>> dkm = DeepKernelMachineRegressor(max_iter=5, random_state=0).fit(X, y)
     >>> dkm.predict(X[:3]).shape
     (3,)
+    >>> dkm = DeepKernelMachineRegressor(n_inducing=10, output_layer="exact",
+    ...                                  max_iter=5, random_state=0).fit(X, y)
+    >>> dkm.inducing_points_.shape
+    (10, 3)
     """
 
     _likelihood = "gaussian"
 
-    def __init__(self, n_layers=2, nu=100.0, n_inducing=None, kernel="nngp",
+    def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
+                 output_layer="auto", kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  noise_variance=0.1, learn_inducing=True, learning_rate=0.01,
                  max_iter=100, batch_size=256, early_stopping=False,
@@ -401,6 +442,7 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         self.n_layers = n_layers
         self.nu = nu
         self.n_inducing = n_inducing
+        self.output_layer = output_layer
         self.kernel = kernel
         self.activation = activation
         self.weight_variance = weight_variance
@@ -533,7 +575,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
 
     _likelihood = "softmax"
 
-    def __init__(self, n_layers=2, nu=100.0, n_inducing=None, kernel="nngp",
+    def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
+                 output_layer="auto", kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  learn_inducing=True, learning_rate=0.01, max_iter=100,
                  batch_size=256, likelihood="softmax", n_mc_samples=8,
@@ -543,6 +586,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.n_layers = n_layers
         self.nu = nu
         self.n_inducing = n_inducing
+        self.output_layer = output_layer
         self.kernel = kernel
         self.activation = activation
         self.weight_variance = weight_variance

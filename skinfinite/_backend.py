@@ -224,6 +224,30 @@ def resolve_backend(device, *arrays):
     return gpu_backend() if on_device or gpu_available() else CPUBackend()
 
 
+TORCH_DEVICES = DEVICES + ("cuda",)
+
+
+def torch_device(torch, device):
+    """The ``torch.device`` of an estimator trained with torch.
+
+    Takes the values of :data:`DEVICES` ("gpu" means CUDA; "auto" follows
+    the configuration, then uses CUDA when torch sees it) and "cuda".
+    """
+    check_choice(device, "device", TORCH_DEVICES)
+    if device == "auto":
+        device = get_config()["device"]
+        if device == "auto":
+            device = "gpu" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            f"device={device!r} was requested but torch sees no CUDA device; "
+            "install a CUDA build of torch on a machine with an NVIDIA GPU, "
+            'or use device="cpu".')
+    return torch.device("cuda")
+
+
 # ---------------------------------------------------------- array exchange
 def array_kind(a):
     """"numpy", "cupy", "torch-cpu", "torch-cuda" or "other" (array-likes)."""

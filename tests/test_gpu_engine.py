@@ -272,3 +272,17 @@ def test_signature_gpu_limits_are_explicit(ragged_paths):
         # "auto" solves what the GPU solver does not cover on the CPU
         K, dK = SignatureKernel()(X, eval_gradient=True)
     np.testing.assert_allclose(K, SignatureKernel(device="cpu")(X))
+
+
+def test_torch_estimators_take_the_same_device_values(inputs):
+    torch = pytest.importorskip("torch")
+    from skinfinite._backend import torch_device
+    assert torch_device(torch, "cpu").type == "cpu"
+    with skinfinite.config_context(device="cpu"):
+        assert torch_device(torch, "auto").type == "cpu"
+    if not torch.cuda.is_available():
+        for device in ("gpu", "cuda"):
+            with pytest.raises(DeviceUnavailableError, match="CUDA"):
+                torch_device(torch, device)
+    with pytest.raises(ValueError, match="device"):
+        torch_device(torch, "tpu")

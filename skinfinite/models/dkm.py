@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._backend import torch_device
 from .._tiling import progress
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
@@ -28,7 +29,6 @@ from ..activations import get_activation
 from ..solvers import NumericalError
 from ._base import encode_classes
 
-DEVICES = ("auto", "cpu", "cuda")
 KERNELS = ("nngp", "squared_exponential")
 CLASSIFIER_LIKELIHOODS = ("softmax", "gaussian")
 OUTPUT_LAYERS = ("auto", "exact", "variational")
@@ -59,16 +59,6 @@ def _check_nu(nu, n_layers):
             raise ValueError(f"nu must be > 0 (np.inf for the NNGP), got {value}.")
         out.append(float(value))
     return out
-
-
-def _resolve_device(torch, device):
-    check_choice(device, "device", DEVICES)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was requested but torch sees no CUDA "
-                         "device; use device='cpu' or 'auto'.")
-    return torch.device(device)
 
 
 _PARAMS_DOC = """
@@ -124,7 +114,10 @@ _PARAMS_DOC = """
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     tol : float, default=1e-4
-    device : {"auto", "cpu", "cuda"}, default="auto"
+    device : {"auto", "cpu", "gpu", "cuda"}, default="auto"
+        Where torch trains the machine ("gpu" and "cuda" both mean the CUDA
+        device); "auto" follows ``skinfinite.config_context(device=...)``,
+        then uses CUDA when torch sees it.
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState or None, default=None
         Seeds the inducing subset, the minibatch order and the Monte Carlo
@@ -166,7 +159,7 @@ class _DeepKernelMachineBase(BaseEstimator):
             max_iter=check_positive_int(self.max_iter, "max_iter", minimum=0),
             batch_size=check_positive_int(self.batch_size, "batch_size"),
             dtype=getattr(torch, np.dtype(check_dtype(self.dtype)).name),
-            device=_resolve_device(torch, self.device))
+            device=torch_device(torch, self.device))
         if self.n_inducing is not None:
             check_positive_int(self.n_inducing, "n_inducing")
         output_layer = check_choice(self.output_layer, "output_layer",

@@ -261,7 +261,9 @@ def test_svgp_with_training_inducing_points_approaches_exact():
     svgp.fit(X, y)
     mean, std = exact.predict(X[:10], return_std=True)
     smean, sstd = svgp.predict(X[:10], return_std=True)
-    assert svgp.loss_curve_[-1] < svgp.loss_curve_[0]
+    # q(u) starts at its optimum (closed form), and Adam keeps it there
+    assert svgp.loss_curve_[-1] == pytest.approx(svgp.loss_curve_[0],
+                                                 rel=1e-4)
     scale = np.std(y)
     assert np.abs(smean - mean).max() < 0.05 * scale
     assert np.abs(sstd - std).max() < 0.05 * scale

@@ -22,16 +22,23 @@ test rows, features standardised.  Kernel: the NNGP of a ReLU network of
    hyperparameters (kernel, noise, inducing locations, variational
    distribution) fitted by the ELBO, once from the default starting point
    (``svgp``) and once warm-started at the subset's hyperparameters
-   (``svgp_warm``).
+   (``svgp_warm``), with the options given here; or ``SVGPRegressor()``
+   with all its defaults (``svgp_default``, one fit per ``--fit-seeds``).
+   ``--runs`` picks among them.
+
+``--exact-cache FILE`` keeps the exact GP's figures (steps 1 and 2, a few
+minutes) so that further SVGP runs on the same data skip them.
 
 Both are scored by the mean test log predictive density,
 ``mean log N(y | mu, var_f + noise)``, and the relative gap
 ``(ll_exact - ll_svgp) / |ll_exact|``.
 
-Example::
+Examples::
 
     python asv_bench/peers/compare_svgp.py --n-train 20000 --n-test 2000 \\
         --n-inducing 1024 --batch-size 512 --epochs 20 --natural
+    python asv_bench/peers/compare_svgp.py --runs svgp_default \\
+        --fit-seeds 0 1 2 --exact-cache /tmp/exact20000.npz
 """
 import argparse
 import json
@@ -118,6 +125,9 @@ def main():
                              "subset's hyperparameters (svgp_warm), or "
                              "SVGPRegressor() with all its defaults "
                              "(svgp_default)")
+    parser.add_argument("--fit-seeds", type=int, nargs="+", default=None,
+                        help="random_state of each svgp_default fit "
+                             "(default: --seed)")
     parser.add_argument("--exact-cache", default=None,
                         help="npz file holding the exact GP's results for "
                              "these data (written if missing, read if "
@@ -161,10 +171,16 @@ def main():
     # subset's hyperparameters (kernel and noise; it refits them)
     starts = {"svgp": (NNGP(depth=args.depth), 0.1),
               "svgp_warm": (kern, hyper["noise"] / y_scale ** 2)}
+    runs = []
     for name in args.runs:
+        if name == "svgp_default" and args.fit_seeds:
+            runs += [(f"svgp_default_{k}", k) for k in args.fit_seeds]
+        else:
+            runs.append((name, args.seed))
+    for name, fit_seed in runs:
         t0 = time.perf_counter()
-        if name == "svgp_default":
-            svgp = SVGPRegressor(random_state=args.seed)
+        if name.startswith("svgp_default"):
+            svgp = SVGPRegressor(random_state=fit_seed)
         else:
             kernel, noise = starts[name]
             svgp = SVGPRegressor(kernel, n_inducing=args.n_inducing,
@@ -191,8 +207,8 @@ def main():
     print(f"exact GP  test log-likelihood {result['exact_ll']:.4f}  "
           f"RMSE {result['exact_rmse']:.4f}  ({result['exact_s']:.0f} s; "
           f"hyperparameters {result['hyper_fit_s']:.0f} s)")
-    for name in args.runs:
-        print(f"{name:<13}test log-likelihood {result[name + '_ll']:.4f}  "
+    for name, _ in runs:
+        print(f"{name:<15}test log-likelihood {result[name + '_ll']:.4f}  "
               f"RMSE {result[name + '_rmse']:.4f}  "
               f"({result[name + '_fit_s']:.0f} s)  relative gap "
               f"{100 * result[name + '_relative_gap']:.2f}%")

@@ -117,6 +117,10 @@ def main():
     parser.add_argument("--natural", action="store_true",
                         help="natural gradients for the variational "
                              "distribution")
+    parser.add_argument("--init-subset", type=int, default=1000,
+                        help="SVGPRegressor's init_subset for the svgp and "
+                             "svgp_warm runs (0: start the ELBO from the "
+                             "given kernel and noise)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", nargs="*", default=["svgp", "svgp_warm"],
                         choices=["svgp", "svgp_warm", "svgp_default"],
@@ -189,6 +193,7 @@ def main():
                                  learning_rate=args.learning_rate,
                                  noise=noise,
                                  natural_gradient=args.natural,
+                                 init_subset=args.init_subset,
                                  random_state=args.seed)
         svgp.fit(X, y)
         result[name + "_fit_s"] = time.perf_counter() - t0

@@ -535,21 +535,25 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     independent of the number of samples.
 
     By default the fit starts from hyperparameters fitted by the exact
-    marginal likelihood on a random subset of ``init_subset`` rows and
-    from k-means inducing locations, and ends by setting the variational
-    distribution to its closed-form optimum for the final hyperparameters
-    (one more pass over the data), so that the predictions do not carry the
-    noise of the last minibatch steps.
+    marginal likelihood on a random subset of ``init_subset`` rows, with
+    the variational distribution at its closed-form optimum (Gaussian
+    likelihood), and ends by setting it to the optimum again for the final
+    hyperparameters and locations (one more pass over the data each), so
+    that the predictions do not carry the noise of the last minibatch
+    steps.
 
     Parameters
     ----------
 """ + _KERNEL_DOC + """
     n_inducing : int, default=512
         Number of inducing points (at most the number of samples).
-    inducing_init : {"kmeans", "random"}, default="kmeans"
-        Starting inducing locations: k-means centres of the training rows
-        (:class:`~skinfinite.approximation.InducingPoints`), which cover the
-        data evenly, or a random subset of the rows.
+    inducing_init : {"random", "kmeans"}, default="random"
+        Starting inducing locations: a random subset of the training rows,
+        or k-means centres of the rows
+        (:class:`~skinfinite.approximation.InducingPoints`).  With
+        norm-dependent kernels such as the ReLU NNGP the centres, being
+        averages, sit closer to the origin than the data, and "random" did
+        better in the measurements of the user guide.
     learn_inducing_locations : bool, default=True
     batch_size : int, default=1024
         Minibatch size.

@@ -254,12 +254,16 @@ def test_svgp_with_training_inducing_points_approaches_exact():
     exact = GPRegressor(kernel, noise=0.05, max_iter=0).fit(X, y)
     svgp = SVGPRegressor(kernel, n_inducing=40, learn_inducing_locations=False,
                          batch_size=40, n_epochs=300, learning_rate=0.05,
-                         noise=0.05, fit_noise=False, random_state=0)
-    # noise fixed too: only the variational distribution is trained
+                         noise=0.05, fit_noise=False, init_subset=0,
+                         natural_gradient=False, random_state=0)
+    # noise fixed too: only the variational distribution is trained (by
+    # Adam; the closed-form update at the end then makes it exact)
     svgp.fit(X, y)
     mean, std = exact.predict(X[:10], return_std=True)
     smean, sstd = svgp.predict(X[:10], return_std=True)
-    assert svgp.loss_curve_[-1] < svgp.loss_curve_[0]
+    # q(u) starts at its optimum (closed form), and Adam keeps it there
+    assert svgp.loss_curve_[-1] == pytest.approx(svgp.loss_curve_[0],
+                                                 rel=1e-4)
     scale = np.std(y)
     assert np.abs(smean - mean).max() < 0.05 * scale
     assert np.abs(sstd - std).max() < 0.05 * scale
@@ -282,6 +286,41 @@ def test_svgp_natural_gradient_step_is_the_exact_posterior():
     smean, sstd = svgp.predict(Xt, return_std=True)
     np.testing.assert_allclose(smean, mean, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(sstd, std, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("natural", [True, False])
+def test_svgp_closed_form_variational_is_the_exact_posterior(natural):
+    # no training at all: inducing points = training set and the closed-form
+    # q(u) reproduce the exact posterior, up to the jitter of K_ZZ
+    X, y = _regression(40)
+    kernel = NNGP(depth=2)
+    exact = GPRegressor(kernel, noise=0.05, max_iter=0).fit(X, y)
+    svgp = SVGPRegressor(kernel, n_inducing=40, n_epochs=0, init_subset=0,
+                         noise=0.05, natural_gradient=natural,
+                         random_state=0).fit(X, y)
+    Xt = np.random.default_rng(7).normal(size=(8, 3))
+    mean, std = exact.predict(Xt, return_std=True)
+    smean, sstd = svgp.predict(Xt, return_std=True)
+    np.testing.assert_allclose(smean, mean, atol=1e-4 * np.std(y))
+    np.testing.assert_allclose(sstd, std, atol=1e-4 * np.std(y))
+
+
+def test_svgp_starts_from_the_subset_marginal_likelihood_fit():
+    # a subset as large as the data: the starting hyperparameters are the
+    # exact GP's L-BFGS fit on all rows
+    X, y = _regression(50)
+    exact = GPRegressor(noise=0.1, optimizer="lbfgs", learning_rate=0.5,
+                        max_iter=50).fit(X, y)
+    svgp = SVGPRegressor(n_inducing=20, n_epochs=0, init_subset=1000,
+                         random_state=0).fit(X, y)
+    for name in ("weight_variance", "bias_variance"):
+        assert getattr(svgp.kernel_, name) == pytest.approx(
+            getattr(exact.kernel_, name), rel=1e-6)
+    assert svgp.noise_ == pytest.approx(exact.noise_, rel=1e-6)
+    cold = SVGPRegressor(n_inducing=20, n_epochs=0, init_subset=0,
+                         random_state=0).fit(X, y)
+    assert cold.kernel_.bias_variance == pytest.approx(
+        NNGP(depth=3).bias_variance)
 
 
 def test_svgp_classifier_sanity():
@@ -332,6 +371,16 @@ def test_svgp_bad_params(params, match):
         SVGPRegressor(**params).fit(X, y)
     with pytest.raises(ValueError, match=match):
         SVGPClassifier(**params).fit(X, y > 0)
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"inducing_init": "grid"}, "inducing_init"),
+    ({"init_subset": -1}, "init_subset"),
+])
+def test_svgp_regressor_bad_params(params, match):
+    X, y = _regression(10)
+    with pytest.raises(ValueError, match=match):
+        SVGPRegressor(**params).fit(X, y)
 
 
 def test_single_class_is_rejected():

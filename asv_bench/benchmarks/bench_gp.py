@@ -49,3 +49,30 @@ class BridgeGram:
     def time_sklearn_kernel_with_gradient(self, backend):
         # the same quantities through the scikit-learn kernel interface
         self.kernel(self.X, eval_gradient=True)
+
+
+class SVGPDefaultFit:
+    """SVGPRegressor() with its defaults on 5000 rows of Friedman #1.
+
+    The default fit: exact marginal likelihood on 1000 rows, the
+    closed-form variational distribution, 5 epochs of minibatches of 1024,
+    the closed form again.  The accuracy at 20000 rows is measured by
+    ``asv_bench/peers/compare_svgp.py``.
+    """
+
+    number = 1
+    repeat = (1, 3, 120.0)
+    warmup_time = 0.0
+    timeout = 900.0
+
+    def setup(self):
+        if torch is None:
+            raise NotImplementedError("torch and gpytorch are not installed")
+        from sklearn.datasets import make_friedman1
+        skinfinite.set_config(show_progress=False)
+        X, self.y = make_friedman1(5000, noise=1.0, random_state=0)
+        self.X = (X - X.mean(0)) / X.std(0)
+
+    def time_default_fit(self):
+        from skinfinite.models import SVGPRegressor
+        SVGPRegressor(random_state=0).fit(self.X, self.y)

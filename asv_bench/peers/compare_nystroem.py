@@ -31,6 +31,12 @@ resident memory, from ``resource.getrusage``, belongs to it alone):
 ``exact``
     The exact (Cholesky) NTKRegressor against Nyström with each of ``--m``
     at the same ``--n``: test RMSE of each and the relative gap.
+``alphas``
+    For each of ``--m`` and ``--inducing``: the Nyström solution for every
+    ``alpha`` of the grid (``ALPHA_GRID`` and 3.0) from one ``K_nM``, by an
+    eigendecomposition of the whitened normal matrix; test RMSE of each.
+    The best of these is what any choice of ``alpha`` (by cross-validation
+    or otherwise) could reach, to compare with the exact solve's.
 ``peer``
     Ours against ``make_pipeline(Nystroem(kernel=NTK(...),
     n_components=M), Ridge(alpha, fit_intercept=False))`` on the same data
@@ -44,6 +50,8 @@ Examples::
     python asv_bench/peers/compare_nystroem.py peer --n 20000 --m 2000
     python asv_bench/peers/compare_nystroem.py exact --problem friedman1 \
         --n 20000 --m 1000 2000 4000 --inducing uniform leverage
+    python asv_bench/peers/compare_nystroem.py alphas --problem friedman1 \
+        --n 20000 --m 2000 4000 --inducing uniform kmeans
 """
 import argparse
 import itertools
@@ -225,6 +233,45 @@ def task_exact(args):
         print(json.dumps(gaps), flush=True)
 
 
+def nystroem_alpha_path(X, y, X_test, Z, kernel, alphas):
+    """Predictions of the Nyström solution for each alpha, from one K_nM.
+
+    ``(K_nM^T K_nM + alpha K_MM) beta = K_nM^T y``; with ``K_MM = T^T T``
+    and ``T^-T K_nM^T K_nM T^-1 = U diag(s) U^T``,
+    ``beta = T^-1 U (s + alpha)^-1 U^T T^-T K_nM^T y``.
+    """
+    from scipy import linalg
+    K_nM, K_tM, K_MM = kernel(X, Z), kernel(X_test, Z), kernel(Z)
+    M = K_MM.shape[0]
+    T = linalg.cholesky(K_MM + 1e-10 * np.trace(K_MM) / M * np.eye(M))
+    T_inv = linalg.solve_triangular(T, np.eye(M))
+    s, U = linalg.eigh(T_inv.T @ (K_nM.T @ K_nM) @ T_inv)
+    c = U.T @ (T_inv.T @ (K_nM.T @ y))
+    return {a: K_tM @ (T_inv @ (U @ (c / (s + a)))) for a in alphas}
+
+
+def task_alphas(args):
+    from skinfinite.approximation import InducingPoints
+    from skinfinite.kernels import NTK
+    data = make_data(args.n, args.n_test, args.d)
+    kernel = NTK(depth=DEPTH, weight_variance=SW2, bias_variance=SB2)
+    offset, scale = ((data.y.mean(), data.y.std()) if SETUP["normalize_y"]
+                     else (0.0, 1.0))
+    alphas = ALPHA_GRID + (3.0,)
+    for M, inducing in itertools.product(args.m, args.inducing):
+        t0 = time.perf_counter()
+        Z = InducingPoints(M, method=inducing, kernel=kernel,
+                           random_state=0).fit(data.X).points_
+        preds = nystroem_alpha_path(data.X, (data.y - offset) / scale,
+                                    data.X_test, Z, kernel, alphas)
+        print(json.dumps({
+            "task": "alphas", "problem": SETUP["problem"], "n": args.n,
+            "M": M, "inducing": inducing,
+            "seconds": round(time.perf_counter() - t0, 1),
+            "errors_by_alpha": {a: errors(p * scale + offset, data)
+                                for a, p in preds.items()}}), flush=True)
+
+
 def task_peer(args):
     if SETUP["normalize_y"]:
         # Ridge(fit_intercept=False) on the features does not centre y.
@@ -270,7 +317,7 @@ def prepare_alpha(data, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=("scale", "exact", "peer"))
+    parser.add_argument("task", choices=("scale", "exact", "alphas", "peer"))
     parser.add_argument("--n", type=int, default=20000)
     parser.add_argument("--n-test", type=int, default=10000)
     parser.add_argument("--d", type=int, default=20)
@@ -295,7 +342,8 @@ def main():
                  normalize_y=args.problem != "ridges")
     import skinfinite
     skinfinite.set_config(show_progress=False)
-    {"scale": task_scale, "exact": task_exact, "peer": task_peer}[args.task](args)
+    {"scale": task_scale, "exact": task_exact, "alphas": task_alphas,
+     "peer": task_peer}[args.task](args)
 
 
 if __name__ == "__main__":

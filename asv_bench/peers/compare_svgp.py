@@ -22,19 +22,27 @@ test rows, features standardised.  Kernel: the NNGP of a ReLU network of
    hyperparameters (kernel, noise, inducing locations, variational
    distribution) fitted by the ELBO, once from the default starting point
    (``svgp``) and once warm-started at the subset's hyperparameters
-   (``svgp_warm``).
+   (``svgp_warm``), with the options given here; or ``SVGPRegressor()``
+   with all its defaults (``svgp_default``, one fit per ``--fit-seeds``).
+   ``--runs`` picks among them.
+
+``--exact-cache FILE`` keeps the exact GP's figures (steps 1 and 2, a few
+minutes) so that further SVGP runs on the same data skip them.
 
 Both are scored by the mean test log predictive density,
 ``mean log N(y | mu, var_f + noise)``, and the relative gap
 ``(ll_exact - ll_svgp) / |ll_exact|``.
 
-Example::
+Examples::
 
     python asv_bench/peers/compare_svgp.py --n-train 20000 --n-test 2000 \\
         --n-inducing 1024 --batch-size 512 --epochs 20 --natural
+    python asv_bench/peers/compare_svgp.py --runs svgp_default \\
+        --fit-seeds 0 1 2 --exact-cache /tmp/exact20000.npz
 """
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -72,6 +80,29 @@ def exact_posterior(X, y, Xt, kernel, noise):
     return mean * scale + offset, np.clip(var, 0.0, None) * scale ** 2
 
 
+def exact_reference(X, y, Xt, yt, args, rng):
+    """Hyperparameters on a subset, then the exact posterior on all rows."""
+    from skinfinite import NNGP
+    from skinfinite.models import GPRegressor
+    out = {}
+    t0 = time.perf_counter()
+    sub = rng.choice(args.n_train, min(args.subset, args.n_train),
+                     replace=False)
+    hyper = GPRegressor(NNGP(depth=args.depth), optimizer="lbfgs",
+                        learning_rate=0.5, max_iter=60,
+                        random_state=args.seed).fit(X[sub], y[sub])
+    out["hyper_fit_s"] = time.perf_counter() - t0
+    kern = hyper.kernel_
+    out["hyper"] = dict(weight_variance=kern.weight_variance,
+                        bias_variance=kern.bias_variance, noise=hyper.noise_)
+    t0 = time.perf_counter()
+    mean, var = exact_posterior(X, y, Xt, kern, hyper.noise_)
+    out["exact_s"] = time.perf_counter() - t0
+    out["exact_ll"] = log_density(yt, mean, var + hyper.noise_)
+    out["exact_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-train", type=int, default=20000)
@@ -86,7 +117,25 @@ def main():
     parser.add_argument("--natural", action="store_true",
                         help="natural gradients for the variational "
                              "distribution")
+    parser.add_argument("--init-subset", type=int, default=1000,
+                        help="SVGPRegressor's init_subset for the svgp and "
+                             "svgp_warm runs (0: start the ELBO from the "
+                             "given kernel and noise)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", nargs="*", default=["svgp", "svgp_warm"],
+                        choices=["svgp", "svgp_warm", "svgp_default"],
+                        help="SVGP fits to score: the options above from the "
+                             "default kernel and noise 0.1 (svgp) or from the "
+                             "subset's hyperparameters (svgp_warm), or "
+                             "SVGPRegressor() with all its defaults "
+                             "(svgp_default)")
+    parser.add_argument("--fit-seeds", type=int, nargs="+", default=None,
+                        help="random_state of each svgp_default fit "
+                             "(default: --seed)")
+    parser.add_argument("--exact-cache", default=None,
+                        help="npz file holding the exact GP's results for "
+                             "these data (written if missing, read if "
+                             "present)")
     args = parser.parse_args()
 
     import skinfinite
@@ -94,7 +143,7 @@ def main():
     from sklearn.preprocessing import StandardScaler
 
     from skinfinite import NNGP
-    from skinfinite.models import GPRegressor, SVGPRegressor
+    from skinfinite.models import SVGPRegressor
 
     skinfinite.set_config(show_progress=False)
     n = args.n_train + args.n_test
@@ -105,37 +154,48 @@ def main():
     rng = np.random.default_rng(args.seed)
     result = vars(args).copy()
 
-    t0 = time.perf_counter()
-    sub = rng.choice(args.n_train, min(args.subset, args.n_train),
-                     replace=False)
-    hyper = GPRegressor(NNGP(depth=args.depth), optimizer="lbfgs",
-                        learning_rate=0.5, max_iter=60,
-                        random_state=args.seed).fit(X[sub], y[sub])
-    result["hyper_fit_s"] = time.perf_counter() - t0
-    kern = hyper.kernel_
-    result["hyper"] = dict(weight_variance=kern.weight_variance,
-                           bias_variance=kern.bias_variance,
-                           noise=hyper.noise_)
-
-    t0 = time.perf_counter()
+    if args.exact_cache and os.path.exists(args.exact_cache):
+        cached = np.load(args.exact_cache)
+        assert np.allclose(cached["yt"], yt), "cache is for other data"
+        result.update(json.loads(str(cached["summary"])))
+    else:
+        result.update(exact_reference(X, y, Xt, yt, args, rng))
+        if args.exact_cache:
+            summary = {k: result[k] for k in ("hyper_fit_s", "hyper",
+                                              "exact_s", "exact_ll",
+                                              "exact_rmse")}
+            np.savez(args.exact_cache, yt=yt, summary=json.dumps(summary))
+    hyper = result["hyper"]
+    kern = NNGP(depth=args.depth, weight_variance=hyper["weight_variance"],
+                bias_variance=hyper["bias_variance"])
     y_scale = y.std()
-    mean, var = exact_posterior(X, y, Xt, kern, hyper.noise_)
-    result["exact_s"] = time.perf_counter() - t0
-    result["exact_ll"] = log_density(yt, mean, var + hyper.noise_)
-    result["exact_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
     print(json.dumps(result), file=sys.stderr, flush=True)
 
     # the SVGP from the default starting point, and warm-started at the
     # subset's hyperparameters (kernel and noise; it refits them)
     starts = {"svgp": (NNGP(depth=args.depth), 0.1),
-              "svgp_warm": (kern, hyper.noise_ / y_scale ** 2)}
-    for name, (kernel, noise) in starts.items():
+              "svgp_warm": (kern, hyper["noise"] / y_scale ** 2)}
+    runs = []
+    for name in args.runs:
+        if name == "svgp_default" and args.fit_seeds:
+            runs += [(f"svgp_default_{k}", k) for k in args.fit_seeds]
+        else:
+            runs.append((name, args.seed))
+    for name, fit_seed in runs:
         t0 = time.perf_counter()
-        svgp = SVGPRegressor(kernel, n_inducing=args.n_inducing,
-                             batch_size=args.batch_size, n_epochs=args.epochs,
-                             learning_rate=args.learning_rate, noise=noise,
-                             natural_gradient=args.natural,
-                             random_state=args.seed).fit(X, y)
+        if name.startswith("svgp_default"):
+            svgp = SVGPRegressor(random_state=fit_seed)
+        else:
+            kernel, noise = starts[name]
+            svgp = SVGPRegressor(kernel, n_inducing=args.n_inducing,
+                                 batch_size=args.batch_size,
+                                 n_epochs=args.epochs,
+                                 learning_rate=args.learning_rate,
+                                 noise=noise,
+                                 natural_gradient=args.natural,
+                                 init_subset=args.init_subset,
+                                 random_state=args.seed)
+        svgp.fit(X, y)
         result[name + "_fit_s"] = time.perf_counter() - t0
         mean, std = svgp.predict(Xt, return_std=True)
         result[name + "_ll"] = log_density(yt, mean, std ** 2 + svgp.noise_)
@@ -152,8 +212,8 @@ def main():
     print(f"exact GP  test log-likelihood {result['exact_ll']:.4f}  "
           f"RMSE {result['exact_rmse']:.4f}  ({result['exact_s']:.0f} s; "
           f"hyperparameters {result['hyper_fit_s']:.0f} s)")
-    for name in starts:
-        print(f"{name:<10}test log-likelihood {result[name + '_ll']:.4f}  "
+    for name, _ in runs:
+        print(f"{name:<15}test log-likelihood {result[name + '_ll']:.4f}  "
               f"RMSE {result[name + '_rmse']:.4f}  "
               f"({result[name + '_fit_s']:.0f} s)  relative gap "
               f"{100 * result[name + '_relative_gap']:.2f}%")

@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._backend import torch_device
 from .._tiling import progress
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
@@ -82,10 +83,7 @@ class _TorchSession:
     def __init__(self, estimator, seed):
         torch, _, _ = _modules()
         self.torch = torch
-        self.device = torch.device(estimator.device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device='cuda' was requested but CUDA is not "
-                             "available to torch.")
+        self.device = torch_device(torch, estimator.device)
         self.dtype = _torch_dtype(torch, estimator.dtype)
         self.seed = int(seed)
         self._fork = None
@@ -218,8 +216,10 @@ _KERNEL_DOC = """    kernel : skinfinite kernel, default=None
         ``"fixed"`` keep a hyperparameter fixed.  None means
         ``NNGP(depth=3)``."""
 
-_TORCH_DOC = """    device : str, default="cpu"
-        torch device, e.g. ``"cuda"``.
+_TORCH_DOC = """    device : {"auto", "cpu", "gpu", "cuda"}, default="auto"
+        Where torch fits the model ("gpu" and "cuda" both mean the CUDA
+        device); "auto" follows ``skinfinite.config_context(device=...)``,
+        then uses CUDA when torch sees it.
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, minibatches and Monte Carlo samples; the
@@ -283,7 +283,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 
     def __init__(self, kernel=None, noise=1e-2, fit_noise=True,
                  normalize_y=True, optimizer="adam", max_iter=100,
-                 learning_rate=0.05, max_cholesky_size=2000, device="cpu",
+                 learning_rate=0.05, max_cholesky_size=2000, device="auto",
                  dtype="float64", random_state=None):
         self.kernel = kernel
         self.noise = noise
@@ -608,7 +608,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
                  learn_inducing_locations=True, batch_size=1024, n_epochs=5,
                  learning_rate=0.01, noise=0.1, fit_noise=True,
                  normalize_y=True, init_subset=1000, natural_gradient=True,
-                 natural_learning_rate=0.1, device="cpu", dtype="float64",
+                 natural_learning_rate=0.1, device="auto", dtype="float64",
                  random_state=None):
         self.kernel = kernel
         self.n_inducing = n_inducing
@@ -744,7 +744,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
 
     def __init__(self, kernel=None, n_inducing=256,
                  learn_inducing_locations=True, batch_size=256, n_epochs=20,
-                 learning_rate=0.01, n_samples=64, device="cpu",
+                 learning_rate=0.01, n_samples=64, device="auto",
                  dtype="float64", random_state=None):
         self.kernel = kernel
         self.n_inducing = n_inducing

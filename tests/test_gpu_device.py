@@ -147,3 +147,19 @@ def test_signature_solver_long_paths():
     K_gpu = SignatureKernel(device="gpu")(X)
     K_cpu = SignatureKernel(device="cpu")(X)
     assert _relative_error(K_gpu, K_cpu) < 1e-10
+
+
+def test_gpytorch_estimators_on_cuda(data):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("gpytorch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device")
+    from skinfinite.models import GPRegressor, SVGPRegressor
+    X, Xt, seed = data
+    y = np.sin(X[:, 0]) + 0.1 * X[:, 1]
+    for model in (GPRegressor(max_iter=20, random_state=0),
+                  SVGPRegressor(n_inducing=64, n_epochs=2, random_state=0)):
+        cpu = model.set_params(device="cpu").fit(X, y).predict(Xt)
+        gpu = model.set_params(device="gpu").fit(X, y).predict(Xt)
+        np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4,
+                                   err_msg=str(seed))

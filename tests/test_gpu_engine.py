@@ -124,6 +124,20 @@ def test_simulated_gpu_estimators_match_cpu(model, inputs):
 
 
 @simulator
+def test_simulated_gpu_nystroem_solver(inputs):
+    X, Xt = inputs
+    y = np.cos(X[:, 0]) * X[:, 2]
+    model = NTKRegressor(depth=2, alpha=1e-2, solver="nystroem", n_inducing=6,
+                         random_state=0)
+    cpu = clone(model).set_params(device="cpu").fit(X, y)
+    with simulated_gpu():
+        gpu = clone(model).set_params(device="gpu").fit(X, y)
+        np.testing.assert_allclose(gpu.predict(Xt), cpu.predict(Xt),
+                                   rtol=1e-8, atol=1e-10)
+    assert gpu.solver_ == "nystroem"
+
+
+@simulator
 def test_simulated_gpu_classifier_and_auto_device(inputs):
     X, Xt = inputs
     y = (X[:, 0] > 0).astype(int)

@@ -32,7 +32,11 @@ onto centred one-hot targets as the ``NNGPClassifier``).  With the Gaussian
 likelihood the machine with ``nu=inf`` is also scored: the NNGP with its
 noise variance learned by marginal likelihood like the machine's.  With
 ``--nu-grid-classifier`` the machine's ``nu`` is the one with the best
-accuracy on a stratified 25% validation part of the training part.
+accuracy on a stratified 25% validation part of the training part (ties go
+to the earlier entry of the grid); an entry is one ``nu`` for every layer
+or one per layer joined by ``:`` (``inf:3`` learns the last of two layers
+only).  ``--learn-output-scale`` gives the softmax machine a learned
+output amplitude.
 
 Speed: one epoch of the sparse regressor on 50000 rows of 10 features, 100
 inducing points, 3 layers, batches of 256, float64, CPU.
@@ -126,13 +130,24 @@ def regression(args):
     print(f"DKM better on {wins} of {n_tasks} tasks")
 
 
+def _nu_entry(text):
+    """One grid entry: a float, or per-layer floats joined by ':'."""
+    values = [float(v) for v in text.split(":")]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _nu_label(nu):
+    return ":".join(f"{v:g}" for v in np.atleast_1d(nu))
+
+
 def _classifier(args, nu):
     inducing = (args.inducing_classifier
-                if args.inducing_classifier and np.isfinite(nu) else None)
+                if args.inducing_classifier and np.isfinite(nu).any() else None)
     return DeepKernelMachineClassifier(
         n_layers=args.n_layers, nu=nu, n_inducing=inducing,
         output_layer=args.output_layer_classifier,
         likelihood=args.likelihood, max_iter=args.epochs_classifier,
+        learn_output_scale=args.learn_output_scale,
         device="cpu", random_state=0)
 
 
@@ -154,17 +169,19 @@ def _classification_split(args, X, y, seed):
         scores = {v: _classifier(args, v).fit(Xc, yc).score(Xv, yv)
                   for v in args.nu_grid_classifier}
         print(f"  split {seed}: validation accuracy "
-              + ", ".join(f"nu={v:g} {a:.4f}" for v, a in scores.items()),
+              + ", ".join(f"nu={_nu_label(v)} {a:.4f}"
+                          for v, a in scores.items()),
               flush=True)
         nu = max(scores, key=scores.get)
     for v in ([np.inf] if args.likelihood == "gaussian" else []) + [nu]:
         start = time.perf_counter()
         clf = _classifier(args, v).fit(Xa, ya)
-        key = "DKM nu=inf (NNGP, noise by marginal likelihood)" if v == np.inf \
-            else "DKM"
+        key = ("DKM nu=inf (NNGP, noise by marginal likelihood)"
+               if not np.isfinite(v).any() else "DKM")
         out[key] = clf.score(Xb, yb)
         print(f"  split {seed}: DeepKernelMachineClassifier(likelihood="
-              f"{args.likelihood}, nu={v:g}, n_inducing={clf.n_inducing}, "
+              f"{args.likelihood}, nu={_nu_label(v)}, "
+              f"n_inducing={clf.n_inducing}, "
               f"output_layer={args.output_layer_classifier}, max_iter="
               f"{args.epochs_classifier}) accuracy {out[key]:.4f} (noise "
               f"{getattr(clf, 'noise_variance_', float('nan')):.4g}, "
@@ -181,7 +198,7 @@ def classification(args):
         chosen.append(nu)
     print(f"digits, {args.splits_classifier} stratified 70/30 splits, test "
           f"accuracy per split and mean (DKM nu chosen: "
-          f"{', '.join(f'{v:g}' for v in chosen)}):")
+          f"{', '.join(_nu_label(v) for v in chosen)}):")
     for key in results[0]:
         accs = [r[key] for r in results]
         print(f"| {key} | {' | '.join(f'{a:.4f}' for a in accs)} | "
@@ -229,9 +246,12 @@ def main():
     parser.add_argument("--output-layer-classifier", default="auto")
     parser.add_argument("--splits-classifier", type=int, default=1)
     parser.add_argument("--nu-grid-classifier",
-                        type=lambda s: [float(v) for v in s.split(",")],
+                        type=lambda s: [_nu_entry(v) for v in s.split(",")],
                         default=None, help="choose nu (or the NNGP) by "
-                        "accuracy on a validation part of the training part")
+                        "accuracy on a validation part of the training part; "
+                        "e.g. inf:3,3 (per-layer values joined by ':')")
+    parser.add_argument("--learn-output-scale", action="store_true",
+                        help="softmax likelihood: learn the output scale")
     parser.add_argument("--activations", default="relu,erf,tanh")
     args = parser.parse_args()
     skinfinite.set_config(show_progress=False)

@@ -40,8 +40,9 @@ output amplitude.
 
 Validation pilot (``--part validation``): for the splits of
 ``--pilot-splits``, the stratified 25% validation part of the training part
-that ``--nu-grid-classifier`` uses (inputs standardised on the other 75%),
-and the errors on it of the NNGP classifiers and of each machine of
+that ``--nu-grid-classifier`` uses, or with ``--cv-folds k`` the k
+stratified folds of the training part (inputs standardised on the rest of
+the training part), and the errors on it of the NNGP classifiers and of each machine of
 ``--configs``, a JSON list of ``DeepKernelMachineClassifier`` keyword
 dicts (``Infinity`` for ``np.inf``); the test parts are not touched.
 
@@ -61,7 +62,8 @@ import numpy as np
 import skinfinite  # before torch (thread pool settings)
 from sklearn.datasets import (load_diabetes, load_digits, make_friedman1,
                               make_friedman2, make_friedman3)
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import (KFold, StratifiedKFold,
+                                     train_test_split)
 from sklearn.preprocessing import StandardScaler
 
 from skinfinite.models import (DeepKernelMachineClassifier,
@@ -213,32 +215,48 @@ def classification(args):
               f"{np.mean(accs):.4f} |", flush=True)
 
 
+def _pilot_folds(args, Xa, ya, seed):
+    """The validation parts of one split's training part: the 25% part of
+    ``--nu-grid-classifier`` or (``--cv-folds`` > 1) stratified folds."""
+    if args.cv_folds > 1:
+        return list(StratifiedKFold(args.cv_folds, shuffle=True,
+                                    random_state=seed + 1000).split(Xa, ya))
+    return [train_test_split(np.arange(len(ya)), test_size=0.25,
+                             random_state=seed + 1000, stratify=ya)]
+
+
 def validation_pilot(args):
     X, y = load_digits(return_X_y=True)
     configs = json.loads(args.configs)
+    names = ([f"NNGPClassifier(alpha={a:g})" for a in (1e-10, 1e-2)]
+             + [str(c) for c in configs])
     for seed in args.pilot_splits:
         Xa, _, ya, _ = train_test_split(X, y, test_size=0.3, random_state=seed,
                                         stratify=y)
-        Xc, Xv, yc, yv = train_test_split(Xa, ya, test_size=0.25,
-                                          random_state=seed + 1000,
-                                          stratify=ya)
-        scaler = StandardScaler().fit(Xc)
-        Xc, Xv = scaler.transform(Xc), scaler.transform(Xv)
-        for alpha in (1e-10, 1e-2):
-            clf = NNGPClassifier(depth=args.n_layers + 1, alpha=alpha)
-            errors = np.sum(clf.fit(Xc, yc).predict(Xv) != yv)
-            print(f"split {seed}: NNGPClassifier(alpha={alpha:g}) "
-                  f"{errors} of {len(yv)} validation digits wrong", flush=True)
-        for config in configs:
-            start = time.perf_counter()
-            clf = DeepKernelMachineClassifier(
+        errors = dict.fromkeys(names, 0)
+        for a, v in _pilot_folds(args, Xa, ya, seed):
+            scaler = StandardScaler().fit(Xa[a])
+            Xc, Xv, yc, yv = scaler.transform(Xa[a]), scaler.transform(Xa[v]), \
+                ya[a], ya[v]
+            models = [NNGPClassifier(depth=args.n_layers + 1, alpha=alpha)
+                      for alpha in (1e-10, 1e-2)]
+            models += [DeepKernelMachineClassifier(
                 **{"n_layers": args.n_layers, "device": "cpu",
-                   "random_state": 0, **config}).fit(Xc, yc)
-            errors = np.sum(clf.predict(Xv) != yv)
-            print(f"split {seed}: {config} {errors} of {len(yv)} validation "
-                  f"digits wrong (loss {clf.loss_curve_[0]:.3f} to "
-                  f"{clf.loss_curve_[-1]:.3f}, "
-                  f"{time.perf_counter() - start:.0f} s)", flush=True)
+                   "random_state": 0, **config}) for config in configs]
+            for name, model in zip(names, models):
+                start = time.perf_counter()
+                wrong = int(np.sum(model.fit(Xc, yc).predict(Xv) != yv))
+                errors[name] += wrong
+                loss = (f", loss {model.loss_curve_[0]:.3f} to "
+                        f"{model.loss_curve_[-1]:.3f}"
+                        if getattr(model, "loss_curve_", None) else "")
+                print(f"split {seed}: {name} {wrong} of {len(yv)} validation "
+                      f"digits wrong ({time.perf_counter() - start:.0f} s"
+                      f"{loss})", flush=True)
+        if args.cv_folds > 1:
+            for name in names:
+                print(f"split {seed}, {args.cv_folds} folds: {name} "
+                      f"{errors[name]} of {len(ya)} wrong", flush=True)
 
 
 def speed(args):

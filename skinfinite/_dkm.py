@@ -341,11 +341,16 @@ class DeepKernelMachine(torch.nn.Module):
         inducing points (``G_tt = K_tt - K_ti K_ii^-1 K_it + K_ti K_ii^-1
         G_ii K_ii^-1 K_it``, the whole block), and the exact marginal
         likelihood is taken over all training points.
+    learn_output_scale : bool
+        With the variational output layer: a learned amplitude ``s`` of the
+        output functions, ``f = s L_K w`` (the top layer's covariance is
+        ``s^2 K(G_L)``), starting at 1.
     """
 
     def __init__(self, layer_kernel, Z, nus, likelihood, n_outputs, exact,
                  learn_inducing, noise_variance, weight_variance,
-                 bias_variance, n_mc_samples=8, train_inputs=None):
+                 bias_variance, n_mc_samples=8, train_inputs=None,
+                 learn_output_scale=False):
         super().__init__()
         self.layer_kernel = layer_kernel
         self.nus = [float(nu) for nu in nus]
@@ -372,6 +377,10 @@ class DeepKernelMachine(torch.nn.Module):
         if not exact:
             self.q_mean = torch.nn.Parameter(Z.new_zeros(P, n_outputs))
             self.q_sqrt = torch.nn.Parameter(eye.expand(n_outputs, P, P).clone())
+            if learn_output_scale:
+                # the output functions are s f: the top layer's covariance
+                # is s^2 K(G_L), a learned amplitude (inverse temperature)
+                self.log_output_scale = torch.nn.Parameter(Z.new_zeros(()))
 
     # -------------------------------------------------------------- blocks
     def layer_factors(self):
@@ -432,6 +441,9 @@ class DeepKernelMachine(torch.nn.Module):
         if X is None:  # the batch is the inducing set itself
             K_top = Blocks(K_top.ii, K_top.ii, K_top.ii.diagonal())
         mean, var = whitened_marginals(K_top, L_K, self.q_mean, self.q_sqrt)
+        if hasattr(self, "log_output_scale"):
+            scale = torch.exp(self.log_output_scale)
+            mean, var = scale * mean, scale * scale * var
         return mean, var, kls
 
     def objective(self, X, y, n_total, generator=None):

@@ -429,6 +429,55 @@ def test_classifier(n_inducing):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
 
 
+def test_output_scale_scales_the_output_functions(rng):
+    # a learned amplitude s: the marginals are s * mean and s^2 * var of the
+    # same machine without it, and the softmax objective reaches s
+    Z, X = rng.normal(size=(7, 3)), rng.normal(size=(9, 3))
+    lk = _dkm.LayerKernel("nngp", get_activation("relu"), SW2, SB2)
+
+    def machine(learn_output_scale):
+        return _dkm.DeepKernelMachine(
+            lk, torch.as_tensor(Z), [2.0, 0.5], "softmax", 3, False, False,
+            1.0, SW2, SB2, learn_output_scale=learn_output_scale)
+
+    plain, scaled = machine(False), machine(True)
+    m = torch.as_tensor(rng.normal(size=(7, 3)))
+    S = torch.as_tensor(np.tril(rng.normal(scale=0.3, size=(3, 7, 7)))
+                        + np.eye(7))
+    with torch.no_grad():
+        for model in (plain, scaled):
+            model.q_mean.copy_(m)
+            model.q_sqrt.copy_(S)
+        scaled.log_output_scale.fill_(np.log(2.5))
+    assert not hasattr(plain, "log_output_scale")
+    mean, var = plain.latent_marginals(torch.as_tensor(X))
+    mean_s, var_s = scaled.latent_marginals(torch.as_tensor(X))
+    np.testing.assert_allclose(mean_s.detach(), 2.5 * mean.detach(), rtol=1e-12)
+    np.testing.assert_allclose(var_s.detach(), 6.25 * var.detach(), rtol=1e-12)
+    labels = torch.as_tensor(rng.integers(0, 3, size=9))
+    objective, _ = scaled.objective(torch.as_tensor(X), labels, 9,
+                                    torch.Generator().manual_seed(0))
+    objective.backward()
+    assert float(scaled.log_output_scale.grad.abs()) > 0
+
+
+def test_classifier_learns_its_output_scale():
+    X, y = _iris()
+    kwargs = dict(nu=10.0, n_inducing=30, batch_size=50, max_iter=15,
+                  random_state=0)
+    fixed = DeepKernelMachineClassifier(**kwargs).fit(X, y)
+    learned = DeepKernelMachineClassifier(learn_output_scale=True,
+                                          **kwargs).fit(X, y)
+    assert fixed.output_scale_ == 1.0
+    # iris is easy: a larger amplitude makes the softmax more confident
+    assert learned.output_scale_ > 1.0
+    assert learned.loss_curve_[-1] < fixed.loss_curve_[-1]
+    assert learned.score(X, y) > 0.9
+    copy_ = pickle.loads(pickle.dumps(learned))
+    np.testing.assert_array_equal(copy_.predict_proba(X[:9]),
+                                  learned.predict_proba(X[:9]))
+
+
 def test_exact_output_with_inducing_points_at_infinite_nu_is_the_nngp(rng):
     X, y = _data(rng)
     Xt = rng.normal(size=(9, 3))

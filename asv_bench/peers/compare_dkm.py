@@ -32,7 +32,19 @@ onto centred one-hot targets as the ``NNGPClassifier``).  With the Gaussian
 likelihood the machine with ``nu=inf`` is also scored: the NNGP with its
 noise variance learned by marginal likelihood like the machine's.  With
 ``--nu-grid-classifier`` the machine's ``nu`` is the one with the best
-accuracy on a stratified 25% validation part of the training part.
+accuracy on a stratified 25% validation part of the training part (ties go
+to the earlier entry of the grid); an entry is one ``nu`` for every layer
+or one per layer joined by ``:`` (``inf:3`` learns the last of two layers
+only).  ``--learn-output-scale`` gives the softmax machine a learned
+output amplitude.
+
+Validation pilot (``--part validation``): for the splits of
+``--pilot-splits``, the stratified 25% validation part of the training part
+that ``--nu-grid-classifier`` uses, or with ``--cv-folds k`` the k
+stratified folds of the training part (inputs standardised on the rest of
+the training part), and the errors on it of the NNGP classifiers and of each machine of
+``--configs``, a JSON list of ``DeepKernelMachineClassifier`` keyword
+dicts (``Infinity`` for ``np.inf``); the test parts are not touched.
 
 Speed: one epoch of the sparse regressor on 50000 rows of 10 features, 100
 inducing points, 3 layers, batches of 256, float64, CPU.
@@ -42,6 +54,7 @@ Example::
     python asv_bench/peers/compare_dkm.py --splits 3
 """
 import argparse
+import json
 import time
 
 import numpy as np
@@ -49,7 +62,8 @@ import numpy as np
 import skinfinite  # before torch (thread pool settings)
 from sklearn.datasets import (load_diabetes, load_digits, make_friedman1,
                               make_friedman2, make_friedman3)
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import (KFold, StratifiedKFold,
+                                     train_test_split)
 from sklearn.preprocessing import StandardScaler
 
 from skinfinite.models import (DeepKernelMachineClassifier,
@@ -126,13 +140,24 @@ def regression(args):
     print(f"DKM better on {wins} of {n_tasks} tasks")
 
 
+def _nu_entry(text):
+    """One grid entry: a float, or per-layer floats joined by ':'."""
+    values = [float(v) for v in text.split(":")]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def _nu_label(nu):
+    return ":".join(f"{v:g}" for v in np.atleast_1d(nu))
+
+
 def _classifier(args, nu):
     inducing = (args.inducing_classifier
-                if args.inducing_classifier and np.isfinite(nu) else None)
+                if args.inducing_classifier and np.isfinite(nu).any() else None)
     return DeepKernelMachineClassifier(
         n_layers=args.n_layers, nu=nu, n_inducing=inducing,
         output_layer=args.output_layer_classifier,
         likelihood=args.likelihood, max_iter=args.epochs_classifier,
+        learn_output_scale=args.learn_output_scale,
         device="cpu", random_state=0)
 
 
@@ -154,17 +179,19 @@ def _classification_split(args, X, y, seed):
         scores = {v: _classifier(args, v).fit(Xc, yc).score(Xv, yv)
                   for v in args.nu_grid_classifier}
         print(f"  split {seed}: validation accuracy "
-              + ", ".join(f"nu={v:g} {a:.4f}" for v, a in scores.items()),
+              + ", ".join(f"nu={_nu_label(v)} {a:.4f}"
+                          for v, a in scores.items()),
               flush=True)
         nu = max(scores, key=scores.get)
     for v in ([np.inf] if args.likelihood == "gaussian" else []) + [nu]:
         start = time.perf_counter()
         clf = _classifier(args, v).fit(Xa, ya)
-        key = "DKM nu=inf (NNGP, noise by marginal likelihood)" if v == np.inf \
-            else "DKM"
+        key = ("DKM nu=inf (NNGP, noise by marginal likelihood)"
+               if not np.isfinite(v).any() else "DKM")
         out[key] = clf.score(Xb, yb)
         print(f"  split {seed}: DeepKernelMachineClassifier(likelihood="
-              f"{args.likelihood}, nu={v:g}, n_inducing={clf.n_inducing}, "
+              f"{args.likelihood}, nu={_nu_label(v)}, "
+              f"n_inducing={clf.n_inducing}, "
               f"output_layer={args.output_layer_classifier}, max_iter="
               f"{args.epochs_classifier}) accuracy {out[key]:.4f} (noise "
               f"{getattr(clf, 'noise_variance_', float('nan')):.4g}, "
@@ -181,11 +208,55 @@ def classification(args):
         chosen.append(nu)
     print(f"digits, {args.splits_classifier} stratified 70/30 splits, test "
           f"accuracy per split and mean (DKM nu chosen: "
-          f"{', '.join(f'{v:g}' for v in chosen)}):")
+          f"{', '.join(_nu_label(v) for v in chosen)}):")
     for key in results[0]:
         accs = [r[key] for r in results]
         print(f"| {key} | {' | '.join(f'{a:.4f}' for a in accs)} | "
               f"{np.mean(accs):.4f} |", flush=True)
+
+
+def _pilot_folds(args, Xa, ya, seed):
+    """The validation parts of one split's training part: the 25% part of
+    ``--nu-grid-classifier`` or (``--cv-folds`` > 1) stratified folds."""
+    if args.cv_folds > 1:
+        return list(StratifiedKFold(args.cv_folds, shuffle=True,
+                                    random_state=seed + 1000).split(Xa, ya))
+    return [train_test_split(np.arange(len(ya)), test_size=0.25,
+                             random_state=seed + 1000, stratify=ya)]
+
+
+def validation_pilot(args):
+    X, y = load_digits(return_X_y=True)
+    configs = json.loads(args.configs)
+    names = ([f"NNGPClassifier(alpha={a:g})" for a in (1e-10, 1e-2)]
+             + [str(c) for c in configs])
+    for seed in args.pilot_splits:
+        Xa, _, ya, _ = train_test_split(X, y, test_size=0.3, random_state=seed,
+                                        stratify=y)
+        errors = dict.fromkeys(names, 0)
+        for a, v in _pilot_folds(args, Xa, ya, seed):
+            scaler = StandardScaler().fit(Xa[a])
+            Xc, Xv, yc, yv = scaler.transform(Xa[a]), scaler.transform(Xa[v]), \
+                ya[a], ya[v]
+            models = [NNGPClassifier(depth=args.n_layers + 1, alpha=alpha)
+                      for alpha in (1e-10, 1e-2)]
+            models += [DeepKernelMachineClassifier(
+                **{"n_layers": args.n_layers, "device": "cpu",
+                   "random_state": 0, **config}) for config in configs]
+            for name, model in zip(names, models):
+                start = time.perf_counter()
+                wrong = int(np.sum(model.fit(Xc, yc).predict(Xv) != yv))
+                errors[name] += wrong
+                loss = (f", loss {model.loss_curve_[0]:.3f} to "
+                        f"{model.loss_curve_[-1]:.3f}"
+                        if getattr(model, "loss_curve_", None) else "")
+                print(f"split {seed}: {name} {wrong} of {len(yv)} validation "
+                      f"digits wrong ({time.perf_counter() - start:.0f} s"
+                      f"{loss})", flush=True)
+        if args.cv_folds > 1:
+            for name in names:
+                print(f"split {seed}, {args.cv_folds} folds: {name} "
+                      f"{errors[name]} of {len(ya)} wrong", flush=True)
 
 
 def speed(args):
@@ -229,9 +300,18 @@ def main():
     parser.add_argument("--output-layer-classifier", default="auto")
     parser.add_argument("--splits-classifier", type=int, default=1)
     parser.add_argument("--nu-grid-classifier",
-                        type=lambda s: [float(v) for v in s.split(",")],
+                        type=lambda s: [_nu_entry(v) for v in s.split(",")],
                         default=None, help="choose nu (or the NNGP) by "
-                        "accuracy on a validation part of the training part")
+                        "accuracy on a validation part of the training part; "
+                        "e.g. inf:3,3 (per-layer values joined by ':')")
+    parser.add_argument("--learn-output-scale", action="store_true",
+                        help="softmax likelihood: learn the output scale")
+    parser.add_argument("--configs", default="[]",
+                        help="--part validation: JSON list of "
+                        "DeepKernelMachineClassifier keyword dicts")
+    parser.add_argument("--pilot-splits",
+                        type=lambda s: [int(v) for v in s.split(",")],
+                        default=[0], help="--part validation: split seeds")
     parser.add_argument("--activations", default="relu,erf,tanh")
     args = parser.parse_args()
     skinfinite.set_config(show_progress=False)
@@ -240,6 +320,8 @@ def main():
         regression(args)
     if "classification" in parts:
         classification(args)
+    if "validation" in parts:
+        validation_pilot(args)
     if "speed" in parts:
         speed(args)
 

@@ -195,7 +195,9 @@ class _DeepKernelMachineBase(BaseEstimator):
             weight_variance=s["weight_variance"],
             bias_variance=s["bias_variance"],
             n_mc_samples=getattr(self, "n_mc_samples", 8),
-            train_inputs=X_train)
+            train_inputs=X_train,
+            learn_output_scale=(bool(getattr(self, "learn_output_scale", False))
+                                and self._model_likelihood() == "softmax"))
 
     def _tensor(self, a, dtype=None):
         torch = self._torch
@@ -317,6 +319,9 @@ class _DeepKernelMachineBase(BaseEstimator):
         self.inducing_points_ = self._state["Z"].copy()
         if self._model_likelihood() == "gaussian":
             self.noise_variance_ = float(np.exp(self._state["log_noise"]))
+        if isinstance(self, ClassifierMixin):
+            self.output_scale_ = float(np.exp(
+                self._state.get("log_output_scale", 0.0)))
         del self._torch, self._device, self._dtype
 
     # ---------------------------------------------------------- prediction
@@ -546,12 +551,21 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         ``likelihood="gaussian"``: ``predict_proba`` returns
         ``softmax(f / temperature)`` of the posterior mean outputs ``f``,
         as :class:`NNGPClassifier` does.
+    learn_output_scale : bool, default=False
+        ``likelihood="softmax"``: learn an amplitude ``s`` of the output
+        functions (the top layer's covariance is ``s^2 K(G_L)``, an inverse
+        softmax temperature) with the other parameters.  Without it the
+        softmax can only grow confident by moving the variational top
+        layer away from its prior.
 
     Attributes
     ----------""" + _ATTRS_DOC + """
     classes_ : ndarray of shape (n_classes,)
     noise_variance_ : float
         Learned noise variance (``likelihood="gaussian"`` only).
+    output_scale_ : float
+        Learned output amplitude ``s`` (``learn_output_scale=True`` with the
+        softmax likelihood), else 1.
 
     Examples
     --------
@@ -573,7 +587,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  learn_inducing=True, learning_rate=0.01, max_iter=100,
                  batch_size=256, likelihood="softmax", n_mc_samples=8,
-                 noise_variance=1e-2, temperature=0.1, early_stopping=False,
+                 noise_variance=1e-2, temperature=0.1,
+                 learn_output_scale=False, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  device="auto", dtype="float64", random_state=None):
         self.n_layers = n_layers
@@ -592,6 +607,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.n_mc_samples = n_mc_samples
         self.noise_variance = noise_variance
         self.temperature = temperature
+        self.learn_output_scale = learn_output_scale
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

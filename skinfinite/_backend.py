@@ -52,9 +52,13 @@ class CPUBackend:
     def release_memory(self):
         pass
 
-    def cholesky(self, A):
-        """Lower Cholesky factor; raises ``LinAlgError`` if not PD."""
-        return sp_linalg.cholesky(A, lower=True, check_finite=False)
+    def cho_factor(self, A):
+        """``(L, True)`` with ``L`` lower triangular (upper part arbitrary);
+        raises ``LinAlgError`` if ``A`` is not positive definite."""
+        return sp_linalg.cho_factor(A, lower=True, check_finite=False)
+
+    def cho_solve(self, factor, B):
+        return sp_linalg.cho_solve(factor, B, check_finite=False)
 
     def solve_triangular(self, L, B, trans=0):
         return sp_linalg.solve_triangular(L, B, lower=True, trans=trans,
@@ -91,14 +95,19 @@ class CuPyBackend(CPUBackend):
     def release_memory(self):
         self.xp.get_default_memory_pool().free_all_blocks()
 
-    def cholesky(self, A):
+    def cho_factor(self, A):
         import cupyx
         with cupyx.errstate(linalg="raise"):
             L = self.xp.linalg.cholesky(A)
         # cuSOLVER reports failure through ``info``; NaNs catch what slips by
         if not bool(self.xp.isfinite(L.diagonal()).all()):
             raise np.linalg.LinAlgError("matrix is not positive definite")
-        return L
+        return L, True
+
+    def cho_solve(self, factor, B):
+        L = factor[0]
+        y = self.solve_triangular(L, self.asarray(B, np.float64))
+        return self.solve_triangular(L, y, trans=1)
 
     def solve_triangular(self, L, B, trans=0):
         from cupyx.scipy.linalg import solve_triangular
@@ -227,6 +236,22 @@ def resolve_backend(device, *arrays):
 TORCH_DEVICES = DEVICES + ("cuda",)
 
 
+def backend_unless(device, missing, *arrays):
+    """:func:`resolve_backend`, unless the GPU lacks what the work needs.
+
+    ``missing`` names what the GPU path cannot do for this work (None when
+    it can): then "auto" falls back to the CPU and an explicit "gpu" (as
+    the parameter or the configuration) is a ``NotImplementedError``.
+    """
+    backend = resolve_backend(device, *arrays)
+    if backend.name != "gpu" or missing is None:
+        return backend
+    if "gpu" in (device, get_config()["device"]):
+        raise NotImplementedError(f"There is no GPU {missing} yet; use "
+                                  'device="cpu".')
+    return CPUBackend()
+
+
 def torch_device(torch, device):
     """The ``torch.device`` of an estimator trained with torch.
 
@@ -281,10 +306,6 @@ def backend_of(a):
     """The backend an array belongs to (CPU for NumPy, GPU for CuPy)."""
     return CPUBackend() if isinstance(a, np.ndarray) else gpu_backend()
 
-
-def host_array(a):
-    """A NumPy array from a NumPy or CuPy array."""
-    return a if isinstance(a, np.ndarray) else a.get()
 
 
 def on_host(a):

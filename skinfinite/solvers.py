@@ -4,7 +4,6 @@ They take NumPy arrays (solved with SciPy/LAPACK) or CuPy arrays (solved on
 the GPU with cuSOLVER); results stay where the matrix is.
 """
 import numpy as np
-from scipy import linalg
 
 from ._backend import backend_of
 
@@ -60,10 +59,7 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
         diag += jitter - added
         added = jitter
         try:
-            if backend.name == "cpu":
-                return (linalg.cho_factor(A, lower=True, check_finite=False),
-                        jitter)
-            return (backend.cholesky(A), True), jitter
+            return backend.cho_factor(A), jitter
         except np.linalg.LinAlgError:
             continue
     raise NumericalError(
@@ -77,11 +73,7 @@ def cho_solve(factor, B):
 
     ``B`` is moved to the factor's device if needed.
     """
-    L = factor[0]
-    backend = backend_of(L)
-    if backend.name == "cpu":
-        return linalg.cho_solve(factor, B, check_finite=False)
-    return backend.solve_triangular(L, solve_lower(L, B), trans=1)
+    return backend_of(factor[0]).cho_solve(factor, B)
 
 
 def solve_lower(L, B):

@@ -22,8 +22,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from .._backend import CPUBackend, cuda_simulator_enabled, resolve_backend
-from .._config import get_config
+from .._backend import backend_unless, cuda_simulator_enabled
 from .._fastmath import FASTMATH
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 
@@ -176,19 +175,10 @@ def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
 
 
 def select_backend(device, recursion, *arrays):
-    """The backend that runs a recursion on ``arrays`` (see ``_backend``).
-
-    A recursion without GPU kernels runs on the CPU under ``device="auto"``
-    and is an error under an explicit ``device="gpu"``.
-    """
-    backend = resolve_backend(device, *arrays)
-    if backend.name == "gpu" and not hasattr(recursion, "gpu_kernels"):
-        if "gpu" in (device, get_config()["device"]):
-            raise NotImplementedError(
-                f"{type(recursion).__name__} has no GPU kernels yet; use "
-                'device="cpu".')
-        return CPUBackend()
-    return backend
+    """The backend that runs a recursion on ``arrays`` (see ``_backend``)."""
+    missing = (None if hasattr(recursion, "gpu_kernels")
+               else f"kernels for {type(recursion).__name__}")
+    return backend_unless(device, missing, *arrays)
 
 
 def sq_norms(X):
@@ -196,7 +186,9 @@ def sq_norms(X):
     return np.einsum("ij,ij->i", X, X) / X.shape[1]
 
 
-def _stage_arrays(recursion, path, with_tangents):
+def stage_arrays(recursion, path, with_tangents):
+    """Per-input arrays the pair kernels read: the variances (with their
+    tangents), their square roots and the dual coefficients."""
     stages = np.ascontiguousarray(path.stages if with_tangents
                                   else path.stages[:, 0])
     variances = path.stages[:, 0]
@@ -247,9 +239,9 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
     out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
 
-    dx, sx, cx = _stage_arrays(recursion, path_x, eval_gradient)
+    dx, sx, cx = stage_arrays(recursion, path_x, eval_gradient)
     dy, sy, cy = ((dx, sx, cx) if symmetric
-                  else _stage_arrays(recursion, path_y, eval_gradient))
+                  else stage_arrays(recursion, path_y, eval_gradient))
     block = plan_block(n, m, 8.0, symmetric)
     total = count_blocks(n, m, block, symmetric)
     work = n * m * dx.shape[0] * (0.5 if symmetric else 1.0)

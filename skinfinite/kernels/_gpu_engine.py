@@ -17,14 +17,9 @@ import math
 import numpy as np
 
 from .._tiling import iter_blocks, plan_block
-from ._engine import raise_overflow
+from ._engine import raise_overflow, sq_norms, stage_arrays
 
 THREADS = (16, 16)  # (columns, rows) of pairs per CUDA block
-
-
-def supports_gpu(recursion):
-    """Whether a recursion has GPU kernels."""
-    return hasattr(recursion, "gpu_kernels")
 
 
 def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
@@ -33,10 +28,6 @@ def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
     ``X`` and ``Y`` are float64 arrays of ``backend``; outputs are arrays of
     ``backend`` when ``on_device`` is True, NumPy arrays otherwise.
     """
-    if not supports_gpu(recursion):
-        raise NotImplementedError(
-            f"{type(recursion).__name__} has no GPU kernels yet; use "
-            'device="cpu".')
     xp = backend.xp
     symmetric = Y is None
     # recursions with adaptive steps choose them on a probe of host pairs
@@ -85,18 +76,13 @@ def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
 
 
 def _host_sq_norms(X, backend):
-    sq = backend.xp.einsum("ij,ij->i", X, X) / X.shape[1]
-    return np.asarray(backend.to_host(sq), dtype=np.float64)
+    # np.einsum dispatches to CuPy for device arrays
+    return np.asarray(backend.to_host(sq_norms(X)), dtype=np.float64)
 
 
 def _device_stages(recursion, path, with_tangents, backend):
-    stages = path.stages if with_tangents else path.stages[:, 0]
-    variances = path.stages[:, 0]
-    coefficients = np.stack([recursion.activation.coefficients(k)
-                             for k in variances])
-    return (backend.asarray(stages, np.float64),
-            backend.asarray(np.sqrt(variances), np.float64),
-            backend.asarray(coefficients, np.float64))
+    return tuple(backend.asarray(a, np.float64)
+                 for a in stage_arrays(recursion, path, with_tangents))
 
 
 def _run_splitting_on_oom(run_tile, rows, cols, on_diagonal, backend):

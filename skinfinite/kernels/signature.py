@@ -4,8 +4,7 @@ import numbers
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._backend import like_input, on_host, resolve_backend
-from .._config import get_config
+from .._backend import backend_unless, like_input, on_host
 from .._sequences import check_same_channels, check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 from .._validation import check_dtype, check_variance
@@ -77,17 +76,12 @@ class _Problem:
         kernels; the rest runs on the CPU under "auto" and is an error under
         an explicit "gpu".
         """
-        backend = resolve_backend(device, *inputs)
-        if backend.name != "gpu":
-            return
-        missing = ("a general static kernel" if self.mode == _goursat.GRAM
-                   else "gradients" if eval_gradient else None)
-        if missing is None:
+        missing = ("signature solver for a general static kernel"
+                   if self.mode == _goursat.GRAM else
+                   "signature-kernel gradients" if eval_gradient else None)
+        backend = backend_unless(device, missing, *inputs)
+        if backend.name == "gpu":
             self.backend, self._uploaded = backend, {}
-        elif "gpu" in (device, get_config()["device"]):
-            raise NotImplementedError(
-                f"The GPU solver of SignatureKernel does not handle {missing} "
-                'yet; use device="cpu".')
 
     def device_values(self, seqs):
         """The paths' points on the GPU, uploaded once per evaluation."""
@@ -691,10 +685,8 @@ class NeuralSignatureKernel(_PathKernel):
         """
         problem = _NeuralProblem(self)
         dtype = check_dtype(self.dtype)
-        if resolve_backend(self.device, X, Y).name == "gpu" and "gpu" in (
-                self.device, get_config()["device"]):
-            raise NotImplementedError("NeuralSignatureKernel has no GPU "
-                                      'solver yet; use device="cpu".')
+        # no GPU solver: "auto" solves on the CPU, "gpu" is an error
+        backend_unless(self.device, "solver for NeuralSignatureKernel", X, Y)
         reference = X
         X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)

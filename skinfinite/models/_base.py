@@ -7,7 +7,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import CPUBackend, gpu_backend, host_array, on_host
+from .._backend import CPUBackend, gpu_backend, on_host
 from .._inducing import InducingPoints
 from .._nystroem import nystroem_ridge, tile_rows
 from .._validation import check_choice, check_positive_int, check_variance
@@ -190,7 +190,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         step = tile_rows(Z.shape[0])
         coef = self._backend().asarray(coef, np.float64)
         return np.concatenate([
-            host_array(self._grams(X[i:i + step], Z, (kind,))[kind] @ coef)
+            on_host(self._grams(X[i:i + step], Z, (kind,))[kind] @ coef)
             for i in range(0, X.shape[0], step)])
 
     def _require_exact(self, what):

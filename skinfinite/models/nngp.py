@@ -3,7 +3,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 
-from .._backend import host_array
+from .._backend import on_host
 from ..solvers import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     _KernelRegressorBase, _OneHotKernelClassifier)
@@ -95,7 +95,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
         del K
         self.L_ = np.tril(self._factor[0])
-        self.alpha_ = host_array(cho_solve(self._factor, Y))
+        self.alpha_ = on_host(cho_solve(self._factor, Y))
         return self
 
     def predict(self, X, return_std=False, return_cov=False):
@@ -123,14 +123,14 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
             return self._output_mean(
                 self._predict_tiled(X, Z, self.alpha_, "nngp"))
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
-        mean = self._output_mean(host_array(
+        mean = self._output_mean(on_host(
             K_trans @ self._backend().asarray(self.alpha_)))
         V = solve_lower(self.L_, K_trans.T)
         if return_std:
-            var = self._diag(X, "nngp") - host_array(
+            var = self._diag(X, "nngp") - on_host(
                 np.einsum("ij,ij->j", V, V))
             return mean, np.sqrt(self._output_var(var))
-        cov = host_array(self._grams(X, None, ("nngp",))["nngp"] - V.T @ V)
+        cov = on_host(self._grams(X, None, ("nngp",))["nngp"] - V.T @ V)
         return mean, self._output_cov(cov)
 
     def sample_y(self, X, n_samples=1, random_state=0):

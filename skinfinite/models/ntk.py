@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from .._backend import host_array
+from .._backend import on_host
 from .._validation import check_variance
 from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
@@ -138,7 +138,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                 f = np.where(w * rate > 1e-12, -np.expm1(-w * rate) / w, rate)
             self._eig = (V, f)
             self._factor, self.jitter_ = None, 0.0
-        self.dual_coef_ = host_array(self._apply_A(Y))
+        self.dual_coef_ = on_host(self._apply_A(Y))
         return self
 
     def _apply_A(self, B):
@@ -177,7 +177,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
             return self._output_mean(
                 self._predict_tiled(X, Z, self.dual_coef_, "ntk"))
         cross = self._grams(X, self.X_train_, ("nngp", "ntk"))
-        mean = self._output_mean(host_array(
+        mean = self._output_mean(on_host(
             cross["ntk"] @ self._backend().asarray(self.dual_coef_)))
         if self._nngp_train is None:
             self._nngp_train = self._grams(self.X_train_, None,
@@ -186,13 +186,13 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         M = self._apply_A(cross["ntk"].T).T
         MK = M @ self._nngp_train
         if return_std:
-            var = self._diag(X, "nngp") + host_array(
+            var = self._diag(X, "nngp") + on_host(
                 np.einsum("ij,ij->i", MK, M)
                 - 2 * np.einsum("ij,ij->i", M, cross["nngp"]))
             return mean, np.sqrt(self._output_var(var))
         C = M @ cross["nngp"].T
         cov = self._grams(X, None, ("nngp",))["nngp"] + MK @ M.T - C - C.T
-        return mean, self._output_cov(host_array(cov))
+        return mean, self._output_cov(on_host(cov))
 
 
 class NTKClassifier(_OneHotKernelClassifier):

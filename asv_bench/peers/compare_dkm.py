@@ -36,7 +36,9 @@ accuracy on a stratified 25% validation part of the training part (ties go
 to the earlier entry of the grid); an entry is one ``nu`` for every layer
 or one per layer joined by ``:`` (``inf:3`` learns the last of two layers
 only).  ``--learn-output-scale`` gives the softmax machine a learned
-output amplitude.
+output amplitude.  The run ends with the mean paired accuracy difference
+between the machine and each NNGP classifier, its standard error over the
+splits, and the splits won, tied and lost.
 
 Validation pilot (``--part validation``): for the splits of
 ``--pilot-splits``, the stratified 25% validation part of the training part
@@ -213,6 +215,19 @@ def classification(args):
         accs = [r[key] for r in results]
         print(f"| {key} | {' | '.join(f'{a:.4f}' for a in accs)} | "
               f"{np.mean(accs):.4f} |", flush=True)
+    for key in [k for k in results[0] if k.startswith("NNGPClassifier")]:
+        _paired_summary(results, "DKM", key)
+
+
+def _paired_summary(results, model, baseline):
+    """Mean paired accuracy difference with its standard error, and the
+    splits won, tied and lost."""
+    diff = np.array([r[model] - r[baseline] for r in results])
+    sem = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
+    print(f"{model} - {baseline}: mean {diff.mean():+.5f} (standard error "
+          f"{sem:.5f}), better on {int((diff > 0).sum())}, equal on "
+          f"{int((diff == 0).sum())}, worse on {int((diff < 0).sum())} of "
+          f"{len(diff)} splits", flush=True)
 
 
 def _pilot_folds(args, Xa, ya, seed):
@@ -293,7 +308,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--likelihood", default="softmax")
-    parser.add_argument("--nu-classifier", type=float, default=100.0)
+    parser.add_argument("--nu-classifier", type=_nu_entry, default=100.0,
+                        help="one nu, or per-layer values joined by ':'")
     parser.add_argument("--inducing-classifier", type=int, default=500,
                         help="0: the full machine")
     parser.add_argument("--epochs-classifier", type=int, default=50)

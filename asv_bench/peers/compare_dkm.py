@@ -204,11 +204,13 @@ def _classification_split(args, X, y, seed):
 def classification(args):
     X, y = load_digits(return_X_y=True)
     results, chosen = [], []
-    for seed in range(args.splits_classifier):
+    seeds = range(args.first_split, args.first_split + args.splits_classifier)
+    for seed in seeds:
         out, nu = _classification_split(args, X, y, seed)
         results.append(out)
         chosen.append(nu)
-    print(f"digits, {args.splits_classifier} stratified 70/30 splits, test "
+    print(f"digits, {args.splits_classifier} stratified 70/30 splits (seeds "
+          f"{seeds[0]} to {seeds[-1]}), test "
           f"accuracy per split and mean (DKM nu chosen: "
           f"{', '.join(_nu_label(v) for v in chosen)}):")
     for key in results[0]:
@@ -315,6 +317,8 @@ def main():
     parser.add_argument("--epochs-classifier", type=int, default=50)
     parser.add_argument("--output-layer-classifier", default="auto")
     parser.add_argument("--splits-classifier", type=int, default=1)
+    parser.add_argument("--first-split", type=int, default=0,
+                        help="seed of the first classification split")
     parser.add_argument("--nu-grid-classifier",
                         type=lambda s: [_nu_entry(v) for v in s.split(",")],
                         default=None, help="choose nu (or the NNGP) by "

@@ -227,24 +227,8 @@ def test_sparse_objective_against_dense_numpy(rng):
     objective, _ = model.objective(torch.as_tensor(X[batch]),
                                    torch.as_tensor(Y[batch]), 30)
     # reference: joint Grams of [Z; batch] with the conditional formulas
-    Xb = X[batch]
     P = 7
-    G = _np_input(np.vstack([Z, Xb]))
-    kl = 0.0
-    for nu, V in zip(nus, factors):
-        K = _np_layer_kernel(G)
-        nugget = _dkm.PRIOR_NUGGET * np.mean(np.diag(K)[:P])
-        Kii, Kti = K[:P, :P] + nugget * np.eye(P), K[P:, :P]
-        kt = np.diag(K)[P:] + nugget
-        Gii = V @ V.T / P
-        kl += nu * _np_kl(Gii, Kii)
-        A = linalg.solve(Kii, Kti.T).T
-        Gti = A @ Gii
-        gt = kt - np.sum(A * Kti, 1) + np.sum((A @ Gii) * A, 1)
-        G = np.zeros_like(G)
-        G[:P, :P], G[P:, :P], G[:P, P:] = Gii, Gti, Gti.T
-        G[P:, P:] = np.diag(gt)  # only the diagonal of the batch is used
-    K = _np_layer_kernel(G)
+    K, kl = _np_joint_grams(Z, X[batch], nus, factors)
     Kii, Kti, kt = K[:P, :P], K[P:, :P], np.diag(K)[P:]
     L = np.linalg.cholesky(Kii)
     # q(u) = N(L m, L S S^T L^T)

@@ -6,9 +6,9 @@ a GPU (or numba's CUDA simulator) is used.
 """
 from numba import cuda
 
-from ._engine import compiled_gpu_kernels, gpu_store_functions
+from ._engine import compiled_gpu_kernels, device_function, gpu_store_functions
 from ._fc_recursion import (_hidden_layer_nb, _input_layer_nb,
-                            _input_tangents_nb, layer_with_tangents_nb)
+                            make_pair_gradients)
 
 store_pair, store_pair_gradients = gpu_store_functions()
 
@@ -40,6 +40,8 @@ def _make_values(dual, per_input):
 
 
 def _make_gradients(partials, per_input):
+    pair = device_function(make_pair_gradients(partials, per_input))
+
     @cuda.jit
     def fused(g, x0, y0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
               out_k, out_t, out_dk, out_dt):
@@ -47,19 +49,9 @@ def _make_gradients(partials, per_input):
         n, m = g.shape
         if i >= n or j >= m or (upper and j < i):
             return
-        x, y = x0 + i, y0 + j
-        gij = g[i, j]
-        k, t = _input_layer_nb(gij, sw2, sb2, std)
-        dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
-        for layer in range(dx.shape[0]):
-            ax = cx[layer, x] if per_input else 0.0
-            ay = cy[layer, y] if per_input else 0.0
-            p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
-                         sx[layer, x] * sy[layer, y], ax, ay, param)
-            k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
-                p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
-                dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
-                sw2, sb2, std)
+        k, t, dk_w, dk_b, dt_w, dt_b = pair(
+            g[i, j], x0 + i, y0 + j, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+            std)
         store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
                              dk_w, dk_b, dt_w, dt_b)
     return fused

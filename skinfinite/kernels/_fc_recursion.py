@@ -123,29 +123,43 @@ def _make_fused_values(dual, per_input):
     return fused
 
 
+def make_pair_gradients(partials, per_input):
+    """Values and log-variance tangents of one pair through all layers.
+
+    The one gradient recursion that both the CPU and the CUDA kernels
+    compile.  ``dx[layer]`` holds (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for
+    every input; ``x`` and ``y`` index the pair's inputs.
+    """
+    @njit(inline="always", fastmath=FASTMATH)
+    def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std):
+        k, t = _input_layer_nb(gij, sw2, sb2, std)
+        dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
+        for layer in range(dx.shape[0]):
+            # closed-form duals ignore their coefficient rows
+            ax = cx[layer, x] if per_input else 0.0
+            ay = cy[layer, y] if per_input else 0.0
+            p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
+                         sx[layer, x] * sy[layer, y], ax, ay, param)
+            k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
+                p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
+                dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
+                sw2, sb2, std)
+        return k, t, dk_w, dk_b, dt_w, dt_b
+    return pair
+
+
 def _make_fused_gradients(partials, per_input):
+    pair = make_pair_gradients(partials, per_input)
+
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
               out_k, out_t, out_dk, out_dt):
-        # dx[layer] = (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for every input.
         n, m = g.shape
-        depth = dx.shape[0]
-        none = cx[0, 0]
         for i in prange(n):
             for j in range(i if upper else 0, m):
-                gij = g[i, j]
-                k, t = _input_layer_nb(gij, sw2, sb2, std)
-                dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
-                for layer in range(depth):
-                    x, y = r0 + i, c0 + j
-                    ax = cx[layer, x] if per_input else none
-                    ay = cy[layer, y] if per_input else none
-                    p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
-                                 sx[layer, x] * sy[layer, y], ax, ay, param)
-                    k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
-                        p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
-                        dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
-                        sw2, sb2, std)
+                k, t, dk_w, dk_b, dt_w, dt_b = pair(
+                    g[i, j], r0 + i, c0 + j, dx, dy, sx, sy, cx, cy, param,
+                    sw2, sb2, std)
                 store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
                                      c0 + j, False, k, t, dk_w, dk_b, dt_w,
                                      dt_b)

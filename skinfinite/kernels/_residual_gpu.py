@@ -7,8 +7,9 @@ memory.  Imported only when a GPU (or numba's CUDA simulator) is used.
 """
 from numba import cuda, float64
 
-from ._engine import compiled_gpu_kernels, gpu_store_functions
-from ._fc_recursion import _hidden_layer_nb, layer_with_tangents_nb
+from ._engine import compiled_gpu_kernels, device_function, gpu_store_functions
+from ._fc_recursion import _hidden_layer_nb
+from ._residual_recursion import make_pair_gradients
 
 MAX_STAGES = 16  # the Dormand-Prince tableau has 12
 
@@ -56,46 +57,20 @@ def _make_values(dual, per_input):
 
 
 def _make_gradients(partials, per_input):
+    pair = device_function(make_pair_gradients(partials, per_input))
+
     @cuda.jit
     def fused(g, x0, y0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
               n_layers, upper, out_k, out_t, out_dk, out_dt):
-        # state: K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2, dT/dlog sb2
         j, i = cuda.grid(2)
         n, m = g.shape
         if i >= n or j >= m or (upper and j < i):
             return
-        x, y = x0 + i, y0 + j
-        n_stages = B.shape[0]
         f = cuda.local.array((6, MAX_STAGES), float64)
         state = cuda.local.array(6, float64)
         z = cuda.local.array(6, float64)
-        k0 = sw2 * g[i, j] + sb2
-        state[0], state[1] = k0, k0
-        state[2], state[3] = sw2 * g[i, j], sb2
-        state[4], state[5] = state[2], state[3]
-        for step in range(H.shape[0]):
-            h = H[step]
-            for s in range(n_stages):
-                for c in range(6):
-                    z[c] = state[c]
-                    for q in range(s):
-                        z[c] += h * A[s, q] * f[c, q]
-                for layer in range(n_layers):
-                    li = (step * n_stages + s) * n_layers + layer
-                    ax = cx[li, x] if per_input else 0.0
-                    ay = cy[li, y] if per_input else 0.0
-                    p = partials(dx[li, 0, x], z[0], dy[li, 0, y],
-                                 sx[li, x] * sy[li, y], ax, ay, param)
-                    (z[0], z[1], z[2], z[3], z[4],
-                     z[5]) = layer_with_tangents_nb(
-                        p, z[1], z[2], z[3], z[4], z[5], dx[li, 1, x],
-                        dy[li, 1, y], dx[li, 2, x], dy[li, 2, y], sw2,
-                        sb2, 0.0)
-                for c in range(6):
-                    f[c, s] = z[c]
-            for c in range(6):
-                for s in range(n_stages):
-                    state[c] += h * B[s] * f[c, s]
+        pair(g[i, j], x0 + i, y0 + j, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+             A, B, H, n_layers, state, z, f)
         store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper,
                              state[0], state[1], state[2], state[3],
                              state[4], state[5])

@@ -114,51 +114,64 @@ def _make_values_kernel(dual, per_input):
     return fused
 
 
+def make_pair_gradients(partials, per_input):
+    """The flow of one pair with its log-variance tangents, in ``state``.
+
+    The one gradient recursion that both the CPU and the CUDA kernels
+    compile.  ``state`` ends as K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2,
+    dT/dlog sb2; ``z`` (6) and ``f`` (6, >= stages) are the caller's scratch
+    (the CUDA kernels' are thread-local arrays).
+    """
+    @njit(inline="always", fastmath=FASTMATH)
+    def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
+             n_layers, state, z, f):
+        n_stages = B.shape[0]
+        k0 = sw2 * gij + sb2
+        state[0], state[1] = k0, k0
+        state[2], state[3] = sw2 * gij, sb2
+        state[4], state[5] = state[2], state[3]
+        for step in range(H.shape[0]):
+            h = H[step]
+            for s in range(n_stages):
+                for c in range(6):
+                    z[c] = state[c]
+                    for q in range(s):
+                        z[c] += h * A[s, q] * f[c, q]
+                for layer in range(n_layers):
+                    li = (step * n_stages + s) * n_layers + layer
+                    # closed-form duals ignore their coefficient rows
+                    ax = cx[li, x] if per_input else 0.0
+                    ay = cy[li, y] if per_input else 0.0
+                    p = partials(dx[li, 0, x], z[0], dy[li, 0, y],
+                                 sx[li, x] * sy[li, y], ax, ay, param)
+                    (z[0], z[1], z[2], z[3], z[4],
+                     z[5]) = layer_with_tangents_nb(
+                        p, z[1], z[2], z[3], z[4], z[5], dx[li, 1, x],
+                        dy[li, 1, y], dx[li, 2, x], dy[li, 2, y], sw2, sb2,
+                        _NTK_PARAM)
+                for c in range(6):
+                    f[c, s] = z[c]
+            for c in range(6):
+                for s in range(n_stages):
+                    state[c] += h * B[s] * f[c, s]
+    return pair
+
+
 def _make_gradient_kernel(partials, per_input):
+    pair = make_pair_gradients(partials, per_input)
+
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
               n_layers, upper, out_k, out_t, out_dk, out_dt):
-        # state per pair: K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2,
-        # dT/dlog sb2; f holds the stage derivatives of all six
         n, m = g.shape
-        n_stages = B.shape[0]
-        none = cx[0, 0]
         for i in prange(n):
-            f = np.empty((6, n_stages))
+            f = np.empty((6, B.shape[0]))
             y = np.empty(6)
             z = np.empty(6)
             for j in range(i if upper else 0, m):
                 row, col = r0 + i, c0 + j
-                k0 = sw2 * g[i, j] + sb2
-                y[0], y[1] = k0, k0
-                y[2], y[3] = sw2 * g[i, j], sb2
-                y[4], y[5] = y[2], y[3]
-                for step in range(H.shape[0]):
-                    h = H[step]
-                    for s in range(n_stages):
-                        idx = step * n_stages + s
-                        for c in range(6):
-                            z[c] = y[c]
-                            for q in range(s):
-                                z[c] += h * A[s, q] * f[c, q]
-                        for layer in range(n_layers):
-                            li = idx * n_layers + layer
-                            ax = cx[li, row] if per_input else none
-                            ay = cy[li, col] if per_input else none
-                            p = partials(dx[li, 0, row], z[0], dy[li, 0, col],
-                                         sx[li, row] * sy[li, col], ax, ay,
-                                         param)
-                            (z[0], z[1], z[2], z[3], z[4],
-                             z[5]) = layer_with_tangents_nb(
-                                p, z[1], z[2], z[3], z[4], z[5],
-                                dx[li, 1, row], dy[li, 1, col],
-                                dx[li, 2, row], dy[li, 2, col], sw2, sb2,
-                                _NTK_PARAM)
-                        for c in range(6):
-                            f[c, s] = z[c]
-                    for c in range(6):
-                        for s in range(n_stages):
-                            y[c] += h * B[s] * f[c, s]
+                pair(g[i, j], row, col, dx, dy, sx, sy, cx, cy, param, sw2,
+                     sb2, A, B, H, n_layers, y, z, f)
                 store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
                                      False, y[0], y[1], y[2], y[3], y[4],
                                      y[5])

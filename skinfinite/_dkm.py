@@ -110,7 +110,7 @@ class LayerKernel:
         ii = 0.5 * (ii + ii.T)
         if G.ti is None:
             return Blocks(ii)
-        ti = self._pair(G.t[:, None], G.ti, d[None, :])
+        ti = self._pair(G.t[..., None], G.ti, d)
         t = self._pair(G.t, G.t, G.t)
         tt = None
         if G.tt is not None:
@@ -168,7 +168,33 @@ def _with_nugget(K):
                   None if K.tt is None else K.tt + nugget * eye(K.tt.shape[0]))
 
 
-def propagate(layer_kernel, G, factors):
+def learned_layer(K, V, layer):
+    """The Gram blocks of a learned layer and its KL term, from the layer's
+    prior covariance blocks ``K`` and the factor ``V`` of ``G_ii``.
+
+    ``K.ti`` may carry leading axes besides the batch (spatial locations of
+    a convolutional layer: shape (B, ..., P), with ``K.t`` of shape
+    (B, ...)); every leading entry is a point of its own.
+    """
+    K = _with_nugget(K)
+    L_K = cholesky(K.ii, f"prior covariance of layer {layer + 1}")
+    G_ii = gram_from_factor(V)
+    kl = gram_kl(V, L_K)
+    if K.ti is None:
+        return Blocks(G_ii), kl
+    shape = K.ti.shape
+    K_ti = K.ti.reshape(-1, shape[-1])
+    A = torch.cholesky_solve(K_ti.T, L_K).T  # K_ti K_ii^-1
+    G_ti = A @ G_ii
+    if K.tt is None:
+        g_t = K.t.reshape(-1) - (A * K_ti).sum(1) + (G_ti * A).sum(1)
+        return Blocks(G_ii, G_ti.reshape(shape), g_t.reshape(shape[:-1])), kl
+    G_tt = K.tt - A @ K_ti.T + G_ti @ A.T
+    G_tt = 0.5 * (G_tt + G_tt.T)
+    return Blocks(G_ii, G_ti, G_tt.diagonal(), G_tt), kl
+
+
+def propagate(layer_kernel, G, factors, layer_maps=None):
     """Carry Gram blocks through the learned layers.
 
     Parameters
@@ -178,6 +204,10 @@ def propagate(layer_kernel, G, factors):
         The input layer's blocks ``G_0`` (the prior of ``G_1`` is ``K(G_0)``).
     factors : list of tensors (P, P) or None
         One per learned layer; None fixes the layer at its prior (nu = inf).
+    layer_maps : list of callables or None
+        The maps from each layer's Grams to the next layer's prior
+        covariance, one per learned layer and one for the output; by default
+        ``layer_kernel`` for all (fully connected layers).
 
     Returns
     -------
@@ -188,31 +218,18 @@ def propagate(layer_kernel, G, factors):
     grams : list of Blocks
         The Grams ``G_1 .. G_L``.
     """
+    if layer_maps is None:
+        layer_maps = [layer_kernel] * (len(factors) + 1)
     kls, grams = [], []
     for layer, V in enumerate(factors):
-        K = layer_kernel(G)
+        K = layer_maps[layer](G)
         if V is None:
-            G = K
-            kls.append(K.ii.new_zeros(()))
+            G, kl = K, K.ii.new_zeros(())
         else:
-            K = _with_nugget(K)
-            L_K = cholesky(K.ii, f"prior covariance of layer {layer + 1}")
-            G_ii = gram_from_factor(V)
-            kls.append(gram_kl(V, L_K))
-            if K.ti is None:
-                G = Blocks(G_ii)
-            else:
-                A = torch.cholesky_solve(K.ti.T, L_K).T  # K_ti K_ii^-1
-                G_ti = A @ G_ii
-                if K.tt is None:
-                    g_t = K.t - (A * K.ti).sum(1) + (G_ti * A).sum(1)
-                    G = Blocks(G_ii, G_ti, g_t)
-                else:
-                    G_tt = K.tt - A @ K.ti.T + G_ti @ A.T
-                    G_tt = 0.5 * (G_tt + G_tt.T)
-                    G = Blocks(G_ii, G_ti, G_tt.diagonal(), G_tt)
+            G, kl = learned_layer(K, V, layer)
+        kls.append(kl)
         grams.append(G)
-    return layer_kernel(G), kls, grams
+    return layer_maps[-1](G), kls, grams
 
 
 # ------------------------------------------------------------ the top layer
@@ -391,12 +408,21 @@ class DeepKernelMachine(torch.nn.Module):
     def noise(self):
         return torch.exp(self.log_noise)
 
+    def input_blocks(self, X=None, full=False):
+        """The input layer's blocks ``G_0`` for a batch ``X``."""
+        return input_blocks(self.Z, X, self.weight_variance,
+                            self.bias_variance, full)
+
+    def layer_maps(self):
+        """One map per learned layer from the previous layer's Grams to its
+        prior covariance, then the map to the output covariance."""
+        return [self.layer_kernel] * (len(self.nus) + 1)
+
     def propagate(self, X=None, full=False):
         """Output covariance blocks, KL terms and Grams for a batch ``X``
         (``full``: with the whole batch block)."""
-        G0 = input_blocks(self.Z, X, self.weight_variance, self.bias_variance,
-                          full)
-        return propagate(self.layer_kernel, G0, self.layer_factors())
+        return propagate(self.layer_kernel, self.input_blocks(X, full),
+                         self.layer_factors(), self.layer_maps())
 
     @torch.no_grad()
     def initialise(self, X_chunks, Y):
@@ -408,12 +434,10 @@ class DeepKernelMachine(torch.nn.Module):
         training inputs are the inducing points).
         """
         P = self.Z.shape[0]
-        G0 = input_blocks(self.Z, None, self.weight_variance,
-                          self.bias_variance)
         it = iter(self.factors)
-        G = G0
-        for nu in self.nus:
-            K = self.layer_kernel(G)
+        G = self.input_blocks()
+        for nu, layer_map in zip(self.nus, self.layer_maps()):
+            K = layer_map(G)
             if math.isfinite(nu):
                 K = _with_nugget(K)
                 next(it).copy_(cholesky(K.ii, "prior covariance") * math.sqrt(P))

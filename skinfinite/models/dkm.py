@@ -61,6 +61,23 @@ def _check_nu(nu, n_layers):
     return out
 
 
+def _check_image_shape(image_shape, filter_size):
+    """``(H, W, C)`` from ``image_shape``, or None (fully connected)."""
+    if image_shape is None:
+        return None
+    shape = tuple(np.atleast_1d(image_shape).tolist()) if np.ndim(
+        image_shape) else (image_shape,)
+    if len(shape) not in (2, 3):
+        raise ValueError("image_shape must be (height, width) or (height, "
+                         f"width, channels), got {image_shape!r}.")
+    for side in shape:
+        check_positive_int(side, "image_shape entries")
+    f = check_positive_int(filter_size, "filter_size")
+    if f % 2 == 0:
+        raise ValueError(f"filter_size must be odd (same padding), got {f}.")
+    return shape + (1,) * (3 - len(shape))
+
+
 _PARAMS_DOC = """
     n_layers : int, default=2
         Number of hidden layers whose Gram matrices are learned.  The input
@@ -99,6 +116,18 @@ _PARAMS_DOC = """
         sw2, of the input layer and of the NNGP layer map.
     bias_variance : float, default=0.1
         sb2, likewise.
+    image_shape : tuple of int or None, default=None
+        None: fully connected layers.  ``(height, width)`` or
+        ``(height, width, channels)``: each row of ``X`` is an image
+        flattened in that (row-major) order, e.g. ``(8, 8)`` for
+        ``load_digits``, and the layers are convolutions with ``same``
+        padding, read out at every pixel by the output layer (the
+        convolutional machine of Milsom et al., ICLR 2024).  The inducing
+        points then have no spatial extent: the first layer's are learned
+        input patches, and each layer learns how its filters mix them.
+        Needs ``n_inducing`` and the variational output layer.
+    filter_size : int, default=3
+        Odd side of the square filters (``image_shape`` only).
     learn_inducing : bool, default=True
         Whether the sparse machine trains its inducing inputs.
     learning_rate : float, default=0.01
@@ -125,7 +154,9 @@ _PARAMS_DOC = """
 
 _ATTRS_DOC = """
     inducing_points_ : ndarray of shape (n_inducing, n_features)
-        Inducing inputs (the training inputs of the full machine).
+        Inducing inputs (the training inputs of the full machine); with
+        ``image_shape``, inducing patches of shape (n_inducing,
+        filter_size * filter_size * channels).
     loss_curve_ : list of float
         Negative objective per training sample, averaged over each epoch.
     validation_scores_ : list of float or None
@@ -172,6 +203,18 @@ class _DeepKernelMachineBase(BaseEstimator):
         settings["exact"] = likelihood == "gaussian" and (
             output_layer == "exact"
             or (output_layer == "auto" and self.n_inducing is None))
+        settings["image_shape"] = _check_image_shape(self.image_shape,
+                                                     self.filter_size)
+        if settings["image_shape"] is not None:
+            if self.n_inducing is None:
+                raise ValueError(
+                    "image_shape needs n_inducing: the inducing points of a "
+                    "convolutional machine are not training images.")
+            if output_layer == "exact":
+                raise ValueError(
+                    "image_shape needs output_layer='variational' (or "
+                    "'auto'); the exact output layer is fully connected only.")
+            settings["exact"] = False
         if self.early_stopping:
             if not 0.0 < self.validation_fraction < 1.0:
                 raise ValueError("validation_fraction must be in (0, 1), got "
@@ -187,9 +230,19 @@ class _DeepKernelMachineBase(BaseEstimator):
         layer_kernel = LayerKernel(s["kernel"], s["activation"],
                                    s["weight_variance"], s["bias_variance"])
         sparse = self.n_inducing is not None
-        return DeepKernelMachine(
-            layer_kernel, Z, s["nus"], self._model_likelihood(), n_outputs,
-            exact=s["exact"],
+        machine, extra = DeepKernelMachine, {}
+        if s["image_shape"] is not None:
+            from .._conv_dkm import ConvolutionalDeepKernelMachine
+
+            generator = self._torch.Generator()
+            generator.manual_seed(s.get("seed", 0))
+            machine = ConvolutionalDeepKernelMachine
+            extra = dict(image_shape=s["image_shape"],
+                         filter_size=int(self.filter_size),
+                         generator=generator)
+        return machine(
+            layer_kernel, Z, nus=s["nus"], likelihood=self._model_likelihood(),
+            n_outputs=n_outputs, exact=s["exact"],
             learn_inducing=sparse and bool(self.learn_inducing),
             noise_variance=getattr(self, "noise_variance", 1.0),
             weight_variance=s["weight_variance"],
@@ -197,7 +250,8 @@ class _DeepKernelMachineBase(BaseEstimator):
             n_mc_samples=getattr(self, "n_mc_samples", 8),
             train_inputs=X_train,
             learn_output_scale=(bool(getattr(self, "learn_output_scale", False))
-                                and self._model_likelihood() == "softmax"))
+                                and self._model_likelihood() == "softmax"),
+            **extra)
 
     def _tensor(self, a, dtype=None):
         torch = self._torch
@@ -221,8 +275,20 @@ class _DeepKernelMachineBase(BaseEstimator):
                 X, T, init_targets, test_size=self.validation_fraction,
                 random_state=rng, stratify=stratify)
         n = X.shape[0]
+        image_shape = s["image_shape"]
+        if image_shape is not None and np.prod(image_shape) != X.shape[1]:
+            raise ValueError(
+                f"X has {X.shape[1]} features but image_shape {image_shape} "
+                f"has {int(np.prod(image_shape))} pixel values.")
         if self.n_inducing is None:
             Z = X
+        elif image_shape is not None:
+            from .._conv_dkm import sample_patches
+
+            # seeds the initial inducing mixes of the convolutional layers
+            s["seed"] = int(rng.randint(2**31 - 1))
+            Z = sample_patches(X.reshape((n,) + image_shape),
+                               self.n_inducing, int(self.filter_size), rng)
         else:
             if self.n_inducing > n:
                 raise ValueError(
@@ -250,7 +316,11 @@ class _DeepKernelMachineBase(BaseEstimator):
             self.validation_scores_ = []
         stall = 0
         P = Z.shape[0]
-        work = epochs * s["n_layers"] * (20 * n * P + P ** 3 // 3)
+        # per point and layer: ~20 P flops per inducing point, at every
+        # pixel and filter offset of a convolutional machine
+        per_point = 20 * P * (1 if image_shape is None else
+                              np.prod(image_shape[:2]) * self.filter_size ** 2)
+        work = epochs * s["n_layers"] * (n * per_point + P ** 3 // 3)
         self.n_iter_ = 0
         with progress(epochs, work, "deep kernel machine epochs") as bar:
             for epoch in range(epochs):
@@ -433,6 +503,7 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
     def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
                  output_layer="auto", kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
+                 image_shape=None, filter_size=3,
                  noise_variance=0.1, learn_inducing=True, learning_rate=0.01,
                  max_iter=100, batch_size=256, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
@@ -445,6 +516,8 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
+        self.image_shape = image_shape
+        self.filter_size = filter_size
         self.noise_variance = noise_variance
         self.learn_inducing = learn_inducing
         self.learning_rate = learning_rate
@@ -585,6 +658,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
                  output_layer="auto", kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
+                 image_shape=None, filter_size=3,
                  learn_inducing=True, learning_rate=0.01, max_iter=100,
                  batch_size=256, likelihood="softmax", n_mc_samples=8,
                  noise_variance=1e-2, temperature=0.1,
@@ -599,6 +673,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
+        self.image_shape = image_shape
+        self.filter_size = filter_size
         self.learn_inducing = learn_inducing
         self.learning_rate = learning_rate
         self.max_iter = max_iter

@@ -4,6 +4,8 @@
 reference workload: 50000 rows of 10 standard normal features, 100 inducing
 points, 3 learned layers, minibatches of 256, float64, on the CPU (the
 initialisation at the NNGP is included: one pass over the data).
+``ConvolutionalEpoch`` times one epoch of the convolutional machine on the
+1797 ``load_digits`` images (8 x 8), 3 x 3 filters.
 """
 import numpy as np
 
@@ -62,3 +64,31 @@ class FullFit:
                                    output_layer="exact", max_iter=20,
                                    device="cpu",
                                    random_state=0).fit(self.X, self.y)
+
+
+class ConvolutionalEpoch:
+    """One epoch on the digits as 8 x 8 images: 64 or 128 inducing points,
+    1 or 2 learned convolutional layers, minibatches of 128."""
+
+    params = ([64, 128], [1, 2])
+    param_names = ["n_inducing", "n_layers"]
+    timeout = 300
+
+    def setup(self, n_inducing, n_layers):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("torch is not installed")
+        from sklearn.datasets import load_digits
+
+        skinfinite.set_config(show_progress=False)
+        X, self.y = load_digits(return_X_y=True)
+        self.X = X / 16.0
+
+    def time_one_epoch(self, n_inducing, n_layers):
+        from skinfinite.models import DeepKernelMachineClassifier
+
+        DeepKernelMachineClassifier(
+            image_shape=(8, 8), n_inducing=n_inducing, n_layers=n_layers,
+            likelihood="gaussian", max_iter=1, batch_size=128, device="cpu",
+            random_state=0).fit(self.X, self.y)

@@ -651,6 +651,15 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     >>> clf = DeepKernelMachineClassifier(likelihood="gaussian", max_iter=5)
     >>> clf.fit(X, y).score(X, y) > 0.9
     True
+
+    Images, with convolutional layers (3 x 3 filters, 16 inducing patches):
+
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> conv = DeepKernelMachineClassifier(image_shape=(8, 8), n_inducing=16,
+    ...                                    max_iter=2, random_state=0)
+    >>> conv.fit(X[:100] / 16, y[:100]).inducing_points_.shape
+    (16, 9)
     """
 
     _likelihood = "softmax"

@@ -38,7 +38,8 @@ or one per layer joined by ``:`` (``inf:3`` learns the last of two layers
 only).  ``--learn-output-scale`` gives the softmax machine a learned
 output amplitude.  The run ends with the mean paired accuracy difference
 between the machine and each NNGP classifier, its standard error over the
-splits, and the splits won, tied and lost.
+splits, and the splits won, tied and lost.  ``--pixels`` gives every model
+the pixel intensities scaled to [0, 1] instead of standardised inputs.
 
 Validation pilot (``--part validation``): for the splits of
 ``--pilot-splits``, the stratified 25% validation part of the training part
@@ -176,7 +177,11 @@ def _classifier(args, nu):
 def _classification_split(args, X, y, seed):
     """Test accuracies of one stratified split: the NNGP classifiers, then
     the deep kernel machine(s)."""
-    Xa, Xb, ya, yb = _split(X, y, seed, stratify=y)
+    if args.pixels:
+        Xa, Xb, ya, yb = train_test_split(X / 16.0, y, test_size=0.3,
+                                          random_state=seed, stratify=y)
+    else:
+        Xa, Xb, ya, yb = _split(X, y, seed, stratify=y)
     out = {}
     for alpha in (1e-10, 1e-2):
         out[f"NNGPClassifier(alpha={alpha:g})"] = NNGPClassifier(
@@ -362,6 +367,9 @@ def main():
     parser.add_argument("--epochs-classifier", type=int, default=50)
     parser.add_argument("--output-layer-classifier", default="auto")
     parser.add_argument("--splits-classifier", type=int, default=1)
+    parser.add_argument("--pixels", action="store_true",
+                        help="classification: every model on the pixel "
+                        "intensities / 16 instead of standardised inputs")
     parser.add_argument("--first-split", type=int, default=0,
                         help="seed of the first classification split")
     parser.add_argument("--nu-grid-classifier",

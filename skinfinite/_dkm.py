@@ -194,20 +194,19 @@ def learned_layer(K, V, layer):
     return Blocks(G_ii, G_ti, G_tt.diagonal(), G_tt), kl
 
 
-def propagate(layer_kernel, G, factors, layer_maps=None):
+def propagate(layer_maps, G, factors):
     """Carry Gram blocks through the learned layers.
 
     Parameters
     ----------
-    layer_kernel : LayerKernel
+    layer_maps : LayerKernel or list of callables
+        The maps from each layer's Grams to the next layer's prior
+        covariance, one per learned layer and one for the output; one
+        ``LayerKernel`` serves every layer (fully connected layers).
     G : Blocks
         The input layer's blocks ``G_0`` (the prior of ``G_1`` is ``K(G_0)``).
     factors : list of tensors (P, P) or None
         One per learned layer; None fixes the layer at its prior (nu = inf).
-    layer_maps : list of callables or None
-        The maps from each layer's Grams to the next layer's prior
-        covariance, one per learned layer and one for the output; by default
-        ``layer_kernel`` for all (fully connected layers).
 
     Returns
     -------
@@ -218,8 +217,8 @@ def propagate(layer_kernel, G, factors, layer_maps=None):
     grams : list of Blocks
         The Grams ``G_1 .. G_L``.
     """
-    if layer_maps is None:
-        layer_maps = [layer_kernel] * (len(factors) + 1)
+    if callable(layer_maps):
+        layer_maps = [layer_maps] * (len(factors) + 1)
     kls, grams = [], []
     for layer, V in enumerate(factors):
         K = layer_maps[layer](G)
@@ -421,8 +420,8 @@ class DeepKernelMachine(torch.nn.Module):
     def propagate(self, X=None, full=False):
         """Output covariance blocks, KL terms and Grams for a batch ``X``
         (``full``: with the whole batch block)."""
-        return propagate(self.layer_kernel, self.input_blocks(X, full),
-                         self.layer_factors(), self.layer_maps())
+        return propagate(self.layer_maps(), self.input_blocks(X, full),
+                         self.layer_factors())
 
     @torch.no_grad()
     def initialise(self, X_chunks, Y):

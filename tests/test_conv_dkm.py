@@ -9,6 +9,7 @@ from sklearn.datasets import load_digits
 torch = pytest.importorskip("torch")
 
 from skinfinite import _conv_dkm, _dkm  # noqa: E402
+from skinfinite.activations import get_activation  # noqa: E402
 from skinfinite.models import (DeepKernelMachineClassifier,  # noqa: E402
                                DeepKernelMachineRegressor)
 
@@ -128,18 +129,13 @@ def test_readout_map_is_the_covariance_of_flattened_features(rng):
 
 
 def _machine(rng, nus, P=8, image_shape=(4, 4, 2), f=3, seed=0):
-    lk = _dkm.LayerKernel("nngp", _dkm_activation(), SW2, SB2)
+    lk = _dkm.LayerKernel("nngp", get_activation("relu"), SW2, SB2)
     Z = torch.as_tensor(rng.normal(size=(P, f * f * image_shape[2])))
     generator = torch.Generator().manual_seed(seed)
     return _conv_dkm.ConvolutionalDeepKernelMachine(
         lk, Z, image_shape, f, generator, nus=nus, likelihood="gaussian",
         n_outputs=2, exact=False, learn_inducing=True, noise_variance=0.1,
         weight_variance=SW2, bias_variance=SB2)
-
-
-def _dkm_activation():
-    from skinfinite.activations import get_activation
-    return get_activation("relu")
 
 
 def test_initial_machine_is_its_infinite_nu_limit(rng):

@@ -97,6 +97,12 @@ def _split(X, y, seed, stratify=None):
     return scaler.transform(Xa), scaler.transform(Xb), ya, yb
 
 
+def _pixel_split(X, y, seed):
+    """The stratified split of ``_split``, pixel intensities scaled to [0, 1]."""
+    return train_test_split(X / 16.0, y, test_size=0.3, random_state=seed,
+                            stratify=y)
+
+
 def _rmse(model, X, y):
     return float(np.sqrt(np.mean((model.predict(X) - y) ** 2)))
 
@@ -177,11 +183,8 @@ def _classifier(args, nu):
 def _classification_split(args, X, y, seed):
     """Test accuracies of one stratified split: the NNGP classifiers, then
     the deep kernel machine(s)."""
-    if args.pixels:
-        Xa, Xb, ya, yb = train_test_split(X / 16.0, y, test_size=0.3,
-                                          random_state=seed, stratify=y)
-    else:
-        Xa, Xb, ya, yb = _split(X, y, seed, stratify=y)
+    Xa, Xb, ya, yb = (_pixel_split(X, y, seed) if args.pixels
+                      else _split(X, y, seed, stratify=y))
     out = {}
     for alpha in (1e-10, 1e-2):
         out[f"NNGPClassifier(alpha={alpha:g})"] = NNGPClassifier(
@@ -242,8 +245,7 @@ def images(args):
     seeds = range(args.first_split, args.first_split + args.splits_classifier)
     for seed in seeds:
         Xa, Xb, ya, yb = _split(X, y, seed, stratify=y)
-        Pa, Pb, _, _ = train_test_split(X / 16.0, y, test_size=0.3,
-                                        random_state=seed, stratify=y)
+        Pa, Pb, _, _ = _pixel_split(X, y, seed)
         out = {f"NNGPClassifier(alpha={alpha:g})": NNGPClassifier(
             depth=3, alpha=alpha).fit(Xa, ya).score(Xb, yb)
             for alpha in (1e-10, 1e-2)}

@@ -739,6 +739,9 @@ class ControlledResNetNetwork:
     random_state : int, numpy.random.Generator or None
         Weights are drawn anew at each call from this seed (an integer gives
         the same network every call).
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D arrays and list entries, as in
+        :class:`~skinfinite.kernels.NeuralSignatureKernel`.
 
     Examples
     --------
@@ -752,7 +755,8 @@ class ControlledResNetNetwork:
 
     def __init__(self, width=256, activation="relu", weight_variance=1.0,
                  bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
-                 homogeneous=True, n_channels=None, random_state=None):
+                 homogeneous=True, n_channels=None, random_state=None,
+                 layout="auto"):
         self.width = width
         self.activation = activation
         self.weight_variance = weight_variance
@@ -762,6 +766,7 @@ class ControlledResNetNetwork:
         self.homogeneous = homogeneous
         self.n_channels = n_channels
         self.random_state = random_state
+        self.layout = layout
 
     def _check(self):
         check_positive_int(self.width, "width")
@@ -789,7 +794,7 @@ class ControlledResNetNetwork:
         from ._sequences import check_sequences
 
         phi = self._check()
-        seqs = check_sequences(X, self.n_channels)
+        seqs = check_sequences(X, self.n_channels, layout=self.layout)
         rng = _generator(self.random_state)
         N, C = int(self.width), seqs.n_channels
         refine = 1 << int(self.dyadic_order)
@@ -834,9 +839,9 @@ class ControlledResNetNetwork:
         from ._sequences import check_sequences
 
         n_seeds = check_positive_int(n_seeds, "n_seeds")
-        seqs_x = check_sequences(X, self.n_channels)
-        seqs_y = None if Y is None else check_sequences(Y, self.n_channels,
-                                                        "Y")
+        seqs_x = check_sequences(X, self.n_channels, layout=self.layout)
+        seqs_y = None if Y is None else check_sequences(
+            Y, self.n_channels, "Y", self.layout)
         rng = _generator(self.random_state)
         total = 0.0
         for _ in range(n_seeds):

@@ -60,8 +60,10 @@ def test_trailing_nan_padding_in_three_d_array(rng):
     (np.zeros((2, 3, 4, 5)), "dimension"),
 ])
 def test_bad_inputs_raise(bad, message):
+    # layout="ntc": under "auto" the first and fourth inputs have a valid
+    # (n_channels, length) reading
     with pytest.raises(ValueError, match=message):
-        check_sequences(bad)
+        check_sequences(bad, layout="ntc")
 
 
 def test_nan_or_inf_inside_a_path_raises(rng):

@@ -144,8 +144,8 @@ def _resampled_svm(task, seed):
 
     from ._sequence_features import ResampledSeries
 
-    return make_pipeline(ResampledSeries(n_points=SEQUENCE_POINTS), StandardScaler(),
-                         _svm(task, seed))
+    return make_pipeline(ResampledSeries(n_points=SEQUENCE_POINTS, layout=SEQUENCE_LAYOUT),
+                         StandardScaler(), _svm(task, seed))
 
 
 def _summary_forest(task, seed):
@@ -153,11 +153,15 @@ def _summary_forest(task, seed):
 
     from ._sequence_features import SeriesSummary
 
-    return make_pipeline(SeriesSummary(), _forest(task, seed))
+    return make_pipeline(SeriesSummary(layout=SEQUENCE_LAYOUT), _forest(task, seed))
 
 
 # Points every path is resampled to for the RBF SVM baseline on sequences.
 SEQUENCE_POINTS = 32
+
+# The time-series datasets come from skinfinite's loaders, (length, n_channels)
+# per path; said explicitly so that no shape is left to layout="auto".
+SEQUENCE_LAYOUT = "ntc"
 
 # Grid searched by 3-fold cross-validation on the training split for the
 # signature-kernel models (the rest of their settings are fixed).
@@ -172,10 +176,10 @@ def _signature_search(task, seed):
     from ..models import SignatureKernelClassifier, SignatureKernelRegressor
 
     if task == CLASSIFICATION:
-        estimator = SignatureKernelClassifier(length_scale=0.5)
+        estimator = SignatureKernelClassifier(length_scale=0.5, layout=SEQUENCE_LAYOUT)
         grid = {**SIGNATURE_GRID, "C": SIGNATURE_C}
     else:
-        estimator = SignatureKernelRegressor(length_scale=0.5)
+        estimator = SignatureKernelRegressor(length_scale=0.5, layout=SEQUENCE_LAYOUT)
         grid = {**SIGNATURE_GRID, "alpha": SIGNATURE_ALPHA}
     return GridSearchCV(estimator, grid, cv=3)
 
@@ -188,9 +192,11 @@ def _neural_signature_search(task, seed):
 
     kernel = NeuralSignatureKernel("relu", bias_variance=0.1, time_augment=True)
     if task == CLASSIFICATION:
-        return GridSearchCV(SignatureKernelClassifier(kernel=kernel, path_scale=0.1),
+        return GridSearchCV(SignatureKernelClassifier(kernel=kernel, path_scale=0.1,
+                                                      layout=SEQUENCE_LAYOUT),
                             {"C": SIGNATURE_C}, cv=3)
-    return GridSearchCV(SignatureKernelRegressor(kernel=kernel, path_scale=0.1),
+    return GridSearchCV(SignatureKernelRegressor(kernel=kernel, path_scale=0.1,
+                                                 layout=SEQUENCE_LAYOUT),
                         {"alpha": SIGNATURE_ALPHA}, cv=3)
 
 

@@ -25,8 +25,9 @@ class _SequenceTransformer(TransformerMixin, BaseEstimator):
         ----------
         X : array-like
             Paths in any form of :func:`skinfinite._sequences.check_sequences`:
-            a 3-D array, a list of 2-D ``(length_i, n_channels)`` arrays, or
-            the flattened 2-D form with ``n_channels``.
+            a 3-D array, a list of 2-D ``(length_i, n_channels)`` arrays
+            (axis order per ``layout``), or the flattened 2-D form with
+            ``n_channels``.
         y : ignored
 
         Returns
@@ -34,13 +35,14 @@ class _SequenceTransformer(TransformerMixin, BaseEstimator):
         self
         """
         self._check_params()
-        self.n_channels_ = check_sequences(X, self.n_channels).n_channels
+        self.n_channels_ = check_sequences(X, self.n_channels,
+                                           layout=self.layout).n_channels
         return self
 
     def transform(self, X):
         """Features of the paths ``X``, one row per path."""
         check_is_fitted(self, "n_channels_")
-        seqs = check_sequences(X, self.n_channels)
+        seqs = check_sequences(X, self.n_channels, layout=self.layout)
         if seqs.n_channels != self.n_channels_:
             raise ValueError(f"X has {seqs.n_channels} channels, but "
                              f"{type(self).__name__} was fitted on "
@@ -88,6 +90,9 @@ class ResampledSeries(_SequenceTransformer):
     n_points : int, default=32
     n_channels : int, optional
         Needed only for the flattened 2-D input form.
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D arrays and list entries (see
+        :func:`skinfinite.flatten_sequences`).
 
     Examples
     --------
@@ -99,9 +104,10 @@ class ResampledSeries(_SequenceTransformer):
            [0. , 2. , 0. ]])
     """
 
-    def __init__(self, n_points=32, n_channels=None):
+    def __init__(self, n_points=32, n_channels=None, layout="auto"):
         self.n_points = n_points
         self.n_channels = n_channels
+        self.layout = layout
 
     def _check_params(self):
         check_positive_int(self.n_points, "n_points")
@@ -123,6 +129,9 @@ class SeriesSummary(_SequenceTransformer):
     ----------
     n_channels : int, optional
         Needed only for the flattened 2-D input form.
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D arrays and list entries (see
+        :func:`skinfinite.flatten_sequences`).
 
     Examples
     --------
@@ -133,8 +142,9 @@ class SeriesSummary(_SequenceTransformer):
             1.        , 1.5       , 3.        ]])
     """
 
-    def __init__(self, n_channels=None):
+    def __init__(self, n_channels=None, layout="auto"):
         self.n_channels = n_channels
+        self.layout = layout
 
     def _features(self, path):
         steps = np.abs(np.diff(path, axis=0)).mean(axis=0)

@@ -229,7 +229,7 @@ class _PathKernel(Kernel):
     transforms named by ``lead_lag``, ``time_augment`` and ``basepoint``."""
 
     def _sequences(self, X, name="X"):
-        seqs = check_sequences(X, self.n_channels, name)
+        seqs = check_sequences(X, self.n_channels, name, self.layout)
         return transform(seqs, bool(self.lead_lag), bool(self.time_augment),
                          bool(self.basepoint))
 
@@ -303,12 +303,19 @@ class SignatureKernel(_PathKernel):
         the values of the linear and RBF static kernels; gradients and other
         static kernels run on the CPU under "auto" (and are an error under
         "gpu"). Outputs are NumPy arrays unless the input was a CuPy array.
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D arrays and of list entries: "ntc" is
+        ``(n_paths, length, n_channels)`` (skinfinite's loaders, tslearn),
+        "nct" is ``(n_paths, n_channels, length)`` (aeon, sktime).  "auto"
+        decides from the shapes and raises where both readings fit (see
+        :ref:`guide_input_layouts`).  Not a hyperparameter.
 
     Notes
     -----
-    Inputs: a 3-D array ``(n_paths, length, n_channels)``, a list of 2-D
-    arrays of different lengths, or the flattened 2-D form with
-    ``n_channels``.  Transforms apply in the order lead-lag, time
+    Inputs: a 3-D array ``(n_paths, length, n_channels)`` or ``(n_paths,
+    n_channels, length)`` (see ``layout``), a list of 2-D arrays of
+    different lengths, a nested pandas DataFrame, or the flattened 2-D form
+    with ``n_channels``.  Transforms apply in the order lead-lag, time
     augmentation, basepoint.  Gradients (``eval_gradient=True``) are exact
     derivatives of the discrete scheme, carried through the recursion.
 
@@ -326,7 +333,8 @@ class SignatureKernel(_PathKernel):
                  time_augment=False, basepoint=False, lead_lag=False,
                  scale=1.0, scale_bounds=(1e-3, 1e3), length_scale=1.0,
                  length_scale_bounds=(1e-3, 1e3), normalize=False,
-                 n_channels=None, dtype="float64", device="auto"):
+                 n_channels=None, dtype="float64", device="auto",
+                 layout="auto"):
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
         self.time_augment = time_augment
@@ -340,6 +348,7 @@ class SignatureKernel(_PathKernel):
         self.n_channels = n_channels
         self.dtype = dtype
         self.device = device
+        self.layout = layout
 
     @property
     def hyperparameter_scale(self):
@@ -635,6 +644,12 @@ class NeuralSignatureKernel(_PathKernel):
     device : {"auto", "cpu", "gpu"}, default="auto"
         This kernel has no GPU solver yet: "auto" solves on the CPU and
         "gpu" is an error.
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D arrays and of list entries: "ntc" is
+        ``(n_paths, length, n_channels)`` (skinfinite's loaders, tslearn),
+        "nct" is ``(n_paths, n_channels, length)`` (aeon, sktime).  "auto"
+        decides from the shapes and raises where both readings fit (see
+        :ref:`guide_input_layouts`).  Not a hyperparameter.
 
     Notes
     -----
@@ -654,7 +669,7 @@ class NeuralSignatureKernel(_PathKernel):
                  bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
                  homogeneous=True, time_augment=False, basepoint=False,
                  lead_lag=False, n_channels=None, dtype="float64",
-                 device="auto"):
+                 device="auto", layout="auto"):
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
@@ -667,6 +682,7 @@ class NeuralSignatureKernel(_PathKernel):
         self.n_channels = n_channels
         self.dtype = dtype
         self.device = device
+        self.layout = layout
 
     def __call__(self, X, Y=None, eval_gradient=False):
         """Return the kernel k(X, Y) (and an empty gradient).

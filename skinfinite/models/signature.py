@@ -10,7 +10,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._backend import on_host
-from .._sequences import Sequences, check_sequences
+from .._sequences import (Sequences, check_sequences, is_nested_frame,
+                          resolve_layout)
 from .._tiling import plan_block
 from .._validation import check_variance
 from ..kernels.signature import SignatureKernel
@@ -34,8 +35,11 @@ _TILE_BYTES_PER_ENTRY = 64.0
 _INPUT_DOC = """
     Inputs ``X`` are paths (multivariate time series), in any of these forms:
 
-    * a 3-D array ``(n_paths, length, n_channels)``;
-    * a list of 2-D arrays ``(length_i, n_channels)`` of different lengths;
+    * a 3-D array ``(n_paths, length, n_channels)``, or aeon's and sktime's
+      ``(n_paths, n_channels, length)`` (see ``layout``);
+    * a list of 2-D arrays ``(length_i, n_channels)`` (or aeon's
+      ``(n_channels, length_i)``) of different lengths, or a nested pandas
+      DataFrame (sktime's "nested_univ");
     * the flattened 2-D form ``(n_paths, length * n_channels)`` with
       ``n_channels`` set, shorter paths padded at the end with NaN (see
       :func:`skinfinite.flatten_sequences`);
@@ -82,6 +86,13 @@ _KERNEL_PARAMS_DOC = """
         ``kernel`` too.
     n_channels : int, optional
         Number of channels; needed for the flattened 2-D form.
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D arrays and list entries: "ntc" (time, then
+        channels) or "nct" (channels, then time: aeon, sktime); "auto"
+        decides from the shapes at fit and raises where both readings fit
+        (:ref:`guide_input_layouts`).  The layout found at fit
+        (``layout_``) reads the paths given to predict.  The estimator reads
+        the paths, so a given ``kernel``'s own ``layout`` is not used.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the signature PDEs are solved (see
         :class:`~skinfinite.kernels.SignatureKernel` and :ref:`guide_gpu`).
@@ -113,7 +124,8 @@ class _PathEstimatorMixin:
         return clone(self.kernel)
 
     def _is_tabular(self, X):
-        if self.n_channels is not None or isinstance(X, Sequences):
+        if self.n_channels is not None or isinstance(X, Sequences) \
+                or is_nested_frame(X):
             return False
         if isinstance(X, (list, tuple)):
             shapes = {np.shape(row) for row in X}
@@ -124,6 +136,8 @@ class _PathEstimatorMixin:
     def _read_paths(self, X, reset):
         """Validated, standardised :class:`Sequences` of ``X``."""
         X = on_host(X)
+        layout = resolve_layout(X, self.layout, self.n_channels) if reset \
+            else self.layout_
         if self._is_tabular(X):
             X = validate_data(self, X, reset=reset, dtype=np.float64)
             if X.shape[1] < 2:
@@ -131,10 +145,11 @@ class _PathEstimatorMixin:
                     f"X has {X.shape[1]} feature(s), but each row is read as a path "
                     "of its features, which needs at least 2 points; give paths "
                     "as a 3-D array or a list of 2-D arrays.")
-            seqs = check_sequences(X[:, :, None])
+            seqs = check_sequences(X[:, :, None], layout="ntc")
         else:
-            seqs = check_sequences(X, self.n_channels)
+            seqs = check_sequences(X, self.n_channels, layout=layout)
         if reset:
+            self.layout_ = layout
             self.n_channels_in_ = seqs.n_channels
             self._fit_standardization(seqs)
         elif seqs.n_channels != self.n_channels_in_:
@@ -239,6 +254,8 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     support_ : ndarray
         Indices of the support vectors among the training paths.
     n_channels_in_ : int
+    layout_ : {"ntc", "nct"}
+        The layout the training paths were read in.
     channel_mean_, channel_scale_ : ndarray of shape (n_channels,)
         Paths enter the kernel as ``(x - channel_mean_) * channel_scale_``
         (``channel_scale_`` is ``path_scale`` over the channels' standard
@@ -262,7 +279,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
                  n_channels=None, C=1.0, class_weight=None, probability=False,
-                 device="auto"):
+                 device="auto", layout="auto"):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -279,6 +296,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         self.class_weight = class_weight
         self.probability = probability
         self.device = device
+        self.layout = layout
 
     def fit(self, X, y):
         """Fit the support-vector machine on the kernel of the training paths.
@@ -382,6 +400,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     jitter_ : float
         Jitter added to the diagonal.
     n_channels_in_ : int
+    layout_ : {"ntc", "nct"}
     channel_mean_, channel_scale_ : ndarray of shape (n_channels,)
     n_features_in_ : int
         Only for 2-D input read as rows.
@@ -403,7 +422,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
                  n_channels=None, alpha=1.0, normalize_y=False,
-                 device="auto"):
+                 device="auto", layout="auto"):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -419,6 +438,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self.alpha = alpha
         self.normalize_y = normalize_y
         self.device = device
+        self.layout = layout
 
     def fit(self, X, y):
         """Solve the kernel ridge system on the training paths.

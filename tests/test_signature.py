@@ -35,7 +35,7 @@ def test_linear_kernel_converges_to_truncated_signatures(paths):
 
 def test_high_refinement_matches_signature_inner_product(rng):
     X = rng.normal(size=(2, 3, 2)) * 0.3
-    K = SignatureKernel(dyadic_order=8)(X)
+    K = SignatureKernel(dyadic_order=8, layout="ntc")(X)
     np.testing.assert_allclose(K, _reference_gram(X, X, depth=14), rtol=5e-7)
 
 

@@ -48,6 +48,14 @@ def _default_kernel():
     return NNGP(depth=3)
 
 
+_PATHS_ADVICE = (
+    "For Gaussian-process regression on paths use "
+    "skinfinite.models.SignatureKernelRegressor (predict(X, return_std=True)) "
+    "or scikit-learn's GaussianProcessRegressor with SignatureKernel("
+    "n_channels=C) on flatten_sequences(X, layout=...); to treat each path "
+    "as one feature vector, pass flatten_sequences(X) here.")
+
+
 def _check_kernel(kernel):
     from sklearn.base import clone
     from sklearn.gaussian_process.kernels import Kernel
@@ -56,7 +64,29 @@ def _check_kernel(kernel):
     if not isinstance(kernel, Kernel):
         raise TypeError("kernel must be a skinfinite kernel such as NNGP(), "
                         f"got {type(kernel).__name__}.")
+    if not kernel.requires_vector_input:
+        raise TypeError(
+            f"{type(kernel).__name__} is a kernel on paths, which the GPyTorch "
+            "estimators cannot train (they need a kernel on feature vectors "
+            "with a torch recursion, such as NNGP or NTK).  " + _PATHS_ADVICE)
     return clone(kernel)
+
+
+def _reject_paths(estimator, X):
+    """Raise for path input, which the vector kernels would misread."""
+    from .._sequences import is_nested_frame
+
+    if is_nested_frame(X):
+        what = "a nested DataFrame (series in its cells)"
+    elif getattr(X, "ndim", None) == 3 or (
+            isinstance(X, (list, tuple)) and len(X)
+            and all(np.ndim(row) == 2 for row in X)):
+        what = "a 3-D array or a list of 2-D arrays"
+    else:
+        return
+    raise ValueError(
+        f"{type(estimator).__name__} takes 2-D feature rows (n_samples, "
+        f"n_features), but X is {what}: paths.  " + _PATHS_ADVICE)
 
 
 def _check_learning_rate(value):
@@ -126,6 +156,7 @@ class _GPyTorchMixin:
 
     def _validate_regression(self, X, y):
         """Checked inputs, targets, kernel and noise of a regressor's fit."""
+        _reject_paths(self, X)
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
                              dtype=np.float64)
         kernel = self._validate_common()
@@ -150,6 +181,7 @@ class _GPyTorchMixin:
     def _predict_latent(self, X, batch_rows=4096):
         """Posterior mean and variance of the latent function, by row blocks."""
         check_is_fitted(self)
+        _reject_paths(self, X)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         torch, gpytorch, _ = _modules()
         session = _TorchSession(self, self._predict_seed)
@@ -769,6 +801,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        _reject_paths(self, X)
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)
         check_classification_targets(y)

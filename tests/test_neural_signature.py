@@ -128,7 +128,8 @@ def test_inhomogeneous_is_the_limit_of_fresh_weights(activation, paths):
     # paths that never move at the same time: only the initial covariance
     x = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
     y = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
-    k = NeuralSignatureKernel(activation, homogeneous=False)(x[None], y[None])
+    k = NeuralSignatureKernel(activation, homogeneous=False,
+                              layout="ntc")(x[None], y[None])
     assert k[0, 0] == pytest.approx(1.0, rel=1e-14)
 
 

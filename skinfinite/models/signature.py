@@ -10,8 +10,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._backend import on_host
-from .._sequences import (Sequences, check_sequences, is_nested_frame,
-                          resolve_layout)
+from .._sequences import (Sequences, check_layout, check_sequences,
+                          is_nested_frame, resolve_layout)
 from .._tiling import plan_block
 from .._validation import check_variance
 from ..kernels.signature import SignatureKernel
@@ -136,9 +136,9 @@ class _PathEstimatorMixin:
     def _read_paths(self, X, reset):
         """Validated, standardised :class:`Sequences` of ``X``."""
         X = on_host(X)
-        layout = resolve_layout(X, self.layout, self.n_channels) if reset \
-            else self.layout_
+        layout = check_layout(self.layout) if reset else self.layout_
         if self._is_tabular(X):
+            layout = "ntc"
             X = validate_data(self, X, reset=reset, dtype=np.float64)
             if X.shape[1] < 2:
                 raise ValueError(
@@ -147,6 +147,8 @@ class _PathEstimatorMixin:
                     "as a 3-D array or a list of 2-D arrays.")
             seqs = check_sequences(X[:, :, None], layout="ntc")
         else:
+            if reset:
+                layout = resolve_layout(X, layout, self.n_channels)
             seqs = check_sequences(X, self.n_channels, layout=layout)
         if reset:
             self.layout_ = layout

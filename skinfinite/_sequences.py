@@ -154,6 +154,7 @@ LAYOUTS = ("auto", "ntc", "nct")
 # is time); closer shapes are ambiguous and raise.
 _CLEARLY_LONGER = 2
 
+
 def check_layout(layout):
     """Validate a ``layout`` parameter; returns it."""
     if not isinstance(layout, str) or layout not in LAYOUTS:
@@ -309,7 +310,7 @@ def _from_list(X, name, layout="ntc"):
         if bad.any():
             # no padding here: each entry has its own length
             step = int(np.argwhere(bad)[0][0])
-            kind = "NaN" if np.isnan(a).any() else "infinity"
+            kind = "NaN" if np.isnan(a[step]).any() else "infinity"
             raise ValueError(
                 f"{name}[{i}] contains {kind} (time step {step}); the paths "
                 "of a list have their own lengths, so no NaN padding is "

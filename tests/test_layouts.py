@@ -31,6 +31,15 @@ def test_auto_reads_clear_shapes(shape, layout):
     np.testing.assert_array_equal(check_sequences(X).values, expected)
 
 
+def test_auto_reads_the_package_loaders_as_before():
+    from skinfinite.datasets import load_basic_motions, load_japanese_vowels
+
+    for data in (load_basic_motions(), load_japanese_vowels()):
+        for X in (data.X_train, data.X_test):
+            assert resolve_layout(X) == "ntc"
+            assert check_sequences(X).n_channels == data.n_channels
+
+
 @pytest.mark.parametrize("shape", [(3, 5, 8), (3, 8, 5), (2, 3, 2), (4, 6, 6)])
 def test_auto_raises_where_both_readings_fit(shape):
     X = np.zeros(shape)

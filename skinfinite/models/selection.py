@@ -566,7 +566,7 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                 return
             counts = np.bincount(codes, minlength=len(self.classes_))
             if counts.min() < 2:
-                missing = self.classes_[np.argmin(counts)]
+                missing = self.classes_[np.argmin(counts)].tolist()
                 raise ValueError(
                     f"Class {missing!r} has a single sample, so leave-one-out "
                     "would train without it; give it more samples or use "
@@ -578,7 +578,7 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                 missing = np.setdiff1d(np.arange(len(self.classes_)), present)
                 raise ValueError(
                     f"Training fold {i} of cv has no sample of class "
-                    f"{self.classes_[missing[0]]!r}; use fewer folds or a "
+                    f"{self.classes_[missing[0]].tolist()!r}; use fewer folds or a "
                     "stratified splitter.")
 
     def fit(self, X, y):

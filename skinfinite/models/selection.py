@@ -70,7 +70,9 @@ _SELECTION_DOC = """
         either trains or is held out), which keeps the block formulas exact.
     scoring : str or None, default=None
         None is the negative mean squared error for regressors and the
-        accuracy for classifiers; regressors also take "r2" (with
+        accuracy for classifiers (its ties, common on easy data, broken by
+        the squared error of the one-hot outputs, whose mean is in no
+        table); regressors also take "r2" (with
         leave-one-out, computed over all held-out predictions together).
     criterion : {"cv", "evidence"}, default="cv"
         "cv" scores each candidate by the cross-validation ``cv``; "evidence"
@@ -312,6 +314,11 @@ class _SelectionBase(_NetworkParamsMixin, BaseEstimator):
         results = {f"param_{k}": np.ma.masked_array(
             [c[k] for c in candidates], dtype=object) for k in names}
         results["params"] = candidates
+        # classifiers score (accuracy, squared error of the one-hot
+        # outputs): the second breaks ties of the first, which are common
+        tie_break = np.array([np.mean(r[:, 1]) if r.ndim == 2 else 0.0
+                              for r in rows])
+        rows = [r[:, 0] if r.ndim == 2 else r for r in rows]
         if splits is not None:
             for i in range(len(splits)):
                 results[f"split{i}_test_score"] = np.array([r[i]
@@ -327,10 +334,11 @@ class _SelectionBase(_NetworkParamsMixin, BaseEstimator):
         rank = scipy.stats.rankdata(-mean, method="min").astype(np.int32)
         results["rank_test_score"] = rank
         self.cv_results_ = results
-        self.best_index_ = int(np.flatnonzero(rank == 1)[0])
+        best = np.flatnonzero(rank == 1)
+        self.best_index_ = int(best[np.argmax(tie_break[best])])
         self.best_score_ = float(mean[self.best_index_])
         self.best_params_ = dict(candidates[self.best_index_])
-        if len(mean) > 1 and np.ptp(mean) == 0:
+        if len(mean) > 1 and np.ptp(mean) == 0 and np.ptp(tie_break) == 0:
             warnings.warn(
                 "Every candidate of the grid scored the same "
                 f"({self.best_score_:.6g}), so the data do not choose; the "
@@ -554,10 +562,13 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         return {"temperature": self.temperature}
 
     def _loo_scores(self, Y, pred):
-        return (np.argmax(pred, axis=1) == np.argmax(Y, axis=1)).astype(float)
+        right = np.argmax(pred, axis=1) == np.argmax(Y, axis=1)
+        return np.stack([right, -np.sum((Y - pred) ** 2, axis=1)], axis=1)
 
     def _fold_score(self, Y, pred):
-        return float(np.mean(np.argmax(pred, axis=1) == np.argmax(Y, axis=1)))
+        right = np.argmax(pred, axis=1) == np.argmax(Y, axis=1)
+        return np.array([np.mean(right),
+                         -np.mean(np.sum((Y - pred) ** 2, axis=1))])
 
     def _check_splits(self, splits):
         codes = self._codes

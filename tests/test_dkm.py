@@ -448,7 +448,7 @@ def test_output_scale_scales_the_output_functions(rng):
 def test_classifier_learns_its_output_scale():
     X, y = _iris()
     kwargs = dict(nu=10.0, n_inducing=30, batch_size=50, max_iter=15,
-                  random_state=0)
+                  likelihood="softmax", random_state=0)
     fixed = DeepKernelMachineClassifier(**kwargs).fit(X, y)
     learned = DeepKernelMachineClassifier(learn_output_scale=True,
                                           **kwargs).fit(X, y)

@@ -84,14 +84,14 @@ _PARAMS_DOC = """
         layer's Gram ``G_0 = sw2 <x, y> / d + sb2`` is fixed by the data, so
         with ``nu=np.inf`` the machine is the NNGP of a network with
         ``n_layers + 1`` hidden layers (``NNGPRegressor(depth=n_layers + 1)``).
-    nu : float or sequence of float, default=10.0 (regressor), (inf, 3.0) (classifier)
+    nu : float or sequence of float, default=100.0 (regressor), (inf, 3.0) (classifier)
         Strength of the tie of each layer's Gram to its NNGP prior (one value,
         or one per layer), > 0.  ``np.inf`` fixes a layer at the NNGP: all
         infinite is exactly the NNGP posterior.  Values of 10 to 300 worked
         for the full machine on small regression tasks (values near 1
         overfit them), 3 to 30 with ``n_inducing=20`` and
         ``output_layer="exact"``.
-    n_inducing : int or None, default=20 (regressor), 100 (classifier)
+    n_inducing : int or None, default=None (regressor), 100 (classifier)
         None: the full machine, whose inducing points are all training
         points (cost cubic in the number of samples, one full-batch step per
         epoch).  An int: the sparse machine with that many inducing points,
@@ -104,9 +104,9 @@ _PARAMS_DOC = """
         through the inducing points, a low-rank change of the NNGP's that
         cannot follow each training target.  ``"variational"``: the
         whitened variational output layer over the inducing points
-        (minibatches when ``n_inducing`` is set).  ``"auto"``: exact with
-        a Gaussian likelihood on vectors, variational otherwise (softmax
-        likelihood or ``image_shape``).
+        (minibatches when ``n_inducing`` is set).  ``"auto"``: with the
+        Gaussian likelihood, exact for the full machine and (classifier)
+        for the sparse one on vectors; variational otherwise.
         The softmax likelihood is variational only.
     kernel : {"nngp", "squared_exponential"}, default="nngp"
         Layer kernel ``K(G)``: the NNGP map ``sw2 E[phi(u) phi(v)] + sb2`` of
@@ -133,7 +133,7 @@ _PARAMS_DOC = """
         Whether the sparse machine trains its inducing inputs.
     learning_rate : float, default=0.01
         Adam step size (Adam with betas (0.8, 0.9), as published).
-    max_iter : int, default=200 (regressor), 100 (classifier)
+    max_iter : int, default=100
         Number of epochs (>= 0; 0 keeps the NNGP initialisation).
     batch_size : int, default=256
         Minibatch size of the sparse machine.
@@ -171,6 +171,9 @@ class _DeepKernelMachineBase(BaseEstimator):
     """Validation, the torch model and the training loop."""
 
     _likelihood = None
+    # output_layer="auto" with the Gaussian likelihood and inducing points:
+    # exact output layer (the classifier's default setting) or variational
+    _auto_exact = False
 
     def _model_likelihood(self):
         return self._likelihood
@@ -203,7 +206,9 @@ class _DeepKernelMachineBase(BaseEstimator):
                              "variational.")
         settings["exact"] = likelihood == "gaussian" and (
             output_layer == "exact"
-            or (output_layer == "auto" and self.image_shape is None))
+            or (output_layer == "auto" and (
+                self.n_inducing is None
+                or (self._auto_exact and self.image_shape is None))))
         settings["image_shape"] = _check_image_shape(self.image_shape,
                                                      self.filter_size)
         if settings["image_shape"] is not None:
@@ -498,12 +503,12 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
 
     _likelihood = "gaussian"
 
-    def __init__(self, n_layers=2, nu=10.0, n_inducing=20,
+    def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
                  output_layer="auto", kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  image_shape=None, filter_size=3,
                  noise_variance=0.1, learn_inducing=True, learning_rate=0.01,
-                 max_iter=200, batch_size=256, early_stopping=False,
+                 max_iter=100, batch_size=256, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  device="auto", dtype="float64", random_state=None):
         self.n_layers = n_layers
@@ -661,6 +666,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     """
 
     _likelihood = "softmax"
+    _auto_exact = True
 
     def __init__(self, n_layers=2, nu=(np.inf, 3.0), n_inducing=100,
                  output_layer="auto", kernel="nngp",

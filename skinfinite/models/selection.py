@@ -43,7 +43,7 @@ __all__ = ["NTKRegressorCV", "NTKClassifierCV", "NNGPRegressorCV",
 #: default grids, chosen by cross-validation on training splits of public
 #: data (see the "Model selection" section of the estimators guide)
 DEPTHS = (1, 2, 3, 4, 6, 8)
-ALPHAS = tuple(np.logspace(-4, 1, 11))
+ALPHAS = tuple(np.logspace(-4, 3, 15))
 
 CRITERIA = ("cv", "evidence")
 REGRESSION_SCORES = ("neg_mean_squared_error", "r2")
@@ -54,7 +54,7 @@ _SELECTION_DOC = """
         Depths to try; all come from one pass of the recursion (for the
         "resnet" architecture, whose branches scale with the depth, one Gram
         per depth).
-    alphas : sequence of float, default=numpy.logspace(-4, 1, 11)
+    alphas : sequence of float, default=numpy.logspace(-4, 3, 15)
         Ridges (noise variances) to try, all positive.
     weight_variances : sequence of float, default=(2.0,)
         Weight variances to try; each costs one more pass.

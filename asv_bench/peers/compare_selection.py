@@ -60,7 +60,7 @@ def load(name, part):
         X, y = _aeon(name, part, loader)
         return X, (y.astype(float) if name in REGRESSION else y)
     X, y = getattr(datasets, "load_" + name)(return_X_y=True)
-    if name == "linnerud":           # the physiological targets from exercise
+    if name == "linnerud":   # exercise counts from the physiological data
         X, y = y, X
     if part == "train":
         strat = None if name in REGRESSION else y

@@ -577,11 +577,14 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                 return
             counts = np.bincount(codes, minlength=len(self.classes_))
             if counts.min() < 2:
-                missing = self.classes_[np.argmin(counts)].tolist()
-                raise ValueError(
-                    f"Class {missing!r} has a single sample, so leave-one-out "
-                    "would train without it; give it more samples or use "
-                    "criterion='evidence'.")
+                single = self.classes_[counts < 2].tolist()
+                warnings.warn(
+                    f"Classes {single!r} have a single sample: leaving it out "
+                    "is scored with the class still among the outputs (its "
+                    "one-hot column), which a classifier refitted without "
+                    "the sample would not have. Give such classes more "
+                    "samples or use criterion='evidence'.", UserWarning,
+                    stacklevel=4)
             return
         for i, (train, _) in enumerate(splits):
             present = np.unique(codes[train])

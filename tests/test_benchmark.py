@@ -59,8 +59,9 @@ def test_run_benchmark_regression_is_reproducible():
 
 def test_default_selection():
     names = select_models()
-    assert {"ntk_relu_d1", "ntk_relu_d3", "ntk_erf_d3", "nngp_relu_d1",
-            "svm_rbf", "krr_rbf", "rf"} <= set(names)
+    assert {"ntk_relu_cv", "nngp_relu_cv", "svm_rbf", "krr_rbf",
+            "rf"} <= set(names)
+    assert "ntk_relu_d1" not in names
     assert all(bm.MODELS[n].default for n in names)
 
 
@@ -245,7 +246,7 @@ def test_cli_repeated_and_comma_separated_datasets(capsys):
 def test_cli_list(capsys):
     assert main(["benchmark", "--list"]) == 0
     out = capsys.readouterr().out
-    assert "breast_cancer" in out and "* ntk_relu_d1" in out
+    assert "breast_cancer" in out and "* ntk_relu_cv" in out
 
 
 def test_python_dash_m():

@@ -448,7 +448,7 @@ def test_output_scale_scales_the_output_functions(rng):
 def test_classifier_learns_its_output_scale():
     X, y = _iris()
     kwargs = dict(nu=10.0, n_inducing=30, batch_size=50, max_iter=15,
-                  random_state=0)
+                  likelihood="softmax", random_state=0)
     fixed = DeepKernelMachineClassifier(**kwargs).fit(X, y)
     learned = DeepKernelMachineClassifier(learn_output_scale=True,
                                           **kwargs).fit(X, y)
@@ -612,7 +612,6 @@ def test_clone_pickle_pipeline_gridsearch(rng):
     ({"nu": 0.0}, "nu must be > 0"),
     ({"nu": -1.0}, "nu must be > 0"),
     ({"nu": [1.0, 2.0, 3.0]}, "nu has 3 entries"),
-    ({"n_inducing": 500}, "exceeds the 40 training samples"),
     ({"kernel": "matern"}, "kernel must be one of"),
     ({"n_layers": 0}, "n_layers must be >= 1"),
     ({"learning_rate": -1.0}, "learning_rate must be"),
@@ -684,3 +683,11 @@ def test_missing_torch_names_the_extra(rng, monkeypatch):
     X, y = _data(rng)
     with pytest.raises(ImportError, match=r'skinfinite\[gp\]'):
         DeepKernelMachineRegressor(max_iter=1).fit(X, y)
+
+
+def test_more_inducing_points_than_samples_uses_every_sample(rng):
+    X = rng.normal(size=(40, 3))
+    y = X[:, 0]
+    dkm = DeepKernelMachineRegressor(n_inducing=500, max_iter=1,
+                                     random_state=0).fit(X, y)
+    assert dkm.inducing_points_.shape == (40, 3)

@@ -18,6 +18,7 @@ from ._engine import BLOCK as _BLOCK
 from ._engine import (DiagonalPath, compiled_kernels, paired_row,
                       row_iterations, store_block, store_pair_gradients)
 from .._fastmath import FASTMATH
+from .._tiling import mirror_upper
 from ..activations import Activation
 
 
@@ -244,3 +245,114 @@ def diagonal_recursion(sq_norms, spec, with_tangents=False):
                         np.stack([dt_w, dt_b]))
 
 
+
+
+
+def _make_every_layer(dual, per_input):
+    """Symmetric Gram kernel that keeps the outputs of chosen layers.
+
+    The pair loop of the fused values kernel with a store after each kept
+    layer (``slot[layer] >= 0``): the same layer maps, one pass for every
+    depth.
+    """
+    @njit(parallel=True, fastmath=FASTMATH)
+    def every_layer(g, dx, sx, cx, param, sw2, sb2, std, slot, out_k, out_t,
+                    want_t):
+        n = g.shape[0]
+        none = cx[0, 0]
+        for row_pair in prange(row_iterations(n, True)):
+            for half in range(2):
+                i = paired_row(row_pair, half, n)
+                if i < 0:
+                    break
+                for j in range(i, n):
+                    k, t = _input_layer_nb(g[i, j], sw2, sb2, std)
+                    for layer in range(dx.shape[0]):
+                        ax = cx[layer, i] if per_input else none
+                        ay = cx[layer, j] if per_input else none
+                        v, vd = dual(dx[layer, i], k, dx[layer, j],
+                                     sx[layer, i] * sx[layer, j], ax, ay,
+                                     param)
+                        k, t = _hidden_layer_nb(v, vd, t, sw2, sb2, std)
+                        s = slot[layer]
+                        if s >= 0:   # upper triangle; mirrored afterwards
+                            out_k[s, i, j] = k
+                            if want_t:
+                                out_t[s, i, j] = t
+    return every_layer
+
+
+_EVERY_LAYER_CACHE = {}
+
+
+def grams_by_depth(X, spec, depths, want=("nngp", "ntk")):
+    """Gram matrices K(X, X) of several depths from one pass of the recursion.
+
+    The recursion passes through every shallower network on its way to
+    ``max(depths)``; this driver keeps the layers asked for, so the cost is
+    about that of one Gram at the deepest depth (both kernels are kept).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    spec : FullyConnectedSpec
+        Its ``depth`` is ignored; ``depths`` are used.
+    depths : sequence of int >= 1
+    want : tuple of {"nngp", "ntk"}
+
+    Returns
+    -------
+    dict mapping each depth to a dict ``{"nngp": K, "ntk": T}`` (those in
+    ``want``), each an (n, n) float64 array with the exact diagonal.
+    """
+    from dataclasses import replace
+
+    from ._engine import sq_norms, stage_arrays
+
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    depths = sorted({int(d) for d in depths})
+    if depths[0] < 1:
+        raise ValueError(f"depths must be >= 1, got {depths[0]}.")
+    n = X.shape[0]
+    deepest = replace(spec, depth=depths[-1])
+    sq = sq_norms(X)
+    path = diagonal_recursion(sq, deepest)
+    dx, sx, cx = stage_arrays(deepest, path, False)
+    slot = np.full(depths[-1], -1, dtype=np.int64)
+    for s, d in enumerate(depths):
+        slot[d - 1] = s
+    out_k = np.empty((len(depths), n, n))
+    want_t = "ntk" in want
+    out_t = np.empty((len(depths), n, n) if want_t else (1, 1, 1))
+    act = spec.activation
+    key = act._scalar_dual
+    if key not in _EVERY_LAYER_CACHE:
+        _EVERY_LAYER_CACHE[key] = _make_every_layer(act._scalar_dual,
+                                                    not act.closed_form)
+    g = X @ X.T
+    g /= X.shape[1]
+    _EVERY_LAYER_CACHE[key](g, dx, sx, cx, float(act._param),
+                            spec.weight_variance, spec.bias_variance,
+                            spec.std, slot, out_k, out_t, want_t)
+    result = {}
+    for s, d in enumerate(depths):
+        path_d = diagonal_recursion(sq, replace(spec, depth=d))
+        result[d] = {}
+        for name, out, diag in (("nngp", out_k, path_d.nngp),
+                                ("ntk", out_t, path_d.ntk)):
+            if name not in want:
+                continue
+            value = mirror_upper(out[s])
+            if not _all_finite(value):
+                raise FloatingPointError(
+                    f"The {name.upper()} Gram matrix overflowed at depth {d} "
+                    f"with weight_variance={spec.weight_variance}; lower the "
+                    "depths or the weight variance.")
+            np.fill_diagonal(value, diag)
+            result[d][name] = value
+    return result
+
+
+def _all_finite(out, rows=256):
+    return all(np.isfinite(out[i:i + rows]).all()
+               for i in range(0, out.shape[0], rows))

@@ -4,10 +4,13 @@ from .gp import GPRegressor, SVGPClassifier, SVGPRegressor
 from .infinite_depth import InfiniteDepthNTKClassifier
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
+from .selection import (NNGPClassifierCV, NNGPRegressorCV, NTKClassifierCV,
+                        NTKRegressorCV)
 from .signature import SignatureKernelClassifier, SignatureKernelRegressor
 
 __all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
            "InfiniteDepthNTKClassifier", "SignatureKernelClassifier",
            "SignatureKernelRegressor", "DeepKernelMachineRegressor",
            "DeepKernelMachineClassifier", "GPRegressor", "SVGPRegressor",
-           "SVGPClassifier"]
+           "SVGPClassifier", "NTKRegressorCV", "NTKClassifierCV",
+           "NNGPRegressorCV", "NNGPClassifierCV"]

@@ -237,6 +237,12 @@ def encode_classes(estimator, y):
     return encoder.transform(y)
 
 
+def one_hot_targets(codes, n_classes):
+    """The regression targets of the one-hot classifiers: centred one-hot
+    rows (every row sums to zero)."""
+    return np.eye(n_classes)[codes] - 1.0 / n_classes
+
+
 class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
                               BaseEstimator):
     """Kernel regression on one-hot targets, wrapped as a classifier.
@@ -265,8 +271,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         check_classification_targets(y)
         check_variance(self.temperature, "temperature")
         codes = encode_classes(self, y)
-        k = len(self.classes_)
-        Y = np.eye(k)[codes] - 1.0 / k
+        Y = one_hot_targets(codes, len(self.classes_))
         params = {p: getattr(self, p) for p in self._regressor_params}
         self.regressor_ = self._regressor(**params).fit(X, Y)
         self.device_ = self.regressor_.device_

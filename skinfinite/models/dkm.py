@@ -84,19 +84,19 @@ _PARAMS_DOC = """
         layer's Gram ``G_0 = sw2 <x, y> / d + sb2`` is fixed by the data, so
         with ``nu=np.inf`` the machine is the NNGP of a network with
         ``n_layers + 1`` hidden layers (``NNGPRegressor(depth=n_layers + 1)``).
-    nu : float or sequence of float, default=100.0
+    nu : float or sequence of float, default=100.0 (regressor), (inf, 3.0) (classifier)
         Strength of the tie of each layer's Gram to its NNGP prior (one value,
         or one per layer), > 0.  ``np.inf`` fixes a layer at the NNGP: all
         infinite is exactly the NNGP posterior.  Values of 10 to 300 worked
         for the full machine on small regression tasks (values near 1
         overfit them), 3 to 30 with ``n_inducing=20`` and
         ``output_layer="exact"``.
-    n_inducing : int or None, default=None
+    n_inducing : int or None, default=None (regressor), 100 (classifier)
         None: the full machine, whose inducing points are all training
         points (cost cubic in the number of samples, one full-batch step per
         epoch).  An int: the sparse machine with that many inducing points,
         initialised on a random subset of the training inputs and trained on
-        minibatches; must not exceed the number of training samples.
+        minibatches; with fewer training samples, every sample is one.
     output_layer : {"auto", "exact", "variational"}, default="auto"
         ``"exact"``: the exact Gaussian marginal likelihood over all
         training points, full-batch steps (cubic in the number of samples);
@@ -104,8 +104,9 @@ _PARAMS_DOC = """
         through the inducing points, a low-rank change of the NNGP's that
         cannot follow each training target.  ``"variational"``: the
         whitened variational output layer over the inducing points
-        (minibatches when ``n_inducing`` is set).  ``"auto"``: exact for
-        the full machine with a Gaussian likelihood, variational otherwise.
+        (minibatches when ``n_inducing`` is set).  ``"auto"``: with the
+        Gaussian likelihood, exact for the full machine and (classifier)
+        for the sparse one on vectors; variational otherwise.
         The softmax likelihood is variational only.
     kernel : {"nngp", "squared_exponential"}, default="nngp"
         Layer kernel ``K(G)``: the NNGP map ``sw2 E[phi(u) phi(v)] + sb2`` of
@@ -170,6 +171,9 @@ class _DeepKernelMachineBase(BaseEstimator):
     """Validation, the torch model and the training loop."""
 
     _likelihood = None
+    # output_layer="auto" with the Gaussian likelihood and inducing points:
+    # exact output layer (the classifier's default setting) or variational
+    _auto_exact = False
 
     def _model_likelihood(self):
         return self._likelihood
@@ -202,7 +206,9 @@ class _DeepKernelMachineBase(BaseEstimator):
                              "variational.")
         settings["exact"] = likelihood == "gaussian" and (
             output_layer == "exact"
-            or (output_layer == "auto" and self.n_inducing is None))
+            or (output_layer == "auto" and (
+                self.n_inducing is None
+                or (self._auto_exact and self.image_shape is None))))
         settings["image_shape"] = _check_image_shape(self.image_shape,
                                                      self.filter_size)
         if settings["image_shape"] is not None:
@@ -290,12 +296,9 @@ class _DeepKernelMachineBase(BaseEstimator):
             Z = sample_patches(X.reshape((n,) + image_shape),
                                self.n_inducing, int(self.filter_size), rng)
         else:
-            if self.n_inducing > n:
-                raise ValueError(
-                    f"n_inducing={self.n_inducing} exceeds the {n} training "
-                    "samples; use fewer inducing points or n_inducing=None "
-                    "(the full machine).")
-            Z = X[np.sort(rng.choice(n, self.n_inducing, replace=False))]
+            # more inducing points than samples: every sample is one
+            Z = X[np.sort(rng.choice(n, min(self.n_inducing, n),
+                                     replace=False))]
         Xt, Tt = self._tensor(X), self._targets_tensor(T)
         sparse = self.n_inducing is not None
         model = self._build(s, self._tensor(Z), init_targets.shape[1],
@@ -613,7 +616,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
 
     Parameters
     ----------""" + _PARAMS_DOC + """
-    likelihood : {"softmax", "gaussian"}, default="softmax"
+    likelihood : {"softmax", "gaussian"}, default="gaussian"
         See above.
     n_mc_samples : int, default=8
         Monte Carlo samples of the softmax likelihood per training step
@@ -663,13 +666,14 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     """
 
     _likelihood = "softmax"
+    _auto_exact = True
 
-    def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
+    def __init__(self, n_layers=2, nu=(np.inf, 3.0), n_inducing=100,
                  output_layer="auto", kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  image_shape=None, filter_size=3,
                  learn_inducing=True, learning_rate=0.01, max_iter=100,
-                 batch_size=256, likelihood="softmax", n_mc_samples=8,
+                 batch_size=256, likelihood="gaussian", n_mc_samples=8,
                  noise_variance=1e-2, temperature=0.1,
                  learn_output_scale=False, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,

@@ -1,0 +1,71 @@
+"""Benchmarks of the closed-form model selection of the NTK/NNGP estimators.
+
+``SelectionVsOneFit`` times ``NNGPRegressorCV`` over 10 depths x 20 alphas
+(exact leave-one-out) beside one ``NNGPRegressor`` fit at the deepest
+depth, on ``n`` standard normal inputs of dimension 50; the ratio of the
+two is what selection costs in fits.  Print it with::
+
+    python asv_bench/benchmarks/bench_selection.py
+
+Every ``setup`` compiles the kernels on a tiny input first.
+"""
+import time
+
+import numpy as np
+
+from skinfinite.models import NNGPRegressor, NNGPRegressorCV
+
+DEPTHS = tuple(range(1, 11))
+ALPHAS = tuple(np.logspace(-4, 2, 20))
+
+
+def _data(n, d=50, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, np.sin(X[:, 0]) + 0.1 * rng.standard_normal(n)
+
+
+class SelectionVsOneFit:
+    params = [200, 1000]
+    param_names = ["n"]
+    timeout = 600
+
+    def setup(self, n):
+        X, y = _data(20)
+        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS).fit(X, y)
+        NNGPRegressor(depth=max(DEPTHS), alpha=1.0).fit(X, y)
+        self.X, self.y = _data(n)
+
+    def time_selection(self, n):
+        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS).fit(self.X, self.y)
+
+    def time_one_fit(self, n):
+        NNGPRegressor(depth=max(DEPTHS), alpha=1.0,
+                      normalize_y=True).fit(self.X, self.y)
+
+    def time_selection_5fold(self, n):
+        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS, cv=5).fit(self.X,
+                                                                 self.y)
+
+
+def _best(f, repeat=3):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+if __name__ == "__main__":
+    import os
+    bench = SelectionVsOneFit()
+    for n in SelectionVsOneFit.params:
+        bench.setup(n)
+        one = _best(lambda: bench.time_one_fit(n))
+        loo = _best(lambda: bench.time_selection(n))
+        kfold = _best(lambda: bench.time_selection_5fold(n))
+        print(f"n={n}: one fit {one:.3f} s, selection (LOO) {loo:.3f} s "
+              f"= {loo / one:.1f} fits, 5-fold {kfold:.3f} s = "
+              f"{kfold / one:.1f} fits; load {os.getloadavg()[0]:.1f}",
+              flush=True)

@@ -1,0 +1,205 @@
+"""Closed-form model selection of the NTK/NNGP estimators against brute force."""
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.model_selection import (GridSearchCV, KFold, LeaveOneOut,
+                                     ShuffleSplit)
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skinfinite.kernels._engine import gram
+from skinfinite.kernels._fc_recursion import grams_by_depth
+from skinfinite.kernels.fully_connected import make_spec
+from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
+                               NNGPRegressor, NNGPRegressorCV, NTKClassifier,
+                               NTKClassifierCV, NTKRegressor, NTKRegressorCV)
+
+SMALL = dict(depths=(1, 2), alphas=(0.01, 1.0))
+
+
+@parametrize_with_checks([NNGPRegressorCV(), NTKRegressorCV(**SMALL),
+                          NNGPClassifierCV(**SMALL), NTKClassifierCV()])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("activation,parametrization",
+                         [("relu", "ntk"), ("tanh", "standard")])
+def test_every_depth_from_one_pass_matches_the_engine(rng, activation,
+                                                      parametrization):
+    X = rng.normal(size=(70, 4))
+    spec = make_spec(5, activation, 1.7, 0.3, parametrization)
+    grams = grams_by_depth(X, spec, [1, 3, 5])
+    assert sorted(grams) == [1, 3, 5]
+    for depth in (1, 3, 5):
+        ref = gram(X, None, make_spec(depth, activation, 1.7, 0.3,
+                                      parametrization))
+        for name in ("nngp", "ntk"):
+            assert np.allclose(grams[depth][name], ref[name], rtol=1e-12,
+                               atol=0)
+
+
+def _regression(n=60):
+    X, y = load_diabetes(return_X_y=True)
+    return StandardScaler().fit_transform(X[:n]), y[:n]
+
+
+GRID = {"depth": [1, 2, 4], "alpha": [1e-3, 0.1, 1.0, 10.0]}
+
+
+def _cv_kwargs():
+    return dict(depths=tuple(GRID["depth"]), alphas=tuple(GRID["alpha"]))
+
+
+@pytest.mark.parametrize("selecting,plain", [(NNGPRegressorCV, NNGPRegressor),
+                                             (NTKRegressorCV, NTKRegressor)])
+@pytest.mark.parametrize("cv", [None, 4])
+@pytest.mark.parametrize("normalize_y", [True, False])
+def test_regressor_selection_matches_grid_search(selecting, plain, cv,
+                                                 normalize_y):
+    X, y = _regression()
+    model = selecting(cv=cv, normalize_y=normalize_y, **_cv_kwargs()).fit(X, y)
+    brute = GridSearchCV(plain(normalize_y=normalize_y), GRID,
+                         cv=LeaveOneOut() if cv is None else cv,
+                         scoring="neg_mean_squared_error").fit(X, y)
+    assert np.allclose(model.cv_results_["mean_test_score"],
+                       brute.cv_results_["mean_test_score"], rtol=1e-7)
+    assert {k: model.best_params_[k] for k in GRID} == brute.best_params_
+    assert np.array_equal(model.cv_results_["rank_test_score"],
+                          brute.cv_results_["rank_test_score"])
+    assert model.depth_ == brute.best_params_["depth"]
+    assert model.alpha_ == brute.best_params_["alpha"]
+    # refitted as the plain estimator with the chosen values
+    Xt = X[:7] + 0.1
+    assert np.allclose(model.predict(Xt), brute.best_estimator_.predict(Xt),
+                       rtol=1e-10)
+
+
+def test_ntk_training_time_selection_matches_grid_search():
+    X, y = _regression(50)
+    grid = {"depth": [1, 3], "alpha": [1e-3, 1.0],
+            "training_time": [None, 0.5, 5.0]}
+    model = NTKRegressorCV(depths=(1, 3), alphas=(1e-3, 1.0),
+                           training_times=(None, 0.5, 5.0), cv=3).fit(X, y)
+    brute = GridSearchCV(NTKRegressor(normalize_y=True), grid, cv=3,
+                         scoring="neg_mean_squared_error").fit(X, y)
+    assert np.allclose(model.cv_results_["mean_test_score"],
+                       brute.cv_results_["mean_test_score"], rtol=1e-7)
+    assert model.training_time_ == brute.best_params_["training_time"]
+    assert np.allclose(model.predict(X), brute.best_estimator_.predict(X),
+                       rtol=1e-9)
+
+
+def test_variance_grids_and_r2_match_grid_search():
+    X, y = _regression(40)
+    grid = {"depth": [1, 2], "alpha": [0.1, 1.0],
+            "weight_variance": [1.0, 2.0], "bias_variance": [0.0, 0.5]}
+    model = NNGPRegressorCV(depths=(1, 2), alphas=(0.1, 1.0),
+                            weight_variances=(1.0, 2.0),
+                            bias_variances=(0.0, 0.5), cv=KFold(4),
+                            scoring="r2").fit(X, y)
+    brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
+                         cv=KFold(4)).fit(X, y)
+    assert np.allclose(model.cv_results_["mean_test_score"],
+                       brute.cv_results_["mean_test_score"], rtol=1e-7)
+    for i in range(4):
+        assert np.allclose(model.cv_results_[f"split{i}_test_score"],
+                           brute.cv_results_[f"split{i}_test_score"])
+    assert model.best_params_ == brute.best_params_
+
+
+@pytest.mark.parametrize("selecting,plain",
+                         [(NNGPClassifierCV, NNGPClassifier),
+                          (NTKClassifierCV, NTKClassifier)])
+@pytest.mark.parametrize("cv", [None, 5])
+def test_classifier_selection_matches_grid_search(selecting, plain, cv):
+    X, y = load_iris(return_X_y=True)
+    X = X[::2]
+    y = y[::2]
+    model = selecting(cv=cv, **_cv_kwargs()).fit(X, y)
+    brute = GridSearchCV(plain(), GRID,
+                         cv=LeaveOneOut() if cv is None else cv).fit(X, y)
+    # accuracies are counts: equal, up to a decision at a near-tie
+    assert np.allclose(model.cv_results_["mean_test_score"],
+                       brute.cv_results_["mean_test_score"],
+                       atol=1.0 / len(y) + 1e-12)
+    assert np.mean(model.cv_results_["mean_test_score"]
+                   == brute.cv_results_["mean_test_score"]) > 0.8
+    chosen = {k: model.best_params_[k] for k in GRID}
+    assert brute.cv_results_["mean_test_score"][
+        brute.cv_results_["params"].index(chosen)] >= brute.best_score_ - 1e-12
+    assert np.array_equal(model.predict(X),
+                          plain(**chosen).fit(X, y).predict(X))
+
+
+def test_evidence_is_the_refitted_models_log_marginal_likelihood():
+    X, y = _regression(50)
+    model = NNGPRegressorCV(criterion="evidence", **_cv_kwargs()).fit(X, y)
+    assert np.isclose(model.best_score_, model.log_marginal_likelihood(),
+                      rtol=1e-8)
+    for params, score in zip(model.cv_results_["params"],
+                             model.cv_results_["mean_test_score"]):
+        ref = NNGPRegressor(normalize_y=True, depth=params["depth"],
+                            alpha=params["alpha"]).fit(X, y)
+        assert np.isclose(score, ref.log_marginal_likelihood(), rtol=1e-8)
+
+
+def test_fitted_attributes_clone_and_pickle():
+    X, y = _regression(40)
+    model = NTKRegressorCV(**_cv_kwargs()).fit(X, y)
+    for name in ("depth_", "alpha_", "weight_variance_", "bias_variance_",
+                 "training_time_", "best_params_", "best_score_",
+                 "best_index_", "cv_results_", "best_estimator_", "spec_"):
+        assert hasattr(model, name)
+    assert model.spec_.depth == model.depth_
+    assert len(model.cv_results_["params"]) == 3 * 4
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(again.predict(X), model.predict(X))
+    assert not hasattr(clone(model), "cv_results_")
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(alphas=(0.1, 0.0)), "alphas must hold finite positive"),
+    (dict(alphas=(0.1, -1.0)), "alphas must hold finite positive"),
+    (dict(alphas=()), "alphas must be a non-empty"),
+    (dict(alphas=0.1), "alphas must be a non-empty"),
+    (dict(depths=(1, 0)), "depths must hold integers >= 1"),
+    (dict(depths=(1, 2.5)), "depths must hold integers >= 1"),
+    (dict(depths=(1, 1)), "depths holds a value twice"),
+    (dict(weight_variances=(np.nan,)), "weight_variances must hold"),
+    (dict(training_times=(-1.0,), cv=3), "training_times must hold"),
+    (dict(training_times=(None, 1.0)), "no closed-form leave-one-out"),
+    (dict(training_times=(1.0,), criterion="evidence"),
+     "training_time=None only"),
+    (dict(criterion="aic"), "criterion must be one of"),
+    (dict(scoring="accuracy"), "scoring must be one of"),
+    (dict(cv=ShuffleSplit(3, test_size=0.2, train_size=0.5,
+                          random_state=0)),
+     "partition the samples"),
+])
+def test_bad_grids_raise(params, match):
+    X, y = _regression(30)
+    with pytest.raises(ValueError, match=match):
+        NTKRegressorCV(**params).fit(X, y)
+
+
+def test_class_missing_from_a_training_fold_raises():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="Training fold 0 of cv has no "
+                                         "sample of class 0"):
+        NNGPClassifierCV(cv=KFold(3), **SMALL).fit(X, y)
+    y1 = y.copy()
+    X1 = X[45:]
+    y1 = y1[45:]            # class 0 keeps 5 samples
+    y1[0] = 7
+    with pytest.warns(UserWarning, match=r"Classes \[7\] have a single"):
+        NNGPClassifierCV(**SMALL).fit(X1, y1)
+
+
+def test_constant_targets_warn():
+    X, _ = _regression(30)
+    with pytest.warns(UserWarning, match="targets are constant"):
+        NNGPRegressorCV(**SMALL).fit(X, np.full(30, 3.0))

@@ -356,14 +356,28 @@ class QuadratureActivation(Activation):
         z, WH = self._nodes, self._weighted_hermite
         step = max(1, 2**22 // self.n_nodes)
         for s in range(0, k.shape[0], step):
-            sd = np.sqrt(np.maximum(k[s:s + step], 1e-300))[:, None]
+            # no floor on the variance (it made c_k at K < 1e-300 too large)
+            # except in 1/sd, whose K-derivatives are infinite at K = 0
+            sd = np.sqrt(np.maximum(k[s:s + step], 0.0))[:, None]
             x = sd * z
             d1 = self.derivative(x)
-            half_z = z / (2 * sd)
+            half_z = z / (2 * np.maximum(sd, 1e-150))
             blocks = (self(x), d1, d1 * half_z, self.second_derivative(x) * half_z)
             for b, values in enumerate(blocks):
+                if b < 2 and np.isnan(values).any():
+                    self._raise_nan(x, values, "derivative" if b else "function")
                 out[s:s + step, b * self.n_terms:(b + 1) * self.n_terms] = values @ WH
         return out
+
+    def _raise_nan(self, x, values, which):
+        bad = np.isnan(values) & np.isfinite(x)
+        if not bad.any():
+            return           # NaN from an infinite input: an overflow upstream
+        raise ValueError(
+            f"The activation {self.name!r} returned NaN (its {which}) at the "
+            f"finite input {float(x[bad][0])!r}; an activation must be finite "
+            "for every real input (the Gaussian expectations integrate it "
+            "over the whole line).")
 
     def _key(self):
         return (type(self).__name__, self.name, self.n_terms, self.n_nodes,

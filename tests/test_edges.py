@@ -161,3 +161,33 @@ def test_nystroem_nearly_constant_deep_kernel_fits(rng):
         score = r2_score(f(Xt), model.predict(Xt))
         # before: an all-zero model (R^2 about 0) from a stalled CG
         assert score > 0.85 and exact > 0.95, (score, exact)
+
+
+# ------------------------------------------------------- series activations
+@pytest.mark.parametrize("name", ["tanh", "gelu"])
+def test_series_tiny_variances_are_not_floored(name):
+    # phi(u) ~ phi(0) + phi'(0) u: V -> phi(0)^2 + phi'(0)^2 Kxy
+    act = get_activation(name)
+    slope = {"tanh": 1.0, "gelu": 0.5}[name]
+    for K in [1e-250, 1e-302]:
+        v, vd = act.dual(K, 0.5 * K, K)
+        np.testing.assert_allclose(v, slope ** 2 * 0.5 * K, rtol=1e-6)
+        np.testing.assert_allclose(vd, slope ** 2, rtol=1e-6)
+
+
+def test_series_truncation_at_large_variance_warns():
+    from skinfinite.activations import TRUNCATION_TOL
+    act = get_activation("tanh")
+    with pytest.warns(RuntimeWarning, match="misses 2.86% of E"):
+        v, _ = act.dual(1e16, 1e16, 1e16)
+    assert 1.0 - v > TRUNCATION_TOL           # the sign-function limit is 1
+    X = np.array([[1e8, 0.0], [0.0, 1e8]])
+    with pytest.warns(RuntimeWarning, match="Hermite series of tanh"):
+        NNGP(activation="tanh")(X)
+    # within the tolerance: silent, and the series agrees with 2-D quadrature
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, vd = act.dual(4.0, 4.0, 4.0)
+    z, w = np.polynomial.hermite_e.hermegauss(200)
+    np.testing.assert_allclose(v, np.tanh(2 * z) ** 2 @ w / w.sum(), rtol=1e-6)

@@ -1,5 +1,6 @@
 """Exact answers or clear errors at extreme scales and on degenerate input."""
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -185,9 +186,51 @@ def test_series_truncation_at_large_variance_warns():
     with pytest.warns(RuntimeWarning, match="Hermite series of tanh"):
         NNGP(activation="tanh")(X)
     # within the tolerance: silent, and the series agrees with 2-D quadrature
-    import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         v, vd = act.dual(4.0, 4.0, 4.0)
     z, w = np.polynomial.hermite_e.hermegauss(200)
     np.testing.assert_allclose(v, np.tanh(2 * z) ** 2 @ w / w.sum(), rtol=1e-6)
+
+
+# ------------------------------------------------- neural signature kernel
+def _standardised_paths(rng, n=12, length=10, channels=3):
+    P = rng.normal(size=(n, length, channels)).cumsum(1)
+    return (P - P.mean((0, 1))) / P.std((0, 1))
+
+
+def test_neural_signature_unconverged_default_warns(rng):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skinfinite import NeuralSignatureKernel
+    from skinfinite.kernels.signature import NSK_TOL
+    P = _standardised_paths(rng)
+    k = NeuralSignatureKernel("erf")
+    with pytest.warns(ConvergenceWarning, match="not converged at dyadic_order=0"):
+        K = k(P)
+    # what the warning is about: the Gram moves by more than the tolerance
+    fine = NeuralSignatureKernel("erf", dyadic_order=2)(P)
+    assert np.abs(K - fine).max() > NSK_TOL * np.abs(fine).max()
+    with pytest.warns(ConvergenceWarning):
+        d = k.diag(P)
+    np.testing.assert_array_equal(d, np.diag(K))
+    # converged paths stay silent, and k(X) agrees with k(X, X) there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        K = NeuralSignatureKernel("relu")(0.05 * P)
+        K2 = NeuralSignatureKernel("relu")(0.05 * P, 0.05 * P)
+    np.testing.assert_allclose(np.diag(K2), np.diag(K), rtol=NSK_TOL)
+
+
+def test_neural_signature_huge_values_are_warned(rng):
+    # paths scaled by 10 reach 1e31 on an unstable grid: warned, not silent;
+    # diag() runs the same diagonal solve as k(X)
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skinfinite import NeuralSignatureKernel
+    P = _standardised_paths(rng) * 10
+    k = NeuralSignatureKernel("relu")
+    with pytest.warns(ConvergenceWarning, match="changes by 1 "):
+        K = k(P)
+    with pytest.warns(ConvergenceWarning):
+        np.testing.assert_array_equal(k.diag(P), np.diag(K))

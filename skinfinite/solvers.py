@@ -37,7 +37,8 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
     Raises
     ------
     NumericalError
-        If the matrix stays indefinite at the largest jitter.
+        If the matrix stays indefinite at the largest jitter, or contains
+        NaN or infinite values.
 
     Examples
     --------

@@ -28,9 +28,15 @@ def _piecewise_linear_core(kxx, kxy, kyy, r, slope):
     alpha = 0.5 * (1.0 + slope)
     beta = 0.5 * (1.0 - slope)
     c = min(max(kxy, -r), r)
-    # (r - c)(r + c) keeps the digits that r^2 - c^2 cancels near rho = 1
-    s2 = (r - c) * (r + c)
-    s = math.sqrt(s2) if s2 > _SNAP * r * r else 0.0
+    # sin^2 = (1 - rho)(1 + rho) with 1 - rho = (r - c) / r keeps the digits
+    # that 1 - rho^2 cancels near rho = 1, and works on normalised numbers
+    # so that nothing over- or underflows at extreme input scales
+    # (K(sX) = s^2 K(X)); one factor of 1/r only, because fast-math may
+    # regroup (.. / r)(.. / r) into an overflowing 1 / r^2.
+    inv_r = 1.0 / r if r > 0.0 else 0.0
+    d = (r - c) * inv_r
+    s2 = d * (2.0 - d)
+    s = r * math.sqrt(s2) if s2 > _SNAP else 0.0
     theta = atan2_nonneg(s, c)
     v = alpha * alpha * c + beta * beta * (2.0 * s + (_PI - 2.0 * theta) * c) / _PI
     vd = alpha * alpha + beta * beta * (1.0 - 2.0 * theta / _PI)
@@ -59,13 +65,32 @@ def piecewise_linear_partials(kxx, kxy, kyy, r, ax, ay, slope):
 
 
 @_jit
+def _erf_core(kxx, kxy, kyy, r):
+    # d = (1 + 2 Kxx)(1 + 2 Kyy) - 4 Kxy^2, written as a sum of non-negative
+    # terms (the difference cancels to zero once Kxx ~ 1e16) and scaled by
+    # the largest variance so that nothing overflows: the kernel is bounded
+    # at every scale.
+    # t = d / m with m = max(1, Kxx, Kyy) lies in [1, 5]: no factor of it
+    # over- or underflows.
+    c = min(abs(kxy), r)
+    # as in the arc-cosine kernels, |rho| within rounding of 1 is exactly 1:
+    # at large variances (r - c)(r + c) would otherwise be dominated by the
+    # rounding of r and of Kxy itself
+    c = r if r - c <= 0.5 * _SNAP * r else c
+    inv2 = 1.0 / max(1.0, kxx, kyy)
+    inv = math.sqrt(inv2)
+    t = (inv2 + 2.0 * (kxx * inv2 + kyy * inv2)
+         + 4.0 * ((r - c) * inv) * ((r + c) * inv))
+    st = math.sqrt(t)
+    # asin(2 Kxy / sqrt(a b)) = atan2(2 Kxy, sqrt(d)): exact near |z| = 1
+    v = (2.0 / _PI) * math.atan2(2.0 * kxy * inv, st)
+    vd = (4.0 / _PI) * inv / st
+    return v, vd, t / inv2
+
+
+@_jit
 def erf_dual(kxx, kxy, kyy, r, ax, ay, unused):
-    a = 1.0 + 2.0 * kxx
-    b = 1.0 + 2.0 * kyy
-    z = min(max(2.0 * kxy / math.sqrt(a * b), -1.0), 1.0)
-    v = (2.0 / _PI) * math.asin(z)
-    # a b - 4 Kxy^2 >= 1 + 2 Kxx + 2 Kyy > 0: never singular
-    vd = (4.0 / _PI) / math.sqrt(a * b - 4.0 * kxy * kxy)
+    v, vd, d = _erf_core(kxx, kxy, kyy, r)
     return v, vd
 
 
@@ -73,8 +98,7 @@ def erf_dual(kxx, kxy, kyy, r, ax, ay, unused):
 def erf_partials(kxx, kxy, kyy, r, ax, ay, unused):
     a = 1.0 + 2.0 * kxx
     b = 1.0 + 2.0 * kyy
-    v, vd = erf_dual(kxx, kxy, kyy, r, ax, ay, unused)
-    d = a * b - 4.0 * kxy * kxy
+    v, vd, d = _erf_core(kxx, kxy, kyy, r)
     return (v, vd, -kxy * vd / a, vd, -kxy * vd / b,
             -vd * b / d, 4.0 * kxy * vd / d, -vd * a / d)
 
@@ -108,10 +132,22 @@ def trig_partials(kxx, kxy, kyy, r, ax, ay, is_cos):
     return (v, vd, -0.5 * v, vd, -0.5 * v, -0.5 * vd, v, -0.5 * vd)
 
 
+# Correlations this close to +-1 are identical (or opposite) inputs up to the
+# rounding of their dot products; snapping them makes the pair recursion on
+# x == y follow the diagonal one, which matters where the map is chaotic
+# (rho = 1 is then an unstable fixed point that amplifies any rounding).
+_RHO_SNAP = 1e-12
+
+
 @_jit
 def _correlation(kxy, r):
     if r > 0.0:
-        return min(max(kxy / r, -1.0), 1.0)
+        rho = kxy / r
+        if rho >= 1.0 - _RHO_SNAP:
+            return 1.0
+        if rho <= _RHO_SNAP - 1.0:
+            return -1.0
+        return rho
     return 0.0
 
 

@@ -360,17 +360,69 @@ def nystroem_ridge(kernel, X, Z, Y, alpha, *, tol=1e-6, max_iter=100,
     op = NystroemOperator(kernel, X, Z, strategy, budget)
     rhs = op.prepare(Y)
 
-    def matmat(V):
-        return op.matmat(V) + alpha * (K_MM @ V)
+    jitter = pre.jitter
+    if pre.jitter == 0 and pre.inner_jitter == 0:
+        def matmat(V):
+            return op.matmat(V) + alpha * (K_MM @ V)
 
-    coef, n_iter, residual = conjugate_gradient(matmat, rhs, pre.apply, tol,
-                                                max_iter)
+        coef, n_iter, residual = conjugate_gradient(matmat, rhs, pre.apply,
+                                                    tol, max_iter)
+    if pre.jitter > 0 or pre.inner_jitter > 0 or np.any(residual > tol):
+        # K_MM is numerically singular or nearly so (a low-rank kernel, one
+        # nearly constant at depth, or inducing points the kernel cannot
+        # tell apart): the preconditioner then amplifies directions that
+        # K_nM^T K_nM does not resolve and CG breaks down at once.  Solve in
+        # the well-resolved range of K_MM instead.
+        found = _range_solve(op, K_MM, rhs, alpha, n, tol, max_iter)
+        if pre.jitter > 0 or pre.inner_jitter > 0 or np.all(found[2] <= tol):
+            coef, n_iter, residual = found
+            jitter = 0.0
     converged = bool(np.all(residual <= tol))
     if not converged:
         warnings.warn(
             f"Nystroem conjugate gradients did not converge: after {n_iter} "
             f"iterations the relative residual is {residual.max():.3g} "
             f"(tol={tol:g}); returning the iterate of smallest residual. "
-            "Increase max_iter or alpha, or loosen tol.", ConvergenceWarning)
-    return NystroemSolution(coef, n_iter, residual, converged, pre.jitter,
+            + ("The system is numerically singular at this alpha (conjugate "
+               "gradients made no progress): increase alpha."
+               if residual.min() >= 0.5 else
+               "Increase max_iter or alpha, or loosen tol."),
+            ConvergenceWarning)
+    return NystroemSolution(coef, n_iter, residual, converged, jitter,
                             strategy, op.passes)
+
+
+#: Eigenvalues of K_MM below this fraction of the largest are dropped by
+#: :func:`_range_solve`: K_nM^T K_nM squares them, so below about sqrt(eps)
+#: their directions are lost in the rounding of the largest ones.
+_RANGE_RTOL = 1e-7
+
+
+def _range_solve(op, K_MM, rhs, alpha, n, tol, max_iter):
+    """The Nyström system restricted to the numerical range of ``K_MM``.
+
+    With ``K_MM = U diag(w) U^T`` and ``beta = B g``, ``B = U_r w_r^-1/2``
+    over the eigenvalues above rounding level, the system becomes
+    ``(B^T K_nM^T K_nM B + alpha I) g = B^T K_nM^T y``, and FALKON's
+    approximation ``K_nM^T K_nM ~ (n/M) K_MM^2`` turns its preconditioner
+    into the diagonal ``(n/M) w_r + alpha``.  Directions of ``beta`` in the
+    null space of ``K_MM`` leave ``k(x, Z) beta`` unchanged wherever the
+    kernel's features span those of Z, so nothing of the fit is lost.
+    """
+    M = K_MM.shape[0]
+    w, U = linalg.eigh(K_MM)
+    keep = w > _RANGE_RTOL * max(w[-1], 0.0)
+    if not keep.any():
+        raise ValueError(
+            "The kernel matrix of the inducing points is zero: the kernel "
+            "is identically zero on them, so nothing can be fitted.")
+    w_r = w[keep]
+    B = U[:, keep] / np.sqrt(w_r)
+    diag = (n / M) * w_r + alpha
+
+    def matmat(V):
+        return B.T @ op.matmat(B @ V) + alpha * V
+
+    g, n_iter, residual = conjugate_gradient(
+        matmat, B.T @ rhs, lambda R: R / diag[:, None], tol, max_iter)
+    return B @ g, n_iter, residual

@@ -15,6 +15,7 @@ Either way the duals are compiled scalar functions (:mod:`skinfinite._duals`)
 that the fused kernels inline.
 """
 import math
+import warnings
 
 import numpy as np
 from numba import njit
@@ -27,8 +28,12 @@ from . import _duals
 __all__ = [
     "Activation", "ReLU", "LeakyReLU", "Abs", "Identity", "Erf", "Sin", "Cos",
     "QuadratureActivation", "Tanh", "Sigmoid", "Softplus", "Swish", "GELU",
-    "get_activation", "ACTIVATION_NAMES",
+    "get_activation", "ACTIVATION_NAMES", "TRUNCATION_TOL",
 ]
+
+#: Largest fraction of E[phi^2] or E[phi'^2] that a truncated Hermite series
+#: may miss at correlation one before :class:`QuadratureActivation` warns.
+TRUNCATION_TOL = 1e-3
 
 def _make_array_map(scalar_fn, n_out):
     """Vectorise a compiled scalar dual over 1-D arrays."""
@@ -337,6 +342,7 @@ class QuadratureActivation(Activation):
         }
         z, w = np.polynomial.hermite_e.hermegauss(self.n_nodes)
         self._nodes = z
+        self._weights = w / w.sum()
         self._weighted_hermite = (_normalised_hermite(z, self.n_terms)
                                   * (w / w.sum())).T
 
@@ -356,14 +362,54 @@ class QuadratureActivation(Activation):
         z, WH = self._nodes, self._weighted_hermite
         step = max(1, 2**22 // self.n_nodes)
         for s in range(0, k.shape[0], step):
-            sd = np.sqrt(np.maximum(k[s:s + step], 1e-300))[:, None]
+            # no floor on the variance (it made c_k at K < 1e-300 too large)
+            # except in 1/sd, whose K-derivatives are infinite at K = 0
+            sd = np.sqrt(np.maximum(k[s:s + step], 0.0))[:, None]
             x = sd * z
             d1 = self.derivative(x)
-            half_z = z / (2 * sd)
+            half_z = z / (2 * np.maximum(sd, 1e-150))
             blocks = (self(x), d1, d1 * half_z, self.second_derivative(x) * half_z)
             for b, values in enumerate(blocks):
+                if b < 2 and np.isnan(values).any():
+                    self._raise_nan(x, values, "derivative" if b else "function")
                 out[s:s + step, b * self.n_terms:(b + 1) * self.n_terms] = values @ WH
+            self._check_truncation(blocks[0], blocks[1], out[s:s + step],
+                                   k[s:s + step])
         return out
+
+    def _check_truncation(self, f, d1, rows, k):
+        # Parseval at rho = 1: sum_k c_k^2 = E[phi^2] for the whole series; the
+        # part the truncated series misses is its largest error (reached at
+        # correlations near +-1).
+        p = self.n_terms
+        w = self._weights
+        for name, values, coef in (("E[phi(u)^2]", f, rows[:, :p]),
+                                   ("E[phi'(u)^2]", d1, rows[:, p:2 * p])):
+            full = (values * values) @ w
+            kept = np.einsum("ij,ij->i", coef, coef)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                missed = np.where(full > 0, (full - kept) / full, 0.0)
+            worst = int(np.argmax(missed))
+            if missed[worst] > TRUNCATION_TOL:
+                warnings.warn(
+                    f"The Hermite series of {self.name} with n_terms="
+                    f"{self.n_terms} misses {missed[worst]:.2%} of "
+                    f"{name} at variance {k[worst]:.3g} (tolerance "
+                    f"{TRUNCATION_TOL:g}); the kernel values at correlations "
+                    "near one are low by up to that much. Scale the inputs "
+                    "or the weight variance down, or raise n_terms and "
+                    "n_nodes.", RuntimeWarning, stacklevel=2)
+                return
+
+    def _raise_nan(self, x, values, which):
+        bad = np.isnan(values) & np.isfinite(x)
+        if not bad.any():
+            return           # NaN from an infinite input: an overflow upstream
+        raise ValueError(
+            f"The activation {self.name!r} returned NaN (its {which}) at the "
+            f"finite input {float(x[bad][0])!r}; an activation must be finite "
+            "for every real input (the Gaussian expectations integrate it "
+            "over the whole line).")
 
     def _key(self):
         return (type(self).__name__, self.name, self.n_terms, self.n_nodes,

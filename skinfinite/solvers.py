@@ -37,7 +37,8 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
     Raises
     ------
     NumericalError
-        If the matrix stays indefinite at the largest jitter.
+        If the matrix stays indefinite at the largest jitter, or contains
+        NaN or infinite values.
 
     Examples
     --------
@@ -53,19 +54,35 @@ def cholesky_with_jitter(A, alpha=0.0, max_tries=7):
     diag = A.reshape(-1)[::A.shape[0] + 1]   # a writable view
     diag += xp.asarray(alpha)
     scale = float(xp.mean(xp.abs(diag))) or 1.0
+    if not np.isfinite(scale):
+        _raise_not_finite()
     jitters = [0.0] + [scale * 10.0 ** (-10 + k) for k in range(max_tries)]
     added = 0.0
     for jitter in jitters:
         diag += jitter - added
         added = jitter
         try:
-            return backend.cho_factor(A), jitter
+            factor = backend.cho_factor(A)
         except np.linalg.LinAlgError:
             continue
+        # LAPACK may return a NaN factor without reporting failure; a NaN or
+        # infinity anywhere in A reaches the diagonal of its row of L
+        if not bool(xp.isfinite(xp.diagonal(factor[0])).all()):
+            _raise_not_finite()
+        return factor, jitter
+    if not all(bool(xp.isfinite(A[i:i + 256]).all())
+               for i in range(0, A.shape[0], 256)):
+        _raise_not_finite()
     raise NumericalError(
         "The kernel matrix is not positive definite even with "
         f"{jitters[-1]:.3g} added to its diagonal; increase alpha, check for "
         "duplicated samples or lower the depth/weight variance.")
+
+
+def _raise_not_finite():
+    raise NumericalError(
+        "The kernel matrix contains NaN or infinite values; check the inputs "
+        "for NaN/inf and the kernel's hyperparameters for overflow.")
 
 
 def cho_solve(factor, B):

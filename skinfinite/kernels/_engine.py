@@ -283,12 +283,12 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
             # The pair recursion at x == y equals the diagonal one up to
             # rounding of <x, x>; use the latter so diagonals are exact.
             if not np.all(np.abs(diag) <= limit):
-                raise_overflow(name, recursion)
+                raise_overflow(name, recursion, dtype)
             np.fill_diagonal(out, diag)
         if eval_gradient and not _all_finite(out):
-            raise_overflow(name, recursion)
+            raise_overflow(name, recursion, dtype)
         elif n_bad:
-            raise_overflow("/".join(w.upper() for w in want), recursion)
+            raise_overflow("/".join(w.upper() for w in want), recursion, dtype)
         result[name] = out
         if eval_gradient:
             result[name + "_gradient"] = grad
@@ -309,8 +309,12 @@ def _all_finite(out, rows_per_chunk=256):
                for i in range(0, out.shape[0], rows_per_chunk))
 
 
-def raise_overflow(name, recursion):
+def raise_overflow(name, recursion, dtype=None):
+    if dtype is not None and np.dtype(dtype) == np.float64:
+        advice = "lower the weight variance or the depth."
+    else:
+        advice = ("for float32 outputs the values may exceed its range: use "
+                  "float64 or a smaller weight variance.")
     raise FloatingPointError(
         f"The {name.upper()} Gram matrix overflowed ({recursion.describe()}); "
-        "for float32 outputs the values may exceed its range: use float64 or "
-        "a smaller weight variance.")
+        + advice)

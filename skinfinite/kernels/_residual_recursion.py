@@ -335,7 +335,7 @@ def _choose_steps(spec, X, Y):
         trial = _with_steps(spec, n_steps)
         res = gram(px, py, trial)
         if previous is not None:
-            err = max(np.abs(res[w] - previous[w]).max() / np.abs(res[w]).max()
+            err = max(_relative_change(res[w], previous[w])
                       for w in ("nngp", "ntk"))
             if err <= spec.tolerance:
                 return trial
@@ -345,6 +345,12 @@ def _choose_steps(spec, X, Y):
                 f" with {n_steps} steps ({spec.describe()}).")
         previous = res
         n_steps *= 2
+
+
+def _relative_change(new, old):
+    # identical Grams (all zero for zero inputs without biases) have converged
+    change = np.abs(new - old).max()
+    return change / np.abs(new).max() if change > 0 else 0.0
 
 
 def _with_steps(spec, n_steps):

@@ -1,7 +1,9 @@
 """Signature kernels of paths, as scikit-learn ``Kernel`` objects."""
 import numbers
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._backend import backend_unless, like_input, on_host
@@ -17,6 +19,9 @@ _STATIC_NAMES = ("linear", "rbf")
 # Scratch bytes per pair of a tile: its row and column indices (with their
 # meshgrid and mask temporaries) and its value.
 _PAIR_BYTES = 64.0
+#: Largest relative change of k(x, x) from dyadic_order m to m + 1 that
+#: NeuralSignatureKernel accepts without a ConvergenceWarning.
+NSK_TOL = 1e-2
 
 
 def _check_order(order):
@@ -519,13 +524,44 @@ class _NeuralProblem:
             gprev, gcur = gcur, gprev
         return diag, coef
 
+    def checked_diagonals(self, x):
+        """:meth:`diagonals`, with k(x, x) checked for finiteness and
+        against the next dyadic order (``NSK_TOL``)."""
+        diag, coef = self.diagonals(x)
+        self.check_converged(x, diag[:, -1])
+        return diag, coef
+
+    def check_converged(self, x, values):
+        _finite_output(values, "NeuralSignatureKernel",
+                       "scale the paths down")
+        if self.order >= 12 or x.n_paths == 0:
+            return
+        # one more refinement of the diagonals costs 4 diagonal solves per
+        # path: little beside a Gram of n^2 pair solves
+        finer = _NeuralProblem.__new__(_NeuralProblem)
+        finer.__dict__.update(self.__dict__, order=self.order + 1)
+        with np.errstate(all="ignore"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ref = finer.diagonals(x)[0][:, -1]
+            change = np.abs(ref - values) / np.maximum(np.abs(ref), 1e-300)
+        change = np.where(np.isfinite(change), change, np.inf)
+        worst = int(np.argmax(change))
+        if change[worst] > NSK_TOL:
+            warnings.warn(
+                f"NeuralSignatureKernel is not converged at dyadic_order="
+                f"{self.order}: k(x, x) changes by {change[worst]:.3g} "
+                f"(relative) at dyadic_order={self.order + 1} (tolerance "
+                f"{NSK_TOL:g}); raise dyadic_order or scale the paths down.",
+                ConvergenceWarning, stacklevel=4)
+
     def gram(self, x, y=None):
         symmetric = y is None
-        dx, cx = self.diagonals(x)
+        dx, cx = self.checked_diagonals(x)
         if symmetric:
             y, dy, cy = x, dx, cx
         else:
-            dy, cy = self.diagonals(y)
+            dy, cy = self.checked_diagonals(y)
         pair_values = self.solvers[1]
 
         def solve_block(rows, cols, pr, pc):
@@ -545,7 +581,7 @@ class _NeuralProblem:
         return K
 
     def diagonal(self, x):
-        return self.diagonals(x)[0][:, -1].copy()
+        return self.checked_diagonals(x)[0][:, -1].copy()
 
     def euler_gram(self, x, y=None):
         """Inhomogeneous network: one Euler step per refined increment."""

@@ -37,9 +37,9 @@ def _modules():
 
         from .. import gp as bridge
     except ImportError as exc:
-        raise ImportError(
-            "The GPyTorch estimators need torch and gpytorch; install them "
-            'with pip install "skinfinite[gp]".') from exc
+        from .._install import install_hint
+        raise ImportError("The GPyTorch estimators need torch and gpytorch; "
+                          f"{install_hint('gp')}.") from exc
     return torch, gpytorch, bridge
 
 

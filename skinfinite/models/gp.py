@@ -5,7 +5,7 @@ variances, the noise) are fitted by the exact marginal likelihood
 (:class:`GPRegressor`) or by the evidence lower bound of a sparse
 variational GP with inducing points and minibatches (:class:`SVGPRegressor`,
 :class:`SVGPClassifier`).  They need the ``gp`` extra
-(``pip install "skinfinite[gp]"``); torch and gpytorch are imported when an
+(``pip install ".[gp]"`` from the source checkout); torch and gpytorch are imported when an
 estimator is fitted, not when this module is imported.
 """
 import math

@@ -5,7 +5,10 @@
 * A doctest example that fails on such a missing module is skipped.
 
 Both are decided by trying, so nothing here lists modules by hand.  Every
-other import error still fails.
+other import error still fails.  With ``SKINFINITE_RECORD_SKIPS=FILE`` the
+node ids of everything skipped or left uncollected this way are appended to
+FILE, one a line, so that ``python -m pytest @FILE`` runs exactly them again
+once the dependencies are installed (``.ci/run`` does).
 
 Without CuPy there is no GPU to test on: the GPU engine's tests then run its
 CUDA kernels in numba's CUDA simulator, which must be chosen before numba is
@@ -24,6 +27,13 @@ if importlib.util.find_spec("cupy") is None:
 
 _ROOT = Path(__file__).resolve().parent
 _PACKAGE = "skinfinite"
+_SKIP_LOG = os.environ.get("SKINFINITE_RECORD_SKIPS")
+
+
+def _record_skip(nodeid):
+    if _SKIP_LOG:
+        with open(_SKIP_LOG, "a", encoding="utf-8") as handle:
+            handle.write(nodeid + "\n")
 
 
 def missing_dependency(exc):
@@ -69,8 +79,21 @@ def pytest_ignore_collect(collection_path, config):
         importlib.import_module(_module_name(path))
     except ImportError as exc:
         # anything but a missing optional module is reported by collection
-        return True if missing_dependency(exc) else None
+        if missing_dependency(exc) is None:
+            return None
+        _record_skip(path.relative_to(_ROOT).as_posix())
+        return True
     return None
+
+
+def pytest_collectreport(report):
+    if report.skipped:          # a test module's importorskip
+        _record_skip(report.nodeid)
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _record_skip(report.nodeid)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -348,7 +348,9 @@ class _progress:
     def __init__(self, total, enabled):
         self.total = total
         self.bar = None
-        self.lines = enabled and not _is_terminal(sys.stderr)
+        # a notebook draws tqdm.auto's bar as a widget
+        self.lines = enabled and not (_is_terminal(sys.stderr)
+                                      or "ipykernel" in sys.modules)
         if enabled and not self.lines:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, unit="job", dynamic_ncols=True,

@@ -12,7 +12,7 @@ is the NNGP itself.
 The target here depends on the first of six features only.  The NNGP
 weighs all features alike; the deep kernel machine learns Grams in which
 points with similar first feature are more alike, which we see by sorting
-the points by that feature.  (Needs torch: ``pip install "skinfinite[gp]"``.)
+the points by that feature.  (Needs the ``gp`` extra: ``pip install ".[gp]"``.)
 """
 
 import matplotlib.pyplot as plt

@@ -16,13 +16,13 @@ import numpy as np
 from scipy import linalg as sp_linalg
 
 from ._config import get_config
+from ._install import install_hint
 from ._validation import (check_choice, check_device_matrix,
                           check_same_features, check_vector_input)
 
 DEVICES = ("auto", "cpu", "gpu")
-INSTALL_HINT = ('install the GPU extra with `pip install "skinfinite[gpu]"` '
-                "(CuPy and numba-cuda for CUDA 12) on a machine with an "
-                "NVIDIA GPU and its driver")
+INSTALL_HINT = (install_hint("gpu")
+                + " on a machine with an NVIDIA GPU and its driver")
 
 
 class DeviceUnavailableError(RuntimeError, ImportError):

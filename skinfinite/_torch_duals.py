@@ -48,9 +48,9 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - exercised by monkeypatch
+        from ._install import install_hint
         raise ImportError(
-            "The torch duals need PyTorch; install it with "
-            "pip install \"skinfinite[gp]\".") from exc
+            f"The torch duals need PyTorch; {install_hint('gp')}.") from exc
     return torch
 
 

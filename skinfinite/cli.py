@@ -11,9 +11,10 @@ Two datasets, three folds, a CSV file and a figure of the results::
     skinfinite benchmark --dataset wine,diabetes --folds 3 \\
         --out results.csv --plot results.png
 
-A table of your own, with only the ReLU networks and the SVM::
+A table of your own, with only the ReLU networks and the SVM (a name
+selects that model only; ``*`` and ``?`` match parts of names)::
 
-    skinfinite benchmark --csv data.csv --target price --models relu,svm_rbf
+    skinfinite benchmark --csv data.csv --target price --models "*relu*,svm_rbf"
 
 Time series (signature kernels against baselines on resampled or summarised
 series, scored on the archive's fixed train/test split)::
@@ -46,6 +47,11 @@ integer values) unless --task is given.
 Folds are shuffled with --seed and stratified for classification; regression
 targets are standardised inside each fold.  Scores are accuracy or R^2 (mean
 +/- standard deviation over folds); times are means per fold.
+
+Each dataset's table is printed as soon as its models have run, and --out is
+rewritten after every model, so an interrupted run (Ctrl-C) keeps what has
+finished.  Exit status: 0 on success, 1 if a model failed or an output could
+not be written, 2 for a usage error, 130 when interrupted.
 """
 
 
@@ -63,9 +69,13 @@ def _epilog():
 
 def build_parser():
     """Return the :class:`argparse.ArgumentParser` of the ``skinfinite`` command."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="skinfinite",
         description="Infinite-width neural networks as scikit-learn kernel machines.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
@@ -89,12 +99,15 @@ def build_parser():
                       help="column of the CSV table to predict (required with --csv)")
     data.add_argument("--task", choices=("classification", "regression"),
                       help="task of the CSV table (default: inferred from the target)")
+    data.add_argument("--encoding", metavar="NAME",
+                      help="text encoding of the CSV table (default: UTF-8, "
+                           "else Windows-1252 or Latin-1, detected)")
     protocol = bench.add_argument_group("protocol")
     protocol.add_argument(
         "-m", "--models", action="append", metavar="NAMES",
-        help="models to run: names, wildcards (ntk_*) or substrings (relu), "
-             "comma-separated or repeated; 'all' runs every registered model "
-             "(default: the models marked * below)")
+        help="models to run: exact names, or wildcards (ntk_*, '*relu*') "
+             "matching parts of names, comma-separated or repeated; 'all' "
+             "runs every registered model (default: the models marked * below)")
     protocol.add_argument("-k", "--folds", type=int, default=5,
                           help="number of cross-validation folds (default: 5)")
     protocol.add_argument("--seed", type=int, default=0,
@@ -103,9 +116,11 @@ def build_parser():
     output.add_argument("-o", "--out", metavar="PATH",
                         help="write one CSV row per (dataset, model) to PATH")
     output.add_argument("--plot", metavar="PATH",
-                        help="save a bar chart of the scores to PATH (.png, .pdf, .svg)")
+                        help="save a bar chart of the scores to PATH; the "
+                             "extension names the format (.png, .pdf, .svg...)")
     output.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bar")
+                        help="no progress report (by default a progress bar "
+                             "on a terminal, one line per model in a log)")
     output.add_argument("--list", action="store_true",
                         help="list the datasets and models and exit")
     bench.set_defaults(handler=lambda args: _benchmark(args, bench))
@@ -121,29 +136,64 @@ def _benchmark(args, parser):
         return 0
     if args.folds < 2:
         parser.error(f"--folds must be at least 2, got {args.folds}")
-    if args.csv is None and (args.target is not None or args.task is not None):
-        parser.error("--target and --task only apply with --csv PATH")
+    if args.csv is None and (args.target is not None or args.task is not None
+                             or args.encoding is not None):
+        parser.error("--target, --task and --encoding only apply with --csv PATH")
     if args.csv is not None and args.target is None:
         parser.error("--csv needs --target COLUMN (the column to predict)")
+    if args.plot:
+        try:
+            bm.check_figure_format(args.plot)
+        except bm.BenchmarkError as exc:
+            parser.error(f"argument --plot: {exc}")
     try:
-        rows = bm.run_benchmark(
+        rows = bm.iter_benchmark(
             args.dataset, folds=args.folds, seed=args.seed, models=args.models,
             csv=args.csv, target=args.target, task=args.task,
-            show_progress=not args.quiet)
+            show_progress=not args.quiet, encoding=args.encoding)
     except (bm.BenchmarkError, DatasetError) as exc:
         parser.error(str(exc))
-    print(bm.format_table(rows))
+    done, shown = [], 0
+    try:
+        if args.out:   # an unwritable path fails now, not after the first model
+            bm.write_csv(done, args.out)
+        for row in rows:
+            done.append(row)
+            if args.out:
+                bm.write_csv(done, args.out)
+            if all(dataset != row["dataset"] for dataset, _ in rows.pending):
+                shown = _show_tables(bm, done, shown)
+    except KeyboardInterrupt:
+        _show_tables(bm, done, shown)
+        kept = f"; {len(done)} finished results are in {args.out}" if (
+            args.out and done) else ""
+        print(f"skinfinite benchmark: interrupted{kept}", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"skinfinite benchmark: error: {exc}", file=sys.stderr)
+        return 1
+    _show_tables(bm, done, shown)
     try:
         if args.out:
-            bm.write_csv(rows, args.out)
             print(f"\nresults written to {args.out}")
         if args.plot:
-            bm.plot_results(rows, args.plot)
+            bm.plot_results(done, args.plot)
             print(f"figure written to {args.plot}")
     except OSError as exc:
         print(f"skinfinite benchmark: error: {exc}", file=sys.stderr)
         return 1
-    return 1 if any(row["error"] for row in rows) else 0
+    return 1 if any(row["error"] for row in done) else 0
+
+
+def _show_tables(bm, rows, shown):
+    """Print the tables of the datasets in ``rows[shown:]``; the new count."""
+    if len(rows) > shown:
+        from tqdm import tqdm
+
+        # above a progress bar, if one is drawn
+        tqdm.write(("\n" if shown else "") + bm.format_table(rows[shown:]),
+                   file=sys.stdout)
+    return len(rows)
 
 
 def main(argv=None):
@@ -157,8 +207,10 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 if a model failed or an output could not be written.
-        Usage errors exit through :class:`SystemExit` with status 2.
+        0 on success, 1 if a model failed or an output could not be written,
+        130 if interrupted (Ctrl-C).  Usage errors (unknown names, unreadable
+        CSV tables, unknown figure formats) exit through
+        :class:`SystemExit` with status 2 before anything is run.
 
     Examples
     --------

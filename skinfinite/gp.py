@@ -33,9 +33,9 @@ try:
     import torch
     from gpytorch.constraints import Positive
 except ImportError as _exc:
-    raise ImportError(
-        "The GPyTorch bridge needs torch and gpytorch; install them with "
-        'pip install "skinfinite[gp]".') from _exc
+    from ._install import install_hint
+    raise ImportError("The GPyTorch bridge needs torch and gpytorch; "
+                      f"{install_hint('gp')}.") from _exc
 
 from ._torch_duals import duals, expected_product
 

@@ -2,13 +2,32 @@
 signature PDE) to PTX for an H100 (sm_90), no GPU needed.
 
 Run as a script with numba-cuda and NVVM/NVRTC installed; exits non-zero and
-prints the failures if any kernel does not compile.  Used by
-tests/test_gpu_engine.py in a subprocess, because a process runs numba's CUDA
-target either for real or in its simulator, never both.
+prints the failures if any kernel does not compile, or exits with
+``CANNOT_COMPILE`` if this machine cannot compile CUDA code at all (no
+numba-cuda, NVVM, NVRTC or whatever else compiling the first real kernel
+needs, such as the CUDA driver library).  Used by tests/test_gpu_engine.py in
+a subprocess, because a process runs numba's CUDA target either for real or
+in its simulator, never both.
 """
+import re
 import sys
 
-from numba import cuda, types
+#: exit status: the toolchain is missing, nothing was tested
+CANNOT_COMPILE = 77
+
+# Errors that mean a missing or unusable CUDA toolchain, not a kernel that
+# fails to compile.  numba wraps errors raised while typing a call (where
+# device functions are compiled) into a TypingError that quotes them.
+_TOOLCHAIN = re.compile(
+    r"CudaSupportError|CudaDriverError|NvvmSupportError|NvrtcSupportError|"
+    r"CCSupportError|libcuda|libnvvm|libdevice|cuInit|CUDA driver|"
+    r"[Dd]river library|NVVM (cannot|not)|NVRTC (cannot|not)")
+
+try:
+    from numba import cuda, types
+except ImportError as exc:  # no numba.cuda: numba-cuda is not installed
+    print(f"numba's CUDA target is missing: {exc}")
+    sys.exit(CANNOT_COMPILE)
 
 from skinfinite.activations import get_activation
 from skinfinite.kernels import _fc_gpu, _goursat_gpu, _residual_gpu
@@ -54,7 +73,33 @@ def compile_goursat():
     return []
 
 
+def _toolchain_missing(exc):
+    if isinstance(exc, (ImportError, OSError)):
+        return True
+    names = {type(e).__name__ for e in (exc, exc.__cause__, exc.__context__)
+             if e is not None}
+    return bool(_TOOLCHAIN.search(" ".join(names) + " " + str(exc)))
+
+
+def probe():
+    """Compile the first real kernel (CPU-compiled duals inlined as device
+    functions, as in every kernel); the reason if the toolchain cannot."""
+    kernel = _fc_gpu.gpu_kernels(get_activation("relu"))[0]
+    try:
+        cuda.compile_ptx(kernel.py_func, signatures(types.float64)[0],
+                         cc=(9, 0))
+    except Exception as exc:
+        if _toolchain_missing(exc):
+            return f"{type(exc).__name__}: {exc}"
+    # a kernel that fails to compile for another reason is reported by main
+    return None
+
+
 def main():
+    reason = probe()
+    if reason is not None:
+        print(f"cannot compile CUDA kernels here: {reason}"[:2000])
+        return CANNOT_COMPILE
     failures = []
     for name in ACTIVATIONS:
         activation = get_activation(name)

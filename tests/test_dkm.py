@@ -681,7 +681,7 @@ def test_import_does_not_need_torch():
 def test_missing_torch_names_the_extra(rng, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     X, y = _data(rng)
-    with pytest.raises(ImportError, match=r'skinfinite\[gp\]'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[gp\]"'):
         DeepKernelMachineRegressor(max_iter=1).fit(X, y)
 
 

@@ -170,6 +170,9 @@ def test_simulated_gpu_residual_kernels_match_cpu(params):
     assert _relative_error(K_cross, cpu(X, Y)) < 1e-12
 
 
+CANNOT_COMPILE = 77   # _compile_gpu_kernels.CANNOT_COMPILE
+
+
 def test_gpu_kernels_compile_to_ptx():
     """Real CUDA compilation (sm_90) of every kernel, without a GPU."""
     script = Path(__file__).with_name("_compile_gpu_kernels.py")
@@ -177,15 +180,12 @@ def test_gpu_kernels_compile_to_ptx():
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0",
                PYTHONPATH=os.pathsep.join(
                    filter(None, [root, os.environ.get("PYTHONPATH")])))
-    probe = subprocess.run(
-        [sys.executable, "-c", "from numba import cuda; "
-         "import numba; cuda.compile_ptx(lambda x: None, (numba.float64,), "
-         "device=True, cc=(9, 0))"], capture_output=True, text=True, env=env)
-    if probe.returncode:
-        pytest.skip("numba-cuda cannot compile PTX here (install "
-                    "numba-cuda[cu12]): " + probe.stderr.strip()[-200:])
     done = subprocess.run([sys.executable, str(script)], capture_output=True,
                           text=True, env=env, timeout=600)
+    if done.returncode == CANNOT_COMPILE:
+        # the script compiles a real kernel first: this skips exactly when
+        # the toolchain (numba-cuda[cu12], NVVM, the driver library) is short
+        pytest.skip(done.stdout.strip()[-300:])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -196,7 +196,7 @@ def test_gpu_kernels_compile_to_ptx():
     lambda X: NNGPRegressor(device="gpu").fit(X, X[:, 0])])
 def test_gpu_request_without_gpu_says_how_to_install(call, inputs):
     with pytest.raises(DeviceUnavailableError,
-                       match=r'pip install "skinfinite\[gpu\]"'):
+                       match=r'pip install "\.\[gpu\]"'):
         call(inputs[0])
 
 

@@ -53,12 +53,12 @@ models are defined; :func:`list_models` describes it.
 from ._errors import BenchmarkError
 from ._models import (MODELS, KernelRidgeClassifier, ModelSpec, list_models, make_model,
                       select_models)
-from ._report import format_table, plot_results, write_csv
-from ._runner import CSV_COLUMNS, run_benchmark
+from ._report import check_figure_format, format_table, plot_results, write_csv
+from ._runner import CSV_COLUMNS, iter_benchmark, run_benchmark
 from ._sequence_features import ResampledSeries, SeriesSummary
 
 __all__ = [
-    "run_benchmark", "format_table", "write_csv", "plot_results", "list_models",
+    "run_benchmark", "iter_benchmark", "format_table", "write_csv", "plot_results", "list_models",
     "select_models", "make_model", "MODELS", "CSV_COLUMNS", "BenchmarkError",
     "ModelSpec", "KernelRidgeClassifier", "ResampledSeries", "SeriesSummary",
 ]

@@ -366,10 +366,10 @@ def select_models(patterns=None):
     Parameters
     ----------
     patterns : str or iterable of str, optional
-        Model names, shell-style wildcards (``"ntk_*"``) or substrings
-        (``"relu"``), possibly comma-separated; ``"all"`` selects every
-        registered model and ``"default"`` the default set.  ``None`` selects
-        the default set.  An exact name selects only that model.
+        Model names or shell-style wildcards (``"ntk_*"``, ``"*relu*"``),
+        possibly comma-separated; ``"all"`` selects every registered model
+        and ``"default"`` the default set.  ``None`` selects the default set.
+        A name without a wildcard selects only the model of that exact name.
 
     Returns
     -------
@@ -409,10 +409,14 @@ def select_models(patterns=None):
         elif any(ch in key for ch in "*?["):
             matched = set(fnmatch.filter(MODELS, key))
         else:
-            matched = {name for name in MODELS if key in name}
+            matched = set()
         if not matched:
+            partial = [name for name in MODELS if key in name]
+            hint = (f" (to select every model whose name contains it, use "
+                    f"the wildcard '*{key}*': {', '.join(partial)})"
+                    if partial and not any(ch in key for ch in "*?[") else "")
             raise BenchmarkError(
-                f"No model matches {token!r}; registered models are: "
+                f"No model matches {token!r}{hint}; registered models are: "
                 f"{', '.join(MODELS)}.")
         chosen += [name for name in MODELS if name in matched and name not in chosen]
     return chosen

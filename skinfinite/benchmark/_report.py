@@ -10,7 +10,7 @@ from ._errors import BenchmarkError
 from ._models import MODELS
 from ._runner import CSV_COLUMNS
 
-__all__ = ["format_table", "write_csv", "plot_results"]
+__all__ = ["format_table", "write_csv", "plot_results", "check_figure_format"]
 
 
 def _ranked(rows):
@@ -153,6 +153,44 @@ def write_csv(rows, path):
             writer.writerow([cell(row.get(column)) for column in CSV_COLUMNS])
 
 
+def check_figure_format(path):
+    """The figure format a path's extension names, if matplotlib writes it.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Without an extension, matplotlib's default format
+        (``rcParams["savefig.format"]``) is used.
+
+    Returns
+    -------
+    format : str
+
+    Raises
+    ------
+    BenchmarkError
+        If matplotlib cannot write that format (the message lists those it
+        can).
+
+    Examples
+    --------
+    >>> from skinfinite.benchmark import check_figure_format
+    >>> check_figure_format("results.svg")
+    'svg'
+    """
+    import matplotlib
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    extension = os.path.splitext(os.fspath(path))[1]
+    fmt = (extension[1:] if extension else matplotlib.rcParams["savefig.format"]).lower()
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise BenchmarkError(
+            f"matplotlib cannot write {fmt!r} figures ({os.fspath(path)!r}); "
+            f"use one of the extensions {', '.join('.' + f for f in sorted(supported))}.")
+    return fmt
+
+
 _FAMILY_COLOURS = {"ntk": "#1f77b4", "nngp": "#2ca02c", "signature": "#d62728",
                    "baseline": "#7f7f7f"}
 
@@ -160,9 +198,12 @@ _FAMILY_COLOURS = {"ntk": "#1f77b4", "nngp": "#2ca02c", "signature": "#d62728",
 def plot_results(rows, path):
     """Plot mean scores with fold standard deviations, one panel per dataset.
 
-    Bars are horizontal, best model on top; NTK models are blue, NNGP models
-    green, signature kernels red and baselines grey.  The figure is drawn with the Agg backend, so
-    no display is needed.
+    Bars are horizontal, best model on top, each labelled with its score;
+    NTK models are blue, NNGP models green, signature kernels red and
+    baselines grey.  The score axis runs from 0 to 1 (accuracy and R^2 at
+    most 1), so bar lengths compare as ratios; negative R^2 extends it to at
+    most -1, and a bar beyond is cut there and labelled.  The figure is drawn
+    with the Agg backend, so no display is needed.
 
     Parameters
     ----------
@@ -186,6 +227,7 @@ def plot_results(rows, path):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    check_figure_format(path)
     groups = _ranked(rows)
     if not groups:
         raise BenchmarkError("No results to plot.")
@@ -219,15 +261,28 @@ def _plot_panel(ax, name, group):
         for r in group]
     ok = ~np.isnan(means)
     positions = np.arange(len(group))
-    ax.barh(positions[ok], means[ok], xerr=stds[ok], color=np.array(colours)[ok],
-            height=0.7, error_kw={"elinewidth": 1, "capsize": 2})
-    ax.set_yticks(positions, [r["model"] for r in group], fontsize=8)
     metric = group[0]["metric"]
+    left, right = _score_limits(means[ok], stds[ok])
+    shown = np.clip(means, left, right)
+    ax.barh(positions[ok], shown[ok], xerr=np.where(means == shown, stds, 0)[ok],
+            color=np.array(colours)[ok], height=0.7,
+            error_kw={"elinewidth": 1, "capsize": 2})
+    for y_pos, mean, bar_end in zip(positions[ok], means[ok], shown[ok], strict=True):
+        cut = mean != bar_end
+        # inside the bar's far end when it is long, beyond it otherwise
+        inside = abs(bar_end) > 0.35 * (right - left)
+        ax.text(bar_end, y_pos, f" {mean:.3f}{' (cut)' if cut else ''} ",
+                va="center", fontsize=7,
+                ha=("right" if bar_end > 0 else "left") if inside else
+                   ("left" if bar_end >= 0 else "right"),
+                color="white" if inside else "black")
+    ax.set_yticks(positions, [r["model"] for r in group], fontsize=8)
     ax.set_xlabel("R$^2$" if metric == "r2" else metric)
     ax.set_title(f"{name} ({group[0]['task']}, n={group[0]['n_samples']})",
                  fontsize=10)
-    if ok.any():
-        ax.set_xlim(*_score_limits(means[ok], stds[ok], metric))
+    ax.set_xlim(left, right)
+    if left < 0:
+        ax.axvline(0.0, color="black", linewidth=0.8)
     for y_pos in positions[~ok]:
         ax.text(0.02, y_pos, "failed", transform=ax.get_yaxis_transform(),
                 va="center", fontsize=8, color="firebrick")
@@ -235,17 +290,14 @@ def _plot_panel(ax, name, group):
     ax.grid(axis="x", alpha=0.3)
 
 
-def _score_limits(means, stds, metric):
-    """Horizontal range showing every bar and error bar, within the metric's bounds."""
-    lo = float(np.min(means - stds))
-    hi = float(np.max(means + stds))
-    pad = 0.08 * max(hi - lo, 1e-3)
-    left, right = lo - pad, hi + pad
-    if lo >= 0:
-        left = max(left, 0.0)
-    if metric == "accuracy":
-        right = min(right, 1.0)
-    return left, right
+def _score_limits(means, stds):
+    """The score axis: from 0 (or down to -1 for a negative R^2) to 1.
+
+    Accuracy and R^2 are at most 1; starting at 0 makes bar lengths ratios
+    of scores, so a small difference looks small.
+    """
+    lo = float(np.min(means - stds)) if means.size else 0.0
+    return max(min(0.0, lo * 1.05), -1.0), 1.0
 
 
 def _add_legend(figure, first_ax, rows):

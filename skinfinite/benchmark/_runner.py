@@ -1,6 +1,7 @@
 """Cross-validation of the registered models on datasets."""
 import math
 import re
+import sys
 import time
 import warnings
 
@@ -14,7 +15,7 @@ from ..datasets._timeseries import TIMESERIES_DATASETS, load_timeseries_dataset
 from ._errors import BenchmarkError
 from ._models import MODELS, SEQUENCES, TABULAR, make_model, select_models
 
-__all__ = ["CSV_COLUMNS", "run_benchmark"]
+__all__ = ["CSV_COLUMNS", "run_benchmark", "iter_benchmark"]
 
 #: Columns written by :func:`write_csv`, in order.
 CSV_COLUMNS = (
@@ -135,8 +136,8 @@ def _dataset_names(datasets, csv, target, task):
     return names
 
 
-def _load_csv_table(csv, target, task, folds, seen):
-    data = load_csv(csv, target, task=task)
+def _load_csv_table(csv, target, task, folds, seen, encoding=None):
+    data = load_csv(csv, target, task=task, encoding=encoding)
     if data.n_samples < folds:
         raise BenchmarkError(
             f"{csv!r} has {data.n_samples} usable rows (rows with a missing "
@@ -147,7 +148,7 @@ def _load_csv_table(csv, target, task, folds, seen):
     return data
 
 
-def _resolve_datasets(datasets, csv, target, task, folds):
+def _resolve_datasets(datasets, csv, target, task, folds, encoding=None):
     loaded = []
     seen = set()
     for name in _dataset_names(datasets, csv, target, task):
@@ -158,7 +159,7 @@ def _resolve_datasets(datasets, csv, target, task, folds):
             seen.add(data.name)
             loaded.append(data)
     if csv is not None:
-        loaded.append(_load_csv_table(csv, target, task, folds, seen))
+        loaded.append(_load_csv_table(csv, target, task, folds, seen, encoding))
     return loaded
 
 
@@ -187,7 +188,7 @@ def _run_job(data, name, splits, seed, folds):
 
 
 def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
-                  target=None, task=None, show_progress=True):
+                  target=None, task=None, show_progress=True, encoding=None):
     """Cross-validate infinite-width networks and baselines on datasets.
 
     Parameters
@@ -206,9 +207,9 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     seed : int, default=0
         Seed of the fold shuffling and of randomised models.
     models : str or list of str, optional
-        Model names or patterns, resolved by :func:`select_models`; defaults
-        to the default set of :data:`MODELS`.  Each dataset runs the selected
-        models that read its kind of input (``ModelSpec.inputs``).
+        Model names or wildcard patterns, resolved by :func:`select_models`;
+        defaults to the default set of :data:`MODELS`.  Each dataset runs the
+        selected models that read its kind of input (``ModelSpec.inputs``).
     csv : str or path-like, optional
         A CSV table of your own (see :func:`~skinfinite.datasets.load_csv`).
     target : str, optional
@@ -216,7 +217,11 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     task : {"classification", "regression"}, optional
         Task of the CSV table; inferred when omitted.
     show_progress : bool, default=True
-        Show a progress bar over (dataset, model) jobs on stderr.
+        Report progress over (dataset, model) jobs on stderr: a progress bar
+        on a terminal, one plain line per finished job otherwise (a log
+        file).
+    encoding : str, optional
+        Text encoding of ``csv``; detected when omitted.
 
     Returns
     -------
@@ -240,6 +245,10 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     All inputs are checked before any model is fit; both errors are
     ``ValueError``.
 
+    See Also
+    --------
+    iter_benchmark : The rows one at a time, as each job finishes.
+
     Examples
     --------
     >>> from skinfinite.benchmark import run_benchmark, format_table
@@ -249,11 +258,44 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     ['svm_rbf', 'krr_rbf']
     >>> print(format_table(rows))  # doctest: +SKIP
     """
+    return list(iter_benchmark(
+        datasets, folds=folds, seed=seed, models=models, csv=csv,
+        target=target, task=task, show_progress=show_progress,
+        encoding=encoding))
+
+
+def iter_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
+                   target=None, task=None, show_progress=True, encoding=None):
+    """The rows of :func:`run_benchmark`, each as soon as its job finishes.
+
+    Takes the parameters of :func:`run_benchmark` and checks them all (and
+    loads the datasets) when called, before any model is fit; the returned
+    iterator then runs one (dataset, model) job per row.  The jobs of a
+    dataset are consecutive, so its table can be printed, or the rows so far
+    saved, as soon as the next dataset starts; an interrupted run keeps the
+    rows already yielded.
+
+    Returns
+    -------
+    rows : iterator of dict
+        Its attribute ``pending`` lists the (dataset name, model name) jobs
+        not run yet, so a dataset is complete when none of its jobs is
+        pending.
+
+    Examples
+    --------
+    >>> from skinfinite.benchmark import iter_benchmark
+    >>> for row in iter_benchmark("iris", folds=2, models="svm_rbf,krr_rbf",
+    ...                           show_progress=False):
+    ...     print(row["dataset"], row["model"])
+    iris svm_rbf
+    iris krr_rbf
+    """
     folds = int(folds)
     if folds < 2:
         raise BenchmarkError(f"folds must be at least 2, got {folds}.")
     model_names = select_models(models)
-    data_list = _resolve_datasets(datasets, csv, target, task, folds)
+    data_list = _resolve_datasets(datasets, csv, target, task, folds, encoding)
     jobs = [(data, name) for data in data_list
             for name in _models_reading(data, model_names)]
     for data in data_list:
@@ -263,24 +305,83 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
             raise BenchmarkError(
                 f"Dataset {data.name!r} has {data.n_samples} rows, fewer than "
                 f"the {folds} folds.")
+    return _Rows(jobs, folds, seed, show_progress)
 
-    from tqdm.auto import tqdm
 
+class _Rows:
+    """The iterator of :func:`iter_benchmark`, with the jobs still pending."""
+
+    def __init__(self, jobs, folds, seed, show_progress):
+        self.pending = [(data.name, name) for data, name in jobs]
+        self._rows = _run_jobs(jobs, folds, seed, show_progress, self.pending)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._rows)
+
+
+def _run_jobs(jobs, folds, seed, show_progress, pending):
     from .._config import config_context
 
-    rows = []
-    # The kernels' own progress bars would garble the one over jobs.
-    with config_context(show_progress=False), tqdm(total=len(jobs), disable=not show_progress,
-                             unit="job", dynamic_ncols=True) as bar:
-        splits = {}
-        for data, name in jobs:
+    splits = {}
+    with _progress(len(jobs), show_progress) as report:
+        for number, (data, name) in enumerate(jobs, start=1):
             if id(data) not in splits:
                 splits[id(data)] = (None if isinstance(data, TimeSeriesDataset) else
                                     list(_splitter(data.task, folds, seed).split(data.X, data.y)))
-            bar.set_description(f"{data.name}: {name}")
-            rows.append(_run_job(data, name, splits[id(data)], seed, folds))
-            bar.update(1)
-    return rows
+            report.start(f"{data.name}: {name}")
+            start = time.perf_counter()
+            # The kernels' own progress bars would garble the one over jobs.
+            with config_context(show_progress=False):
+                row = _run_job(data, name, splits[id(data)], seed, folds)
+            report.done(number, row, time.perf_counter() - start)
+            pending.pop(0)
+            yield row
+
+
+class _progress:
+    """Progress over jobs on stderr: a bar on a terminal, plain lines in a
+    log (where a bar's redraws would each become a line)."""
+
+    def __init__(self, total, enabled):
+        self.total = total
+        self.bar = None
+        # a notebook draws tqdm.auto's bar as a widget
+        self.lines = enabled and not (_is_terminal(sys.stderr)
+                                      or "ipykernel" in sys.modules)
+        if enabled and not self.lines:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, unit="job", dynamic_ncols=True,
+                            file=sys.stderr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.bar is not None:
+            self.bar.close()
+
+    def start(self, description):
+        if self.bar is not None:
+            self.bar.set_description(description)
+
+    def done(self, number, row, seconds):
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.lines:
+            score = ("failed" if row["error"] else
+                     f"{row['metric']} {row['score_mean']:.4f}")
+            print(f"[{number}/{self.total}] {row['dataset']}: {row['model']}: "
+                  f"{score} ({seconds:.1f} s)", file=sys.stderr, flush=True)
+
+
+def _is_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
 
 
 def _models_reading(data, model_names):

@@ -5,6 +5,7 @@ preprocessing to place in front of every model, so that the benchmark can
 cross-validate any table the same way.
 """
 import csv as _csv
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -167,8 +168,37 @@ def _to_float(cell):
     return value
 
 
-def _read_csv_columns(path):
-    with open(path, newline="", encoding="utf-8-sig") as handle:
+def _decode(path, encoding):
+    """The text of a CSV file: UTF-8, else Windows-1252 or Latin-1 (what
+    spreadsheets export); ``encoding`` forces one."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if b"\x00" in data:
+        raise DatasetError(
+            f"{path!r} is not a text CSV file (it contains NUL bytes); "
+            "export the table as CSV text.")
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except LookupError:
+            raise DatasetError(f"Unknown text encoding {encoding!r}.") from None
+        except UnicodeDecodeError as exc:
+            raise DatasetError(
+                f"{path!r} is not valid {encoding} text ({exc.reason} at byte "
+                f"{exc.start}); give its encoding, or leave it out to have "
+                "it detected.") from None
+    # each decoding that fails is ruled out; Latin-1 decodes any bytes
+    for candidate in ("utf-8-sig", "cp1252", "latin-1"):
+        try:
+            return data.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("Latin-1 decodes every byte")  # pragma: no cover
+
+
+def _read_csv_columns(path, encoding=None):
+    text = _decode(path, encoding)
+    with io.StringIO(text, newline="") as handle:
         sample = handle.read(64 * 1024)
         handle.seek(0)
         try:
@@ -194,7 +224,7 @@ def _read_csv_columns(path):
 
 
 
-def load_csv(path, target, *, task=None, name=None):
+def load_csv(path, target, *, task=None, name=None, encoding=None):
     """Read a CSV table for benchmarking.
 
     The first line names the columns; the delimiter (comma, semicolon, tab or
@@ -224,6 +254,10 @@ def load_csv(path, target, *, task=None, name=None):
     name : str, optional
         Dataset name used in the results; defaults to the file name without
         its extension.
+    encoding : str, optional
+        Text encoding of the file.  Detected when omitted: UTF-8 (with or
+        without a byte-order mark), else Windows-1252 or Latin-1, the usual
+        encodings of spreadsheet exports.
 
     Returns
     -------
@@ -236,8 +270,9 @@ def load_csv(path, target, *, task=None, name=None):
         ``ValueError``).
     DatasetError
         If the target column is absent (the message lists the columns), the
-        table has no feature column or no usable rows, or a regression is
-        asked for on a non-numeric target.
+        table has no feature column or no usable rows, a regression is
+        asked for on a non-numeric target, the file is not text (NUL bytes)
+        or not in the ``encoding`` given.
 
     Examples
     --------
@@ -255,7 +290,7 @@ def load_csv(path, target, *, task=None, name=None):
         raise CSVNotFoundError(f"CSV file not found: {path!r}.")
     if task is not None and task not in TASKS:
         raise DatasetError(f"task must be one of {TASKS}, got {task!r}.")
-    header, rows = _read_csv_columns(path)
+    header, rows = _read_csv_columns(path, encoding)
     _check_header(header, target, path)
 
     t_index = header.index(target)

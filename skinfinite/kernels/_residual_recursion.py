@@ -19,19 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
-from scipy.integrate._ivp import dop853_coefficients as _dop853
 
 from .._fastmath import FASTMATH
 from ..activations import Activation
+from . import _dop853
 from ._engine import (BLOCK, DiagonalPath, compiled_kernels, paired_row,
                       row_iterations, store_block, store_pair_gradients)
 from ._fc_recursion import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
                             layer_with_tangents_nb)
 
 _EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
-_S = _dop853.N_STAGES
-_DOP853 = (np.ascontiguousarray(_dop853.A[:_S, :_S]),
-           np.ascontiguousarray(_dop853.B), np.ascontiguousarray(_dop853.C[:_S]))
+_DOP853 = (_dop853.A, _dop853.B, _dop853.C)
 _MAX_STEPS = 1024
 
 

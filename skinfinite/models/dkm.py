@@ -40,9 +40,9 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the install
+        from .._install import install_hint
         raise ImportError(
-            "Deep kernel machines need PyTorch; install it with "
-            '`pip install "skinfinite[gp]"`.') from exc
+            f"Deep kernel machines need PyTorch; {install_hint('gp')}.") from exc
     return torch
 
 

@@ -5,7 +5,7 @@ variances, the noise) are fitted by the exact marginal likelihood
 (:class:`GPRegressor`) or by the evidence lower bound of a sparse
 variational GP with inducing points and minibatches (:class:`SVGPRegressor`,
 :class:`SVGPClassifier`).  They need the ``gp`` extra
-(``pip install "skinfinite[gp]"``); torch and gpytorch are imported when an
+(``pip install ".[gp]"`` from the source checkout); torch and gpytorch are imported when an
 estimator is fitted, not when this module is imported.
 """
 import math
@@ -37,9 +37,9 @@ def _modules():
 
         from .. import gp as bridge
     except ImportError as exc:
-        raise ImportError(
-            "The GPyTorch estimators need torch and gpytorch; install them "
-            'with pip install "skinfinite[gp]".') from exc
+        from .._install import install_hint
+        raise ImportError("The GPyTorch estimators need torch and gpytorch; "
+                          f"{install_hint('gp')}.") from exc
     return torch, gpytorch, bridge
 
 

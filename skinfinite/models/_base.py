@@ -8,6 +8,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import CPUBackend, gpu_backend, on_host
+from .._config import CarriesConfig
 from .._inducing import InducingPoints
 from .._nystroem import nystroem_ridge, tile_rows
 from .._validation import check_choice, check_positive_int, check_variance
@@ -26,6 +27,10 @@ DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
         :ref:`guide_gpu`); "auto" follows ``skinfinite.config_context``,
         which by default uses a GPU when CuPy sees one. Predictions are NumPy
         arrays either way.
+    verbose : int, default=0
+        0 is silent; 1 reports progress over the tiles of large Gram
+        matrices, 2 over every Gram: a progress bar when stderr is a
+        terminal, plain lines otherwise.
 """
 
 SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
@@ -90,7 +95,7 @@ class _BlockKernel:
         return diagonal(A, self.spec, self.kind)
 
 
-class _NetworkParamsMixin:
+class _NetworkParamsMixin(CarriesConfig):
     """Network description shared by every estimator on fully-connected kernels."""
 
     def _spec(self):
@@ -268,6 +273,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         k = len(self.classes_)
         Y = np.eye(k)[codes] - 1.0 / k
         params = {p: getattr(self, p) for p in self._regressor_params}
+        params["verbose"] = self.verbose
         self.regressor_ = self._regressor(**params).fit(X, Y)
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_

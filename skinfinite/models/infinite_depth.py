@@ -4,6 +4,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import CarriesConfig
 from .._validation import check_choice
 from ..depth_limit import infinite_depth_regime, koenigs_interpolant
 from ._base import encode_classes
@@ -56,7 +57,7 @@ def _half_squared_distances(A, B):
     return np.clip(gap, 0.0, 2.0)
 
 
-class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
+class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
     """Limit of the NTK classifier of a fully-connected network as width and
     then depth go to infinity (Radhakrishnan, Belkin and Uhler, 2023).
 

@@ -57,7 +57,8 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, normalize_y=False,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -72,6 +73,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Condition the prior on the training data.
@@ -201,7 +203,8 @@ class NNGPClassifier(_OneHotKernelClassifier):
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, temperature=0.1,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -216,3 +219,4 @@ class NNGPClassifier(_OneHotKernelClassifier):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose

@@ -79,7 +79,8 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, normalize_y=False,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -97,6 +98,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Fit the infinite ensemble.
@@ -239,7 +241,8 @@ class NTKClassifier(_OneHotKernelClassifier):
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, temperature=0.1,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -257,3 +260,4 @@ class NTKClassifier(_OneHotKernelClassifier):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose

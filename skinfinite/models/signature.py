@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._backend import on_host
+from .._config import CarriesConfig
 from .._sequences import Sequences, check_sequences
 from .._tiling import plan_block
 from .._validation import check_variance
@@ -85,6 +86,10 @@ _KERNEL_PARAMS_DOC = """
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the signature PDEs are solved (see
         :class:`~skinfinite.kernels.SignatureKernel` and :ref:`guide_gpu`).
+    verbose : int, default=0
+        0 is silent; 1 reports progress over the tiles of large Gram
+        matrices, 2 over every Gram: a progress bar when stderr is a
+        terminal, plain lines otherwise.
 """
 
 
@@ -95,7 +100,7 @@ def _is_default(value, default):
         return False
 
 
-class _PathEstimatorMixin:
+class _PathEstimatorMixin(CarriesConfig):
     """Reading paths, standardising channels, building and evaluating the kernel."""
 
     def _build_kernel(self):
@@ -262,7 +267,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
                  n_channels=None, C=1.0, class_weight=None, probability=False,
-                 device="auto"):
+                 device="auto", verbose=0):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -279,6 +284,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         self.class_weight = class_weight
         self.probability = probability
         self.device = device
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Fit the support-vector machine on the kernel of the training paths.
@@ -403,7 +409,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
                  n_channels=None, alpha=1.0, normalize_y=False,
-                 device="auto"):
+                 device="auto", verbose=0):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -419,6 +425,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self.alpha = alpha
         self.normalize_y = normalize_y
         self.device = device
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Solve the kernel ridge system on the training paths.

@@ -133,10 +133,42 @@ class _NetworkParamsMixin(CarriesConfig):
         return diagonal(X, self.spec_, want)
 
 
+def check_sample_weight(sample_weight, n_samples):
+    """Validated non-negative weights of shape (n_samples,), or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(on_host(sample_weight), dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected "
+                         f"({n_samples},): one weight per sample.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise ValueError("sample_weight must be finite and non-negative, "
+                         "with at least one positive weight.")
+    return w
+
+
+def weighted_gram(K, sqrt_weight, backend):
+    """``D K D`` with ``D = diag(sqrt_weight)``: weighted ridge
+    ``(K + alpha W^-1) c = y`` is ``c = D (D K D + alpha I)^-1 D y``, which
+    stays well conditioned where weights are small."""
+    if sqrt_weight is None:
+        return K
+    d = backend.asarray(sqrt_weight, np.float64)
+    return K * d[:, None] * d[None, :]
+
+
+def scale_rows(B, sqrt_weight, backend):
+    if sqrt_weight is None:
+        return B
+    return backend.asarray(sqrt_weight, np.float64)[:, None] * B
+
+
 class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     """Validation, target normalisation and prediction plumbing."""
 
-    def _validate_fit(self, X, y):
+    def _validate_fit(self, X, y, sample_weight=None):
         X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
@@ -145,9 +177,18 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        self._sqrt_weight = None
+        if w is not None:
+            # a zero weight removes the sample (infinite noise)
+            keep = w > 0
+            X, y2, w = X[keep], y2[keep], w[keep]
+            self._sqrt_weight = np.sqrt(w)
         if self.normalize_y:
-            self._y_mean = y2.mean(axis=0)
-            self._y_scale = y2.std(axis=0)
+            # weighted moments, so that integer weights repeat samples
+            self._y_mean = np.average(y2, axis=0, weights=w)
+            self._y_scale = np.sqrt(np.average((y2 - self._y_mean) ** 2,
+                                               axis=0, weights=w))
             self._y_scale[self._y_scale == 0] = 1.0
         else:
             self._y_mean = np.zeros(y2.shape[1])
@@ -177,6 +218,9 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
                 raise ValueError(f"n_inducing={M} is larger than the number "
                                  f"of samples ({n}); choose n_inducing <= "
                                  f"{n} or solver='cholesky'.")
+        if self._sqrt_weight is not None:
+            raise ValueError("sample_weight needs solver='cholesky'; the "
+                             "Nyström solver takes unweighted samples.")
         check_choice(self.inducing, "inducing", INDUCING)
         tol = check_variance(self.tol, "tol")
         max_iter = check_positive_int(self.max_iter, "max_iter")
@@ -252,13 +296,15 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
     _regressor = None
     _regressor_params = ()
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the kernel regression onto one-hot encoded classes.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared loss (exact solver only).
 
         Returns
         -------
@@ -274,7 +320,8 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         Y = np.eye(k)[codes] - 1.0 / k
         params = {p: getattr(self, p) for p in self._regressor_params}
         params["verbose"] = self.verbose
-        self.regressor_ = self._regressor(**params).fit(X, Y)
+        self.regressor_ = self._regressor(**params).fit(
+            X, Y, sample_weight=sample_weight)
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_
         self.n_iter_ = self.regressor_.n_iter_

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .._backend import on_host
 from .._config import CarriesConfig
+from ._base import check_sample_weight, scale_rows, weighted_gram
 from .._sequences import Sequences, check_sequences
 from .._tiling import plan_block
 from .._validation import check_variance
@@ -286,13 +287,16 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         self.device = device
         self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the support-vector machine on the kernel of the training paths.
 
         Parameters
         ----------
         X : paths (see above)
         y : array-like of shape (n_paths,)
+        sample_weight : array-like of shape (n_paths,), default=None
+            Per-path weights, passed to :class:`sklearn.svm.SVC` (they
+            rescale ``C`` per path).
 
         Returns
         -------
@@ -307,10 +311,11 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         if self.probability:
             self.calibrator_ = CalibratedClassifierCV(
                 svc, method="sigmoid", ensemble=False,
-                cv=self._calibration_folds(y)).fit(gram, y)
+                cv=self._calibration_folds(y)).fit(gram, y,
+                                                   sample_weight=sample_weight)
             self.svc_ = self.calibrator_.calibrated_classifiers_[0].estimator
         else:
-            self.svc_ = svc.fit(gram, y)
+            self.svc_ = svc.fit(gram, y, sample_weight=sample_weight)
         self.classes_ = self.svc_.classes_
         self.support_ = self.svc_.support_
         return self
@@ -427,13 +432,16 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self.device = device
         self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Solve the kernel ridge system on the training paths.
 
         Parameters
         ----------
         X : paths (see above)
         y : array-like of shape (n_paths,) or (n_paths, n_targets)
+        sample_weight : array-like of shape (n_paths,), default=None
+            Weights of the squared loss: ``(K + alpha W^-1) c = y`` (as in
+            KernelRidge); zero weights drop paths.
 
         Returns
         -------
@@ -441,8 +449,15 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         """
         alpha = check_variance(self.alpha, "alpha", allow_zero=True)
         paths = self._fit_paths(X, y)
-        y = self._check_targets(y)
-        gram = np.asarray(self.kernel_(paths), dtype=np.float64)
+        w = check_sample_weight(sample_weight, paths.n_paths)
+        self._sqrt_weight = None
+        if w is not None:
+            keep = np.flatnonzero(w > 0)
+            paths, y = paths.take(keep), np.asarray(y)[keep]
+            self.paths_fit_, self._sqrt_weight = paths, np.sqrt(w[keep])
+        y = self._check_targets(y, w if w is None else w[w > 0])
+        gram = weighted_gram(np.asarray(self.kernel_(paths), dtype=np.float64),
+                             self._sqrt_weight, np)
         try:
             self._factor, self.jitter_ = cholesky_with_jitter(gram, alpha)
         except NumericalError as exc:
@@ -451,10 +466,12 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
                 f"even with jitter ({exc}).  The PDE solution is too coarse for "
                 "these paths: increase dyadic_order (or alpha), or scale the "
                 "paths down (scale, length_scale).") from None
-        self.dual_coef_ = cho_solve(self._factor, (y - self._y_mean) / self._y_scale)
+        d = self._sqrt_weight
+        self.dual_coef_ = scale_rows(cho_solve(self._factor, scale_rows(
+            (y - self._y_mean) / self._y_scale, d, np)), d, np)
         return self
 
-    def _check_targets(self, y):
+    def _check_targets(self, y, weight=None):
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             try:
@@ -470,8 +487,9 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self._y_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
         if self.normalize_y:
-            self._y_mean = y.mean(axis=0)
-            std = y.std(axis=0)
+            self._y_mean = np.average(y, axis=0, weights=weight)
+            std = np.sqrt(np.average((y - self._y_mean) ** 2, axis=0,
+                                     weights=weight))
             self._y_scale = np.where(std > 0, std, 1.0)
         else:
             self._y_mean, self._y_scale = np.zeros(y.shape[1]), np.ones(y.shape[1])
@@ -501,7 +519,9 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
             cross = self._cross_gram(tile)
             means.append(cross @ self.dual_coef_)
             if return_std:
-                reduced = cho_solve(self._factor, cross.T)
+                d = getattr(self, "_sqrt_weight", None)
+                reduced = scale_rows(cho_solve(self._factor, scale_rows(
+                    cross.T, d, np)), d, np)
                 variances.append(self.kernel_.diag(tile)
                                  - np.einsum("ij,ji->i", cross, reduced))
         mean = np.concatenate(means) * self._y_scale + self._y_mean

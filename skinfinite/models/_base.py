@@ -1,4 +1,5 @@
 """Machinery shared by the infinite-width estimators."""
+import functools
 import os
 
 import numpy as np
@@ -163,6 +164,20 @@ def scale_rows(B, sqrt_weight, backend):
     if sqrt_weight is None:
         return B
     return backend.asarray(sqrt_weight, np.float64)[:, None] * B
+
+
+def keeps_float32(predict):
+    """Return float32 outputs for float32 input, as KernelRidge does; the
+    computation itself stays in float64."""
+    @functools.wraps(predict)
+    def run(self, X, *args, **kwargs):
+        out = predict(self, X, *args, **kwargs)
+        if getattr(X, "dtype", None) != np.float32:
+            return out
+        if isinstance(out, tuple):
+            return tuple(np.asarray(o, dtype=np.float32) for o in out)
+        return np.asarray(out, dtype=np.float32)
+    return run
 
 
 class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):

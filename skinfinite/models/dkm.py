@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._backend import torch_device
 from .._config import CarriesConfig
 from .._progress import progress
+from ._base import keeps_float32
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ..activations import get_activation
@@ -572,6 +573,7 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         resid = T - mean.cpu().numpy()
         return float(1.0 - (resid ** 2).sum() / max((T ** 2).sum(), 1e-300))
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Predictive mean, and optionally the standard deviation of the
         latent function (without the noise, as :class:`NNGPRegressor`).

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._backend import torch_device
 from .._config import CarriesConfig
 from .._progress import progress
+from ._base import keeps_float32
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ._base import encode_classes
@@ -355,6 +356,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self._store_kernel()
         return self
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Posterior mean and, optionally, standard deviation of f.
 
@@ -689,6 +691,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self._store_kernel()
         return self
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Predictive mean and, optionally, standard deviation of f.
 

@@ -7,7 +7,7 @@ from .._backend import on_host
 from ..solvers import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     _KernelRegressorBase, _OneHotKernelClassifier)
-from ._base import scale_rows, weighted_gram
+from ._base import keeps_float32, scale_rows, weighted_gram
 from .ntk import _NETWORK_DOC
 
 _NNGP_NETWORK_DOC = _NETWORK_DOC.replace(
@@ -107,6 +107,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
             cho_solve(self._factor, scale_rows(Y, d, xp)), d, xp))
         return self
 
+    @keeps_float32
     def predict(self, X, return_std=False, return_cov=False):
         """Posterior mean, and optionally standard deviation or covariance.
 

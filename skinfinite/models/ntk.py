@@ -7,7 +7,7 @@ from .._validation import check_variance
 from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     _KernelRegressorBase, _OneHotKernelClassifier)
-from ._base import scale_rows, weighted_gram
+from ._base import keeps_float32, scale_rows, weighted_gram
 
 _NETWORK_DOC = """
     depth : int, default=3
@@ -160,6 +160,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         V, f = self._eig
         return scale_rows(V @ (f[:, None] * (V.T @ B)), d, xp)
 
+    @keeps_float32
     def predict(self, X, return_std=False, return_cov=False):
         """Mean (and spread) of the ensemble's predictions.
 

@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from .._backend import on_host
 from .._config import CarriesConfig
-from ._base import check_sample_weight, scale_rows, weighted_gram
+from ._base import (check_sample_weight, keeps_float32, scale_rows,
+                    weighted_gram)
 from .._sequences import Sequences, check_sequences
 from .._tiling import plan_block
 from .._validation import check_variance
@@ -495,6 +496,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
             self._y_mean, self._y_scale = np.zeros(y.shape[1]), np.ones(y.shape[1])
         return y
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Kernel ridge prediction (the Gaussian-process predictive mean).
 

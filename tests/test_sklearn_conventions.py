@@ -26,6 +26,10 @@ _EXPECTED_FAILURES = {
     ("SignatureKernelRegressor", "check_regressors_train"):
         "SignatureKernel() at dyadic_order=0 gives slightly indefinite Grams "
         "on scikit-learn's rough 10-point rows",
+    # libsvm's weights rescale C per sample, which is not repetition
+    # (scikit-learn expects the same failure of SVC itself)
+    ("SignatureKernelClassifier", "check_sample_weight_equivalence_on_dense_data"):
+        "SVC's sample_weight is not equivalent to repeating samples",
 }
 
 
@@ -180,8 +184,7 @@ def test_weighted_ridge_matches_kernel_ridge(make, rng):
     lambda: models.NTKRegressor(depth=2, alpha=0.1, training_time=3.0),
     lambda: models.NNGPRegressor(depth=2, alpha=0.1, normalize_y=True),
     lambda: models.SignatureKernelRegressor(dyadic_order=1, alpha=0.1,
-                                            normalize_y=True,
-                                            standardize=False)])
+                                            normalize_y=True)])
 def test_integer_weights_repeat_samples(make, rng):
     signature = isinstance(make(), models.SignatureKernelRegressor)
     shape = (30, 6, 2) if signature else (30, 3)
@@ -239,3 +242,13 @@ def test_float32_input_gives_float32_predictions(rng):
     paths = rng.normal(size=(12, 5, 2)).astype(np.float32)
     sig = models.SignatureKernelRegressor(dyadic_order=1).fit(paths, y[:12])
     assert sig.predict(paths).dtype == np.float32
+
+
+def test_progress_lines_every_tenth_outside_a_terminal(capfd):
+    from skinfinite._progress import progress
+    with skinfinite.config_context(show_progress=True):
+        with progress(50, 0, "tiles", unit="block") as bar:
+            for _ in range(50):
+                bar.update()
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("tiles: block 50/50")

@@ -144,9 +144,11 @@ def check_sample_weight(sample_weight, n_samples):
     if w.shape != (n_samples,):
         raise ValueError(f"sample_weight.shape == {w.shape}, expected "
                          f"({n_samples},): one weight per sample.")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
-        raise ValueError("sample_weight must be finite and non-negative, "
-                         "with at least one positive weight.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if not np.any(w > 0):
+        raise ValueError("Sample weights must contain at least one non-zero "
+                         "number.")
     return w
 
 

@@ -150,7 +150,7 @@ class _PathEstimatorMixin(CarriesConfig):
                              f"{self.n_channels_in_}.")
         return self._standardized(seqs)
 
-    def _fit_standardization(self, seqs):
+    def _fit_standardization(self, seqs, weight=None):
         n_channels = seqs.n_channels
         path_scale = check_variance(self.path_scale, "path_scale")
         if not self.standardize:
@@ -158,8 +158,11 @@ class _PathEstimatorMixin(CarriesConfig):
             self.channel_scale_ = np.full(n_channels, path_scale)
             return
         points = np.concatenate([seqs.path(i) for i in range(seqs.n_paths)])
-        self.channel_mean_ = points.mean(axis=0)
-        std = points.std(axis=0)
+        if weight is not None:   # every point weighs as its path
+            weight = np.repeat(weight, seqs.lengths)
+        self.channel_mean_ = np.average(points, axis=0, weights=weight)
+        std = np.sqrt(np.average((points - self.channel_mean_) ** 2, axis=0,
+                                 weights=weight))
         self.channel_scale_ = path_scale / np.where(std > 0, std, 1.0)
 
     def _standardized(self, seqs):
@@ -179,6 +182,18 @@ class _PathEstimatorMixin(CarriesConfig):
                              "entries.")
         self.paths_fit_ = paths
         return paths
+
+    def _fit_weighted_paths(self, X, y, sample_weight):
+        """``_fit_paths`` with weighted channel statistics; returns the
+        paths and the validated weights (None without weights)."""
+        paths = self._fit_paths(X, y)
+        w = check_sample_weight(sample_weight, paths.n_paths)
+        if w is not None and self.standardize:
+            raw = Sequences(paths.values / self.channel_scale_
+                            + self.channel_mean_, paths.lengths)
+            self._fit_standardization(raw, w)
+            paths = self.paths_fit_ = self._standardized(raw)
+        return paths, w
 
     def _tiles(self, paths):
         """Row slices of the test paths for tile-by-tile prediction."""
@@ -303,7 +318,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         -------
         self
         """
-        paths = self._fit_paths(X, y)
+        paths, sample_weight = self._fit_weighted_paths(X, y, sample_weight)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         gram = np.asarray(self.kernel_(paths), dtype=np.float64)
@@ -449,8 +464,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self
         """
         alpha = check_variance(self.alpha, "alpha", allow_zero=True)
-        paths = self._fit_paths(X, y)
-        w = check_sample_weight(sample_weight, paths.n_paths)
+        paths, w = self._fit_weighted_paths(X, y, sample_weight)
         self._sqrt_weight = None
         if w is not None:
             keep = np.flatnonzero(w > 0)

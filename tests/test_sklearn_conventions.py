@@ -119,8 +119,12 @@ def test_carried_settings_stay_inside_methods_and_yield_to_explicit_ones():
 def test_estimators_are_silent_by_default(rng, capfd):
     X = rng.normal(size=(30, 3))
     y = X[:, 0]
-    with skinfinite.config_context(show_progress="auto",
+    # small tiles and no work threshold: kernels called directly would
+    # draw a bar here
+    with skinfinite.config_context(show_progress="auto", memory_budget=4096,
                                    progress_min_work=0):
+        NTK(depth=1)(X)
+        assert capfd.readouterr().err != ""
         models.NTKRegressor(depth=1).fit(X, y).predict(X)
         models.NNGPClassifier(depth=1).fit(X, y > 0).predict(X)
     out, err = capfd.readouterr()
@@ -138,7 +142,9 @@ def test_torch_estimators_report_epochs_only_when_verbose(rng, capfd):
     pytest.importorskip("torch")
     X = rng.normal(size=(30, 3))
     y = X[:, 0]
-    models.DeepKernelMachineRegressor(max_iter=3, random_state=0).fit(X, y)
+    with skinfinite.config_context(show_progress="auto",
+                                   progress_min_work=0):
+        models.DeepKernelMachineRegressor(max_iter=3, random_state=0).fit(X, y)
     assert capfd.readouterr().err == ""
     models.DeepKernelMachineRegressor(max_iter=3, random_state=0,
                                       verbose=2).fit(X, y)
@@ -152,7 +158,9 @@ def test_gp_estimators_report_only_when_verbose(rng, capfd):
     X = rng.normal(size=(30, 3))
     y = X[:, 0]
     fast = dict(kernel=NNGP(depth=1), random_state=0)
-    models.SVGPRegressor(n_inducing=5, n_epochs=2, **fast).fit(X, y)
+    with skinfinite.config_context(show_progress="auto",
+                                   progress_min_work=0):
+        models.SVGPRegressor(n_inducing=5, n_epochs=2, **fast).fit(X, y)
     assert capfd.readouterr().err == ""
     models.SVGPRegressor(n_inducing=5, n_epochs=2, verbose=1, **fast).fit(X, y)
     err = capfd.readouterr().err

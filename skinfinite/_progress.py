@@ -1,4 +1,5 @@
-"""Progress reporting: a tqdm bar on a terminal, plain lines in a log.
+"""Progress reporting: a tqdm bar on a terminal or in a notebook, plain
+lines in a log.
 
 Kernels called directly follow the ``show_progress`` setting; inside an
 estimator's methods, its ``verbose`` decides (0: silent).
@@ -85,7 +86,8 @@ def progress(total, work, desc, unit="block", always=False):
     if not show:
         return _Silent()
     stream = sys.stderr
-    if _is_terminal(stream):
+    # a notebook's stderr is no terminal, but tqdm.auto draws a widget there
+    if _is_terminal(stream) or "ipykernel" in sys.modules:
         from tqdm.auto import tqdm
         return tqdm(total=total, desc=desc, unit=unit, leave=always,
                     file=stream)

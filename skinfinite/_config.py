@@ -10,6 +10,7 @@ inside ``config_context(...)`` fits every candidate under those settings.
 Settings changed explicitly in the unpickling process take precedence over
 carried ones.
 """
+import copy
 import functools
 import re
 import threading
@@ -226,6 +227,19 @@ class CarriesConfig:
         if carried:
             state[_STATE_KEY] = carried
         return state
+
+    # copies stay in this process: they carry only what the original did
+    def __copy__(self):
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     def __setstate__(self, state):
         parent = getattr(super(), "__setstate__", None)

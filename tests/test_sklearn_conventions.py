@@ -1,6 +1,7 @@
 """scikit-learn conventions shared by every public estimator: the checks at
 default parameters, settings in joblib workers, silence unless verbose,
 sample weights and float32 predictions."""
+import copy
 import importlib.util
 import pickle
 
@@ -108,6 +109,11 @@ def test_carried_settings_stay_inside_methods_and_yield_to_explicit_ones():
     assert skinfinite.get_config()["memory_budget"] == 256 * 2**20
     with skinfinite.config_context(memory_budget=555):
         assert kernel(X) == 555
+    # copies within the process carry nothing new
+    with skinfinite.config_context(memory_budget=777):
+        copied = copy.deepcopy(_BudgetKernel(depth=1))
+        assert copy.copy(copied)(X) == 777
+    assert copied(X) == 256 * 2**20
     # nothing is carried when the settings are the defaults
     with skinfinite.config_context(show_progress="auto"):
         assert "_skinfinite_config" not in pickle.loads(

@@ -4,6 +4,7 @@ import math
 from numba import njit, prange
 
 from ._config import get_config
+from ._progress import progress  # noqa: F401  (the kernels import it here)
 
 
 def plan_block(n_rows, n_cols, bytes_per_pair, symmetric=False, budget=None):
@@ -54,21 +55,6 @@ def count_blocks(n_rows, n_cols, block, symmetric=False):
     br, bc = block
     nr, nc = -(-n_rows // br), -(-n_cols // bc)
     return nr * (nr + 1) // 2 if symmetric else nr * nc
-
-
-def progress(total, work, desc, unit="block"):
-    """A tqdm progress bar over ``total`` blocks, or a silent stand-in.
-
-    Shown when ``show_progress`` is True, or "auto" and ``work`` (a count of
-    elementary updates) exceeds ``progress_min_work``.
-    """
-    config = get_config()
-    show = config["show_progress"]
-    if show == "auto":
-        show = total > 1 and work >= config["progress_min_work"]
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, disable=not show, leave=False,
-                unit=unit)
 
 
 @njit(parallel=True, cache=True)

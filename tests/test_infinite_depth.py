@@ -524,9 +524,13 @@ def test_lift_keeps_the_norm(rng):
 def test_estimator_errors(rng):
     X, y = _blobs(rng, 20)
     with pytest.raises(ValueError, match="zeros"):
-        InfiniteDepthNTKClassifier().fit(np.vstack([X, 0 * X[:1]]),
-                                         np.r_[y, y[:1]])
+        InfiniteDepthNTKClassifier(input_map="project").fit(
+            np.vstack([X, 0 * X[:1]]), np.r_[y, y[:1]])
+    auto = InfiniteDepthNTKClassifier().fit(np.vstack([X, 0 * X[:1]]),
+                                            np.r_[y, y[:1]])
+    assert auto.input_map_ == "lift" and auto.X_train_.shape[1] == 5
     clf = InfiniteDepthNTKClassifier().fit(X, y)
+    assert clf.input_map_ == "project"
     with pytest.raises(ValueError, match="zeros"):
         clf.predict(np.zeros((1, 4)))
     with pytest.raises(ValueError, match="features"):

@@ -3,11 +3,12 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._backend import (CPUBackend, backend_of, check_inputs,
                         is_device_array, like_input)
+from .._config import CarriesConfig
 from .._validation import check_dtype
 from ._engine import diagonal, gram, select_backend
 
 
-class RecursionKernel(Kernel):
+class RecursionKernel(CarriesConfig, Kernel):
     """A kernel whose Gram blocks come from a recursion run by the engine.
 
     Subclasses store their parameters in ``__init__`` (including

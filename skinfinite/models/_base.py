@@ -1,4 +1,5 @@
 """Machinery shared by the infinite-width estimators."""
+import functools
 import os
 
 import numpy as np
@@ -8,6 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import CPUBackend, gpu_backend, on_host
+from .._config import CarriesConfig
 from .._inducing import InducingPoints
 from .._nystroem import nystroem_ridge, tile_rows
 from .._validation import check_choice, check_positive_int, check_variance
@@ -26,6 +28,10 @@ DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
         :ref:`guide_gpu`); "auto" follows ``skinfinite.config_context``,
         which by default uses a GPU when CuPy sees one. Predictions are NumPy
         arrays either way.
+    verbose : int, default=0
+        0 is silent; 1 reports progress over the tiles of large Gram
+        matrices, 2 over every Gram: a progress bar when stderr is a
+        terminal, plain lines otherwise.
 """
 
 SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
@@ -90,7 +96,7 @@ class _BlockKernel:
         return diagonal(A, self.spec, self.kind)
 
 
-class _NetworkParamsMixin:
+class _NetworkParamsMixin(CarriesConfig):
     """Network description shared by every estimator on fully-connected kernels."""
 
     def _spec(self):
@@ -128,10 +134,58 @@ class _NetworkParamsMixin:
         return diagonal(X, self.spec_, want)
 
 
+def check_sample_weight(sample_weight, n_samples):
+    """Validated non-negative weights of shape (n_samples,), or None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(on_host(sample_weight), dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected "
+                         f"({n_samples},): one weight per sample.")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if not np.any(w > 0):
+        raise ValueError("Sample weights must contain at least one non-zero "
+                         "number.")
+    return w
+
+
+def weighted_gram(K, sqrt_weight, backend):
+    """``D K D`` with ``D = diag(sqrt_weight)``: weighted ridge
+    ``(K + alpha W^-1) c = y`` is ``c = D (D K D + alpha I)^-1 D y``, which
+    stays well conditioned where weights are small."""
+    if sqrt_weight is None:
+        return K
+    d = backend.asarray(sqrt_weight, np.float64)
+    return K * d[:, None] * d[None, :]
+
+
+def scale_rows(B, sqrt_weight, backend):
+    if sqrt_weight is None:
+        return B
+    return backend.asarray(sqrt_weight, np.float64)[:, None] * B
+
+
+def keeps_float32(predict):
+    """Return float32 outputs for float32 input, as KernelRidge does; the
+    computation itself stays in float64."""
+    @functools.wraps(predict)
+    def run(self, X, *args, **kwargs):
+        out = predict(self, X, *args, **kwargs)
+        if getattr(X, "dtype", None) != np.float32:
+            return out
+        if isinstance(out, tuple):
+            return tuple(np.asarray(o, dtype=np.float32) for o in out)
+        return np.asarray(out, dtype=np.float32)
+    return run
+
+
 class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     """Validation, target normalisation and prediction plumbing."""
 
-    def _validate_fit(self, X, y):
+    def _validate_fit(self, X, y, sample_weight=None):
         X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
@@ -140,9 +194,18 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        self._sqrt_weight = None
+        if w is not None:
+            # a zero weight removes the sample (infinite noise)
+            keep = w > 0
+            X, y2, w = X[keep], y2[keep], w[keep]
+            self._sqrt_weight = np.sqrt(w)
         if self.normalize_y:
-            self._y_mean = y2.mean(axis=0)
-            self._y_scale = y2.std(axis=0)
+            # weighted moments, so that integer weights repeat samples
+            self._y_mean = np.average(y2, axis=0, weights=w)
+            self._y_scale = np.sqrt(np.average((y2 - self._y_mean) ** 2,
+                                               axis=0, weights=w))
             self._y_scale[self._y_scale == 0] = 1.0
         else:
             self._y_mean = np.zeros(y2.shape[1])
@@ -172,6 +235,9 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
                 raise ValueError(f"n_inducing={M} is larger than the number "
                                  f"of samples ({n}); choose n_inducing <= "
                                  f"{n} or solver='cholesky'.")
+        if self._sqrt_weight is not None:
+            raise ValueError("sample_weight needs solver='cholesky'; the "
+                             "Nyström solver takes unweighted samples.")
         check_choice(self.inducing, "inducing", INDUCING)
         tol = check_variance(self.tol, "tol")
         max_iter = check_positive_int(self.max_iter, "max_iter")
@@ -253,13 +319,15 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
     _regressor = None
     _regressor_params = ()
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the kernel regression onto one-hot encoded classes.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared loss (exact solver only).
 
         Returns
         -------
@@ -273,7 +341,9 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         codes = encode_classes(self, y)
         Y = one_hot_targets(codes, len(self.classes_))
         params = {p: getattr(self, p) for p in self._regressor_params}
-        self.regressor_ = self._regressor(**params).fit(X, Y)
+        params["verbose"] = self.verbose
+        self.regressor_ = self._regressor(**params).fit(
+            X, Y, sample_weight=sample_weight)
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_
         self.n_iter_ = self.regressor_.n_iter_

@@ -22,7 +22,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import torch_device
-from .._tiling import progress
+from .._config import CarriesConfig
+from .._progress import progress
+from ._base import keeps_float32
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ..activations import get_activation
@@ -151,7 +153,11 @@ _PARAMS_DOC = """
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState or None, default=None
         Seeds the inducing subset, the minibatch order and the Monte Carlo
-        draws: fits are deterministic given an int."""
+        draws: fits are deterministic given an int.
+    verbose : int, default=0
+        0 is silent; 1 reports the training epochs (a progress bar when
+        stderr is a terminal, else a line with the loss per tenth of them),
+        2 a line per epoch."""
 
 _ATTRS_DOC = """
     inducing_points_ : ndarray of shape (n_inducing, n_features)
@@ -167,7 +173,7 @@ _ATTRS_DOC = """
     n_features_in_ : int"""
 
 
-class _DeepKernelMachineBase(BaseEstimator):
+class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
     """Validation, the torch model and the training loop."""
 
     _likelihood = None
@@ -325,7 +331,8 @@ class _DeepKernelMachineBase(BaseEstimator):
                               np.prod(image_shape[:2]) * self.filter_size ** 2)
         work = epochs * s["n_layers"] * (n * per_point + P ** 3 // 3)
         self.n_iter_ = 0
-        with progress(epochs, work, "deep kernel machine epochs") as bar:
+        with progress(epochs, work, type(self).__name__, unit="epoch",
+                      always=True) as bar:
             for epoch in range(epochs):
                 if minibatch:
                     order = rng.permutation(n)
@@ -343,6 +350,7 @@ class _DeepKernelMachineBase(BaseEstimator):
                     total += float(loss.detach()) * (1 if idx is None else len(idx))
                 self.loss_curve_.append(total / (n if minibatch else 1))
                 self.n_iter_ = epoch + 1
+                bar.set_postfix(loss=self.loss_curve_[-1])
                 bar.update(1)
                 if self.early_stopping:
                     score = self._score_tensors(model, X_val, T_val)
@@ -510,7 +518,8 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
                  noise_variance=0.1, learn_inducing=True, learning_rate=0.01,
                  max_iter=100, batch_size=256, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 device="auto", dtype="float64", random_state=None):
+                 device="auto", dtype="float64", random_state=None,
+                 verbose=0):
         self.n_layers = n_layers
         self.nu = nu
         self.n_inducing = n_inducing
@@ -533,6 +542,7 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Train the machine.
@@ -566,6 +576,7 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         resid = T - mean.cpu().numpy()
         return float(1.0 - (resid ** 2).sum() / max((T ** 2).sum(), 1e-300))
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Predictive mean, and optionally the standard deviation of the
         latent function (without the noise, as :class:`NNGPRegressor`).
@@ -677,7 +688,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
                  noise_variance=1e-2, temperature=0.1,
                  learn_output_scale=False, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
-                 device="auto", dtype="float64", random_state=None):
+                 device="auto", dtype="float64", random_state=None,
+                 verbose=0):
         self.n_layers = n_layers
         self.nu = nu
         self.n_inducing = n_inducing
@@ -704,6 +716,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
     def _model_likelihood(self):
         return check_choice(self.likelihood, "likelihood",

@@ -19,7 +19,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backend import torch_device
-from .._tiling import progress
+from .._config import CarriesConfig
+from .._progress import progress
+from ._base import keeps_float32
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ._base import encode_classes
@@ -142,7 +144,7 @@ def _seed(random_state):
     return check_random_state(random_state).randint(2**31 - 1)
 
 
-class _GPyTorchMixin:
+class _GPyTorchMixin(CarriesConfig):
     """Validation and plumbing shared by the GPyTorch estimators."""
 
     def _validate_common(self):
@@ -219,24 +221,26 @@ def _train(parameters, loss_fn, optimizer, learning_rate, n_steps, desc,
     if optimizer == "lbfgs":
         opt = torch.optim.LBFGS(parameters, lr=learning_rate, max_iter=n_steps,
                                 line_search_fn="strong_wolfe")
-        with progress(n_steps, work, desc, unit="it") as bar:
+        with progress(n_steps, work, desc, unit="step", always=True) as bar:
             def closure():
                 opt.zero_grad()
                 loss = loss_fn()
                 loss.backward()
                 losses.append(float(loss.detach()))
+                bar.set_postfix(loss=losses[-1])
                 bar.update()
                 return loss
             opt.step(closure)
         return losses
     opt = torch.optim.Adam(parameters, lr=learning_rate)
-    with progress(n_steps, work, desc, unit="it") as bar:
+    with progress(n_steps, work, desc, unit="step", always=True) as bar:
         for _ in range(n_steps):
             opt.zero_grad()
             loss = loss_fn()
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
+            bar.set_postfix(loss=losses[-1])
             bar.update()
     return losses
 
@@ -255,7 +259,11 @@ _TORCH_DOC = """    device : {"auto", "cpu", "gpu", "cuda"}, default="auto"
     dtype : {"float64", "float32"}, default="float64"
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, minibatches and Monte Carlo samples; the
-        global torch random state is left untouched."""
+        global torch random state is left untouched.
+    verbose : int, default=0
+        0 is silent; 1 reports the optimisation (iterations, or epochs of
+        minibatches): a progress bar when stderr is a terminal, else a line
+        with the loss per tenth of it; 2 a line per step."""
 
 
 class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
@@ -316,7 +324,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     def __init__(self, kernel=None, noise=1e-2, fit_noise=True,
                  normalize_y=True, optimizer="adam", max_iter=100,
                  learning_rate=0.05, max_cholesky_size=2000, device="auto",
-                 dtype="float64", random_state=None):
+                 dtype="float64", random_state=None, verbose=0):
         self.kernel = kernel
         self.noise = noise
         self.fit_noise = fit_noise
@@ -328,6 +336,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Fit the hyperparameters and condition on the data.
@@ -379,6 +388,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self._store_kernel()
         return self
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Posterior mean and, optionally, standard deviation of f.
 
@@ -521,10 +531,9 @@ def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
     curve = []
     model.train()
     likelihood.train()
-    n_batches = math.ceil(n / batch)
     work = n_epochs * n * batch
-    with progress(n_epochs * n_batches, work, type(estimator).__name__,
-                  unit="batch") as bar:
+    with progress(n_epochs, work, type(estimator).__name__, unit="epoch",
+                  always=True) as bar:
         for _ in range(n_epochs):
             order = rng.permutation(n)
             total = 0.0
@@ -538,8 +547,9 @@ def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
                 for opt in optimizers:
                     opt.step()
                 total += float(loss.detach()) * idx.shape[0]
-                bar.update()
             curve.append(total / n)
+            bar.set_postfix(loss=curve[-1])
+            bar.update()
     return curve
 
 
@@ -641,7 +651,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
                  learning_rate=0.01, noise=0.1, fit_noise=True,
                  normalize_y=True, init_subset=1000, natural_gradient=True,
                  natural_learning_rate=0.1, device="auto", dtype="float64",
-                 random_state=None):
+                 random_state=None, verbose=0):
         self.kernel = kernel
         self.n_inducing = n_inducing
         self.inducing_init = inducing_init
@@ -658,6 +668,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Train the variational GP on minibatches.
@@ -712,6 +723,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self._store_kernel()
         return self
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Predictive mean and, optionally, standard deviation of f.
 
@@ -777,7 +789,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     def __init__(self, kernel=None, n_inducing=256,
                  learn_inducing_locations=True, batch_size=256, n_epochs=20,
                  learning_rate=0.01, n_samples=64, device="auto",
-                 dtype="float64", random_state=None):
+                 dtype="float64", random_state=None, verbose=0):
         self.kernel = kernel
         self.n_inducing = n_inducing
         self.learn_inducing_locations = learn_inducing_locations
@@ -788,6 +800,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
+        self.verbose = verbose
 
     def fit(self, X, y):
         """Train the variational classifier on minibatches.

@@ -4,6 +4,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._config import CarriesConfig
 from .._validation import check_choice
 from ..depth_limit import infinite_depth_regime, koenigs_interpolant
 from ._base import encode_classes
@@ -18,7 +19,7 @@ _REFINE_GAP = 1e-6
 _BLOCK_ENTRIES = 2 ** 21
 
 
-INPUT_MAPS = ("project", "lift")
+INPUT_MAPS = ("auto", "project", "lift")
 
 
 def map_to_sphere(X, input_map="project"):
@@ -35,7 +36,7 @@ def map_to_sphere(X, input_map="project"):
         If ``input_map="project"`` meets a row of zeros, which has no
         direction on the sphere.
     """
-    check_choice(input_map, "input_map", INPUT_MAPS)
+    check_choice(input_map, "input_map", INPUT_MAPS[1:])
     if input_map == "lift":
         X = np.hstack([X, np.ones((X.shape[0], 1))])
     norms = np.linalg.norm(X, axis=1)
@@ -56,7 +57,7 @@ def _half_squared_distances(A, B):
     return np.clip(gap, 0.0, 2.0)
 
 
-class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
+class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
     """Limit of the NTK classifier of a fully-connected network as width and
     then depth go to infinity (Radhakrishnan, Belkin and Uhler, 2023).
 
@@ -96,9 +97,10 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
         rejected in ``fit``.
     variance : float, default=1.0
         Pre-activation variance kept at every layer (scales the inputs).
-    input_map : {"project", "lift"}, default="project"
+    input_map : {"auto", "project", "lift"}, default="auto"
         How inputs reach the sphere (see above); "project" rejects rows of
-        zeros.
+        zeros.  "auto" projects, unless a training row is zero: then it
+        lifts (a zero row has no direction to project).
     weighting : {"power", "depth_limit"}, default="power"
         Weights of the singular-kernel regime; ignored in the others.
     tol : float, default=1e-9
@@ -111,6 +113,8 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
         The regime, ``alpha`` and the dual's values that decided it.
     X_train_ : ndarray of shape (n_samples, n_features (+ 1 when lifted))
         Training inputs mapped onto the sphere.
+    input_map_ : {"project", "lift"}
+        The map used.
     n_features_in_ : int
 
     Examples
@@ -126,7 +130,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
     1.0
     """
 
-    def __init__(self, activation="erf", variance=1.0, input_map="project",
+    def __init__(self, activation="erf", variance=1.0, input_map="auto",
                  weighting="power", tol=1e-9):
         self.activation = activation
         self.variance = variance
@@ -152,7 +156,11 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
         self.regime_ = infinite_depth_regime(self.activation, self.variance,
                                              self.tol)
         codes = encode_classes(self, y)
-        self.X_train_ = map_to_sphere(X, self.input_map)
+        check_choice(self.input_map, "input_map", INPUT_MAPS)
+        self.input_map_ = self.input_map
+        if self.input_map == "auto":
+            self.input_map_ = "lift" if np.any(~X.any(axis=1)) else "project"
+        self.X_train_ = map_to_sphere(X, self.input_map_)
         self._koenigs = None
         if (self.regime_.regime == "singular_kernel"
                 and self.weighting == "depth_limit"):
@@ -183,7 +191,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, BaseEstimator):
         """Class shares of the weights, ``(n_samples, n_classes)``."""
         check_is_fitted(self)
         X = map_to_sphere(validate_data(self, X, reset=False, dtype=np.float64),
-                          self.input_map)
+                          self.input_map_)
         n_train = self.X_train_.shape[0]
         step = max(1, _BLOCK_ENTRIES // n_train)
         scores = np.empty((X.shape[0], self._onehot.shape[1]))

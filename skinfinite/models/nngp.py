@@ -7,6 +7,7 @@ from .._backend import on_host
 from ..solvers import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     _KernelRegressorBase, _OneHotKernelClassifier)
+from ._base import keeps_float32, scale_rows, weighted_gram
 from .ntk import _NETWORK_DOC
 
 _NNGP_NETWORK_DOC = _NETWORK_DOC.replace(
@@ -57,7 +58,8 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, normalize_y=False,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -72,32 +74,40 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Condition the prior on the training data.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Noise variance ``alpha / w`` per sample: the ridge system becomes
+            ``(K + alpha W^-1) c = y`` (as in KernelRidge); zero weights drop
+            samples.  Exact (Cholesky) solver only.
 
         Returns
         -------
         self
         """
-        X, Y = self._validate_fit(X, y)
+        X, Y = self._validate_fit(X, y, sample_weight)
         self._Y = Y
         self._resolve_device(X)
         if self._resolve_solver(X.shape[0]) == "nystroem":
             self.alpha_ = self._fit_nystroem(X, Y, "nngp")
             return self
-        K = self._grams(X, None, ("nngp",))["nngp"]
+        d, xp = self._sqrt_weight, self._backend()
+        K = weighted_gram(self._grams(X, None, ("nngp",))["nngp"], d, xp)
         self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
         del K
         self.L_ = np.tril(self._factor[0])
-        self.alpha_ = on_host(cho_solve(self._factor, Y))
+        self.alpha_ = on_host(scale_rows(
+            cho_solve(self._factor, scale_rows(Y, d, xp)), d, xp))
         return self
 
+    @keeps_float32
     def predict(self, X, return_std=False, return_cov=False):
         """Posterior mean, and optionally standard deviation or covariance.
 
@@ -125,7 +135,8 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
         mean = self._output_mean(on_host(
             K_trans @ self._backend().asarray(self.alpha_)))
-        V = solve_lower(self.L_, K_trans.T)
+        V = solve_lower(self.L_, scale_rows(K_trans.T, self._sqrt_weight,
+                                            self._backend()))
         if return_std:
             var = self._diag(X, "nngp") - on_host(
                 np.einsum("ij,ij->j", V, V))
@@ -161,6 +172,8 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         n = self._Y.shape[0]
         fit_term = -0.5 * np.einsum("ik,ik->k", self._Y, self.alpha_)
         log_det = float(np.log(np.diag(self.L_)).sum())
+        if self._sqrt_weight is not None:   # det(K + alpha W^-1)
+            log_det -= float(np.log(self._sqrt_weight).sum())
         return float(np.sum(fit_term - log_det - 0.5 * n * np.log(2 * np.pi)))
 
 
@@ -201,7 +214,8 @@ class NNGPClassifier(_OneHotKernelClassifier):
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, temperature=0.1,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -216,3 +230,4 @@ class NNGPClassifier(_OneHotKernelClassifier):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose

@@ -7,6 +7,7 @@ from .._validation import check_variance
 from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     _KernelRegressorBase, _OneHotKernelClassifier)
+from ._base import keeps_float32, scale_rows, weighted_gram
 
 _NETWORK_DOC = """
     depth : int, default=3
@@ -79,7 +80,8 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, normalize_y=False,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -97,20 +99,26 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the infinite ensemble.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared loss: the ridge system becomes
+            ``(T + alpha W^-1) c = y`` (as in KernelRidge; gradient
+            flow on the weighted loss at a finite ``training_time``); zero weights drop
+            samples.  Exact (Cholesky) solver only.
 
         Returns
         -------
         self
         """
-        X, Y = self._validate_fit(X, y)
+        X, Y = self._validate_fit(X, y, sample_weight)
         self._nngp_train = None
         self._resolve_device(X)
         solver = self._resolve_solver(X.shape[0],
@@ -122,7 +130,8 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                                  "gives the trained-to-convergence ensemble.")
             self.dual_coef_ = self._fit_nystroem(X, Y, "ntk")
             return self
-        ntk = self._grams(X, None, ("ntk",))["ntk"]
+        ntk = weighted_gram(self._grams(X, None, ("ntk",))["ntk"],
+                            self._sqrt_weight, self._backend())
         if self.training_time is None:
             self._factor, self.jitter_ = cholesky_with_jitter(ntk, self.alpha)
             del ntk
@@ -143,12 +152,15 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
 
     def _apply_A(self, B):
         """``A B`` on the fitting device (host ``B`` is moved there)."""
+        # with weights A = D A(D T D) D, D = diag(sqrt(w))
+        d, xp = getattr(self, "_sqrt_weight", None), self._backend()
+        B = scale_rows(xp.asarray(B, np.float64), d, xp)
         if self._eig is None:
-            return cho_solve(self._factor, B)
+            return scale_rows(cho_solve(self._factor, B), d, xp)
         V, f = self._eig
-        B = self._backend().asarray(B, np.float64)
-        return V @ (f[:, None] * (V.T @ B))
+        return scale_rows(V @ (f[:, None] * (V.T @ B)), d, xp)
 
+    @keeps_float32
     def predict(self, X, return_std=False, return_cov=False):
         """Mean (and spread) of the ensemble's predictions.
 
@@ -239,7 +251,8 @@ class NTKClassifier(_OneHotKernelClassifier):
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
                  training_time=None, learning_rate=1.0, temperature=0.1,
                  solver="auto", n_inducing=None, inducing="uniform",
-                 random_state=None, tol=1e-6, max_iter=100, device="auto"):
+                 random_state=None, tol=1e-6, max_iter=100, device="auto",
+                 verbose=0):
         self.depth = depth
         self.activation = activation
         self.architecture = architecture
@@ -257,3 +270,4 @@ class NTKClassifier(_OneHotKernelClassifier):
         self.tol = tol
         self.max_iter = max_iter
         self.device = device
+        self.verbose = verbose

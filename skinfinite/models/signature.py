@@ -10,6 +10,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from .._backend import on_host
+from .._config import CarriesConfig
+from ._base import (check_sample_weight, keeps_float32, scale_rows,
+                    weighted_gram)
 from .._sequences import (Sequences, check_layout, check_sequences,
                           is_nested_frame, resolve_layout)
 from .._tiling import plan_block
@@ -96,6 +99,10 @@ _KERNEL_PARAMS_DOC = """
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the signature PDEs are solved (see
         :class:`~skinfinite.kernels.SignatureKernel` and :ref:`guide_gpu`).
+    verbose : int, default=0
+        0 is silent; 1 reports progress over the tiles of large Gram
+        matrices, 2 over every Gram: a progress bar when stderr is a
+        terminal, plain lines otherwise.
 """
 
 
@@ -106,7 +113,7 @@ def _is_default(value, default):
         return False
 
 
-class _PathEstimatorMixin:
+class _PathEstimatorMixin(CarriesConfig):
     """Reading paths, standardising channels, building and evaluating the kernel."""
 
     def _build_kernel(self):
@@ -160,7 +167,7 @@ class _PathEstimatorMixin:
                              f"{self.n_channels_in_}.")
         return self._standardized(seqs)
 
-    def _fit_standardization(self, seqs):
+    def _fit_standardization(self, seqs, weight=None):
         n_channels = seqs.n_channels
         path_scale = check_variance(self.path_scale, "path_scale")
         if not self.standardize:
@@ -168,8 +175,11 @@ class _PathEstimatorMixin:
             self.channel_scale_ = np.full(n_channels, path_scale)
             return
         points = np.concatenate([seqs.path(i) for i in range(seqs.n_paths)])
-        self.channel_mean_ = points.mean(axis=0)
-        std = points.std(axis=0)
+        if weight is not None:   # every point weighs as its path
+            weight = np.repeat(weight, seqs.lengths)
+        self.channel_mean_ = np.average(points, axis=0, weights=weight)
+        std = np.sqrt(np.average((points - self.channel_mean_) ** 2, axis=0,
+                                 weights=weight))
         self.channel_scale_ = path_scale / np.where(std > 0, std, 1.0)
 
     def _standardized(self, seqs):
@@ -189,6 +199,18 @@ class _PathEstimatorMixin:
                              "entries.")
         self.paths_fit_ = paths
         return paths
+
+    def _fit_weighted_paths(self, X, y, sample_weight):
+        """``_fit_paths`` with weighted channel statistics; returns the
+        paths and the validated weights (None without weights)."""
+        paths = self._fit_paths(X, y)
+        w = check_sample_weight(sample_weight, paths.n_paths)
+        if w is not None and self.standardize:
+            raw = Sequences(paths.values / self.channel_scale_
+                            + self.channel_mean_, paths.lengths)
+            self._fit_standardization(raw, w)
+            paths = self.paths_fit_ = self._standardized(raw)
+        return paths, w
 
     def _tiles(self, paths):
         """Row slices of the test paths for tile-by-tile prediction."""
@@ -281,7 +303,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
                  n_channels=None, C=1.0, class_weight=None, probability=False,
-                 device="auto", layout="auto"):
+                 device="auto", layout="auto", verbose=0):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -299,20 +321,24 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         self.probability = probability
         self.device = device
         self.layout = layout
+        self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the support-vector machine on the kernel of the training paths.
 
         Parameters
         ----------
         X : paths (see above)
         y : array-like of shape (n_paths,)
+        sample_weight : array-like of shape (n_paths,), default=None
+            Per-path weights, passed to :class:`sklearn.svm.SVC` (they
+            rescale ``C`` per path).
 
         Returns
         -------
         self
         """
-        paths = self._fit_paths(X, y)
+        paths, sample_weight = self._fit_weighted_paths(X, y, sample_weight)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         gram = np.asarray(self.kernel_(paths), dtype=np.float64)
@@ -321,10 +347,11 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         if self.probability:
             self.calibrator_ = CalibratedClassifierCV(
                 svc, method="sigmoid", ensemble=False,
-                cv=self._calibration_folds(y)).fit(gram, y)
+                cv=self._calibration_folds(y)).fit(gram, y,
+                                                   sample_weight=sample_weight)
             self.svc_ = self.calibrator_.calibrated_classifiers_[0].estimator
         else:
-            self.svc_ = svc.fit(gram, y)
+            self.svc_ = svc.fit(gram, y, sample_weight=sample_weight)
         self.classes_ = self.svc_.classes_
         self.support_ = self.svc_.support_
         return self
@@ -424,7 +451,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
                  time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
                  length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
                  n_channels=None, alpha=1.0, normalize_y=False,
-                 device="auto", layout="auto"):
+                 device="auto", layout="auto", verbose=0):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -441,23 +468,33 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self.normalize_y = normalize_y
         self.device = device
         self.layout = layout
+        self.verbose = verbose
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Solve the kernel ridge system on the training paths.
 
         Parameters
         ----------
         X : paths (see above)
         y : array-like of shape (n_paths,) or (n_paths, n_targets)
+        sample_weight : array-like of shape (n_paths,), default=None
+            Weights of the squared loss: ``(K + alpha W^-1) c = y`` (as in
+            KernelRidge); zero weights drop paths.
 
         Returns
         -------
         self
         """
         alpha = check_variance(self.alpha, "alpha", allow_zero=True)
-        paths = self._fit_paths(X, y)
-        y = self._check_targets(y)
-        gram = np.asarray(self.kernel_(paths), dtype=np.float64)
+        paths, w = self._fit_weighted_paths(X, y, sample_weight)
+        self._sqrt_weight = None
+        if w is not None:
+            keep = np.flatnonzero(w > 0)
+            paths, y = paths.take(keep), np.asarray(y)[keep]
+            self.paths_fit_, self._sqrt_weight = paths, np.sqrt(w[keep])
+        y = self._check_targets(y, w if w is None else w[w > 0])
+        gram = weighted_gram(np.asarray(self.kernel_(paths), dtype=np.float64),
+                             self._sqrt_weight, np)
         try:
             self._factor, self.jitter_ = cholesky_with_jitter(gram, alpha)
         except NumericalError as exc:
@@ -466,10 +503,12 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
                 f"even with jitter ({exc}).  The PDE solution is too coarse for "
                 "these paths: increase dyadic_order (or alpha), or scale the "
                 "paths down (scale, length_scale).") from None
-        self.dual_coef_ = cho_solve(self._factor, (y - self._y_mean) / self._y_scale)
+        d = self._sqrt_weight
+        self.dual_coef_ = scale_rows(cho_solve(self._factor, scale_rows(
+            (y - self._y_mean) / self._y_scale, d, np)), d, np)
         return self
 
-    def _check_targets(self, y):
+    def _check_targets(self, y, weight=None):
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             try:
@@ -485,13 +524,15 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self._y_1d = y.ndim == 1
         y = y.reshape(len(y), -1)
         if self.normalize_y:
-            self._y_mean = y.mean(axis=0)
-            std = y.std(axis=0)
+            self._y_mean = np.average(y, axis=0, weights=weight)
+            std = np.sqrt(np.average((y - self._y_mean) ** 2, axis=0,
+                                     weights=weight))
             self._y_scale = np.where(std > 0, std, 1.0)
         else:
             self._y_mean, self._y_scale = np.zeros(y.shape[1]), np.ones(y.shape[1])
         return y
 
+    @keeps_float32
     def predict(self, X, return_std=False):
         """Kernel ridge prediction (the Gaussian-process predictive mean).
 
@@ -516,7 +557,9 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
             cross = self._cross_gram(tile)
             means.append(cross @ self.dual_coef_)
             if return_std:
-                reduced = cho_solve(self._factor, cross.T)
+                d = getattr(self, "_sqrt_weight", None)
+                reduced = scale_rows(cho_solve(self._factor, scale_rows(
+                    cross.T, d, np)), d, np)
                 variances.append(self.kernel_.diag(tile)
                                  - np.einsum("ij,ji->i", cross, reduced))
         mean = np.concatenate(means) * self._y_scale + self._y_mean

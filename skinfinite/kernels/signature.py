@@ -7,6 +7,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._backend import backend_unless, like_input, on_host
+from .._config import CarriesConfig
 from .._sequences import check_same_channels, check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 from .._validation import check_dtype, check_variance
@@ -229,7 +230,7 @@ def _finite_output(K, name, advice):
     return K
 
 
-class _PathKernel(Kernel):
+class _PathKernel(CarriesConfig, Kernel):
     """Plumbing shared by the kernels on paths: input checks and the path
     transforms named by ``lead_lag``, ``time_augment`` and ``basepoint``."""
 

@@ -13,6 +13,7 @@ import time
 import warnings
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Kernel, Sum
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
@@ -242,10 +243,13 @@ class ClassifierScores:
 
     def fold_scores(self, K, C):
         out = []
-        for train, test in self.folds:
-            svc = SVC(kernel="precomputed", C=C, class_weight=self.class_weight)
-            svc.fit(K[np.ix_(train, train)], self.y[train])
-            out.append(svc.score(K[np.ix_(test, train)], self.y[test]))
+        # the blocks are checked once here; the many small fits skip it
+        with config_context(assume_finite=True, skip_parameter_validation=True):
+            for train, test in self.folds:
+                svc = SVC(kernel="precomputed", C=C, class_weight=self.class_weight)
+                svc.fit(K[np.ix_(train, train)], self.y[train])
+                out.append(np.mean(svc.predict(K[np.ix_(test, train)])
+                                   == self.y[test]))
         return np.array(out)
 
     def __call__(self, K):
@@ -479,7 +483,8 @@ class PathSearch:
 
     def _climb_1d(self, make, stage, budgeted=False):
         scores = {}
-        for i in (-1, 0, 1):
+        # the heuristic start first: ties go to the setting evaluated first
+        for i in (0, -1, 1):
             scores[i] = self._eval(make(i), stage, budgeted)
         while True:
             valid = {k: v for k, v in scores.items() if v is not None}
@@ -588,9 +593,9 @@ class PathSearch:
                                             setting["time_augment"])
             ps_axis = (lambda i: ps0 * _PATH_SCALE_STEP ** i) if ps_mode == "auto" \
                 else (lambda i: ps_values[i])
-            ps_range = range(-1, 2) if ps_mode == "auto" else range(len(ps_values))
+            ps_range = (0, -1, 1) if ps_mode == "auto" else range(len(ps_values))
             if not setting["time_augment"] and ps_mode == "auto":
-                ps_range = range(0, 1)   # no time channel: path_scale and width trade
+                ps_range = (0,)   # no time channel: path_scale and width trade
             bases = {}
 
             def make(i, j):
@@ -604,7 +609,7 @@ class PathSearch:
                 else:
                     s["length_scale"] = ls_values[j]
                 return s
-            ls_range = (range(-1, 2) if ls_mode == "auto" else range(len(ls_values))) \
+            ls_range = ((0, -1, 1) if ls_mode == "auto" else range(len(ls_values))) \
                 if rbf_static else range(0, 1)
             scores = {}
             first = True
@@ -729,14 +734,14 @@ class PathSearch:
                 f"The model selection was shrunk to fit time_budget="
                 f"{self.budget:g}s: it skipped {len(self.skipped)} kernel "
                 f"setting(s), first {self.skipped[0]}.  Raise time_budget (or set "
-                "it to None) for the full search.", SelectionWarning, stacklevel=4)
+                "it to None) for the full search.", SelectionWarning, stacklevel=5)
         means = np.array([r["mean"] for r in self.rows])
         if means.max() <= self.scorer.chance + _TIE:
             warnings.warn(
                 f"No setting of the model selection scored better than the "
                 f"constant prediction ({self.scorer.chance:.4g}); every candidate "
                 f"scored at most {means.max():.4g}, so the choice is arbitrary.  "
-                "Check the data and the labels.", SelectionWarning, stacklevel=4)
+                "Check the data and the labels.", SelectionWarning, stacklevel=5)
 
     # ---- results
     def results(self):
@@ -771,7 +776,7 @@ def _public(setting):
         sig, rbf = setting["parts"]
         out = {"kernel": family}
         out.update({k: v for k, v in _public(sig).items() if k != "kernel"})
-        out["rbf_length_scale"] = rbf["length_scale"]
+        out["rbf_length_scale"] = float(rbf["length_scale"])
         return out
     out = {}
     for k, v in setting.items():

@@ -179,7 +179,8 @@ class _PathEstimatorMixin:
                 f"kernel was given; set them on the kernel instead (for example "
                 f"kernel__{changed[0]}).")
         if not isinstance(self.kernel, Kernel):
-            raise TypeError("kernel must be a scikit-learn Kernel on paths (such as "
+            raise TypeError(f"kernel must be 'auto', one of {FAMILIES}, a list of "
+                            "them, None or a scikit-learn Kernel on paths (such as "
                             f"SignatureKernel), got {type(self.kernel).__name__}.")
         return clone(self.kernel)
 

@@ -35,7 +35,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._duals import piecewise_linear_dual
+from .._duals import (erf_dual, piecewise_linear_dual, series_dual,
+                      trig_dual)
 from .._fastmath import FASTMATH
 
 AVERAGE, FLATTEN, PPV = 0, 1, 2
@@ -58,7 +59,7 @@ def shifts(d, fh, fw, same):
     return (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)
 
 
-@njit(inline="always", fastmath=FASTMATH)
+@njit(fastmath=FASTMATH, cache=True)
 def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
             sa, sb, scale, add):
     """dst[p, p'] = scale * sum_k src[p + o_k, p' + o_k] + add.
@@ -106,153 +107,209 @@ _out_shape_nb = njit(inline="always")(_out_shape)
 
 
 # ------------------------------------------------------------- pair kernels
-def make_pairs(dual, per_input):
-    """Values of the NNGP and NTK for a list of pairs (one row per pair)."""
+# Families of duals the cached kernels dispatch on (an activation's
+# ``_scalar_dual``); a branch on a loop-invariant integer costs little and
+# lets the kernels be compiled once and cached on disk.
+PIECEWISE, ERF, TRIG, SERIES = 0, 1, 2, 3
+_FAMILIES = {piecewise_linear_dual: PIECEWISE, erf_dual: ERF,
+             trig_dual: TRIG, series_dual: SERIES}
 
-    @njit(parallel=True, fastmath=FASTMATH)
-    def pairs(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
-              same, depth, dgx, sgx, dgy, sgy, cx, cy, param, sw2, sb2,
-              readout, want_t, out):
-        npairs = prow.shape[0]
-        c = xv.shape[1]
-        pxmax = h * xv.shape[3]
-        pymax = h * yv.shape[3]
-        a1 = sw2 / (c * fh * fw)
-        al = sw2 / (fh * fw)
-        none = cx[0, 0, 0, 0]
-        nchunks = min(npairs, 4 * numba.get_num_threads())
-        for chunk in prange(nchunks):
-            g = np.empty((pxmax, pymax))
-            s = np.empty((pxmax, pymax))
-            vv = np.empty((pxmax, pymax))
-            tsz = pxmax if want_t else 1
-            th = np.empty((tsz, pymax if want_t else 1))
-            tv = np.empty((tsz, pymax if want_t else 1))
-            for pi in range(chunk, npairs, nchunks):
-                i = prow[pi]
-                j = pcol[pi]
-                wx = xw[i]
-                wy = yw[j]
-                npx = h * wx
-                npy = h * wy
-                for p in range(npx):
-                    for q in range(npy):
-                        g[p, q] = 0.0
-                for ch in range(c):
-                    for p in range(npx):
-                        ia = p // wx
-                        a = xv[i, ch, ia, p - ia * wx]
-                        for i2 in range(h):
-                            base = i2 * wy
-                            for j2 in range(wy):
-                                g[p, base + j2] += a * yv[j, ch, i2, j2]
-                kacc = 0.0
-                tacc = 0.0
-                for di in range(dils.shape[0]):
-                    if not (vx[i, di] and vy[j, di]):
-                        continue
-                    d = dils[di]
-                    sa = d * ((fh - 1) // 2) if same else 0
-                    sb = d * ((fw - 1) // 2) if same else 0
-                    hx, ux = _out_shape_nb(h, wx, d, fh, fw, same)
-                    hy, uy = _out_shape_nb(h, wy, d, fh, fw, same)
-                    _lagsum(g, h, wx, h, wy, s, hx, ux, hy, uy, d, fh, fw,
-                            sa, sb, a1, sb2)
-                    if want_t:
-                        for p in range(hx * ux):
-                            for q in range(hy * uy):
-                                th[p, q] = s[p, q]
-                    for layer in range(depth - 1):
-                        for p in range(hx * ux):
-                            kxx = dgx[i, di, layer, p]
-                            sqx = sgx[i, di, layer, p]
-                            ax = cx[i, di, layer, p] if per_input else none
-                            for q in range(hy * uy):
-                                ay = cy[j, di, layer, q] if per_input else none
-                                v, vd = dual(kxx, s[p, q], dgy[j, di, layer, q],
-                                             sqx * sgy[j, di, layer, q], ax,
-                                             ay, param)
-                                vv[p, q] = v
-                                if want_t:
-                                    tv[p, q] = th[p, q] * vd
-                        px, pux, py, puy = hx, ux, hy, uy
-                        hx, ux = _out_shape_nb(px, pux, d, fh, fw, same)
-                        hy, uy = _out_shape_nb(py, puy, d, fh, fw, same)
-                        _lagsum(vv, px, pux, py, puy, s, hx, ux, hy, uy, d,
-                                fh, fw, sa, sb, al, sb2)
-                        if want_t:
-                            _lagsum(tv, px, pux, py, puy, th, hx, ux, hy, uy,
-                                    d, fh, fw, sa, sb, al, 0.0)
-                            for p in range(hx * ux):
-                                for q in range(hy * uy):
-                                    th[p, q] += s[p, q]
-                    last = depth - 1
-                    kd = 0.0
-                    td = 0.0
-                    if readout == FLATTEN:
-                        for ia in range(min(hx, hy)):
-                            for ja in range(min(ux, uy)):
-                                p = ia * ux + ja
-                                q = ia * uy + ja
-                                ax = cx[i, di, last, p] if per_input else none
-                                ay = cy[j, di, last, q] if per_input else none
-                                v, vd = dual(dgx[i, di, last, p], s[p, q],
-                                             dgy[j, di, last, q],
-                                             sgx[i, di, last, p]
-                                             * sgy[j, di, last, q], ax, ay,
-                                             param)
-                                kd += v
-                                if want_t:
-                                    td += th[p, q] * vd
-                        norm = 1.0 / math.sqrt(float(hx * ux * hy * uy))
-                    else:
-                        for p in range(hx * ux):
-                            kxx = dgx[i, di, last, p]
-                            sqx = sgx[i, di, last, p]
-                            ax = cx[i, di, last, p] if per_input else none
-                            krow = 0.0
-                            trow = 0.0
-                            for q in range(hy * uy):
-                                if readout == PPV:
-                                    v = piecewise_linear_dual(
-                                        kxx, s[p, q], dgy[j, di, last, q],
-                                        sqx * sgy[j, di, last, q], none,
-                                        none, 0.0)[1]
-                                    krow += v
-                                else:
-                                    ay = (cy[j, di, last, q] if per_input
-                                          else none)
-                                    v, vd = dual(kxx, s[p, q],
-                                                 dgy[j, di, last, q],
-                                                 sqx * sgy[j, di, last, q],
-                                                 ax, ay, param)
-                                    krow += v
-                                    if want_t:
-                                        trow += th[p, q] * vd
-                            kd += krow
-                            td += trow
-                        norm = 1.0 / float(hx * ux * hy * uy)
-                    kacc += kd * norm
-                    tacc += td * norm
-                scale = sw2 / math.sqrt(nx[i] * ny[j])
-                k_out = scale * kacc + sb2
-                out[pi, 0] = k_out
+
+def dual_family(activation):
+    """The family code of an activation's duals."""
+    family = _FAMILIES.get(activation._scalar_dual)
+    if family is None:
+        raise ValueError(
+            f"The convolutional kernels have no compiled duals for "
+            f"{activation!r}; pass it as a callable (integrated by "
+            "quadrature) instead.")
+    return family
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _dual(family, kxx, kxy, kyy, r, ax, ay, param):
+    if family == PIECEWISE:
+        return piecewise_linear_dual(kxx, kxy, kyy, r, ax, ay, param)
+    if family == ERF:
+        return erf_dual(kxx, kxy, kyy, r, ax, ay, param)
+    if family == TRIG:
+        return trig_dual(kxx, kxy, kyy, r, ax, ay, param)
+    return series_dual(kxx, kxy, kyy, r, ax, ay, param)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
+            want_t):
+    # V (and Th * Vd) of one hidden layer from its covariances S; cx, cy
+    # hold one coefficient row per position (series duals) or one row
+    per_input = family == SERIES
+    for p in range(nx):
+        kxx = dgx[p]
+        sqx = sgx[p]
+        ax = cx[p] if per_input else cx[0]
+        for q in range(ny):
+            ay = cy[q] if per_input else cy[0]
+            v, vd = _dual(family, kxx, s[p, q], dgy[q], sqx * sgy[q], ax, ay,
+                          param)
+            vv[p, q] = v
+            if want_t:
+                tv[p, q] = th[p, q] * vd
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
+            readout, want_t):
+    # sums over all pairs of positions of the readout's duals
+    per_input = family == SERIES
+    kd = 0.0
+    td = 0.0
+    for p in range(nx):
+        kxx = dgx[p]
+        sqx = sgx[p]
+        krow = 0.0
+        trow = 0.0
+        if readout == PPV:
+            for q in range(ny):
+                krow += piecewise_linear_dual(kxx, s[p, q], dgy[q],
+                                              sqx * sgy[q], cx[0], cy[0],
+                                              0.0)[1]
+        else:
+            ax = cx[p] if per_input else cx[0]
+            for q in range(ny):
+                ay = cy[q] if per_input else cy[0]
+                v, vd = _dual(family, kxx, s[p, q], dgy[q], sqx * sgy[q], ax,
+                              ay, param)
+                krow += v
                 if want_t:
-                    out[pi, 1] = k_out + scale * tacc
-    return pairs
+                    trow += th[p, q] * vd
+        kd += krow
+        td += trow
+    return kd, td
 
 
-_CACHE = {}
+@njit(fastmath=FASTMATH, cache=True)
+def _flat(s, th, hx, ux, hy, uy, dgx, sgx, dgy, sgy, cx, cy, param, family,
+          want_t):
+    per_input = family == SERIES
+    kd = 0.0
+    td = 0.0
+    for ia in range(min(hx, hy)):
+        for ja in range(min(ux, uy)):
+            p = ia * ux + ja
+            q = ia * uy + ja
+            ax = cx[p] if per_input else cx[0]
+            ay = cy[q] if per_input else cy[0]
+            v, vd = _dual(family, dgx[p], s[p, q], dgy[q], sgx[p] * sgy[q],
+                          ax, ay, param)
+            kd += v
+            if want_t:
+                td += th[p, q] * vd
+    return kd, td
 
 
-def compiled(activation):
-    """The pair kernel compiled for an activation's family of duals."""
-    key = activation._scalar_dual
-    if key not in _CACHE:
-        per_input = not activation.closed_form
-        _CACHE[key] = make_pairs(activation._scalar_dual, per_input)
-    return _CACHE[key]
+@njit(fastmath=FASTMATH, cache=True)
+def _one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
+              dgx, sgx, dgy, sgy, cx, cy, param, family, sw2, sb2, readout,
+              want_t, g, s, vv, th, tv):
+    """Pooled sums of one pair of inputs over its dilations."""
+    per_input = family == SERIES
+    c = xv.shape[1]
+    a1 = sw2 / (c * fh * fw)
+    al = sw2 / (fh * fw)
+    npx = h * wx
+    npy = h * wy
+    for p in range(npx):
+        for q in range(npy):
+            g[p, q] = 0.0
+    for ch in range(c):
+        for p in range(npx):
+            ia = p // wx
+            a = xv[i, ch, ia, p - ia * wx]
+            for i2 in range(h):
+                base = i2 * wy
+                for j2 in range(wy):
+                    g[p, base + j2] += a * yv[j, ch, i2, j2]
+    kacc = 0.0
+    tacc = 0.0
+    for di in range(dils.shape[0]):
+        if not (vx[i, di] and vy[j, di]):
+            continue
+        d = dils[di]
+        sa = d * ((fh - 1) // 2) if same else 0
+        sb = d * ((fw - 1) // 2) if same else 0
+        hx, ux = _out_shape_nb(h, wx, d, fh, fw, same)
+        hy, uy = _out_shape_nb(h, wy, d, fh, fw, same)
+        _lagsum(g, h, wx, h, wy, s, hx, ux, hy, uy, d, fh, fw, sa, sb, a1,
+                sb2)
+        if want_t:
+            for p in range(hx * ux):
+                for q in range(hy * uy):
+                    th[p, q] = s[p, q]
+        for layer in range(depth + 1):
+            cxl = cx[i, di, layer] if per_input else cx[0, 0, 0]
+            cyl = cy[j, di, layer] if per_input else cy[0, 0, 0]
+            if layer == depth - 1:
+                break
+            _hidden(s, vv, th, tv, hx * ux, hy * uy, dgx[i, di, layer],
+                    sgx[i, di, layer], dgy[j, di, layer], sgy[j, di, layer],
+                    cxl, cyl, param, family, want_t)
+            px, pux, py, puy = hx, ux, hy, uy
+            hx, ux = _out_shape_nb(px, pux, d, fh, fw, same)
+            hy, uy = _out_shape_nb(py, puy, d, fh, fw, same)
+            _lagsum(vv, px, pux, py, puy, s, hx, ux, hy, uy, d, fh, fw, sa,
+                    sb, al, sb2)
+            if want_t:
+                _lagsum(tv, px, pux, py, puy, th, hx, ux, hy, uy, d, fh, fw,
+                        sa, sb, al, 0.0)
+                for p in range(hx * ux):
+                    for q in range(hy * uy):
+                        th[p, q] += s[p, q]
+        last = depth - 1
+        if readout == FLATTEN:
+            kd, td = _flat(s, th, hx, ux, hy, uy, dgx[i, di, last],
+                           sgx[i, di, last], dgy[j, di, last],
+                           sgy[j, di, last], cxl, cyl, param, family, want_t)
+            norm = 1.0 / math.sqrt(float(hx * ux * hy * uy))
+        else:
+            kd, td = _pooled(s, th, hx * ux, hy * uy, dgx[i, di, last],
+                             sgx[i, di, last], dgy[j, di, last],
+                             sgy[j, di, last], cxl, cyl, param, family,
+                             readout, want_t)
+            norm = 1.0 / float(hx * ux * hy * uy)
+        kacc += kd * norm
+        tacc += td * norm
+    return kacc, tacc
 
+
+@njit(parallel=True, cache=True)
+def pair_values(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
+                same, depth, dgx, sgx, dgy, sgy, cx, cy, param, family, sw2,
+                sb2, readout, want_t, nchunks, out):
+    """NNGP (column 0) and NTK (column 1) of the pairs (prow, pcol),
+    spread over ``nchunks`` parallel chunks."""
+    npairs = prow.shape[0]
+    pxmax = h * xv.shape[3]
+    pymax = h * yv.shape[3]
+    for chunk in prange(nchunks):
+        # buffers of one pair of inputs, reused across the chunk's pairs
+        g = np.empty((pxmax, pymax))
+        s = np.empty((pxmax, pymax))
+        vv = np.empty((pxmax, pymax) if depth > 1 else (1, 1))
+        tsz = (pxmax, pymax) if want_t else (1, 1)
+        th = np.empty(tsz)
+        tv = np.empty(tsz if depth > 1 else (1, 1))
+        for pi in range(chunk, npairs, nchunks):
+            i = prow[pi]
+            j = pcol[pi]
+            kacc, tacc = _one_pair(xv, xw[i], yv, yw[j], i, j, h, dils, vx,
+                                   vy, fh, fw, same, depth, dgx, sgx, dgy,
+                                   sgy, cx, cy, param, family, sw2, sb2,
+                                   readout, want_t, g, s, vv, th, tv)
+            scale = sw2 / math.sqrt(nx[i] * ny[j])
+            k_out = scale * kacc + sb2
+            out[pi, 0] = k_out
+            if want_t:
+                out[pi, 1] = k_out + scale * tacc
 
 # ------------------------------------------------------ per-input diagonals
 def _lagsum_batch(a, d, fh, fw, same, out_shape):

@@ -317,16 +317,17 @@ def _run_pairs(x, y, spec, rows, cols, want_t, prepared=None):
     px = prepared[0] if prepared else _prepared(x, spec, False)
     py = px if (y is x) else (prepared[1] if prepared
                              else _prepared(y, spec, False))
-    pairs = rec.compiled(spec.activation)
     out = np.empty((rows.shape[0], 2))
     if rows.shape[0] == 0:
         return out
-    pairs(x.values, x.widths, y.values, y.widths, rows, cols,
+    rec.pair_values(x.values, x.widths, y.values, y.widths, rows, cols,
           x.values.shape[2], np.asarray(spec.dilations, dtype=np.int64),
           x.valid, y.valid, x.counts, y.counts, spec.fh, spec.fw, spec.same,
           spec.depth, px[0], px[1], py[0], py[1], px[2], py[2],
-          float(spec.activation._param), spec.weight_variance,
-          spec.bias_variance, spec.readout, bool(want_t), out)
+          float(spec.activation._param), rec.dual_family(spec.activation),
+          spec.weight_variance,
+          spec.bias_variance, spec.readout, bool(want_t),
+          min(rows.shape[0], 4 * numba.get_num_threads()), out)
     return out
 
 

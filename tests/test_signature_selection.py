@@ -90,7 +90,7 @@ class _PeakScorer:
         self.peak = peak
 
     def grid(self):
-        return [0.1, 1.0, 10.0, 100.0, 1000.0]
+        return [1.0, 10.0, 100.0]
 
     def fold_scores(self, K, value):
         return np.array([-abs(np.log10(value) - self.peak)])

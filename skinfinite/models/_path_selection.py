@@ -24,9 +24,15 @@ from ..kernels.signature import SignatureKernel
 from ..kernels._path_transforms import transform
 
 #: Kernel families on paths the estimators choose among.
-FAMILIES = ("rbf", "signature", "signature+rbf")
+FAMILIES = ("rbf", "conv", "signature", "signature+rbf")
+#: Families whose Gram matrices cost enough to share the time budget.
+_COSTLY = ("conv", "signature", "given")
 #: Longest path (points) of the first, coarse stage of the signature search.
 COARSE_LENGTH = 32
+#: Longest path of the first stage of the convolutional kernel's search.
+CONV_COARSE_LENGTH = 64
+#: Step of the convolutional kernel's bias-variance lattice.
+_BIAS_STEP = 4.0
 #: Signature-kernel cells solved per second before the first measurement.
 _CELLS_PER_SECOND = 5e7
 # Lattice steps (factors) of the scale axes, and how many steps the search
@@ -34,9 +40,9 @@ _CELLS_PER_SECOND = 5e7
 _PATH_SCALE_STEP = 4.0
 _LENGTH_SCALE_STEP = 2.0
 _MAX_STEPS = 4
-_C_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
+_C_GRID = (1.0, 10.0, 100.0)
 _C_BOUNDS = (1e-4, 1e6)
-_ALPHA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+_ALPHA_GRID = (1e-3, 1e-2, 1e-1, 1.0)
 _ALPHA_BOUNDS = (1e-8, 1e4)
 _TIE = 1e-12
 
@@ -351,7 +357,8 @@ class PathSearch:
                              f"got {budget!r}.")
         self.budget = None if budget is None else float(budget)
         self.start = time.perf_counter()
-        self.rate = _CELLS_PER_SECOND
+        self.rates = {"signature": _CELLS_PER_SECOND, "conv": _CELLS_PER_SECOND}
+        self.deadline = self.budget
         self.rows = []
         self.best = None       # (score, key, gram, setting)
         self.family_best = {}
@@ -363,7 +370,7 @@ class PathSearch:
         return time.perf_counter() - self.start
 
     def fits(self, seconds):
-        return self.budget is None or self.elapsed() + seconds <= self.budget
+        return self.deadline is None or self.elapsed() + seconds <= self.deadline
 
     def say(self, message):
         if self.verbose:
@@ -417,6 +424,14 @@ class PathSearch:
             return SeriesRBFKernel(setting["length_scale"], setting["length"])
         if family == "given":
             return clone(self.est.kernel)
+        if family == "conv":
+            from ..kernels import ConvNNGP
+            # "same" padding: paths of any length, shorter than a filter too
+            conv = ConvNNGP(readout="ppv", padding="same",
+                            bias_variance=setting["bias_variance"])
+            if setting["max_length"] is None:
+                return conv
+            return ShortenedKernel(conv, setting["max_length"])
         if family == "signature+rbf":
             sig, rbf = setting["parts"]
             ps = sig["path_scale"]
@@ -434,19 +449,23 @@ class PathSearch:
         return ShortenedKernel(sig, setting["max_length"])
 
     def cells(self, setting):
-        """PDE cells of a signature Gram of this setting (its cost)."""
+        """Work of the Gram of a setting (signature: PDE cells; convolutional:
+        pairs of windows times dilations), in units of its family's rate."""
         length = min(self.paths.max_length, setting["max_length"] or np.inf)
+        n = self.paths.n_paths
+        if setting["kernel"] == "conv":
+            return (0.5 * n * n + n) * length ** 2 * max(np.log2(length), 1.0)
         if setting["lead_lag"]:
             length = 2 * length - 1
         length += bool(setting["basepoint"])
-        n = self.paths.n_paths
         return (0.5 * n * n + n) * (length - 1) ** 2 * 4.0 ** setting["dyadic_order"]
 
     def signature_evaluate(self, setting, stage, required=False):
         """Evaluate a signature setting when its predicted time fits."""
         if any(r["key"] == _key(setting) for r in self.rows):
             return True
-        seconds = self.cells(setting) / self.rate
+        family = setting["kernel"]
+        seconds = self.cells(setting) / self.rates[family]
         if not required and not self.fits(seconds):
             self.skipped.append(f"{stage} {_public(setting)} (about {seconds:.0f}s)")
             self.say(f"skip {stage}: predicted {seconds:.1f}s exceeds the budget")
@@ -455,12 +474,18 @@ class PathSearch:
         self.evaluate(setting, stage)
         took = time.perf_counter() - started
         if took > 0.05:
-            self.rate = self.cells(setting) / took
+            self.rates[family] = self.cells(setting) / took
         return True
 
     # ---- stages
     def run(self, families):
+        costly = [f for f in families if f in _COSTLY]
         for family in families:
+            if family in _COSTLY and self.budget is not None:
+                # each costly family may use its share of what is left
+                share = (self.budget - self.elapsed()) / len(costly)
+                self.deadline = self.elapsed() + max(share, 0.0)
+                costly.remove(family)
             getattr(self, "_" + family.replace("+", "_"))()
         if self.best is None:
             raise ValueError("The model selection evaluated no setting.")
@@ -501,6 +526,48 @@ class PathSearch:
             return (self.evaluate(setting, stage)
                     if self.signature_evaluate(setting, stage) else None)
         return self.evaluate(setting, stage)
+
+    def _conv(self):
+        """The convolutional (ROCKET-limit) kernel: bias variance on a lattice
+        on shortened paths, then longer paths while the budget allows."""
+        full = self.paths.max_length
+        coarse = min(full, CONV_COARSE_LENGTH)
+        base = {"kernel": "conv", "max_length": None if coarse >= full else coarse}
+        first = [True]
+
+        def make(i, setting=base):
+            return dict(setting, bias_variance=_BIAS_STEP ** i)
+
+        def run(setting, stage):
+            required, first[0] = first[0], False
+            if not self.signature_evaluate(setting, stage, required=required):
+                return None
+            return self._score_of(setting)
+        scores = {}
+        for i in (0, -1, 1):
+            scores[i] = run(make(i), "conv")
+        while True:
+            valid = {k: v for k, v in scores.items() if v is not None}
+            best = max(valid, key=lambda k: (valid[k], -abs(k)))
+            new = [j for j in (best - 1, best + 1) if j not in scores
+                   and abs(j) <= _MAX_STEPS]
+            if not new:
+                break
+            for j in new:
+                scores[j] = run(make(j), "conv")
+        best_setting, score = make(best), scores[best]
+        length = coarse
+        while length < full:
+            length = min(2 * length, full)
+            trial = dict(best_setting, max_length=None if length >= full else length)
+            s = run(trial, "conv length")
+            if s is None:
+                break
+            if s > score + _TIE:
+                best_setting, score = trial, s
+        for f in (_BIAS_STEP ** -0.5, _BIAS_STEP ** 0.5):
+            run(dict(best_setting, bias_variance=best_setting["bias_variance"] * f),
+                "conv refine")
 
     def _rbf(self):
         seqs = self.paths

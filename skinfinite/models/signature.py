@@ -51,15 +51,19 @@ _INPUT_DOC = """
 """
 
 _KERNEL_PARAMS_DOC = """
-    kernel : "auto", "rbf", "signature", "signature+rbf", list, None or Kernel, \
-default="auto"
+    kernel : "auto", "rbf", "conv", "signature", "signature+rbf", list, None \
+or Kernel, default="auto"
         The kernel on paths.  A name (or a list of names) makes the fit choose
         among these families by cross-validation on the training paths (see
         :ref:`guide_timeseries_selection`): "signature" is the
         :class:`~skinfinite.kernels.SignatureKernel` configured by the options
         below, "rbf" a Gaussian kernel on the whole standardised series
-        (its width chosen from the median distance between series),
-        "signature+rbf" the sum of the best of each; "auto" is all three.
+        (its width chosen from the median distance between series), "conv"
+        the one-layer :class:`~skinfinite.kernels.ConvNNGP` with the
+        proportion-of-positive-values readout (the infinite-width limit of
+        ROCKET features; its bias variance chosen on a lattice),
+        "signature+rbf" the sum of the best signature and RBF kernels; "auto"
+        is all four.
         ``None`` is "signature" alone.  A configured kernel (such as a
         :class:`~skinfinite.kernels.NeuralSignatureKernel`) is used instead
         of the options below (which must then keep their defaults); it is
@@ -312,7 +316,7 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     Parameters
     ----------""" + _KERNEL_PARAMS_DOC + """    C : "auto", float or list, default="auto"
         Regularisation of the SVC (larger fits the training data harder).
-        "auto" searches 0.1 to 1000 by factors of 10, extended while the best
+        "auto" searches 1 to 100 by factors of 10, extended while the best
         is at an edge.
     cv : int or cross-validation splitter, default=5
         Folds of the model selection (an int: stratified, shuffled with seed
@@ -509,7 +513,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     Parameters
     ----------""" + _KERNEL_PARAMS_DOC + """    alpha : "auto", float or list, default="auto"
         Ridge added to the diagonal (noise variance); jitter is added when the
-        matrix is numerically singular.  "auto" searches 1e-3 to 10 by
+        matrix is numerically singular.  "auto" searches 1e-3 to 1 by
         factors of 10, extended while the best is at an edge.
     cv : None, int or cross-validation splitter, default=None
         Scoring of the model selection: None is the exact leave-one-out

@@ -379,8 +379,35 @@ def conv_gram(x, y, spec, output="nngp", eval_gradient=False):
 
 
 def _gram_with_gradient(x, spec, output):
-    """Gradients with respect to log variances, by the tangent recursion."""
-    raise NotImplementedError
+    """K(X, X) and its gradient with respect to (log sw2, log sb2)."""
+    dg, dgrad = rec.diagonal_paths(x, spec, True)
+    sg = np.sqrt(dg)
+    cx = rec.coefficient_rows(spec.activation, dg)
+    n = x.n
+    col = 1 if output == "ntk" else 0
+    K = np.empty((n, n))
+    grad = np.empty((n, n, 2))
+    block = plan_block(n, n, 128.0, True)
+    for rows, cols, on_diagonal in iter_blocks(n, n, block, True):
+        pr, pc = _block_pairs(rows, cols, on_diagonal)
+        out = np.empty((pr.shape[0], 6))
+        rec.pair_tangents(
+            x.values, x.widths, x.values, x.widths, pr, pc, x.values.shape[2],
+            np.asarray(spec.dilations, dtype=np.int64), x.valid, x.valid,
+            x.counts, x.counts, spec.fh, spec.fw, spec.same, spec.depth, dg,
+            sg, dgrad, dg, sg, dgrad, cx, cx, float(spec.activation._param),
+            rec.dual_family(spec.activation), spec.weight_variance,
+            spec.bias_variance, spec.readout,
+            min(pr.shape[0], 4 * numba.get_num_threads()), out)
+        K[pr, pc] = out[:, col]
+        grad[pr, pc] = out[:, [2 + 2 * col, 3 + 2 * col]]
+    mirror_upper(K)
+    mirror_upper(grad)
+    if not (np.all(np.isfinite(K)) and np.all(np.isfinite(grad))):
+        raise FloatingPointError(
+            "The convolutional kernel produced non-finite values; lower the "
+            "depth or the weight variance.")
+    return K, grad
 
 
 class ConvNNGP(_ConvolutionalKernel):

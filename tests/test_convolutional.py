@@ -215,3 +215,30 @@ def test_bad_inputs(rng):
     with pytest.raises(ValueError, match="Gradient"):
         ConvNNGP()(rng.normal(size=(3, 20, 1)), rng.normal(size=(3, 20, 1)),
                    eval_gradient=True)
+
+
+def test_estimators_with_the_convolutional_architecture(rng):
+    from sklearn.base import clone
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from skinfinite.models import NNGPRegressor, NTKClassifier, NTKRegressor
+    X = rng.normal(size=(24, 30))
+    y = np.sin(X[:, :5].sum(1))
+    structure = ConvNNGP(readout="ppv", n_channels=1, filter_size=5)
+    model = NNGPRegressor(architecture=structure, depth=1, alpha=1e-2,
+                          bias_variance=1.0).fit(X, y)
+    gpr = GaussianProcessRegressor(clone(structure), alpha=1e-2,
+                                   optimizer=None).fit(X, y)
+    mean, std = model.predict(X[:5], return_std=True)
+    ref_mean, ref_std = gpr.predict(X[:5], return_std=True)
+    assert np.allclose(mean, ref_mean, rtol=1e-8)
+    assert np.allclose(std, ref_std, rtol=1e-6)
+    ntk = NTKRegressor(architecture="convolutional", depth=2, alpha=1e-2)
+    ntk.fit(X, y)
+    T = ConvNTK(depth=2, n_channels=1, bias_variance=0.1)(X)
+    coef = np.linalg.solve(T + 1e-2 * np.eye(24), y)
+    assert np.allclose(ntk.predict(X[:3]), T[:3] @ coef, rtol=1e-8)
+    clf = NTKClassifier(architecture="convolutional", depth=1)
+    assert clone(clf).fit(X, y > 0).score(X, y > 0) == 1.0
+    with pytest.raises(ValueError, match="NTK parametrisation"):
+        NTKRegressor(architecture="convolutional",
+                     parametrization="standard").fit(X, y)

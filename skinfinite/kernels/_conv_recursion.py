@@ -35,8 +35,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._duals import (erf_dual, piecewise_linear_dual, series_dual,
-                      trig_dual)
+from .._duals import (erf_dual, erf_partials, piecewise_linear_dual,
+                      piecewise_linear_partials, series_dual, series_partials,
+                      trig_dual, trig_partials)
 from .._fastmath import FASTMATH
 
 AVERAGE, FLATTEN, PPV = 0, 1, 2
@@ -71,8 +72,11 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
     for ia in range(dhx):
         for ja in range(dwx):
             p = ia * dwx + ja
+            # views indexed from 0 let LLVM drop negative-index checks and
+            # vectorise the inner loops
+            drow = dst[p]
             for jj in range(npy):
-                dst[p, jj] = 0.0
+                drow[jj] = 0.0
             for ka in range(fh):
                 oa = ka * d - sa
                 u = ia + oa
@@ -85,16 +89,19 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
                     v = ja + ob
                     if v < 0 or v >= swx:
                         continue
-                    srow = u * swx + v
+                    srow = src[u * swx + v]
                     j2lo = max(0, -ob)
                     j2hi = min(dwy, swy - ob)
+                    width = j2hi - j2lo
                     for i2 in range(i2lo, i2hi):
-                        bd = i2 * dwy
-                        bs = (i2 + oa) * swy + ob
-                        for j2 in range(j2lo, j2hi):
-                            dst[p, bd + j2] += src[srow, bs + j2]
+                        bd = i2 * dwy + j2lo
+                        bs = (i2 + oa) * swy + ob + j2lo
+                        dv = drow[bd:bd + width]
+                        sv = srow[bs:bs + width]
+                        for jj in range(width):
+                            dv[jj] += sv[jj]
             for jj in range(npy):
-                dst[p, jj] = scale * dst[p, jj] + add
+                drow[jj] = scale * drow[jj] + add
 
 
 def _out_shape(h, w, d, fh, fw, same):
@@ -137,23 +144,53 @@ def _dual(family, kxx, kxy, kyy, r, ax, ay, param):
     return series_dual(kxx, kxy, kyy, r, ax, ay, param)
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _row_duals(family, kxx, sqx, srow, dgy, sgy, ax, cy, param, vrow, vdrow,
+               n):
+    # One branch per row, outside the loop, keeps each loop vectorisable.
+    # Closed forms ignore their coefficient rows.
+    if family == PIECEWISE:
+        for q in range(n):
+            v, vd = piecewise_linear_dual(kxx, srow[q], dgy[q], sqx * sgy[q],
+                                          ax, ax, param)
+            vrow[q] = v
+            vdrow[q] = vd
+    elif family == ERF:
+        for q in range(n):
+            v, vd = erf_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax, param)
+            vrow[q] = v
+            vdrow[q] = vd
+    elif family == TRIG:
+        for q in range(n):
+            v, vd = trig_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax,
+                              param)
+            vrow[q] = v
+            vdrow[q] = vd
+    else:
+        for q in range(n):
+            v, vd = series_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, cy[q],
+                                param)
+            vrow[q] = v
+            vdrow[q] = vd
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
             want_t):
     # V (and Th * Vd) of one hidden layer from its covariances S; cx, cy
     # hold one coefficient row per position (series duals) or one row
     per_input = family == SERIES
+    vdrow = np.empty(ny)
     for p in range(nx):
-        kxx = dgx[p]
-        sqx = sgx[p]
         ax = cx[p] if per_input else cx[0]
-        for q in range(ny):
-            ay = cy[q] if per_input else cy[0]
-            v, vd = _dual(family, kxx, s[p, q], dgy[q], sqx * sgy[q], ax, ay,
-                          param)
-            vv[p, q] = v
-            if want_t:
-                tv[p, q] = th[p, q] * vd
+        vrow = vv[p]
+        _row_duals(family, dgx[p], sgx[p], s[p], dgy, sgy, ax, cy, param,
+                   vrow, vdrow, ny)
+        if want_t:
+            trow = th[p]
+            tvrow = tv[p]
+            for q in range(ny):
+                tvrow[q] = trow[q] * vdrow[q]
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -161,27 +198,30 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
             readout, want_t):
     # sums over all pairs of positions of the readout's duals
     per_input = family == SERIES
+    vrow = np.empty(ny)
+    vdrow = np.empty(ny)
     kd = 0.0
     td = 0.0
     for p in range(nx):
-        kxx = dgx[p]
-        sqx = sgx[p]
+        srow = s[p]
         krow = 0.0
         trow = 0.0
         if readout == PPV:
+            # the step function's dual is ReLU's Vd
+            _row_duals(PIECEWISE, dgx[p], sgx[p], srow, dgy, sgy, cx[0], cy,
+                       0.0, vrow, vdrow, ny)
             for q in range(ny):
-                krow += piecewise_linear_dual(kxx, s[p, q], dgy[q],
-                                              sqx * sgy[q], cx[0], cy[0],
-                                              0.0)[1]
+                krow += vdrow[q]
         else:
             ax = cx[p] if per_input else cx[0]
+            _row_duals(family, dgx[p], sgx[p], srow, dgy, sgy, ax, cy, param,
+                       vrow, vdrow, ny)
             for q in range(ny):
-                ay = cy[q] if per_input else cy[0]
-                v, vd = _dual(family, kxx, s[p, q], dgy[q], sqx * sgy[q], ax,
-                              ay, param)
-                krow += v
-                if want_t:
-                    trow += th[p, q] * vd
+                krow += vrow[q]
+            if want_t:
+                throw = th[p]
+                for q in range(ny):
+                    trow += throw[q] * vdrow[q]
         kd += krow
         td += trow
     return kd, td
@@ -225,10 +265,12 @@ def _one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
         for p in range(npx):
             ia = p // wx
             a = xv[i, ch, ia, p - ia * wx]
+            grow = g[p]
             for i2 in range(h):
-                base = i2 * wy
+                gv = grow[i2 * wy:(i2 + 1) * wy]
+                yrow = yv[j, ch, i2]
                 for j2 in range(wy):
-                    g[p, base + j2] += a * yv[j, ch, i2, j2]
+                    gv[j2] += a * yrow[j2]
     kacc = 0.0
     tacc = 0.0
     for di in range(dils.shape[0]):
@@ -310,6 +352,185 @@ def pair_values(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
             out[pi, 0] = k_out
             if want_t:
                 out[pi, 1] = k_out + scale * tacc
+
+# ------------------------------------------------------ tangent recursion
+@njit(inline="always", fastmath=FASTMATH)
+def _partials(family, kxx, kxy, kyy, r, ax, ay, param):
+    if family == PIECEWISE:
+        return piecewise_linear_partials(kxx, kxy, kyy, r, ax, ay, param)
+    if family == ERF:
+        return erf_partials(kxx, kxy, kyy, r, ax, ay, param)
+    if family == TRIG:
+        return trig_partials(kxx, kxy, kyy, r, ax, ay, param)
+    return series_partials(kxx, kxy, kyy, r, ax, ay, param)
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
+                    param, family, step):
+    """Duals of one layer with tangents, for every pair of positions.
+
+    ``st[0..5]`` hold S, dS_w, dS_b, Th, dTh_w, dTh_b; the result ``ut``
+    holds V, dV_w, dV_b, Th Vd, d(Th Vd)_w, d(Th Vd)_b.  ``step`` uses the
+    step function (its dual is ReLU's Vd).
+    """
+    per_input = family == SERIES
+    for p in range(nx):
+        ax = cx[p] if per_input else cx[0]
+        for q in range(ny):
+            ay = cy[q] if per_input else cy[0]
+            r = sgx[p] * sgy[q]
+            if step:
+                pp = piecewise_linear_partials(dgx[p], st[0, p, q], dgy[q], r,
+                                               ax, ay, 0.0)
+                v, vxx, vxy, vyy = pp[1], pp[5], pp[6], pp[7]
+                vd = 0.0
+                vdxx = vdxy = vdyy = 0.0
+            else:
+                pp = _partials(family, dgx[p], st[0, p, q], dgy[q], r, ax, ay,
+                               param)
+                v, vxx, vxy, vyy = pp[0], pp[2], pp[3], pp[4]
+                vd, vdxx, vdxy, vdyy = pp[1], pp[5], pp[6], pp[7]
+            for t in range(2):
+                dkx = tgx[t, p]
+                dky = tgy[t, q]
+                dk = st[1 + t, p, q]
+                ut[1 + t, p, q] = vxx * dkx + vxy * dk + vyy * dky
+                dvd = vdxx * dkx + vdxy * dk + vdyy * dky
+                ut[4 + t, p, q] = (st[4 + t, p, q] * vd
+                                   + st[3, p, q] * dvd)
+            ut[0, p, q] = v
+            ut[3, p, q] = st[3, p, q] * vd
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
+                       depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, param,
+                       family, sw2, sb2, readout, g, st, ut):
+    """Pooled sums of one pair and their tangents: (V, dV_w, dV_b, ThVd,
+    d(ThVd)_w, d(ThVd)_b) summed over dilations."""
+    per_input = family == SERIES
+    c = xv.shape[1]
+    a1 = sw2 / (c * fh * fw)
+    al = sw2 / (fh * fw)
+    npx = h * wx
+    npy = h * wy
+    acc = np.zeros(6)
+    for p in range(npx):
+        for q in range(npy):
+            g[p, q] = 0.0
+    for ch in range(c):
+        for p in range(npx):
+            ia = p // wx
+            a = xv[i, ch, ia, p - ia * wx]
+            for q in range(npy):
+                i2 = q // wy
+                g[p, q] += a * yv[j, ch, i2, q - i2 * wy]
+    for di in range(dils.shape[0]):
+        if not (vx[i, di] and vy[j, di]):
+            continue
+        d = dils[di]
+        sa = d * ((fh - 1) // 2) if same else 0
+        sb = d * ((fw - 1) // 2) if same else 0
+        hx, ux = _out_shape_nb(h, wx, d, fh, fw, same)
+        hy, uy = _out_shape_nb(h, wy, d, fh, fw, same)
+        _lagsum(g, h, wx, h, wy, st[0], hx, ux, hy, uy, d, fh, fw, sa, sb, a1,
+                sb2)
+        for p in range(hx * ux):
+            for q in range(hy * uy):
+                st[1, p, q] = st[0, p, q] - sb2
+                st[2, p, q] = sb2
+                st[3, p, q] = st[0, p, q]
+                st[4, p, q] = st[1, p, q]
+                st[5, p, q] = sb2
+        layer = 0
+        while True:
+            cxl = cx[i, di, layer] if per_input else cx[0, 0, 0]
+            cyl = cy[j, di, layer] if per_input else cy[0, 0, 0]
+            last = layer == depth - 1
+            _layer_tangents(st, ut, hx * ux, hy * uy, dgx[i, di, layer],
+                            sgx[i, di, layer], tgx[i, di, layer],
+                            dgy[j, di, layer], sgy[j, di, layer],
+                            tgy[j, di, layer], cxl, cyl, param, family,
+                            last and readout == PPV)
+            if last:
+                break
+            px, pux, py, puy = hx, ux, hy, uy
+            hx, ux = _out_shape_nb(px, pux, d, fh, fw, same)
+            hy, uy = _out_shape_nb(py, puy, d, fh, fw, same)
+            for k in range(6):
+                _lagsum(ut[k], px, pux, py, puy, st[k], hx, ux, hy, uy, d,
+                        fh, fw, sa, sb, al, 0.0)
+            for p in range(hx * ux):
+                for q in range(hy * uy):
+                    s_new = st[0, p, q]
+                    # S' = al L(V) + sb2; Th' = S' + al L(Th Vd)
+                    st[0, p, q] = s_new + sb2
+                    st[1, p, q] = s_new + st[1, p, q]
+                    st[2, p, q] = st[2, p, q] + sb2
+                    st[4, p, q] = (st[1, p, q] + st[3, p, q]
+                                   + st[4, p, q])
+                    st[5, p, q] = st[2, p, q] + st[5, p, q]
+                    st[3, p, q] = st[0, p, q] + st[3, p, q]
+            layer += 1
+        sums = np.zeros(6)
+        if readout == FLATTEN:
+            for ia in range(min(hx, hy)):
+                for ja in range(min(ux, uy)):
+                    p = ia * ux + ja
+                    q = ia * uy + ja
+                    for k in range(6):
+                        sums[k] += ut[k, p, q]
+            norm = 1.0 / math.sqrt(float(hx * ux * hy * uy))
+        else:
+            for k in range(6):
+                tot = 0.0
+                for p in range(hx * ux):
+                    for q in range(hy * uy):
+                        tot += ut[k, p, q]
+                sums[k] = tot
+            norm = 1.0 / float(hx * ux * hy * uy)
+        for k in range(6):
+            acc[k] += sums[k] * norm
+    return acc
+
+
+@njit(parallel=True, cache=True)
+def pair_tangents(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh,
+                  fw, same, depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, param,
+                  family, sw2, sb2, readout, nchunks, out):
+    """K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2, dT/dlog sb2 (columns)
+    of the pairs (prow, pcol)."""
+    npairs = prow.shape[0]
+    pxmax = h * xv.shape[3]
+    pymax = h * yv.shape[3]
+    for chunk in prange(nchunks):
+        g = np.empty((pxmax, pymax))
+        st = np.empty((6, pxmax, pymax))
+        ut = np.empty((6, pxmax, pymax))
+        for pi in range(chunk, npairs, nchunks):
+            i = prow[pi]
+            j = pcol[pi]
+            a = _one_pair_tangents(xv, xw[i], yv, yw[j], i, j, h, dils, vx,
+                                   vy, fh, fw, same, depth, dgx, sgx, tgx,
+                                   dgy, sgy, tgy, cx, cy, param, family, sw2,
+                                   sb2, readout, g, st, ut)
+            scale = sw2 / math.sqrt(nx[i] * ny[j])
+            k = scale * a[0] + sb2
+            dk_w = scale * (a[0] + a[1])
+            dk_b = scale * a[2] + sb2
+            out[pi, 0] = k
+            out[pi, 2] = dk_w
+            out[pi, 3] = dk_b
+            if readout == PPV:
+                out[pi, 1] = k
+                out[pi, 4] = dk_w
+                out[pi, 5] = dk_b
+            else:
+                out[pi, 1] = k + scale * a[3]
+                out[pi, 4] = dk_w + scale * (a[3] + a[4])
+                out[pi, 5] = dk_b + scale * a[5]
+
 
 # ------------------------------------------------------ per-input diagonals
 def _lagsum_batch(a, d, fh, fw, same, out_shape):

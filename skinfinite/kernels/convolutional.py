@@ -348,16 +348,20 @@ def conv_gram(x, y, spec, output="nngp", eval_gradient=False):
     """
     if eval_gradient:
         return _gram_with_gradient(x, spec, output)
+    return conv_grams(x, y, spec, (output,))[output]
+
+
+def conv_grams(x, y, spec, want=("nngp", "ntk")):
+    """NNGP and/or NTK Gram blocks in one pass, as a dict."""
     symmetric = y is None
     y = x if symmetric else y
-    want_t = output == "ntk"
-    col = 1 if want_t else 0
+    want_t = "ntk" in want
     prepared = (_prepared(x, spec, False),
                 None if symmetric else _prepared(y, spec, False))
     if symmetric:
         prepared = (prepared[0], prepared[0])
     n, m = x.n, y.n
-    out = np.empty((n, m))
+    outs = {name: np.empty((n, m)) for name in want}
     block = plan_block(n, m, 96.0, symmetric)
     cells = (x.values.shape[2] * x.values.shape[3]
              * y.values.shape[2] * y.values.shape[3])
@@ -367,20 +371,88 @@ def conv_gram(x, y, spec, output="nngp", eval_gradient=False):
         for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
             pr, pc = _block_pairs(rows, cols, on_diagonal)
             vals = _run_pairs(x, y, spec, pr, pc, want_t, prepared)
-            out[pr, pc] = vals[:, col]
+            for name, out in outs.items():
+                out[pr, pc] = vals[:, 1 if name == "ntk" else 0]
             bar.update()
-    if symmetric:
-        mirror_upper(out)
-    if not np.all(np.isfinite(out)):
-        raise FloatingPointError(
-            "The convolutional kernel produced non-finite values; lower the "
-            "depth or the weight variance.")
-    return out
+    for out in outs.values():
+        if symmetric:
+            mirror_upper(out)
+        if not np.all(np.isfinite(out)):
+            raise FloatingPointError(
+                "The convolutional kernel produced non-finite values; lower "
+                "the depth or the weight variance.")
+    return outs
+
+
+class EstimatorSpec:
+    """A convolutional network as the kernel estimators use it.
+
+    ``architecture`` is "convolutional" (defaults of :class:`ConvNTK` on
+    rows of X read as one-channel sequences) or a :class:`ConvNNGP` /
+    :class:`ConvNTK` whose structure (filter_size, dilation, readout,
+    padding, image_shape, n_channels) is used; depth, activation and the
+    variances are the estimator's.
+    """
+
+    def __init__(self, architecture, depth, activation, weight_variance,
+                 bias_variance):
+        structure = (architecture.get_params()
+                     if isinstance(architecture, _ConvolutionalKernel)
+                     else {"n_channels": 1})
+        structure.update(depth=depth, activation=activation,
+                         weight_variance=weight_variance,
+                         bias_variance=bias_variance)
+        self.kernel = ConvNTK(**structure)
+        # validates the parameters now, as the other specs do
+        check_positive_int(depth, "depth")
+        get_activation(activation)
+        check_variance(weight_variance, "weight_variance")
+        check_variance(bias_variance, "bias_variance", allow_zero=True)
+
+    def gram(self, X, Y, want):
+        x, y, spec = self.kernel._inputs(X, Y)
+        return conv_grams(x, y, spec, tuple(want))
+
+    def diag(self, X, want):
+        x, _, spec = self.kernel._inputs(X, None)
+        idx = np.arange(x.n, dtype=np.int64)
+        vals = _run_pairs(x, x, spec, idx, idx, want == "ntk")
+        return vals[:, 1 if want == "ntk" else 0]
+
+    def describe(self):
+        return repr(self.kernel)
 
 
 def _gram_with_gradient(x, spec, output):
-    """Gradients with respect to log variances, by the tangent recursion."""
-    raise NotImplementedError
+    """K(X, X) and its gradient with respect to (log sw2, log sb2)."""
+    dg, dgrad = rec.diagonal_paths(x, spec, True)
+    sg = np.sqrt(dg)
+    cx = rec.coefficient_rows(spec.activation, dg)
+    n = x.n
+    col = 1 if output == "ntk" else 0
+    K = np.empty((n, n))
+    grad = np.empty((n, n, 2))
+    block = plan_block(n, n, 128.0, True)
+    for rows, cols, on_diagonal in iter_blocks(n, n, block, True):
+        pr, pc = _block_pairs(rows, cols, on_diagonal)
+        out = np.empty((pr.shape[0], 6))
+        rec.pair_tangents(
+            x.values, x.widths, x.values, x.widths, pr, pc, x.values.shape[2],
+            np.asarray(spec.dilations, dtype=np.int64), x.valid, x.valid,
+            x.counts, x.counts, spec.fh, spec.fw, spec.same, spec.depth, dg,
+            sg, dgrad, dg, sg, dgrad, cx, cx, float(spec.activation._param),
+            rec.dual_family(spec.activation), spec.weight_variance,
+            spec.bias_variance, spec.readout,
+            min(pr.shape[0], 4 * numba.get_num_threads()), out)
+        K[pr, pc] = out[:, col]
+        grad[pr, pc] = out[:, [2 + 2 * col, 3 + 2 * col]]
+    mirror_upper(K)
+    mirror_upper(grad)
+    if not (np.all(np.isfinite(K)) and np.all(np.isfinite(grad))):
+        raise FloatingPointError(
+            "The convolutional kernel produced non-finite values; lower the "
+            "depth or the weight variance.")
+    return K, grad
 
 
 class ConvNNGP(_ConvolutionalKernel):

@@ -180,6 +180,15 @@ def test_class_missing_from_a_fold_warns(rng):
         ClassifierScores(np.r_[0, 0, 0, 0, 0, 1, 1, 1, 1, 1], KFold(2), "auto", None)
 
 
+def test_few_paths_per_class_reduce_the_folds(rng):
+    X, y = _two_classes(rng, n=6)
+    with pytest.warns(SelectionWarning, match="uses 3 stratified folds"):
+        model = SignatureKernelClassifier(kernel="rbf").fit(X, y)
+    assert model.predict(X).shape == (6,)
+    with pytest.raises(ValueError, match="at least 2 paths of some class"):
+        SignatureKernelClassifier(kernel="rbf").fit(X[[0, 3]], y[[0, 3]])
+
+
 def test_selection_that_never_improves_warns(rng):
     X = rng.normal(size=(20, 6, 1))
     y = np.r_[np.zeros(10), np.ones(10)]

@@ -219,7 +219,17 @@ class ClassifierScores:
         self.class_weight = class_weight
         splitter = check_cv(cv, self.y, classifier=True)
         if isinstance(cv, numbers.Integral):
-            splitter = StratifiedKFold(int(cv), shuffle=True, random_state=0)
+            largest = int(np.unique(self.y, return_counts=True)[1].max())
+            n_splits = min(int(cv), largest)
+            if n_splits < 2:
+                raise ValueError(f"The model selection needs at least 2 paths of "
+                                 f"some class for cv={cv} folds.")
+            if n_splits < cv:
+                warnings.warn(
+                    f"cv={cv} folds, but the largest class has {largest} paths: "
+                    f"the model selection uses {n_splits} stratified folds.",
+                    SelectionWarning, stacklevel=4)
+            splitter = StratifiedKFold(n_splits, shuffle=True, random_state=0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.folds = list(splitter.split(np.zeros(len(self.y)), self.y))

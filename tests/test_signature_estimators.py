@@ -42,8 +42,10 @@ def _reg(**kw):
     return SignatureKernelRegressor(**_fixed(kw, {"alpha": 1.0}))
 
 
+# The defaults pass these checks too; the regressor's budget is cut to keep
+# the suite fast (its checks fit 200-row problems many times).
 @parametrize_with_checks([SignatureKernelClassifier(),
-                          SignatureKernelRegressor(),
+                          SignatureKernelRegressor(time_budget=10.0),
                           _clf(probability=True),
                           # scikit-learn's checks use rough 10-point rows and
                           # alpha=0.01: the PDE needs refining to stay positive

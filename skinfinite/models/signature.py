@@ -113,7 +113,8 @@ or Kernel, default="auto"
         Seconds the model selection may take.  Signature-kernel settings
         whose predicted cost would exceed it are skipped, with a
         :class:`SelectionWarning` that says so (the first setting of each
-        family is always evaluated).  None: no limit.
+        family is always evaluated).  None: no limit, and a search that does
+        not depend on the machine's speed.
     verbose : int, default=0
         Print one line per evaluated kernel setting.
     n_channels : int, optional

@@ -11,6 +11,7 @@ from ._config import config_context, get_config, set_config
 from ._backend import DeviceUnavailableError, gpu_available
 from . import activations, kernels, models
 from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
+from .kernels import ConvNNGP, ConvNTK
 from .kernels import NeuralSignatureKernel, SignatureKernel
 from ._sequences import flatten_sequences
 from .models import NNGPClassifier, NNGPRegressor, NTKClassifier, NTKRegressor
@@ -22,7 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = ["config_context", "get_config", "set_config", "gpu_available",
            "DeviceUnavailableError", "activations",
-           "kernels", "models", "NNGP", "NTK", "ResNetNNGP", "ResNetNTK",
+           "kernels", "models", "NNGP", "NTK", "ConvNNGP", "ConvNTK", "ResNetNNGP", "ResNetNTK",
            "SignatureKernel", "NeuralSignatureKernel", "flatten_sequences",
            "NTKRegressor",
            "NTKClassifier", "NNGPRegressor", "NNGPClassifier",

@@ -19,6 +19,7 @@ drawn (:func:`draw_weights`). Biases are standard normal, scaled by
 ``sqrt(bias_variance)``.
 """
 import copy
+import dataclasses
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from ._validation import (check_choice, check_positive_int, check_variance,
 from .activations import get_activation
 
 __all__ = ["FullyConnectedNetwork", "ResNetNetwork", "ControlledResNetNetwork",
+           "ConvolutionalNetwork",
            "empirical_kernels",
            "draw_weights", "INITIALIZATIONS"]
 
@@ -868,3 +870,219 @@ def _stack_sequences(x, y):
         dst[:, :src.max_length] = src.values
         dst[:, src.max_length:] = src.values[:, -1:]
     return Sequences(values, np.concatenate([x.lengths, y.lengths]))
+
+
+def _tap_index(h, w, d, fh, fw, same):
+    """Input position of every (output position, tap), -1 outside the grid.
+
+    Positions are flattened row-major; the output grid is ``h, w`` under
+    "same" padding and shrinks by the filter's span under "valid".
+    """
+    sa, sb = (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)
+    ho, wo = (h, w) if same else (h - d * (fh - 1), w - d * (fw - 1))
+    ia, ja = np.divmod(np.arange(ho * wo), wo)
+    ka, kb = np.divmod(np.arange(fh * fw), fw)
+    u = ia[:, None] + ka[None, :] * d - sa
+    v = ja[:, None] + kb[None, :] * d - sb
+    inside = (u >= 0) & (u < h) & (v >= 0) & (v < w)
+    return np.where(inside, u * w + v, -1), (ho, wo)
+
+
+def _patches(a, idx):
+    """(n, P_in, C) activations -> (n, P_out, q * C) patches (zero padding)."""
+    padded = np.concatenate([a, np.zeros_like(a[:, :1])], axis=1)
+    return padded[:, idx].reshape(a.shape[0], idx.shape[0], -1)
+
+
+def _unpatch(g, idx, n_in):
+    """Adjoint of :func:`_patches`: (n, P_out, q * C) -> (n, P_in, C)."""
+    n, p_out, qc = g.shape
+    g = g.reshape(n, p_out, idx.shape[1], -1)
+    out = np.zeros((n, n_in + 1, g.shape[3]))
+    np.add.at(out, (slice(None), np.where(idx < 0, n_in, idx)), g)
+    return out[:, :n_in]
+
+
+class ConvolutionalNetwork:
+    """A random convolutional network of finite width (channels per layer).
+
+    The network of :class:`~skinfinite.kernels.ConvNNGP` and
+    :class:`~skinfinite.kernels.ConvNTK`: for each dilation d, ``depth``
+    dilated convolutions with ``width`` output channels,
+    ``z_1 = sqrt(sw2 / (C q)) conv_d(x, W_1) + sqrt(sb2) b_1`` and
+    ``z_{l+1} = sqrt(sw2 / (width q)) conv_d(phi(z_l), W_{l+1}) + sqrt(sb2) b``
+    (standard normal ``W``, ``b``; q taps), then a pooling of the last
+    layer -- the mean of ``phi(z)`` ("average"), the positions of
+    ``phi(z)`` divided by sqrt(P) ("flatten") or the proportion of positive
+    ``z`` ("ppv") -- and a dense readout over the features of all
+    dilations, ``f = sqrt(sw2 / (width n_dilations)) <w, features> +
+    sqrt(sb2) b``.
+
+    Inputs are sequences of equal length (a 3-D array (n, length,
+    n_channels)) or, with ``image_shape``, rows of flattened images
+    (channels last).
+
+    Parameters
+    ----------
+    width : int
+    filter_size, dilation, depth, activation, weight_variance, bias_variance,
+    readout, padding, image_shape
+        As in :class:`~skinfinite.kernels.ConvNNGP` ("exponential"
+        dilations follow the inputs' length).
+    random_state : int, numpy.random.Generator or None
+    """
+
+    def __init__(self, width, filter_size=9, dilation="exponential", depth=1,
+                 activation="relu", weight_variance=2.0, bias_variance=1.0,
+                 readout="average", padding="valid", image_shape=None,
+                 random_state=None):
+        self.width = width
+        self.filter_size = filter_size
+        self.dilation = dilation
+        self.depth = depth
+        self.activation = activation
+        self.weight_variance = weight_variance
+        self.bias_variance = bias_variance
+        self.readout = readout
+        self.padding = padding
+        self.image_shape = image_shape
+        self.random_state = random_state
+
+    def _kernel(self):
+        from .kernels import ConvNNGP
+        return ConvNNGP(filter_size=self.filter_size, dilation=self.dilation,
+                        depth=self.depth, activation=self.activation,
+                        weight_variance=self.weight_variance,
+                        bias_variance=self.bias_variance,
+                        readout=self.readout, padding=self.padding,
+                        image_shape=self.image_shape)
+
+    def _forward(self, X, Y):
+        """Features of X and Y (and, for the NTK, the per-layer parts)."""
+        kernel = self._kernel()
+        x, y, spec = kernel._inputs(X, Y)
+        grids = [x] if y is None else [x, y]
+        if any(np.any(g.widths != g.values.shape[3]) for g in grids) or (
+                y is not None and y.values.shape[3] != x.values.shape[3]):
+            raise ValueError("ConvolutionalNetwork needs inputs of one length.")
+        # with equal lengths a dilation fits all inputs or none
+        used = tuple(d for d, ok in zip(spec.dilations, x.valid[0]) if ok)
+        return grids, dataclasses.replace(spec, dilations=used)
+
+    def _draw(self, spec, c, rng):
+        width = check_positive_int(self.width, "width")
+        q = spec.fh * spec.fw
+        params = []
+        for _ in spec.dilations:
+            layers, fan_in = [], c
+            for _ in range(spec.depth):
+                layers.append((rng.standard_normal((q * fan_in, width)),
+                               rng.standard_normal(width)))
+                fan_in = width
+            params.append(layers)
+        return params
+
+    def _run(self, X, Y, ntk):
+        grids, spec = self._forward(X, Y)
+        act = spec.activation
+        sw2, sb2 = spec.weight_variance, spec.bias_variance
+        n_dil = len(spec.dilations)
+        rng = _generator(self.random_state)
+        c, h, w = grids[0].values.shape[1:]
+        params = self._draw(spec, c, rng)
+        readout_rng = rng
+        feats = [[] for _ in grids]
+        ntk_parts = [[] for _ in grids]
+        for di, d in enumerate(spec.dilations):
+            layers = params[di]
+            for gi, g in enumerate(grids):
+                a = g.values.reshape(g.n, c, h * w).transpose(0, 2, 1)
+                shape, cache = (h, w), []
+                for W, b in layers:
+                    idx, shape = _tap_index(*shape, d, spec.fh, spec.fw,
+                                            spec.same)
+                    patches = _patches(a, idx)
+                    scale = np.sqrt(sw2 / patches.shape[2])
+                    z = scale * patches @ W + np.sqrt(sb2) * b
+                    cache.append((patches, idx, scale, a.shape[1]))
+                    a = act(z)
+                n_pos = z.shape[1]
+                if spec.readout == 2:        # ppv
+                    feat = (z > 0).mean(axis=1)
+                    dfeat = None
+                elif spec.readout == 0:      # average
+                    feat = a.mean(axis=1)
+                    dfeat = act.derivative(z) / n_pos
+                else:                        # flatten
+                    feat = a.reshape(g.n, -1) / np.sqrt(n_pos)
+                    dfeat = act.derivative(z) / np.sqrt(n_pos)
+                feats[gi].append(feat)
+                ntk_parts[gi].append((cache, layers, z, dfeat))
+        F = [np.hstack(f) * np.sqrt(sw2 / (self.width * n_dil)) for f in feats]
+        K = F[0] @ F[-1].T + sb2
+        if not ntk:
+            return K, None
+        if spec.readout == 2:
+            return K, K.copy()
+        # one readout draw; hidden-layer gradients by back-propagation
+        sizes = [f.shape[1] for f in feats[0]]
+        w_out = readout_rng.standard_normal(sum(sizes))
+        T = K.copy()
+        offsets = np.cumsum([0] + sizes)
+        for di in range(n_dil):
+            w_d = w_out[offsets[di]:offsets[di + 1]] * np.sqrt(
+                sw2 / (self.width * n_dil))
+            blocks = []
+            for gi, g in enumerate(grids):
+                cache, layers, z, dfeat = ntk_parts[gi][di]
+                delta = dfeat * w_d.reshape(-1, z.shape[2]) if \
+                    spec.readout == 1 else dfeat * w_d
+                grads = []
+                for li in range(len(layers) - 1, -1, -1):
+                    patches, idx, scale, n_in = cache[li]
+                    W, _ = layers[li]
+                    grads.append((scale * np.einsum("npk,npj->nkj", patches,
+                                                    delta).reshape(g.n, -1),
+                                  np.sqrt(sb2) * delta.sum(axis=1)))
+                    if li:
+                        back = _unpatch(scale * delta @ W.T, idx, n_in)
+                        z_prev = self._pre(cache, layers, li - 1, sb2)
+                        delta = back * act.derivative(z_prev)
+                blocks.append(grads)
+            for (gw_x, gb_x), (gw_y, gb_y) in zip(blocks[0], blocks[-1]):
+                T += gw_x @ gw_y.T + gb_x @ gb_y.T
+        return K, T
+
+    @staticmethod
+    def _pre(cache, layers, li, sb2):
+        patches, _, scale, _ = cache[li]
+        W, b = layers[li]
+        return scale * patches @ W + np.sqrt(sb2) * b
+
+    def nngp(self, X, Y=None):
+        """Empirical NNGP: the readout's covariance given the filters.
+
+        Parameters
+        ----------
+        X, Y : inputs as for :class:`~skinfinite.kernels.ConvNNGP`
+            (equal lengths).
+
+        Returns
+        -------
+        K : ndarray of shape (n_samples_X, n_samples_Y)
+        """
+        return self._run(X, Y, False)[0]
+
+    def ntk(self, X, Y=None):
+        """Empirical NTK: sum over all parameters of gradient products,
+        with one draw of the readout weights.
+
+        Returns
+        -------
+        T : ndarray of shape (n_samples_X, n_samples_Y)
+        """
+        return self._run(X, Y, True)[1]
+
+    def kernels(self, X, Y=None):
+        """``(nngp, ntk)`` of one draw of the network."""
+        return self._run(X, Y, True)

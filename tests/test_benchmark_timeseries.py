@@ -28,7 +28,7 @@ def test_time_series_run_on_their_fixed_split():
 
 
 def test_signature_model_on_basic_motions():
-    rows = run_benchmark("basic_motions", models="sig_rbf", show_progress=False)
+    rows = run_benchmark("basic_motions", models="sig_select", show_progress=False)
     assert rows[0]["error"] is None
     assert rows[0]["score_mean"] >= 0.95
 
@@ -46,11 +46,11 @@ def test_each_dataset_runs_the_models_that_read_it():
 
 
 def test_sequence_models_are_in_the_registry():
-    for name in ("sig_rbf", "neural_sig_relu", *BASELINES):
+    for name in ("sig_select", "neural_sig_relu", *BASELINES):
         assert bm.MODELS[name].inputs == "sequences"
         model = make_model(name, "classification")
         assert model.steps[0] == ("preprocess", "passthrough")
-    assert bm.MODELS["sig_rbf"].family == "signature"
+    assert bm.MODELS["sig_select"].family == "signature"
     assert all(bm.MODELS[name].inputs == "tabular"
                for name in ("svm_rbf", "krr_rbf", "rf", "ntk_relu_d1"))
 
@@ -69,7 +69,7 @@ def test_cli_time_series(capsys):
     assert "fixed train/test split" in capsys.readouterr().out
     assert main(["benchmark", "--list"]) == 0
     listing = capsys.readouterr().out
-    assert "basic_motions, japanese_vowels" in listing and "* sig_rbf" in listing
+    assert "basic_motions, japanese_vowels" in listing and "* sig_select" in listing
 
 
 # ---------------------------------------------------------- feature baselines

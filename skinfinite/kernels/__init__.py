@@ -1,7 +1,8 @@
 """Kernels of infinitely wide networks, as scikit-learn ``Kernel`` objects."""
+from .convolutional import ConvNNGP, ConvNTK
 from .fully_connected import NNGP, NTK, nngp_ntk
 from .resnet import ResNetNNGP, ResNetNTK
 from .signature import NeuralSignatureKernel, SignatureKernel
 
-__all__ = ["NNGP", "NTK", "nngp_ntk", "ResNetNNGP", "ResNetNTK",
+__all__ = ["NNGP", "NTK", "nngp_ntk", "ConvNNGP", "ConvNTK", "ResNetNNGP", "ResNetNTK",
            "SignatureKernel", "NeuralSignatureKernel"]

@@ -6,6 +6,7 @@ from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
 from .selection import (NNGPClassifierCV, NNGPRegressorCV, NTKClassifierCV,
                         NTKRegressorCV)
+from ._path_selection import SelectionWarning
 from .signature import SignatureKernelClassifier, SignatureKernelRegressor
 
 __all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
@@ -13,4 +14,4 @@ __all__ = ["NTKRegressor", "NTKClassifier", "NNGPRegressor", "NNGPClassifier",
            "SignatureKernelRegressor", "DeepKernelMachineRegressor",
            "DeepKernelMachineClassifier", "GPRegressor", "SVGPRegressor",
            "SVGPClassifier", "NTKRegressorCV", "NTKClassifierCV",
-           "NNGPRegressorCV", "NNGPClassifierCV"]
+           "NNGPRegressorCV", "NNGPClassifierCV", "SelectionWarning"]

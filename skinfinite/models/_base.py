@@ -14,10 +14,11 @@ from .._inducing import InducingPoints
 from .._nystroem import nystroem_ridge, tile_rows
 from .._validation import check_choice, check_positive_int, check_variance
 from ..kernels._engine import diagonal, gram, select_backend
+from ..kernels.convolutional import EstimatorSpec, _ConvolutionalKernel
 from ..kernels.fully_connected import make_spec
 from ..kernels.resnet import make_residual_spec
 
-ARCHITECTURES = ("fully_connected", "resnet")
+ARCHITECTURES = ("fully_connected", "resnet", "convolutional")
 SOLVERS = ("auto", "cholesky", "nystroem")
 INDUCING = ("uniform", "kmeans", "leverage")
 #: solver="auto" uses the exact Cholesky solve up to this many samples
@@ -87,12 +88,17 @@ class _BlockKernel:
         self.backend = CPUBackend() if backend is None else backend
 
     def __call__(self, A, B=None):
+        if isinstance(self.spec, EstimatorSpec):
+            return self.spec.gram(A, None if B is A else B,
+                                  (self.kind,))[self.kind]
         to = self.backend.asarray
         B = None if B is None or B is A else to(B, np.float64)
         return gram(to(A, np.float64), B, self.spec, (self.kind,),
                     backend=self.backend)[self.kind]
 
     def diag(self, A):
+        if isinstance(self.spec, EstimatorSpec):
+            return self.spec.diag(A, self.kind)
         return diagonal(A, self.spec, self.kind)
 
 
@@ -100,9 +106,17 @@ class _NetworkParamsMixin(CarriesConfig):
     """Network description shared by every estimator on fully-connected kernels."""
 
     def _spec(self):
-        architecture = check_choice(self.architecture, "architecture",
-                                    ARCHITECTURES)
+        architecture = self.architecture
         parametrization = getattr(self, "parametrization", "ntk")
+        if isinstance(architecture, _ConvolutionalKernel) or (
+                architecture == "convolutional"):
+            if parametrization != "ntk":
+                raise ValueError("The convolutional architecture is defined "
+                                 "in the NTK parametrisation only.")
+            return EstimatorSpec(architecture, self.depth, self.activation,
+                                 self.weight_variance, self.bias_variance)
+        architecture = check_choice(architecture, "architecture",
+                                    ARCHITECTURES)
         if architecture == "resnet":
             if parametrization != "ntk":
                 raise ValueError("The resnet architecture is defined in the "
@@ -125,12 +139,16 @@ class _NetworkParamsMixin(CarriesConfig):
 
     def _grams(self, X, Y, want):
         """Gram blocks of host inputs, on the fitted device (left there)."""
+        if isinstance(self.spec_, EstimatorSpec):
+            return self.spec_.gram(X, Y, want)
         backend = self._backend()
         to = backend.asarray
         return gram(to(X, np.float64), None if Y is None else to(Y, np.float64),
                     self.spec_, want, backend=backend, on_device=True)
 
     def _diag(self, X, want):
+        if isinstance(self.spec_, EstimatorSpec):
+            return self.spec_.diag(X, want)
         return diagonal(X, self.spec_, want)
 
 

@@ -15,10 +15,16 @@ _NETWORK_DOC = """
         (``np.inf`` allowed for "resnet").
     activation : str, Activation or callable, default="relu"
         See :mod:`skinfinite.activations`.
-    architecture : {"fully_connected", "resnet"}, default="fully_connected"
+    architecture : {"fully_connected", "resnet", "convolutional"} or ConvNTK, \
+default="fully_connected"
         The network: see :class:`~skinfinite.kernels.NTK` and
         :class:`~skinfinite.kernels.ResNetNTK` (branches scaled by
-        1/sqrt(depth)).
+        1/sqrt(depth)). "convolutional" reads rows of X as one-channel
+        sequences (:class:`~skinfinite.kernels.ConvNTK` with its default
+        filters); a :class:`~skinfinite.kernels.ConvNTK` or
+        :class:`~skinfinite.kernels.ConvNNGP` gives the convolutional
+        structure (filter_size, dilation, readout, padding, image_shape,
+        n_channels), with this estimator's depth, activation and variances.
     weight_variance : float, default=2.0
         Variance of the weights times the fan-in (sw2).
     bias_variance : float, default=0.1

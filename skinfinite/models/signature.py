@@ -19,17 +19,21 @@ from .._tiling import plan_block
 from .._validation import check_variance
 from ..kernels.signature import SignatureKernel
 from ..solvers import NumericalError, cho_solve, cholesky_with_jitter
+from ._path_selection import FAMILIES, ClassifierScores, PathSearch, RegressorScores
 
 __all__ = ["SignatureKernelClassifier", "SignatureKernelRegressor"]
 
 #: Options of the default kernel, with the estimators' defaults (which differ
-#: from :class:`SignatureKernel`'s: RBF static kernel, time augmentation and
-#: normalisation classify time series well).
+#: from :class:`SignatureKernel`'s: RBF static kernel and normalisation
+#: classify time series well; "auto" options are chosen at fit).
 KERNEL_DEFAULTS = {
-    "static_kernel": "rbf", "dyadic_order": 0, "time_augment": True,
-    "basepoint": False, "lead_lag": False, "scale": 1.0, "length_scale": 1.0,
-    "normalize": True, "device": "auto",
+    "static_kernel": "rbf", "dyadic_order": "auto", "time_augment": "auto",
+    "basepoint": "auto", "lead_lag": "auto", "scale": 1.0, "length_scale": "auto",
+    "normalize": True, "max_length": "auto", "device": "auto",
 }
+#: Options chosen by the model selection when "auto" or a list.
+_SEARCHED = ("dyadic_order", "time_augment", "basepoint", "lead_lag",
+             "length_scale", "max_length")
 
 # Scratch bytes per entry of a prediction tile (the kernel block and the
 # estimator's temporaries on it).
@@ -54,39 +58,75 @@ _INPUT_DOC = """
 """
 
 _KERNEL_PARAMS_DOC = """
-    kernel : SignatureKernel, NeuralSignatureKernel or sklearn Kernel, optional
-        A configured kernel on paths, used instead of the one built from the
-        options below (which must then keep their defaults); it is cloned at
-        fit.  Tune its parameters as ``kernel__<name>`` (for example
-        ``kernel__length_scale`` in :class:`~sklearn.model_selection.GridSearchCV`).
+    kernel : "auto", "rbf", "conv", "signature", "signature+rbf", list, None \
+or Kernel, default="auto"
+        The kernel on paths.  A name (or a list of names) makes the fit choose
+        among these families by cross-validation on the training paths (see
+        :ref:`guide_timeseries_selection`): "signature" is the
+        :class:`~skinfinite.kernels.SignatureKernel` configured by the options
+        below, "rbf" a Gaussian kernel on the whole standardised series
+        (its width chosen from the median distance between series), "conv"
+        the one-layer :class:`~skinfinite.kernels.ConvNNGP` with the
+        proportion-of-positive-values readout (the infinite-width limit of
+        ROCKET features; its bias variance chosen on a lattice),
+        "signature+rbf" the sum of the best signature and RBF kernels; "auto"
+        is all four.
+        ``None`` is "signature" alone.  A configured kernel (such as a
+        :class:`~skinfinite.kernels.NeuralSignatureKernel`) is used instead
+        of the options below (which must then keep their defaults); it is
+        cloned at fit; tune its parameters as ``kernel__<name>`` in
+        :class:`~sklearn.model_selection.GridSearchCV`.
     static_kernel : {"linear", "rbf"} or sklearn Kernel, default="rbf"
         Kernel on the paths' points (see
         :class:`~skinfinite.kernels.SignatureKernel`).
-    dyadic_order : int, default=0
-        Refinement of the PDE grid (``2^dyadic_order`` per step).
-    time_augment : bool, default=True
-        Append time in [0, 1] as a last channel.
-    basepoint : bool, default=False
-        Prepend the origin to every path.
-    lead_lag : bool, default=False
-        Use the lead-lag path.
+    dyadic_order : "auto", int or list of int, default="auto"
+        Refinement of the PDE grid (``2^dyadic_order`` per step).  "auto"
+        tries 1 against 0 at the end of the search when the time budget
+        allows it.
+
+    time_augment : "auto", bool or list, default="auto"
+        Append time in [0, 1] as a last channel ("auto": start with it, then
+        try without).
+    basepoint : "auto", bool or list, default="auto"
+        Prepend the origin to every path ("auto": start without, then try).
+    lead_lag : "auto", bool or list, default="auto"
+        Use the lead-lag path ("auto": start without, then try).
     scale : float, default=1.0
         The static kernel is multiplied by ``scale^2`` (for the linear static
         kernel: the paths are scaled by ``scale``).
-    length_scale : float, default=1.0
-        Length scale of the RBF static kernel.
+    length_scale : "auto", float or list, default="auto"
+        Length scale of the RBF static kernel.  "auto" starts at the median
+        distance between the paths' (scaled, augmented) points and moves by
+        factors of 2, then of sqrt(2).
     normalize : bool, default=True
         Use ``k(x, y) / sqrt(k(x, x) k(y, y))``.
+    max_length : "auto", int, None or list, default="auto"
+        Paths longer than this are shortened to this many points (means of
+        consecutive segments) before the signature kernel; None keeps every
+        point.  "auto" searches on paths of at most 32 points first, then
+        doubles the length while the time budget allows and keeps the best.
     standardize : bool, default=True
         Centre every channel and divide it by its standard deviation over all
         points of the training paths before the kernel.  Applies to a given
         ``kernel`` too.
-    path_scale : float, default=1.0
+    path_scale : "auto", float or list, default="auto"
         Multiplies the (standardised) channels before the kernel.  Time,
         added by ``time_augment`` inside the kernel, is not scaled, so
         ``path_scale`` weighs the values against time (with the RBF static
         kernel, ``length_scale`` sets the width for both).  Applies to a given
-        ``kernel`` too.
+        ``kernel`` too.  "auto" starts where the median increment of the
+        values equals that of time and moves by factors of 4, then 2.
+    time_budget : float or None, default=60.0
+        Seconds the model selection may take.  Signature-kernel settings
+        whose predicted cost would exceed it are skipped, with a
+        :class:`SelectionWarning` that says so (the first setting of each
+        family is always evaluated).  None: no limit, and a search that does
+        not depend on the machine's speed.
+    verbose : int, default=0
+        0 is silent; 1 prints one line per kernel setting the model
+        selection evaluates and reports progress over the tiles of large
+        Gram matrices, 2 over every Gram: a progress bar when stderr is a
+        terminal, plain lines otherwise.
     n_channels : int, optional
         Number of channels; needed for the flattened 2-D form.
     layout : {"auto", "ntc", "nct"}, default="auto"
@@ -99,26 +139,61 @@ _KERNEL_PARAMS_DOC = """
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the signature PDEs are solved (see
         :class:`~skinfinite.kernels.SignatureKernel` and :ref:`guide_gpu`).
-    verbose : int, default=0
-        0 is silent; 1 reports progress over the tiles of large Gram
-        matrices, 2 over every Gram: a progress bar when stderr is a
-        terminal, plain lines otherwise.
 """
 
 
 def _is_default(value, default):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return False
     try:
         return bool(value == default)
     except (TypeError, ValueError):
         return False
 
 
+def _searched(value):
+    """Whether a parameter asks the fit to choose ("auto" or a list)."""
+    return isinstance(value, (list, tuple, np.ndarray)) or (
+        isinstance(value, str) and value == "auto")
+
+
 class _PathEstimatorMixin(CarriesConfig):
     """Reading paths, standardising channels, building and evaluating the kernel."""
 
+    def _families(self):
+        """The kernel families the fit chooses among (None: no selection)."""
+        kernel = self.kernel
+        names = [kernel] if isinstance(kernel, str) else kernel
+        if isinstance(names, (list, tuple)):
+            bad = [k for k in names if not isinstance(k, str)
+                   or k not in FAMILIES + ("auto",)]
+            if bad or not names:
+                raise ValueError(f"kernel must be 'auto', one of {FAMILIES}, a list "
+                                 f"of them, None or a Kernel on paths; got {kernel!r}.")
+            out = []
+            for k in names:
+                for f in (FAMILIES if k == "auto" else (k,)):
+                    if f not in out:
+                        out.append(f)
+            if "signature+rbf" in out:
+                # the sum is built from the best of each part
+                out = [f for f in ("rbf", "signature") if f not in out] + out
+                out.remove("signature+rbf")
+                out.append("signature+rbf")
+            return out
+        searched = [self._regularization_name(), "path_scale"]
+        if kernel is None:
+            searched += list(_SEARCHED)
+            families = ["signature"]
+        else:
+            self._build_kernel()   # checks the kernel and the options
+            families = ["given"]
+        return families if any(_searched(getattr(self, k)) for k in searched) else None
+
     def _build_kernel(self):
         if self.kernel is None:
-            return SignatureKernel(**{k: getattr(self, k) for k in KERNEL_DEFAULTS})
+            options = {k: getattr(self, k) for k in KERNEL_DEFAULTS if k != "max_length"}
+            return SignatureKernel(**options)
         changed = [k for k, v in KERNEL_DEFAULTS.items() if not _is_default(getattr(self, k), v)]
         if changed:
             raise ValueError(
@@ -126,9 +201,25 @@ class _PathEstimatorMixin(CarriesConfig):
                 f"kernel was given; set them on the kernel instead (for example "
                 f"kernel__{changed[0]}).")
         if not isinstance(self.kernel, Kernel):
-            raise TypeError("kernel must be a scikit-learn Kernel on paths (such as "
+            raise TypeError(f"kernel must be 'auto', one of {FAMILIES}, a list of "
+                            "them, None or a scikit-learn Kernel on paths (such as "
                             f"SignatureKernel), got {type(self.kernel).__name__}.")
         return clone(self.kernel)
+
+    def _select(self, paths, scorer, families):
+        """Run the model selection; set the chosen kernel and path scale.
+
+        Returns the chosen Gram matrix and regularisation value.
+        """
+        search = PathSearch(self, paths, scorer).run(families)
+        params, score, kernel, path_scale, gram, value = search.chosen()
+        self.best_params_ = params
+        self.best_score_ = score
+        self.cv_results_ = search.results()
+        self.kernel_ = kernel
+        self.channel_scale_ = self.channel_scale_ * path_scale
+        self.paths_fit_ = Sequences(paths.values * path_scale, paths.lengths)
+        return gram, value
 
     def _is_tabular(self, X):
         if self.n_channels is not None or isinstance(X, Sequences) \
@@ -169,7 +260,9 @@ class _PathEstimatorMixin(CarriesConfig):
 
     def _fit_standardization(self, seqs, weight=None):
         n_channels = seqs.n_channels
-        path_scale = check_variance(self.path_scale, "path_scale")
+        # a searched path scale multiplies channel_scale_ once it is chosen
+        path_scale = 1.0 if _searched(self.path_scale) else \
+            check_variance(self.path_scale, "path_scale")
         if not self.standardize:
             self.channel_mean_ = np.zeros(n_channels)
             self.channel_scale_ = np.full(n_channels, path_scale)
@@ -186,12 +279,14 @@ class _PathEstimatorMixin(CarriesConfig):
         values = (seqs.values - self.channel_mean_) * self.channel_scale_
         return Sequences(values, seqs.lengths)
 
-    def _fit_paths(self, X, y):
-        """Validate ``X`` and ``y``, build the kernel; return the training paths."""
+    def _fit_paths(self, X, y, families):
+        """Validate ``X`` and ``y``, build the kernel (unless it is to be
+        selected); return the training paths."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but "
                              "the target y is None.")
-        self.kernel_ = self._build_kernel()
+        if families is None:
+            self.kernel_ = self._build_kernel()
         paths = self._read_paths(X, reset=True)
         y = np.asarray(y)
         if y.shape[0] != paths.n_paths:
@@ -200,10 +295,10 @@ class _PathEstimatorMixin(CarriesConfig):
         self.paths_fit_ = paths
         return paths
 
-    def _fit_weighted_paths(self, X, y, sample_weight):
+    def _fit_weighted_paths(self, X, y, sample_weight, families):
         """``_fit_paths`` with weighted channel statistics; returns the
         paths and the validated weights (None without weights)."""
-        paths = self._fit_paths(X, y)
+        paths = self._fit_paths(X, y, families)
         w = check_sample_weight(sample_weight, paths.n_paths)
         if w is not None and self.standardize:
             raw = Sequences(paths.values / self.channel_scale_
@@ -250,9 +345,21 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     support vectors only, tile by tile within the memory budget
     (:func:`skinfinite.config_context`).
     """ + _INPUT_DOC + """
+    By default the fit chooses the kernel and its scales, the path options
+    and ``C`` by stratified cross-validation on the training paths, within
+    ``time_budget`` seconds: each kernel setting's Gram matrix is computed
+    once and serves every ``C``, fold and class.  Parameters set to a value
+    are fixed; lists are searched as given; with every parameter fixed the
+    fit is one SVC on one Gram matrix.
+    """ + _INPUT_DOC + """
     Parameters
-    ----------""" + _KERNEL_PARAMS_DOC + """    C : float, default=1.0
+    ----------""" + _KERNEL_PARAMS_DOC + """    C : "auto", float or list, default="auto"
         Regularisation of the SVC (larger fits the training data harder).
+        "auto" searches 1 to 100 by factors of 10, extended while the best
+        is at an edge.
+    cv : int or cross-validation splitter, default=5
+        Folds of the model selection (an int: stratified, shuffled with seed
+        0).
     class_weight : dict or "balanced", optional
         As in :class:`~sklearn.svm.SVC`.
     probability : bool, default=False
@@ -266,13 +373,23 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
 
     Attributes
     ----------
+    best_params_ : dict
+        The chosen setting (kernel family, its parameters, ``C``); only when
+        the fit selected.
+    best_score_ : float
+        Its mean cross-validated accuracy.
+    cv_results_ : dict of arrays
+        One row per evaluated setting and ``C``: ``params``,
+        ``mean_test_score``, ``std_test_score``, ``rank_test_score``,
+        ``stage`` (the search stage) and ``gram_time`` (seconds for the
+        setting's Gram matrix).
     classes_ : ndarray of shape (n_classes,)
     svc_ : sklearn.svm.SVC
         The fitted support-vector machine (``kernel="precomputed"``).
     calibrator_ : CalibratedClassifierCV or None
         The probability calibration (``probability=True`` only).
     kernel_ : Kernel
-        The kernel used.
+        The kernel used (the chosen one when the fit selected).
     paths_fit_ : Sequences
         Standardised training paths.
     support_ : ndarray
@@ -295,15 +412,19 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     >>> t = np.linspace(0, 1, 20)[None, :, None]
     >>> up = t * rng.uniform(1, 2, size=(10, 1, 2))
     >>> X = np.concatenate([up, -up]); y = [0] * 10 + [1] * 10
-    >>> SignatureKernelClassifier(C=10).fit(X, y).score(-X, [1] * 10 + [0] * 10)
+    >>> model = SignatureKernelClassifier().fit(X, y)
+    >>> model.score(-X, [1] * 10 + [0] * 10)
     1.0
+    >>> model.best_params_["kernel"] in ("rbf", "conv", "signature", "signature+rbf")
+    True
     """
 
-    def __init__(self, kernel=None, static_kernel="rbf", dyadic_order=0,
-                 time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
-                 length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
-                 n_channels=None, C=1.0, class_weight=None, probability=False,
-                 device="auto", layout="auto", verbose=0):
+    def __init__(self, kernel="auto", static_kernel="rbf", dyadic_order="auto",
+                 time_augment="auto", basepoint="auto", lead_lag="auto", scale=1.0,
+                 length_scale="auto", normalize=True, max_length="auto",
+                 standardize=True, path_scale="auto", n_channels=None, C="auto",
+                 class_weight=None, probability=False, cv=5, time_budget=60.0,
+                 verbose=0, device="auto", layout="auto"):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -313,15 +434,22 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         self.scale = scale
         self.length_scale = length_scale
         self.normalize = normalize
+        self.max_length = max_length
         self.standardize = standardize
         self.path_scale = path_scale
         self.n_channels = n_channels
         self.C = C
         self.class_weight = class_weight
         self.probability = probability
+        self.cv = cv
+        self.time_budget = time_budget
+        self.verbose = verbose
         self.device = device
         self.layout = layout
-        self.verbose = verbose
+
+    @staticmethod
+    def _regularization_name():
+        return "C"
 
     def fit(self, X, y, sample_weight=None):
         """Fit the support-vector machine on the kernel of the training paths.
@@ -338,11 +466,20 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
         -------
         self
         """
-        paths, sample_weight = self._fit_weighted_paths(X, y, sample_weight)
+        families = self._families()
+        paths, sample_weight = self._fit_weighted_paths(X, y, sample_weight,
+                                                        families)
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        gram = np.asarray(self.kernel_(paths), dtype=np.float64)
-        svc = SVC(kernel="precomputed", C=self.C, class_weight=self.class_weight)
+        if families is None:
+            gram, C = np.asarray(self.kernel_(paths), dtype=np.float64), self.C
+        else:
+            if len(np.unique(y)) < 2:
+                raise ValueError("The classifier needs samples of at least 2 "
+                                 "classes; got 1 class.")
+            scorer = ClassifierScores(y, self.cv, self.C, self.class_weight)
+            gram, C = self._select(paths, scorer, families)
+        svc = SVC(kernel="precomputed", C=C, class_weight=self.class_weight)
         self.calibrator_ = None
         if self.probability:
             self.calibrator_ = CalibratedClassifierCV(
@@ -414,15 +551,28 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     (of the noise-free function).  The training paths are stored; predictions
     run tile by tile within the memory budget.
     """ + _INPUT_DOC + """
+    By default the fit chooses the kernel and its scales, the path options
+    and ``alpha`` within ``time_budget`` seconds: each kernel setting's Gram
+    matrix is computed and eigendecomposed once, which gives the exact
+    leave-one-out error of every ``alpha``.  Parameters set to a value are
+    fixed; lists are searched as given.
+    """ + _INPUT_DOC + """
     Parameters
-    ----------""" + _KERNEL_PARAMS_DOC + """    alpha : float, default=1.0
+    ----------""" + _KERNEL_PARAMS_DOC + """    alpha : "auto", float or list, default="auto"
         Ridge added to the diagonal (noise variance); jitter is added when the
-        matrix is numerically singular.
+        matrix is numerically singular.  "auto" searches 1e-3 to 1 by
+        factors of 10, extended while the best is at an edge.
+    cv : None, int or cross-validation splitter, default=None
+        Scoring of the model selection: None is the exact leave-one-out
+        squared error; an int is that many shuffled folds (seed 0).
     normalize_y : bool, default=False
         Centre and scale the targets before fitting.
 
     Attributes
     ----------
+    best_params_, best_score_, cv_results_
+        As for :class:`SignatureKernelClassifier`; scores are negative mean
+        squared errors of the (normalised) targets.
     dual_coef_ : ndarray of shape (n_paths, n_targets)
     kernel_ : Kernel
     paths_fit_ : Sequences
@@ -447,11 +597,12 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     ((10,), (10,))
     """
 
-    def __init__(self, kernel=None, static_kernel="rbf", dyadic_order=0,
-                 time_augment=True, basepoint=False, lead_lag=False, scale=1.0,
-                 length_scale=1.0, normalize=True, standardize=True, path_scale=1.0,
-                 n_channels=None, alpha=1.0, normalize_y=False,
-                 device="auto", layout="auto", verbose=0):
+    def __init__(self, kernel="auto", static_kernel="rbf", dyadic_order="auto",
+                 time_augment="auto", basepoint="auto", lead_lag="auto", scale=1.0,
+                 length_scale="auto", normalize=True, max_length="auto",
+                 standardize=True, path_scale="auto", n_channels=None, alpha="auto",
+                 normalize_y=False, cv=None, time_budget=60.0, verbose=0,
+                 device="auto", layout="auto"):
         self.kernel = kernel
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
@@ -461,14 +612,21 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         self.scale = scale
         self.length_scale = length_scale
         self.normalize = normalize
+        self.max_length = max_length
         self.standardize = standardize
         self.path_scale = path_scale
         self.n_channels = n_channels
         self.alpha = alpha
         self.normalize_y = normalize_y
+        self.cv = cv
+        self.time_budget = time_budget
+        self.verbose = verbose
         self.device = device
         self.layout = layout
-        self.verbose = verbose
+
+    @staticmethod
+    def _regularization_name():
+        return "alpha"
 
     def fit(self, X, y, sample_weight=None):
         """Solve the kernel ridge system on the training paths.
@@ -485,16 +643,24 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         -------
         self
         """
-        alpha = check_variance(self.alpha, "alpha", allow_zero=True)
-        paths, w = self._fit_weighted_paths(X, y, sample_weight)
+        families = self._families()
+        if families is None:
+            alpha = check_variance(self.alpha, "alpha", allow_zero=True)
+        paths, w = self._fit_weighted_paths(X, y, sample_weight, families)
         self._sqrt_weight = None
         if w is not None:
             keep = np.flatnonzero(w > 0)
             paths, y = paths.take(keep), np.asarray(y)[keep]
             self.paths_fit_, self._sqrt_weight = paths, np.sqrt(w[keep])
         y = self._check_targets(y, w if w is None else w[w > 0])
-        gram = weighted_gram(np.asarray(self.kernel_(paths), dtype=np.float64),
-                             self._sqrt_weight, np)
+        if families is None:
+            gram = np.asarray(self.kernel_(paths), dtype=np.float64)
+        else:
+            # the search scores unweighted folds; the weights enter the refit
+            scorer = RegressorScores((y - self._y_mean) / self._y_scale, self.cv,
+                                     self.alpha)
+            gram, alpha = self._select(paths, scorer, families)
+        gram = weighted_gram(gram, self._sqrt_weight, np)
         try:
             self._factor, self.jitter_ = cholesky_with_jitter(gram, alpha)
         except NumericalError as exc:

@@ -1,0 +1,244 @@
+"""Convolutional NNGP/NTK kernels: closed forms, Monte Carlo, protocol."""
+import numpy as np
+import pytest
+
+from skinfinite.empirical import ConvolutionalNetwork
+from skinfinite.kernels import ConvNNGP, ConvNTK
+
+
+def _windows(x, d, q):
+    starts = np.arange(x.shape[0] - d * (q - 1))
+    return np.stack([x[s + d * np.arange(q)].ravel() for s in starts])
+
+
+def _one_layer_reference(X, dilations, q, sw2, sb2, readout):
+    """Depth-1 kernels written out with arc-cosine closed forms."""
+    n, _, c = X.shape
+    K = np.zeros((n, n))
+    T = np.zeros((n, n))
+    for d in dilations:
+        for i in range(n):
+            for j in range(n):
+                A, B = _windows(X[i], d, q), _windows(X[j], d, q)
+                a = sw2 / (c * q)
+                S = a * A @ B.T + sb2
+                r = np.sqrt(np.outer(a * (A * A).sum(1) + sb2,
+                                     a * (B * B).sum(1) + sb2))
+                theta = np.arccos(np.clip(S / r, -1, 1))
+                step = (np.pi - theta) / (2 * np.pi)
+                if readout == "ppv":
+                    K[i, j] += step.mean()
+                else:
+                    K[i, j] += (r * (np.sin(theta) + (np.pi - theta)
+                                     * np.cos(theta)) / (2 * np.pi)).mean()
+                    T[i, j] += (S * step).mean()
+    K = sw2 * K / len(dilations) + sb2
+    return K, K + sw2 * T / len(dilations)
+
+
+@pytest.mark.parametrize("readout", ["average", "ppv"])
+def test_one_layer_matches_arc_cosine_formula(readout, rng):
+    X = rng.normal(size=(4, 40, 2))
+    K_ref, T_ref = _one_layer_reference(X, [1, 2, 4], 9, 2.0, 1.0, readout)
+    K = ConvNNGP(readout=readout)(X)
+    T = ConvNTK(readout=readout)(X)
+    # arccos of the reference loses digits near correlation 1
+    assert np.allclose(K, K_ref, rtol=1e-8, atol=0)
+    assert np.allclose(T, T_ref if readout == "average" else K_ref,
+                       rtol=1e-8, atol=0)
+    assert np.allclose(ConvNNGP(readout=readout).diag(X), np.diag(K),
+                       rtol=1e-12)
+
+
+def _monte_carlo(kw, X, width, seeds):
+    draws = [ConvolutionalNetwork(width=width, random_state=s, **kw).kernels(X)
+             for s in range(seeds)]
+    return (np.mean([k for k, _ in draws], 0), np.mean([t for _, t in draws], 0))
+
+
+@pytest.mark.parametrize("kw", [dict(readout="ppv"), dict(readout="average"),
+                                dict(depth=2, filter_size=3, dilation=[1, 2])],
+                         ids=str)
+def test_kernels_match_wide_random_networks(kw, rng):
+    X = rng.normal(size=(3, 20, 2))
+    K_mc, T_mc = _monte_carlo(kw, X, 256, 6)
+    K, T = ConvNNGP(**kw)(X), ConvNTK(**kw)(X)
+    # Monte Carlo error at this width is about 1.5% of the largest entry
+    assert np.abs(K_mc - K).max() < 0.06 * np.abs(K).max()
+    assert np.abs(T_mc - T).max() < 0.06 * np.abs(T).max()
+
+
+@pytest.mark.slow
+def test_monte_carlo_error_shrinks_like_inverse_square_root_width(rng):
+    X = rng.normal(size=(3, 16, 2))
+    kw = dict(depth=2, filter_size=3, dilation=[1, 2], readout="average")
+    K = ConvNNGP(**kw)(X)
+    errors = []
+    for width in (64, 256, 1024):
+        K_mc, _ = _monte_carlo(kw, X, width, 12)
+        errors.append(np.abs(K_mc - K).max())
+    # each 4x width should halve the error (generous band for noise)
+    ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    assert np.all(ratios > 1.2) and np.all(ratios < 4.0), errors
+
+
+def test_images_match_wide_random_networks(rng):
+    X = rng.normal(size=(3, 6 * 5 * 2))
+    kw = dict(image_shape=(6, 5), filter_size=3, dilation=1, depth=2,
+              padding="same")
+    K_mc, T_mc = _monte_carlo(kw, X, 256, 6)
+    K, T = ConvNNGP(**kw)(X), ConvNTK(**kw)(X)
+    assert np.abs(K_mc - K).max() < 0.06 * np.abs(K).max()
+    assert np.abs(T_mc - T).max() < 0.06 * np.abs(T).max()
+
+
+@pytest.mark.parametrize("cls", [ConvNNGP, ConvNTK])
+@pytest.mark.parametrize("kw", [
+    dict(readout="ppv"),
+    dict(depth=2, filter_size=3, dilation=[1, 2]),
+    dict(depth=2, filter_size=3, activation="erf", padding="same",
+         readout="flatten"),
+    dict(depth=2, filter_size=3, activation="tanh", dilation=2),
+], ids=str)
+def test_gradients_match_finite_differences(cls, kw, rng):
+    from ._differences import theta_gradient
+    X = rng.normal(size=(3, 14, 2))
+    kernel = cls(weight_variance=1.7, bias_variance=0.6, **kw)
+    K, grad = kernel(X, eval_gradient=True)
+    assert np.allclose(K, kernel(X), rtol=1e-12)
+    assert np.allclose(grad, theta_gradient(kernel, X), rtol=1e-6,
+                       atol=1e-8 * np.abs(grad).max())
+    fixed = kernel.set_params(bias_variance_bounds="fixed")
+    assert np.allclose(fixed(X, eval_gradient=True)[1][..., 0], grad[..., 1])
+
+
+@pytest.mark.parametrize("act", ["relu", "erf"])
+def test_filter_over_the_whole_input_is_fully_connected(act, rng):
+    from skinfinite.kernels import NNGP, NTK
+    X = rng.normal(size=(5, 7, 3))
+    flat = X.reshape(5, -1)
+    for readout in ("flatten", "average"):
+        kw = dict(filter_size=7, dilation=1, activation=act, readout=readout,
+                  weight_variance=1.5, bias_variance=0.3)
+        fc = dict(depth=1, activation=act, weight_variance=1.5,
+                  bias_variance=0.3)
+        assert np.allclose(ConvNNGP(**kw)(X), NNGP(**fc)(flat), rtol=1e-12)
+        assert np.allclose(ConvNTK(**kw)(X), NTK(**fc)(flat), rtol=1e-12)
+
+
+def test_one_tap_filters_average_the_fully_connected_kernel(rng):
+    from skinfinite.kernels import NNGP, NTK
+    X = rng.normal(size=(4, 6, 3))
+    kw = dict(filter_size=1, dilation=1, depth=3, activation="erf",
+              readout="flatten")
+    fc = dict(depth=3, activation="erf", weight_variance=2.0,
+              bias_variance=1.0)
+    for conv, dense in ((ConvNNGP, NNGP), (ConvNTK, NTK)):
+        per_position = [dense(**fc)(X[:, s], X[:, s]) for s in range(6)]
+        assert np.allclose(conv(**kw)(X), np.mean(per_position, 0),
+                           rtol=1e-12)
+
+
+def test_positive_semidefinite_on_sequences_of_different_lengths(rng):
+    X = [rng.normal(size=(t, 2)) for t in (12, 20, 35, 50, 9, 27)]
+    for kernel in (ConvNNGP(readout="ppv"), ConvNTK(depth=2, filter_size=3)):
+        K = kernel(X)
+        assert np.allclose(K, K.T)
+        assert np.linalg.eigvalsh(K).min() > -1e-10 * np.abs(K).max()
+        assert np.allclose(kernel.diag(X), np.diag(K), rtol=1e-12)
+
+
+def test_input_forms_agree(rng):
+    from skinfinite import flatten_sequences
+    X = [rng.normal(size=(t, 2)) for t in (20, 31, 25)]
+    kernel = ConvNTK(readout="average")
+    K = kernel(X)
+    nan_padded = flatten_sequences(X, padding="nan")
+    assert np.allclose(ConvNTK(n_channels=2)(nan_padded), K, rtol=1e-12)
+    assert np.allclose(kernel(X, X[1:]), K[:, 1:], rtol=1e-12)
+    same = np.stack([x[:20] for x in X])
+    assert np.allclose(kernel(same), kernel(list(same)), rtol=1e-12)
+
+
+def test_tiles_do_not_change_results(rng):
+    import skinfinite
+    X = rng.normal(size=(30, 15, 1))
+    K = ConvNNGP()(X)
+    with skinfinite.config_context(memory_budget=2000):
+        assert np.array_equal(ConvNNGP()(X), K)
+
+
+def test_kernel_protocol_and_sklearn_machines(rng):
+    import pickle
+    from sklearn.base import clone
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import WhiteKernel
+    from sklearn.svm import SVC
+    kernel = ConvNNGP(readout="ppv", n_channels=1)
+    assert clone(kernel) == kernel
+    assert pickle.loads(pickle.dumps(kernel)) == kernel
+    assert repr(kernel) == ("ConvNNGP(depth=1, activation='relu', "
+                            "weight_variance=2, bias_variance=1, "
+                            "readout='ppv', n_channels=1)")
+    t = np.linspace(0, 1, 30)
+    X = np.array([np.sin(2 * np.pi * f * t + rng.uniform(0, 6))
+                  for f in np.repeat([1.0, 3.0], 20)])
+    y = np.repeat([0, 1], 20)
+    assert SVC(kernel=kernel, C=10).fit(X, y).score(X, y) == 1.0
+    gpr = GaussianProcessRegressor(ConvNTK(n_channels=1) + WhiteKernel(1e-2))
+    gpr.fit(X, y.astype(float))
+    assert gpr.kernel_.k1.weight_variance != 2.0
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(readout="max"), "readout"),
+    (dict(padding="full"), "padding"),
+    (dict(dilation="linear"), "dilation"),
+    (dict(dilation=[]), "empty"),
+    (dict(filter_size=40), "receptive field"),
+    (dict(depth=0), "depth"),
+    (dict(weight_variance=-1.0), "weight_variance"),
+])
+def test_bad_parameters(params, match, rng):
+    X = rng.normal(size=(2, 30, 1))
+    with pytest.raises(ValueError, match=match):
+        ConvNNGP(**params)(X)
+
+
+def test_bad_inputs(rng):
+    with pytest.raises(ValueError, match="n_channels"):
+        ConvNNGP()(rng.normal(size=(3, 20)))
+    with pytest.raises(ValueError, match="multiple"):
+        ConvNNGP(image_shape=(4, 4))(rng.normal(size=(3, 20)))
+    with pytest.raises(ValueError, match="channels"):
+        ConvNNGP()(rng.normal(size=(3, 20, 2)), rng.normal(size=(3, 20, 1)))
+    with pytest.raises(ValueError, match="Gradient"):
+        ConvNNGP()(rng.normal(size=(3, 20, 1)), rng.normal(size=(3, 20, 1)),
+                   eval_gradient=True)
+
+
+def test_estimators_with_the_convolutional_architecture(rng):
+    from sklearn.base import clone
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from skinfinite.models import NNGPRegressor, NTKClassifier, NTKRegressor
+    X = rng.normal(size=(24, 30))
+    y = np.sin(X[:, :5].sum(1))
+    structure = ConvNNGP(readout="ppv", n_channels=1, filter_size=5)
+    model = NNGPRegressor(architecture=structure, depth=1, alpha=1e-2,
+                          bias_variance=1.0).fit(X, y)
+    gpr = GaussianProcessRegressor(clone(structure), alpha=1e-2,
+                                   optimizer=None).fit(X, y)
+    mean, std = model.predict(X[:5], return_std=True)
+    ref_mean, ref_std = gpr.predict(X[:5], return_std=True)
+    assert np.allclose(mean, ref_mean, rtol=1e-8)
+    assert np.allclose(std, ref_std, rtol=1e-6)
+    ntk = NTKRegressor(architecture="convolutional", depth=2, alpha=1e-2)
+    ntk.fit(X, y)
+    T = ConvNTK(depth=2, n_channels=1, bias_variance=0.1)(X)
+    coef = np.linalg.solve(T + 1e-2 * np.eye(24), y)
+    assert np.allclose(ntk.predict(X[:3]), T[:3] @ coef, rtol=1e-8)
+    clf = NTKClassifier(architecture="convolutional", depth=1)
+    assert clone(clf).fit(X, y > 0).score(X, y > 0) == 1.0
+    with pytest.raises(ValueError, match="NTK parametrisation"):
+        NTKRegressor(architecture="convolutional",
+                     parametrization="standard").fit(X, y)

@@ -1,0 +1,241 @@
+"""Tests of the built-in model selection of the signature estimators."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV, KFold, LeaveOneOut, StratifiedKFold
+
+import skinfinite
+from skinfinite.models import SignatureKernelClassifier, SignatureKernelRegressor
+from skinfinite.models._path_selection import (
+    ClassifierScores, SelectionWarning, SeriesRBFKernel, _scan, shorten)
+from skinfinite._sequences import check_sequences
+
+#: every option of the signature kernel fixed (no selection of its own)
+FIXED = dict(kernel=None, dyadic_order=0, time_augment=True, basepoint=False,
+             lead_lag=False, max_length=None, standardize=False)
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with skinfinite.config_context(show_progress=False):
+        yield
+
+
+def _two_classes(rng, n=24, length=10, noise=0.4):
+    t = np.linspace(0, 1, length)[None, :, None]
+    freq = np.r_[np.full(n // 2, 1.0), np.full(n - n // 2, 2.0)][:, None, None]
+    X = np.sin(2 * np.pi * freq * t) + noise * rng.normal(size=(n, length, 1))
+    return X, (freq[:, 0, 0] > 1.5).astype(int)
+
+
+def _scores_by_params(params, scores):
+    return {tuple(sorted((k, round(float(v), 9)) for k, v in p.items())): s
+            for p, s in zip(params, scores)}
+
+
+def test_classifier_selection_equals_grid_search(rng):
+    X, y = _two_classes(rng)
+    grid = {"path_scale": [0.3, 1.0], "length_scale": [0.5, 2.0], "C": [0.1, 1.0, 10.0]}
+    model = SignatureKernelClassifier(**FIXED, **grid).fit(X, y)
+    fixed = {k: v[0] for k, v in grid.items()}
+    search = GridSearchCV(SignatureKernelClassifier(**FIXED, **fixed), grid,
+                          cv=StratifiedKFold(5, shuffle=True, random_state=0)).fit(X, y)
+    ours = _scores_by_params(
+        [{k: p[k] for k in grid} for p in model.cv_results_["params"]],
+        model.cv_results_["mean_test_score"])
+    brute = _scores_by_params(search.cv_results_["params"],
+                              search.cv_results_["mean_test_score"])
+    assert ours.keys() == brute.keys()
+    for key in brute:
+        assert ours[key] == pytest.approx(brute[key], abs=1e-12)
+    assert model.best_score_ == pytest.approx(search.best_score_)
+    assert {k: model.best_params_[k] for k in grid} in [
+        p for p, r in zip(search.cv_results_["params"],
+                          search.cv_results_["rank_test_score"]) if r == 1]
+    # the refit is the brute-force search's model at the chosen setting
+    chosen = SignatureKernelClassifier(**FIXED, **{k: model.best_params_[k]
+                                                   for k in grid}).fit(X, y)
+    np.testing.assert_allclose(model.decision_function(X), chosen.decision_function(X),
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("cv, brute_cv", [(None, LeaveOneOut()),
+                                          (4, KFold(4, shuffle=True, random_state=0))])
+def test_regressor_selection_equals_grid_search(rng, cv, brute_cv):
+    X = np.cumsum(rng.normal(size=(20, 8, 2)), axis=1) * 0.3
+    y = X[:, -1, 0] - X[:, 0, 1] + 0.1 * rng.normal(size=20)
+    grid = {"length_scale": [0.5, 2.0], "alpha": [1e-2, 1e-1, 1.0]}
+    model = SignatureKernelRegressor(**FIXED, path_scale=1.0, cv=cv, **grid).fit(X, y)
+    fixed = {k: v[0] for k, v in grid.items()}
+    search = GridSearchCV(SignatureKernelRegressor(**FIXED, path_scale=1.0, **fixed),
+                          grid, cv=brute_cv, scoring="neg_mean_squared_error").fit(X, y)
+    ours = _scores_by_params(
+        [{k: p[k] for k in grid} for p in model.cv_results_["params"]],
+        model.cv_results_["mean_test_score"])
+    brute = _scores_by_params(search.cv_results_["params"],
+                              search.cv_results_["mean_test_score"])
+    assert ours.keys() == brute.keys()
+    for key in brute:
+        assert ours[key] == pytest.approx(brute[key], rel=1e-7)
+    assert {k: model.best_params_[k] for k in grid} == search.best_params_
+
+
+class _PeakScorer:
+    """Scores peaking at ``peak`` (in log10 of the regularisation)."""
+
+    name, mode = "C", "auto"
+
+    def __init__(self, peak):
+        self.peak = peak
+
+    def grid(self):
+        return [1.0, 10.0, 100.0]
+
+    def fold_scores(self, K, value):
+        return np.array([-abs(np.log10(value) - self.peak)])
+
+
+@pytest.mark.parametrize("peak", [-3.0, 0.0, 5.0])
+def test_regularization_grid_extends_past_its_edges(peak):
+    rows, chosen, _ = _scan(_PeakScorer(peak), None, (1e-4, 1e6))
+    values = [v for v, _ in rows]
+    assert chosen == pytest.approx(10 ** peak)
+    # the chosen value is interior: both neighbours were scored
+    assert min(values) < chosen < max(values)
+
+
+def test_chosen_scales_are_interior(rng):
+    X, y = _two_classes(rng, n=40, length=16, noise=1.5)
+    model = SignatureKernelClassifier(kernel="rbf").fit(X, y)
+    params = model.cv_results_["params"]
+    scales = sorted({p["length_scale"] for p in params})
+    best = model.best_params_["length_scale"]
+    assert scales[0] < best < scales[-1]
+    assert model.best_params_["kernel"] == "rbf"
+    assert np.isclose(model.best_score_, model.cv_results_["mean_test_score"].max())
+
+
+def test_default_selection_and_refit(rng):
+    X, y = _two_classes(rng, n=30, length=40)
+    model = SignatureKernelClassifier(time_budget=None).fit(X, y)
+    assert model.best_params_["kernel"] in ("rbf", "signature", "signature+rbf")
+    assert set(model.cv_results_["stage"]) >= {"rbf", "signature", "options",
+                                               "resolution", "sum"}
+    assert model.score(X, y) >= 0.9
+    # predictions go through the chosen kernel on the scaled paths
+    K = model.kernel_(model._read_paths(X[:5], reset=False), model.paths_fit_)
+    np.testing.assert_allclose(model.decision_function(X[:5]),
+                               model.svc_.decision_function(K), atol=1e-8)
+
+
+def test_regressor_default_selection(rng):
+    X = np.cumsum(rng.normal(size=(30, 12, 2)), axis=1) * 0.3
+    y = X[:, -1, 0] - X[:, 0, 1]
+    model = SignatureKernelRegressor(kernel=["rbf", "signature"]).fit(X, y)
+    assert "alpha" in model.best_params_ and model.best_score_ <= 0
+    assert model.score(X, y) > 0.5
+
+
+def test_budget_shrinks_the_search_and_says_so(rng):
+    X, y = _two_classes(rng, n=30, length=64)
+    with pytest.warns(SelectionWarning, match="time_budget"):
+        model = SignatureKernelClassifier(kernel="signature", time_budget=1e-3).fit(X, y)
+    # the first setting is always evaluated
+    assert len({str(p) for p in model.cv_results_["params"]}) >= 1
+    assert model.predict(X).shape == (30,)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"C": [1.0, -1.0]}, "C candidates must be finite numbers > 0"),
+    ({"C": []}, "C is an empty list"),
+    ({"C": "big"}, "C candidates"),
+    ({"length_scale": [np.inf]}, "length_scale candidates"),
+    ({"time_augment": ["yes"]}, "time_augment candidates must be in"),
+    ({"dyadic_order": [0.5]}, "dyadic_order candidates must be integers"),
+    ({"max_length": 1}, "max_length must be >= 2"),
+    ({"kernel": "conv2d"}, "kernel must be 'auto'"),
+    ({"kernel": ["rbf", 3]}, "kernel must be 'auto'"),
+    ({"time_budget": -1.0}, "time_budget must be"),
+])
+def test_invalid_grids(rng, params, match):
+    X, y = _two_classes(rng)
+    with pytest.raises(ValueError, match=match):
+        SignatureKernelClassifier(**params).fit(X, y)
+
+
+def test_invalid_alpha_grid(rng):
+    X = rng.normal(size=(10, 5, 1))
+    with pytest.raises(ValueError, match="alpha candidates"):
+        SignatureKernelRegressor(alpha=[0.0, 1.0]).fit(X, X[:, 0, 0])
+
+
+def test_class_missing_from_a_fold_warns(rng):
+    X, y = _two_classes(rng)
+    y = y.copy()
+    y[0] = 2                      # one path of a third class
+    with pytest.warns(SelectionWarning, match="missing from the training part"):
+        SignatureKernelClassifier(kernel="rbf").fit(X, y)
+    with pytest.raises(ValueError, match="holds only class"):
+        ClassifierScores(np.r_[0, 0, 0, 0, 0, 1, 1, 1, 1, 1], KFold(2), "auto", None)
+
+
+def test_few_paths_per_class_reduce_the_folds(rng):
+    X, y = _two_classes(rng, n=6)
+    with pytest.warns(SelectionWarning, match="uses 3 stratified folds"):
+        model = SignatureKernelClassifier(kernel="rbf").fit(X, y)
+    assert model.predict(X).shape == (6,)
+    with pytest.raises(ValueError, match="at least 2 paths of some class"):
+        SignatureKernelClassifier(kernel="rbf").fit(X[[0, 3]], y[[0, 3]])
+
+
+def test_selection_that_never_improves_warns(rng):
+    X = rng.normal(size=(20, 6, 1))
+    y = np.r_[np.zeros(10), np.ones(10)]
+    X[:] = X[:1]                  # every path the same: nothing to learn
+    with pytest.warns(SelectionWarning, match="No setting"):
+        SignatureKernelClassifier(kernel="rbf").fit(X, y)
+
+
+def test_constant_series_warn(rng):
+    X, y = _two_classes(rng)
+    X = np.repeat(X[:, :1], X.shape[1], axis=1)    # every path constant
+    with pytest.warns(SelectionWarning, match="constant"):
+        SignatureKernelClassifier(kernel="signature").fit(X, y)
+
+
+def test_no_warning_on_ordinary_data(rng):
+    X, y = _two_classes(rng, n=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SignatureKernelClassifier(time_budget=None).fit(X, y)
+
+
+def test_fixed_parameters_do_not_select(rng):
+    X, y = _two_classes(rng)
+    model = SignatureKernelClassifier(**FIXED, path_scale=0.5, length_scale=1.0,
+                                      C=1.0).fit(X, y)
+    assert not hasattr(model, "best_params_")
+
+
+def test_shorten_is_the_mean_of_segments():
+    X = np.arange(10.0)[None, :, None]
+    short = shorten(check_sequences(X), 4)
+    # segments of 2, 3, 3 and 2 points
+    np.testing.assert_allclose(short.values[0, :, 0], [0.5, 3.0, 6.0, 8.5])
+    ragged = check_sequences([np.arange(10.0)[:, None], np.arange(3.0)[:, None]])
+    short = shorten(ragged, 4)
+    assert short.lengths.tolist() == [4, 3]
+    np.testing.assert_allclose(short.values[1, :, 0], [0, 1, 2, 2])
+
+
+def test_series_rbf_kernel(rng):
+    X = rng.normal(size=(5, 7, 2))
+    K = SeriesRBFKernel(1.5)(X)
+    flat = X.reshape(5, -1)
+    d2 = ((flat[:, None] - flat[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(K, np.exp(-d2 / (2 * 1.5 ** 2)))
+    ragged = [rng.normal(size=(n, 1)) for n in (5, 9)]
+    assert SeriesRBFKernel(1.0, length=7)(ragged).shape == (2, 2)
+    with pytest.raises(ValueError, match="equal length"):
+        SeriesRBFKernel(1.0)(ragged)

@@ -45,16 +45,6 @@ READOUTS = {"average": AVERAGE, "flatten": FLATTEN, "ppv": PPV}
 
 
 # ------------------------------------------------------------- grid geometry
-def layer_shapes(h, w, depth, d, fh, fw, same):
-    """Grid shapes of layers 1..depth (pre-activations) for input (h, w)."""
-    shapes = []
-    for _ in range(depth):
-        if not same:
-            h, w = h - d * (fh - 1), w - d * (fw - 1)
-        shapes.append((h, w))
-    return shapes
-
-
 def shifts(d, fh, fw, same):
     """Offsets subtracted from the taps: centred filters under "same"."""
     return (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)

@@ -242,3 +242,17 @@ def test_estimators_with_the_convolutional_architecture(rng):
     with pytest.raises(ValueError, match="NTK parametrisation"):
         NTKRegressor(architecture="convolutional",
                      parametrization="standard").fit(X, y)
+
+
+def test_running_window_sums_match_direct_sums(rng):
+    # a column image with (q, 1) filters is the 1-D network, computed by the
+    # direct lag sums instead of the running ones of 1-D "valid" grids
+    X = rng.normal(size=(3, 60, 2))
+    images = X.reshape(3, -1)
+    for cls in (ConvNNGP, ConvNTK):
+        seq = cls(depth=2, filter_size=5, dilation=[1, 3], readout="average")
+        col = cls(depth=2, filter_size=(5, 1), dilation=[1, 3],
+                  readout="average", image_shape=(60, 1))
+        assert np.allclose(seq(X), col(images), rtol=1e-12)
+        assert np.allclose(seq(X, eval_gradient=True)[1],
+                           col(images, eval_gradient=True)[1], rtol=1e-10)

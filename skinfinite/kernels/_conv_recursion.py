@@ -45,19 +45,51 @@ READOUTS = {"average": AVERAGE, "flatten": FLATTEN, "ppv": PPV}
 
 
 # ------------------------------------------------------------- grid geometry
-def layer_shapes(h, w, depth, d, fh, fw, same):
-    """Grid shapes of layers 1..depth (pre-activations) for input (h, w)."""
-    shapes = []
-    for _ in range(depth):
-        if not same:
-            h, w = h - d * (fh - 1), w - d * (fw - 1)
-        shapes.append((h, w))
-    return shapes
-
-
 def shifts(d, fh, fw, same):
     """Offsets subtracted from the taps: centred filters under "same"."""
     return (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)
+
+
+# Rows of 1-D "valid" lag sums restart from a direct sum this often: the
+# running update adds one rounding error per step, and restarts bound it.
+_RESTART = 8
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add):
+    """:func:`_lagsum` on 1-D grids with "valid" padding, in O(1) per entry.
+
+    ``S[p, q] = S[p - d, q - d] - src[p - d, q - d] + src[p + span, q + span]``
+    along each diagonal, with a direct sum every ``_RESTART`` steps.
+    """
+    span = d * (fw - 1)
+    for p in range(dwx):
+        drow = dst[p]
+        if p < d or (p // d) % _RESTART == 0:
+            for q in range(dwy):
+                drow[q] = 0.0
+            for k in range(fw):
+                sv = src[p + d * k][d * k:d * k + dwy]
+                for q in range(dwy):
+                    drow[q] += sv[q]
+            continue
+        for q in range(min(d, dwy)):
+            acc = 0.0
+            for k in range(fw):
+                acc += src[p + d * k, q + d * k]
+            drow[q] = acc
+        n = dwy - d
+        if n > 0:
+            prev = dst[p - d][:n]
+            new = src[p + span][d + span:d + span + n]
+            old = src[p - d][:n]
+            out = drow[d:d + n]
+            for q in range(n):
+                out[q] = prev[q] + new[q] - old[q]
+    for p in range(dwx):
+        drow = dst[p]
+        for q in range(dwy):
+            drow[q] = scale * drow[q] + add
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -68,6 +100,10 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
     Positions are flattened row-major on each input's own grid; taps whose
     position falls outside a grid add nothing (zero padding).
     """
+    if (shx == 1 and shy == 1 and fh == 1 and sa == 0 and sb == 0
+            and fw > 3):
+        _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add)
+        return
     npy = dhy * dwy
     for ia in range(dhx):
         for ja in range(dwx):
@@ -193,13 +229,49 @@ def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
                 tvrow[q] = trow[q] * vdrow[q]
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _pool_row(family, kxx, sqx, srow, dgy, sgy, ax, cy, param, throw, want_t,
+              n):
+    # Sums of V (and Th Vd) along a row, accumulated directly: storing the
+    # duals first would keep the unused one alive.
+    kr = 0.0
+    tr = 0.0
+    if family == PIECEWISE:
+        if want_t:
+            for q in range(n):
+                v, vd = piecewise_linear_dual(kxx, srow[q], dgy[q],
+                                              sqx * sgy[q], ax, ax, param)
+                kr += v
+                tr += throw[q] * vd
+        else:
+            for q in range(n):
+                kr += piecewise_linear_dual(kxx, srow[q], dgy[q],
+                                            sqx * sgy[q], ax, ax, param)[0]
+    elif family == ERF:
+        for q in range(n):
+            v, vd = erf_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax, param)
+            kr += v
+            tr += throw[q] * vd
+    elif family == TRIG:
+        for q in range(n):
+            v, vd = trig_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax,
+                              param)
+            kr += v
+            tr += throw[q] * vd
+    else:
+        for q in range(n):
+            v, vd = series_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, cy[q],
+                                param)
+            kr += v
+            tr += throw[q] * vd
+    return kr, tr
+
+
 @njit(fastmath=FASTMATH, cache=True)
 def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
             readout, want_t):
     # sums over all pairs of positions of the readout's duals
     per_input = family == SERIES
-    vrow = np.empty(ny)
-    vdrow = np.empty(ny)
     kd = 0.0
     td = 0.0
     for p in range(nx):
@@ -207,21 +279,18 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
         krow = 0.0
         trow = 0.0
         if readout == PPV:
-            # the step function's dual is ReLU's Vd
-            _row_duals(PIECEWISE, dgx[p], sgx[p], srow, dgy, sgy, cx[0], cy,
-                       0.0, vrow, vdrow, ny)
+            # the step function's dual is ReLU's Vd; only it is needed
+            kxx = dgx[p]
+            sqx = sgx[p]
             for q in range(ny):
-                krow += vdrow[q]
+                krow += piecewise_linear_dual(kxx, srow[q], dgy[q],
+                                              sqx * sgy[q], cx[0], cx[0],
+                                              0.0)[1]
         else:
             ax = cx[p] if per_input else cx[0]
-            _row_duals(family, dgx[p], sgx[p], srow, dgy, sgy, ax, cy, param,
-                       vrow, vdrow, ny)
-            for q in range(ny):
-                krow += vrow[q]
-            if want_t:
-                throw = th[p]
-                for q in range(ny):
-                    trow += throw[q] * vdrow[q]
+            krow, trow = _pool_row(family, dgx[p], sgx[p], srow, dgy, sgy, ax,
+                                   cy, param, th[p] if want_t else srow,
+                                   want_t, ny)
         kd += krow
         td += trow
     return kd, td

@@ -8,7 +8,6 @@ several networks whose features are concatenated, as in ROCKET/MiniRocket:
 one layer of random dilated filters with "ppv" pooling and a linear
 classifier has :class:`ConvNNGP` as its infinite-width limit.
 """
-import math
 import numbers
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import numba
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._sequences import check_same_channels, check_sequences
+from .._sequences import check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance, check_vector_input)

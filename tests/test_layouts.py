@@ -288,3 +288,16 @@ def test_aeon_basic_motions_classifier_cross_validation():
     misread = cross_val_score(SignatureKernelClassifier(**fixed, layout="ntc"),
                               X, y, cv=4)
     assert auto.mean() > misread.mean() + 0.2
+
+
+def test_convolutional_kernel_reads_layouts():
+    from skinfinite.kernels import ConvNNGP
+
+    X = np.random.default_rng(0).standard_normal((4, 2, 30))   # (n, C, T)
+    kernel = ConvNNGP(filter_size=5, readout="ppv")
+    np.testing.assert_array_equal(kernel(X), kernel(X.transpose(0, 2, 1)))
+    np.testing.assert_array_equal(kernel(X),
+                                  ConvNNGP(filter_size=5, readout="ppv",
+                                           layout="nct")(X))
+    with pytest.raises(ValueError, match="layout"):
+        kernel(np.zeros((3, 5, 6)))

@@ -15,6 +15,7 @@ import numba
 import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
+from .._config import CarriesConfig
 from .._sequences import check_sequences
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 from .._validation import (check_choice, check_dtype, check_positive_int,
@@ -102,7 +103,7 @@ def _exponential(size, span):
     return out
 
 
-class _ConvolutionalKernel(Kernel):
+class _ConvolutionalKernel(CarriesConfig, Kernel):
     """Parameters, input handling and Gram assembly shared by both kernels."""
 
     _output = None
@@ -111,7 +112,8 @@ class _ConvolutionalKernel(Kernel):
                  activation="relu", weight_variance=2.0, bias_variance=1.0,
                  readout="average", padding="valid", image_shape=None,
                  n_channels=None, weight_variance_bounds=(1e-2, 1e2),
-                 bias_variance_bounds=(1e-5, 1e2), dtype="float64"):
+                 bias_variance_bounds=(1e-5, 1e2), dtype="float64",
+                 layout="auto"):
         self.filter_size = filter_size
         self.dilation = dilation
         self.depth = depth
@@ -125,6 +127,7 @@ class _ConvolutionalKernel(Kernel):
         self.weight_variance_bounds = weight_variance_bounds
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
+        self.layout = layout
 
     @property
     def hyperparameter_weight_variance(self):
@@ -164,7 +167,7 @@ class _ConvolutionalKernel(Kernel):
             values = X.reshape(-1, h, w, c).transpose(0, 3, 1, 2)
             return Grids(np.ascontiguousarray(values),
                          np.full(X.shape[0], w, dtype=np.int64))
-        seqs = check_sequences(X, self.n_channels, name)
+        seqs = check_sequences(X, self.n_channels, name, layout=self.layout)
         values = seqs.values.copy()
         for i in np.flatnonzero(seqs.lengths < seqs.max_length):
             values[i, seqs.lengths[i]:] = 0.0
@@ -504,6 +507,11 @@ class ConvNNGP(_ConvolutionalKernel):
         ``(n, length * n_channels)``.
     weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
     dtype : {"float64", "float32"}, default="float64"
+    layout : {"auto", "ntc", "nct"}, default="auto"
+        Axis order of 3-D sequence arrays and list entries: "ntc" (time,
+        then channels) or "nct" (channels, then time: aeon, sktime); "auto"
+        decides from the shapes and raises where both readings fit
+        (:ref:`guide_input_layouts`).
 
     Examples
     --------

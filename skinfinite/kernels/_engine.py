@@ -12,8 +12,11 @@ A recursion object provides:
 * ``resolve(X, Y)``: the recursion to run on these inputs (recursions with
   adaptive steps fix them here);
 * ``diagonal(sq_norms, with_tangents)``: a :class:`DiagonalPath`;
-* ``kernels()``: the compiled ``(values, gradients)`` tile kernels;
-* ``scalars()``: the extra arguments those kernels take;
+* ``kernels()``: the compiled ``(values, gradients)`` tile kernels (see
+  :func:`compiled_kernels`);
+* ``scalars()``: the extra arguments those kernels take, the activation's
+  parameter first (the CPU engine passes it as
+  :func:`~skinfinite._compiled.kernel_parameter`);
 * ``describe()``: a short description for error messages.
 """
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from .._backend import backend_unless, cuda_simulator_enabled
+from .._compiled import dual_family, kernel_parameter
 from .._fastmath import FASTMATH
 from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
 
@@ -99,12 +103,19 @@ def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
     return bad
 
 
-def compiled_kernels(activation, make_values, make_gradients, cache):
+def compiled_kernels(activation, cached, make_values, make_gradients, cache):
     """The (values, gradients) tile kernels of a recursion for an activation.
 
-    Kernels are compiled once per family of duals (ReLU, leaky ReLU and abs
-    share one) and kept in ``cache``, a dict owned by the recursion.
+    ``cached`` are the recursion's kernels generic in the activation family
+    (see :mod:`skinfinite._compiled`), which numba keeps in its disk cache;
+    they serve every activation with a known family.  Any other activation
+    gets kernels compiled for its duals by ``make_*(dual, per_input)``, once
+    per process, kept in ``cache``, a dict owned by the recursion.  Either
+    way the kernels take :func:`~skinfinite._compiled.kernel_parameter` as
+    their parameter.
     """
+    if dual_family(activation) is not None:
+        return cached
     key = activation._scalar_dual
     if key not in cache:
         per_input = not activation.closed_form
@@ -246,7 +257,10 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     total = count_blocks(n, m, block, symmetric)
     work = n * m * dx.shape[0] * (0.5 if symmetric else 1.0)
     values_kernel, grad_kernel = recursion.kernels()
-    args = recursion.scalars()
+    # the first scalar is the activation's parameter, which the CPU kernels
+    # take as its family tuple (see _compiled)
+    args = ((kernel_parameter(recursion.activation),)
+            + tuple(recursion.scalars()[1:]))
     n_bad = 0
     limit = float(np.finfo(dtype).max)
     with progress(total, work, "kernel blocks") as bar:

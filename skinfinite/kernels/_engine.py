@@ -28,7 +28,8 @@ from numba import njit
 from .._backend import backend_unless, cuda_simulator_enabled
 from .._compiled import dual_family, kernel_parameter
 from .._fastmath import FASTMATH
-from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from .._tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
+                       progress, warn_if_long)
 
 BLOCK = 64  # columns processed together by one thread; small enough for L1
 
@@ -253,9 +254,16 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     dx, sx, cx = stage_arrays(recursion, path_x, eval_gradient)
     dy, sy, cy = ((dx, sx, cx) if symmetric
                   else stage_arrays(recursion, path_y, eval_gradient))
-    block = plan_block(n, m, 8.0, symmetric)
+    # a pair-layer of a Hermite series costs about one update per term, and
+    # carrying tangents about three times the values alone
+    per_pair = (dx.shape[0] * (1.0 + cx.shape[-1] / 4)
+                * (3.0 if eval_gradient else 1.0))
+    block = plan_block(n, m, 8.0, symmetric, work_per_pair=per_pair)
     total = count_blocks(n, m, block, symmetric)
     work = n * m * dx.shape[0] * (0.5 if symmetric else 1.0)
+    warn_if_long(work * per_pair / dx.shape[0],
+                 f"Gram matrix of {n} x {m} inputs ({recursion.describe()})",
+                 "Use fewer inputs (solver='nystroem') or fewer layers.")
     values_kernel, grad_kernel = recursion.kernels()
     # the first scalar is the activation's parameter, which the CPU kernels
     # take as its family tuple (see _compiled)

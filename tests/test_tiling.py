@@ -1,0 +1,83 @@
+"""Tiles bounded in time as well as memory; long computations announced."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from skinfinite import SignatureKernel, _tiling
+from skinfinite._tiling import (MAX_TILE_WORK, LongComputationWarning,
+                                plan_block)
+from skinfinite.kernels import NNGP
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_tiles_are_bounded_in_work():
+    rows, cols = plan_block(3000, 3000, 8.0, symmetric=True,
+                            work_per_pair=2000.0)
+    assert rows * cols * 2000 <= MAX_TILE_WORK
+    assert rows * cols >= 1024
+    # without a work estimate only the memory budget counts
+    assert plan_block(3000, 3000, 8.0, symmetric=True) == (3000, 3000)
+
+
+def test_tiles_in_time_keep_results(rng):
+    X = rng.normal(size=(300, 3))
+    kernel = NNGP(depth=600)
+    K = kernel(X)
+    rows, _ = plan_block(300, 300, 8.0, True, work_per_pair=600.0)
+    assert rows < 300          # several tiles
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(K[:50, 100:], kernel(X[:50], X[100:]))
+
+
+def test_hours_of_work_warn_before_starting(rng, monkeypatch):
+    # the estimate depends on the thread count: fix the threshold low enough
+    # for any machine
+    monkeypatch.setattr(_tiling, "LONG_COMPUTATION", 60.0)
+    paths = rng.normal(size=(2, 200, 3)).cumsum(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LongComputationWarning)
+        with pytest.raises(LongComputationWarning, match="minutes"):
+            SignatureKernel(dyadic_order=12)(paths)
+    X = rng.normal(size=(3000, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LongComputationWarning)
+        with pytest.raises(LongComputationWarning, match="fewer layers"):
+            NNGP(depth=20000)(X)
+
+
+_LONG = textwrap.dedent("""
+    import numpy as np
+    from skinfinite.kernels import NNGP
+    X = np.random.default_rng(0).normal(size=(1500, 3))
+    NNGP(depth=3)(X[:5])                  # compile (or load) first
+    print("ready", flush=True)
+    NNGP(depth=20000)(X)                  # about a minute, one tile before
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_long_gram_within_seconds():
+    proc = subprocess.Popen([sys.executable, "-c", _LONG], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGINT)
+        sent = time.perf_counter()
+        _, err = proc.communicate(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in err
+    assert waited < 5.0, waited

@@ -81,3 +81,41 @@ def test_ctrl_c_stops_a_long_gram_within_seconds():
         proc.kill()
     assert "KeyboardInterrupt" in err
     assert waited < 5.0, waited
+
+
+@pytest.mark.parametrize("model", ["nngp", "ntk"])
+def test_predict_std_is_tiled(model, rng):
+    import tracemalloc
+
+    import skinfinite
+    from skinfinite.models import NNGPRegressor, NTKRegressor
+    cls = NNGPRegressor if model == "nngp" else NTKRegressor
+    X = rng.normal(size=(200, 3))
+    y = X[:, 0] + 0.1 * rng.normal(size=200)
+    est = cls(depth=2, alpha=0.1).fit(X, y)
+    T = rng.normal(size=(20000, 3))
+    mean_ref, std_ref = est.predict(T[:300], return_std=True)
+    budget = 2 ** 20
+    with skinfinite.config_context(memory_budget=budget):
+        tracemalloc.start()
+        mean, std = est.predict(T, return_std=True)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    np.testing.assert_allclose(mean[:300], mean_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(std[:300], std_ref, rtol=1e-10, atol=1e-12)
+    outputs = mean.nbytes + std.nbytes
+    # one (20000, 200) array alone would take 32 MB
+    assert peak < 2 * outputs + 8 * budget, peak
+
+
+def test_predict_cov_too_large_fails_up_front(rng):
+    import time
+
+    from skinfinite.models import NNGPRegressor
+    X = rng.normal(size=(20, 2))
+    est = NNGPRegressor(depth=1).fit(X, X[:, 0])
+    T = np.zeros((10 ** 7, 2))
+    start = time.perf_counter()
+    with pytest.raises(MemoryError, match="return_std=True"):
+        est.predict(T, return_cov=True)
+    assert time.perf_counter() - start < 5.0

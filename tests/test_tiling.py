@@ -119,3 +119,22 @@ def test_predict_cov_too_large_fails_up_front(rng):
     with pytest.raises(MemoryError, match="return_std=True"):
         est.predict(T, return_cov=True)
     assert time.perf_counter() - start < 5.0
+
+
+def test_gradient_memory_is_outputs_plus_tiles(rng):
+    import tracemalloc
+
+    import skinfinite
+    from skinfinite.kernels import NTK
+    X = rng.normal(size=(1200, 3))
+    kernel = NTK(depth=2)
+    budget = 2 ** 20
+    with skinfinite.config_context(memory_budget=budget):
+        K, G = kernel(X[:300], eval_gradient=True)     # compile first
+        tracemalloc.start()
+        K, G = kernel(X, eval_gradient=True)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    outputs = K.nbytes + G.nbytes
+    # both kernels and both gradients at full size took twice the outputs
+    assert peak < outputs + 4 * budget, (peak, outputs)

@@ -245,11 +245,12 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     path_y = path_x if symmetric else recursion.diagonal(sq_norms(Y),
                                                          eval_gradient)
     want_k, want_t = "nngp" in want, "ntk" in want
-    alloc_k, alloc_t = want_k or eval_gradient, want_t or eval_gradient
-    out_k = np.empty((n, m) if alloc_k else (1, 1), dtype)
-    out_t = np.empty((n, m) if alloc_t else (1, 1), dtype)
-    out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
-    out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
+    # Only the wanted outputs are full size: the gradient kernels write both
+    # kernels and their tangents, into tile-sized scratch (see below).
+    out_k = np.empty((n, m) if want_k else (1, 1), dtype)
+    out_t = np.empty((n, m) if want_t else (1, 1), dtype)
+    out_dk = np.empty((n, m, 2), dtype) if eval_gradient and want_k else None
+    out_dt = np.empty((n, m, 2), dtype) if eval_gradient and want_t else None
 
     dx, sx, cx = stage_arrays(recursion, path_x, eval_gradient)
     dy, sy, cy = ((dx, sx, cx) if symmetric
@@ -258,7 +259,11 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     # carrying tangents about three times the values alone
     per_pair = (dx.shape[0] * (1.0 + cx.shape[-1] / 4)
                 * (3.0 if eval_gradient else 1.0))
-    block = plan_block(n, m, 8.0, symmetric, work_per_pair=per_pair)
+    # the inner products, and with gradients the four tile outputs (6 values)
+    bytes_per_pair = 8.0 + (6 * np.dtype(dtype).itemsize if eval_gradient
+                            else 0.0)
+    block = plan_block(n, m, bytes_per_pair, symmetric,
+                       work_per_pair=per_pair)
     total = count_blocks(n, m, block, symmetric)
     work = n * m * dx.shape[0] * (0.5 if symmetric else 1.0)
     warn_if_long(work * per_pair / dx.shape[0],
@@ -278,9 +283,10 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
                 g = X[rows] @ Y[cols].T
                 g /= d
                 if eval_gradient:
-                    grad_kernel(g, rows.start, cols.start, dx, dy, sx, sy, cx,
-                                cy, *args, diag_block, out_k, out_t, out_dk,
-                                out_dt)
+                    _gradient_tile(grad_kernel, g, rows, cols, dx, dy, sx,
+                                   sy, cx, cy, args, diag_block, dtype,
+                                   (out_k, out_t, out_dk, out_dt),
+                                   (want_k, want_t))
                 else:
                     n_bad += values_kernel(g, rows.start, cols.start, dx, dy,
                                            sx, sy, cx, cy, *args, diag_block,
@@ -315,6 +321,26 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
         if eval_gradient:
             result[name + "_gradient"] = grad
     return result
+
+
+def _gradient_tile(kernel, g, rows, cols, dx, dy, sx, sy, cx, cy, args,
+                   diag_block, dtype, outputs, wanted):
+    """Run a gradient kernel on one tile into tile-sized scratch and copy
+    the wanted outputs; the kernel sees the tile's inputs from index 0."""
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    scratch = (np.empty(shape, dtype), np.empty(shape, dtype),
+               np.empty(shape + (2,), dtype), np.empty(shape + (2,), dtype))
+    c = np.ascontiguousarray
+    kernel(g, 0, 0, c(dx[..., rows]), c(dy[..., cols]), c(sx[:, rows]),
+           c(sy[:, cols]), c(cx[:, rows]), c(cy[:, cols]), *args, diag_block,
+           *scratch)
+    k, t, dk, dt = outputs
+    if wanted[0]:
+        k[rows, cols] = scratch[0]
+        dk[rows, cols] = scratch[2]
+    if wanted[1]:
+        t[rows, cols] = scratch[1]
+        dt[rows, cols] = scratch[3]
 
 
 def diagonal(X, recursion, want="nngp"):

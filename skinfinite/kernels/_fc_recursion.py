@@ -186,10 +186,14 @@ def _make_fused_gradients(partials, per_input):
     return fused
 
 
+# a global, not a closure variable of the cached kernels: numba could not
+# key their disk cache on a compiled function
+_FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
+
+
 def _cached_kernels(stamp):
     # Generic in the activation family and closing over nothing but the
     # source stamp, so that numba caches them on disk (see _compiled).
-    pair = make_pair_gradients(family_partials, family_row)
 
     @njit(parallel=True, fastmath=FASTMATH, cache=True)
     def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
@@ -203,8 +207,9 @@ def _cached_kernels(stamp):
     def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
                   upper, out_k, out_t, out_dk, out_dt):
         stamp_ = stamp  # noqa: F841
-        _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, family,
-                         sw2, sb2, std, upper, out_k, out_t, out_dk, out_dt)
+        _fused_gradients(_FAMILY_PAIR, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                         family, sw2, sb2, std, upper, out_k, out_t, out_dk,
+                         out_dt)
     return values, gradients
 
 

@@ -1,13 +1,50 @@
-"""Tile planning and the tiled Gram driver shared by every kernel engine."""
-import math
+"""Tile planning and the tiled Gram driver shared by every kernel engine.
 
+Tiles are bounded in memory (the ``memory_budget``) and in time: a compiled
+call cannot be interrupted, so Ctrl-C takes effect only between tiles, and a
+tile holds at most :data:`MAX_TILE_WORK` elementary updates (pair-layers,
+PDE cells), a fraction of a second of work.
+"""
+import math
+import warnings
+
+import numba
 from numba import njit, prange
 
 from ._config import get_config
 from ._progress import progress  # noqa: F401  (the kernels import it here)
 
+#: Elementary updates one compiled call may do (about 0.1-0.5 s of work).
+MAX_TILE_WORK = 5e7
+#: Updates per second and thread assumed by the cost estimate (a lower bound
+#: for the closed-form activations on current processors).
+UPDATES_PER_SECOND = 1e8
+#: Estimated seconds above which a computation warns before it starts.
+LONG_COMPUTATION = 600.0
 
-def plan_block(n_rows, n_cols, bytes_per_pair, symmetric=False, budget=None):
+
+class LongComputationWarning(UserWarning):
+    """A Gram computation is estimated to take a long time."""
+
+
+def warn_if_long(work, what, advice):
+    """Warn (before starting) if ``work`` updates look like a long wait.
+
+    The estimate assumes :data:`UPDATES_PER_SECOND` per numba thread; it is
+    rough, but tells an hour from a minute.
+    """
+    seconds = work / (UPDATES_PER_SECOND * max(1, numba.get_num_threads()))
+    if seconds > LONG_COMPUTATION:
+        warnings.warn(
+            f"{what}: about {work:.2g} elementary updates, estimated at "
+            f"{seconds / 60:.0f} minutes or more on {numba.get_num_threads()}"
+            f" threads. {advice} Ctrl-C stops it between tiles.",
+            LongComputationWarning, stacklevel=3)
+    return seconds
+
+
+def plan_block(n_rows, n_cols, bytes_per_pair, symmetric=False, budget=None,
+               work_per_pair=0.0, min_pairs=1024):
     """Choose a block shape whose scratch memory fits the memory budget.
 
     Parameters
@@ -20,6 +57,10 @@ def plan_block(n_rows, n_cols, bytes_per_pair, symmetric=False, budget=None):
         Square blocks, so that blocks below the diagonal can be skipped.
     budget : int, optional
         Bytes; defaults to ``get_config()["memory_budget"]``.
+    work_per_pair : float
+        Elementary updates one output entry costs; tiles hold at most
+        :data:`MAX_TILE_WORK` of them (but at least ``min_pairs`` pairs), so
+        that each compiled call returns quickly and Ctrl-C is honoured.
 
     Returns
     -------
@@ -27,6 +68,9 @@ def plan_block(n_rows, n_cols, bytes_per_pair, symmetric=False, budget=None):
     """
     budget = get_config()["memory_budget"] if budget is None else budget
     max_pairs = max(1, int(budget // max(bytes_per_pair, 1)))
+    if work_per_pair > 0:
+        max_pairs = min(max_pairs, max(min_pairs,
+                                       int(MAX_TILE_WORK // work_per_pair)))
     side = max(1, math.isqrt(max_pairs))
     if symmetric:
         side = min(side, n_rows)

@@ -24,6 +24,7 @@ from scipy.special import expit as _expit
 from scipy.special import ndtr as _ndtr
 
 from . import _duals
+from ._compiled import SOURCE_STAMP, dual_family, family_dual, family_partials
 
 __all__ = [
     "Activation", "ReLU", "LeakyReLU", "Abs", "Identity", "Erf", "Sin", "Cos",
@@ -35,21 +36,41 @@ __all__ = [
 #: may miss at correlation one before :class:`QuadratureActivation` warns.
 TRUNCATION_TOL = 1e-3
 
+@njit(inline="always")
+def _map_over(scalar_fn, n_out, kxx, kxy, kyy, cx, cy, param):
+    n = kxx.shape[0]
+    out = np.empty((n_out, n))
+    for i in range(n):
+        r = np.sqrt(kxx[i]) * np.sqrt(kyy[i])
+        res = scalar_fn(kxx[i], kxy[i], kyy[i], r, cx[i], cy[i], param)
+        for k in range(n_out):
+            out[k, i] = res[k]
+    return out
+
+
 def _make_array_map(scalar_fn, n_out):
     """Vectorise a compiled scalar dual over 1-D arrays."""
     @njit(cache=False)
     def mapped(kxx, kxy, kyy, cx, cy, param):
-        n = kxx.shape[0]
-        out = np.empty((n_out, n))
-        for i in range(n):
-            r = np.sqrt(kxx[i]) * np.sqrt(kyy[i])
-            res = scalar_fn(kxx[i], kxy[i], kyy[i], r, cx[i], cy[i], param)
-            for k in range(n_out):
-                out[k, i] = res[k]
-        return out
+        return _map_over(scalar_fn, n_out, kxx, kxy, kyy, cx, cy, param)
     return mapped
 
 
+def _cached_maps(stamp):
+    # generic in the dual family, so numba caches them (see _compiled)
+    @njit(cache=True)
+    def dual(kxx, kxy, kyy, cx, cy, family):
+        stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
+        return _map_over(family_dual, 2, kxx, kxy, kyy, cx, cy, family)
+
+    @njit(cache=True)
+    def partials(kxx, kxy, kyy, cx, cy, family):
+        stamp_ = stamp  # noqa: F841
+        return _map_over(family_partials, 8, kxx, kxy, kyy, cx, cy, family)
+    return dual, partials
+
+
+_CACHED_MAPS = _cached_maps(SOURCE_STAMP)
 _MAPS = {}
 
 
@@ -103,9 +124,14 @@ class Activation:
 
     def _evaluate(self, kxx, kxy, kyy, which):
         (a, b, c), shape = _flatten_triplet(kxx, kxy, kyy)
-        maps = _array_maps(self._scalar_dual, self._scalar_partials)
+        family = dual_family(self)
+        if family is None:
+            maps = _array_maps(self._scalar_dual, self._scalar_partials)
+            family = float(self._param)
+        else:
+            maps = _CACHED_MAPS
         out = maps[which](a, b, c, self.coefficients(a), self.coefficients(c),
-                          float(self._param))
+                          family)
         return tuple(o.reshape(shape) for o in out)
 
     def dual(self, kxx, kxy, kyy):

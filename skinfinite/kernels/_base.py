@@ -3,7 +3,7 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._backend import (CPUBackend, backend_of, check_inputs,
                         is_device_array, like_input)
-from .._config import CarriesConfig
+from .._config import CarriesConfig, get_config
 from .._validation import check_dtype
 from ._engine import diagonal, gram, select_backend
 
@@ -68,7 +68,15 @@ class RecursionKernel(CarriesConfig, Kernel):
         columns = [idx for idx, hp in ((1, self.hyperparameter_bias_variance),
                                        (0, self.hyperparameter_weight_variance))
                    if not hp.fixed]
-        grad = backend_of(grad).xp.ascontiguousarray(grad[:, :, columns])
+        if columns == [1, 0]:
+            # swapped in place by row blocks: a reordered copy would be one
+            # more gradient-sized array
+            step = max(1, get_config()["memory_budget"]
+                       // (16 * max(grad.shape[1], 1)))
+            for i in range(0, grad.shape[0], step):
+                grad[i:i + step] = grad[i:i + step, :, ::-1].copy()
+        else:
+            grad = backend_of(grad).xp.ascontiguousarray(grad[:, :, columns])
         return like_input(res[self._output], X), like_input(grad, X)
 
     def diag(self, X):

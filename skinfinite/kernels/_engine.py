@@ -12,8 +12,11 @@ A recursion object provides:
 * ``resolve(X, Y)``: the recursion to run on these inputs (recursions with
   adaptive steps fix them here);
 * ``diagonal(sq_norms, with_tangents)``: a :class:`DiagonalPath`;
-* ``kernels()``: the compiled ``(values, gradients)`` tile kernels;
-* ``scalars()``: the extra arguments those kernels take;
+* ``kernels()``: the compiled ``(values, gradients)`` tile kernels (see
+  :func:`compiled_kernels`);
+* ``scalars()``: the extra arguments those kernels take, the activation's
+  parameter first (the CPU engine passes it as
+  :func:`~skinfinite._compiled.kernel_parameter`);
 * ``describe()``: a short description for error messages.
 """
 from dataclasses import dataclass
@@ -23,8 +26,10 @@ import numpy as np
 from numba import njit
 
 from .._backend import backend_unless, cuda_simulator_enabled
+from .._compiled import dual_family, kernel_parameter
 from .._fastmath import FASTMATH
-from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from .._tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
+                       progress, warn_if_long)
 
 BLOCK = 64  # columns processed together by one thread; small enough for L1
 
@@ -99,12 +104,19 @@ def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
     return bad
 
 
-def compiled_kernels(activation, make_values, make_gradients, cache):
+def compiled_kernels(activation, cached, make_values, make_gradients, cache):
     """The (values, gradients) tile kernels of a recursion for an activation.
 
-    Kernels are compiled once per family of duals (ReLU, leaky ReLU and abs
-    share one) and kept in ``cache``, a dict owned by the recursion.
+    ``cached`` are the recursion's kernels generic in the activation family
+    (see :mod:`skinfinite._compiled`), which numba keeps in its disk cache;
+    they serve every activation with a known family.  Any other activation
+    gets kernels compiled for its duals by ``make_*(dual, per_input)``, once
+    per process, kept in ``cache``, a dict owned by the recursion.  Either
+    way the kernels take :func:`~skinfinite._compiled.kernel_parameter` as
+    their parameter.
     """
+    if dual_family(activation) is not None:
+        return cached
     key = activation._scalar_dual
     if key not in cache:
         per_input = not activation.closed_form
@@ -233,20 +245,35 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     path_y = path_x if symmetric else recursion.diagonal(sq_norms(Y),
                                                          eval_gradient)
     want_k, want_t = "nngp" in want, "ntk" in want
-    alloc_k, alloc_t = want_k or eval_gradient, want_t or eval_gradient
-    out_k = np.empty((n, m) if alloc_k else (1, 1), dtype)
-    out_t = np.empty((n, m) if alloc_t else (1, 1), dtype)
-    out_dk = np.empty((n, m, 2), dtype) if eval_gradient else None
-    out_dt = np.empty((n, m, 2), dtype) if eval_gradient else None
+    # Only the wanted outputs are full size: the gradient kernels write both
+    # kernels and their tangents, into tile-sized scratch (see below).
+    out_k = np.empty((n, m) if want_k else (1, 1), dtype)
+    out_t = np.empty((n, m) if want_t else (1, 1), dtype)
+    out_dk = np.empty((n, m, 2), dtype) if eval_gradient and want_k else None
+    out_dt = np.empty((n, m, 2), dtype) if eval_gradient and want_t else None
 
     dx, sx, cx = stage_arrays(recursion, path_x, eval_gradient)
     dy, sy, cy = ((dx, sx, cx) if symmetric
                   else stage_arrays(recursion, path_y, eval_gradient))
-    block = plan_block(n, m, 8.0, symmetric)
+    # a pair-layer of a Hermite series costs about one update per term, and
+    # carrying tangents about three times the values alone
+    per_pair = (dx.shape[0] * (1.0 + cx.shape[-1] / 4)
+                * (3.0 if eval_gradient else 1.0))
+    # the inner products, and with gradients the four tile outputs (6 values)
+    bytes_per_pair = 8.0 + (6 * np.dtype(dtype).itemsize if eval_gradient
+                            else 0.0)
+    block = plan_block(n, m, bytes_per_pair, symmetric,
+                       work_per_pair=per_pair)
     total = count_blocks(n, m, block, symmetric)
     work = n * m * dx.shape[0] * (0.5 if symmetric else 1.0)
+    warn_if_long(work * per_pair / dx.shape[0],
+                 f"Gram matrix of {n} x {m} inputs ({recursion.describe()})",
+                 "Use fewer inputs (solver='nystroem') or fewer layers.")
     values_kernel, grad_kernel = recursion.kernels()
-    args = recursion.scalars()
+    # the first scalar is the activation's parameter, which the CPU kernels
+    # take as its family tuple (see _compiled)
+    args = ((kernel_parameter(recursion.activation),)
+            + tuple(recursion.scalars()[1:]))
     n_bad = 0
     limit = float(np.finfo(dtype).max)
     with progress(total, work, "kernel blocks") as bar:
@@ -256,9 +283,10 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
                 g = X[rows] @ Y[cols].T
                 g /= d
                 if eval_gradient:
-                    grad_kernel(g, rows.start, cols.start, dx, dy, sx, sy, cx,
-                                cy, *args, diag_block, out_k, out_t, out_dk,
-                                out_dt)
+                    _gradient_tile(grad_kernel, g, rows, cols, dx, dy, sx,
+                                   sy, cx, cy, args, diag_block, dtype,
+                                   (out_k, out_t, out_dk, out_dt),
+                                   (want_k, want_t))
                 else:
                     n_bad += values_kernel(g, rows.start, cols.start, dx, dy,
                                            sx, sy, cx, cy, *args, diag_block,
@@ -293,6 +321,26 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
         if eval_gradient:
             result[name + "_gradient"] = grad
     return result
+
+
+def _gradient_tile(kernel, g, rows, cols, dx, dy, sx, sy, cx, cy, args,
+                   diag_block, dtype, outputs, wanted):
+    """Run a gradient kernel on one tile into tile-sized scratch and copy
+    the wanted outputs; the kernel sees the tile's inputs from index 0."""
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    scratch = (np.empty(shape, dtype), np.empty(shape, dtype),
+               np.empty(shape + (2,), dtype), np.empty(shape + (2,), dtype))
+    c = np.ascontiguousarray
+    kernel(g, 0, 0, c(dx[..., rows]), c(dy[..., cols]), c(sx[:, rows]),
+           c(sy[:, cols]), c(cx[:, rows]), c(cy[:, cols]), *args, diag_block,
+           *scratch)
+    k, t, dk, dt = outputs
+    if wanted[0]:
+        k[rows, cols] = scratch[0]
+        dk[rows, cols] = scratch[2]
+    if wanted[1]:
+        t[rows, cols] = scratch[1]
+        dt[rows, cols] = scratch[3]
 
 
 def diagonal(X, recursion, want="nngp"):

@@ -6,6 +6,7 @@ a GPU (or numba's CUDA simulator) is used.
 """
 from numba import cuda
 
+from .._compiled import coefficient_row
 from ._engine import compiled_gpu_kernels, device_function, gpu_store_functions
 from ._fc_recursion import (_hidden_layer_nb, _input_layer_nb,
                             make_pair_gradients)
@@ -40,7 +41,8 @@ def _make_values(dual, per_input):
 
 
 def _make_gradients(partials, per_input):
-    pair = device_function(make_pair_gradients(partials, per_input))
+    row = device_function(coefficient_row(per_input))
+    pair = device_function(make_pair_gradients(partials, row))
 
     @cuda.jit
     def fused(g, x0, y0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,

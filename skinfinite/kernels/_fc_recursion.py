@@ -17,6 +17,8 @@ from numba import njit, prange
 from ._engine import BLOCK as _BLOCK
 from ._engine import (DiagonalPath, compiled_kernels, paired_row,
                       row_iterations, store_block, store_pair_gradients)
+from .._compiled import (SOURCE_STAMP, coefficient_row, family_dual,
+                         family_partials, family_row)
 from .._fastmath import FASTMATH
 from .._tiling import mirror_upper
 from ..activations import Activation
@@ -77,68 +79,79 @@ layer_with_tangents_nb = njit(inline="always",
 
 
 # -------------------------------------------------------------- fused kernels
+@njit(inline="always", fastmath=FASTMATH)
+def _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                  sb2, std, upper, mirror, out_k, out_t, want_k, want_t,
+                  limit):
+    # Full-size arrays plus block offsets (not views) keep one compiled
+    # signature per dtype whatever the block layout.  With ``mirror`` the
+    # transposed entries are written too (symmetric Grams), which costs less
+    # than a separate pass.  Returns the number of non-finite values.
+    # ``row`` gives the coefficient rows the dual reads: a scalar for closed
+    # forms, which keeps their inner loop free of array views.
+    n, m = g.shape
+    depth = dx.shape[0]
+    bad = 0
+    for row_pair in prange(row_iterations(n, upper)):
+        kb = np.empty(_BLOCK)
+        tb = np.empty(_BLOCK)
+        for half in range(2 if upper else 1):
+            irow = paired_row(row_pair, half, n)
+            if irow < 0:
+                break
+            # blocks stay aligned to _BLOCK: a few pairs below the diagonal
+            # are computed twice, which is cheaper than ragged blocks
+            j_first = (irow // _BLOCK) * _BLOCK if upper else 0
+            for j0 in range(j_first, m, _BLOCK):
+                nb = min(_BLOCK, m - j0)
+                for jj in range(nb):
+                    kb[jj], tb[jj] = _input_layer_nb(g[irow, j0 + jj], sw2,
+                                                     sb2, std)
+                for layer in range(depth):
+                    kxx = dx[layer, r0 + irow]
+                    sqx = sx[layer, r0 + irow]
+                    ax = row(param, cx, layer, r0 + irow)
+                    for jj in range(nb):
+                        col = c0 + j0 + jj
+                        ay = row(param, cy, layer, col)
+                        v, vd = dual(kxx, kb[jj], dy[layer, col],
+                                     sqx * sy[layer, col], ax, ay, param)
+                        kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
+                                                          sw2, sb2, std)
+                bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
+                                   out_t, want_k, want_t, mirror, limit,
+                                   r0 + irow if upper else 0)
+    return bad
+
+
 def _make_fused_values(dual, per_input):
-    # per_input is a compile-time constant: closed forms skip the coefficient
-    # rows entirely, which keeps their inner loop free of array views.
+    row = coefficient_row(per_input)
+
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
               mirror, out_k, out_t, want_k, want_t, limit):
-        # Full-size arrays plus block offsets (not views) keep one compiled
-        # signature per dtype whatever the block layout.  With ``mirror`` the
-        # transposed entries are written too (symmetric Grams), which costs
-        # less than a separate pass.  Returns the number of non-finite values.
-        n, m = g.shape
-        depth = dx.shape[0]
-        none = cx[0, 0]
-        bad = 0
-        for row_pair in prange(row_iterations(n, upper)):
-            kb = np.empty(_BLOCK)
-            tb = np.empty(_BLOCK)
-            for half in range(2 if upper else 1):
-                irow = paired_row(row_pair, half, n)
-                if irow < 0:
-                    break
-                # blocks stay aligned to _BLOCK: a few pairs below the diagonal
-                # are computed twice, which is cheaper than ragged blocks
-                j_first = (irow // _BLOCK) * _BLOCK if upper else 0
-                for j0 in range(j_first, m, _BLOCK):
-                    nb = min(_BLOCK, m - j0)
-                    for jj in range(nb):
-                        kb[jj], tb[jj] = _input_layer_nb(g[irow, j0 + jj], sw2,
-                                                         sb2, std)
-                    for layer in range(depth):
-                        kxx = dx[layer, r0 + irow]
-                        sqx = sx[layer, r0 + irow]
-                        ax = cx[layer, r0 + irow] if per_input else none
-                        for jj in range(nb):
-                            col = c0 + j0 + jj
-                            ay = cy[layer, col] if per_input else none
-                            v, vd = dual(kxx, kb[jj], dy[layer, col],
-                                         sqx * sy[layer, col], ax, ay, param)
-                            kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
-                                                              sw2, sb2, std)
-                    bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
-                                       out_t, want_k, want_t, mirror, limit,
-                                       r0 + irow if upper else 0)
-        return bad
+        return _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                             param, sw2, sb2, std, upper, mirror, out_k,
+                             out_t, want_k, want_t, limit)
     return fused
 
 
-def make_pair_gradients(partials, per_input):
+def make_pair_gradients(partials, row):
     """Values and log-variance tangents of one pair through all layers.
 
     The one gradient recursion that both the CPU and the CUDA kernels
     compile.  ``dx[layer]`` holds (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for
-    every input; ``x`` and ``y`` index the pair's inputs.
+    every input; ``x`` and ``y`` index the pair's inputs; ``row(param, cx,
+    layer, x)`` gives the coefficient row the partials read (see
+    :mod:`skinfinite._compiled`).
     """
     @njit(inline="always", fastmath=FASTMATH)
     def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std):
         k, t = _input_layer_nb(gij, sw2, sb2, std)
         dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
         for layer in range(dx.shape[0]):
-            # closed-form duals ignore their coefficient rows
-            ax = cx[layer, x] if per_input else 0.0
-            ay = cy[layer, y] if per_input else 0.0
+            ax = row(param, cx, layer, x)
+            ay = row(param, cy, layer, y)
             p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
                          sx[layer, x] * sy[layer, y], ax, ay, param)
             k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
@@ -149,29 +162,64 @@ def make_pair_gradients(partials, per_input):
     return pair
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+                     std, upper, out_k, out_t, out_dk, out_dt):
+    n, m = g.shape
+    for i in prange(n):
+        for j in range(i if upper else 0, m):
+            k, t, dk_w, dk_b, dt_w, dt_b = pair(
+                g[i, j], r0 + i, c0 + j, dx, dy, sx, sy, cx, cy, param,
+                sw2, sb2, std)
+            store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
+                                 c0 + j, False, k, t, dk_w, dk_b, dt_w,
+                                 dt_b)
+
+
 def _make_fused_gradients(partials, per_input):
-    pair = make_pair_gradients(partials, per_input)
+    pair = make_pair_gradients(partials, coefficient_row(per_input))
 
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
               out_k, out_t, out_dk, out_dt):
-        n, m = g.shape
-        for i in prange(n):
-            for j in range(i if upper else 0, m):
-                k, t, dk_w, dk_b, dt_w, dt_b = pair(
-                    g[i, j], r0 + i, c0 + j, dx, dy, sx, sy, cx, cy, param,
-                    sw2, sb2, std)
-                store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
-                                     c0 + j, False, k, t, dk_w, dk_b, dt_w,
-                                     dt_b)
+        _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                         sb2, std, upper, out_k, out_t, out_dk, out_dt)
     return fused
 
 
+# a global, not a closure variable of the cached kernels: numba could not
+# key their disk cache on a compiled function
+_FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
+
+
+def _cached_kernels(stamp):
+    # Generic in the activation family and closing over nothing but the
+    # source stamp, so that numba caches them on disk (see _compiled).
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
+               upper, mirror, out_k, out_t, want_k, want_t, limit):
+        stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
+        return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
+                             sy, cx, cy, family, sw2, sb2, std, upper, mirror,
+                             out_k, out_t, want_k, want_t, limit)
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
+                  upper, out_k, out_t, out_dk, out_dt):
+        stamp_ = stamp  # noqa: F841
+        _fused_gradients(_FAMILY_PAIR, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                         family, sw2, sb2, std, upper, out_k, out_t, out_dk,
+                         out_dt)
+    return values, gradients
+
+
+_CACHED = _cached_kernels(SOURCE_STAMP)
 _FUSED_CACHE = {}
 
 
 def _fused_kernels(activation):
-    return compiled_kernels(activation, _make_fused_values,
+    return compiled_kernels(activation, _CACHED, _make_fused_values,
                             _make_fused_gradients, _FUSED_CACHE)
 
 

@@ -7,6 +7,7 @@ memory.  Imported only when a GPU (or numba's CUDA simulator) is used.
 """
 from numba import cuda, float64
 
+from .._compiled import coefficient_row
 from ._engine import compiled_gpu_kernels, device_function, gpu_store_functions
 from ._fc_recursion import _hidden_layer_nb
 from ._residual_recursion import make_pair_gradients
@@ -57,7 +58,8 @@ def _make_values(dual, per_input):
 
 
 def _make_gradients(partials, per_input):
-    pair = device_function(make_pair_gradients(partials, per_input))
+    row = device_function(coefficient_row(per_input))
+    pair = device_function(make_pair_gradients(partials, row))
 
     @cuda.jit
     def fused(g, x0, y0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,

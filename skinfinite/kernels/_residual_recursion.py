@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from .._compiled import (SOURCE_STAMP, coefficient_row, family_dual,
+                         family_partials, family_row)
 from .._fastmath import FASTMATH
 from ..activations import Activation
 from . import _dop853
@@ -41,84 +43,97 @@ _NTK_PARAM = 0.0
 
 
 # -------------------------------------------------------------- tile kernels
+@njit(inline="always", fastmath=FASTMATH)
+def _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                  sb2, A, B, H, n_layers, upper, mirror, out_k, out_t, want_k,
+                  want_t, limit):
+    # dx rows: per step, stage and branch layer, the input variances;
+    # coef(param, cx, idx, row) the coefficient rows the dual reads
+    n, m = g.shape
+    n_stages = B.shape[0]
+    bad = 0
+    for row_pair in prange(row_iterations(n, upper)):
+        kb = np.empty(BLOCK)
+        tb = np.empty(BLOCK)
+        kin = np.empty(BLOCK)
+        tin = np.empty(BLOCK)
+        fk = np.empty((n_stages, BLOCK))
+        ft = np.empty((n_stages, BLOCK))
+        for half in range(2 if upper else 1):
+            irow = paired_row(row_pair, half, n)
+            if irow < 0:
+                break
+            row = r0 + irow
+            j_first = (irow // BLOCK) * BLOCK if upper else 0
+            for j0 in range(j_first, m, BLOCK):
+                nb = min(BLOCK, m - j0)
+                for jj in range(nb):
+                    kb[jj] = sw2 * g[irow, j0 + jj] + sb2
+                    tb[jj] = kb[jj]
+                for step in range(H.shape[0]):
+                    h = H[step]
+                    for s in range(n_stages):
+                        # stage inputs first, in separate simple loops, so
+                        # that the dual loop below vectorises
+                        for jj in range(nb):
+                            kin[jj] = kb[jj]
+                            tin[jj] = tb[jj]
+                        for q in range(s):
+                            a = h * A[s, q]
+                            if a != 0.0:
+                                for jj in range(nb):
+                                    kin[jj] += a * fk[q, jj]
+                                    tin[jj] += a * ft[q, jj]
+                        base = (step * n_stages + s) * n_layers
+                        for layer in range(n_layers):
+                            idx = base + layer
+                            kxx = dx[idx, row]
+                            sqx = sx[idx, row]
+                            ax = coef(param, cx, idx, row)
+                            for jj in range(nb):
+                                col = c0 + j0 + jj
+                                ay = coef(param, cy, idx, col)
+                                v, vd = dual(kxx, kin[jj], dy[idx, col],
+                                             sqx * sy[idx, col], ax, ay,
+                                             param)
+                                kin[jj], tin[jj] = _hidden_layer_nb(
+                                    v, vd, tin[jj], sw2, sb2, _NTK_PARAM)
+                        for jj in range(nb):
+                            fk[s, jj] = kin[jj]
+                            ft[s, jj] = tin[jj]
+                    for s in range(n_stages):
+                        b = h * B[s]
+                        if b != 0.0:
+                            for jj in range(nb):
+                                kb[jj] += b * fk[s, jj]
+                                tb[jj] += b * ft[s, jj]
+                bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
+                                   want_k, want_t, mirror, limit,
+                                   row if upper else 0)
+    return bad
+
+
 def _make_values_kernel(dual, per_input):
+    coef = coefficient_row(per_input)
+
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
               n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
-        # dx rows: per step, stage and branch layer, the input variances
-        n, m = g.shape
-        n_stages = B.shape[0]
-        none = cx[0, 0]
-        bad = 0
-        for row_pair in prange(row_iterations(n, upper)):
-            kb = np.empty(BLOCK)
-            tb = np.empty(BLOCK)
-            kin = np.empty(BLOCK)
-            tin = np.empty(BLOCK)
-            fk = np.empty((n_stages, BLOCK))
-            ft = np.empty((n_stages, BLOCK))
-            for half in range(2 if upper else 1):
-                irow = paired_row(row_pair, half, n)
-                if irow < 0:
-                    break
-                row = r0 + irow
-                j_first = (irow // BLOCK) * BLOCK if upper else 0
-                for j0 in range(j_first, m, BLOCK):
-                    nb = min(BLOCK, m - j0)
-                    for jj in range(nb):
-                        kb[jj] = sw2 * g[irow, j0 + jj] + sb2
-                        tb[jj] = kb[jj]
-                    for step in range(H.shape[0]):
-                        h = H[step]
-                        for s in range(n_stages):
-                            # stage inputs first, in separate simple loops, so
-                            # that the dual loop below vectorises
-                            for jj in range(nb):
-                                kin[jj] = kb[jj]
-                                tin[jj] = tb[jj]
-                            for q in range(s):
-                                a = h * A[s, q]
-                                if a != 0.0:
-                                    for jj in range(nb):
-                                        kin[jj] += a * fk[q, jj]
-                                        tin[jj] += a * ft[q, jj]
-                            base = (step * n_stages + s) * n_layers
-                            for layer in range(n_layers):
-                                idx = base + layer
-                                kxx = dx[idx, row]
-                                sqx = sx[idx, row]
-                                ax = cx[idx, row] if per_input else none
-                                for jj in range(nb):
-                                    col = c0 + j0 + jj
-                                    ay = cy[idx, col] if per_input else none
-                                    v, vd = dual(kxx, kin[jj], dy[idx, col],
-                                                 sqx * sy[idx, col], ax, ay,
-                                                 param)
-                                    kin[jj], tin[jj] = _hidden_layer_nb(
-                                        v, vd, tin[jj], sw2, sb2, _NTK_PARAM)
-                            for jj in range(nb):
-                                fk[s, jj] = kin[jj]
-                                ft[s, jj] = tin[jj]
-                        for s in range(n_stages):
-                            b = h * B[s]
-                            if b != 0.0:
-                                for jj in range(nb):
-                                    kb[jj] += b * fk[s, jj]
-                                    tb[jj] += b * ft[s, jj]
-                    bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
-                                       want_k, want_t, mirror, limit,
-                                       row if upper else 0)
-        return bad
+        return _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                             param, sw2, sb2, A, B, H, n_layers, upper,
+                             mirror, out_k, out_t, want_k, want_t, limit)
     return fused
 
 
-def make_pair_gradients(partials, per_input):
+def make_pair_gradients(partials, row):
     """The flow of one pair with its log-variance tangents, in ``state``.
 
     The one gradient recursion that both the CPU and the CUDA kernels
     compile.  ``state`` ends as K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2,
     dT/dlog sb2; ``z`` (6) and ``f`` (6, >= stages) are the caller's scratch
-    (the CUDA kernels' are thread-local arrays).
+    (the CUDA kernels' are thread-local arrays); ``row(param, cx, li, x)``
+    gives the coefficient row the partials read (see
+    :mod:`skinfinite._compiled`).
     """
     @njit(inline="always", fastmath=FASTMATH)
     def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
@@ -137,9 +152,8 @@ def make_pair_gradients(partials, per_input):
                         z[c] += h * A[s, q] * f[c, q]
                 for layer in range(n_layers):
                     li = (step * n_stages + s) * n_layers + layer
-                    # closed-form duals ignore their coefficient rows
-                    ax = cx[li, x] if per_input else 0.0
-                    ay = cy[li, y] if per_input else 0.0
+                    ax = row(param, cx, li, x)
+                    ay = row(param, cy, li, y)
                     p = partials(dx[li, 0, x], z[0], dy[li, 0, y],
                                  sx[li, x] * sy[li, y], ax, ay, param)
                     (z[0], z[1], z[2], z[3], z[4],
@@ -155,32 +169,69 @@ def make_pair_gradients(partials, per_input):
     return pair
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+                     A, B, H, n_layers, upper, out_k, out_t, out_dk, out_dt):
+    n, m = g.shape
+    for i in prange(n):
+        f = np.empty((6, B.shape[0]))
+        y = np.empty(6)
+        z = np.empty(6)
+        for j in range(i if upper else 0, m):
+            row, col = r0 + i, c0 + j
+            pair(g[i, j], row, col, dx, dy, sx, sy, cx, cy, param, sw2,
+                 sb2, A, B, H, n_layers, y, z, f)
+            store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
+                                 False, y[0], y[1], y[2], y[3], y[4],
+                                 y[5])
+
+
 def _make_gradient_kernel(partials, per_input):
-    pair = make_pair_gradients(partials, per_input)
+    pair = make_pair_gradients(partials, coefficient_row(per_input))
 
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
               n_layers, upper, out_k, out_t, out_dk, out_dt):
-        n, m = g.shape
-        for i in prange(n):
-            f = np.empty((6, B.shape[0]))
-            y = np.empty(6)
-            z = np.empty(6)
-            for j in range(i if upper else 0, m):
-                row, col = r0 + i, c0 + j
-                pair(g[i, j], row, col, dx, dy, sx, sy, cx, cy, param, sw2,
-                     sb2, A, B, H, n_layers, y, z, f)
-                store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
-                                     False, y[0], y[1], y[2], y[3], y[4],
-                                     y[5])
+        _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                         sb2, A, B, H, n_layers, upper, out_k, out_t, out_dk,
+                         out_dt)
     return fused
 
 
+# a global, not a closure variable of the cached kernels: numba could not
+# key their disk cache on a compiled function
+_FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
+
+
+def _cached_kernels(stamp):
+    # Generic in the activation family and closing over nothing but the
+    # source stamp, so that numba caches them on disk (see _compiled).
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, A, B, H,
+               n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
+        stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
+        return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
+                             sy, cx, cy, family, sw2, sb2, A, B, H, n_layers,
+                             upper, mirror, out_k, out_t, want_k, want_t,
+                             limit)
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, A, B,
+                  H, n_layers, upper, out_k, out_t, out_dk, out_dt):
+        stamp_ = stamp  # noqa: F841
+        _fused_gradients(_FAMILY_PAIR, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                         family, sw2, sb2, A, B, H, n_layers, upper, out_k,
+                         out_t, out_dk, out_dt)
+    return values, gradients
+
+
+_CACHED = _cached_kernels(SOURCE_STAMP)
 _KERNELS = {}
 
 
 def _kernels(activation):
-    return compiled_kernels(activation, _make_values_kernel,
+    return compiled_kernels(activation, _CACHED, _make_values_kernel,
                             _make_gradient_kernel, _KERNELS)
 
 

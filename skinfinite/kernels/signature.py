@@ -9,7 +9,8 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 from .._backend import backend_unless, like_input, on_host
 from .._config import CarriesConfig
 from .._sequences import check_same_channels, check_sequences
-from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from .._tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
+                       progress, warn_if_long)
 from .._validation import check_dtype, check_variance
 from ..activations import get_activation
 from . import _goursat
@@ -152,8 +153,12 @@ def tiled_pairs(n, m, symmetric, bytes_per_pair, work, solve_block,
     """
     out = np.empty((n, m))
     dout = np.empty((n, m, n_tangents)) if n_tangents else None
-    block = plan_block(n, m, bytes_per_pair, symmetric)
+    pairs = n * (n + 1) / 2 if symmetric else n * m
+    block = plan_block(n, m, bytes_per_pair, symmetric,
+                       work_per_pair=work / max(pairs, 1), min_pairs=32)
     total = count_blocks(n, m, block, symmetric)
+    warn_if_long(work, f"Signature kernel Gram of {n} x {m} paths",
+                 "Lower dyadic_order, or subsample the paths.")
     with progress(total, work, desc) as bar:
         for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
             pr, pc = _block_pairs(rows, cols, on_diagonal)

@@ -277,6 +277,18 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
             on_host(self._grams(X[i:i + step], Z, (kind,))[kind] @ coef)
             for i in range(0, X.shape[0], step)])
 
+    def _spread_rows(self):
+        """Test rows per block of ``predict(return_std=True)``: about five
+        arrays of (rows, n_train) floats fit in the memory budget."""
+        return tile_rows(5 * self.X_train_.shape[0] / 2)
+
+    def _predict_std_by_blocks(self, X):
+        step = self._spread_rows()
+        parts = [self.predict(X[i:i + step], return_std=True)
+                 for i in range(0, X.shape[0], step)]
+        return (np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]))
+
     def _require_exact(self, what):
         if getattr(self, "solver_", "cholesky") != "cholesky":
             raise NotImplementedError(
@@ -305,6 +317,22 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         return tags
+
+
+def check_covariance_size(n_rows, n_temporaries=3):
+    """Refuse, before any work, a predictive covariance that cannot fit."""
+    need = 8.0 * n_rows * n_rows * n_temporaries
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):   # not on every platform
+        return
+    if need > total:
+        raise MemoryError(
+            f"return_cov=True for {n_rows} rows needs {n_temporaries} "
+            f"matrices of {n_rows} x {n_rows} floats ({need / 1e9:.1f} GB) "
+            f"while it is computed, more than this machine's "
+            f"{total / 1e9:.1f} GB of memory. Use return_std=True for the "
+            "marginal spread, or predict fewer rows at a time.")
 
 
 def encode_classes(estimator, y):

@@ -6,6 +6,7 @@ from sklearn.utils import check_random_state
 from .._backend import on_host
 from ..solvers import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
+                    check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)
 from ._base import keeps_float32, scale_rows, weighted_gram
 from .ntk import _NETWORK_DOC
@@ -132,6 +133,10 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
                  else self.X_train_)
             return self._output_mean(
                 self._predict_tiled(X, Z, self.alpha_, "nngp"))
+        if return_cov:
+            check_covariance_size(X.shape[0])
+        elif X.shape[0] > self._spread_rows():
+            return self._predict_std_by_blocks(X)
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
         mean = self._output_mean(on_host(
             K_trans @ self._backend().asarray(self.alpha_)))

@@ -6,6 +6,7 @@ from .._backend import on_host
 from .._validation import check_variance
 from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
+                    check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)
 from ._base import keeps_float32, scale_rows, weighted_gram
 
@@ -194,6 +195,10 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
                  else self.X_train_)
             return self._output_mean(
                 self._predict_tiled(X, Z, self.dual_coef_, "ntk"))
+        if return_cov:
+            check_covariance_size(X.shape[0])
+        elif X.shape[0] > self._spread_rows():
+            return self._predict_std_by_blocks(X)
         cross = self._grams(X, self.X_train_, ("nngp", "ntk"))
         mean = self._output_mean(on_host(
             cross["ntk"] @ self._backend().asarray(self.dual_coef_)))

@@ -117,11 +117,14 @@ or Kernel, default="auto"
         ``kernel`` too.  "auto" starts where the median increment of the
         values equals that of time and moves by factors of 4, then 2.
     time_budget : float or None, default=60.0
-        Seconds the model selection may take.  Signature-kernel settings
-        whose predicted cost would exceed it are skipped, with a
-        :class:`SelectionWarning` that says so (the first setting of each
-        family is always evaluated).  None: no limit, and a search that does
-        not depend on the machine's speed.
+        Seconds the model selection may take, as predicted by a fixed cost
+        model (the signature PDE's cells and the convolutional kernel's
+        pairs of windows at nominal rates of about half what two idle cores
+        reach), so that the search, and the fitted model, depend on the data
+        alone, not on the machine's speed or load.  Settings whose predicted
+        cost would exceed it are skipped, with a :class:`SelectionWarning`
+        that says so (the first setting of each family is always evaluated).
+        None: no limit.
     verbose : int, default=0
         0 is silent; 1 prints one line per kernel setting the model
         selection evaluates and reports progress over the tiles of large

@@ -47,8 +47,11 @@ def _evaluate(name, data, splits, seed):
     # One untimed fit on a handful of rows first, so that one-off costs (such
     # as compiling kernels) do not count as fit or predict time.
     rows = _warm_up_rows(data, splits[0][0])
-    make_model(name, data.task, seed=seed, preprocessor=data.preprocessor).fit(
-        data.X[rows], data.y[rows]).predict(data.X[rows])
+    with warnings.catch_warnings():
+        # a handful of rows warns of itself (classes of one sample, ...)
+        warnings.simplefilter("ignore")
+        make_model(name, data.task, seed=seed, preprocessor=data.preprocessor).fit(
+            data.X[rows], data.y[rows]).predict(data.X[rows])
     scores, rmses, fit_times, predict_times = [], [], [], []
     for train, test in splits:
         model = make_model(name, data.task, seed=seed, preprocessor=data.preprocessor)
@@ -78,7 +81,9 @@ def _evaluate_split(name, data, seed):
     """Fit on the training split, score on the test split (time series)."""
     rows = _warm_up_rows_of(data.y_train)
     warm_X = [data.X_train[i] for i in rows]
-    make_model(name, data.task, seed=seed).fit(warm_X, data.y_train[rows]).predict(warm_X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        make_model(name, data.task, seed=seed).fit(warm_X, data.y_train[rows]).predict(warm_X)
     model = make_model(name, data.task, seed=seed)
     start = time.perf_counter()
     model.fit(data.X_train, data.y_train)

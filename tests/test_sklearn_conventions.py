@@ -203,11 +203,18 @@ def test_weighted_ridge_matches_kernel_ridge(make, rng):
                                atol=1e-12)
 
 
+# a fixed signature kernel: the built-in selection's folds see repeated
+# paths, not weights
+_FIXED_PATHS = dict(kernel=None, time_augment=True, basepoint=False,
+                    lead_lag=False, max_length=None, length_scale=1.0,
+                    path_scale=1.0)
+
+
 @pytest.mark.parametrize("make", [
     lambda: models.NTKRegressor(depth=2, alpha=0.1, training_time=3.0),
     lambda: models.NNGPRegressor(depth=2, alpha=0.1, normalize_y=True),
     lambda: models.SignatureKernelRegressor(dyadic_order=1, alpha=0.1,
-                                            normalize_y=True)])
+                                            normalize_y=True, **_FIXED_PATHS)])
 def test_integer_weights_repeat_samples(make, rng):
     signature = isinstance(make(), models.SignatureKernelRegressor)
     shape = (30, 6, 2) if signature else (30, 3)
@@ -233,7 +240,8 @@ def test_classifier_weights(rng):
         np.testing.assert_allclose(a.decision_function(X),
                                    b.decision_function(X), atol=1e-10)
     paths = np.cumsum(rng.normal(scale=0.3, size=(40, 6, 2)), axis=1)
-    clf = models.SignatureKernelClassifier(standardize=False).fit(
+    clf = models.SignatureKernelClassifier(standardize=False, C=1.0,
+                                           **_FIXED_PATHS).fit(
         paths, y, sample_weight=w)
     P = clf._read_paths(paths, reset=False)
     gram = clf.kernel_(P)

@@ -354,7 +354,7 @@ def list_models(include_all=True):
     --------
     >>> from skinfinite.benchmark import list_models
     >>> [s.name for s in list_models(include_all=False)][:2]
-    ['ntk_relu_d1', 'ntk_relu_d3']
+    ['ntk_relu_cv', 'nngp_relu_cv']
     """
     return [s for s in MODELS.values() if include_all or s.default]
 
@@ -387,7 +387,7 @@ def select_models(patterns=None):
     >>> select_models("rf,svm_rbf")
     ['rf', 'svm_rbf']
     >>> select_models("ntk_relu_*")
-    ['ntk_relu_d1', 'ntk_relu_d2', 'ntk_relu_d3', 'ntk_relu_d5']
+    ['ntk_relu_cv', 'ntk_relu_d1', 'ntk_relu_d2', 'ntk_relu_d3', 'ntk_relu_d5']
     """
     if patterns is None:
         return [s.name for s in list_models(include_all=False)]

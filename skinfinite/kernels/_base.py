@@ -8,16 +8,9 @@ from .._validation import check_dtype
 from ._engine import diagonal, gram, select_backend
 
 
-class RecursionKernel(CarriesConfig, Kernel):
-    """A kernel whose Gram blocks come from a recursion run by the engine.
-
-    Subclasses store their parameters in ``__init__`` (including
-    ``weight_variance``, ``bias_variance``, their ``*_bounds``, ``dtype``
-    and ``device``), define ``spec()`` returning the recursion, and set
-    ``_output`` to "nngp" or "ntk".
-    """
-
-    _output = None
+class VarianceHyperparameters:
+    """The weight and bias variances as the hyperparameters of a kernel of
+    networks, bounded by ``weight_variance_bounds``/``bias_variance_bounds``."""
 
     @property
     def hyperparameter_weight_variance(self):
@@ -28,6 +21,18 @@ class RecursionKernel(CarriesConfig, Kernel):
     def hyperparameter_bias_variance(self):
         return Hyperparameter("bias_variance", "numeric",
                               self.bias_variance_bounds)
+
+
+class RecursionKernel(CarriesConfig, VarianceHyperparameters, Kernel):
+    """A kernel whose Gram blocks come from a recursion run by the engine.
+
+    Subclasses store their parameters in ``__init__`` (including
+    ``weight_variance``, ``bias_variance``, their ``*_bounds``, ``dtype``
+    and ``device``), define ``spec()`` returning the recursion, and set
+    ``_output`` to "nngp" or "ntk".
+    """
+
+    _output = None
 
     def spec(self):
         """The validated recursion run by the engine."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
+from sklearn.gaussian_process.kernels import Kernel
 
 from .._config import CarriesConfig
 from .._sequences import check_sequences
@@ -22,6 +22,7 @@ from .._validation import (check_choice, check_dtype, check_positive_int,
                            check_variance, check_vector_input)
 from ..activations import get_activation
 from . import _conv_recursion as rec
+from ._base import VarianceHyperparameters
 
 PADDINGS = ("valid", "same")
 
@@ -103,7 +104,7 @@ def _exponential(size, span):
     return out
 
 
-class _ConvolutionalKernel(CarriesConfig, Kernel):
+class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters, Kernel):
     """Parameters, input handling and Gram assembly shared by both kernels."""
 
     _output = None
@@ -128,16 +129,6 @@ class _ConvolutionalKernel(CarriesConfig, Kernel):
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
         self.layout = layout
-
-    @property
-    def hyperparameter_weight_variance(self):
-        return Hyperparameter("weight_variance", "numeric",
-                              self.weight_variance_bounds)
-
-    @property
-    def hyperparameter_bias_variance(self):
-        return Hyperparameter("bias_variance", "numeric",
-                              self.bias_variance_bounds)
 
     @property
     def requires_vector_input(self):

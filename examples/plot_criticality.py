@@ -22,24 +22,24 @@ of the depth, and at the *critical point* (for tanh :math:`C_b = 0`,
 hardly move at all.
 
 This example draws the phase diagram of tanh with
-:func:`skinfinite.criticality.edge_of_chaos` and follows the correlation of
+:func:`skinfinite.theory.criticality.edge_of_chaos` and follows the correlation of
 two inputs through up to 200 layers of :class:`skinfinite.kernels.NNGP`.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skinfinite.criticality import (chi_perpendicular, critical_variances,
+from skinfinite.theory.criticality import (chi_perpendicular, critical_variances,
                                     edge_of_chaos, fixed_point)
 from skinfinite.kernels import NNGP
 
 # %%
 # Phase diagram of tanh
 # ---------------------
-# For each bias variance, :func:`~skinfinite.criticality.edge_of_chaos`
+# For each bias variance, :func:`~skinfinite.theory.criticality.edge_of_chaos`
 # gives the weight variance at which :math:`\chi_\perp = 1` at the fixed
 # point. The critical point of
-# :func:`~skinfinite.criticality.critical_variances` is the end of that line.
+# :func:`~skinfinite.theory.criticality.critical_variances` is the end of that line.
 
 # the line leaves (0, 1) steeply: sample small bias variances densely
 bias_variances = np.concatenate([[0.0], np.geomspace(1e-4, 0.5, 60)])

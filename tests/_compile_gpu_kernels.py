@@ -29,8 +29,8 @@ except ImportError as exc:  # no numba.cuda: numba-cuda is not installed
     print(f"numba's CUDA target is missing: {exc}")
     sys.exit(CANNOT_COMPILE)
 
-from skinfinite.activations import get_activation
-from skinfinite.kernels import _fc_gpu, _goursat_gpu, _residual_gpu
+from skinfinite.activations.definitions import get_activation
+from skinfinite.engine.cuda import fully_connected as _fc_gpu, goursat as _goursat_gpu, residual as _residual_gpu
 
 ACTIVATIONS = ["relu", "leaky_relu", "abs", "identity", "erf", "sin", "cos",
                "tanh", "gelu", "swish", "softplus", "sigmoid"]

@@ -3,10 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from skinfinite.activations import (ACTIVATION_NAMES, Abs, Cos, Erf, GELU,
+from skinfinite.activations.definitions import (ACTIVATION_NAMES, Abs, Cos, Erf, GELU,
                                     Identity, LeakyReLU, QuadratureActivation,
                                     ReLU, Sin, Tanh, get_activation)
-from skinfinite._fastmath import atan2_nonneg
+from skinfinite._core.fastmath import atan2_nonneg
 from numba import njit
 
 CLOSED = [ReLU(), LeakyReLU(0.2), Abs(), Identity(), Erf(), Sin(), Cos()]

@@ -8,7 +8,7 @@ approach the same flow kernel as their width grows.  Both orders reach
 import numpy as np
 import pytest
 
-from skinfinite.empirical import ResNetNetwork
+from skinfinite.empirical.networks import ResNetNetwork
 from skinfinite.kernels import ResNetNNGP
 
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from numba import njit
 
-from skinfinite import _compiled
-from skinfinite.activations import Erf, LeakyReLU, ReLU, Sin, Tanh
+from skinfinite.activations import families as _compiled
+from skinfinite.activations.definitions import Erf, LeakyReLU, ReLU, Sin, Tanh
 from skinfinite.kernels import NNGP, NTK, ResNetNTK
-from skinfinite.kernels._engine import gram
-from skinfinite.kernels._fc_recursion import FullyConnectedSpec
-from skinfinite._duals import (erf_dual, erf_partials, piecewise_linear_dual,
+from skinfinite.engine.driver import gram
+from skinfinite.recursions.fully_connected import FullyConnectedSpec
+from skinfinite.activations.duals import (erf_dual, erf_partials, piecewise_linear_dual,
                                piecewise_linear_partials, series_dual,
                                series_partials, trig_dual, trig_partials)
 
@@ -111,15 +111,17 @@ def test_cached_kernels_match_a_numpy_recursion(act, dual, rng):
 
 
 def test_source_stamp_follows_the_sources(tmp_path, monkeypatch):
+    from skinfinite._core import compiled
     pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    (pkg / "_compiled.py").write_text("x = 1\n")
-    (pkg / "a.py").write_text("y = 1\n")
-    monkeypatch.setattr(_compiled, "__file__", str(pkg / "_compiled.py"))
-    first = _compiled._source_stamp()
-    assert _compiled._source_stamp() == first
-    (pkg / "a.py").write_text("y = 2\n")
-    assert _compiled._source_stamp() != first
+    (pkg / "_core").mkdir(parents=True)
+    (pkg / "_core" / "compiled.py").write_text("x = 1\n")
+    (pkg / "sub").mkdir()
+    (pkg / "sub" / "a.py").write_text("y = 1\n")
+    monkeypatch.setattr(compiled, "__file__", str(pkg / "_core" / "compiled.py"))
+    first = compiled._source_stamp()
+    assert compiled._source_stamp() == first
+    (pkg / "sub" / "a.py").write_text("y = 2\n")
+    assert compiled._source_stamp() != first
 
 
 _PROBE = textwrap.dedent("""
@@ -127,7 +129,7 @@ _PROBE = textwrap.dedent("""
     import numpy as np
     t0 = time.perf_counter()
     from skinfinite.kernels import NTK
-    from skinfinite.kernels import _fc_recursion
+    from skinfinite.recursions import fully_connected as _fc_recursion
     X = np.random.default_rng(0).normal(size=(50, 4))
     NTK(depth=2, activation="{act}")(X)
     NTK(depth=2, activation="{act}")(X, eval_gradient=True)

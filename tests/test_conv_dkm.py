@@ -8,8 +8,8 @@ from sklearn.datasets import load_digits
 
 torch = pytest.importorskip("torch")
 
-from skinfinite import _conv_dkm, _dkm  # noqa: E402
-from skinfinite.activations import get_activation  # noqa: E402
+from skinfinite._torch import conv_dkm as _conv_dkm, dkm as _dkm  # noqa: E402
+from skinfinite.activations.definitions import get_activation  # noqa: E402
 from skinfinite.models import (DeepKernelMachineClassifier,  # noqa: E402
                                DeepKernelMachineRegressor)
 

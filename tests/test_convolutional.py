@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from skinfinite.empirical import ConvolutionalNetwork
+from skinfinite.empirical.networks import ConvolutionalNetwork
 from skinfinite.kernels import ConvNNGP, ConvNTK
 
 

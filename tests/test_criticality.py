@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from skinfinite.activations import (LeakyReLU, QuadratureActivation,
+from skinfinite.activations.definitions import (LeakyReLU, QuadratureActivation,
                                     get_activation)
-from skinfinite.criticality import (CriticalPoint, chi_parallel,
+from skinfinite.theory.criticality import (CriticalPoint, chi_parallel,
                                     chi_perpendicular, correlation_map,
                                     critical_variances, edge_of_chaos,
                                     fixed_point)

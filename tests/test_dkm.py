@@ -15,10 +15,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 torch = pytest.importorskip("torch")
 
-from skinfinite import _dkm  # noqa: E402
-from skinfinite.activations import get_activation  # noqa: E402
+from skinfinite._torch import dkm as _dkm  # noqa: E402
+from skinfinite.activations.definitions import get_activation  # noqa: E402
 from skinfinite.kernels import NNGP  # noqa: E402
-from skinfinite.solvers import NumericalError  # noqa: E402
+from skinfinite.linalg.cholesky import NumericalError  # noqa: E402
 from skinfinite.models import (DeepKernelMachineClassifier,  # noqa: E402
                                DeepKernelMachineRegressor, NNGPClassifier,
                                NNGPRegressor)

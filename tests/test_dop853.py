@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from skinfinite.kernels._dop853 import A, B, C, N_STAGES
+from skinfinite.recursions.dop853 import A, B, C, N_STAGES
 
 
 def test_tableau_shape_and_consistency():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skinfinite import NNGP, NTK
-from skinfinite.activations import get_activation
+from skinfinite.activations.definitions import get_activation
 
 
 # ------------------------------------------------- piecewise-linear homogeneity
@@ -102,7 +102,7 @@ def test_infinite_depth_resnet_zero_input_is_fast_and_zero():
 
 # --------------------------------------------------------------------- cholesky
 def test_cholesky_with_jitter_rejects_nan():
-    from skinfinite.solvers import NumericalError, cholesky_with_jitter
+    from skinfinite.linalg.cholesky import NumericalError, cholesky_with_jitter
     A = np.eye(3)
     A[1, 2] = A[2, 1] = np.nan
     with pytest.raises(NumericalError, match="NaN or infinite"):
@@ -123,8 +123,8 @@ def test_callable_activation_returning_nan_is_named():
 
 
 def test_float64_overflow_message_does_not_advise_float64():
-    from skinfinite.kernels._engine import raise_overflow
-    from skinfinite.kernels._fc_recursion import FullyConnectedSpec
+    from skinfinite.engine.driver import raise_overflow
+    from skinfinite.recursions.fully_connected import FullyConnectedSpec
     spec = FullyConnectedSpec(3, get_activation("relu"), 2.0, 0.0)
     with pytest.raises(FloatingPointError) as info:
         raise_overflow("nngp", spec, np.float64)
@@ -135,7 +135,7 @@ def test_float64_overflow_message_does_not_advise_float64():
 
 # ------------------------------------------------------- degenerate Nystroem
 def test_nystroem_low_rank_kernel_with_tiny_alpha(rng):
-    from skinfinite._nystroem import nystroem_ridge
+    from skinfinite.linalg.nystroem import nystroem_ridge
     X = rng.normal(size=(400, 3))
     y = X @ [1.0, -2.0, 0.5] + 0.01 * rng.normal(size=400)
 
@@ -177,7 +177,7 @@ def test_series_tiny_variances_are_not_floored(name):
 
 
 def test_series_truncation_at_large_variance_warns():
-    from skinfinite.activations import TRUNCATION_TOL
+    from skinfinite.activations.definitions import TRUNCATION_TOL
     act = get_activation("tanh")
     with pytest.warns(RuntimeWarning, match="misses 2.86% of E"):
         v, _ = act.dual(1e16, 1e16, 1e16)

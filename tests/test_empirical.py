@@ -7,8 +7,8 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skinfinite.approximation import NeuralRandomFeatures
-from skinfinite.empirical import (FullyConnectedNetwork, ResNetNetwork,
+from skinfinite.empirical.random_features import NeuralRandomFeatures
+from skinfinite.empirical.networks import (FullyConnectedNetwork, ResNetNetwork,
                                   draw_weights, empirical_kernels)
 from skinfinite.kernels import NNGP, NTK, nngp_ntk
 

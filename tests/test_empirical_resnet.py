@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from skinfinite.activations import get_activation
-from skinfinite.approximation import NeuralRandomFeatures
-from skinfinite.empirical import ResNetNetwork, empirical_kernels
+from skinfinite.activations.definitions import get_activation
+from skinfinite.empirical.random_features import NeuralRandomFeatures
+from skinfinite.empirical.networks import ResNetNetwork, empirical_kernels
 from skinfinite.kernels import ResNetNNGP, ResNetNTK
 
 from ._differences import jacobian
@@ -153,7 +153,7 @@ def test_exact_average_is_blocked_consistently(rng, monkeypatch):
     net = ResNetNetwork(3, 40, "relu", random_state=0)
     whole = net.ntk(X)
     # blocks of a few output units at a time give the same sum
-    monkeypatch.setattr("skinfinite.empirical._PROBE_BLOCK_ELEMENTS", 5 * 40 * 3)
+    monkeypatch.setattr("skinfinite.empirical.networks._PROBE_BLOCK_ELEMENTS", 5 * 40 * 3)
     assert np.allclose(net.ntk(X), whole, rtol=1e-12)
 
 

@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skinfinite.kernels import NNGP, NTK, ResNetNNGP, ResNetNTK, nngp_ntk
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor)
-from skinfinite.solvers import NumericalError, cholesky_with_jitter
+from skinfinite.linalg.cholesky import NumericalError, cholesky_with_jitter
 
 
 @parametrize_with_checks([NTKRegressor(), NTKRegressor(training_time=2.0),

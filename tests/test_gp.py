@@ -13,9 +13,9 @@ from sklearn.gaussian_process import GaussianProcessRegressor  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from skinfinite import NNGP, NTK, ResNetNNGP, ResNetNTK  # noqa: E402
-from skinfinite.gp import (SkinfiniteKernel, register_torch_recursion,  # noqa: E402
+from skinfinite._torch.bridge import (SkinfiniteKernel, register_torch_recursion,  # noqa: E402
                            to_gpytorch, torch_recursion_for)
-from skinfinite.kernels._engine import gram  # noqa: E402
+from skinfinite.engine.driver import gram  # noqa: E402
 from skinfinite.models import (GPRegressor, NNGPRegressor,  # noqa: E402
                                SVGPClassifier, SVGPRegressor)
 
@@ -164,7 +164,7 @@ def test_registered_recursion_is_used():
         gk(_t(X), _t(X) + 1).to_dense()
         assert calls == [False]
     finally:
-        from skinfinite.gp import _RECURSIONS
+        from skinfinite._torch.bridge import _RECURSIONS
         del _RECURSIONS[Scaled]
 
 
@@ -184,9 +184,9 @@ def test_bad_arguments():
 
 def test_missing_gpytorch_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "gpytorch", None)
-    monkeypatch.delitem(sys.modules, "skinfinite.gp", raising=False)
+    monkeypatch.delitem(sys.modules, "skinfinite._torch.bridge", raising=False)
     with pytest.raises(ImportError, match=r'pip install "\.\[gp\]"'):
-        import skinfinite.gp  # noqa: F401
+        import skinfinite._torch.bridge  # noqa: F401
     X = np.random.default_rng(0).normal(size=(10, 2))
     with pytest.raises(ImportError, match=r'pip install "\.\[gp\]"'):
         GPRegressor(max_iter=0).fit(X, X[:, 0])

@@ -7,7 +7,7 @@ relative error below 1e-10, float32 below 1e-4, on fresh random inputs.
 import numpy as np
 import pytest
 
-from skinfinite._backend import cuda_simulator_enabled, gpu_available
+from skinfinite._core.backend import cuda_simulator_enabled, gpu_available
 from skinfinite.kernels import NNGP, NTK, nngp_ntk
 from skinfinite.models import NNGPRegressor, NTKClassifier, NTKRegressor
 

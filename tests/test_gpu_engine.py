@@ -21,7 +21,7 @@ import pytest
 from sklearn.base import clone
 
 import skinfinite
-from skinfinite._backend import (DeviceUnavailableError, cuda_simulator_enabled,
+from skinfinite._core.backend import (DeviceUnavailableError, cuda_simulator_enabled,
                                  gpu_available, simulated_gpu)
 from skinfinite.kernels import NNGP, NTK, ResNetNTK, nngp_ntk
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
@@ -290,7 +290,7 @@ def test_signature_gpu_limits_are_explicit(ragged_paths):
 
 def test_torch_estimators_take_the_same_device_values(inputs):
     torch = pytest.importorskip("torch")
-    from skinfinite._backend import torch_device
+    from skinfinite._core.backend import torch_device
     assert torch_device(torch, "cpu").type == "cpu"
     with skinfinite.config_context(device="cpu"):
         assert torch_device(torch, "auto").type == "cpu"

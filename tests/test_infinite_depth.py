@@ -13,8 +13,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skinfinite.activations import QuadratureActivation, get_activation
-from skinfinite.depth_limit import (_koenigs_log, depth_limit_weights,
+from skinfinite.activations.definitions import QuadratureActivation, get_activation
+from skinfinite.theory.depth_limit import (_koenigs_log, depth_limit_weights,
                                     infinite_depth_regime, koenigs_interpolant,
                                     normalized_dual)
 from skinfinite.kernels import NTK
@@ -274,7 +274,7 @@ def test_ntk_is_the_normalised_recursion(rng, depth, name, q, reference):
 def test_trig_duals_keep_relative_accuracy_at_small_correlations():
     # deep sin networks drive correlations to 0; a difference of
     # exponentials would leave an absolute error of 1e-16 there
-    from skinfinite.activations import Cos, Sin
+    from skinfinite.activations.definitions import Cos, Sin
     kxy = np.array([1e-300, 1e-12, -1e-8, 0.5, -0.99])
     V, Vd = Sin().dual(1.0, kxy, 1.0)
     np.testing.assert_allclose(V, np.exp(-1) * np.sinh(kxy), rtol=1e-14)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skinfinite._install import TORCH_CPU_COMMAND, install_hint
+from skinfinite._core.install import TORCH_CPU_COMMAND, install_hint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_install_page_lists_every_extra_and_the_readme_commands():
 def test_missing_torch_says_how_to_install_it(fit, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     monkeypatch.setitem(sys.modules, "gpytorch", None)
-    monkeypatch.delitem(sys.modules, "skinfinite.gp", raising=False)
+    monkeypatch.delitem(sys.modules, "skinfinite._torch.bridge", raising=False)
     X = np.random.default_rng(0).normal(size=(8, 2))
     with pytest.raises(ImportError) as info:
         fit(X)
@@ -75,9 +75,9 @@ def test_missing_torch_says_how_to_install_it(fit, monkeypatch):
 
 def test_missing_gpytorch_bridge_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "gpytorch", None)
-    monkeypatch.delitem(sys.modules, "skinfinite.gp", raising=False)
+    monkeypatch.delitem(sys.modules, "skinfinite._torch.bridge", raising=False)
     with pytest.raises(ImportError, match=re.escape(install_hint("gp"))):
-        import skinfinite.gp  # noqa: F401
+        import skinfinite._torch.bridge  # noqa: F401
 
 
 def test_missing_dependency_follows_the_chain_of_causes():

@@ -14,9 +14,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 import skinfinite
-from skinfinite.activations import LeakyReLU
+from skinfinite.activations.definitions import LeakyReLU
 from ._differences import theta_gradient
-from skinfinite.empirical import FullyConnectedNetwork, empirical_kernels
+from skinfinite.empirical.networks import FullyConnectedNetwork, empirical_kernels
 from skinfinite.kernels import NNGP, NTK, nngp_ntk
 
 CLOSED = ["relu", LeakyReLU(0.2), "abs", "identity", "erf", "sin", "cos"]

@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 
 from skinfinite import NeuralSignatureKernel, SignatureKernel, flatten_sequences
-from skinfinite._sequences import check_sequences, resolve_layout
+from skinfinite._core.sequences import check_sequences, resolve_layout
 from skinfinite.benchmark import ResampledSeries, SeriesSummary
 from skinfinite.models import (GPRegressor, SignatureKernelClassifier,
                                SignatureKernelRegressor)

@@ -5,7 +5,7 @@ import pytest
 from sklearn.base import clone
 
 from skinfinite import NeuralSignatureKernel, SignatureKernel, flatten_sequences
-from skinfinite.empirical import ControlledResNetNetwork
+from skinfinite.empirical.networks import ControlledResNetNetwork
 
 
 @pytest.fixture

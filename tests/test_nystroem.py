@@ -8,9 +8,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skinfinite
-from skinfinite._nystroem import (FalkonPreconditioner, choose_strategy,
+from skinfinite.linalg.nystroem import (FalkonPreconditioner, choose_strategy,
                                   conjugate_gradient, nystroem_ridge)
-from skinfinite.approximation import InducingPoints
+from skinfinite.empirical.random_features import InducingPoints
 from skinfinite.kernels import NNGP, NTK
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor)

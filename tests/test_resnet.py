@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import skinfinite
-from skinfinite.activations import get_activation
+from skinfinite.activations.definitions import get_activation
 from skinfinite.kernels import ResNetNNGP, ResNetNTK
 
 from ._differences import theta_gradient

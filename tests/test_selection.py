@@ -10,8 +10,8 @@ from sklearn.model_selection import (GridSearchCV, KFold, LeaveOneOut,
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skinfinite.kernels._engine import gram
-from skinfinite.kernels._fc_recursion import grams_by_depth
+from skinfinite.engine.driver import gram
+from skinfinite.recursions.fully_connected import grams_by_depth
 from skinfinite.kernels.fully_connected import make_spec
 from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
                                NNGPRegressor, NNGPRegressorCV, NTKClassifier,

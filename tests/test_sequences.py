@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from skinfinite import flatten_sequences
-from skinfinite._sequences import Sequences, check_sequences
+from skinfinite._core.sequences import Sequences, check_sequences
 
 
 def test_three_d_array_is_kept_as_is(rng):

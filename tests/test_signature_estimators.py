@@ -15,7 +15,7 @@ from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skinfinite
-from skinfinite._sequences import flatten_sequences
+from skinfinite._core.sequences import flatten_sequences
 from skinfinite.kernels.signature import SignatureKernel
 from skinfinite.models import SignatureKernelClassifier, SignatureKernelRegressor
 

@@ -9,7 +9,7 @@ import skinfinite
 from skinfinite.models import SignatureKernelClassifier, SignatureKernelRegressor
 from skinfinite.models._path_selection import (
     ClassifierScores, SelectionWarning, SeriesRBFKernel, _scan, shorten)
-from skinfinite._sequences import check_sequences
+from skinfinite._core.sequences import check_sequences
 
 #: every option of the signature kernel fixed (no selection of its own)
 FIXED = dict(kernel=None, dyadic_order=0, time_augment=True, basepoint=False,

@@ -276,7 +276,7 @@ def test_float32_input_gives_float32_predictions(rng):
 
 
 def test_progress_lines_every_tenth_outside_a_terminal(capfd):
-    from skinfinite._progress import progress
+    from skinfinite._core.progress import progress
     with skinfinite.config_context(show_progress=True):
         with progress(50, 0, "tiles", unit="block") as bar:
             for _ in range(50):

@@ -10,8 +10,9 @@ import warnings
 import numpy as np
 import pytest
 
-from skinfinite import SignatureKernel, _tiling
-from skinfinite._tiling import (MAX_TILE_WORK, LongComputationWarning,
+from skinfinite import SignatureKernel
+from skinfinite._core import tiling as _tiling
+from skinfinite._core.tiling import (MAX_TILE_WORK, LongComputationWarning,
                                 plan_block)
 from skinfinite.kernels import NNGP
 

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from skinfinite.activations import QuadratureActivation, get_activation
+from skinfinite.activations.definitions import QuadratureActivation, get_activation
 
 torch = pytest.importorskip("torch")
-from skinfinite._torch_duals import (duals, expected_derivative_product,  # noqa: E402
+from skinfinite._torch.duals import (duals, expected_derivative_product,  # noqa: E402
                                      expected_product, torch_activation)
 
 ALL = ["relu", "leaky_relu", "abs", "identity", "erf", "sin", "cos", "tanh",

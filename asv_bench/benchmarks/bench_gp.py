@@ -12,7 +12,7 @@ from skinfinite.kernels import NNGP
 try:
     import torch
 
-    from skinfinite.gp import to_gpytorch
+    from skinfinite._torch.bridge import to_gpytorch
 except ImportError:  # the gp extra is optional
     torch = None
 

@@ -111,7 +111,7 @@ class Environment:
         self.np = np
         self.smoke = smoke
         if smoke:
-            from skinfinite._backend import simulated_gpu
+            from skinfinite._core.backend import simulated_gpu
             self.xp = np
             self._context = simulated_gpu()
             self._context.__enter__()

@@ -251,7 +251,7 @@ def nystroem_alpha_path(X, y, X_test, Z, kernel, alphas):
 
 
 def task_alphas(args):
-    from skinfinite.approximation import InducingPoints
+    from skinfinite.empirical.random_features import InducingPoints
     from skinfinite.kernels import NTK
     data = make_data(args.n, args.n_test, args.d)
     kernel = NTK(depth=DEPTH, weight_variance=SW2, bias_variance=SB2)

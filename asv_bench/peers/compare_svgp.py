@@ -64,7 +64,7 @@ def exact_posterior(X, y, Xt, kernel, noise):
     """
     from scipy import linalg
 
-    from skinfinite.kernels._engine import diagonal, gram
+    from skinfinite.engine.driver import diagonal, gram
     spec = kernel.spec()
     offset, scale = y.mean(), y.std()
     K = gram(X, None, spec, ("nngp",))["nngp"]

@@ -144,7 +144,7 @@ def _hc2():
 
 def _one_nn_euclidean(X_train, y_train, X_test, y_test):
     from skinfinite.models._path_selection import _common_length, _sq_distances
-    from skinfinite._sequences import check_sequences
+    from skinfinite._core.sequences import check_sequences
     train, test = check_sequences(X_train), check_sequences(X_test)
     length = train.max_length if train.equal_lengths else int(np.median(train.lengths))
     a, b = _common_length(train, length), _common_length(test, length)

@@ -328,7 +328,7 @@ class _Rows:
 
 
 def _run_jobs(jobs, folds, seed, show_progress, pending):
-    from .._config import config_context
+    from .._core.config import config_context
 
     splits = {}
     with _progress(len(jobs), show_progress) as report:

@@ -9,8 +9,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._sequences import check_sequences
-from .._validation import check_positive_int
+from .._core.sequences import check_sequences
+from .._core.validation import check_positive_int
 
 __all__ = ["ResampledSeries", "SeriesSummary"]
 
@@ -24,7 +24,7 @@ class _SequenceTransformer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like
-            Paths in any form of :func:`skinfinite._sequences.check_sequences`:
+            Paths in any form of :func:`skinfinite._core.sequences.check_sequences`:
             a 3-D array, a list of 2-D ``(length_i, n_channels)`` arrays
             (axis order per ``layout``), or the flattened 2-D form with
             ``n_channels``.

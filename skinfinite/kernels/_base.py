@@ -1,11 +1,11 @@
 """The scikit-learn ``Kernel`` shared by every recursion-defined kernel."""
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._backend import (CPUBackend, backend_of, check_inputs,
+from .._core.backend import (CPUBackend, backend_of, check_inputs,
                         is_device_array, like_input)
-from .._config import CarriesConfig, get_config
-from .._validation import check_dtype
-from ._engine import diagonal, gram, select_backend
+from .._core.config import CarriesConfig, get_config
+from .._core.validation import check_dtype
+from ..engine.driver import diagonal, gram, select_backend
 
 
 class VarianceHyperparameters:

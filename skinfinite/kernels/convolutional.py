@@ -15,13 +15,13 @@ import numba
 import numpy as np
 from sklearn.gaussian_process.kernels import Kernel
 
-from .._config import CarriesConfig
-from .._sequences import check_sequences
-from .._tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
-from .._validation import (check_choice, check_dtype, check_positive_int,
+from .._core.config import CarriesConfig
+from .._core.sequences import check_sequences
+from .._core.tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance, check_vector_input)
-from ..activations import get_activation
-from . import _conv_recursion as rec
+from ..activations.definitions import get_activation
+from ..recursions import convolutional as rec
 from ._base import VarianceHyperparameters
 
 PADDINGS = ("valid", "same")
@@ -478,7 +478,7 @@ class ConvNNGP(_ConvolutionalKernel):
     depth : int, default=1
         Number of convolutional layers.
     activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations`.
+        See :mod:`skinfinite.activations.definitions`.
     weight_variance : float, default=2.0
         sw2 (variance of the weights times the fan-in). Hyperparameter.
     bias_variance : float, default=1.0

@@ -1,11 +1,11 @@
 """NNGP and NTK kernels of fully-connected networks as scikit-learn kernels."""
-from .._backend import check_inputs, is_device_array, like_input
-from .._validation import (check_choice, check_dtype, check_positive_int,
+from .._core.backend import check_inputs, is_device_array, like_input
+from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
-from ..activations import get_activation
+from ..activations.definitions import get_activation
 from ._base import RecursionKernel
-from ._engine import gram, select_backend
-from ._fc_recursion import FullyConnectedSpec
+from ..engine.driver import gram, select_backend
+from ..recursions.fully_connected import FullyConnectedSpec
 
 PARAMETRIZATIONS = ("ntk", "standard")
 
@@ -107,7 +107,7 @@ class NNGP(_FullyConnectedKernel):
     depth : int, default=3
         Number of hidden layers (>= 1).
     activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations`.
+        See :mod:`skinfinite.activations.definitions`.
     weight_variance : float, default=2.0
         sw2, the variance of the weights times the fan-in. Hyperparameter.
     bias_variance : float, default=0.1
@@ -153,7 +153,7 @@ class NTK(_FullyConnectedKernel):
     depth : int, default=3
         Number of hidden layers (>= 1).
     activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations`.
+        See :mod:`skinfinite.activations.definitions`.
     weight_variance : float, default=2.0
         sw2. Hyperparameter.
     bias_variance : float, default=0.1

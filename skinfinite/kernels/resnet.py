@@ -3,10 +3,10 @@ import numbers
 
 import numpy as np
 
-from .._validation import check_positive_int, check_variance
-from ..activations import get_activation
+from .._core.validation import check_positive_int, check_variance
+from ..activations.definitions import get_activation
 from ._base import RecursionKernel
-from ._residual_recursion import ResidualSpec
+from ..recursions.residual import ResidualSpec
 
 
 def _check_depth(depth):

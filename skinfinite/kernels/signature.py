@@ -6,16 +6,16 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._backend import backend_unless, like_input, on_host
-from .._config import CarriesConfig
-from .._sequences import check_same_channels, check_sequences
-from .._tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
+from .._core.backend import backend_unless, like_input, on_host
+from .._core.config import CarriesConfig
+from .._core.sequences import check_same_channels, check_sequences
+from .._core.tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
                        progress, warn_if_long)
-from .._validation import check_dtype, check_variance
-from ..activations import get_activation
-from . import _goursat
-from ._neural_goursat import neural_solvers
-from ._path_transforms import transform
+from .._core.validation import check_dtype, check_variance
+from ..activations.definitions import get_activation
+from ..recursions import goursat as _goursat
+from ..recursions.neural_goursat import neural_solvers
+from .._core.path_transforms import transform
 
 _STATIC_NAMES = ("linear", "rbf")
 # Scratch bytes per pair of a tile: its row and column indices (with their
@@ -124,7 +124,7 @@ def _block_pairs(rows, cols, on_diagonal):
 
 def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
     if problem.backend is not None and not n_tangents:
-        from . import _goursat_gpu
+        from ..engine.cuda import goursat as _goursat_gpu
         budget = 0.25 * problem.backend.free_memory()
         return _goursat_gpu.solve_values(
             problem.backend, problem.device_values(x), x.lengths,
@@ -657,7 +657,7 @@ class NeuralSignatureKernel(_PathKernel):
     Parameters
     ----------
     activation : str, Activation or callable, default="relu"
-        Any :mod:`skinfinite.activations` activation (closed-form duals or
+        Any :mod:`skinfinite.activations.definitions` activation (closed-form duals or
         Hermite series).
     weight_variance : float, default=1.0
         ``sA2``.

@@ -8,12 +8,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import CPUBackend, gpu_backend, on_host
-from .._config import CarriesConfig
-from .._inducing import InducingPoints
-from .._nystroem import nystroem_ridge, tile_rows
-from .._validation import check_choice, check_positive_int, check_variance
-from ..kernels._engine import diagonal, gram, select_backend
+from .._core.backend import CPUBackend, gpu_backend, on_host
+from .._core.config import CarriesConfig
+from ..linalg.inducing import InducingPoints
+from ..linalg.nystroem import nystroem_ridge, tile_rows
+from .._core.validation import check_choice, check_positive_int, check_variance
+from ..engine.driver import diagonal, gram, select_backend
 from ..kernels.convolutional import EstimatorSpec, _ConvolutionalKernel
 from ..kernels.fully_connected import make_spec
 from ..kernels.resnet import make_residual_spec
@@ -48,7 +48,7 @@ SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
         than ``n_samples`` is an error.
     inducing : {"uniform", "kmeans", "leverage"}, default="uniform"
         How the inducing points are chosen, see
-        :class:`~skinfinite.approximation.InducingPoints`.
+        :class:`~skinfinite.empirical.random_features.InducingPoints`.
     random_state : int, RandomState instance or None, default=None
         Seed of the inducing-point selection.
     tol : float, default=1e-6

@@ -19,9 +19,9 @@ from sklearn.gaussian_process.kernels import Kernel, Sum
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.svm import SVC
 
-from .._sequences import Sequences, check_sequences
+from .._core.sequences import Sequences, check_sequences
 from ..kernels.signature import SignatureKernel
-from ..kernels._path_transforms import transform
+from .._core.path_transforms import transform
 
 #: Kernel families on paths the estimators choose among.
 FAMILIES = ("rbf", "conv", "signature", "signature+rbf")

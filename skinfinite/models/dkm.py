@@ -9,7 +9,7 @@ move away from the NNGP's: it maximises
 over ``G_1 .. G_L``.  ``nu`` sets how strongly each Gram is tied to the
 NNGP; ``nu = inf`` is the NNGP itself.  The sparse version (Milsom et al.,
 ICLR 2024) learns the Grams of a few inducing points only and trains on
-minibatches.  The torch core is :mod:`skinfinite._dkm`.
+minibatches.  The torch core is :mod:`skinfinite._torch.dkm`.
 """
 import copy
 import numbers
@@ -21,14 +21,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import torch_device
-from .._config import CarriesConfig
-from .._progress import progress
+from .._core.backend import torch_device
+from .._core.config import CarriesConfig
+from .._core.progress import progress
 from ._base import keeps_float32
-from .._validation import (check_choice, check_dtype, check_positive_int,
+from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
-from ..activations import get_activation
-from ..solvers import NumericalError
+from ..activations.definitions import get_activation
+from ..linalg.cholesky import NumericalError
 from ._base import encode_classes
 
 KERNELS = ("nngp", "squared_exponential")
@@ -42,7 +42,7 @@ def _import_torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the install
-        from .._install import install_hint
+        from .._core.install import install_hint
         raise ImportError(
             f"Deep kernel machines need PyTorch; {install_hint('gp')}.") from exc
     return torch
@@ -114,7 +114,7 @@ _PARAMS_DOC = """
         Layer kernel ``K(G)``: the NNGP map ``sw2 E[phi(u) phi(v)] + sb2`` of
         ``activation``, or ``exp(-(G_xx + G_yy - 2 G_xy) / 2)``.
     activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations` (``kernel="nngp"`` only).
+        See :mod:`skinfinite.activations.definitions` (``kernel="nngp"`` only).
     weight_variance : float, default=2.0
         sw2, of the input layer and of the NNGP layer map.
     bias_variance : float, default=0.1
@@ -237,14 +237,14 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
     def _build(self, s, Z, n_outputs, X_train=None):
         """The torch model; ``X_train`` for an exact output layer over
         training points that are not the inducing points."""
-        from .._dkm import DeepKernelMachine, LayerKernel
+        from .._torch.dkm import DeepKernelMachine, LayerKernel
 
         layer_kernel = LayerKernel(s["kernel"], s["activation"],
                                    s["weight_variance"], s["bias_variance"])
         sparse = self.n_inducing is not None
         machine, extra = DeepKernelMachine, {}
         if s["image_shape"] is not None:
-            from .._conv_dkm import ConvolutionalDeepKernelMachine
+            from .._torch.conv_dkm import ConvolutionalDeepKernelMachine
 
             generator = self._torch.Generator()
             generator.manual_seed(s.get("seed", 0))
@@ -295,7 +295,7 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
         if self.n_inducing is None:
             Z = X
         elif image_shape is not None:
-            from .._conv_dkm import sample_patches
+            from .._torch.conv_dkm import sample_patches
 
             # seeds the initial inducing mixes of the convolutional layers
             s["seed"] = int(rng.randint(2**31 - 1))
@@ -777,7 +777,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
             p = np.exp(z)
             return p / p.sum(axis=1, keepdims=True)
         torch = _import_torch()
-        from .._dkm import softmax_predictive
+        from .._torch.dkm import softmax_predictive
 
         generator = torch.Generator()
         seed = self.random_state if isinstance(self.random_state,

@@ -18,11 +18,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import torch_device
-from .._config import CarriesConfig
-from .._progress import progress
+from .._core.backend import torch_device
+from .._core.config import CarriesConfig
+from .._core.progress import progress
 from ._base import keeps_float32
-from .._validation import (check_choice, check_dtype, check_positive_int,
+from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ._base import encode_classes
 
@@ -37,9 +37,9 @@ def _modules():
         import gpytorch
         import torch
 
-        from .. import gp as bridge
+        from .._torch import bridge
     except ImportError as exc:
-        from .._install import install_hint
+        from .._core.install import install_hint
         raise ImportError("The GPyTorch estimators need torch and gpytorch; "
                           f"{install_hint('gp')}.") from exc
     return torch, gpytorch, bridge
@@ -76,7 +76,7 @@ def _check_kernel(kernel):
 
 def _reject_paths(estimator, X):
     """Raise for path input, which the vector kernels would misread."""
-    from .._sequences import is_nested_frame
+    from .._core.sequences import is_nested_frame
 
     if is_nested_frame(X):
         what = "a nested DataFrame (series in its cells)"
@@ -296,7 +296,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    model_ : skinfinite.gp.ExactGPModel
+    model_ : skinfinite._torch.bridge.ExactGPModel
     likelihood_ : gpytorch.likelihoods.GaussianLikelihood
     kernel_ : the fitted scikit-learn kernel
     noise_ : float
@@ -429,7 +429,7 @@ _INDUCING_INITS = ("kmeans", "random")
 
 def _inducing_locations(X, n_inducing, method, rng):
     """Starting inducing locations: k-means centres or random rows."""
-    from .._inducing import InducingPoints
+    from ..linalg.inducing import InducingPoints
     chosen = InducingPoints(n_inducing,
                             method="uniform" if method == "random" else method,
                             random_state=rng).fit(X)
@@ -592,7 +592,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     inducing_init : {"random", "kmeans"}, default="random"
         Starting inducing locations: a random subset of the training rows,
         or k-means centres of the rows
-        (:class:`~skinfinite.approximation.InducingPoints`).  With
+        (:class:`~skinfinite.empirical.random_features.InducingPoints`).  With
         norm-dependent kernels such as the ReLU NNGP the centres, being
         averages, sit closer to the origin than the data, and "random" did
         better in the measurements of the user guide.
@@ -625,7 +625,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 
     Attributes
     ----------
-    model_ : skinfinite.gp.SVGPModel
+    model_ : skinfinite._torch.bridge.SVGPModel
     likelihood_ : gpytorch.likelihoods.GaussianLikelihood
     kernel_ : the fitted scikit-learn kernel
     noise_ : float
@@ -768,7 +768,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-    model_ : skinfinite.gp.SVGPModel
+    model_ : skinfinite._torch.bridge.SVGPModel
     likelihood_ : gpytorch likelihood
     kernel_ : the fitted scikit-learn kernel
     loss_curve_ : list of float

@@ -4,9 +4,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._config import CarriesConfig
-from .._validation import check_choice
-from ..depth_limit import infinite_depth_regime, koenigs_interpolant
+from .._core.config import CarriesConfig
+from .._core.validation import check_choice
+from ..theory.depth_limit import infinite_depth_regime, koenigs_interpolant
 from ._base import encode_classes
 
 WEIGHTINGS = ("power", "depth_limit")
@@ -67,7 +67,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
     their norms (``input_map``).
     The network keeps the pre-activation variance ``variance`` at every
     layer and has no biases; its normalised dual ``pd`` decides the limit
-    (:func:`skinfinite.depth_limit.infinite_depth_regime`):
+    (:func:`skinfinite.theory.depth_limit.infinite_depth_regime`):
 
     * majority vote (``pd(0) > 0``, ``pd'(1) >= 1``; e.g. ReLU, GELU),
     * 1-nearest neighbour by angle (``pd(0) = pd'(0) = 0``),
@@ -76,7 +76,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
       ``w = (1 - <x, z>)^(-alpha)``, ``alpha = ln(1/pd'(0)) / ln(pd'(1))``
       (``weighting="power"``), or with the exact depth limit of the NTK
       weights (``weighting="depth_limit"``, see
-      :func:`~skinfinite.depth_limit.depth_limit_weights`).
+      :func:`~skinfinite.theory.depth_limit.depth_limit_weights`).
 
     A test input that coincides with training inputs (on the sphere) takes
     the majority label among them, in every regime: the NTK regression
@@ -92,7 +92,7 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
     Parameters
     ----------
     activation : str, Activation or callable, default="erf"
-        See :mod:`skinfinite.activations`.  Activations outside the taxonomy
+        See :mod:`skinfinite.activations.definitions`.  Activations outside the taxonomy
         (linear, or ``pd(0) > 0`` with ``pd'(1) < 1`` such as sigmoid) are
         rejected in ``fit``.
     variance : float, default=1.0

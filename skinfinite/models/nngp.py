@@ -3,8 +3,8 @@ import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 
-from .._backend import on_host
-from ..solvers import cho_solve, cholesky_with_jitter, solve_lower
+from .._core.backend import on_host
+from ..linalg.cholesky import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)

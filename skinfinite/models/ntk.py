@@ -2,9 +2,9 @@
 import numpy as np
 from sklearn.base import RegressorMixin
 
-from .._backend import on_host
-from .._validation import check_variance
-from ..solvers import cho_solve, cholesky_with_jitter, eigh_psd
+from .._core.backend import on_host
+from .._core.validation import check_variance
+from ..linalg.cholesky import cho_solve, cholesky_with_jitter, eigh_psd
 from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
                     check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)
@@ -15,7 +15,7 @@ _NETWORK_DOC = """
         Number of hidden layers (fully connected) or residual blocks
         (``np.inf`` allowed for "resnet").
     activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations`.
+        See :mod:`skinfinite.activations.definitions`.
     architecture : {"fully_connected", "resnet", "convolutional"} or ConvNTK, \
 default="fully_connected"
         The network: see :class:`~skinfinite.kernels.NTK` and

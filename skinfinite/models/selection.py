@@ -28,10 +28,10 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._backend import on_host
-from .._validation import check_choice
-from ..kernels._engine import gram
-from ..kernels._fc_recursion import grams_by_depth
+from .._core.backend import on_host
+from .._core.validation import check_choice
+from ..engine.driver import gram
+from ..recursions.fully_connected import grams_by_depth
 from ._base import ARCHITECTURES, _NetworkParamsMixin, encode_classes, \
     one_hot_targets
 from .nngp import NNGPClassifier, NNGPRegressor

@@ -9,16 +9,16 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from .._backend import on_host
-from .._config import CarriesConfig
+from .._core.backend import on_host
+from .._core.config import CarriesConfig
 from ._base import (check_sample_weight, keeps_float32, scale_rows,
                     weighted_gram)
-from .._sequences import (Sequences, check_layout, check_sequences,
+from .._core.sequences import (Sequences, check_layout, check_sequences,
                           is_nested_frame, resolve_layout)
-from .._tiling import plan_block
-from .._validation import check_variance
+from .._core.tiling import plan_block
+from .._core.validation import check_variance
 from ..kernels.signature import SignatureKernel
-from ..solvers import NumericalError, cho_solve, cholesky_with_jitter
+from ..linalg.cholesky import NumericalError, cho_solve, cholesky_with_jitter
 from ._path_selection import FAMILIES, ClassifierScores, PathSearch, RegressorScores
 
 __all__ = ["SignatureKernelClassifier", "SignatureKernelRegressor"]

@@ -1,0 +1,2 @@
+"""Drivers that evaluate the recursions on a backend: the CPU driver and the
+CUDA kernels."""

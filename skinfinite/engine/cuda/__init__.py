@@ -1,0 +1,1 @@
+"""CUDA kernels of the recursions (numba.cuda), used when the backend is a GPU."""

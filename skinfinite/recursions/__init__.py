@@ -1,0 +1,1 @@
+"""The math of each architecture's kernel recursion, one module per architecture."""

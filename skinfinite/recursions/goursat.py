@@ -1,0 +1,312 @@
+"""Compiled CPU solvers of the Goursat PDE behind the signature kernels.
+
+The signature kernel of two piecewise-linear paths solves
+``d2k/ds dt = k <x'(s), y'(t)>`` with ``k = 1`` on the axes.  On the grid of
+increments (each cell refined into ``2^m x 2^m`` with the cell's increment
+product scaled by ``4^-m``), the explicit second-order update is::
+
+    k[i+1, j+1] = (k[i+1, j] + k[i, j+1]) (1 + c/2 + c^2/12)
+                  - k[i, j] (1 - c^2/12)
+
+with ``c`` the cell's increment product (or a static kernel's second
+difference).
+
+Layout.  A row sweep is a chain of dependent updates, so one pair alone runs
+at the latency of an add and a fused multiply-add per cell.  The solvers
+therefore advance ``LANES`` independent pairs together: every array carries
+the pairs in its last (contiguous) axis and the innermost loop runs over
+them, which the compiler turns into SIMD over independent chains.  A group
+of ``LANES`` pairs needs only O(length) buffers per lane; no
+``(n, m, T, T)`` tensor exists.  Pairs of a group may have different lengths:
+paths are padded by repeating their last point, which adds zero increments
+and leaves every value unchanged.
+
+Modes of the increment products ``c``:
+
+* ``LINEAR``: ``<dx_i, dy_j>`` from the paths' increments, computed on the
+  fly (C multiply-adds per coarse cell);
+* ``RBF``: second differences of ``exp(-|x - y|^2 / (2 l^2))`` at the
+  points, one row of static-kernel values kept per lane;
+* ``GRAM``: second differences read from a precomputed Gram block of the
+  points of a tile (any static kernel).
+
+Tangents (forward mode) of the kernel with respect to ``log scale`` and, for
+RBF, ``log length_scale`` are carried through the same recursion.
+"""
+import numpy as np
+from numba import njit, prange
+
+from .._core.fastmath import FASTMATH
+
+LANES = 16
+LINEAR, RBF, GRAM = 0, 1, 2
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _gather(paths, lengths, index, lo, n_pairs, span, increments):
+    """Points (or increments) of the lanes' paths, shape (span, C, LANES)."""
+    c_dim = paths.shape[2]
+    out = np.empty((span, c_dim, LANES))
+    for p in range(LANES):
+        q = min(lo + p, n_pairs - 1)     # idle lanes repeat the last pair
+        a = index[q]
+        for t in range(span):
+            for c in range(c_dim):
+                if increments:
+                    out[t, c, p] = paths[a, t + 1, c] - paths[a, t, c]
+                else:
+                    out[t, c, p] = paths[a, t, c]
+    return out
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _group_span(lengths, index, lo, n_pairs):
+    top = 2
+    for p in range(LANES):
+        q = min(lo + p, n_pairs - 1)
+        top = max(top, lengths[index[q]])
+    return top
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _linear_row(xs, ys, i, n_cols, factor, inc):
+    c_dim = xs.shape[1]
+    for j in range(n_cols):
+        for p in range(LANES):
+            inc[j, p] = 0.0
+        for c in range(c_dim):
+            for p in range(LANES):
+                inc[j, p] += xs[i, c, p] * ys[j, c, p]
+        for p in range(LANES):
+            inc[j, p] *= factor
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _rbf_row(xs, ys, i, n_cols, gamma, krow, drow):
+    """Static-kernel row exp(-gamma |x_i - y_j|^2) and its log-length tangent."""
+    c_dim = xs.shape[1]
+    for j in range(n_cols + 1):
+        for p in range(LANES):
+            d2 = 0.0
+            for c in range(c_dim):
+                diff = xs[i, c, p] - ys[j, c, p]
+                d2 += diff * diff
+            v = np.exp(-gamma * d2)
+            krow[j, p] = v
+            drow[j, p] = 2.0 * gamma * d2 * v
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _gram_row(gram, grow, gcol, lo, n_pairs, i, n_cols, factor, inc):
+    """Second differences of the tile's point Gram (padded points repeat the
+    last one, so their differences vanish)."""
+    for p in range(LANES):
+        q = min(lo + p, n_pairs - 1)
+        r0 = grow[q] + i
+        c0 = gcol[q]
+        for j in range(n_cols):
+            inc[j, p] = factor * (
+                gram[r0 + 1, c0 + j + 1] - gram[r0 + 1, c0 + j]
+                - gram[r0, c0 + j + 1] + gram[r0, c0 + j])
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _second_differences(krow_new, krow_old, n_cols, factor, out):
+    """Scaled second differences of two consecutive rows of static-kernel
+    values."""
+    for j in range(n_cols):
+        for p in range(LANES):
+            out[j, p] = factor * (krow_new[j + 1, p] - krow_new[j, p]
+                                  - krow_old[j + 1, p] + krow_old[j, p])
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram, grow, gcol,
+                   lo, n_pairs, krow_old, krow_new, drow_old, drow_new, inc,
+                   dinc, tangent):
+    """Increment products of coarse row ``i`` into ``inc``.
+
+    In RBF mode the static-kernel row ``i + 1`` and its log-length-scale
+    derivative are left in ``krow_new`` and ``drow_new`` for the caller to
+    swap; with ``tangent`` the derivative's second differences go to
+    ``dinc`` in the same pass.
+    """
+    if mode == LINEAR:
+        _linear_row(xs, ys, i, n_cols, factor, inc)
+    elif mode == RBF:
+        _rbf_row(xs, ys, i + 1, n_cols, gamma, krow_new, drow_new)
+        if tangent:
+            for j in range(n_cols):
+                for p in range(LANES):
+                    inc[j, p] = factor * (
+                        krow_new[j + 1, p] - krow_new[j, p]
+                        - krow_old[j + 1, p] + krow_old[j, p])
+                    dinc[j, p] = factor * (
+                        drow_new[j + 1, p] - drow_new[j, p]
+                        - drow_old[j + 1, p] + drow_old[j, p])
+        else:
+            _second_differences(krow_new, krow_old, n_cols, factor, inc)
+    else:
+        _gram_row(gram, grow, gcol, lo, n_pairs, i, n_cols, factor, inc)
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _group_paths(xpaths, xlen, ypaths, ylen, rows, cols, lo, n_pairs,
+                 use_points):
+    """Spans of a group of lanes and their points (or increments)."""
+    tx = _group_span(xlen, rows, lo, n_pairs)
+    ty = _group_span(ylen, cols, lo, n_pairs)
+    xs = _gather(xpaths, xlen, rows, lo, n_pairs,
+                 tx if use_points else tx - 1, not use_points)
+    ys = _gather(ypaths, ylen, cols, lo, n_pairs,
+                 ty if use_points else ty - 1, not use_points)
+    return tx, ty, xs, ys
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _coefficients(inc, n_cols, refine_sq, a, b):
+    for j in range(n_cols):
+        for p in range(LANES):
+            c = inc[j, p] * refine_sq
+            c2 = c * c / 12.0
+            a[j, p] = 1.0 + 0.5 * c + c2
+            b[j, p] = 1.0 - c2
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _sweep(old, new, a, b, n_fine, m):
+    for p in range(LANES):
+        new[0, p] = 1.0
+    for jf in range(n_fine):
+        jc = jf >> m
+        for p in range(LANES):
+            new[jf + 1, p] = ((new[jf, p] + old[jf + 1, p]) * a[jc, p]
+                              - old[jf, p] * b[jc, p])
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, factor,
+                 gamma, gram, grow, gcol, out):
+    """Signature kernels of the pairs ``(rows[k], cols[k])`` into ``out[k]``.
+
+    ``factor`` multiplies every increment product (scale^2); ``gamma`` is
+    the RBF's 1/(2 l^2); ``gram`` is the tile's point Gram for GRAM mode,
+    with ``grow[k], gcol[k]`` the offsets of the pair's block in it.
+    """
+    n_pairs = rows.shape[0]
+    n_groups = (n_pairs + LANES - 1) // LANES
+    refine = 1 << order
+    refine_sq = 1.0 / (refine * refine)
+    for g in prange(n_groups):
+        lo = g * LANES
+        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                      cols, lo, n_pairs, mode != LINEAR)
+        n_cols = ty - 1
+        n_fine = n_cols * refine
+        inc = np.empty((n_cols, LANES))
+        a = np.empty((n_cols, LANES))
+        b = np.empty((n_cols, LANES))
+        old = np.ones((n_fine + 1, LANES))
+        new = np.ones((n_fine + 1, LANES))
+        krow_old = np.empty((ty, LANES))
+        krow_new = np.empty((ty, LANES))
+        drow = np.empty((ty, LANES))
+        if mode == RBF:
+            _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow)
+        for i in range(tx - 1):
+            _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
+                           grow, gcol, lo, n_pairs, krow_old, krow_new, drow,
+                           drow, inc, inc, False)
+            krow_old, krow_new = krow_new, krow_old
+            _coefficients(inc, n_cols, refine_sq, a, b)
+            for r in range(refine):
+                _sweep(old, new, a, b, n_fine, order)
+                old, new = new, old
+        for p in range(LANES):
+            if lo + p < n_pairs:
+                out[lo + p] = old[n_fine, p]
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _tangent_coefficients(inc, dinc, n_cols, refine_sq, da, db):
+    n_tan = dinc.shape[0]
+    for q in range(n_tan):
+        for j in range(n_cols):
+            for p in range(LANES):
+                c = inc[j, p] * refine_sq
+                dc = dinc[q, j, p] * refine_sq
+                da[q, j, p] = (0.5 + c / 6.0) * dc
+                db[q, j, p] = -(c / 6.0) * dc
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine, m):
+    _sweep(old, new, a, b, n_fine, m)     # the tangents read the new row
+    n_tan = dold.shape[0]
+    for q in range(n_tan):
+        for p in range(LANES):
+            dnew[q, 0, p] = 0.0
+        for jf in range(n_fine):
+            jc = jf >> m
+            for p in range(LANES):
+                dnew[q, jf + 1, p] = (
+                    (dnew[q, jf, p] + dold[q, jf + 1, p]) * a[jc, p]
+                    + (new[jf, p] + old[jf + 1, p]) * da[q, jc, p]
+                    - dold[q, jf, p] * b[jc, p] - old[jf, p] * db[q, jc, p])
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                   factor, gamma, gram, grow, gcol, out, dout):
+    """Values and tangents: ``dout[k, 0]`` in log scale, ``dout[k, 1]`` in
+    log length scale (RBF only)."""
+    n_pairs = rows.shape[0]
+    n_groups = (n_pairs + LANES - 1) // LANES
+    refine = 1 << order
+    refine_sq = 1.0 / (refine * refine)
+    n_tan = dout.shape[1]
+    for g in prange(n_groups):
+        lo = g * LANES
+        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                      cols, lo, n_pairs, mode != LINEAR)
+        n_cols = ty - 1
+        n_fine = n_cols * refine
+        inc = np.empty((n_cols, LANES))
+        dinc = np.zeros((n_tan, n_cols, LANES))
+        a = np.empty((n_cols, LANES))
+        b = np.empty((n_cols, LANES))
+        da = np.empty((n_tan, n_cols, LANES))
+        db = np.empty((n_tan, n_cols, LANES))
+        old = np.ones((n_fine + 1, LANES))
+        new = np.ones((n_fine + 1, LANES))
+        dold = np.zeros((n_tan, n_fine + 1, LANES))
+        dnew = np.zeros((n_tan, n_fine + 1, LANES))
+        krow_old = np.empty((ty, LANES))
+        krow_new = np.empty((ty, LANES))
+        drow_old = np.empty((ty, LANES))
+        drow_new = np.empty((ty, LANES))
+        if mode == RBF:
+            _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow_old)
+        for i in range(tx - 1):
+            _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
+                           grow, gcol, lo, n_pairs, krow_old, krow_new,
+                           drow_old, drow_new, inc, dinc[n_tan - 1],
+                           n_tan > 1)
+            krow_old, krow_new = krow_new, krow_old
+            drow_old, drow_new = drow_new, drow_old
+            # d inc / d log scale = 2 inc (the static kernel is scale^2 kappa)
+            for j in range(n_cols):
+                for p in range(LANES):
+                    dinc[0, j, p] = 2.0 * inc[j, p]
+            _coefficients(inc, n_cols, refine_sq, a, b)
+            _tangent_coefficients(inc, dinc, n_cols, refine_sq, da, db)
+            for r in range(refine):
+                _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine,
+                               order)
+                old, new = new, old
+                dold, dnew = dnew, dold
+        for p in range(LANES):
+            if lo + p < n_pairs:
+                out[lo + p] = old[n_fine, p]
+                for q in range(n_tan):
+                    dout[lo + p, q] = dold[q, n_fine, p]

@@ -1,0 +1,181 @@
+"""Compiled CPU solvers of the neural signature kernel's Goursat PDE.
+
+The limit kernel of a randomly initialised controlled ResNet
+``dY = (A phi(Y) + b) dx`` solves
+``d2K/ds dt = f(s, t) <x'(s), y'(t)>`` with
+``f = sA2 V_phi(Kxx(s), K(s, t), Kyy(t)) + sb2`` and ``K = s02`` on the axes.
+Each cell (increment product ``c``) is updated by::
+
+    K11 = K10 + K01 - K00 + c (f10 + f01) / 2
+          + c^2 / 12 * (g10 + g01) / 2 * (f10 + f01 + f00)
+
+with ``g = sA2 E[phi'(u) phi'(v)]``, the derivative of ``f`` in ``K``.  For
+the identity this is exactly the second-order scheme of the signature
+kernel.  The diagonals ``Kxx(s) = K^{xx}(s, s)`` come first, from the same
+PDE of each path against itself: row ``i+1`` of the lower triangle needs
+``Kxx`` at node ``i+1``, which the row itself produces, so each row is
+solved twice (predicted from a linear extrapolation, then corrected).
+
+The duals are the compiled scalar functions of
+:mod:`skinfinite.activations.duals` (one per activation family); activations without a
+closed form read per-node Hermite coefficient rows computed by
+:meth:`~skinfinite.activations.definitions.Activation.coefficients`.
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .._core.fastmath import FASTMATH
+from .goursat import LANES, _group_paths, _linear_row
+
+_CACHE = {}
+
+
+def neural_solvers(activation):
+    """Compiled ``(diagonal_row, pair_values, euler_step,
+    euler_diagonal_step)`` for an activation's duals."""
+    dual = activation._scalar_dual
+    if dual not in _CACHE:
+        _CACHE[dual] = _make_solvers(dual)
+    return _CACHE[dual]
+
+
+def _make_solvers(dual):
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def node(kxx, kxy, kyy, ax, ay, param, sa2, sb2):
+        r = math.sqrt(kxx) * math.sqrt(kyy)
+        v, vd = dual(kxx, kxy, kyy, r, ax, ay, param)
+        return sa2 * v + sb2, sa2 * vd
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def diagonal_row(incs, i, order, diag, coef, prev, fprev, gprev, cur,
+                     fcur, gcur, s02, sa2, sb2, param):
+        """Row i+1 of each path's lower triangle, with ``diag[:, i+1]`` as
+        given (a prediction); writes the row's diagonal into it."""
+        n, _, c_dim = incs.shape
+        refine_sq = 1.0 / float(1 << order) ** 2
+        for a in prange(n):
+            d1 = diag[a, i + 1]
+            cur[a, 0] = s02
+            f, g = node(d1, s02, diag[a, 0], coef[a, i + 1], coef[a, 0],
+                        param, sa2, sb2)
+            fcur[a, 0] = f
+            gcur[a, 0] = g
+            ic = i >> order
+            for j in range(i + 1):
+                jc = j >> order
+                c = 0.0
+                for k in range(c_dim):
+                    c += incs[a, ic, k] * incs[a, jc, k]
+                c *= refine_sq
+                k00 = prev[a, j]
+                f00 = fprev[a, j]
+                k10 = cur[a, j]
+                f10 = fcur[a, j]
+                g10 = gcur[a, j]
+                if j + 1 <= i:
+                    k01 = prev[a, j + 1]
+                    f01 = fprev[a, j + 1]
+                    g01 = gprev[a, j + 1]
+                else:                  # K(i, i+1) = K(i+1, i), by symmetry
+                    k01 = cur[a, i]
+                    f01 = fcur[a, i]
+                    g01 = gcur[a, i]
+                k11 = (k10 + k01 - k00 + 0.5 * c * (f10 + f01)
+                       + c * c / 24.0 * (g10 + g01) * (f10 + f01 + f00))
+                cur[a, j + 1] = k11
+                if j == i:
+                    d1 = k11
+                    diag[a, i + 1] = k11
+                f, g = node(d1, k11, diag[a, j + 1], coef[a, i + 1],
+                            coef[a, j + 1], param, sa2, sb2)
+                fcur[a, j + 1] = f
+                gcur[a, j + 1] = g
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def pair_values(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows, cols,
+                    order, s02, sa2, sb2, param, out):
+        """K(x_rows[k], y_cols[k]) into out[k], LANES pairs at a time."""
+        n_pairs = rows.shape[0]
+        n_groups = (n_pairs + LANES - 1) // LANES
+        refine = 1 << order
+        refine_sq = 1.0 / (refine * refine)
+        for g in prange(n_groups):
+            lo = g * LANES
+            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                          cols, lo, n_pairs, False)
+            n_cols = ty - 1
+            n_fine = n_cols * refine
+            ia = np.empty(LANES, np.int64)
+            ib = np.empty(LANES, np.int64)
+            for p in range(LANES):
+                q = min(lo + p, n_pairs - 1)
+                ia[p] = rows[q]
+                ib[p] = cols[q]
+            inc = np.empty((n_cols, LANES))
+            old = np.empty((n_fine + 1, LANES))
+            new = np.empty((n_fine + 1, LANES))
+            fold = np.empty((n_fine + 1, LANES))
+            fnew = np.empty((n_fine + 1, LANES))
+            gold = np.empty((n_fine + 1, LANES))
+            gnew = np.empty((n_fine + 1, LANES))
+            for j in range(n_fine + 1):
+                for p in range(LANES):
+                    old[j, p] = s02
+                    f, gg = node(s02, s02, dy[ib[p], j], cx[ia[p], 0],
+                                 cy[ib[p], j], param, sa2, sb2)
+                    fold[j, p] = f
+                    gold[j, p] = gg
+            for i in range(tx - 1):
+                _linear_row(xs, ys, i, n_cols, refine_sq, inc)
+                for r in range(refine):
+                    row = i * refine + r + 1
+                    for p in range(LANES):
+                        kx = dx[ia[p], row]
+                        new[0, p] = s02
+                        f, gg = node(kx, s02, dy[ib[p], 0], cx[ia[p], row],
+                                     cy[ib[p], 0], param, sa2, sb2)
+                        fnew[0, p] = f
+                        gnew[0, p] = gg
+                    for j in range(n_fine):
+                        jc = j >> order
+                        for p in range(LANES):
+                            c = inc[jc, p]
+                            f10 = fnew[j, p]
+                            f01 = fold[j + 1, p]
+                            k11 = (new[j, p] + old[j + 1, p] - old[j, p]
+                                   + 0.5 * c * (f10 + f01)
+                                   + c * c / 24.0 * (gnew[j, p] + gold[j + 1, p])
+                                   * (f10 + f01 + fold[j, p]))
+                            new[j + 1, p] = k11
+                            f, gg = node(dx[ia[p], row], k11,
+                                         dy[ib[p], j + 1], cx[ia[p], row],
+                                         cy[ib[p], j + 1], param, sa2, sb2)
+                            fnew[j + 1, p] = f
+                            gnew[j + 1, p] = gg
+                    old, new = new, old
+                    fold, fnew = fnew, fold
+                    gold, gnew = gnew, gold
+            for p in range(LANES):
+                if lo + p < n_pairs:
+                    out[lo + p] = old[n_fine, p]
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def euler_step(K, kx, ky, cx, cy, G, w, sa2, sb2, param):
+        """K += w (sA2 V(kx, K, ky) + sb2) G: one step of fresh weights."""
+        n, m = K.shape
+        for a in prange(n):
+            for b in range(m):
+                f, _ = node(kx[a], K[a, b], ky[b], cx[a], cy[b], param, sa2,
+                            sb2)
+                K[a, b] += w * f * G[a, b]
+
+    @njit(fastmath=FASTMATH)
+    def euler_diagonal_step(kx, cx, g, w, sa2, sb2, param):
+        for a in range(kx.shape[0]):
+            f, _ = node(kx[a], kx[a], kx[a], cx[a], cx[a], param, sa2, sb2)
+            kx[a] += w * f * g[a]
+
+    return diagonal_row, pair_values, euler_step, euler_diagonal_step

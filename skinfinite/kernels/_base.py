@@ -1,8 +1,10 @@
 """The scikit-learn ``Kernel`` shared by every recursion-defined kernel."""
+import numpy as np
+from sklearn.base import clone
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
-from .._core.backend import (CPUBackend, backend_of, check_inputs,
-                        is_device_array, like_input)
+from .._core.backend import (CPUBackend, backend_of, backend_unless,
+                             check_inputs, is_device_array, like_input)
 from .._core.config import CarriesConfig, get_config
 from .._core.validation import check_dtype
 from ..engine.driver import diagonal, gram, select_backend
@@ -23,7 +25,74 @@ class VarianceHyperparameters:
                               self.bias_variance_bounds)
 
 
-class RecursionKernel(CarriesConfig, VarianceHyperparameters, Kernel):
+class NetworkKernel:
+    """What the estimators ask of the kernels of an architecture.
+
+    The NTK and NNGP estimators resolve their ``device`` once per fit with
+    :meth:`backend_for` and compute every Gram block through :meth:`grams`
+    on that backend, whatever the architecture (see
+    :mod:`skinfinite.kernels.registry`).  Subclasses set ``_output`` to
+    "nngp" or "ntk" and implement :meth:`grams` and :meth:`diagonals`.
+    """
+
+    _output = None
+    #: what keeps this kernel off a GPU (None where it runs there)
+    _gpu_missing = None
+
+    def check_params(self):
+        """Validate the parameters now (a ValueError naming the bad one)."""
+
+    def backend_for(self, device="auto", *arrays):
+        """The backend (:mod:`skinfinite._core.backend`) that computes this
+        kernel for ``device`` ("auto", "cpu" or "gpu") on ``arrays``: a GPU
+        only where the kernel has GPU code, else "auto" gives the CPU and
+        "gpu" is a ``NotImplementedError``."""
+        return backend_unless(device, self._gpu_missing, *arrays)
+
+    def grams(self, X, Y=None, want=None, *, backend=None, on_device=True):
+        """NNGP and/or NTK Gram blocks of one pass, in float64.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples_X, ...)
+        Y : array of shape (n_samples_Y, ...), default=None
+            None computes the symmetric k(X, X).
+        want : tuple of {"nngp", "ntk"}, default=None
+            The outputs; None is this kernel's own.
+        backend : backend object, default=None
+            Where to compute; None resolves the kernel's ``device`` (or the
+            CPU where the kernel has none).
+        on_device : bool, default=True
+            Leave the outputs in the backend's memory; False returns NumPy
+            arrays (a GPU copies them to the host tile by tile).
+
+        Returns
+        -------
+        dict mapping each of ``want`` to its Gram block.
+        """
+        raise NotImplementedError
+
+    def diagonals(self, X, want=None):
+        """The diagonals k(x, x) of ``want`` (None: this kernel's output),
+        as a dict of NumPy arrays in float64."""
+        raise NotImplementedError
+
+    def grams_by_depth(self, X, depths, want=None, *, backend=None):
+        """{depth: grams(X, want=want)} for the networks of every depth in
+        ``depths``, this kernel's other parameters kept."""
+        return {d: clone(self).set_params(depth=d).grams(
+            X, None, want, backend=backend) for d in depths}
+
+    def _want(self, want):
+        want = (self._output,) if want is None else tuple(want)
+        bad = [w for w in want if w not in ("nngp", "ntk")]
+        if bad or not want:
+            raise ValueError(f"want holds 'nngp' and/or 'ntk', got {want!r}.")
+        return want
+
+
+class RecursionKernel(CarriesConfig, VarianceHyperparameters, NetworkKernel,
+                      Kernel):
     """A kernel whose Gram blocks come from a recursion run by the engine.
 
     Subclasses store their parameters in ``__init__`` (including
@@ -37,6 +106,27 @@ class RecursionKernel(CarriesConfig, VarianceHyperparameters, Kernel):
     def spec(self):
         """The validated recursion run by the engine."""
         raise NotImplementedError
+
+    def check_params(self):
+        """Validate the parameters now (a ValueError naming the bad one)."""
+        self.spec()
+
+    def backend_for(self, device="auto", *arrays):
+        return select_backend(device, self.spec(), *arrays)
+
+    def grams(self, X, Y=None, want=None, *, backend=None, on_device=True):
+        want = self._want(want)
+        spec = self.spec()
+        if backend is None:
+            backend = select_backend(self.device, spec, X, Y)
+        to = backend.asarray
+        return gram(to(X, np.float64), None if Y is None else to(Y, np.float64),
+                    spec, want, backend=backend, on_device=on_device)
+
+    def diagonals(self, X, want=None):
+        # O(n depth) on the host: not worth a device
+        spec = self.spec()
+        return {w: diagonal(X, spec, w) for w in self._want(want)}
 
     def __call__(self, X, Y=None, eval_gradient=False):
         """Return the kernel k(X, Y) and optionally its gradient.

@@ -22,7 +22,8 @@ from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance, check_vector_input)
 from ..activations.definitions import get_activation
 from ..recursions import convolutional as rec
-from ._base import VarianceHyperparameters
+from ._base import NetworkKernel, VarianceHyperparameters
+from .registry import register_architecture
 
 PADDINGS = ("valid", "same")
 
@@ -104,10 +105,12 @@ def _exponential(size, span):
     return out
 
 
-class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters, Kernel):
+class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
+                           NetworkKernel, Kernel):
     """Parameters, input handling and Gram assembly shared by both kernels."""
 
     _output = None
+    _gpu_missing = "kernels for convolutional networks"
 
     def __init__(self, filter_size=9, dilation="exponential", depth=1,
                  activation="relu", weight_variance=2.0, bias_variance=1.0,
@@ -287,6 +290,32 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters, Kernel):
         col = 1 if self._output == "ntk" else 0
         return vals[:, col].astype(check_dtype(self.dtype), copy=False)
 
+    def check_params(self):
+        """Validate the network parameters now (the structure is checked
+        against the inputs when they come)."""
+        check_positive_int(self.depth, "depth")
+        get_activation(self.activation)
+        check_variance(self.weight_variance, "weight_variance")
+        check_variance(self.bias_variance, "bias_variance", allow_zero=True)
+
+    def grams(self, X, Y=None, want=None, *, backend=None, on_device=True):
+        """NNGP and/or NTK Gram blocks of one pass, as NumPy float64 arrays
+        (see :meth:`NetworkKernel.grams`; the CPU is the only backend)."""
+        want = self._want(want)
+        if backend is not None and backend.name != "cpu":
+            raise NotImplementedError(
+                f"There is no GPU {self._gpu_missing} yet; use "
+                'device="cpu".')
+        x, y, spec = self._inputs(X, Y)
+        return conv_grams(x, y, spec, want)
+
+    def diagonals(self, X, want=None):
+        want = self._want(want)
+        x, _, spec = self._inputs(X, None)
+        idx = np.arange(x.n, dtype=np.int64)
+        vals = _run_pairs(x, x, spec, idx, idx, "ntk" in want)
+        return {w: vals[:, 1 if w == "ntk" else 0] for w in want}
+
     def __repr__(self):
         extras = "".join(
             f", {name}={getattr(self, name)!r}"
@@ -375,45 +404,6 @@ def conv_grams(x, y, spec, want=("nngp", "ntk")):
                 "The convolutional kernel produced non-finite values; lower "
                 "the depth or the weight variance.")
     return outs
-
-
-class EstimatorSpec:
-    """A convolutional network as the kernel estimators use it.
-
-    ``architecture`` is "convolutional" (defaults of :class:`ConvNTK` on
-    rows of X read as one-channel sequences) or a :class:`ConvNNGP` /
-    :class:`ConvNTK` whose structure (filter_size, dilation, readout,
-    padding, image_shape, n_channels) is used; depth, activation and the
-    variances are the estimator's.
-    """
-
-    def __init__(self, architecture, depth, activation, weight_variance,
-                 bias_variance):
-        structure = (architecture.get_params()
-                     if isinstance(architecture, _ConvolutionalKernel)
-                     else {"n_channels": 1})
-        structure.update(depth=depth, activation=activation,
-                         weight_variance=weight_variance,
-                         bias_variance=bias_variance)
-        self.kernel = ConvNTK(**structure)
-        # validates the parameters now, as the other specs do
-        check_positive_int(depth, "depth")
-        get_activation(activation)
-        check_variance(weight_variance, "weight_variance")
-        check_variance(bias_variance, "bias_variance", allow_zero=True)
-
-    def gram(self, X, Y, want):
-        x, y, spec = self.kernel._inputs(X, Y)
-        return conv_grams(x, y, spec, tuple(want))
-
-    def diag(self, X, want):
-        x, _, spec = self.kernel._inputs(X, None)
-        idx = np.arange(x.n, dtype=np.int64)
-        vals = _run_pairs(x, x, spec, idx, idx, want == "ntk")
-        return vals[:, 1 if want == "ntk" else 0]
-
-    def describe(self):
-        return repr(self.kernel)
 
 
 def _gram_with_gradient(x, spec, output):
@@ -542,3 +532,7 @@ class ConvNTK(_ConvolutionalKernel):
     """
 
     _output = "ntk"
+
+
+register_architecture("convolutional", ConvNNGP, ConvNTK,
+                      defaults={"n_channels": 1})

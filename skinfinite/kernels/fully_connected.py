@@ -1,11 +1,15 @@
 """NNGP and NTK kernels of fully-connected networks as scikit-learn kernels."""
-from .._core.backend import check_inputs, is_device_array, like_input
+import numpy as np
+
+from .._core.backend import (CPUBackend, check_inputs, is_device_array,
+                             like_input)
 from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance)
 from ..activations.definitions import get_activation
 from ._base import RecursionKernel
 from ..engine.driver import gram, select_backend
-from ..recursions.fully_connected import FullyConnectedSpec
+from ..recursions.fully_connected import FullyConnectedSpec, grams_by_depth
+from .registry import register_architecture
 
 PARAMETRIZATIONS = ("ntk", "standard")
 
@@ -88,6 +92,13 @@ class _FullyConnectedKernel(RecursionKernel):
         """The validated network description used by the recursion."""
         return make_spec(self.depth, self.activation, self.weight_variance,
                          self.bias_variance, self.parametrization)
+
+    def grams_by_depth(self, X, depths, want=None, *, backend=None):
+        """{depth: grams(X, want=want)} for every depth in ``depths``, from
+        one pass of the recursion to the deepest (on the CPU)."""
+        want = self._want(want)
+        X = CPUBackend().asarray(X, np.float64)
+        return grams_by_depth(X, self.spec(), depths, want)
 
     def _repr_extras(self):
         return (", parametrization='standard'"
@@ -179,3 +190,7 @@ class NTK(_FullyConnectedKernel):
     """
 
     _output = "ntk"
+
+
+register_architecture("fully_connected", NNGP, NTK,
+                      parametrizations=PARAMETRIZATIONS)

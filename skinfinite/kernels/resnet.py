@@ -7,6 +7,7 @@ from .._core.validation import check_positive_int, check_variance
 from ..activations.definitions import get_activation
 from ._base import RecursionKernel
 from ..recursions.residual import ResidualSpec
+from .registry import register_architecture
 
 
 def _check_depth(depth):
@@ -155,3 +156,6 @@ class ResNetNTK(_ResNetKernel):
     """)
 
     _output = "ntk"
+
+
+register_architecture("resnet", ResNetNNGP, ResNetNTK)

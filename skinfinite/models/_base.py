@@ -8,17 +8,12 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._core.backend import CPUBackend, gpu_backend, on_host
+from .._core.backend import CPUBackend, on_host
 from .._core.config import CarriesConfig
 from ..linalg.inducing import InducingPoints
 from ..linalg.nystroem import nystroem_ridge, tile_rows
 from .._core.validation import check_choice, check_positive_int, check_variance
-from ..engine.driver import diagonal, gram, select_backend
-from ..kernels.convolutional import EstimatorSpec, _ConvolutionalKernel
-from ..kernels.fully_connected import make_spec
-from ..kernels.resnet import make_residual_spec
-
-ARCHITECTURES = ("fully_connected", "resnet", "convolutional")
+from ..kernels.registry import NETWORK_PARAMS, network_kernel
 SOLVERS = ("auto", "cholesky", "nystroem")
 INDUCING = ("uniform", "kmeans", "leverage")
 #: solver="auto" uses the exact Cholesky solve up to this many samples
@@ -78,78 +73,60 @@ def _physical_memory():
 
 
 class _BlockKernel:
-    """One output of an estimator's recursion as a ``kernel(A, B)`` callable.
+    """One output of an estimator's kernel as a ``kernel(A, B)`` callable.
 
     Host arrays in and out; the blocks are computed on ``backend``.
     """
 
-    def __init__(self, spec, kind, backend=None):
-        self.spec, self.kind = spec, kind
-        self.backend = CPUBackend() if backend is None else backend
+    def __init__(self, kernel, kind, backend):
+        self.kernel, self.kind, self.backend = kernel, kind, backend
 
     def __call__(self, A, B=None):
-        if isinstance(self.spec, EstimatorSpec):
-            return self.spec.gram(A, None if B is A else B,
-                                  (self.kind,))[self.kind]
-        to = self.backend.asarray
-        B = None if B is None or B is A else to(B, np.float64)
-        return gram(to(A, np.float64), B, self.spec, (self.kind,),
-                    backend=self.backend)[self.kind]
+        return self.kernel.grams(A, None if B is A else B, (self.kind,),
+                                 backend=self.backend,
+                                 on_device=False)[self.kind]
 
     def diag(self, A):
-        if isinstance(self.spec, EstimatorSpec):
-            return self.spec.diag(A, self.kind)
-        return diagonal(A, self.spec, self.kind)
+        return self.kernel.diagonals(A, (self.kind,))[self.kind]
 
 
 class _NetworkParamsMixin(CarriesConfig):
-    """Network description shared by every estimator on fully-connected kernels."""
+    """Network description shared by every estimator on network kernels.
 
-    def _spec(self):
-        architecture = self.architecture
-        parametrization = getattr(self, "parametrization", "ntk")
-        if isinstance(architecture, _ConvolutionalKernel) or (
-                architecture == "convolutional"):
-            if parametrization != "ntk":
-                raise ValueError("The convolutional architecture is defined "
-                                 "in the NTK parametrisation only.")
-            return EstimatorSpec(architecture, self.depth, self.activation,
-                                 self.weight_variance, self.bias_variance)
-        architecture = check_choice(architecture, "architecture",
-                                    ARCHITECTURES)
-        if architecture == "resnet":
-            if parametrization != "ntk":
-                raise ValueError("The resnet architecture is defined in the "
-                                 "NTK parametrisation only.")
-            return make_residual_spec(self.depth, self.activation,
-                                      self.weight_variance,
-                                      self.bias_variance)
-        return make_spec(self.depth, self.activation, self.weight_variance,
-                         self.bias_variance, parametrization)
+    ``_kernel_name`` ("nngp" or "ntk") is the output the estimator fits.
+    """
+
+    _kernel_name = None
+
+    def _network_kernel(self, output=None, **network):
+        """The validated kernel of this estimator's network (``network``
+        overrides its depth, activation or variances)."""
+        params = {name: network[name] if name in network
+                  else getattr(self, name) for name in NETWORK_PARAMS}
+        kernel = network_kernel(
+            self.architecture, output or self._kernel_name,
+            parametrization=getattr(self, "parametrization", "ntk"),
+            **params)
+        kernel.check_params()
+        return kernel
 
     def _resolve_device(self, X):
-        """Set ``device_`` for the data ``X`` from the ``device`` parameter."""
-        backend = select_backend(getattr(self, "device", "cpu"), self.spec_, X)
+        """Resolve ``device`` for the data ``X``, once per fit: sets
+        ``device_`` and the backend that every later block uses, and gives
+        ``kernel_`` that device."""
+        backend = self.kernel_.backend_for(getattr(self, "device", "cpu"), X)
         self.device_ = backend.name
+        self._fit_backend = backend
+        if "device" in self.kernel_.get_params(deep=False):
+            self.kernel_.set_params(device=backend.name)
         return backend
-
-    def _backend(self):
-        return (gpu_backend() if getattr(self, "device_", "cpu") == "gpu"
-                else CPUBackend())
 
     def _grams(self, X, Y, want):
         """Gram blocks of host inputs, on the fitted device (left there)."""
-        if isinstance(self.spec_, EstimatorSpec):
-            return self.spec_.gram(X, Y, want)
-        backend = self._backend()
-        to = backend.asarray
-        return gram(to(X, np.float64), None if Y is None else to(Y, np.float64),
-                    self.spec_, want, backend=backend, on_device=True)
+        return self.kernel_.grams(X, Y, want, backend=self._fit_backend)
 
     def _diag(self, X, want):
-        if isinstance(self.spec_, EstimatorSpec):
-            return self.spec_.diag(X, want)
-        return diagonal(X, self.spec_, want)
+        return self.kernel_.diagonals(X, (want,))[want]
 
 
 def check_sample_weight(sample_weight, n_samples):
@@ -207,7 +184,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
-        self.spec_ = self._spec()
+        self.kernel_ = self._network_kernel()
         check_variance(self.alpha, "alpha", allow_zero=True)
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
@@ -259,7 +236,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         check_choice(self.inducing, "inducing", INDUCING)
         tol = check_variance(self.tol, "tol")
         max_iter = check_positive_int(self.max_iter, "max_iter")
-        kernel = _BlockKernel(self.spec_, kind, self._backend())
+        kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
         selection = InducingPoints(M, method=self.inducing, kernel=kernel,
                                    random_state=self.random_state).fit(X)
         solution = nystroem_ridge(kernel, X, selection.points_, Y, self.alpha,
@@ -272,7 +249,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     def _predict_tiled(self, X, Z, coef, kind):
         """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``, as a host array."""
         step = tile_rows(Z.shape[0])
-        coef = self._backend().asarray(coef, np.float64)
+        coef = self._fit_backend.asarray(coef, np.float64)
         return np.concatenate([
             on_host(self._grams(X[i:i + step], Z, (kind,))[kind] @ coef)
             for i in range(0, X.shape[0], step)])
@@ -390,6 +367,7 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         params["verbose"] = self.verbose
         self.regressor_ = self._regressor(**params).fit(
             X, Y, sample_weight=sample_weight)
+        self.kernel_ = self.regressor_.kernel_
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_
         self.n_iter_ = self.regressor_.n_iter_

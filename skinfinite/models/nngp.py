@@ -55,6 +55,8 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     (4, 3)
     """
 
+    _kernel_name = "nngp"
+
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
                  bias_variance=0.1, alpha=1e-10, normalize_y=False,
@@ -99,7 +101,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         if self._resolve_solver(X.shape[0]) == "nystroem":
             self.alpha_ = self._fit_nystroem(X, Y, "nngp")
             return self
-        d, xp = self._sqrt_weight, self._backend()
+        d, xp = self._sqrt_weight, self._fit_backend
         K = weighted_gram(self._grams(X, None, ("nngp",))["nngp"], d, xp)
         self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
         del K
@@ -139,9 +141,9 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
             return self._predict_std_by_blocks(X)
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
         mean = self._output_mean(on_host(
-            K_trans @ self._backend().asarray(self.alpha_)))
+            K_trans @ self._fit_backend.asarray(self.alpha_)))
         V = solve_lower(self.L_, scale_rows(K_trans.T, self._sqrt_weight,
-                                            self._backend()))
+                                            self._fit_backend))
         if return_std:
             var = self._diag(X, "nngp") - on_host(
                 np.einsum("ij,ij->j", V, V))

@@ -82,6 +82,8 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     ((3,), (3,))
     """
 
+    _kernel_name = "ntk"
+
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
                  bias_variance=0.1, parametrization="ntk", alpha=0.0,
@@ -138,7 +140,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
             self.dual_coef_ = self._fit_nystroem(X, Y, "ntk")
             return self
         ntk = weighted_gram(self._grams(X, None, ("ntk",))["ntk"],
-                            self._sqrt_weight, self._backend())
+                            self._sqrt_weight, self._fit_backend)
         if self.training_time is None:
             self._factor, self.jitter_ = cholesky_with_jitter(ntk, self.alpha)
             del ntk
@@ -160,7 +162,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     def _apply_A(self, B):
         """``A B`` on the fitting device (host ``B`` is moved there)."""
         # with weights A = D A(D T D) D, D = diag(sqrt(w))
-        d, xp = getattr(self, "_sqrt_weight", None), self._backend()
+        d, xp = getattr(self, "_sqrt_weight", None), self._fit_backend
         B = scale_rows(xp.asarray(B, np.float64), d, xp)
         if self._eig is None:
             return scale_rows(cho_solve(self._factor, B), d, xp)
@@ -201,7 +203,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
             return self._predict_std_by_blocks(X)
         cross = self._grams(X, self.X_train_, ("nngp", "ntk"))
         mean = self._output_mean(on_host(
-            cross["ntk"] @ self._backend().asarray(self.dual_coef_)))
+            cross["ntk"] @ self._fit_backend.asarray(self.dual_coef_)))
         if self._nngp_train is None:
             self._nngp_train = self._grams(self.X_train_, None,
                                            ("nngp",))["nngp"]

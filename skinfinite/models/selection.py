@@ -29,11 +29,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.backend import on_host
+from .._core.backend import CPUBackend
 from .._core.validation import check_choice
-from ..engine.driver import gram
-from ..recursions.fully_connected import grams_by_depth
-from ._base import ARCHITECTURES, _NetworkParamsMixin, encode_classes, \
-    one_hot_targets
+from ._base import _NetworkParamsMixin, encode_classes, one_hot_targets
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
 
@@ -94,7 +92,8 @@ _SELECTION_ATTRIBUTES_DOC = """
         ``split<i>_test_score``.
     best_estimator_ : the plain estimator refitted on all data with the
         chosen values; predictions are its predictions.
-    spec_ : the chosen network's kernel recursion
+    kernel_ : Kernel
+        The chosen network's kernel, that of ``best_estimator_``.
     n_features_in_ : int
 """
 
@@ -158,16 +157,11 @@ class _SelectionBase(_NetworkParamsMixin, BaseEstimator):
 
     def _kernels(self, X, wv, bv, depths):
         """{depth: Gram} for one (weight, bias) variance setting."""
-        architecture = check_choice(self.architecture, "architecture",
-                                    ARCHITECTURES)
-        params = self._network_params(depths[-1], wv, bv)
-        spec = self._plain(**params)._spec()
-        if architecture == "fully_connected":
-            grams = grams_by_depth(X, spec, depths, (self._kernel_name,))
-            return {d: grams[d][self._kernel_name] for d in depths}
-        return {d: gram(X, None, self._plain(**self._network_params(
-            d, wv, bv))._spec(), (self._kernel_name,))[self._kernel_name]
-            for d in depths}
+        kernel = self._network_kernel(depth=depths[-1], weight_variance=wv,
+                                      bias_variance=bv)
+        grams = kernel.grams_by_depth(X, depths, (self._kernel_name,),
+                                      backend=CPUBackend())
+        return {d: grams[d][self._kernel_name] for d in depths}
 
     def _network_params(self, depth, wv, bv):
         params = {"depth": depth, "activation": self.activation,
@@ -362,7 +356,7 @@ class _SelectionBase(_NetworkParamsMixin, BaseEstimator):
         self.best_estimator_ = self._plain(**params).fit(X, y)
         fitted = getattr(self.best_estimator_, "regressor_",
                          self.best_estimator_)
-        self.spec_ = fitted.spec_
+        self.kernel_ = fitted.kernel_
         self.device_ = fitted.device_
         return self
 

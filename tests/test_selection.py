@@ -152,9 +152,10 @@ def test_fitted_attributes_clone_and_pickle():
     model = NTKRegressorCV(**_cv_kwargs()).fit(X, y)
     for name in ("depth_", "alpha_", "weight_variance_", "bias_variance_",
                  "training_time_", "best_params_", "best_score_",
-                 "best_index_", "cv_results_", "best_estimator_", "spec_"):
+                 "best_index_", "cv_results_", "best_estimator_", "kernel_"):
         assert hasattr(model, name)
-    assert model.spec_.depth == model.depth_
+    assert model.kernel_.depth == model.depth_
+    assert model.kernel_ is model.best_estimator_.kernel_
     assert len(model.cv_results_["params"]) == 3 * 4
     again = pickle.loads(pickle.dumps(model))
     assert np.array_equal(again.predict(X), model.predict(X))

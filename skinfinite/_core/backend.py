@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 from scipy import linalg as sp_linalg
 
-from .config import get_config
+from .config import config_context, get_config
 from .install import install_hint
 from .validation import (check_choice, check_device_matrix,
                           check_same_features, check_vector_input)
@@ -76,6 +76,10 @@ class CuPyBackend(CPUBackend):
     def __init__(self, cupy):
         self.xp = cupy
         self.oom_errors = (cupy.cuda.memory.OutOfMemoryError, MemoryError)
+
+    def __reduce__(self):
+        # a module does not pickle: the unpickling process finds its own
+        return (gpu_backend, ())
 
     def asarray(self, a, dtype=None):
         return self.xp.ascontiguousarray(self.xp.asarray(a, dtype=dtype))
@@ -150,18 +154,17 @@ def cuda_simulator_enabled():
 
 
 # ------------------------------------------------------- device resolution
-_simulated = None
-
-
 @contextmanager
 def simulated_gpu(memory_limit=None):
-    """Run ``device="gpu"`` work on :class:`SimulatedGPUBackend` meanwhile."""
-    global _simulated
-    old, _simulated = _simulated, SimulatedGPUBackend(memory_limit)
-    try:
-        yield _simulated
-    finally:
-        _simulated = old
+    """Run ``device="gpu"`` work on :class:`SimulatedGPUBackend` meanwhile.
+
+    The same as ``config_context(gpu_backend=SimulatedGPUBackend(...))``:
+    the setting is process-wide and travels with the estimators and
+    kernels pickled to worker processes.
+    """
+    backend = SimulatedGPUBackend(memory_limit)
+    with config_context(gpu_backend=backend):
+        yield backend
 
 
 @functools.lru_cache(maxsize=1)
@@ -194,13 +197,18 @@ def gpu_available():
     >>> isinstance(gpu_available(), bool)
     True
     """
-    return _simulated is not None or not isinstance(_cupy_backend(), str)
+    return (get_config()["gpu_backend"] is not None
+            or not isinstance(_cupy_backend(), str))
 
 
 def gpu_backend():
-    """The GPU backend, or a :class:`DeviceUnavailableError` saying why not."""
-    if _simulated is not None:
-        return _simulated
+    """The GPU backend, or a :class:`DeviceUnavailableError` saying why not.
+
+    The configuration's ``gpu_backend`` where one is set, else CuPy's.
+    """
+    configured = get_config()["gpu_backend"]
+    if configured is not None:
+        return configured
     backend = _cupy_backend()
     if isinstance(backend, str):
         raise DeviceUnavailableError(

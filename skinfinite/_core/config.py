@@ -21,6 +21,7 @@ _DEFAULTS = {
     "show_progress": "auto",
     "progress_min_work": 2e8,
     "device": "auto",
+    "gpu_backend": None,
 }
 # settings changed from the defaults, shared by every thread of the process
 _explicit = {}
@@ -57,6 +58,12 @@ def _check(key, value):
     if key == "device" and value not in ("auto", "cpu", "gpu"):
         raise ValueError("device must be 'auto', 'cpu' or 'gpu', got "
                          f"{value!r}.")
+    if key == "gpu_backend" and value is not None and (
+            getattr(value, "name", None) != "gpu"
+            or not hasattr(value, "xp")):
+        raise ValueError("gpu_backend must be None or a GPU backend such as "
+                         "skinfinite._core.backend.SimulatedGPUBackend(), "
+                         f"got {value!r}.")
     return value
 
 
@@ -76,7 +83,10 @@ def get_config():
         ``progress_min_work`` (pair-layer updates above which "auto" shows a
         progress bar) and ``device`` ("auto", "cpu" or "gpu": where kernels
         and estimators with ``device="auto"`` compute; "auto" uses a GPU
-        when CuPy sees one).
+        when CuPy sees one) and ``gpu_backend`` (None: ``device="gpu"``
+        runs on CuPy; tests set a
+        :class:`~skinfinite._core.backend.SimulatedGPUBackend`, which runs
+        the GPU code in numba's CUDA simulator).
     """
     with _lock:
         return {**_DEFAULTS, **_carried(), **_explicit}
@@ -119,7 +129,8 @@ def config_context(**options):
     **options
         ``memory_budget`` (int bytes or a string such as ``"512MB"``),
         ``show_progress`` (True, False or "auto"), ``progress_min_work``,
-        ``device`` ("auto", "cpu" or "gpu").
+        ``device`` ("auto", "cpu" or "gpu"), ``gpu_backend`` (None or a
+        GPU backend object, see :func:`get_config`).
 
     Examples
     --------

@@ -131,7 +131,7 @@ def test_a_registered_architecture_reaches_the_estimators(
         ref = NTKRegressor(alpha=1e-2, **params).fit(X, y)
         ref_mean, ref_std = ref.predict(Xt, return_std=True)
         np.testing.assert_allclose(mean, ref_mean, rtol=1e-10)
-        np.testing.assert_allclose(std, ref_std, rtol=1e-8)
+        np.testing.assert_allclose(std, ref_std, rtol=1e-6, atol=1e-10)
     gp = NNGPClassifier(architecture="linear", alpha=1e-2, **params)
     assert type(gp.fit(X, y > 0).kernel_) is LinearNNGP
     cv = NTKRegressorCV(architecture="linear", depths=(1, 2),
@@ -194,8 +194,9 @@ def test_kernel_is_the_fitted_kernel(model, kernel, rng):
         expected["device"] = model.device_
     assert model.kernel_.get_params() == expected
     ridge = KernelRidge(kernel=kernel, alpha=1e-3).fit(X, y)
+    # solved by Cholesky against KernelRidge's solver: rounding apart
     np.testing.assert_allclose(model.predict(Xt), ridge.predict(Xt),
-                               rtol=1e-8, atol=1e-12)
+                               rtol=1e-7, atol=1e-8)
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict(Xt), model.predict(Xt))
     assert not hasattr(clone(model), "kernel_")

@@ -151,6 +151,37 @@ def test_simulated_gpu_classifier_and_auto_device(inputs):
                                    cpu.predict_proba(Xt), rtol=1e-8)
 
 
+def test_gpu_backend_setting_is_checked():
+    with pytest.raises(ValueError, match="gpu_backend must be None"):
+        skinfinite.set_config(gpu_backend="cupy")
+
+
+@simulator
+def test_simulated_gpu_is_a_configuration_setting(inputs):
+    from skinfinite.kernels import ConvNTK
+    X, Xt = inputs
+    y = np.sin(X[:, 0])
+    conv = ConvNTK(filter_size=2, n_channels=1)
+    with simulated_gpu() as backend:
+        assert skinfinite.get_config()["gpu_backend"] is backend
+        model = NTKRegressor(depth=2, alpha=1e-2).fit(X, y)
+        # resolved once: every block of the fit and predictions runs there
+        assert model._fit_backend is backend
+        assert model.kernel_.device == "gpu"
+        pickled = pickle.dumps(model)
+        with pytest.raises(NotImplementedError, match="convolutional"):
+            NTKRegressor(architecture=conv, depth=1, device="gpu").fit(X, y)
+        # "auto" computes what has no GPU kernels on the CPU
+        assert NTKRegressor(architecture=conv, depth=1).fit(X, y).device_ \
+            == "cpu"
+    assert skinfinite.get_config()["gpu_backend"] is None
+    assert not isinstance(NTKRegressor(depth=2).fit(X, y)._fit_backend,
+                          type(backend))
+    # the setting travels with the pickled model
+    again = pickle.loads(pickled)
+    np.testing.assert_array_equal(again.predict(Xt), model.predict(Xt))
+
+
 @simulator
 @pytest.mark.parametrize("params", [
     dict(depth=3),

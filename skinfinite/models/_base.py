@@ -53,7 +53,12 @@ SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
         ``ConvergenceWarning`` is raised and the best iterate kept.
 """
 
-SOLVER_ATTRIBUTES_DOC = """    solver_ : {"cholesky", "nystroem"}
+SOLVER_ATTRIBUTES_DOC = """    kernel_ : Kernel
+        The network's kernel (for example :class:`~skinfinite.kernels.NTK`
+        or :class:`~skinfinite.kernels.ResNetNNGP`, as ``architecture``
+        says) with this estimator's depth, activation and variances, on
+        ``device_``; every Gram of the fit and of the predictions is its.
+    solver_ : {"cholesky", "nystroem"}
         The solver used.
     device_ : {"cpu", "gpu"}
         Where the model was fitted (and predicts).

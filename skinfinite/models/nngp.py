@@ -196,6 +196,8 @@ class NNGPClassifier(_OneHotKernelClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    kernel_ : Kernel
+        The network's kernel, ``regressor_.kernel_``.
     regressor_ : NNGPRegressor
     n_features_in_ : int
     solver_ : {"cholesky", "nystroem"}

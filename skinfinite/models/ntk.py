@@ -16,16 +16,19 @@ _NETWORK_DOC = """
         (``np.inf`` allowed for "resnet").
     activation : str, Activation or callable, default="relu"
         See :mod:`skinfinite.activations.definitions`.
-    architecture : {"fully_connected", "resnet", "convolutional"} or ConvNTK, \
-default="fully_connected"
-        The network: see :class:`~skinfinite.kernels.NTK` and
-        :class:`~skinfinite.kernels.ResNetNTK` (branches scaled by
-        1/sqrt(depth)). "convolutional" reads rows of X as one-channel
-        sequences (:class:`~skinfinite.kernels.ConvNTK` with its default
-        filters); a :class:`~skinfinite.kernels.ConvNTK` or
-        :class:`~skinfinite.kernels.ConvNNGP` gives the convolutional
-        structure (filter_size, dilation, readout, padding, image_shape,
-        n_channels), with this estimator's depth, activation and variances.
+    architecture : str or Kernel, default="fully_connected"
+        The network: a registered name (see
+        :func:`~skinfinite.kernels.register_architecture`), that is
+        "fully_connected" (:class:`~skinfinite.kernels.NTK`), "resnet"
+        (:class:`~skinfinite.kernels.ResNetNTK`, branches scaled by
+        1/sqrt(depth)) or "convolutional" (rows of X read as one-channel
+        sequences by :class:`~skinfinite.kernels.ConvNTK` with its default
+        filters); or a kernel of a registered architecture, such as a
+        :class:`~skinfinite.kernels.ConvNTK` or
+        :class:`~skinfinite.kernels.ResNetNTK`, whose other parameters give
+        the structure (for example filter_size, dilation, readout, padding,
+        image_shape, n_channels; branch_layers), with this estimator's
+        depth, activation and variances.
     weight_variance : float, default=2.0
         Variance of the weights times the fan-in (sw2).
     bias_variance : float, default=0.1
@@ -237,6 +240,8 @@ class NTKClassifier(_OneHotKernelClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+    kernel_ : Kernel
+        The network's kernel, ``regressor_.kernel_``.
     regressor_ : NTKRegressor
     n_features_in_ : int
     solver_ : {"cholesky", "nystroem"}

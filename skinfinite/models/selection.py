@@ -59,7 +59,9 @@ _SELECTION_DOC = """
     bias_variances : sequence of float, default=(0.1,)
         Bias variances to try; each costs one more pass.
     activation : str, Activation or callable, default="relu"
-    architecture : {"fully_connected", "resnet"}, default="fully_connected"
+    architecture : str or Kernel, default="fully_connected"
+        A registered architecture or a kernel of one, as in
+        :class:`NTKRegressor`.
     cv : None, int, cross-validation generator or iterable, default=None
         None is exact leave-one-out in closed form; an int k is k-fold
         (stratified for classifiers, unshuffled, as in

@@ -157,9 +157,13 @@ def get_architecture(architecture):
     Raises a ValueError that lists the registered names when there is none.
     """
     if isinstance(architecture, Kernel):
-        for arch in reversed(_ARCHITECTURES.values()):
-            if type(architecture) in (arch.nngp, arch.ntk):
-                return arch, architecture.get_params(deep=False)
+        # the kernel's own class first, then a class it derives from
+        for exact in (True, False):
+            for arch in reversed(_ARCHITECTURES.values()):
+                if any(type(architecture) is cls if exact
+                       else isinstance(architecture, cls)
+                       for cls in (arch.nngp, arch.ntk)):
+                    return arch, architecture.get_params(deep=False)
         kinds = ", ".join(sorted({c.__name__ for a in _ARCHITECTURES.values()
                                   for c in (a.nngp, a.ntk)}))
         raise ValueError(

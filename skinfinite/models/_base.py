@@ -8,12 +8,13 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._core.backend import CPUBackend, on_host
+from .._core.backend import on_host
 from .._core.config import CarriesConfig
 from ..linalg.inducing import InducingPoints
 from ..linalg.nystroem import nystroem_ridge, tile_rows
 from .._core.validation import check_choice, check_positive_int, check_variance
 from ..kernels.registry import NETWORK_PARAMS, network_kernel
+
 SOLVERS = ("auto", "cholesky", "nystroem")
 INDUCING = ("uniform", "kmeans", "leverage")
 #: solver="auto" uses the exact Cholesky solve up to this many samples

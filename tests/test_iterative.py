@@ -132,6 +132,27 @@ def test_signature_regressor_predictions(rng):
                                atol=1e-8)
 
 
+def test_any_row_partitioned_operator_and_preconditioner(rng):
+    # the interface another engine implements: row blocks of K, and P^-1
+    X, y = _data(rng, n=120)
+    K, alpha = NTK(depth=2)(X), 1e-2
+
+    class Dense(RowPartitionedOperator):
+        n = 120
+        blocks = [slice(0, 50), slice(50, 120)]
+
+        def block_matmat(self, i, V):
+            return K[self.blocks[i]] @ V
+
+    pre = NystroemPreconditioner(NTK(depth=2), X, X[:30], alpha)
+    sol = iterative_ridge(None, X, y, alpha, operator=Dense(),
+                          preconditioner=pre, tol=1e-10)
+    np.testing.assert_allclose(sol.coef[:, 0],
+                               np.linalg.solve(K + alpha * np.eye(120), y),
+                               rtol=1e-7, atol=1e-7)
+    assert sol.rank == 30
+
+
 def test_no_convergence_warns_and_keeps_best_iterate(rng):
     X, y = _data(rng)
     with pytest.warns(ConvergenceWarning, match="after 2 iterations"):

@@ -272,8 +272,8 @@ class IterativeSolution:
 
 
 def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
-                    tol=1e-6, max_iter=100, operator=None, budget=None,
-                    random_state=None):
+                    tol=1e-6, max_iter=100, operator=None,
+                    preconditioner=None, budget=None, random_state=None):
     """Solve ``(K + alpha I) c = Y`` exactly by Nyström-preconditioned CG.
 
     Parameters
@@ -301,6 +301,10 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
     operator : RowPartitionedOperator, optional
         Products with K (default :class:`TiledKernelOperator` on
         ``kernel`` and ``X``).
+    preconditioner : object with ``apply(R)``, optional
+        ``P^-1 R`` for R of shape (n, k) (default
+        :class:`NystroemPreconditioner` on ``Z``); with a distributed
+        ``operator``, one whose ``K_nM`` rows live with the operator's.
     budget : int, optional
         Tile budget in bytes (default ``memory_budget``).
     random_state : int, RandomState instance or None
@@ -343,7 +347,7 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             "alpha=0 the system is singular or nearly so and conjugate "
             "gradients do not converge. Set alpha (the noise variance) or "
             "use solver='cholesky'.")
-    if Z is None:
+    if Z is None and preconditioner is None:
         rng = np.random.default_rng(
             random_state if not hasattr(random_state, "randint")
             else random_state.randint(2**31))
@@ -351,9 +355,12 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
     op = TiledKernelOperator(kernel, X, budget) if operator is None else operator
     if op.n != n:
         raise ValueError(f"The operator has {op.n} rows but X has {n}.")
-    pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget)
-    M = n_rows(Z)
-    pass_seconds = pre.setup_seconds * (0.5 * n) / max(M, 1)
+    pre = preconditioner
+    if pre is None:
+        pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget)
+    own = isinstance(pre, NystroemPreconditioner)
+    M = n_rows(Z) if own else 0
+    pass_seconds = pre.setup_seconds * (0.5 * n) / max(M, 1) if own else 0.0
     passes = min(max_iter, TYPICAL_PASSES)
     if pass_seconds * passes > LONG_COMPUTATION:
         warnings.warn(
@@ -385,6 +392,7 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             "preconditioner) or alpha, or loosen tol.", ConvergenceWarning,
             stacklevel=2)
     # the preconditioner's K_nM passes: 2 M / n of a symmetric pass each
-    nm_passes = pre._op.rows_evaluated * M / (0.5 * n * n)
+    nm_passes = pre._op.rows_evaluated * M / (0.5 * n * n) if own else 0.0
     return IterativeSolution(coef, n_iter, residual, converged,
-                             op.kernel_passes + nm_passes, pre.rank)
+                             op.kernel_passes + nm_passes,
+                             getattr(pre, "rank", 0))

@@ -183,6 +183,8 @@ class NystroemPreconditioner:
 
     Attributes
     ----------
+    M : int
+        Number of inducing points.
     rank : int
         Directions kept (eigenvalues of ``K_MM`` above rounding level).
     cached : bool
@@ -205,7 +207,7 @@ class NystroemPreconditioner:
                 "is identically zero on them, so nothing can be fitted.")
         self._B = U[:, keep] / np.sqrt(w[keep])
         self.rank = int(keep.sum())
-        n = n_rows(X)
+        n, self.M = n_rows(X), n_rows(Z)
         self.cached = 8.0 * n * self.rank <= CACHE_FACTOR * budget
         self._op = NystroemOperator(kernel, X, Z, "stream", budget)
         start = time.perf_counter()
@@ -359,7 +361,7 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
     if pre is None:
         pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget)
     own = isinstance(pre, NystroemPreconditioner)
-    M = n_rows(Z) if own else 0
+    M = pre.M if own else 0
     pass_seconds = pre.setup_seconds * (0.5 * n) / max(M, 1) if own else 0.0
     passes = min(max_iter, TYPICAL_PASSES)
     if pass_seconds * passes > LONG_COMPUTATION:

@@ -44,11 +44,12 @@ from compare_nystroem import make_ridges, rmse  # noqa: E402
 DEPTH, SW2, SB2, ALPHA, NOISE = 3, 2.0, 0.1, 0.01, 0.1
 
 
-def model(solver, m=None, tol=1e-6, max_iter=100):
+def model(solver, m=None, tol=1e-6, max_iter=100, verbose=0):
     from skinfinite.models import NTKRegressor
     return NTKRegressor(depth=DEPTH, weight_variance=SW2, bias_variance=SB2,
                         alpha=ALPHA, solver=solver, n_inducing=m,
-                        random_state=0, tol=tol, max_iter=max_iter)
+                        random_state=0, tol=tol, max_iter=max_iter,
+                        verbose=verbose)
 
 
 def load():
@@ -60,7 +61,8 @@ def task_fit(args):
     warm = make_ridges(300, 10, args.d, NOISE, seed=1)
     model(args.solver, m=50 if args.solver != "cholesky" else None,
           tol=1e-3).fit(warm.X, warm.y).predict(warm.X_test)
-    est = model(args.solver, m=args.m, tol=args.tol, max_iter=args.max_iter)
+    est = model(args.solver, m=args.m, tol=args.tol, max_iter=args.max_iter,
+                verbose=args.verbose)
     load_before = load()
     t0 = time.perf_counter()
     est.fit(data.X, data.y)
@@ -110,7 +112,7 @@ def task_compare(args):
                 cmd += ["--tol", str(tol)]
             if args.m is not None and solver != "cholesky":
                 cmd += ["--m", str(args.m)]
-            out = subprocess.run(cmd, capture_output=True, text=True,
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,
                                  check=True).stdout
             row = json.loads(out.strip().splitlines()[-1])
             if solver == "cg":
@@ -147,6 +149,9 @@ def main(argv=None):
                              "rank (cg); default: the estimator's")
     parser.add_argument("--tol", type=float, nargs="+", default=[1e-6])
     parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--verbose", type=int, default=0,
+                        help="the estimator's verbose (1: progress lines on "
+                             "stderr, one per kernel pass)")
     parser.add_argument("--probe", type=int, default=4000,
                         help="rows of the Gram timed for the cost per entry")
     args = parser.parse_args(argv)

@@ -250,7 +250,7 @@ def test_estimator_errors(rng):
     with pytest.raises(ValueError, match="n_inducing=60 is larger"):
         NTKRegressor(solver="nystroem", n_inducing=60).fit(X, y)
     with pytest.raises(ValueError, match="solver must be one of"):
-        NTKRegressor(solver="cg").fit(X, y)
+        NTKRegressor(solver="pcg").fit(X, y)
     with pytest.raises(ValueError, match="inducing must be one of"):
         NNGPRegressor(solver="nystroem", inducing="random").fit(X, y)
     with pytest.raises(ValueError, match="tol must be"):

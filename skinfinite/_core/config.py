@@ -22,6 +22,7 @@ _DEFAULTS = {
     "progress_min_work": 2e8,
     "device": "auto",
     "gpu_backend": None,
+    "gram_memory": "auto",
 }
 # settings changed from the defaults, shared by every thread of the process
 _explicit = {}
@@ -34,16 +35,16 @@ _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
           "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 
-def _parse_bytes(value):
+def _parse_bytes(value, key="memory_budget"):
     if isinstance(value, str):
         match = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", value)
         if not match or match.group(2).upper() not in _UNITS:
             raise ValueError(
-                f"memory_budget={value!r} is not understood; use a number of "
+                f"{key}={value!r} is not understood; use a number of "
                 "bytes or a string such as '512MB' or '2GiB'.")
         value = float(match.group(1)) * _UNITS[match.group(2).upper()]
     if not (isinstance(value, (int, float)) and value > 0):
-        raise ValueError(f"memory_budget must be positive, got {value!r}.")
+        raise ValueError(f"{key} must be positive, got {value!r}.")
     return int(value)
 
 
@@ -53,6 +54,8 @@ def _check(key, value):
                          f"valid keys are {sorted(_DEFAULTS)}.")
     if key == "memory_budget":
         return _parse_bytes(value)
+    if key == "gram_memory":
+        return value if value == "auto" else _parse_bytes(value, key)
     if key == "show_progress" and value not in (True, False, "auto"):
         raise ValueError("show_progress must be True, False or 'auto'.")
     if key == "device" and value not in ("auto", "cpu", "gpu"):
@@ -83,10 +86,13 @@ def get_config():
         ``progress_min_work`` (pair-layer updates above which "auto" shows a
         progress bar) and ``device`` ("auto", "cpu" or "gpu": where kernels
         and estimators with ``device="auto"`` compute; "auto" uses a GPU
-        when CuPy sees one) and ``gpu_backend`` (None: ``device="gpu"``
+        when CuPy sees one), ``gpu_backend`` (None: ``device="gpu"``
         runs on CuPy; tests set a
         :class:`~skinfinite._core.backend.SimulatedGPUBackend`, which runs
-        the GPU code in numba's CUDA simulator).
+        the GPU code in numba's CUDA simulator) and ``gram_memory`` (bytes
+        the exact Cholesky solve of the estimators may hold, the n x n kernel
+        matrix and its factor, when ``solver="auto"`` chooses; "auto" is half
+        of the physical memory).
     """
     with _lock:
         return {**_DEFAULTS, **_carried(), **_explicit}
@@ -130,7 +136,8 @@ def config_context(**options):
         ``memory_budget`` (int bytes or a string such as ``"512MB"``),
         ``show_progress`` (True, False or "auto"), ``progress_min_work``,
         ``device`` ("auto", "cpu" or "gpu"), ``gpu_backend`` (None or a
-        GPU backend object, see :func:`get_config`).
+        GPU backend object, see :func:`get_config`), ``gram_memory``
+        ("auto", int bytes or a string such as ``"8GB"``).
 
     Examples
     --------

@@ -45,14 +45,20 @@ NORMAL_MAX_M = 4096
 
 
 def take(X, indices):
-    """Rows ``indices`` of an array, or items of a list (ragged sequences)."""
-    if isinstance(X, np.ndarray):
+    """Rows ``indices`` (an integer array or a slice) of an array, of a
+    :class:`~skinfinite._core.sequences.Sequences`, or items of a list
+    (ragged sequences)."""
+    if isinstance(X, np.ndarray) or hasattr(X, "n_paths"):
+        return X.take(indices) if hasattr(X, "n_paths") else X[indices]
+    if isinstance(indices, slice):
         return X[indices]
     return [X[i] for i in indices]
 
 
 def n_rows(X):
-    return X.shape[0] if isinstance(X, np.ndarray) else len(X)
+    if isinstance(X, np.ndarray):
+        return X.shape[0]
+    return X.n_paths if hasattr(X, "n_paths") else len(X)
 
 
 def tile_rows(n_inducing, budget=None):
@@ -164,8 +170,9 @@ class NystroemOperator:
                 if self._tiles is not None and len(self._tiles) > start // self.rows:
                     block = self._tiles[start // self.rows]
                 else:
-                    block = np.asarray(self.kernel(self.X[start:stop], self.Z),
-                                       dtype=np.float64)
+                    block = np.asarray(
+                        self.kernel(take(self.X, slice(start, stop)), self.Z),
+                        dtype=np.float64)
                     self.rows_evaluated += stop - start
                 yield start, stop, block
                 bar.update()
@@ -194,6 +201,20 @@ class NystroemOperator:
             upper = np.triu(H)
             self._H = upper + np.triu(upper, 1).T
         return rhs
+
+    def product(self, V, desc="Nystroem product"):
+        """``K_nM V``, shape (n, k), from the cached or recomputed tiles."""
+        out = np.empty((self.n, V.shape[1]))
+        for start, stop, block in self._blocks(desc):
+            out[start:stop] = block @ V
+        return out
+
+    def transpose_product(self, U, desc="Nystroem product"):
+        """``K_nM^T U``, shape (M, k), from the cached or recomputed tiles."""
+        out = np.zeros((self.M, U.shape[1]))
+        for start, stop, block in self._blocks(desc):
+            out += block.T @ U[start:stop]
+        return out
 
     def matmat(self, V):
         """``K_nM^T K_nM V``."""

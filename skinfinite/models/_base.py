@@ -9,16 +9,25 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.backend import on_host
-from .._core.config import CarriesConfig
+from .._core.config import CarriesConfig, get_config
 from ..linalg.inducing import InducingPoints
+from ..linalg.iterative import default_rank, iterative_ridge
 from ..linalg.nystroem import nystroem_ridge, tile_rows
 from .._core.validation import check_choice, check_positive_int, check_variance
 from ..kernels.registry import NETWORK_PARAMS, network_kernel
 
-SOLVERS = ("auto", "cholesky", "nystroem")
+SOLVERS = ("auto", "cholesky", "cg", "nystroem")
 INDUCING = ("uniform", "kmeans", "leverage")
 #: solver="auto" uses the exact Cholesky solve up to this many samples
 AUTO_MAX_EXACT = 20000
+#: solver="auto" uses the exact iterative solve up to this many samples: a
+#: depth-3 kernel then takes about 20 passes of 1e9 pairs, some 15 minutes
+#: on two cores; beyond, Nyström.
+AUTO_MAX_ITERATIVE = 50000
+#: solver="auto" takes the iterative solve only when alpha is at least this
+#: fraction of the mean diagonal of the kernel: conjugate gradients need
+#: about sqrt(1 + e / alpha) iterations, e the error of the preconditioner.
+AUTO_MIN_RIDGE = 1e-4
 
 DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
         Where Gram matrices are computed and the systems solved (see
@@ -31,17 +40,26 @@ DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
         terminal, plain lines otherwise.
 """
 
-SOLVER_DOC = """    solver : {"auto", "cholesky", "nystroem"}, default="auto"
-        "cholesky" solves the exact n x n system; "nystroem" solves the
-        Nyström system on ``n_inducing`` inducing points by preconditioned
-        conjugate gradients (see :ref:`guide_large_data`) in O(n M) time per
-        pass and O(n M) memory at most. "auto" takes "cholesky" when
-        ``n_samples <= 20000`` and two n x n float64 matrices take at most
-        half of the physical memory, else "nystroem".
+SOLVER_DOC = """    solver : {"auto", "cholesky", "cg", "nystroem"}, default="auto"
+        "cholesky" solves the exact n x n system; "cg" solves the same
+        system by conjugate gradients preconditioned on ``n_inducing``
+        inducing points, computing the kernel in tiles at every iteration
+        (O(n^2) time per iteration, memory O(n M), never n x n; needs
+        ``alpha > 0``); "nystroem" solves the Nyström system on
+        ``n_inducing`` inducing points by preconditioned conjugate gradients
+        in O(n M) time per pass and O(n M) memory at most (see
+        :ref:`guide_large_data`). "auto" takes "cholesky" when
+        ``n_samples <= 20000`` and two n x n float64 matrices fit in
+        ``gram_memory`` (:func:`skinfinite.config_context`; half of the
+        physical memory by default), else "cg" up to 50000 samples when
+        ``alpha`` is at least 1e-4 of the kernel's mean diagonal, else
+        "nystroem".
     n_inducing : int or None, default=None
         Number of inducing points M for "nystroem"; None means
-        ``min(n_samples, max(1000, 2 * sqrt(n_samples)))``. A value larger
-        than ``n_samples`` is an error.
+        ``min(n_samples, max(1000, 2 * sqrt(n_samples)))``.  For "cg" the
+        rank of the preconditioner; None means
+        ``min(n_samples, max(500, min(2000, 10 * sqrt(n_samples))))``. A
+        value larger than ``n_samples`` is an error.
     inducing : {"uniform", "kmeans", "leverage"}, default="uniform"
         How the inducing points are chosen, see
         :class:`~skinfinite.empirical.random_features.InducingPoints`.
@@ -59,15 +77,17 @@ SOLVER_ATTRIBUTES_DOC = """    kernel_ : Kernel
         or :class:`~skinfinite.kernels.ResNetNNGP`, as ``architecture``
         says) with this estimator's depth, activation and variances, on
         ``device_``; every Gram of the fit and of the predictions is its.
-    solver_ : {"cholesky", "nystroem"}
+    solver_ : {"cholesky", "cg", "nystroem"}
         The solver used.
     device_ : {"cpu", "gpu"}
         Where the model was fitted (and predicts).
     inducing_points_ : ndarray of shape (n_inducing, n_features)
-        Only with the Nyström solver.
+        Only with the Nyström and "cg" solvers (for "cg", the points of the
+        preconditioner).
     n_iter_ : int
-        Conjugate-gradient iterations of the Nyström solver; 1 (one direct
-        solve) for the Cholesky solver.
+        Conjugate-gradient iterations of the Nyström or "cg" solver (for
+        "cg" each is one pass of kernel evaluations over the training
+        rows); 1 (one direct solve) for the Cholesky solver.
 """
 
 
@@ -214,16 +234,64 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         self.X_train_ = X
         return X, (y2 - self._y_mean) / self._y_scale
 
-    def _resolve_solver(self, n, nystroem_ok=True):
-        """The solver to use for n samples ("auto" resolved)."""
+    def _resolve_solver(self, n, nystroem_ok=True, X=None, kind="nngp"):
+        """The solver to use for n samples ("auto" resolved).
+
+        ``nystroem_ok=False`` (a model that needs the eigendecomposition)
+        leaves "cholesky" only; ``X`` gives the kernel's diagonal that
+        decides whether ``alpha`` is large enough for "cg".
+        """
         solver = check_choice(self.solver, "solver", SOLVERS)
         if solver == "auto":
-            exact_fits = 16.0 * n * n <= 0.5 * _physical_memory()
-            solver = ("cholesky" if not nystroem_ok
-                      or (n <= AUTO_MAX_EXACT and exact_fits) else "nystroem")
+            memory = get_config()["gram_memory"]
+            if memory == "auto":
+                memory = 0.5 * _physical_memory()
+            if not nystroem_ok or (n <= AUTO_MAX_EXACT
+                                   and 16.0 * n * n <= memory):
+                solver = "cholesky"
+            elif n <= AUTO_MAX_ITERATIVE and X is not None and self.alpha > 0 \
+                    and self.alpha >= AUTO_MIN_RIDGE * float(
+                        np.mean(self._diag(X, kind))):
+                solver = "cg"
+            else:
+                solver = "nystroem"
         self.solver_ = solver
         self.n_iter_ = 1
         return solver
+
+    def _inducing_selection(self, X, kernel, default):
+        """Inducing points of the "cg" preconditioner."""
+        n = X.shape[0]
+        if self.n_inducing is None:
+            M = default
+        else:
+            M = check_positive_int(self.n_inducing, "n_inducing")
+            if M > n:
+                raise ValueError(f"n_inducing={M} is larger than the number "
+                                 f"of samples ({n}); choose n_inducing <= "
+                                 f"{n} or solver='cholesky'.")
+        check_choice(self.inducing, "inducing", INDUCING)
+        return InducingPoints(M, method=self.inducing, kernel=kernel,
+                              random_state=self.random_state).fit(X).points_
+
+    def _fit_cg(self, X, Y, kind):
+        """Dual coefficients by the exact iterative solve (sets ``n_iter_``)."""
+        tol = check_variance(self.tol, "tol")
+        max_iter = check_positive_int(self.max_iter, "max_iter")
+        if not self.alpha > 0:
+            raise ValueError("solver='cg' needs alpha > 0: at alpha=0 the "
+                             "system is singular or nearly so and conjugate "
+                             "gradients do not converge. Set alpha (the "
+                             "noise variance) or use solver='cholesky'.")
+        kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
+        Z = self._inducing_selection(X, kernel, default_rank(X.shape[0]))
+        solution = iterative_ridge(kernel, X, Y, self.alpha, Z=Z,
+                                   sqrt_weight=self._sqrt_weight, tol=tol,
+                                   max_iter=max_iter)
+        self.inducing_points_ = Z
+        self.n_iter_ = solution.n_iter
+        self.jitter_ = 0.0
+        return solution.coef
 
     def _fit_nystroem(self, X, Y, kind):
         """Coefficients on the inducing points (sets the Nyström attributes)."""
@@ -273,9 +341,11 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
                 np.concatenate([p[1] for p in parts]))
 
     def _require_exact(self, what):
-        if getattr(self, "solver_", "cholesky") != "cholesky":
+        solver = getattr(self, "solver_", "cholesky")
+        if solver != "cholesky":
+            name = "Nyström" if solver == "nystroem" else f"{solver!r}"
             raise NotImplementedError(
-                f"{what} needs solver='cholesky'; the Nyström solver gives "
+                f"{what} needs solver='cholesky'; the {name} solver gives "
                 "the predictive mean only.")
 
     def _validate_predict(self, X):

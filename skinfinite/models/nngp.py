@@ -28,7 +28,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     ----------""" + _NNGP_NETWORK_DOC + """    alpha : float, default=1e-10
         Noise variance added to the diagonal.
     normalize_y : bool, default=False
-""" + SOLVER_DOC + """        The Nyström solver gives the posterior mean only (no ``return_std``,
+""" + SOLVER_DOC + """        The Nyström and "cg" solvers give the posterior mean only (no ``return_std``,
         ``return_cov``, ``sample_y`` or ``log_marginal_likelihood``).
 """ + DEVICE_DOC + """
     Attributes
@@ -98,7 +98,11 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         X, Y = self._validate_fit(X, y, sample_weight)
         self._Y = Y
         self._resolve_device(X)
-        if self._resolve_solver(X.shape[0]) == "nystroem":
+        solver = self._resolve_solver(X.shape[0], X=X, kind="nngp")
+        if solver == "cg":
+            self.alpha_ = self._fit_cg(X, Y, "nngp")
+            return self
+        if solver == "nystroem":
             self.alpha_ = self._fit_nystroem(X, Y, "nngp")
             return self
         d, xp = self._sqrt_weight, self._fit_backend
@@ -200,7 +204,7 @@ class NNGPClassifier(_OneHotKernelClassifier):
         The network's kernel, ``regressor_.kernel_``.
     regressor_ : NNGPRegressor
     n_features_in_ : int
-    solver_ : {"cholesky", "nystroem"}
+    solver_ : {"cholesky", "cg", "nystroem"}
     n_iter_ : int
         Conjugate-gradient iterations (1 for the Cholesky solver).
 

@@ -57,8 +57,8 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     learning_rate : float, default=1.0
     normalize_y : bool, default=False
         Centre and scale the targets before fitting.
-""" + SOLVER_DOC + """        The Nyström solver supports ``training_time=None`` and the mean
-        prediction only ("auto" then picks "cholesky").
+""" + SOLVER_DOC + """        The Nyström and "cg" solvers support ``training_time=None`` and the
+        mean prediction only ("auto" then picks "cholesky").
 """ + DEVICE_DOC + """
     Attributes
     ----------
@@ -134,7 +134,15 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self._nngp_train = None
         self._resolve_device(X)
         solver = self._resolve_solver(X.shape[0],
-                                      nystroem_ok=self.training_time is None)
+                                      nystroem_ok=self.training_time is None,
+                                      X=X, kind="ntk")
+        if solver == "cg":
+            if self.training_time is not None:
+                raise ValueError("A finite training_time needs "
+                                 "solver='cholesky'; the 'cg' solver gives "
+                                 "the trained-to-convergence ensemble.")
+            self.dual_coef_ = self._fit_cg(X, Y, "ntk")
+            return self
         if solver == "nystroem":
             if self.training_time is not None:
                 raise ValueError("A finite training_time needs "
@@ -244,7 +252,7 @@ class NTKClassifier(_OneHotKernelClassifier):
         The network's kernel, ``regressor_.kernel_``.
     regressor_ : NTKRegressor
     n_features_in_ : int
-    solver_ : {"cholesky", "nystroem"}
+    solver_ : {"cholesky", "cg", "nystroem"}
     n_iter_ : int
         Conjugate-gradient iterations (1 for the Cholesky solver).
 

@@ -1,0 +1,400 @@
+"""Exact kernel ridge regression by preconditioned conjugate gradients.
+
+The system ``(K + alpha I) c = y`` is solved without storing the n x n
+kernel matrix: every product ``K V`` computes K in tiles on the fly and
+discards them, so memory stays O(tile + n k) while each iteration costs one
+pass of kernel evaluations (half the matrix, by symmetry).
+
+Conjugate gradients converge in about ``sqrt(cond)`` iterations; the kernel
+matrices of wide networks have slowly decaying spectra, so without a
+preconditioner ``cond ~ lambda_max / alpha`` is far too large.  The
+preconditioner is the Nyström approximation of rank M on inducing points Z,
+
+    P = K_nM K_MM^+ K_Mn + alpha I = A A^T + alpha I,   A = K_nM B,
+
+with ``K_MM = U diag(w) U^T`` and ``B = U_r w_r^-1/2`` over the eigenvalues
+above rounding level (as the Nyström solver's range solve, see
+:mod:`skinfinite.linalg.nystroem`).  By Woodbury,
+
+    P^-1 R = (R - A (alpha I + A^T A)^-1 A^T R) / alpha,
+
+an M x M Cholesky factor and two products with an n x M matrix.  ``P``
+matches ``K + alpha I`` on the top of the spectrum, so the preconditioned
+matrix has eigenvalues in ``[1, 1 + e / alpha]`` with ``e`` the largest
+error of the Nyström approximation (Frangella, Tropp and Udell, 2023):
+the iterations fall with M.
+
+The products with K go through a *row-partitioned kernel operator*
+(:class:`RowPartitionedOperator`): any object with ``n``, ``blocks`` (row
+slices), ``block_matmat(i, V)`` (``K[blocks[i], :] @ V``) and ``matmat(V)``
+can be passed to :func:`iterative_ridge`, for instance one whose row blocks
+live on other machines.
+"""
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+from sklearn.exceptions import ConvergenceWarning
+
+from .._core.config import get_config
+from .._core.tiling import LONG_COMPUTATION, LongComputationWarning, progress
+from .cholesky import cho_solve, cholesky_with_jitter
+from .nystroem import (_RANGE_RTOL, CACHE_FACTOR, NystroemOperator,
+                       conjugate_gradient, n_rows, take)
+
+__all__ = ["RowPartitionedOperator", "TiledKernelOperator",
+           "NystroemPreconditioner", "IterativeSolution", "iterative_ridge",
+           "default_rank"]
+
+#: Passes over K that conjugate gradients typically take with the Nyström
+#: preconditioner (the time estimate of the long-computation warning).
+TYPICAL_PASSES = 20
+
+
+def default_rank(n):
+    """Inducing points of the preconditioner for n rows.
+
+    Its setup costs ``n M`` kernel entries (``2 M / n`` of one pass over K)
+    and an M x M eigendecomposition; every M more points removes part of the
+    spectrum that conjugate gradients would otherwise have to resolve.
+    """
+    return int(min(n, max(500, min(2000, 10 * math.sqrt(n)))))
+
+
+def tile_side(budget=None):
+    """Rows and columns of a square tile of K: the tile and the engine's
+    scratch (one inner-product block of the same size) fit in the budget."""
+    budget = get_config()["memory_budget"] if budget is None else budget
+    return max(1, math.isqrt(int(budget // 16)))
+
+
+class RowPartitionedOperator:
+    """Products ``K V`` with a symmetric n x n kernel matrix held in row blocks.
+
+    The interface of the exact iterative solver: a subclass sets ``n`` and
+    ``blocks`` (slices covering ``range(n)`` in order) and implements
+    :meth:`block_matmat`; :meth:`matmat` stacks the blocks' products and may
+    be overridden (to exploit symmetry, or to compute the blocks where
+    their rows live and gather only the n x k result).
+
+    Attributes
+    ----------
+    n : int
+    blocks : list of slice
+    kernel_passes : float
+        Kernel evaluations so far, in units of the ``n^2 / 2`` entries of a
+        symmetric pass.
+    """
+
+    n = 0
+    blocks = ()
+    kernel_passes = 0.0
+
+    def block_matmat(self, i, V):
+        """``K[blocks[i], :] @ V``, shape (rows of block i, k)."""
+        raise NotImplementedError
+
+    def matmat(self, V):
+        """``K @ V`` for V of shape (n, k)."""
+        return np.concatenate([self.block_matmat(i, V)
+                               for i in range(len(self.blocks))])
+
+
+class TiledKernelOperator(RowPartitionedOperator):
+    """``K V`` with K computed in square tiles on the fly, never stored.
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(A, B)`` returns the Gram block between the rows of A and
+        B, ``kernel(A)`` the symmetric Gram of A (scikit-learn's convention).
+    X : ndarray, list or Sequences
+        The n rows (paths) of K.
+    budget : int, optional
+        Bytes of one tile and its scratch (default ``memory_budget``).
+
+    Notes
+    -----
+    :meth:`matmat` evaluates the tiles on and above the diagonal only, each
+    serving both ``K[I, J] V[J]`` and ``K[I, J]^T V[I]``: half the kernel
+    evaluations of the row-by-row products of :meth:`block_matmat`.
+    """
+
+    def __init__(self, kernel, X, budget=None):
+        self.kernel, self.X = kernel, X
+        self.n = n_rows(X)
+        side = tile_side(budget)
+        self.blocks = [slice(s, min(s + side, self.n))
+                       for s in range(0, self.n, side)]
+        self.kernel_passes = 0.0
+
+    def _tile(self, i, j):
+        bi = self.blocks[i]
+        if i == j:
+            K = self.kernel(take(self.X, bi))
+        else:
+            K = self.kernel(take(self.X, bi), take(self.X, self.blocks[j]))
+        rows, cols = bi.stop - bi.start, self.blocks[j].stop - self.blocks[j].start
+        self.kernel_passes += rows * cols / (0.5 * self.n * self.n) * (
+            0.5 if i == j else 1.0)
+        return np.asarray(K, dtype=np.float64)
+
+    def block_matmat(self, i, V):
+        out = np.zeros((self.blocks[i].stop - self.blocks[i].start,
+                        V.shape[1]))
+        for j, bj in enumerate(self.blocks):
+            out += self._tile(i, j) @ V[bj]
+        return out
+
+    def matmat(self, V):
+        out = np.zeros((self.n, V.shape[1]))
+        m = len(self.blocks)
+        with progress(m * (m + 1) // 2, 0.5 * self.n * self.n,
+                      "kernel matrix product") as bar:
+            for i, bi in enumerate(self.blocks):
+                for j in range(i, m):
+                    bj = self.blocks[j]
+                    K = self._tile(i, j)
+                    out[bi] += K @ V[bj]
+                    if j > i:
+                        out[bj] += K.T @ V[bi]
+                    bar.update()
+        return out
+
+
+class NystroemPreconditioner:
+    """``P^-1`` for ``P = D K_nM K_MM^+ K_Mn D + alpha I`` (see the module).
+
+    Parameters
+    ----------
+    kernel : callable
+        As for :class:`TiledKernelOperator`.
+    X : ndarray, list or Sequences of n rows
+    Z : ndarray, list or Sequences of M inducing points
+    alpha : float
+        Positive ridge of the system.
+    sqrt_weight : ndarray of shape (n,), optional
+        ``D``: the diagonal of the weighted system ``D K D + alpha I``.
+    budget : int, optional
+        Tile budget in bytes (default ``memory_budget``).
+
+    Attributes
+    ----------
+    M : int
+        Number of inducing points.
+    rank : int
+        Directions kept (eigenvalues of ``K_MM`` above rounding level).
+    cached : bool
+        Whether ``A = D K_nM B`` is kept (it fits in ``CACHE_FACTOR`` times
+        the budget); otherwise ``K_nM`` is recomputed at every application.
+    setup_seconds : float
+        Time of the pass over ``K_nM``.
+    """
+
+    def __init__(self, kernel, X, Z, alpha, sqrt_weight=None, budget=None):
+        budget = get_config()["memory_budget"] if budget is None else budget
+        self.alpha = float(alpha)
+        self.d = sqrt_weight
+        K_MM = np.asarray(kernel(Z, Z), dtype=np.float64)
+        w, U = linalg.eigh(0.5 * (K_MM + K_MM.T))
+        keep = w > _RANGE_RTOL * max(w[-1], 0.0)
+        if not keep.any():
+            raise ValueError(
+                "The kernel matrix of the inducing points is zero: the kernel "
+                "is identically zero on them, so nothing can be fitted.")
+        self._B = U[:, keep] / np.sqrt(w[keep])
+        self.rank = int(keep.sum())
+        n, self.M = n_rows(X), n_rows(Z)
+        self.cached = 8.0 * n * self.rank <= CACHE_FACTOR * budget
+        self._op = NystroemOperator(kernel, X, Z, "stream", budget)
+        start = time.perf_counter()
+        if self.cached:
+            self._A = self._scale(self._op.product(
+                self._B, "preconditioner setup"))
+            inner = self._A.T @ self._A
+        else:
+            self._A = None
+            inner = np.zeros((self.rank, self.rank))
+            for s, e, block in self._op._blocks("preconditioner setup"):
+                a = block @ self._B
+                if self.d is not None:
+                    a *= self.d[s:e, None]
+                inner += a.T @ a
+        self.setup_seconds = time.perf_counter() - start
+        self._factor, _ = cholesky_with_jitter(0.5 * (inner + inner.T),
+                                               self.alpha)
+
+    def _scale(self, R):
+        return R if self.d is None else R * self.d[:, None]
+
+    def apply(self, R):
+        """``P^-1 R`` for R of shape (n, k)."""
+        if self._A is not None:
+            T = self._A.T @ R
+        else:
+            T = self._B.T @ self._op.transpose_product(
+                self._scale(R), "preconditioner")
+        S = cho_solve(self._factor, T)
+        if self._A is not None:
+            AS = self._A @ S
+        else:
+            AS = self._scale(self._op.product(self._B @ S, "preconditioner"))
+        return (R - AS) / self.alpha
+
+
+@dataclass
+class IterativeSolution:
+    """Result of :func:`iterative_ridge`.
+
+    Attributes
+    ----------
+    coef : ndarray of shape (n, n_targets)
+        ``c``: predictions are ``k(x, X) @ coef``.
+    n_iter : int
+        Conjugate-gradient iterations run (each one pass over K).
+    residual : ndarray of shape (n_targets,)
+        Relative preconditioned residual of the returned iterate.
+    converged : bool
+    kernel_passes : float
+        Kernel evaluations in units of a symmetric pass over K (``n^2 / 2``
+        entries), the preconditioner's ``K_nM`` included.
+    rank : int
+        Rank of the Nyström preconditioner.
+    """
+
+    coef: np.ndarray
+    n_iter: int
+    residual: np.ndarray
+    converged: bool
+    kernel_passes: float
+    rank: int
+
+
+def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
+                    tol=1e-6, max_iter=100, operator=None,
+                    preconditioner=None, budget=None, random_state=None):
+    """Solve ``(K + alpha I) c = Y`` exactly by Nyström-preconditioned CG.
+
+    Parameters
+    ----------
+    kernel : callable
+        ``kernel(A, B)`` returns the Gram block between the rows of A and
+        B, ``kernel(A)`` the symmetric Gram (any scikit-learn kernel, or a
+        skinfinite kernel on arrays or paths).
+    X : ndarray, list or Sequences of length n
+        Training inputs.
+    Y : ndarray of shape (n,) or (n, k)
+        Targets; several columns share every pass over K.
+    alpha : float
+        Ridge, > 0.
+    Z : ndarray, list or Sequences, optional
+        Inducing points of the preconditioner; by default
+        :func:`default_rank` rows of X drawn uniformly.
+    sqrt_weight : ndarray of shape (n,), optional
+        Square roots of sample weights: the system becomes
+        ``(D K D + alpha I) g = D Y`` and ``c = D g``, the weighted ridge
+        ``(K + alpha W^-1) c = Y``.
+    tol : float, default=1e-6
+        Relative preconditioned residual at which CG stops.
+    max_iter : int, default=100
+    operator : RowPartitionedOperator, optional
+        Products with K (default :class:`TiledKernelOperator` on
+        ``kernel`` and ``X``).
+    preconditioner : object with ``apply(R)``, optional
+        ``P^-1 R`` for R of shape (n, k) (default
+        :class:`NystroemPreconditioner` on ``Z``); with a distributed
+        ``operator``, one whose ``K_nM`` rows live with the operator's.
+    budget : int, optional
+        Tile budget in bytes (default ``memory_budget``).
+    random_state : int, RandomState instance or None
+        Seed of the default inducing points.
+
+    Returns
+    -------
+    IterativeSolution
+        If CG does not reach ``tol`` in ``max_iter`` iterations a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says so and the
+        iterate of smallest residual is returned.
+
+    Warns
+    -----
+    LongComputationWarning
+        When :data:`TYPICAL_PASSES` passes over K are estimated (from the
+        time of the preconditioner's setup) to take more than
+        :data:`~skinfinite._core.tiling.LONG_COMPUTATION` seconds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.kernels import NTK
+    >>> from skinfinite.linalg.iterative import iterative_ridge
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> sol = iterative_ridge(NTK(depth=2), X, np.sin(X[:, 0]), 1e-2,
+    ...                       Z=X[:50], tol=1e-10)
+    >>> exact = np.linalg.solve(NTK(depth=2)(X) + 1e-2 * np.eye(300),
+    ...                         np.sin(X[:, 0]))
+    >>> sol.converged, np.allclose(sol.coef[:, 0], exact, atol=1e-6)
+    (True, True)
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    Y = Y.reshape(len(Y), -1)
+    n = n_rows(X)
+    alpha = float(alpha)
+    if not alpha > 0:
+        raise ValueError(
+            f"The iterative solver needs alpha > 0, got alpha={alpha!r}: at "
+            "alpha=0 the system is singular or nearly so and conjugate "
+            "gradients do not converge. Set alpha (the noise variance) or "
+            "use solver='cholesky'.")
+    if Z is None and preconditioner is None:
+        rng = np.random.default_rng(
+            random_state if not hasattr(random_state, "randint")
+            else random_state.randint(2**31))
+        Z = take(X, np.sort(rng.choice(n, default_rank(n), replace=False)))
+    op = TiledKernelOperator(kernel, X, budget) if operator is None else operator
+    if op.n != n:
+        raise ValueError(f"The operator has {op.n} rows but X has {n}.")
+    pre = preconditioner
+    if pre is None:
+        pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget)
+    own = isinstance(pre, NystroemPreconditioner)
+    M = pre.M if own else 0
+    pass_seconds = pre.setup_seconds * (0.5 * n) / max(M, 1) if own else 0.0
+    passes = min(max_iter, TYPICAL_PASSES)
+    if pass_seconds * passes > LONG_COMPUTATION:
+        warnings.warn(
+            f"Exact iterative solve of {n} rows: one pass over the kernel "
+            f"matrix is estimated at {pass_seconds:.0f} s from the "
+            f"preconditioner's setup, so {passes} passes would take about "
+            f"{pass_seconds * passes / 60:.0f} minutes. Use solver='nystroem' "
+            "(or fewer rows), a larger alpha or a looser tol. Ctrl-C stops "
+            "it between tiles.", LongComputationWarning, stacklevel=2)
+    d = sqrt_weight
+
+    def matmat(V):
+        if d is None:
+            return op.matmat(V) + alpha * V
+        return d[:, None] * op.matmat(d[:, None] * V) + alpha * V
+
+    B = Y if d is None else d[:, None] * Y
+    coef, n_iter, residual = conjugate_gradient(matmat, B, pre.apply, tol,
+                                                max_iter)
+    if d is not None:
+        coef = d[:, None] * coef
+    converged = bool(np.all(residual <= tol))
+    if not converged:
+        warnings.warn(
+            f"Conjugate gradients of the exact solve did not converge: after "
+            f"{n_iter} iterations the relative residual is "
+            f"{residual.max():.3g} (tol={tol:g}); returning the iterate of "
+            "smallest residual. Increase max_iter, n_inducing (a stronger "
+            "preconditioner) or alpha, or loosen tol.", ConvergenceWarning,
+            stacklevel=2)
+    # the preconditioner's K_nM passes: 2 M / n of a symmetric pass each
+    nm_passes = pre._op.rows_evaluated * M / (0.5 * n * n) if own else 0.0
+    return IterativeSolution(coef, n_iter, residual, converged,
+                             op.kernel_passes + nm_passes,
+                             getattr(pre, "rank", 0))

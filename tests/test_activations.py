@@ -74,20 +74,6 @@ def test_correlations_are_clamped():
     assert V == pytest.approx(0.5) and Vd == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("act", CLOSED + [Tanh(), GELU()], ids=repr)
-def test_partials_match_finite_differences(act):
-    k = np.array([1.3, 0.4, 0.8])
-    p = np.array(act.dual_partials(*k))
-    h = 1e-6
-    for i in range(3):
-        e = np.zeros(3)
-        e[i] = h
-        fd = (np.array(act.dual(*(k + e))) - np.array(act.dual(*(k - e)))) / (2 * h)
-        tol = 1e-6
-        assert p[2 + i] == pytest.approx(fd[0], abs=tol)
-        assert p[5 + i] == pytest.approx(fd[1], abs=tol)
-
-
 def test_price_theorem_for_quadrature():
     act = QuadratureActivation(np.sin, np.cos)
     # E[sin u sin v] closed form

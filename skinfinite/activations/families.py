@@ -25,7 +25,7 @@ that directory is writable, otherwise numba's per-user cache directory, or
 from typing import NamedTuple
 
 from numba import njit
-from numba.core import types
+from numba import types
 from numba.extending import overload
 
 from .._core.compiled import SOURCE_STAMP  # noqa: F401  (re-exported)

@@ -471,9 +471,15 @@ def _optimal_variational(model, likelihood, X, target, session,
     replaces the minibatch estimate left by the stochastic optimiser.
     """
     torch = session.torch
+    gpytorch = _modules()[1]
     from linear_operator.utils.cholesky import psd_safe_cholesky
     strategy = model.variational_strategy
-    distribution = strategy._variational_distribution
+    # q(u) by its public class among the strategy's submodules (GPyTorch
+    # keeps the module itself in a private attribute)
+    families = (gpytorch.variational.CholeskyVariationalDistribution,
+                gpytorch.variational.NaturalVariationalDistribution)
+    distribution = next(m for m in strategy.modules()
+                        if isinstance(m, families))
     with torch.no_grad():
         Z = strategy.inducing_points
         M = Z.shape[-2]

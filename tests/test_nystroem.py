@@ -206,8 +206,7 @@ def test_classifiers_with_nystroem():
         nys = cls(depth=2, alpha=1e-2, solver="nystroem", n_inducing=60,
                   random_state=0).fit(X, y)
         assert exact.solver_ == "cholesky" and nys.solver_ == "nystroem"
-        coef = (nys.regressor_.dual_coef_ if cls is NTKClassifier
-                else nys.regressor_.alpha_)
+        coef = nys.regressor_.dual_coef_
         # iris has duplicated rows, kept once among the inducing points
         M = len(nys.regressor_.inducing_points_)
         assert 55 <= M <= 60 and coef.shape == (M, 3)

@@ -167,6 +167,9 @@ _NAMED = {
         isinstance(v, numbers.Integral) and v >= 0), "an int >= 0"),
     "sequence": (lambda v: isinstance(v, (list, tuple, np.ndarray)),
                  "a list, tuple or array"),
+    "cv_object": (lambda v: hasattr(v, "split") or (
+        hasattr(v, "__iter__") and not isinstance(v, str)),
+        "a cross-validation splitter or an iterable of (train, test) splits"),
 }
 
 
@@ -195,7 +198,8 @@ def check_parameter(value, name, allowed, owner=None):
     the ``allowed`` constraints.
 
     Constraints are None, a type, :class:`Interval`, :class:`Options` or a
-    name: "boolean", "callable", "random_state", "verbose", "sequence".
+    name: "boolean", "callable", "random_state", "verbose", "sequence",
+    "cv_object".
     """
     if any(_satisfies(value, c) for c in allowed):
         return value

@@ -640,6 +640,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     inducing_points_ : ndarray of shape (n_inducing, n_features)
     loss_curve_ : list of float
         Mean negative ELBO per training point, for each epoch.
+    n_iter_ : int
+        Epochs run.
     n_features_in_ : int
 
     Examples
@@ -730,6 +732,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
             if self.max_iter:
                 _optimal_variational(model, likelihood, X, target, s)
         self.model_, self.likelihood_ = model, likelihood
+        self.n_iter_ = len(self.loss_curve_)
         self.alpha_ = float(likelihood.noise.detach()) * self._y_scale ** 2
         self.inducing_points_ = _numpy(
             model.variational_strategy.inducing_points)
@@ -786,6 +789,8 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     kernel_ : the fitted scikit-learn kernel
     loss_curve_ : list of float
         Mean negative ELBO per training point, for each epoch.
+    n_iter_ : int
+        Epochs run.
     n_features_in_ : int
 
     Examples
@@ -865,6 +870,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
                 self.loss_curve_ = _train_svgp(self, X, target, model,
                                                likelihood, n_latent, s)
         self.model_, self.likelihood_ = model, likelihood
+        self.n_iter_ = len(self.loss_curve_)
         self._store_kernel()
         return self
 

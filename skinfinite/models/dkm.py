@@ -85,10 +85,11 @@ def _check_image_shape(image_shape, filter_size):
 _PARAMS_DOC = """
     depth : int, default=3
         Number of hidden layers of the network, as in :class:`NNGPRegressor`
-        (>= 2).  The first hidden layer's Gram ``K(G_0)``, with ``G_0 = sw2
-        <x, y> / d + sb2``, is fixed by the data; the ``depth - 1`` Grams
-        above it are learned, so with ``nu=np.inf`` the machine is
-        ``NNGPRegressor(depth=depth)``.
+        (>= 2): with ``nu=np.inf`` the machine is
+        ``NNGPRegressor(depth=depth)``.  The input layer's Gram ``G_0 = sw2
+        <x, y> / d + sb2`` is fixed by the data and the output covariance is
+        ``K(G_{depth-1})``; the ``depth - 1`` Grams ``G_1 .. G_{depth-1}``
+        between them are learned.
     nu : float or sequence of float, default=100.0 (regressor), (inf, 3.0) (classifier)
         Strength of the tie of each learned layer's Gram to its NNGP prior
         (one value, or ``depth - 1`` values), > 0.  ``np.inf`` fixes a layer at the NNGP: all

@@ -248,11 +248,11 @@ def test_estimator_errors(rng):
     X, y = _data(rng, n=50)
     with pytest.raises(ValueError, match="n_inducing=60 is larger"):
         NTKRegressor(solver="nystroem", n_inducing=60).fit(X, y)
-    with pytest.raises(ValueError, match="solver must be one of"):
+    with pytest.raises(ValueError, match="'solver' parameter .* must be one of"):
         NTKRegressor(solver="cg").fit(X, y)
-    with pytest.raises(ValueError, match="inducing must be one of"):
+    with pytest.raises(ValueError, match="'inducing' parameter .* must be one of"):
         NNGPRegressor(solver="nystroem", inducing="random").fit(X, y)
-    with pytest.raises(ValueError, match="tol must be"):
+    with pytest.raises(ValueError, match="'tol' parameter"):
         NNGPRegressor(solver="nystroem", tol=-1.0).fit(X, y)
     with pytest.raises(ValueError, match="training_time needs solver"):
         NTKRegressor(solver="nystroem", training_time=1.0).fit(X, y)

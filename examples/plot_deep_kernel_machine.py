@@ -33,13 +33,13 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5,
 scaler = StandardScaler().fit(X_train)
 X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 
-params = dict(n_layers=2, max_iter=150, device="cpu", random_state=0)
+params = dict(depth=3, max_iter=150, device="cpu", random_state=0)
 nngp = DeepKernelMachineRegressor(nu=np.inf, **params).fit(X_train, y_train)
 dkm = DeepKernelMachineRegressor(nu=10.0, **params).fit(X_train, y_train)
 for name, model in (("NNGP (nu=inf)", nngp), ("deep kernel machine", dkm)):
     rmse = np.sqrt(np.mean((model.predict(X_test) - y_test) ** 2))
     print(f"{name:20s} test RMSE {rmse:.3f}, "
-          f"noise variance {model.noise_variance_:.3f}")
+          f"noise variance {model.alpha_:.3f}")
 
 # %%
 # The Grams of the training points, sorted by the first feature, as

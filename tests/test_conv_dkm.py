@@ -146,7 +146,7 @@ def test_initial_machine_is_its_infinite_nu_limit(rng):
     learned, fixed = _machine(rng, [10.0, 10.0]), _machine(rng, [np.inf] * 2)
     fixed.load_state_dict({k: v for k, v in learned.state_dict().items()
                            if not k.startswith("factors")}, strict=False)
-    learned.initialise(None, torch.zeros(8, 2, dtype=torch.float64))
+    learned.initialize(None, torch.zeros(8, 2, dtype=torch.float64))
     with torch.no_grad():
         a, b = learned.propagate(X)[0], fixed.propagate(X)[0]
     for x, y in [(a.ii, b.ii), (a.ti, b.ti), (a.t, b.t)]:
@@ -162,7 +162,7 @@ def test_nystroem_residuals_stay_non_negative_after_training(rng):
     X = torch.as_tensor(rng.normal(size=(10, 32)))
     y = torch.as_tensor(rng.normal(size=(10, 2)))
     model = _machine(rng, [1.0, 1.0])
-    model.initialise([X], y)
+    model.initialize([X], y)
     optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
     for _ in range(20):
         optimiser.zero_grad()
@@ -181,7 +181,7 @@ def test_objective_gradients_by_finite_differences(rng):
     X = torch.as_tensor(rng.normal(size=(3, 32)))
     y = torch.as_tensor(rng.normal(size=(3, 2)))
     model = _machine(rng, [3.0, np.inf], P=4)
-    model.initialise([X], y)
+    model.initialize([X], y)
     params = dict(model.named_parameters())
     for name in ("Z", "mixes.0", "readout", "factors.0", "q_mean"):
         p = params[name]

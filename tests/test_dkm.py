@@ -95,13 +95,13 @@ def _set_factors(model, factors):
 
 
 # ---------------------------------------------------------------- nu -> inf
-@pytest.mark.parametrize("n_layers", [1, 3])
-def test_infinite_nu_is_the_nngp_regressor(rng, n_layers):
+@pytest.mark.parametrize("depth", [2, 4])
+def test_infinite_nu_is_the_nngp_regressor(rng, depth):
     X, y = _data(rng)
     Xt = rng.normal(size=(9, 3))
-    dkm = DeepKernelMachineRegressor(n_layers=n_layers, nu=np.inf, max_iter=0,
-                                     noise_variance=0.05).fit(X, y)
-    gp = NNGPRegressor(depth=n_layers + 1, alpha=0.05).fit(X, _standardised(y))
+    dkm = DeepKernelMachineRegressor(depth=depth, nu=np.inf, max_iter=0,
+                                     alpha=0.05).fit(X, y)
+    gp = NNGPRegressor(depth=depth, alpha=0.05).fit(X, _standardised(y))
     mean, std = dkm.predict(Xt, return_std=True)
     ref_mean, ref_std = gp.predict(Xt, return_std=True)
     np.testing.assert_allclose(mean, ref_mean * y.std() + y.mean(),
@@ -111,10 +111,10 @@ def test_infinite_nu_is_the_nngp_regressor(rng, n_layers):
 
 def test_infinite_nu_learns_only_the_noise(rng):
     X, y = _data(rng)
-    dkm = DeepKernelMachineRegressor(n_layers=1, nu=np.inf, max_iter=30,
-                                     noise_variance=0.3).fit(X, y)
-    assert dkm.noise_variance_ < 0.3  # the data are nearly noise free
-    gp = NNGPRegressor(depth=2, alpha=dkm.noise_variance_).fit(
+    dkm = DeepKernelMachineRegressor(depth=2, nu=np.inf, max_iter=30,
+                                     alpha=0.3).fit(X, y)
+    assert dkm.alpha_ < 0.3  # the data are nearly noise free
+    gp = NNGPRegressor(depth=2, alpha=dkm.alpha_).fit(
         X, _standardised(y))
     np.testing.assert_allclose(dkm.predict(X[:5]),
                                gp.predict(X[:5]) * y.std() + y.mean(),
@@ -129,11 +129,11 @@ def test_large_nu_approaches_the_nngp(rng, monkeypatch):
     ref_mean = ref.predict(Xt) * y.std() + y.mean()
     gaps = []
     for nu in (1e-2, 1e1, 1e4):
-        dkm = DeepKernelMachineRegressor(n_layers=2, nu=nu, max_iter=40,
-                                         noise_variance=0.1, random_state=0)
+        dkm = DeepKernelMachineRegressor(depth=3, nu=nu, max_iter=40,
+                                         alpha=0.1, random_state=0)
         # the noise is learned in both models; compare at the learned one
         dkm.fit(X, y)
-        ref = NNGPRegressor(depth=3, alpha=dkm.noise_variance_).fit(
+        ref = NNGPRegressor(depth=3, alpha=dkm.alpha_).fit(
             X, _standardised(y))
         ref_mean = ref.predict(Xt) * y.std() + y.mean()
         gaps.append(np.abs(dkm.predict(Xt) - ref_mean).max())
@@ -145,7 +145,7 @@ def test_large_nu_approaches_the_nngp(rng, monkeypatch):
 
 def test_infinite_nu_layer_grams_are_the_nngp(rng):
     X, y = _data(rng, n=25)
-    dkm = DeepKernelMachineRegressor(n_layers=3, nu=np.inf, max_iter=0).fit(X, y)
+    dkm = DeepKernelMachineRegressor(depth=4, nu=np.inf, max_iter=0).fit(X, y)
     grams = dkm.layer_grams()
     assert len(grams) == 4
     for layer, G in enumerate(grams):
@@ -158,9 +158,9 @@ def test_infinite_nu_layer_grams_are_the_nngp(rng):
 def test_squared_exponential_infinite_nu_is_the_deep_gp_limit(rng):
     X, y = _data(rng, n=30)
     Xt = rng.normal(size=(6, 3))
-    dkm = DeepKernelMachineRegressor(n_layers=2, nu=np.inf, max_iter=0,
-                                     kernel="squared_exponential",
-                                     noise_variance=0.05).fit(X, y)
+    dkm = DeepKernelMachineRegressor(depth=3, nu=np.inf, max_iter=0,
+                                     layer_kernel="squared_exponential",
+                                     alpha=0.05).fit(X, y)
     both = np.vstack([X, Xt])
     K = _np_layer_kernel(_np_layer_kernel(_np_layer_kernel(
         _np_input(both), "squared_exponential"), "squared_exponential"),
@@ -324,8 +324,8 @@ def test_sparse_initialisation_is_the_nngp_posterior(rng, monkeypatch):
     monkeypatch.setattr(_dkm, "PRIOR_NUGGET", 0.0)
     X, y = _data(rng, n=40)
     Xt = rng.normal(size=(5, 3))
-    sparse = DeepKernelMachineRegressor(n_layers=2, n_inducing=40, max_iter=0,
-                                        noise_variance=0.1,
+    sparse = DeepKernelMachineRegressor(depth=3, n_inducing=40, max_iter=0,
+                                        alpha=0.1,
                                         random_state=0).fit(X, y)
     gp = NNGPRegressor(depth=3, alpha=0.1).fit(X, _standardised(y))
     np.testing.assert_allclose(sparse.predict(Xt),
@@ -389,7 +389,7 @@ def test_objective_gradients_by_finite_differences(rng):
                          [(None, "auto"), (15, "auto"), (15, "exact")])
 def test_training_decreases_the_loss(rng, n_inducing, output_layer):
     X, y = _data(rng, n=60)
-    dkm = DeepKernelMachineRegressor(n_layers=2, nu=1.0, n_inducing=n_inducing,
+    dkm = DeepKernelMachineRegressor(depth=3, nu=1.0, n_inducing=n_inducing,
                                      output_layer=output_layer,
                                      batch_size=20, max_iter=20,
                                      random_state=0).fit(X, y)
@@ -402,7 +402,7 @@ def test_training_decreases_the_loss(rng, n_inducing, output_layer):
 def test_classifier(n_inducing):
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    clf = DeepKernelMachineClassifier(n_layers=2, nu=1.0, n_inducing=n_inducing,
+    clf = DeepKernelMachineClassifier(depth=3, nu=1.0, n_inducing=n_inducing,
                                       batch_size=50, max_iter=10,
                                       random_state=0).fit(X, y)
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
@@ -468,7 +468,7 @@ def test_exact_output_with_inducing_points_at_infinite_nu_is_the_nngp(rng):
     dkm = DeepKernelMachineRegressor(nu=np.inf, n_inducing=8,
                                      output_layer="exact", max_iter=10,
                                      random_state=0).fit(X, y)
-    gp = NNGPRegressor(depth=3, alpha=dkm.noise_variance_).fit(
+    gp = NNGPRegressor(depth=3, alpha=dkm.alpha_).fit(
         X, _standardised(y))
     mean, std = dkm.predict(Xt, return_std=True)
     ref_mean, ref_std = gp.predict(Xt, return_std=True)
@@ -497,7 +497,7 @@ def test_gaussian_classifier_at_infinite_nu_is_the_nngp_classifier(rng):
     X, y = _iris()
     Xt = rng.normal(size=(25, 4))
     dkm = DeepKernelMachineClassifier(nu=np.inf, likelihood="gaussian",
-                                      noise_variance=1e-2, max_iter=0).fit(X, y)
+                                      alpha=1e-2, max_iter=0).fit(X, y)
     ref = NNGPClassifier(depth=3, alpha=1e-2).fit(X, y)
     np.testing.assert_allclose(dkm.predict_proba(Xt), ref.predict_proba(Xt),
                                rtol=1e-9, atol=1e-11)
@@ -510,7 +510,7 @@ def test_gaussian_classifier_without_training_predicts_as_the_nngp(rng):
     X, y = _iris()
     Xt = X + 0.3 * rng.normal(size=X.shape)
     dkm = DeepKernelMachineClassifier(nu=10.0, likelihood="gaussian",
-                                      noise_variance=1e-2, temperature=1.0,
+                                      alpha=1e-2, temperature=1.0,
                                       max_iter=0).fit(X, y)
     ref = NNGPClassifier(depth=3, alpha=1e-2, temperature=1.0).fit(X, y)
     np.testing.assert_array_equal(dkm.predict(Xt), ref.predict(Xt))
@@ -524,7 +524,7 @@ def test_gaussian_classifier_training_raises_the_objective():
     clf = DeepKernelMachineClassifier(nu=10.0, likelihood="gaussian",
                                       max_iter=15, random_state=0).fit(X, y)
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
-    assert clf.noise_variance_ > 0 and clf.noise_variance_ != 1e-2
+    assert clf.alpha_ > 0 and clf.alpha_ != 1e-2
     assert clf.score(X, y) > 0.9
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(1), 1.0)
@@ -609,17 +609,18 @@ def test_clone_pickle_pipeline_gridsearch(rng):
 
 # ------------------------------------------------------------------- errors
 @pytest.mark.parametrize("params, message", [
-    ({"nu": 0.0}, "nu must be > 0"),
-    ({"nu": -1.0}, "nu must be > 0"),
+    ({"nu": 0.0}, "'nu' parameter"),
+    ({"nu": -1.0}, "'nu' parameter"),
+    ({"nu": [1.0, -2.0]}, "nu must be > 0"),
     ({"nu": [1.0, 2.0, 3.0]}, "nu has 3 entries"),
-    ({"kernel": "matern"}, "kernel must be one of"),
-    ({"n_layers": 0}, "n_layers must be >= 1"),
-    ({"learning_rate": -1.0}, "learning_rate must be"),
-    ({"device": "tpu"}, "device must be one of"),
-    ({"likelihood": "probit"}, "likelihood must be one of"),
-    ({"likelihood": "gaussian", "noise_variance": 0.0}, "noise_variance must be"),
-    ({"temperature": -1.0}, "temperature must be"),
-    ({"output_layer": "dense"}, "output_layer must be one of"),
+    ({"layer_kernel": "matern"}, "'layer_kernel' parameter .* must be one of"),
+    ({"depth": 1}, "'depth' parameter .* must be an int in the range \\[2, inf\\)"),
+    ({"learning_rate": -1.0}, "'learning_rate' parameter"),
+    ({"device": "tpu"}, "'device' parameter .* must be one of"),
+    ({"likelihood": "probit"}, "'likelihood' parameter .* must be one of"),
+    ({"likelihood": "gaussian", "alpha": 0.0}, "'alpha' parameter"),
+    ({"temperature": -1.0}, "'temperature' parameter"),
+    ({"output_layer": "dense"}, "'output_layer' parameter .* must be one of"),
     ({"output_layer": "exact", "likelihood": "softmax"}, "needs the Gaussian"),
 ])
 def test_bad_parameters(rng, params, message):

@@ -205,7 +205,7 @@ def test_gp_regressor_with_fixed_hyperparameters_is_the_exact_posterior(
     X, y = _regression()
     Xt = np.random.default_rng(3).normal(size=(15, 3))
     kernel = NTK(depth=2, weight_variance=1.5, bias_variance=0.2)
-    gp = GPRegressor(kernel, noise=1e-2, max_iter=0,
+    gp = GPRegressor(kernel, alpha=1e-2, max_iter=0,
                      normalize_y=normalize_y).fit(X, y)
     mean, std = gp.predict(Xt, return_std=True)
     ref = GaussianProcessRegressor(kernel, alpha=1e-2 if not normalize_y else
@@ -216,7 +216,7 @@ def test_gp_regressor_with_fixed_hyperparameters_is_the_exact_posterior(
     np.testing.assert_allclose(std, rs, rtol=1e-8, atol=1e-10)
     if not normalize_y:
         nn = NNGPRegressor(depth=3, alpha=1e-2).fit(X, y)
-        gp2 = GPRegressor(NNGP(depth=3), noise=1e-2, max_iter=0,
+        gp2 = GPRegressor(NNGP(depth=3), alpha=1e-2, max_iter=0,
                           normalize_y=False).fit(X, y)
         np.testing.assert_allclose(gp2.predict(Xt), nn.predict(Xt),
                                    rtol=1e-9, atol=1e-10)
@@ -235,7 +235,7 @@ def test_marginal_likelihood_fit_improves(optimizer, lr):
         start.log_marginal_likelihood_value_ + 5
     assert gp.loss_curve_[-1] < gp.loss_curve_[0]
     assert gp.kernel_.weight_variance != 2.0
-    assert gp.noise_ > 0
+    assert gp.alpha_ > 0
 
 
 def test_gp_regressor_is_deterministic_and_picklable():
@@ -251,10 +251,10 @@ def test_svgp_with_training_inducing_points_approaches_exact():
     X, y = _regression(40)
     kernel = NNGP(depth=2, weight_variance_bounds="fixed",
                   bias_variance_bounds="fixed")
-    exact = GPRegressor(kernel, noise=0.05, max_iter=0).fit(X, y)
-    svgp = SVGPRegressor(kernel, n_inducing=40, learn_inducing_locations=False,
-                         batch_size=40, n_epochs=300, learning_rate=0.05,
-                         noise=0.05, fit_noise=False, init_subset=0,
+    exact = GPRegressor(kernel, alpha=0.05, max_iter=0).fit(X, y)
+    svgp = SVGPRegressor(kernel, n_inducing=40, learn_inducing=False,
+                         batch_size=40, max_iter=300, learning_rate=0.05,
+                         alpha=0.05, fit_alpha=False, init_subset=0,
                          natural_gradient=False, random_state=0)
     # noise fixed too: only the variational distribution is trained (by
     # Adam; the closed-form update at the end then makes it exact)
@@ -276,10 +276,10 @@ def test_svgp_natural_gradient_step_is_the_exact_posterior():
     X, y = _regression(30)
     kernel = NTK(depth=2, weight_variance_bounds="fixed",
                  bias_variance_bounds="fixed")
-    exact = GPRegressor(kernel, noise=0.05, max_iter=0).fit(X, y)
-    svgp = SVGPRegressor(kernel, n_inducing=30, learn_inducing_locations=False,
-                         batch_size=30, n_epochs=3, noise=0.05,
-                         fit_noise=False, natural_gradient=True,
+    exact = GPRegressor(kernel, alpha=0.05, max_iter=0).fit(X, y)
+    svgp = SVGPRegressor(kernel, n_inducing=30, learn_inducing=False,
+                         batch_size=30, max_iter=3, alpha=0.05,
+                         fit_alpha=False, natural_gradient=True,
                          natural_learning_rate=1.0, random_state=0).fit(X, y)
     Xt = np.random.default_rng(5).normal(size=(8, 3))
     mean, std = exact.predict(Xt, return_std=True)
@@ -294,9 +294,9 @@ def test_svgp_closed_form_variational_is_the_exact_posterior(natural):
     # q(u) reproduce the exact posterior, up to the jitter of K_ZZ
     X, y = _regression(40)
     kernel = NNGP(depth=2)
-    exact = GPRegressor(kernel, noise=0.05, max_iter=0).fit(X, y)
-    svgp = SVGPRegressor(kernel, n_inducing=40, n_epochs=0, init_subset=0,
-                         noise=0.05, natural_gradient=natural,
+    exact = GPRegressor(kernel, alpha=0.05, max_iter=0).fit(X, y)
+    svgp = SVGPRegressor(kernel, n_inducing=40, max_iter=0, init_subset=0,
+                         alpha=0.05, natural_gradient=natural,
                          random_state=0).fit(X, y)
     Xt = np.random.default_rng(7).normal(size=(8, 3))
     mean, std = exact.predict(Xt, return_std=True)
@@ -309,15 +309,15 @@ def test_svgp_starts_from_the_subset_marginal_likelihood_fit():
     # a subset as large as the data: the starting hyperparameters are the
     # exact GP's L-BFGS fit on all rows
     X, y = _regression(50)
-    exact = GPRegressor(noise=0.1, optimizer="lbfgs", learning_rate=0.5,
+    exact = GPRegressor(alpha=0.1, optimizer="lbfgs", learning_rate=0.5,
                         max_iter=50).fit(X, y)
-    svgp = SVGPRegressor(n_inducing=20, n_epochs=0, init_subset=1000,
+    svgp = SVGPRegressor(n_inducing=20, max_iter=0, init_subset=1000,
                          random_state=0).fit(X, y)
     for name in ("weight_variance", "bias_variance"):
         assert getattr(svgp.kernel_, name) == pytest.approx(
             getattr(exact.kernel_, name), rel=1e-6)
-    assert svgp.noise_ == pytest.approx(exact.noise_, rel=1e-6)
-    cold = SVGPRegressor(n_inducing=20, n_epochs=0, init_subset=0,
+    assert svgp.alpha_ == pytest.approx(exact.alpha_, rel=1e-6)
+    cold = SVGPRegressor(n_inducing=20, max_iter=0, init_subset=0,
                          random_state=0).fit(X, y)
     assert cold.kernel_.bias_variance == pytest.approx(
         NNGP(depth=3).bias_variance)
@@ -326,7 +326,7 @@ def test_svgp_starts_from_the_subset_marginal_likelihood_fit():
 def test_svgp_classifier_sanity():
     from sklearn.datasets import make_moons
     X, y = make_moons(200, noise=0.1, random_state=0)
-    clf = SVGPClassifier(NNGP(depth=2), n_inducing=30, n_epochs=30,
+    clf = SVGPClassifier(NNGP(depth=2), n_inducing=30, max_iter=30,
                          batch_size=64, learning_rate=0.05, random_state=0)
     clf.fit(X, np.where(y == 1, "b", "a"))
     assert clf.score(X, np.where(y == 1, "b", "a")) > 0.9
@@ -334,8 +334,8 @@ def test_svgp_classifier_sanity():
     np.testing.assert_allclose(p.sum(1), 1.0)
     from sklearn.datasets import load_iris
     Xi, yi = load_iris(return_X_y=True)
-    clf3 = SVGPClassifier(n_inducing=20, n_epochs=20, learning_rate=0.05,
-                          n_samples=16, random_state=0).fit(Xi, yi)
+    clf3 = SVGPClassifier(n_inducing=20, max_iter=20, learning_rate=0.05,
+                          n_mc_samples=16, random_state=0).fit(Xi, yi)
     assert clf3.score(Xi, yi) > 0.9
     assert clf3.decision_function(Xi[:4]).shape == (4, 3)
     # each row's probabilities do not depend on the other rows
@@ -349,7 +349,7 @@ def test_svgp_classifier_sanity():
     ({"optimizer": "sgd"}, "optimizer"),
     ({"learning_rate": -1.0}, "learning_rate"),
     ({"max_iter": -1}, "max_iter"),
-    ({"noise": 0.0}, "noise"),
+    ({"alpha": 0.0}, "alpha"),
     ({"kernel": "relu"}, "kernel"),
     ({"kernel": NNGP(depth=0)}, "depth"),
     ({"dtype": "float16"}, "dtype"),
@@ -363,7 +363,7 @@ def test_gp_regressor_bad_params(params, match):
 @pytest.mark.parametrize("params,match", [
     ({"n_inducing": 0}, "n_inducing"),
     ({"batch_size": 0}, "batch_size"),
-    ({"n_epochs": -2}, "n_epochs"),
+    ({"max_iter": -2}, "max_iter"),
 ])
 def test_svgp_bad_params(params, match):
     X, y = _regression(10)
@@ -374,7 +374,7 @@ def test_svgp_bad_params(params, match):
 
 
 @pytest.mark.parametrize("params,match", [
-    ({"inducing_init": "grid"}, "inducing_init"),
+    ({"inducing": "grid"}, "inducing"),
     ({"init_subset": -1}, "init_subset"),
 ])
 def test_svgp_regressor_bad_params(params, match):
@@ -394,10 +394,10 @@ _FAST = dict(kernel=NNGP(depth=1))
 
 @parametrize_with_checks([
     GPRegressor(max_iter=3, random_state=0, **_FAST),
-    SVGPRegressor(n_inducing=10, n_epochs=20, batch_size=64, learning_rate=0.05,
+    SVGPRegressor(n_inducing=10, max_iter=20, batch_size=64, learning_rate=0.05,
                   random_state=0, **_FAST),
-    SVGPClassifier(n_inducing=10, n_epochs=15, batch_size=64,
-                   learning_rate=0.1, n_samples=8, random_state=0, **_FAST),
+    SVGPClassifier(n_inducing=10, max_iter=15, batch_size=64,
+                   learning_rate=0.1, n_mc_samples=8, random_state=0, **_FAST),
 ])
 def test_sklearn_compatible(estimator, check):
     check(estimator)

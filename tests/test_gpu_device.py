@@ -158,7 +158,7 @@ def test_gpytorch_estimators_on_cuda(data):
     X, Xt, seed = data
     y = np.sin(X[:, 0]) + 0.1 * X[:, 1]
     for model in (GPRegressor(max_iter=20, random_state=0),
-                  SVGPRegressor(n_inducing=64, n_epochs=2, random_state=0)):
+                  SVGPRegressor(n_inducing=64, max_iter=2, random_state=0)):
         cpu = model.set_params(device="cpu").fit(X, y).predict(Xt)
         gpu = model.set_params(device="gpu").fit(X, y).predict(Xt)
         np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4,

@@ -255,7 +255,7 @@ def test_given_kernel(rng):
     assert given.kernel_ is not kernel
     with pytest.raises(ValueError, match="length_scale only configure the default kernel"):
         _clf(kernel=kernel, length_scale=2.0).fit(X, y)
-    with pytest.raises(TypeError, match="kernel must be"):
+    with pytest.raises(TypeError, match="'kernel' parameter .* must be"):
         _clf(kernel=3).fit(X, y)
 
 

@@ -175,9 +175,9 @@ def test_gp_estimators_report_only_when_verbose(rng, capfd):
     fast = dict(kernel=NNGP(depth=1), random_state=0)
     with skinfinite.config_context(show_progress="auto",
                                    progress_min_work=0):
-        models.SVGPRegressor(n_inducing=5, n_epochs=2, **fast).fit(X, y)
+        models.SVGPRegressor(n_inducing=5, max_iter=2, **fast).fit(X, y)
     assert capfd.readouterr().err == ""
-    models.SVGPRegressor(n_inducing=5, n_epochs=2, verbose=1, **fast).fit(X, y)
+    models.SVGPRegressor(n_inducing=5, max_iter=2, verbose=1, **fast).fit(X, y)
     err = capfd.readouterr().err
     assert "epoch 2/2" in err
 

@@ -11,7 +11,7 @@ import numpy as np
 
 import skinfinite  # before torch: sets OMP_WAIT_POLICY for both thread pools
 
-N, D, N_INDUCING, N_LAYERS = 50000, 10, 100, 3
+N, D, N_INDUCING, DEPTH = 50000, 10, 100, 4  # 3 learned layers
 
 
 def _data(n=N, d=D, seed=0):
@@ -37,7 +37,7 @@ class SparseEpoch:
         from skinfinite.models import DeepKernelMachineRegressor
 
         DeepKernelMachineRegressor(
-            n_layers=N_LAYERS, n_inducing=N_INDUCING, activation=activation,
+            depth=DEPTH, n_inducing=N_INDUCING, activation=activation,
             max_iter=1, batch_size=256, device="cpu",
             random_state=0).fit(self.X, self.y)
 
@@ -68,13 +68,13 @@ class FullFit:
 
 class ConvolutionalEpoch:
     """One epoch on the digits as 8 x 8 images: 64 or 128 inducing points,
-    1 or 2 learned convolutional layers, minibatches of 128."""
+    depth 2 or 3 (1 or 2 learned convolutional layers), minibatches of 128."""
 
-    params = ([64, 128], [1, 2])
-    param_names = ["n_inducing", "n_layers"]
+    params = ([64, 128], [2, 3])
+    param_names = ["n_inducing", "depth"]
     timeout = 300
 
-    def setup(self, n_inducing, n_layers):
+    def setup(self, n_inducing, depth):
         try:
             import torch  # noqa: F401
         except ImportError:
@@ -85,10 +85,10 @@ class ConvolutionalEpoch:
         X, self.y = load_digits(return_X_y=True)
         self.X = X / 16.0
 
-    def time_one_epoch(self, n_inducing, n_layers):
+    def time_one_epoch(self, n_inducing, depth):
         from skinfinite.models import DeepKernelMachineClassifier
 
         DeepKernelMachineClassifier(
-            image_shape=(8, 8), n_inducing=n_inducing, n_layers=n_layers,
+            image_shape=(8, 8), n_inducing=n_inducing, depth=depth,
             likelihood="gaussian", max_iter=1, batch_size=128, device="cpu",
             random_state=0).fit(self.X, self.y)

@@ -11,6 +11,8 @@ training part) of
   standard deviation), seed 0.
 
 The NNGP is that of a ReLU network with ``n_layers + 1`` hidden layers
+(``--n-layers`` counts the learned layers; the machines get
+``depth=n_layers + 1``)
 (``weight_variance=2``, ``bias_variance=0.1``) with its noise variance fitted
 by marginal likelihood: the deep kernel machine with ``nu=np.inf``, which is
 ``NNGPRegressor(depth=n_layers + 1, alpha=<that noise>)`` (tested to
@@ -111,7 +113,7 @@ def _regressor(args, nu, seed):
     # nu=inf is the NNGP whatever the inducing points: fit it as the full one
     inducing = args.inducing if args.inducing and np.isfinite(nu) else None
     return DeepKernelMachineRegressor(
-        n_layers=args.n_layers, nu=nu, n_inducing=inducing,
+        depth=args.n_layers + 1, nu=nu, n_inducing=inducing,
         output_layer="exact", max_iter=args.epochs,
         learning_rate=args.learning_rate, device="cpu", random_state=seed)
 
@@ -173,7 +175,7 @@ def _classifier(args, nu):
     inducing = (args.inducing_classifier
                 if args.inducing_classifier and np.isfinite(nu).any() else None)
     return DeepKernelMachineClassifier(
-        n_layers=args.n_layers, nu=nu, n_inducing=inducing,
+        depth=args.n_layers + 1, nu=nu, n_inducing=inducing,
         output_layer=args.output_layer_classifier,
         likelihood=args.likelihood, max_iter=args.epochs_classifier,
         learn_output_scale=args.learn_output_scale,
@@ -214,7 +216,7 @@ def _classification_split(args, X, y, seed):
               f"n_inducing={clf.n_inducing}, "
               f"output_layer={args.output_layer_classifier}, max_iter="
               f"{args.epochs_classifier}) accuracy {out[key]:.4f} (noise "
-              f"{getattr(clf, 'noise_variance_', float('nan')):.4g}, "
+              f"{getattr(clf, 'alpha_', float('nan')):.4g}, "
               f"{time.perf_counter() - start:.0f} s)", flush=True)
     return out, nu
 
@@ -254,7 +256,7 @@ def images(args):
         start = time.perf_counter()
         clf = DeepKernelMachineClassifier(
             image_shape=(8, 8), n_inducing=args.inducing_classifier,
-            n_layers=args.n_layers, nu=args.nu_classifier,
+            depth=args.n_layers + 1, nu=args.nu_classifier,
             likelihood=args.likelihood, max_iter=args.epochs_classifier,
             learning_rate=args.learning_rate, batch_size=args.batch_size,
             device="cpu", random_state=0)
@@ -308,7 +310,7 @@ def validation_pilot(args):
             models = [NNGPClassifier(depth=args.n_layers + 1, alpha=alpha)
                       for alpha in (1e-10, 1e-2)]
             models += [DeepKernelMachineClassifier(
-                **{"n_layers": args.n_layers, "device": "cpu",
+                **{"depth": args.n_layers + 1, "device": "cpu",
                    "random_state": 0, **config}) for config in configs]
             for name, model in zip(names, models):
                 start = time.perf_counter()
@@ -332,7 +334,7 @@ def speed(args):
     y = np.sin(X[:, 0]) + 0.1 * rng.standard_normal(50000)
     for activation in args.activations.split(","):
         start = time.perf_counter()
-        DeepKernelMachineRegressor(n_layers=3, n_inducing=100, max_iter=1,
+        DeepKernelMachineRegressor(depth=4, n_inducing=100, max_iter=1,
                                    activation=activation, device="cpu",
                                    random_state=0).fit(X, y)
         print(f"one epoch, 50000 x 10, 100 inducing, 3 layers, {activation}: "
@@ -343,7 +345,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--part", default="regression,classification,speed")
     parser.add_argument("--splits", type=int, default=3)
-    parser.add_argument("--n-layers", type=int, default=2)
+    parser.add_argument("--n-layers", type=int, default=2,
+                        help="learned layers (the machines' depth minus 1)")
     parser.add_argument("--nu", type=float, default=100.0)
     parser.add_argument("--nu-grid", type=lambda s: [float(v) for v in s.split(",")],
                         default=None, help="e.g. 30,100,300,1000: choose nu "

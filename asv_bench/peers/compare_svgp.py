@@ -94,11 +94,11 @@ def exact_reference(X, y, Xt, yt, args, rng):
     out["hyper_fit_s"] = time.perf_counter() - t0
     kern = hyper.kernel_
     out["hyper"] = dict(weight_variance=kern.weight_variance,
-                        bias_variance=kern.bias_variance, noise=hyper.noise_)
+                        bias_variance=kern.bias_variance, noise=hyper.alpha_)
     t0 = time.perf_counter()
-    mean, var = exact_posterior(X, y, Xt, kern, hyper.noise_)
+    mean, var = exact_posterior(X, y, Xt, kern, hyper.alpha_)
     out["exact_s"] = time.perf_counter() - t0
-    out["exact_ll"] = log_density(yt, mean, var + hyper.noise_)
+    out["exact_ll"] = log_density(yt, mean, var + hyper.alpha_)
     out["exact_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
     return out
 
@@ -189,20 +189,20 @@ def main():
             kernel, noise = starts[name]
             svgp = SVGPRegressor(kernel, n_inducing=args.n_inducing,
                                  batch_size=args.batch_size,
-                                 n_epochs=args.epochs,
+                                 max_iter=args.epochs,
                                  learning_rate=args.learning_rate,
-                                 noise=noise,
+                                 alpha=noise,
                                  natural_gradient=args.natural,
                                  init_subset=args.init_subset,
                                  random_state=args.seed)
         svgp.fit(X, y)
         result[name + "_fit_s"] = time.perf_counter() - t0
         mean, std = svgp.predict(Xt, return_std=True)
-        result[name + "_ll"] = log_density(yt, mean, std ** 2 + svgp.noise_)
+        result[name + "_ll"] = log_density(yt, mean, std ** 2 + svgp.alpha_)
         result[name + "_rmse"] = float(np.sqrt(np.mean((yt - mean) ** 2)))
         result[name + "_hyper"] = dict(
             weight_variance=svgp.kernel_.weight_variance,
-            bias_variance=svgp.kernel_.bias_variance, noise=svgp.noise_)
+            bias_variance=svgp.kernel_.bias_variance, noise=svgp.alpha_)
         result[name + "_loss_curve"] = svgp.loss_curve_
         result[name + "_relative_gap"] = ((result["exact_ll"]
                                            - result[name + "_ll"])

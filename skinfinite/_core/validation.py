@@ -1,4 +1,5 @@
 """Input checks shared by kernels and estimators (scikit-learn style errors)."""
+import functools
 import numbers
 
 import numpy as np
@@ -72,3 +73,181 @@ def check_dtype(dtype):
     if key not in _DTYPES:
         raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}.")
     return _DTYPES[key]
+
+
+# ------------------------------------------------- declarative parameter checks
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter outside its allowed values.
+
+    Both a ValueError and a TypeError, as scikit-learn's own, so that code
+    catching either (a wrong value or a wrong type) catches it.
+    """
+
+
+class Interval:
+    """Numbers of one kind between two bounds.
+
+    Parameters
+    ----------
+    kind : numbers.Integral or numbers.Real
+        Integral takes integers only; Real takes integers and floats (never
+        booleans in either case).
+    left, right : number or None
+        Bounds; None means unbounded on that side.
+    closed : {"left", "right", "both", "neither"}
+        Which bounds belong to the interval.  An unbounded side holds
+        infinity only when it is closed (``Interval(Real, 0, None,
+        closed="both")`` is ``[0, inf]``).
+    """
+
+    def __init__(self, kind, left, right, *, closed):
+        if kind not in (numbers.Integral, numbers.Real):
+            raise ValueError("kind must be numbers.Integral or numbers.Real.")
+        if closed not in ("left", "right", "both", "neither"):
+            raise ValueError(f"closed={closed!r} is not one of 'left', "
+                             "'right', 'both', 'neither'.")
+        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+
+    def __contains__(self, value):
+        if not isinstance(value, self.kind) or isinstance(value, (bool, np.bool_)):
+            return False
+        if value != value:  # NaN
+            return False
+        low = -np.inf if self.left is None else self.left
+        high = np.inf if self.right is None else self.right
+        left_in = self.closed in ("left", "both")
+        right_in = self.closed in ("right", "both")
+        above = value >= low if left_in else value > low
+        below = value <= high if right_in else value < high
+        return bool(above and below)
+
+    def __str__(self):
+        what = "an int" if self.kind is numbers.Integral else "a float"
+        low = "-inf" if self.left is None else f"{self.left:g}"
+        high = "inf" if self.right is None else f"{self.right:g}"
+        return (f"{what} in the range {'[' if self.closed in ('left', 'both') else '('}"
+                f"{low}, {high}{']' if self.closed in ('right', 'both') else ')'}")
+
+
+class Options:
+    """A fixed set of allowed values (compared by equality)."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def __contains__(self, value):
+        for v in self.values:
+            if isinstance(v, str) != isinstance(value, str):
+                continue
+            try:
+                if bool(value == v):
+                    return True
+            except (TypeError, ValueError):   # arrays compare element-wise
+                continue
+        return False
+
+    def __str__(self):
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+def _is_random_state(value):
+    return (value is None or isinstance(value, np.random.RandomState)
+            or (isinstance(value, numbers.Integral)
+                and not isinstance(value, (bool, np.bool_))
+                and 0 <= value < 2 ** 32))
+
+
+#: Named constraints: what each accepts, and how errors describe it.
+_NAMED = {
+    "boolean": (lambda v: isinstance(v, (bool, np.bool_)), "a bool"),
+    "callable": (callable, "a callable"),
+    "random_state": (_is_random_state,
+                     "None, an int in [0, 2**32 - 1] or a RandomState"),
+    "verbose": (lambda v: isinstance(v, (bool, np.bool_)) or (
+        isinstance(v, numbers.Integral) and v >= 0), "an int >= 0"),
+    "sequence": (lambda v: isinstance(v, (list, tuple, np.ndarray)),
+                 "a list, tuple or array"),
+    "cv_object": (lambda v: hasattr(v, "split") or (
+        hasattr(v, "__iter__") and not isinstance(v, str)),
+        "a cross-validation splitter or an iterable of (train, test) splits"),
+}
+
+
+def _satisfies(value, constraint):
+    if constraint is None:
+        return value is None
+    if isinstance(constraint, (Interval, Options)):
+        return value in constraint
+    if isinstance(constraint, str):
+        return _NAMED[constraint][0](value)
+    return isinstance(value, constraint)
+
+
+def _describe(constraint):
+    if constraint is None:
+        return "None"
+    if isinstance(constraint, (Interval, Options)):
+        return str(constraint)
+    if isinstance(constraint, str):
+        return _NAMED[constraint][1]
+    return f"an instance of {constraint.__name__}"
+
+
+def check_parameter(value, name, allowed, owner=None):
+    """Raise :class:`InvalidParameterError` unless ``value`` meets one of
+    the ``allowed`` constraints.
+
+    Constraints are None, a type, :class:`Interval`, :class:`Options` or a
+    name: "boolean", "callable", "random_state", "verbose", "sequence",
+    "cv_object".
+    """
+    if any(_satisfies(value, c) for c in allowed):
+        return value
+    where = f" of {owner}" if owner else ""
+    choices = [_describe(c) for c in allowed]
+    listed = choices[0] if len(choices) == 1 else (
+        ", ".join(choices[:-1]) + " or " + choices[-1])
+    raise InvalidParameterError(
+        f"The {name!r} parameter{where} must be {listed}; got {value!r}.")
+
+
+def check_parameters(estimator):
+    """Check every parameter of ``estimator`` against its
+    ``_parameter_constraints`` table (``{name: [constraint, ...]}``;
+    "no_validation" skips a parameter)."""
+    table = type(estimator)._parameter_constraints
+    params = estimator.get_params(deep=False)
+    missing = sorted(set(params) - set(table))
+    if missing:
+        raise RuntimeError(f"{type(estimator).__name__} has no constraints for "
+                           f"{', '.join(missing)}.")
+    for name, allowed in table.items():
+        if allowed == "no_validation":
+            continue
+        check_parameter(params[name], name, allowed, type(estimator).__name__)
+
+
+class ValidatesParameters:
+    """Estimators whose ``fit`` first checks their parameters.
+
+    A subclass lists, in ``_parameter_constraints``, the allowed values of
+    each constructor parameter; every ``fit`` it defines is wrapped so that
+    :func:`check_parameters` runs before anything else (checks that need
+    the data, or several parameters together, stay in ``fit``).
+    """
+
+    _parameter_constraints = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is None or getattr(fit, "_checks_parameters", False):
+            return
+
+        @functools.wraps(fit)
+        def checked_fit(self, *args, **kwargs):
+            check_parameters(self)
+            return fit(self, *args, **kwargs)
+
+        checked_fit._checks_parameters = True
+        cls.fit = checked_fit

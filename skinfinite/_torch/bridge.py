@@ -436,7 +436,7 @@ class SVGPModel(gpytorch.models.ApproximateGP):
     """
 
     def __init__(self, inducing_points, covar_module, n_latent=None,
-                 learn_inducing_locations=True, constant_mean=False,
+                 learn_inducing=True, constant_mean=False,
                  natural=False):
         batch = torch.Size([n_latent]) if n_latent else torch.Size([])
         family = (gpytorch.variational.NaturalVariationalDistribution
@@ -445,7 +445,7 @@ class SVGPModel(gpytorch.models.ApproximateGP):
         distribution = family(inducing_points.shape[-2], batch_shape=batch)
         strategy = gpytorch.variational.VariationalStrategy(
             self, inducing_points, distribution,
-            learn_inducing_locations=learn_inducing_locations)
+            learn_inducing_locations=learn_inducing)
         if n_latent:
             strategy = gpytorch.variational.IndependentMultitaskVariationalStrategy(
                 strategy, num_tasks=n_latent)

@@ -424,7 +424,7 @@ class DeepKernelMachine(torch.nn.Module):
                          self.layer_factors())
 
     @torch.no_grad()
-    def initialise(self, X_chunks, Y):
+    def initialize(self, X_chunks, Y):
         """Start at the NNGP: each ``G_l`` at its prior ``K(G_{l-1})``, and the
         variational output layer at its optimum for a Gaussian likelihood
         with targets ``Y`` (for classification, scaled centred one-hot).

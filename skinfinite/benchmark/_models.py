@@ -121,9 +121,9 @@ def _deep_kernel_machine(task, seed):
 
     if task == CLASSIFICATION:
         return models.DeepKernelMachineClassifier(
-            n_layers=2, device="cpu", random_state=seed)
+            depth=3, device="cpu", random_state=seed)
     return models.DeepKernelMachineRegressor(
-        n_layers=2, nu=10.0, n_inducing=20, output_layer="exact",
+        depth=3, nu=10.0, n_inducing=20, output_layer="exact",
         max_iter=200, device="cpu", random_state=seed)
 
 

@@ -19,6 +19,8 @@ from types import MappingProxyType
 
 from sklearn.gaussian_process.kernels import Kernel
 
+from .._core.validation import Options
+
 OUTPUTS = ("nngp", "ntk")
 #: the estimators' parameters that every architecture's kernels take
 NETWORK_PARAMS = ("depth", "activation", "weight_variance", "bias_variance")
@@ -174,6 +176,36 @@ def get_architecture(architecture):
         return _ARCHITECTURES[architecture], None
     raise ValueError(f"architecture must be one of {_names()} or a kernel "
                      f"of one of them, got {architecture!r}.")
+
+
+class RegisteredArchitecture(Options):
+    """The constraint of ``architecture=`` parameters: a registered name or a
+    kernel of a registered architecture, read from the registry when checked
+    (so architectures registered later are accepted)."""
+
+    def __init__(self):
+        super().__init__()
+
+    @property
+    def values(self):
+        return registered_architectures()
+
+    @values.setter
+    def values(self, _):
+        pass
+
+    def __contains__(self, value):
+        if isinstance(value, Kernel):
+            try:
+                get_architecture(value)
+            except ValueError:
+                return False
+            return True
+        return super().__contains__(value)
+
+    def __str__(self):
+        return (f"one of {_names()} or a kernel of a registered "
+                "architecture")
 
 
 def _names():

@@ -1,6 +1,8 @@
 """Machinery shared by the infinite-width estimators."""
 import functools
+import math
 import os
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -13,8 +15,10 @@ from .._core.config import CarriesConfig, get_config
 from ..linalg.inducing import InducingPoints
 from ..linalg.iterative import default_rank, iterative_ridge
 from ..linalg.nystroem import nystroem_ridge, tile_rows
-from .._core.validation import check_choice, check_positive_int, check_variance
-from ..kernels.registry import NETWORK_PARAMS, network_kernel
+from .._core.backend import DEVICES
+from .._core.validation import (Interval, Options, ValidatesParameters,
+                                check_choice, check_positive_int, check_variance)
+from ..kernels.registry import NETWORK_PARAMS, RegisteredArchitecture, network_kernel
 
 SOLVERS = ("auto", "cholesky", "cg", "nystroem")
 INDUCING = ("uniform", "kmeans", "leverage")
@@ -28,6 +32,28 @@ AUTO_MAX_ITERATIVE = 50000
 #: fraction of the mean diagonal of the kernel: conjugate gradients need
 #: about sqrt(1 + e / alpha) iterations, e the error of the preconditioner.
 AUTO_MIN_RIDGE = 1e-4
+
+#: Allowed values of the parameters the estimators share (see the glossary
+#: of the user guide); each estimator's ``_parameter_constraints`` merges
+#: the tables it takes.
+POSITIVE = Interval(Real, 0, None, closed="neither")
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+NETWORK_CONSTRAINTS = {
+    "depth": [Interval(Integral, 1, None, closed="left"), Options(math.inf)],
+    "activation": [str, "callable"],
+    "architecture": [RegisteredArchitecture()],
+    "weight_variance": [POSITIVE],
+    "bias_variance": [NON_NEGATIVE],
+}
+SOLVER_CONSTRAINTS = {
+    "solver": [Options(*SOLVERS)],
+    "n_inducing": [Interval(Integral, 1, None, closed="left"), None],
+    "inducing": [Options(*INDUCING)],
+    "random_state": ["random_state"],
+    "tol": [POSITIVE],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+}
+DEVICE_CONSTRAINTS = {"device": [Options(*DEVICES)], "verbose": ["verbose"]}
 
 DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
         Where Gram matrices are computed and the systems solved (see
@@ -203,7 +229,8 @@ def keeps_float32(predict):
     return run
 
 
-class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
+class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
+                           BaseEstimator):
     """Validation, target normalisation and prediction plumbing."""
 
     def _validate_fit(self, X, y, sample_weight=None):
@@ -211,7 +238,6 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
         self.kernel_ = self._network_kernel()
-        check_variance(self.alpha, "alpha", allow_zero=True)
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
@@ -241,7 +267,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         leaves "cholesky" only; ``X`` gives the kernel's diagonal that
         decides whether ``alpha`` is large enough for "cg".
         """
-        solver = check_choice(self.solver, "solver", SOLVERS)
+        solver = self.solver
         if solver == "auto":
             memory = get_config()["gram_memory"]
             if memory == "auto":
@@ -299,7 +325,7 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         if self.n_inducing is None:
             M = min(n, max(1000, int(2 * np.sqrt(n))))
         else:
-            M = check_positive_int(self.n_inducing, "n_inducing")
+            M = int(self.n_inducing)
             if M > n:
                 raise ValueError(f"n_inducing={M} is larger than the number "
                                  f"of samples ({n}); choose n_inducing <= "
@@ -307,14 +333,12 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         if self._sqrt_weight is not None:
             raise ValueError("sample_weight needs solver='cholesky'; the "
                              "Nyström solver takes unweighted samples.")
-        check_choice(self.inducing, "inducing", INDUCING)
-        tol = check_variance(self.tol, "tol")
-        max_iter = check_positive_int(self.max_iter, "max_iter")
         kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
         selection = InducingPoints(M, method=self.inducing, kernel=kernel,
                                    random_state=self.random_state).fit(X)
         solution = nystroem_ridge(kernel, X, selection.points_, Y, self.alpha,
-                                  tol=tol, max_iter=max_iter)
+                                  tol=float(self.tol),
+                                  max_iter=int(self.max_iter))
         self.inducing_points_ = selection.points_
         self.n_iter_ = solution.n_iter
         self.jitter_ = solution.jitter
@@ -408,8 +432,8 @@ def one_hot_targets(codes, n_classes):
     return np.eye(n_classes)[codes] - 1.0 / n_classes
 
 
-class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
-                              BaseEstimator):
+class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
+                              _NetworkParamsMixin, BaseEstimator):
     """Kernel regression on one-hot targets, wrapped as a classifier.
 
     Subclasses set ``_regressor`` and ``_regressor_params``.
@@ -436,7 +460,6 @@ class _OneHotKernelClassifier(ClassifierMixin, _NetworkParamsMixin,
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)
         check_classification_targets(y)
-        check_variance(self.temperature, "temperature")
         codes = encode_classes(self, y)
         Y = one_hot_targets(codes, len(self.classes_))
         params = {p: getattr(self, p) for p in self._regressor_params}

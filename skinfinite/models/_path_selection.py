@@ -365,10 +365,6 @@ class PathSearch:
         self.paths = paths
         self.scorer = scorer
         budget = estimator.time_budget
-        if budget is not None and (isinstance(budget, bool) or not isinstance(
-                budget, numbers.Real) or not budget > 0):
-            raise ValueError(f"time_budget must be a number of seconds > 0 or None, "
-                             f"got {budget!r}.")
         self.budget = None if budget is None else float(budget)
         self.start = time.perf_counter()
         self.spent = 0.0       # predicted seconds of the costly settings so far

@@ -13,6 +13,7 @@ minibatches.  The torch core is :mod:`skinfinite._torch.dkm`.
 """
 import copy
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -21,15 +22,15 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._core.backend import torch_device
+from .._core.backend import TORCH_DEVICES, torch_device
 from .._core.config import CarriesConfig
 from .._core.progress import progress
 from ._base import keeps_float32
-from .._core.validation import (check_choice, check_dtype, check_positive_int,
-                           check_variance)
+from .._core.validation import (Interval, Options, ValidatesParameters,
+                                check_positive_int)
 from ..activations.definitions import get_activation
 from ..linalg.cholesky import NumericalError
-from ._base import encode_classes
+from ._base import NON_NEGATIVE, POSITIVE, encode_classes
 
 KERNELS = ("nngp", "squared_exponential")
 CLASSIFIER_LIKELIHOODS = ("softmax", "gaussian")
@@ -51,8 +52,9 @@ def _import_torch():
 def _check_nu(nu, n_layers):
     values = list(nu) if np.ndim(nu) else [nu] * n_layers
     if len(values) != n_layers:
-        raise ValueError(f"nu has {len(values)} entries but n_layers="
-                         f"{n_layers}; give one nu or one per layer.")
+        raise ValueError(f"nu has {len(values)} entries but depth="
+                         f"{n_layers + 1} learns {n_layers} layers; give one "
+                         "nu or one per learned layer.")
     out = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -81,14 +83,16 @@ def _check_image_shape(image_shape, filter_size):
 
 
 _PARAMS_DOC = """
-    n_layers : int, default=2
-        Number of hidden layers whose Gram matrices are learned.  The input
-        layer's Gram ``G_0 = sw2 <x, y> / d + sb2`` is fixed by the data, so
-        with ``nu=np.inf`` the machine is the NNGP of a network with
-        ``n_layers + 1`` hidden layers (``NNGPRegressor(depth=n_layers + 1)``).
+    depth : int, default=3
+        Number of hidden layers of the network, as in :class:`NNGPRegressor`
+        (>= 2): with ``nu=np.inf`` the machine is
+        ``NNGPRegressor(depth=depth)``.  The input layer's Gram ``G_0 = sw2
+        <x, y> / d + sb2`` is fixed by the data and the output covariance is
+        ``K(G_{depth-1})``; the ``depth - 1`` Grams ``G_1 .. G_{depth-1}``
+        between them are learned.
     nu : float or sequence of float, default=100.0 (regressor), (inf, 3.0) (classifier)
-        Strength of the tie of each layer's Gram to its NNGP prior (one value,
-        or one per layer), > 0.  ``np.inf`` fixes a layer at the NNGP: all
+        Strength of the tie of each learned layer's Gram to its NNGP prior
+        (one value, or ``depth - 1`` values), > 0.  ``np.inf`` fixes a layer at the NNGP: all
         infinite is exactly the NNGP posterior.  Values of 10 to 300 worked
         for the full machine on small regression tasks (values near 1
         overfit them), 3 to 30 with ``n_inducing=20`` and
@@ -110,11 +114,12 @@ _PARAMS_DOC = """
         Gaussian likelihood, exact for the full machine and (classifier)
         for the sparse one on vectors; variational otherwise.
         The softmax likelihood is variational only.
-    kernel : {"nngp", "squared_exponential"}, default="nngp"
+    layer_kernel : {"nngp", "squared_exponential"}, default="nngp"
         Layer kernel ``K(G)``: the NNGP map ``sw2 E[phi(u) phi(v)] + sb2`` of
         ``activation``, or ``exp(-(G_xx + G_yy - 2 G_xy) / 2)``.
     activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations.definitions` (``kernel="nngp"`` only).
+        See :mod:`skinfinite.activations.definitions`
+        (``layer_kernel="nngp"`` only).
     weight_variance : float, default=2.0
         sw2, of the input layer and of the NNGP layer map.
     bias_variance : float, default=0.1
@@ -173,7 +178,36 @@ _ATTRS_DOC = """
     n_features_in_ : int"""
 
 
-class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
+#: Allowed values of the parameters both machines take.
+_DKM_CONSTRAINTS = {
+    "depth": [Interval(Integral, 2, None, closed="left")],
+    "nu": [Interval(Real, 0, None, closed="right"), "sequence"],
+    "n_inducing": [Interval(Integral, 1, None, closed="left"), None],
+    "output_layer": [Options(*OUTPUT_LAYERS)],
+    "layer_kernel": [Options(*KERNELS)],
+    "activation": [str, "callable"],
+    "weight_variance": [POSITIVE],
+    "bias_variance": [NON_NEGATIVE],
+    "image_shape": ["sequence", None],
+    "filter_size": [Interval(Integral, 1, None, closed="left")],
+    "alpha": [POSITIVE],
+    "learn_inducing": ["boolean"],
+    "learning_rate": [POSITIVE],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [NON_NEGATIVE],
+    "device": [Options(*TORCH_DEVICES)],
+    "dtype": [Options("float64", "float32")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class _DeepKernelMachineBase(ValidatesParameters, CarriesConfig,
+                             BaseEstimator):
     """Validation, the torch model and the training loop."""
 
     _likelihood = None
@@ -187,24 +221,21 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
     # ----------------------------------------------------------- settings
     def _settings(self):
         torch = _import_torch()
-        n_layers = check_positive_int(self.n_layers, "n_layers")
-        kernel = check_choice(self.kernel, "kernel", KERNELS)
+        # the first hidden layer's Gram is fixed by the data
+        n_layers = int(self.depth) - 1
+        kernel = self.layer_kernel
         settings = dict(
             torch=torch, n_layers=n_layers, nus=_check_nu(self.nu, n_layers),
             kernel=kernel,
             activation=get_activation(self.activation) if kernel == "nngp" else None,
-            weight_variance=check_variance(self.weight_variance, "weight_variance"),
-            bias_variance=check_variance(self.bias_variance, "bias_variance",
-                                         allow_zero=True),
-            learning_rate=check_variance(self.learning_rate, "learning_rate"),
-            max_iter=check_positive_int(self.max_iter, "max_iter", minimum=0),
-            batch_size=check_positive_int(self.batch_size, "batch_size"),
-            dtype=getattr(torch, np.dtype(check_dtype(self.dtype)).name),
+            weight_variance=float(self.weight_variance),
+            bias_variance=float(self.bias_variance),
+            learning_rate=float(self.learning_rate),
+            max_iter=int(self.max_iter),
+            batch_size=int(self.batch_size),
+            dtype=getattr(torch, self.dtype),
             device=torch_device(torch, self.device))
-        if self.n_inducing is not None:
-            check_positive_int(self.n_inducing, "n_inducing")
-        output_layer = check_choice(self.output_layer, "output_layer",
-                                    OUTPUT_LAYERS)
+        output_layer = self.output_layer
         likelihood = self._model_likelihood()
         if output_layer == "exact" and likelihood != "gaussian":
             raise ValueError("output_layer='exact' needs the Gaussian "
@@ -227,11 +258,6 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
                     "image_shape needs output_layer='variational' (or "
                     "'auto'); the exact output layer is fully connected only.")
             settings["exact"] = False
-        if self.early_stopping:
-            if not 0.0 < self.validation_fraction < 1.0:
-                raise ValueError("validation_fraction must be in (0, 1), got "
-                                 f"{self.validation_fraction!r}.")
-            check_positive_int(self.n_iter_no_change, "n_iter_no_change")
         return settings
 
     def _build(self, s, Z, n_outputs, X_train=None):
@@ -256,7 +282,7 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
             layer_kernel, Z, nus=s["nus"], likelihood=self._model_likelihood(),
             n_outputs=n_outputs, exact=s["exact"],
             learn_inducing=sparse and bool(self.learn_inducing),
-            noise_variance=getattr(self, "noise_variance", 1.0),
+            noise_variance=getattr(self, "alpha", 1.0),
             weight_variance=s["weight_variance"],
             bias_variance=s["bias_variance"],
             n_mc_samples=getattr(self, "n_mc_samples", 8),
@@ -314,7 +340,7 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
         minibatch = sparse and not model.exact
         chunks = ([Xt[i:i + _PREDICT_CHUNK] for i in range(0, n, _PREDICT_CHUNK)]
                   if minibatch else None)
-        model.initialise(chunks, self._tensor(init_targets))
+        model.initialize(chunks, self._tensor(init_targets))
         self.loss_curve_, self.validation_scores_ = [], None
         params = [p for p in model.parameters() if p.requires_grad]
         epochs = s["max_iter"] if params else 0
@@ -399,7 +425,7 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
                            else self._T_train.shape[1])
         self.inducing_points_ = self._state["Z"].copy()
         if self._model_likelihood() == "gaussian":
-            self.noise_variance_ = float(np.exp(self._state["log_noise"]))
+            self.alpha_ = float(np.exp(self._state["log_noise"]))
         if isinstance(self, ClassifierMixin):
             self.output_scale_ = float(np.exp(
                 self._state.get("log_output_scale", 0.0)))
@@ -455,7 +481,7 @@ class _DeepKernelMachineBase(CarriesConfig, BaseEstimator):
         Returns
         -------
         grams : list of ndarray
-            ``n_layers`` Gram matrices, then the output covariance; each of
+            ``depth - 1`` Gram matrices, then the output covariance; each of
             shape (n_inducing, n_inducing), or (n_samples, n_inducing) blocks
             between ``X`` and the inducing points when ``X`` is given.
         """
@@ -486,12 +512,12 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
 
     Parameters
     ----------""" + _PARAMS_DOC + """
-    noise_variance : float, default=0.1
-        Initial noise variance, relative to the standardised targets.
+    alpha : float, default=0.1
+        Initial noise variance, relative to the standardised targets (> 0).
 
     Attributes
     ----------""" + _ATTRS_DOC + """
-    noise_variance_ : float
+    alpha_ : float
         Learned noise variance (standardised targets).
 
     Examples
@@ -510,27 +536,28 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
     """
 
     _likelihood = "gaussian"
+    _parameter_constraints = _DKM_CONSTRAINTS
 
-    def __init__(self, n_layers=2, nu=100.0, n_inducing=None,
-                 output_layer="auto", kernel="nngp",
+    def __init__(self, depth=3, nu=100.0, n_inducing=None,
+                 output_layer="auto", layer_kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  image_shape=None, filter_size=3,
-                 noise_variance=0.1, learn_inducing=True, learning_rate=0.01,
+                 alpha=0.1, learn_inducing=True, learning_rate=0.01,
                  max_iter=100, batch_size=256, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  device="auto", dtype="float64", random_state=None,
                  verbose=0):
-        self.n_layers = n_layers
+        self.depth = depth
         self.nu = nu
         self.n_inducing = n_inducing
         self.output_layer = output_layer
-        self.kernel = kernel
+        self.layer_kernel = layer_kernel
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
         self.image_shape = image_shape
         self.filter_size = filter_size
-        self.noise_variance = noise_variance
+        self.alpha = alpha
         self.learn_inducing = learn_inducing
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -558,7 +585,6 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         """
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
-        check_variance(self.noise_variance, "noise_variance")
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         Y = y.reshape(len(y), -1)
@@ -618,7 +644,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
       ``onehot(y) - 1 / n_classes`` with a learned noise variance, the
       regression :class:`NNGPClassifier` does.  The full machine
       (``n_inducing=None``) uses the exact marginal likelihood and starts
-      at ``NNGPClassifier(depth=n_layers + 1, alpha=noise_variance)``
+      at ``NNGPClassifier(depth=depth, alpha=alpha)``
       (``max_iter=0`` predicts the same classes; the outputs agree to
       rounding with ``nu=np.inf`` and up to the ``1e-5`` relative prior
       nugget otherwise); training then moves the Grams and the noise to
@@ -632,8 +658,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     n_mc_samples : int, default=8
         Monte Carlo samples of the softmax likelihood per training step
         (``likelihood="softmax"``).
-    noise_variance : float, default=1e-2
-        Initial noise variance of ``likelihood="gaussian"``.
+    alpha : float, default=1e-2
+        Initial noise variance of ``likelihood="gaussian"`` (> 0).
     temperature : float, default=0.1
         ``likelihood="gaussian"``: ``predict_proba`` returns
         ``softmax(f / temperature)`` of the posterior mean outputs ``f``,
@@ -648,7 +674,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     Attributes
     ----------""" + _ATTRS_DOC + """
     classes_ : ndarray of shape (n_classes,)
-    noise_variance_ : float
+    alpha_ : float
         Learned noise variance (``likelihood="gaussian"`` only).
     output_scale_ : float
         Learned output amplitude ``s`` (``learn_output_scale=True`` with the
@@ -678,23 +704,30 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
 
     _likelihood = "softmax"
     _auto_exact = True
+    _parameter_constraints = {
+        **_DKM_CONSTRAINTS,
+        "likelihood": [Options(*CLASSIFIER_LIKELIHOODS)],
+        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+        "temperature": [POSITIVE],
+        "learn_output_scale": ["boolean"],
+    }
 
-    def __init__(self, n_layers=2, nu=(np.inf, 3.0), n_inducing=100,
-                 output_layer="auto", kernel="nngp",
+    def __init__(self, depth=3, nu=(np.inf, 3.0), n_inducing=100,
+                 output_layer="auto", layer_kernel="nngp",
                  activation="relu", weight_variance=2.0, bias_variance=0.1,
                  image_shape=None, filter_size=3,
                  learn_inducing=True, learning_rate=0.01, max_iter=100,
                  batch_size=256, likelihood="gaussian", n_mc_samples=8,
-                 noise_variance=1e-2, temperature=0.1,
+                 alpha=1e-2, temperature=0.1,
                  learn_output_scale=False, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  device="auto", dtype="float64", random_state=None,
                  verbose=0):
-        self.n_layers = n_layers
+        self.depth = depth
         self.nu = nu
         self.n_inducing = n_inducing
         self.output_layer = output_layer
-        self.kernel = kernel
+        self.layer_kernel = layer_kernel
         self.activation = activation
         self.weight_variance = weight_variance
         self.bias_variance = bias_variance
@@ -706,7 +739,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.batch_size = batch_size
         self.likelihood = likelihood
         self.n_mc_samples = n_mc_samples
-        self.noise_variance = noise_variance
+        self.alpha = alpha
         self.temperature = temperature
         self.learn_output_scale = learn_output_scale
         self.early_stopping = early_stopping
@@ -719,8 +752,7 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         self.verbose = verbose
 
     def _model_likelihood(self):
-        return check_choice(self.likelihood, "likelihood",
-                            CLASSIFIER_LIKELIHOODS)
+        return self.likelihood
 
     def fit(self, X, y):
         """Train the machine.
@@ -737,9 +769,6 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
         X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=np.float64)
         check_classification_targets(y)
         likelihood = self._model_likelihood()
-        check_positive_int(self.n_mc_samples, "n_mc_samples")
-        check_variance(self.noise_variance, "noise_variance")
-        check_variance(self.temperature, "temperature")
         labels = encode_classes(self, y)
         k = len(self.classes_)
         centred = np.eye(k)[labels] - 1.0 / k

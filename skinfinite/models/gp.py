@@ -8,12 +8,12 @@ variational GP with inducing points and minibatches (:class:`SVGPRegressor`,
 (``pip install ".[gp]"`` from the source checkout); torch and gpytorch are imported when an
 estimator is fitted, not when this module is imported.
 """
-import math
-import numbers
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.gaussian_process.kernels import Kernel
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -22,13 +22,17 @@ from .._core.backend import torch_device
 from .._core.config import CarriesConfig
 from .._core.progress import progress
 from ._base import keeps_float32
-from .._core.validation import (check_choice, check_dtype, check_positive_int,
-                           check_variance)
-from ._base import encode_classes
+from .._core.backend import TORCH_DEVICES
+from .._core.validation import Interval, Options, ValidatesParameters
+from ._base import POSITIVE, encode_classes
 
 __all__ = ["GPRegressor", "SVGPRegressor", "SVGPClassifier"]
 
 _OPTIMIZERS = ("adam", "lbfgs")
+#: How the sparse models choose their starting inducing locations (the
+#: values of :class:`~skinfinite.linalg.inducing.InducingPoints` that need
+#: no kernel).
+_INDUCING = ("uniform", "kmeans")
 
 
 def _modules():
@@ -60,12 +64,8 @@ _PATHS_ADVICE = (
 
 def _check_kernel(kernel):
     from sklearn.base import clone
-    from sklearn.gaussian_process.kernels import Kernel
     if kernel is None:
         return _default_kernel()
-    if not isinstance(kernel, Kernel):
-        raise TypeError("kernel must be a skinfinite kernel such as NNGP(), "
-                        f"got {type(kernel).__name__}.")
     if not kernel.requires_vector_input:
         raise TypeError(
             f"{type(kernel).__name__} is a kernel on paths, which the GPyTorch "
@@ -91,22 +91,8 @@ def _reject_paths(estimator, X):
         f"n_features), but X is {what}: paths.  " + _PATHS_ADVICE)
 
 
-def _check_learning_rate(value):
-    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0):
-        raise ValueError(f"learning_rate must be a positive number, got "
-                         f"{value!r}.")
-    return float(value)
-
-
-def _check_iterations(value, name):
-    # zero iterations keep the initial hyperparameters
-    return check_positive_int(value, name, minimum=0)
-
-
 def _torch_dtype(torch, dtype):
-    return {np.float64: torch.float64,
-            np.float32: torch.float32}[np.dtype(check_dtype(dtype)).type]
+    return {"float64": torch.float64, "float32": torch.float32}[dtype]
 
 
 class _TorchSession:
@@ -144,14 +130,30 @@ def _seed(random_state):
     return check_random_state(random_state).randint(2**31 - 1)
 
 
-class _GPyTorchMixin(CarriesConfig):
+#: Allowed values of the parameters every GPyTorch estimator takes.
+_TORCH_CONSTRAINTS = {
+    "kernel": [Kernel, None],
+    "learning_rate": [POSITIVE],
+    "device": [Options(*TORCH_DEVICES)],
+    "dtype": [Options("float64", "float32")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+#: ... and those of the sparse variational ones.
+_SVGP_CONSTRAINTS = {
+    **_TORCH_CONSTRAINTS,
+    "n_inducing": [Interval(Integral, 1, None, closed="left")],
+    "learn_inducing": ["boolean"],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    # zero epochs keep the initial state
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+}
+
+
+class _GPyTorchMixin(ValidatesParameters, CarriesConfig):
     """Validation and plumbing shared by the GPyTorch estimators."""
 
     def _validate_common(self):
-        if hasattr(self, "optimizer"):
-            check_choice(self.optimizer, "optimizer", _OPTIMIZERS)
-        _check_learning_rate(self.learning_rate)
-        check_dtype(self.dtype)
         kernel = _check_kernel(self.kernel)
         kernel.spec()  # structural parameters are checked before training
         return kernel
@@ -162,8 +164,7 @@ class _GPyTorchMixin(CarriesConfig):
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=2,
                              dtype=np.float64)
         kernel = self._validate_common()
-        noise = check_variance(self.noise, "noise")
-        return X, y, kernel, noise
+        return X, y, kernel, float(self.alpha)
 
     def _training_seed(self):
         """Seed of the fit, kept so that predictions replay it."""
@@ -278,11 +279,11 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     Parameters
     ----------
 """ + _KERNEL_DOC + """
-    noise : float, default=1e-2
+    alpha : float, default=1e-2
         Initial variance of the Gaussian observation noise (on the
-        normalised targets when ``normalize_y``).
-    fit_noise : bool, default=True
-        Also fit the noise variance.
+        normalised targets when ``normalize_y``), > 0.
+    fit_alpha : bool, default=True
+        Also fit the noise variance (else it stays ``alpha``).
     normalize_y : bool, default=True
         Standardise the targets before fitting.
     optimizer : {"adam", "lbfgs"}, default="adam"
@@ -299,7 +300,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     model_ : skinfinite._torch.bridge.ExactGPModel
     likelihood_ : gpytorch.likelihoods.GaussianLikelihood
     kernel_ : the fitted scikit-learn kernel
-    noise_ : float
+    alpha_ : float
         Fitted noise variance, in the units of ``y``.
     loss_curve_ : list of float
         Negative log marginal likelihood per training point, at each step.
@@ -321,13 +322,24 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     ((3,), True)
     """
 
-    def __init__(self, kernel=None, noise=1e-2, fit_noise=True,
+    _parameter_constraints = {
+        **_TORCH_CONSTRAINTS,
+        "alpha": [POSITIVE],
+        "fit_alpha": ["boolean"],
+        "normalize_y": ["boolean"],
+        "optimizer": [Options(*_OPTIMIZERS)],
+        # zero steps keep the initial hyperparameters
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "max_cholesky_size": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, kernel=None, alpha=1e-2, fit_alpha=True,
                  normalize_y=True, optimizer="adam", max_iter=100,
                  learning_rate=0.05, max_cholesky_size=2000, device="auto",
                  dtype="float64", random_state=None, verbose=0):
         self.kernel = kernel
-        self.noise = noise
-        self.fit_noise = fit_noise
+        self.alpha = alpha
+        self.fit_alpha = fit_alpha
         self.normalize_y = normalize_y
         self.optimizer = optimizer
         self.max_iter = max_iter
@@ -351,8 +363,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self
         """
         X, y, kernel, noise = self._validate_regression(X, y)
-        n_steps = _check_iterations(self.max_iter, "max_iter")
-        check_positive_int(self.max_cholesky_size, "max_cholesky_size")
+        n_steps = int(self.max_iter)
         torch, gpytorch, bridge = _modules()
         seed = self._training_seed()
         target = self._scale_targets(y.astype(np.float64))
@@ -362,7 +373,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
                 noise_constraint=gpytorch.constraints.GreaterThan(1e-10))
             likelihood.to(device=s.device, dtype=s.dtype)
             likelihood.noise = s.tensor(noise)
-            likelihood.raw_noise.requires_grad_(bool(self.fit_noise))
+            likelihood.raw_noise.requires_grad_(bool(self.fit_alpha))
             model = bridge.ExactGPModel(x_t, y_t, likelihood,
                                         bridge.to_gpytorch(kernel))
             model.to(device=s.device, dtype=s.dtype)
@@ -384,7 +395,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.model_, self.likelihood_ = model, likelihood
         self.n_iter_ = len(self.loss_curve_)
         self.log_marginal_likelihood_value_ = -final * X.shape[0]
-        self.noise_ = float(likelihood.noise.detach()) * self._y_scale ** 2
+        self.alpha_ = float(likelihood.noise.detach()) * self._y_scale ** 2
         self._store_kernel()
         return self
 
@@ -393,7 +404,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         """Posterior mean and, optionally, standard deviation of f.
 
         The standard deviation is that of the latent function (the noise
-        variance ``noise_`` is not included), as in scikit-learn's
+        variance ``alpha_`` is not included), as in scikit-learn's
         ``GaussianProcessRegressor`` with ``alpha``.
 
         Parameters
@@ -414,9 +425,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 
 
 def _check_batch(estimator, n):
-    batch = check_positive_int(estimator.batch_size, "batch_size")
-    n_inducing = check_positive_int(estimator.n_inducing, "n_inducing")
-    return min(batch, n), min(n_inducing, n)
+    return min(int(estimator.batch_size), n), min(int(estimator.n_inducing), n)
 
 
 def _initial_inducing(X, n_inducing, rng):
@@ -424,24 +433,19 @@ def _initial_inducing(X, n_inducing, rng):
     return X[np.sort(rng.choice(X.shape[0], n_inducing, replace=False))]
 
 
-_INDUCING_INITS = ("kmeans", "random")
-
-
 def _inducing_locations(X, n_inducing, method, rng):
-    """Starting inducing locations: k-means centres or random rows."""
+    """Starting inducing locations: random rows or k-means centres."""
     from ..linalg.inducing import InducingPoints
-    chosen = InducingPoints(n_inducing,
-                            method="uniform" if method == "random" else method,
-                            random_state=rng).fit(X)
+    chosen = InducingPoints(n_inducing, method=method, random_state=rng).fit(X)
     return np.asarray(chosen.points_, dtype=np.float64)
 
 
-def _subset_hyperparameters(estimator, X, target, kernel, noise, n_rows, rng):
+def _subset_hyperparameters(estimator, X, target, kernel, alpha, n_rows, rng):
     """Kernel and noise fitted by the exact marginal likelihood on a random
     subset of the (normalised) targets: a starting point near the full
     data's optimum, where the ELBO alone starts far off and creeps."""
     rows = np.sort(rng.choice(X.shape[0], n_rows, replace=False))
-    gp = GPRegressor(kernel, noise=noise, fit_noise=estimator.fit_noise,
+    gp = GPRegressor(kernel, alpha=alpha, fit_alpha=estimator.fit_alpha,
                      normalize_y=False, optimizer="lbfgs",
                      max_iter=_SUBSET_EVALUATIONS, learning_rate=0.5,
                      max_cholesky_size=n_rows, device=estimator.device,
@@ -453,7 +457,7 @@ def _subset_hyperparameters(estimator, X, target, kernel, noise, n_rows, rng):
         gp.fit(X[rows], target[rows])
     # an interpolating subset fit may drive the noise to nearly nothing;
     # the minibatch ELBO needs a start inside its noise constraint
-    return gp.kernel_, max(gp.noise_, _NOISE_FLOOR)
+    return gp.kernel_, max(gp.alpha_, _NOISE_FLOOR)
 
 
 _SUBSET_EVALUATIONS = 50
@@ -516,7 +520,7 @@ def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
     torch, gpytorch, _ = _modules()
     n = X.shape[0]
     batch, _ = _check_batch(estimator, n)
-    n_epochs = _check_iterations(estimator.n_epochs, "n_epochs")
+    n_epochs = int(estimator.max_iter)
     rng = np.random.RandomState(session.seed)
     elbo = gpytorch.mlls.VariationalELBO(likelihood, model, num_data=n)
     natural = bool(getattr(estimator, "natural_gradient", False))
@@ -562,11 +566,12 @@ def _train_svgp(estimator, X, target, model, likelihood, n_latent, session):
 _SVGP_DOC = """    n_inducing : int, default=256
         Number of inducing points (at most the number of samples),
         initialised at a random subset of the training rows.
-    learn_inducing_locations : bool, default=True
+    learn_inducing : bool, default=True
+        Also train the inducing locations.
     batch_size : int, default=256
         Minibatch size.
-    n_epochs : int, default=20
-        Passes over the training data; 0 leaves the initial state.
+    max_iter : int, default=20
+        Epochs (passes over the training data); 0 leaves the initial state.
     learning_rate : float, default=0.01
         Adam's step size."""
 
@@ -595,32 +600,34 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
 """ + _KERNEL_DOC + """
     n_inducing : int, default=512
         Number of inducing points (at most the number of samples).
-    inducing_init : {"random", "kmeans"}, default="random"
-        Starting inducing locations: a random subset of the training rows,
-        or k-means centres of the rows
-        (:class:`~skinfinite.empirical.random_features.InducingPoints`).  With
+    inducing : {"uniform", "kmeans"}, default="uniform"
+        Starting inducing locations: a uniformly random subset of the
+        training rows, or k-means centres of the rows
+        (:class:`~skinfinite.linalg.inducing.InducingPoints`).  With
         norm-dependent kernels such as the ReLU NNGP the centres, being
-        averages, sit closer to the origin than the data, and "random" did
+        averages, sit closer to the origin than the data, and "uniform" did
         better in the measurements of the user guide.
-    learn_inducing_locations : bool, default=True
+    learn_inducing : bool, default=True
+        Also train the inducing locations.
     batch_size : int, default=1024
         Minibatch size.
-    n_epochs : int, default=5
-        Passes over the training data; 0 leaves the initial state (the
-        closed-form variational distribution below is still computed).
+    max_iter : int, default=5
+        Epochs (passes over the training data); 0 leaves the initial state
+        (the closed-form variational distribution below is still computed).
     learning_rate : float, default=0.01
         Adam's step size for the hyperparameters and inducing locations
         (and the variational distribution when ``natural_gradient=False``).
-    noise : float, default=0.1
-        Initial noise variance (on normalised targets if ``normalize_y``).
-    fit_noise : bool, default=True
+    alpha : float, default=0.1
+        Initial noise variance (on normalised targets if ``normalize_y``),
+        > 0.
+    fit_alpha : bool, default=True
         Also fit the noise variance.
     normalize_y : bool, default=True
     init_subset : int, default=1000
         Before the ELBO, fit the kernel's hyperparameters and the noise by
         the exact marginal likelihood (L-BFGS, 50 evaluations) on a random
-        subset of this many rows, starting from ``kernel`` and ``noise``;
-        0 starts the ELBO from ``kernel`` and ``noise`` themselves.
+        subset of this many rows, starting from ``kernel`` and ``alpha``;
+        0 starts the ELBO from ``kernel`` and ``alpha`` themselves.
     natural_gradient : bool, default=True
         Train the variational distribution by natural-gradient descent
         (``gpytorch.optim.NGD``, step ``natural_learning_rate``) and only the
@@ -634,11 +641,13 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     model_ : skinfinite._torch.bridge.SVGPModel
     likelihood_ : gpytorch.likelihoods.GaussianLikelihood
     kernel_ : the fitted scikit-learn kernel
-    noise_ : float
+    alpha_ : float
         Fitted noise variance in the units of ``y``.
     inducing_points_ : ndarray of shape (n_inducing, n_features)
     loss_curve_ : list of float
         Mean negative ELBO per training point, for each epoch.
+    n_iter_ : int
+        Epochs run.
     n_features_in_ : int
 
     Examples
@@ -647,26 +656,37 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     >>> from skinfinite.models import SVGPRegressor
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(60, 2)); y = np.sin(X[:, 0])
-    >>> reg = SVGPRegressor(n_inducing=10, n_epochs=2, random_state=0)
+    >>> reg = SVGPRegressor(n_inducing=10, max_iter=2, random_state=0)
     >>> reg.fit(X, y).predict(X[:2], return_std=True)[1].shape
     (2,)
     """
 
-    def __init__(self, kernel=None, n_inducing=512, inducing_init="random",
-                 learn_inducing_locations=True, batch_size=1024, n_epochs=5,
-                 learning_rate=0.01, noise=0.1, fit_noise=True,
+    _parameter_constraints = {
+        **_SVGP_CONSTRAINTS,
+        "inducing": [Options(*_INDUCING)],
+        "alpha": [POSITIVE],
+        "fit_alpha": ["boolean"],
+        "normalize_y": ["boolean"],
+        "init_subset": [Interval(Integral, 0, None, closed="left")],
+        "natural_gradient": ["boolean"],
+        "natural_learning_rate": [POSITIVE],
+    }
+
+    def __init__(self, kernel=None, n_inducing=512, inducing="uniform",
+                 learn_inducing=True, batch_size=1024, max_iter=5,
+                 learning_rate=0.01, alpha=0.1, fit_alpha=True,
                  normalize_y=True, init_subset=1000, natural_gradient=True,
                  natural_learning_rate=0.1, device="auto", dtype="float64",
                  random_state=None, verbose=0):
         self.kernel = kernel
         self.n_inducing = n_inducing
-        self.inducing_init = inducing_init
-        self.learn_inducing_locations = learn_inducing_locations
+        self.inducing = inducing
+        self.learn_inducing = learn_inducing
         self.batch_size = batch_size
-        self.n_epochs = n_epochs
+        self.max_iter = max_iter
         self.learning_rate = learning_rate
-        self.noise = noise
-        self.fit_noise = fit_noise
+        self.alpha = alpha
+        self.fit_alpha = fit_alpha
         self.normalize_y = normalize_y
         self.init_subset = init_subset
         self.natural_gradient = natural_gradient
@@ -690,12 +710,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         """
         X, y, kernel, noise = self._validate_regression(X, y)
         _, n_inducing = _check_batch(self, X.shape[0])
-        _check_iterations(self.n_epochs, "n_epochs")
-        check_choice(self.inducing_init, "inducing_init", _INDUCING_INITS)
-        subset = check_positive_int(self.init_subset, "init_subset",
-                                    minimum=0)
-        if self.natural_gradient:
-            _check_learning_rate(self.natural_learning_rate)
+        subset = int(self.init_subset)
         torch, gpytorch, bridge = _modules()
         seed = self._training_seed()
         target = self._scale_targets(y.astype(np.float64))
@@ -703,16 +718,16 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         if subset:
             kernel, noise = _subset_hyperparameters(
                 self, X, target, kernel, noise, min(subset, X.shape[0]), rng)
-        Z = _inducing_locations(X, n_inducing, self.inducing_init, rng)
+        Z = _inducing_locations(X, n_inducing, self.inducing, rng)
         with _TorchSession(self, seed) as s:
             likelihood = gpytorch.likelihoods.GaussianLikelihood(
                 noise_constraint=gpytorch.constraints.GreaterThan(1e-8))
             likelihood.to(device=s.device, dtype=s.dtype)
             likelihood.noise = s.tensor(noise)
-            likelihood.raw_noise.requires_grad_(bool(self.fit_noise))
+            likelihood.raw_noise.requires_grad_(bool(self.fit_alpha))
             model = bridge.SVGPModel(
                 s.tensor(Z), bridge.to_gpytorch(kernel),
-                learn_inducing_locations=bool(self.learn_inducing_locations),
+                learn_inducing=bool(self.learn_inducing),
                 natural=bool(self.natural_gradient))
             model.to(device=s.device, dtype=s.dtype)
             likelihood.to(device=s.device, dtype=s.dtype)
@@ -720,10 +735,11 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
             _optimal_variational(model, likelihood, X, target, s)
             self.loss_curve_ = _train_svgp(self, X, target, model, likelihood,
                                            None, s)
-            if self.n_epochs:
+            if self.max_iter:
                 _optimal_variational(model, likelihood, X, target, s)
         self.model_, self.likelihood_ = model, likelihood
-        self.noise_ = float(likelihood.noise.detach()) * self._y_scale ** 2
+        self.n_iter_ = len(self.loss_curve_)
+        self.alpha_ = float(likelihood.noise.detach()) * self._y_scale ** 2
         self.inducing_points_ = _numpy(
             model.variational_strategy.inducing_points)
         self._store_kernel()
@@ -733,7 +749,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
     def predict(self, X, return_std=False):
         """Predictive mean and, optionally, standard deviation of f.
 
-        The standard deviation excludes the noise (``noise_``).
+        The standard deviation excludes the noise (``alpha_``).
 
         Parameters
         ----------
@@ -760,14 +776,14 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     exact.  More classes: one independent latent function per class, all
     sharing the kernel hyperparameters, with GPyTorch's softmax likelihood
     (no mixing weights); the ELBO and the predictive probabilities are
-    Monte Carlo averages over ``n_samples`` draws, seeded by
+    Monte Carlo averages over ``n_mc_samples`` draws, seeded by
     ``random_state``.
 
     Parameters
     ----------
 """ + _KERNEL_DOC + """
 """ + _SVGP_DOC + """
-    n_samples : int, default=64
+    n_mc_samples : int, default=64
         Monte Carlo draws for the softmax likelihood (multiclass only).
 """ + _TORCH_DOC + """
 
@@ -779,6 +795,8 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     kernel_ : the fitted scikit-learn kernel
     loss_curve_ : list of float
         Mean negative ELBO per training point, for each epoch.
+    n_iter_ : int
+        Epochs run.
     n_features_in_ : int
 
     Examples
@@ -786,23 +804,28 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
     >>> from sklearn.datasets import load_iris
     >>> from skinfinite.models import SVGPClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SVGPClassifier(n_inducing=16, n_epochs=10, learning_rate=0.05,
+    >>> clf = SVGPClassifier(n_inducing=16, max_iter=10, learning_rate=0.05,
     ...                      random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """
 
-    def __init__(self, kernel=None, n_inducing=256,
-                 learn_inducing_locations=True, batch_size=256, n_epochs=20,
-                 learning_rate=0.01, n_samples=64, device="auto",
-                 dtype="float64", random_state=None, verbose=0):
+    _parameter_constraints = {
+        **_SVGP_CONSTRAINTS,
+        "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, kernel=None, n_inducing=256, learn_inducing=True,
+                 batch_size=256, max_iter=20, learning_rate=0.01,
+                 n_mc_samples=64, device="auto", dtype="float64",
+                 random_state=None, verbose=0):
         self.kernel = kernel
         self.n_inducing = n_inducing
-        self.learn_inducing_locations = learn_inducing_locations
+        self.learn_inducing = learn_inducing
         self.batch_size = batch_size
-        self.n_epochs = n_epochs
+        self.max_iter = max_iter
         self.learning_rate = learning_rate
-        self.n_samples = n_samples
+        self.n_mc_samples = n_mc_samples
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -825,9 +848,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
                              dtype=np.float64)
         check_classification_targets(y)
         kernel = self._validate_common()
-        check_positive_int(self.n_samples, "n_samples")
         _, n_inducing = _check_batch(self, X.shape[0])
-        _check_iterations(self.n_epochs, "n_epochs")
         codes = encode_classes(self, y)
         n_classes = len(self.classes_)
         torch, gpytorch, bridge = _modules()
@@ -847,14 +868,15 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
                 target = codes.astype(np.int64)
             model = bridge.SVGPModel(
                 Z, bridge.to_gpytorch(kernel), n_latent=n_latent,
-                learn_inducing_locations=bool(self.learn_inducing_locations),
+                learn_inducing=bool(self.learn_inducing),
                 constant_mean=True)
             model.to(device=s.device, dtype=s.dtype)
             likelihood.to(device=s.device, dtype=s.dtype)
-            with gpytorch.settings.num_likelihood_samples(self.n_samples):
+            with gpytorch.settings.num_likelihood_samples(self.n_mc_samples):
                 self.loss_curve_ = _train_svgp(self, X, target, model,
                                                likelihood, n_latent, s)
         self.model_, self.likelihood_ = model, likelihood
+        self.n_iter_ = len(self.loss_curve_)
         self._store_kernel()
         return self
 
@@ -862,7 +884,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
         """Predictive class probabilities.
 
         Two classes: ``Phi(mu / sqrt(1 + var))``, exact.  More classes: the
-        mean of ``softmax(mu + sqrt(var) eps)`` over ``n_samples`` fixed
+        mean of ``softmax(mu + sqrt(var) eps)`` over ``n_mc_samples`` fixed
         standard normal draws ``eps`` (seeded by ``random_state`` and shared
         by every row, so each row's probabilities do not depend on the
         others).
@@ -883,7 +905,7 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
             p1 = ndtr(mean / np.sqrt(1.0 + sd ** 2))
             return np.column_stack([1.0 - p1, p1])
         eps = np.random.RandomState(self._predict_seed).standard_normal(
-            (self.n_samples, 1, mean.shape[1]))
+            (self.n_mc_samples, 1, mean.shape[1]))
         return softmax(mean + sd * eps, axis=-1).mean(axis=0)
 
     def decision_function(self, X):

@@ -5,9 +5,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.config import CarriesConfig
-from .._core.validation import check_choice
+from .._core.validation import Options, ValidatesParameters, check_choice
 from ..theory.depth_limit import infinite_depth_regime, koenigs_interpolant
-from ._base import encode_classes
+from ._base import POSITIVE, encode_classes
 
 WEIGHTINGS = ("power", "depth_limit")
 
@@ -57,7 +57,8 @@ def _half_squared_distances(A, B):
     return np.clip(gap, 0.0, 2.0)
 
 
-class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
+class InfiniteDepthNTKClassifier(ValidatesParameters, ClassifierMixin,
+                                 CarriesConfig, BaseEstimator):
     """Limit of the NTK classifier of a fully-connected network as width and
     then depth go to infinity (Radhakrishnan, Belkin and Uhler, 2023).
 
@@ -130,6 +131,14 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
     1.0
     """
 
+    _parameter_constraints = {
+        "activation": [str, "callable"],
+        "variance": [POSITIVE],
+        "input_map": [Options(*INPUT_MAPS)],
+        "weighting": [Options(*WEIGHTINGS)],
+        "tol": [POSITIVE],
+    }
+
     def __init__(self, activation="erf", variance=1.0, input_map="auto",
                  weighting="power", tol=1e-9):
         self.activation = activation
@@ -152,11 +161,9 @@ class InfiniteDepthNTKClassifier(ClassifierMixin, CarriesConfig, BaseEstimator):
         """
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
-        check_choice(self.weighting, "weighting", WEIGHTINGS)
         self.regime_ = infinite_depth_regime(self.activation, self.variance,
                                              self.tol)
         codes = encode_classes(self, y)
-        check_choice(self.input_map, "input_map", INPUT_MAPS)
         self.input_map_ = self.input_map
         if self.input_map == "auto":
             self.input_map_ = "lift" if np.any(~X.any(axis=1)) else "project"

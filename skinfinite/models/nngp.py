@@ -5,8 +5,9 @@ from sklearn.utils import check_random_state
 
 from .._core.backend import on_host
 from ..linalg.cholesky import cho_solve, cholesky_with_jitter, solve_lower
-from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
-                    check_covariance_size,
+from ._base import (DEVICE_CONSTRAINTS, DEVICE_DOC, NETWORK_CONSTRAINTS,
+                    NON_NEGATIVE, POSITIVE, SOLVER_ATTRIBUTES_DOC,
+                    SOLVER_CONSTRAINTS, SOLVER_DOC, check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)
 from ._base import keeps_float32, scale_rows, weighted_gram
 from .ntk import _NETWORK_DOC
@@ -34,7 +35,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
-    alpha_ : ndarray of shape (n_samples, n_targets)
+    dual_coef_ : ndarray of shape (n_samples, n_targets)
         ``(K + alpha I)^-1 y``; with the Nyström solver, shape
         (n_inducing, n_targets), the coefficients of ``K(x, Z)``.
     L_ : ndarray of shape (n_samples, n_samples)
@@ -56,6 +57,13 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     """
 
     _kernel_name = "nngp"
+    _parameter_constraints = {
+        **NETWORK_CONSTRAINTS,
+        "alpha": [NON_NEGATIVE],
+        "normalize_y": ["boolean"],
+        **SOLVER_CONSTRAINTS,
+        **DEVICE_CONSTRAINTS,
+    }
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
@@ -100,17 +108,17 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self._resolve_device(X)
         solver = self._resolve_solver(X.shape[0], X=X, kind="nngp")
         if solver == "cg":
-            self.alpha_ = self._fit_cg(X, Y, "nngp")
+            self.dual_coef_ = self._fit_cg(X, Y, "nngp")
             return self
         if solver == "nystroem":
-            self.alpha_ = self._fit_nystroem(X, Y, "nngp")
+            self.dual_coef_ = self._fit_nystroem(X, Y, "nngp")
             return self
         d, xp = self._sqrt_weight, self._fit_backend
         K = weighted_gram(self._grams(X, None, ("nngp",))["nngp"], d, xp)
         self._factor, self.jitter_ = cholesky_with_jitter(K, self.alpha)
         del K
         self.L_ = np.tril(self._factor[0])
-        self.alpha_ = on_host(scale_rows(
+        self.dual_coef_ = on_host(scale_rows(
             cho_solve(self._factor, scale_rows(Y, d, xp)), d, xp))
         return self
 
@@ -138,14 +146,14 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
             Z = (self.inducing_points_ if self.solver_ == "nystroem"
                  else self.X_train_)
             return self._output_mean(
-                self._predict_tiled(X, Z, self.alpha_, "nngp"))
+                self._predict_tiled(X, Z, self.dual_coef_, "nngp"))
         if return_cov:
             check_covariance_size(X.shape[0])
         elif X.shape[0] > self._spread_rows():
             return self._predict_std_by_blocks(X)
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
         mean = self._output_mean(on_host(
-            K_trans @ self._fit_backend.asarray(self.alpha_)))
+            K_trans @ self._fit_backend.asarray(self.dual_coef_)))
         V = solve_lower(self.L_, scale_rows(K_trans.T, self._sqrt_weight,
                                             self._fit_backend))
         if return_std:
@@ -181,7 +189,7 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         check_is_fitted(self)
         self._require_exact("log_marginal_likelihood")
         n = self._Y.shape[0]
-        fit_term = -0.5 * np.einsum("ik,ik->k", self._Y, self.alpha_)
+        fit_term = -0.5 * np.einsum("ik,ik->k", self._Y, self.dual_coef_)
         log_det = float(np.log(np.diag(self.L_)).sum())
         if self._sqrt_weight is not None:   # det(K + alpha W^-1)
             log_det -= float(np.log(self._sqrt_weight).sum())
@@ -222,6 +230,14 @@ class NNGPClassifier(_OneHotKernelClassifier):
                          "bias_variance", "alpha", "solver", "n_inducing",
                          "inducing", "random_state", "tol", "max_iter",
                          "device")
+
+    _parameter_constraints = {
+        **NETWORK_CONSTRAINTS,
+        "alpha": [NON_NEGATIVE],
+        "temperature": [POSITIVE],
+        **SOLVER_CONSTRAINTS,
+        **DEVICE_CONSTRAINTS,
+    }
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,

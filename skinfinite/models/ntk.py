@@ -3,10 +3,12 @@ import numpy as np
 from sklearn.base import RegressorMixin
 
 from .._core.backend import on_host
-from .._core.validation import check_variance
+from .._core.validation import Options
+from ..kernels.fully_connected import PARAMETRIZATIONS
 from ..linalg.cholesky import cho_solve, cholesky_with_jitter, eigh_psd
-from ._base import (DEVICE_DOC, SOLVER_ATTRIBUTES_DOC, SOLVER_DOC,
-                    check_covariance_size,
+from ._base import (DEVICE_CONSTRAINTS, DEVICE_DOC, NETWORK_CONSTRAINTS,
+                    NON_NEGATIVE, POSITIVE, SOLVER_ATTRIBUTES_DOC,
+                    SOLVER_CONSTRAINTS, SOLVER_DOC, check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)
 from ._base import keeps_float32, scale_rows, weighted_gram
 
@@ -86,6 +88,16 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     """
 
     _kernel_name = "ntk"
+    _parameter_constraints = {
+        **NETWORK_CONSTRAINTS,
+        "parametrization": [Options(*PARAMETRIZATIONS)],
+        "alpha": [NON_NEGATIVE],
+        "training_time": [NON_NEGATIVE, None],
+        "learning_rate": [POSITIVE],
+        "normalize_y": ["boolean"],
+        **SOLVER_CONSTRAINTS,
+        **DEVICE_CONSTRAINTS,
+    }
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,
@@ -157,9 +169,7 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
             del ntk
             self._eig = None
         else:
-            t = check_variance(self.training_time, "training_time",
-                               allow_zero=True)
-            eta = check_variance(self.learning_rate, "learning_rate")
+            t, eta = float(self.training_time), float(self.learning_rate)
             w, V = eigh_psd(ntk, self.alpha)
             # (1 - exp(-eta w t)) / w, with its limit eta t at w = 0
             rate = eta * t
@@ -271,6 +281,17 @@ class NTKClassifier(_OneHotKernelClassifier):
                          "training_time", "learning_rate", "solver",
                          "n_inducing", "inducing", "random_state", "tol",
                          "max_iter", "device")
+
+    _parameter_constraints = {
+        **NETWORK_CONSTRAINTS,
+        "parametrization": [Options(*PARAMETRIZATIONS)],
+        "alpha": [NON_NEGATIVE],
+        "training_time": [NON_NEGATIVE, None],
+        "learning_rate": [POSITIVE],
+        "temperature": [POSITIVE],
+        **SOLVER_CONSTRAINTS,
+        **DEVICE_CONSTRAINTS,
+    }
 
     def __init__(self, depth=3, activation="relu", architecture="fully_connected",
                  weight_variance=2.0,

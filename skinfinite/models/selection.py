@@ -19,6 +19,7 @@ normalised).  Leave-one-out is the case of single-sample blocks.
 import itertools
 import numbers
 import warnings
+from numbers import Integral
 
 import numpy as np
 import scipy.linalg
@@ -30,8 +31,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.backend import on_host
 from .._core.backend import CPUBackend
-from .._core.validation import check_choice
-from ._base import _NetworkParamsMixin, encode_classes, one_hot_targets
+from .._core.validation import Interval, Options, ValidatesParameters
+from ..kernels.registry import RegisteredArchitecture
+from ._base import (DEVICE_CONSTRAINTS, NETWORK_CONSTRAINTS,
+                    POSITIVE, _NetworkParamsMixin, encode_classes,
+                    one_hot_targets)
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
 
@@ -134,7 +138,27 @@ def _check_grid(values, name, kind, allow_none=False):
     return tuple(out)
 
 
-class _SelectionBase(_NetworkParamsMixin, BaseEstimator):
+#: Allowed values of the parameters every selecting estimator takes; the
+#: grids' entries are checked in ``_check_grid``.
+_SELECTION_CONSTRAINTS = {
+    "depths": ["sequence"],
+    "alphas": ["sequence"],
+    "weight_variances": ["sequence"],
+    "bias_variances": ["sequence"],
+    "activation": NETWORK_CONSTRAINTS["activation"],
+    "architecture": [RegisteredArchitecture()],
+    "cv": [Interval(Integral, 2, None, closed="left"), "cv_object", None],
+    "criterion": [Options(*CRITERIA)],
+    "device": DEVICE_CONSTRAINTS["device"],
+}
+_NTK_SELECTION_CONSTRAINTS = {
+    "training_times": ["sequence"],
+    "learning_rate": [POSITIVE],
+    "parametrization": [Options("ntk", "standard")],
+}
+
+
+class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
     """Grid of kernels x ridges scored in closed form, then one refit."""
 
     _plain = None           # the estimator refitted with the chosen values
@@ -295,7 +319,6 @@ class _SelectionBase(_NetworkParamsMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def _select(self, X, Y, centre, y_for_split):
-        check_choice(self.criterion, "criterion", CRITERIA)
         grids = self._grids()
         splits = self._splits(X, y_for_split)
         self._check_splits(splits)
@@ -390,7 +413,7 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
 
     def _scoring(self):
         return ("neg_mean_squared_error" if self.scoring is None
-                else check_choice(self.scoring, "scoring", REGRESSION_SCORES))
+                else self.scoring)
 
     def fit(self, X, y):
         """Score every candidate in closed form, then refit the best.
@@ -407,7 +430,6 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         X, y = on_host(X), on_host(y)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=3, dtype=np.float64)
-        self._scoring()
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         if np.all(np.ptp(Y, axis=0) == 0):
             warnings.warn("The targets are constant; every candidate "
@@ -466,6 +488,12 @@ class NNGPRegressorCV(_RegressorCV):
 
     _plain = NNGPRegressor
     _kernel_name = "nngp"
+
+    _parameter_constraints = {
+        **_SELECTION_CONSTRAINTS,
+        "scoring": [Options(*REGRESSION_SCORES), None],
+        "normalize_y": ["boolean"],
+    }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), activation="relu",
@@ -527,6 +555,13 @@ class NTKRegressorCV(_RegressorCV):
 
     _plain = NTKRegressor
     _kernel_name = "ntk"
+
+    _parameter_constraints = {
+        **_SELECTION_CONSTRAINTS,
+        **_NTK_SELECTION_CONSTRAINTS,
+        "scoring": [Options(*REGRESSION_SCORES), None],
+        "normalize_y": ["boolean"],
+    }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), training_times=(None,),
@@ -603,8 +638,6 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         -------
         self
         """
-        if self.scoring is not None:
-            check_choice(self.scoring, "scoring", CLASSIFICATION_SCORES)
         X, y = on_host(X), on_host(y)
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)
@@ -662,6 +695,12 @@ class NNGPClassifierCV(_ClassifierCV):
     _plain = NNGPClassifier
     _kernel_name = "nngp"
 
+    _parameter_constraints = {
+        **_SELECTION_CONSTRAINTS,
+        "scoring": [Options(*CLASSIFICATION_SCORES), None],
+        "temperature": [POSITIVE],
+    }
+
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), activation="relu",
                  architecture="fully_connected", cv=None, scoring=None,
@@ -708,6 +747,12 @@ class NTKClassifierCV(_ClassifierCV):
 
     _plain = NTKClassifier
     _kernel_name = "ntk"
+    _parameter_constraints = {
+        **_SELECTION_CONSTRAINTS,
+        **_NTK_SELECTION_CONSTRAINTS,
+        "scoring": [Options(*CLASSIFICATION_SCORES), None],
+        "temperature": [POSITIVE],
+    }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), training_times=(None,),

@@ -1,5 +1,7 @@
 """Support-vector classification and kernel ridge regression of paths with
 signature kernels."""
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
@@ -16,7 +18,10 @@ from ._base import (check_sample_weight, keeps_float32, scale_rows,
 from .._core.sequences import (Sequences, check_layout, check_sequences,
                           is_nested_frame, resolve_layout)
 from .._core.tiling import plan_block
-from .._core.validation import check_variance
+from .._core.backend import DEVICES
+from .._core.sequences import LAYOUTS
+from .._core.validation import Interval, Options, ValidatesParameters
+from ._base import NON_NEGATIVE, POSITIVE
 from ..kernels.signature import SignatureKernel
 from ..linalg.cholesky import NumericalError, cho_solve, cholesky_with_jitter
 from ._path_selection import FAMILIES, ClassifierScores, PathSearch, RegressorScores
@@ -160,7 +165,34 @@ def _searched(value):
         isinstance(value, str) and value == "auto")
 
 
-class _PathEstimatorMixin(CarriesConfig):
+_AUTO = Options("auto")
+#: Allowed values of the parameters both path estimators take.  A list
+#: asks the model selection to search its entries, which it checks.
+_PATH_CONSTRAINTS = {
+    "kernel": [Options("auto", *FAMILIES), "sequence", None, Kernel],
+    "static_kernel": [Options("linear", "rbf"), Kernel],
+    "dyadic_order": [_AUTO, Interval(Integral, 0, None, closed="left"),
+                     "sequence"],
+    "time_augment": [_AUTO, "boolean", "sequence"],
+    "basepoint": [_AUTO, "boolean", "sequence"],
+    "lead_lag": [_AUTO, "boolean", "sequence"],
+    "scale": [POSITIVE],
+    "length_scale": [_AUTO, POSITIVE, "sequence"],
+    "normalize": ["boolean"],
+    "max_length": [_AUTO, Interval(Integral, 2, None, closed="left"), None,
+                   "sequence"],
+    "standardize": ["boolean"],
+    "path_scale": [_AUTO, POSITIVE, "sequence"],
+    "n_channels": [Interval(Integral, 1, None, closed="left"), None],
+    "cv": [Interval(Integral, 2, None, closed="left"), "cv_object", None],
+    "time_budget": [POSITIVE, None],
+    "verbose": ["verbose"],
+    "device": [Options(*DEVICES)],
+    "layout": [Options(*LAYOUTS)],
+}
+
+
+class _PathEstimatorMixin(ValidatesParameters, CarriesConfig):
     """Reading paths, standardising channels, building and evaluating the kernel."""
 
     def _families(self):
@@ -265,7 +297,7 @@ class _PathEstimatorMixin(CarriesConfig):
         n_channels = seqs.n_channels
         # a searched path scale multiplies channel_scale_ once it is chosen
         path_scale = 1.0 if _searched(self.path_scale) else \
-            check_variance(self.path_scale, "path_scale")
+            float(self.path_scale)
         if not self.standardize:
             self.channel_mean_ = np.zeros(n_channels)
             self.channel_scale_ = np.full(n_channels, path_scale)
@@ -421,6 +453,13 @@ class SignatureKernelClassifier(ClassifierMixin, _PathEstimatorMixin, BaseEstima
     >>> model.best_params_["kernel"] in ("rbf", "conv", "signature", "signature+rbf")
     True
     """
+
+    _parameter_constraints = {
+        **_PATH_CONSTRAINTS,
+        "C": [_AUTO, POSITIVE, "sequence"],
+        "class_weight": [dict, Options("balanced"), None],
+        "probability": ["boolean"],
+    }
 
     def __init__(self, kernel="auto", static_kernel="rbf", dyadic_order="auto",
                  time_augment="auto", basepoint="auto", lead_lag="auto", scale=1.0,
@@ -600,6 +639,12 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
     ((10,), (10,))
     """
 
+    _parameter_constraints = {
+        **_PATH_CONSTRAINTS,
+        "alpha": [_AUTO, NON_NEGATIVE, "sequence"],
+        "normalize_y": ["boolean"],
+    }
+
     def __init__(self, kernel="auto", static_kernel="rbf", dyadic_order="auto",
                  time_augment="auto", basepoint="auto", lead_lag="auto", scale=1.0,
                  length_scale="auto", normalize=True, max_length="auto",
@@ -648,7 +693,7 @@ class SignatureKernelRegressor(RegressorMixin, _PathEstimatorMixin, BaseEstimato
         """
         families = self._families()
         if families is None:
-            alpha = check_variance(self.alpha, "alpha", allow_zero=True)
+            alpha = float(self.alpha)
         paths, w = self._fit_weighted_paths(X, y, sample_weight, families)
         self._sqrt_weight = None
         if w is not None:

@@ -204,8 +204,10 @@ class RegisteredArchitecture(Options):
         return super().__contains__(value)
 
     def __str__(self):
+        kinds = ", ".join(sorted({c.__name__ for a in _ARCHITECTURES.values()
+                                  for c in (a.nngp, a.ntk)}))
         return (f"one of {_names()} or a kernel of a registered "
-                "architecture")
+                f"architecture ({kinds})")
 
 
 def _names():

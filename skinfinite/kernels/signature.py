@@ -26,12 +26,31 @@ _PAIR_BYTES = 64.0
 NSK_TOL = 1e-2
 
 
-def _check_order(order):
+MAX_ORDER = 12
+#: dyadic_order="auto" of SignatureKernel refines until every refined step
+#: has at most this squared length in the static kernel's feature space
+#: (scale included): well inside the CAYLEY scheme's radius of 4, where its
+#: Grams are positive semi-definite, and small enough for about 1e-3
+#: relative accuracy per step.
+AUTO_STEP_SQ = 1.0
+_SCHEMES = {"cayley": _goursat.CAYLEY, "taylor": _goursat.TAYLOR}
+
+
+def _check_order(order, allow_auto=True):
+    if allow_auto and isinstance(order, str) and order == "auto":
+        return order
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) \
-            or not 0 <= order <= 12:
-        raise ValueError(f"dyadic_order must be an integer in [0, 12], got "
-                         f"{order!r}.")
+            or not 0 <= order <= MAX_ORDER:
+        raise ValueError(f"dyadic_order must be \"auto\" or an integer in "
+                         f"[0, {MAX_ORDER}], got {order!r}.")
     return int(order)
+
+
+def _check_scheme(scheme):
+    if not isinstance(scheme, str) or scheme not in _SCHEMES:
+        raise ValueError(f"scheme must be one of {tuple(_SCHEMES)}, got "
+                         f"{scheme!r}.")
+    return _SCHEMES[scheme]
 
 
 def _check_positive(value, name):
@@ -57,9 +76,11 @@ def _check_static(static_kernel):
 class _Problem:
     """A validated static kernel: the solver mode and its scalars."""
 
-    def __init__(self, static_kernel, scale, length_scale, order):
+    def __init__(self, static_kernel, scale, length_scale, order,
+                 scheme="cayley"):
         static = _check_static(static_kernel)
         self.order = _check_order(order)
+        self.scheme = _check_scheme(scheme)
         self.factor = _check_positive(scale, "scale") ** 2
         self.kernel = None
         self.gamma = 0.0
@@ -75,6 +96,62 @@ class _Problem:
 
     #: a GPU backend when the pairs are solved on a GPU (values only)
     backend = None
+
+    def longest_step(self, seqs):
+        """Largest squared length of a step of the paths in the static
+        kernel's feature space, ``kappa(a, a) + kappa(b, b) - 2 kappa(a, b)``
+        times ``scale^2`` (the increment product of the step with itself)."""
+        if seqs is None or seqs.n_paths == 0:
+            return 0.0
+        if self.mode == _goursat.GRAM:
+            top = 0.0
+            for i in range(seqs.n_paths):
+                p = seqs.path(i)
+                G = np.asarray(self.kernel(p, p), dtype=np.float64)
+                d = np.diagonal(G)
+                steps = d[:-1] + d[1:] - 2.0 * np.diagonal(G, 1)
+                top = max(top, float(np.max(steps, initial=0.0)))
+            return self.factor * top
+        # padded steps repeat the last point: zero length
+        d2 = np.square(np.diff(seqs.values, axis=1)).sum(axis=2)
+        top = float(np.max(d2, initial=0.0))
+        if self.mode == _goursat.RBF:
+            top = 2.0 * -np.expm1(-self.gamma * top)
+        return self.factor * top
+
+    def resolve_order(self, x, y=None):
+        """Fix ``dyadic_order="auto"`` from the paths' longest step, and check
+        that an explicit order keeps the CAYLEY scheme's features convergent
+        (the condition of its Grams being positive semi-definite)."""
+        step = max(self.longest_step(x), self.longest_step(y))
+        if not np.isfinite(step):
+            raise FloatingPointError(
+                "SignatureKernel: the squared length of a step of the paths "
+                "overflows; scale the paths down (scale < 1).")
+        if self.order == "auto":
+            order = 0
+            while order < MAX_ORDER and step > AUTO_STEP_SQ * 4.0 ** order:
+                order += 1
+            self.order = order
+            top = _goursat.CAYLEY_RADIUS_SQ * 4.0 ** order
+            if self.scheme == _goursat.CAYLEY and step >= top:
+                raise ValueError(
+                    f"SignatureKernel: a step of the paths has squared length "
+                    f"{step:.3g} (static-kernel units, times scale^2), too "
+                    f"long for dyadic_order <= {MAX_ORDER}; scale the paths "
+                    "down (scale < 1) or use normalize=True on scaled paths.")
+        elif self.scheme == _goursat.CAYLEY \
+                and step >= _goursat.CAYLEY_RADIUS_SQ * 4.0 ** self.order:
+            need = int(np.floor(0.5 * np.log2(
+                step / _goursat.CAYLEY_RADIUS_SQ))) + 1
+            raise ValueError(
+                f"SignatureKernel: dyadic_order={self.order} is too coarse "
+                f"for these paths: a step has squared length {step:.3g} "
+                f"(static-kernel units, times scale^2) and the scheme needs "
+                f"less than {_goursat.CAYLEY_RADIUS_SQ:g} per refined step "
+                f"(4^-dyadic_order of it). Use dyadic_order >= {need}, "
+                "dyadic_order=\"auto\", or scale the paths down.")
+        return self.order
 
     def use_device(self, device, eval_gradient, *inputs):
         """Solve on a GPU when ``device`` says so and the problem allows.
@@ -129,12 +206,12 @@ def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
         return _goursat_gpu.solve_values(
             problem.backend, problem.device_values(x), x.lengths,
             problem.device_values(y), y.lengths, rows, cols, problem.mode,
-            problem.order, problem.factor, problem.gamma,
+            problem.order, problem.scheme, problem.factor, problem.gamma,
             min(budget, 2.0 ** 40)), None
     out = np.empty(rows.shape[0])
     args = (x.values, x.lengths, y.values, y.lengths, rows, cols,
-            problem.mode, problem.order, problem.factor, problem.gamma, gram,
-            grow, gcol, out)
+            problem.mode, problem.order, problem.scheme, problem.factor,
+            problem.gamma, gram, grow, gcol, out)
     if n_tangents:
         dout = np.empty((rows.shape[0], n_tangents))
         _goursat.solve_tangents(*args, dout)
@@ -275,7 +352,9 @@ class SignatureKernel(_PathKernel):
     mixed second difference of the static kernel over each grid cell
     (``<dx_i, dy_j>`` for the linear static kernel, where it equals the inner
     product of the paths' full signatures).  Solved by an explicit
-    second-order scheme, each cell refined into ``2^dyadic_order`` squared.
+    second-order scheme, each cell refined into ``2^dyadic_order`` squared;
+    the default scheme is itself an inner product of features, so its Grams
+    are positive semi-definite at every refinement.
 
     Parameters
     ----------
@@ -284,10 +363,17 @@ class SignatureKernel(_PathKernel):
         ``exp(-|x - y|^2 / (2 length_scale^2))``.  Any scikit-learn (or
         skinfinite) kernel is evaluated on Gram blocks of points, tile by
         tile; its own hyperparameters are held fixed.
-    dyadic_order : int, default=0
+    dyadic_order : "auto" or int, default="auto"
         Refinement of the PDE grid: each cell is split into
         ``2^dyadic_order x 2^dyadic_order``.  The error falls as about
-        ``4^-dyadic_order``.
+        ``4^-dyadic_order``.  "auto" takes the smallest order at which every
+        refined step of the paths (of ``X`` and ``Y`` together) has squared
+        length at most ``AUTO_STEP_SQ`` (1) in the static kernel's feature
+        space, ``scale`` included: 0 for standardised series of a few dozen
+        points or more, and for the RBF static kernel at ``scale <= 0.7``.
+        With ``scheme="cayley"`` an explicit order must keep every refined
+        step's squared length below 4 (a ``ValueError`` says which order
+        does).
     time_augment : bool, default=False
         Append time ``t_k = k / (L - 1)`` as a last channel.
     basepoint : bool, default=False
@@ -320,6 +406,14 @@ class SignatureKernel(_PathKernel):
         "nct" is ``(n_paths, n_channels, length)`` (aeon, sktime).  "auto"
         decides from the shapes and raises where both readings fit (see
         :ref:`guide_input_layouts`).  Not a hyperparameter.
+    scheme : {"cayley", "taylor"}, default="cayley"
+        The cell update.  "cayley" is the inner product of the features
+        ``prod_i (1 + dx_i/2)(1 - dx_i/2)^-1`` (the Cayley transform of each
+        refined step in place of its tensor exponential): Grams positive
+        semi-definite at every ``dyadic_order``.  "taylor" is the scheme of
+        sigkernel and pysiglib (equal to pysiglib's values to rounding),
+        whose coarse Grams can be indefinite.  Both are second order and
+        converge to the same kernel.
 
     Notes
     -----
@@ -340,14 +434,15 @@ class SignatureKernel(_PathKernel):
     ((4, 4), True)
     """
 
-    def __init__(self, static_kernel="linear", dyadic_order=0,
+    def __init__(self, static_kernel="linear", dyadic_order="auto",
                  time_augment=False, basepoint=False, lead_lag=False,
                  scale=1.0, scale_bounds=(1e-3, 1e3), length_scale=1.0,
                  length_scale_bounds=(1e-3, 1e3), normalize=False,
                  n_channels=None, dtype="float64", device="auto",
-                 layout="auto"):
+                 layout="auto", scheme="cayley"):
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
+        self.scheme = scheme
         self.time_augment = time_augment
         self.basepoint = basepoint
         self.lead_lag = lead_lag
@@ -374,7 +469,7 @@ class SignatureKernel(_PathKernel):
 
     def _problem(self):
         return _Problem(self.static_kernel, self.scale, self.length_scale,
-                        self.dyadic_order)
+                        self.dyadic_order, self.scheme)
 
     def _tangent_columns(self):
         """Solver tangents (log scale, log length scale) in theta order."""
@@ -409,6 +504,7 @@ class SignatureKernel(_PathKernel):
         reference = X
         X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)
+        problem.resolve_order(x, y)
         columns = self._tangent_columns() if eval_gradient else []
         n_tan = 2 if problem.mode == _goursat.RBF else 1
         n_tan = n_tan if eval_gradient else 0
@@ -452,10 +548,11 @@ class SignatureKernel(_PathKernel):
         K_diag : ndarray of shape (n_paths,)
         """
         x = self._sequences(X)
+        problem = self._problem()
+        problem.resolve_order(x)
         if self.normalize:
-            self._problem()
             return np.ones(x.n_paths, dtype=check_dtype(self.dtype))
-        values, _ = signature_diagonal(self._problem(), x)
+        values, _ = signature_diagonal(problem, x)
         return values.astype(check_dtype(self.dtype), copy=False)
 
     def __repr__(self):
@@ -464,8 +561,8 @@ class SignatureKernel(_PathKernel):
         extra = (f", length_scale={self.length_scale:.4g}"
                  if static == "rbf" else "")
         return (f"SignatureKernel(static_kernel={static!r}, "
-                f"dyadic_order={self.dyadic_order}, scale={self.scale:.4g}"
-                f"{extra})")
+                f"dyadic_order={self.dyadic_order!r}, "
+                f"scale={self.scale:.4g}{extra})")
 
 
 def _node_values(activation, kxx, kxy, kyy, sa2, sb2):

@@ -120,9 +120,13 @@ class _Problem:
         return self.factor * top
 
     def resolve_order(self, x, y=None):
-        """Fix ``dyadic_order="auto"`` from the paths' longest step, and check
-        that an explicit order keeps the CAYLEY scheme's features convergent
-        (the condition of its Grams being positive semi-definite)."""
+        """Fix ``dyadic_order="auto"`` from the paths' longest step, and warn
+        where an explicit order leaves the CAYLEY scheme's features divergent
+        (its Grams are positive semi-definite where they converge).
+
+        An explicit order too coarse is a warning, not an error: optimisers
+        of hyperparameters (``scale``) step into such regions and recover
+        from a Gram that fails to factor, not from an exception."""
         step = max(self.longest_step(x), self.longest_step(y))
         if not np.isfinite(step):
             raise FloatingPointError(
@@ -144,13 +148,15 @@ class _Problem:
                 and step >= _goursat.CAYLEY_RADIUS_SQ * 4.0 ** self.order:
             need = int(np.floor(0.5 * np.log2(
                 step / _goursat.CAYLEY_RADIUS_SQ))) + 1
-            raise ValueError(
+            warnings.warn(
                 f"SignatureKernel: dyadic_order={self.order} is too coarse "
                 f"for these paths: a step has squared length {step:.3g} "
                 f"(static-kernel units, times scale^2) and the scheme needs "
                 f"less than {_goursat.CAYLEY_RADIUS_SQ:g} per refined step "
-                f"(4^-dyadic_order of it). Use dyadic_order >= {need}, "
-                "dyadic_order=\"auto\", or scale the paths down.")
+                f"(4^-dyadic_order of it); the values are not meaningful and "
+                f"the Gram may be indefinite. Use dyadic_order >= {need}, "
+                "dyadic_order=\"auto\", or scale the paths down.",
+                ConvergenceWarning, stacklevel=4)
         return self.order
 
     def use_device(self, device, eval_gradient, *inputs):
@@ -372,8 +378,8 @@ class SignatureKernel(_PathKernel):
         space, ``scale`` included: 0 for standardised series of a few dozen
         points or more, and for the RBF static kernel at ``scale <= 0.7``.
         With ``scheme="cayley"`` an explicit order must keep every refined
-        step's squared length below 4 (a ``ValueError`` says which order
-        does).
+        step's squared length below 4; a coarser one gives values without
+        meaning and a ``ConvergenceWarning`` that names the order needed.
     time_augment : bool, default=False
         Append time ``t_k = k / (L - 1)`` as a last channel.
     basepoint : bool, default=False

@@ -2,15 +2,16 @@
 import numbers
 import warnings
 
+import numba
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._core.backend import backend_unless, like_input, on_host
-from .._core.config import CarriesConfig
+from .._core.config import CarriesConfig, get_config
 from .._core.sequences import check_same_channels, check_sequences
-from .._core.tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
-                       progress, warn_if_long)
+from .._core.tiling import (UPDATES_PER_SECOND, count_blocks, iter_blocks,
+                            mirror_upper, plan_block, progress, warn_if_long)
 from .._core.validation import check_dtype, check_variance
 from ..activations.definitions import get_activation
 from ..recursions import goursat as _goursat
@@ -22,8 +23,22 @@ _STATIC_NAMES = ("linear", "rbf")
 # meshgrid and mask temporaries) and its value.
 _PAIR_BYTES = 64.0
 #: Largest relative change of k(x, x) from dyadic_order m to m + 1 that
-#: NeuralSignatureKernel accepts without a ConvergenceWarning.
+#: NeuralSignatureKernel accepts without a ConvergenceWarning, and the
+#: tolerance to which dyadic_order="auto" refines.
 NSK_TOL = 1e-2
+#: Paths of the probe of dyadic_order="auto": those of largest quadratic
+#: variation (sum of squared steps), where refinement matters most.
+NSK_PROBE_PATHS = 8
+#: dyadic_order="auto" refines no further than a Gram estimated at this many
+#: seconds (at UPDATES_PER_SECOND / NSK_CELL_COST cells per second and
+#: thread) or whose diagonal solves need more than NSK_AUTO_MEMORY times the
+#: memory budget.
+NSK_AUTO_SECONDS = 60.0
+NSK_CELL_COST = 10.0
+NSK_AUTO_MEMORY = 4.0
+#: Values of NeuralSignatureKernel beyond this magnitude are an error: the
+#: products and squares that solvers of a Gram form overflow float64 (1.8e308).
+NSK_OVERFLOW = 1e150
 
 
 MAX_ORDER = 12
@@ -309,12 +324,18 @@ def signature_diagonal(problem, x, n_tangents=0):
     return out, dout
 
 
-def _finite_output(K, name, advice):
+def _finite_output(K, name, advice, limit=np.inf):
     if not np.all(np.isfinite(K)):
         raise FloatingPointError(
             f"{name} produced non-finite values (overflow, or a scheme "
             f"unstable on cells this large): {advice}, or refine with a "
             "higher dyadic_order.")
+    top = float(np.max(np.abs(K), initial=0.0))
+    if top > limit:
+        raise FloatingPointError(
+            f"{name} produced values up to {top:.3g}, beyond {limit:.0e}: "
+            f"products of such values overflow float64 in any solver of the "
+            f"Gram. {advice[0].upper() + advice[1:]}.")
     return K
 
 
@@ -576,6 +597,23 @@ def _node_values(activation, kxx, kxy, kyy, sa2, sb2):
     return sa2 * v + sb2, sa2 * vd
 
 
+def _relative_change(a, b, worst=True):
+    """|a - b| / |b| elementwise (inf where not finite), or its maximum."""
+    with np.errstate(all="ignore"):
+        change = np.abs(b - a) / np.maximum(np.abs(b), 1e-300)
+    change = np.where(np.isfinite(change), change, np.inf)
+    return float(np.max(change, initial=0.0)) if worst else change
+
+
+def _probe_paths(seqs):
+    """The NSK_PROBE_PATHS paths of largest quadratic variation."""
+    if seqs.n_paths <= NSK_PROBE_PATHS:
+        return seqs
+    qv = np.square(np.diff(seqs.values, axis=1)).sum(axis=(1, 2))
+    keep = np.sort(np.argsort(qv, kind="stable")[-NSK_PROBE_PATHS:])
+    return seqs.take(keep)
+
+
 class _NeuralProblem:
     """Validated parameters of the neural signature kernel."""
 
@@ -586,8 +624,77 @@ class _NeuralProblem:
                                   allow_zero=True)
         self.s02 = check_variance(kernel.initial_variance, "initial_variance")
         self.order = _check_order(kernel.dyadic_order)
+        self.homogeneous = bool(kernel.homogeneous)
         self.param = float(self.activation._param)
         self.solvers = neural_solvers(self.activation)
+
+    def with_order(self, order):
+        other = _NeuralProblem.__new__(_NeuralProblem)
+        other.__dict__.update(self.__dict__, order=order)
+        return other
+
+    def raw_diagonal(self, x):
+        """k(x, x) of each path at ``self.order``, unchecked."""
+        if self.homogeneous:
+            return self.diagonals(x)[0][:, -1]
+        return self.euler_gram(x)[1]
+
+    def _auto_bound(self, x, y, order):
+        """Why a Gram (and its diagonal solves) at ``order`` is too large
+        for dyadic_order="auto", or None."""
+        symmetric = y is None
+        y = x if symmetric else y
+        n, m = x.n_paths, y.n_paths
+        work = n * m * (0.5 if symmetric else 1.0) * _cells(x, y, order)
+        seconds = work * NSK_CELL_COST / (UPDATES_PER_SECOND
+                                          * max(1, numba.get_num_threads()))
+        if seconds > NSK_AUTO_SECONDS:
+            return (f"the Gram at dyadic_order={order} is estimated at "
+                    f"{seconds:.3g} s (bound {NSK_AUTO_SECONDS:g} s)")
+        n_coef = self.coefficients(np.full(1, self.s02)).shape[1]
+        longest = max(x.max_length, y.max_length)
+        nbytes = 8.0 * (n + (0 if symmetric else m)) * \
+            (((longest - 1) << order) + 1) * (8 + n_coef)
+        budget = NSK_AUTO_MEMORY * get_config()["memory_budget"]
+        if nbytes > budget:
+            return (f"its diagonal solves at dyadic_order={order} need "
+                    f"{nbytes / 2**20:.0f} MB (bound {budget / 2**20:.0f} "
+                    "MB)")
+        return None
+
+    def resolve_order(self, x, y=None):
+        """Fix dyadic_order="auto": the smallest order at which k(x, x) of
+        the probe paths changes by at most NSK_TOL (relative) at the next
+        order, within the time and memory bounds (a ConvergenceWarning
+        where they stop the refinement)."""
+        if self.order != "auto":
+            return self.order
+        probes = [_probe_paths(x)] + ([] if y is None else [_probe_paths(y)])
+        order = 0
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # series truncation warnings repeat in the evaluation itself
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = [self.with_order(0).raw_diagonal(p) for p in probes]
+            while order < MAX_ORDER:
+                finer = [self.with_order(order + 1).raw_diagonal(p)
+                         for p in probes]
+                change = max(_relative_change(a, b)
+                             for a, b in zip(values, finer))
+                if change <= NSK_TOL:
+                    break
+                stop = self._auto_bound(x, y, order + 1)
+                if stop is not None:
+                    warnings.warn(
+                        f"NeuralSignatureKernel: dyadic_order=\"auto\" stops "
+                        f"at {order}, where k(x, x) still changes by "
+                        f"{change:.3g} (relative, tolerance {NSK_TOL:g}) at "
+                        f"the next order: {stop}. Scale the paths down, "
+                        "subsample them, or set dyadic_order.",
+                        ConvergenceWarning, stacklevel=5)
+                    break
+                order, values = order + 1, finer
+        self.order = order
+        return order
 
     def coefficients(self, k):
         return np.ascontiguousarray(self.activation.coefficients(k))
@@ -642,19 +749,17 @@ class _NeuralProblem:
 
     def check_converged(self, x, values):
         _finite_output(values, "NeuralSignatureKernel",
-                       "scale the paths down")
-        if self.order >= 12 or x.n_paths == 0:
+                       "scale the paths down", NSK_OVERFLOW)
+        if self.order >= MAX_ORDER or x.n_paths == 0:
             return
         # one more refinement of the diagonals costs 4 diagonal solves per
         # path: little beside a Gram of n^2 pair solves
-        finer = _NeuralProblem.__new__(_NeuralProblem)
-        finer.__dict__.update(self.__dict__, order=self.order + 1)
+        finer = self.with_order(self.order + 1)
         with np.errstate(all="ignore"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 ref = finer.diagonals(x)[0][:, -1]
-            change = np.abs(ref - values) / np.maximum(np.abs(ref), 1e-300)
-        change = np.where(np.isfinite(change), change, np.inf)
+        change = _relative_change(values, ref, worst=False)
         worst = int(np.argmax(change))
         if change[worst] > NSK_TOL:
             warnings.warn(
@@ -768,9 +873,17 @@ class NeuralSignatureKernel(_PathKernel):
         ``sb2``.
     initial_variance : float, default=1.0
         ``s02``, the variance of the initial state.
-    dyadic_order : int, default=0
+    dyadic_order : "auto" or int, default="auto"
         Each PDE cell (or Euler step) is split ``2^dyadic_order`` times per
-        direction.
+        direction.  "auto" takes the smallest order at which ``k(x, x)``
+        changes by at most ``NSK_TOL`` (1%, relative) at the next order, on
+        a probe of the ``NSK_PROBE_PATHS`` (8) paths of largest quadratic
+        variation (of ``X`` and of ``Y``), refining no further than a Gram
+        estimated at ``NSK_AUTO_SECONDS`` (60 s) or diagonal solves of
+        ``NSK_AUTO_MEMORY`` (4) times the memory budget; a
+        ``ConvergenceWarning`` says where these bounds stop it.  Every
+        evaluation also checks all paths' ``k(x, x)`` against the next order
+        and warns beyond ``NSK_TOL``.
     homogeneous : bool, default=True
         The same weights at every step (the PDE above).  With False, fresh
         weights of variance ``sA2 / dt`` and ``sb2 / dt`` at each of the
@@ -801,6 +914,10 @@ class NeuralSignatureKernel(_PathKernel):
     The variances are plain parameters, not optimisable hyperparameters
     (``theta`` is empty and gradients have no columns).
 
+    Values beyond ``NSK_OVERFLOW`` (1e150) raise a ``FloatingPointError``
+    (as do non-finite ones): any solver of such a Gram overflows float64.
+    ``diag`` runs the same order selection and checks as ``k(X)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -811,7 +928,7 @@ class NeuralSignatureKernel(_PathKernel):
     """
 
     def __init__(self, activation="relu", weight_variance=1.0,
-                 bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
+                 bias_variance=0.0, initial_variance=1.0, dyadic_order="auto",
                  homogeneous=True, time_augment=False, basepoint=False,
                  lead_lag=False, n_channels=None, dtype="float64",
                  device="auto", layout="auto"):
@@ -851,12 +968,14 @@ class NeuralSignatureKernel(_PathKernel):
         reference = X
         X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)
+        problem.resolve_order(x, y)
         if self.homogeneous:
             K = problem.gram(x, y)
         else:
             K = problem.euler_gram(x, y)[0]
         K = _finite_output(K.astype(dtype, copy=False),
-                           "NeuralSignatureKernel", "scale the paths down")
+                           "NeuralSignatureKernel", "scale the paths down",
+                           NSK_OVERFLOW)
         if eval_gradient:
             return K, np.empty((K.shape[0], K.shape[1], 0), dtype)
         return like_input(K, reference)
@@ -873,18 +992,23 @@ class NeuralSignatureKernel(_PathKernel):
         K_diag : ndarray of shape (n_paths,)
         """
         problem = _NeuralProblem(self)
+        dtype = check_dtype(self.dtype)
         x = self._sequences(X)
+        problem.resolve_order(x)
         if self.homogeneous:
             values = problem.diagonal(x)
         else:
             values = np.array([problem.euler_gram(x.take(np.array([i])))[1][0]
                                for i in range(x.n_paths)])
-        return values.astype(check_dtype(self.dtype), copy=False)
+        # the checks of __call__, on the values it would return
+        return _finite_output(values.astype(dtype, copy=False),
+                              "NeuralSignatureKernel", "scale the paths down",
+                              NSK_OVERFLOW)
 
     def __repr__(self):
         return (f"NeuralSignatureKernel(activation={self.activation!r}, "
                 f"weight_variance={self.weight_variance:.4g}, "
                 f"bias_variance={self.bias_variance:.4g}, "
                 f"initial_variance={self.initial_variance:.4g}, "
-                f"dyadic_order={self.dyadic_order}, "
+                f"dyadic_order={self.dyadic_order!r}, "
                 f"homogeneous={self.homogeneous})")

@@ -171,7 +171,7 @@ class _Problem:
                 f"(4^-dyadic_order of it); the values are not meaningful and "
                 f"the Gram may be indefinite. Use dyadic_order >= {need}, "
                 "dyadic_order=\"auto\", or scale the paths down.",
-                ConvergenceWarning, stacklevel=4)
+                ConvergenceWarning, stacklevel=5)
         return self.order
 
     def use_device(self, device, eval_gradient, *inputs):
@@ -669,31 +669,48 @@ class _NeuralProblem:
         where they stop the refinement)."""
         if self.order != "auto":
             return self.order
-        probes = [_probe_paths(x)] + ([] if y is None else [_probe_paths(y)])
+        sets = [x] if y is None else [x, y]
+        # the probe finds the order cheaply; all paths confirm it (the
+        # homogeneous kernel only: the diagonal of the Euler network comes
+        # with its whole Gram)
+        stages = [[_probe_paths(p) for p in sets]]
+        if self.homogeneous and any(p.n_paths > NSK_PROBE_PATHS
+                                    for p in sets):
+            stages.append(sets)
         order = 0
         with np.errstate(all="ignore"), warnings.catch_warnings():
             # series truncation warnings repeat in the evaluation itself
             warnings.simplefilter("ignore", RuntimeWarning)
-            values = [self.with_order(0).raw_diagonal(p) for p in probes]
-            while order < MAX_ORDER:
-                finer = [self.with_order(order + 1).raw_diagonal(p)
-                         for p in probes]
-                change = max(_relative_change(a, b)
-                             for a, b in zip(values, finer))
-                if change <= NSK_TOL:
+            for paths in stages:
+                order = self._refine(x, y, paths, order)
+                if order is None:
                     break
-                stop = self._auto_bound(x, y, order + 1)
-                if stop is not None:
-                    warnings.warn(
-                        f"NeuralSignatureKernel: dyadic_order=\"auto\" stops "
-                        f"at {order}, where k(x, x) still changes by "
-                        f"{change:.3g} (relative, tolerance {NSK_TOL:g}) at "
-                        f"the next order: {stop}. Scale the paths down, "
-                        "subsample them, or set dyadic_order.",
-                        ConvergenceWarning, stacklevel=5)
-                    break
-                order, values = order + 1, finer
-        self.order = order
+        self.order = self._stopped if order is None else order
+        return self.order
+
+    def _refine(self, x, y, paths, order):
+        """The smallest order from ``order`` on at which k(p, p) of
+        ``paths`` changes by at most NSK_TOL at the next order (None after a
+        ConvergenceWarning: the bounds stop at ``self._stopped``)."""
+        values = [self.with_order(order).raw_diagonal(p) for p in paths]
+        while order < MAX_ORDER:
+            finer = [self.with_order(order + 1).raw_diagonal(p)
+                     for p in paths]
+            change = max(_relative_change(a, b)
+                         for a, b in zip(values, finer))
+            if change <= NSK_TOL:
+                return order
+            stop = self._auto_bound(x, y, order + 1)
+            if stop is not None:
+                warnings.warn(
+                    f"NeuralSignatureKernel: dyadic_order=\"auto\" stops at "
+                    f"{order}, where k(x, x) still changes by {change:.3g} "
+                    f"(relative, tolerance {NSK_TOL:g}) at the next order: "
+                    f"{stop}. Scale the paths down, subsample them, or set "
+                    "dyadic_order.", ConvergenceWarning, stacklevel=6)
+                self._stopped = order
+                return None
+            order, values = order + 1, finer
         return order
 
     def coefficients(self, k):

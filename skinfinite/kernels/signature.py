@@ -696,6 +696,10 @@ class _NeuralProblem:
         while order < MAX_ORDER:
             finer = [self.with_order(order + 1).raw_diagonal(p)
                      for p in paths]
+            for v in finer:
+                # refinement raises these values: fail before refining on
+                _finite_output(v[np.isfinite(v)], "NeuralSignatureKernel",
+                               "scale the paths down", NSK_OVERFLOW)
             change = max(_relative_change(a, b)
                          for a, b in zip(values, finer))
             if change <= NSK_TOL:

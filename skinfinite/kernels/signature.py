@@ -646,10 +646,14 @@ class _NeuralProblem:
         y = x if symmetric else y
         n, m = x.n_paths, y.n_paths
         work = n * m * (0.5 if symmetric else 1.0) * _cells(x, y, order)
+        # and the check of the diagonals one order up (solved twice each)
+        for seqs in ([x] if symmetric else [x, y]):
+            work += seqs.n_paths * _cells(seqs, seqs, order + 1)
         seconds = work * NSK_CELL_COST / (UPDATES_PER_SECOND
                                           * max(1, numba.get_num_threads()))
         if seconds > NSK_AUTO_SECONDS:
-            return (f"the Gram at dyadic_order={order} is estimated at "
+            return (f"the Gram at dyadic_order={order} (with the check of "
+                    f"its diagonals) is estimated at "
                     f"{seconds:.3g} s (bound {NSK_AUTO_SECONDS:g} s)")
         n_coef = self.coefficients(np.full(1, self.s02)).shape[1]
         longest = max(x.max_length, y.max_length)
@@ -696,10 +700,13 @@ class _NeuralProblem:
         while order < MAX_ORDER:
             finer = [self.with_order(order + 1).raw_diagonal(p)
                      for p in paths]
-            for v in finer:
+            for v, w in zip(values, finer):
                 # refinement raises these values: fail before refining on
-                _finite_output(v[np.isfinite(v)], "NeuralSignatureKernel",
+                _finite_output(w[np.isfinite(w)], "NeuralSignatureKernel",
                                "scale the paths down", NSK_OVERFLOW)
+                if not (np.all(np.isfinite(v)) or np.all(np.isfinite(w))):
+                    _finite_output(w, "NeuralSignatureKernel",
+                                   "scale the paths down")
             change = max(_relative_change(a, b)
                          for a, b in zip(values, finer))
             if change <= NSK_TOL:

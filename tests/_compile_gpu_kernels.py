@@ -62,7 +62,8 @@ def compile_goursat():
     f64, i64 = types.float64, types.int64
     paths = types.Array(f64, 3, "C")
     index = types.Array(i64, 1, "C")
-    sig = (paths, index, paths, index, index, index, i64, i64, i64, f64, f64,
+    sig = (paths, index, paths, index, index, index, i64, i64, i64, i64, f64,
+           f64,
            types.Array(f64, 3, "C"), types.Array(f64, 1, "C"))
     try:
         ptx, _ = cuda.compile_ptx(_goursat_gpu._solver().py_func, sig,

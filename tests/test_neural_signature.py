@@ -1,3 +1,6 @@
+from sklearn.base import clone
+import warnings
+
 import numpy as np
 import pytest
 
@@ -15,7 +18,8 @@ def paths(rng):
 def test_identity_equals_signature_kernel(order, paths, rng):
     Y = rng.normal(size=(3, 5, 2)) * 0.3
     neural = NeuralSignatureKernel("identity", dyadic_order=order)
-    sig = SignatureKernel(dyadic_order=order)
+    # the neural scheme reduces to pysiglib's for the identity
+    sig = SignatureKernel(dyadic_order=order, scheme="taylor")
     np.testing.assert_allclose(neural(paths, Y), sig(paths, Y), rtol=1e-12)
     np.testing.assert_allclose(neural(paths), sig(paths), rtol=1e-12)
     np.testing.assert_allclose(neural.diag(paths), sig.diag(paths),
@@ -29,7 +33,7 @@ def test_identity_with_variances_is_an_affine_signature_kernel(paths):
     K = NeuralSignatureKernel("identity", sa2, sb2, s02, dyadic_order=2)(paths)
     beta = sb2 / sa2
     expected = (s02 + beta) * SignatureKernel(
-        dyadic_order=2, scale=np.sqrt(sa2))(paths) - beta
+        dyadic_order=2, scale=np.sqrt(sa2), scheme="taylor")(paths) - beta
     np.testing.assert_allclose(K, expected, rtol=1e-12)
 
 
@@ -162,3 +166,102 @@ def test_unstable_coarse_grid_is_reported(rng):
     X = rng.normal(size=(2, 40, 3)).cumsum(axis=1) * 100
     with pytest.raises(FloatingPointError, match="non-finite"):
         NeuralSignatureKernel("relu", 2.0)(X)
+
+
+# ------------------------------------------------ dyadic_order="auto"
+def _standardised(rng, n=12, length=10, channels=3):
+    P = rng.normal(size=(n, length, channels)).cumsum(1)
+    return (P - P.mean((0, 1))) / P.std((0, 1))
+
+
+def _diagonal_at(kernel, X, order):
+    return clone(kernel).set_params(dyadic_order=order).diag(X)
+
+
+@pytest.mark.parametrize("activation, scale", [("relu", 0.4), ("erf", 1.0),
+                                               ("tanh", 1.0)])
+def test_auto_order_is_converged_to_the_tolerance(activation, scale, rng):
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skinfinite.kernels.signature import NSK_TOL
+    X = _standardised(rng) * scale
+    kernel = NeuralSignatureKernel(activation, 2.0, 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        K = kernel(X)
+        cross = kernel(X, X)
+        d = kernel.diag(X)
+    np.testing.assert_array_equal(d, np.diag(K))
+    # the two routes to k(x, x) agree to the tolerance ...
+    np.testing.assert_allclose(np.diag(cross), d, rtol=NSK_TOL)
+    # ... and so does the next order
+    order = next(m for m in range(13)
+                 if np.array_equal(_diagonal_at(kernel, X, m), d))
+    finer = _diagonal_at(kernel, X, order + 1)
+    assert np.max(np.abs(finer / d - 1)) <= NSK_TOL
+    if order > 0:       # and the order below was not
+        coarse = _diagonal_at(kernel, X, order - 1)
+        assert np.max(np.abs(d / coarse - 1)) > NSK_TOL
+    eig = np.linalg.eigvalsh(K)
+    assert eig.min() > -1e-8 * eig.max()
+
+
+@pytest.mark.slow
+def test_auto_order_repairs_the_tanh_gram():
+    # order 0 on 30 standardised paths: an indefinite Gram far from the limit
+    X = _standardised(np.random.default_rng(0), n=30)
+    with pytest.warns(Warning):
+        coarse = NeuralSignatureKernel("tanh", dyadic_order=0)(X)
+    K = NeuralSignatureKernel("tanh")(X)
+    fine = NeuralSignatureKernel("tanh", dyadic_order=3)(X)
+    assert np.linalg.eigvalsh(coarse).min() < -1e-3 * np.abs(coarse).max()
+    assert np.linalg.eigvalsh(K).min() > -1e-8 * np.abs(K).max()
+    assert np.max(np.abs(K - fine)) < 0.05 * np.max(np.abs(fine))
+
+
+def test_auto_order_bound_warns(rng, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning
+
+    import skinfinite.kernels.signature as sig
+    X = _standardised(rng)
+    monkeypatch.setattr(sig, "NSK_AUTO_SECONDS", 0.0)
+    with pytest.warns(ConvergenceWarning, match="stops at 0"):
+        K = NeuralSignatureKernel("erf", 2.0)(X)
+    np.testing.assert_array_equal(
+        K, NeuralSignatureKernel("erf", 2.0, dyadic_order=0)(X))
+    monkeypatch.setattr(sig, "NSK_AUTO_SECONDS", 60.0)
+    monkeypatch.setattr(sig, "NSK_AUTO_MEMORY", 1e-9)
+    with pytest.warns(ConvergenceWarning, match="MB"):
+        NeuralSignatureKernel("erf", 2.0).diag(X)
+
+
+def test_huge_values_raise_alike_in_call_and_diag(rng):
+    # k(x, x) reaches 8e245 here (and 2e137 on paths scaled by 30)
+    X = _standardised(rng) * 100
+    kernel = NeuralSignatureKernel("relu", 2.0, dyadic_order=2)
+    with pytest.raises(FloatingPointError, match="beyond 1e\\+150"):
+        kernel(X)
+    with pytest.raises(FloatingPointError, match="beyond 1e\\+150"):
+        kernel.diag(X)
+    with pytest.raises(FloatingPointError, match="beyond 1e\\+150"):
+        kernel(X[:3], X[3:])
+
+
+def test_diag_raises_where_call_raises(rng):
+    # a grid too coarse for the paths: diag() and k(X) fail alike, or agree
+    X = rng.normal(size=(3, 40, 3)).cumsum(axis=1) * 100
+    for activation in ("erf", "relu"):
+        kernel = NeuralSignatureKernel(activation, 2.0, dyadic_order=0)
+        outcomes = []
+        for call in (kernel, kernel.diag):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    outcomes.append(call(X))
+                except FloatingPointError as exc:
+                    outcomes.append(str(exc))
+        if isinstance(outcomes[0], str):
+            assert outcomes[1] == outcomes[0]
+        else:
+            assert np.all(np.isfinite(outcomes[1]))
+            np.testing.assert_array_equal(outcomes[1], np.diag(outcomes[0]))

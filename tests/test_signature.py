@@ -1,12 +1,16 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import RBF
 
 import skinfinite
 from skinfinite import SignatureKernel, flatten_sequences
 
-from ._signatures import signature_kernel_by_levels
+from skinfinite.kernels.signature import AUTO_STEP_SQ
+
+from ._differences import theta_gradient
+from ._signatures import chen_product, signature_kernel_by_levels
 
 
 @pytest.fixture
@@ -42,7 +46,8 @@ def test_matches_pysiglib_linear(order, rng):
     X = rng.normal(size=(7, 12, 3)) * 0.3
     Y = rng.normal(size=(5, 9, 3)) * 0.3
     for A, B in ((X, Y), (X, X)):
-        ours = SignatureKernel(dyadic_order=order)(A, None if B is A else B)
+        ours = SignatureKernel(dyadic_order=order, scheme="taylor")(
+            A, None if B is A else B)
         theirs = pysiglib.sig_kernel_gram(A, B, dyadic_order=order)
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
 
@@ -56,9 +61,11 @@ def test_matches_pysiglib_rbf(order, rng):
     # pysiglib's RBFKernel(sigma) is exp(-|x - y|^2 / sigma)
     theirs = pysiglib.sig_kernel_gram(
         X, Y, dyadic_order=order, static_kernel=pysiglib.RBFKernel(2 * ell**2))
-    ours = SignatureKernel("rbf", dyadic_order=order, length_scale=ell)(X, Y)
+    ours = SignatureKernel("rbf", dyadic_order=order, length_scale=ell,
+                           scheme="taylor")(X, Y)
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
-    general = SignatureKernel(RBF(ell), dyadic_order=order)(X, Y)
+    general = SignatureKernel(RBF(ell), dyadic_order=order,
+                              scheme="taylor")(X, Y)
     np.testing.assert_allclose(general, theirs, rtol=1e-10, atol=0)
 
 
@@ -68,7 +75,7 @@ def test_matches_pysiglib_transforms(rng):
     for opts in ({"time_aug": True}, {"lead_lag": True},
                  {"time_aug": True, "lead_lag": True}):
         theirs = pysiglib.sig_kernel_gram(X, X, dyadic_order=1, **opts)
-        ours = SignatureKernel(dyadic_order=1,
+        ours = SignatureKernel(dyadic_order=1, scheme="taylor",
                                time_augment=opts.get("time_aug", False),
                                lead_lag=opts.get("lead_lag", False))(X)
         np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=0)
@@ -160,7 +167,10 @@ def test_inside_gaussian_process_regressor(rng):
     X2 = flatten_sequences(paths)
     kernel = SignatureKernel(n_channels=2, dyadic_order=0) + WhiteKernel(1e-2)
     gpr = GaussianProcessRegressor(kernel, normalize_y=True, random_state=0)
-    gpr.fit(X2[:24], y[:24])
+    # the optimiser tries scale=334, far too coarse for dyadic_order=0: a
+    # warning, and a Gram that fails to factor, from which it recovers
+    with pytest.warns(ConvergenceWarning, match="too coarse"):
+        gpr.fit(X2[:24], y[:24])
     pred = gpr.predict(X2[24:])
     assert pred.shape == (6,)
     assert np.corrcoef(pred, y[24:])[0, 1] > 0.8
@@ -195,4 +205,172 @@ def test_bad_inputs_raise(paths):
 def test_overflow_is_reported(rng):
     X = rng.normal(size=(2, 50, 3)).cumsum(axis=1) * 30
     with pytest.raises(FloatingPointError, match="non-finite"):
+        SignatureKernel()(X)
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        SignatureKernel(dyadic_order=0, scheme="taylor")(X)
+
+
+# ------------------------------------------- the Cayley scheme (the default)
+def _cayley_features(path, depth):
+    """prod_i (1 + h_i/2)(1 - h_i/2)^-1 in the tensor algebra, levels
+    0..depth: level n of one step's factor is 2^(1-n) h^(x)n."""
+    feat = [np.ones(())] + [np.zeros((path.shape[1],) * n)
+                            for n in range(1, depth + 1)]
+    for h in np.diff(path, axis=0):
+        step = [np.ones(())]
+        for n in range(1, depth + 1):
+            step.append(np.multiply.outer(step[-1], h)
+                        * (1.0 if n == 1 else 0.5))
+        feat = chen_product(feat, step, depth)
+    return feat
+
+
+def test_cayley_scheme_is_an_inner_product_of_features(rng):
+    # the reason for positive semi-definiteness, checked independently:
+    # the order-0 recursion equals <Phi(x), Phi(y)> of explicit features
+    X = rng.normal(size=(3, 4, 2)) * 0.2
+    Y = rng.normal(size=(2, 5, 2)) * 0.2
+    fx = [_cayley_features(x, 14) for x in X]
+    fy = [_cayley_features(y, 14) for y in Y]
+    ref = np.array([[sum(np.sum(a * b) for a, b in zip(u, v)) for v in fy]
+                    for u in fx])
+    K = SignatureKernel(dyadic_order=0)(X, Y)
+    np.testing.assert_allclose(K, ref, rtol=1e-12)
+    # refinement is the same features of the paths with midpoints inserted
+    def midpoints(P):
+        return np.stack([np.insert(p, range(1, len(p)),
+                                   0.5 * (p[:-1] + p[1:]), axis=0)
+                         for p in P])
+    np.testing.assert_allclose(SignatureKernel(dyadic_order=1)(X, Y),
+                               SignatureKernel(dyadic_order=0)(
+                                   midpoints(X), midpoints(Y)), rtol=1e-13)
+
+
+def _two_three_point_paths():
+    return np.array([[[0.0, 0.0], [0.0, -0.4], [0.6, -1.1]],
+                     [[0.0, 0.0], [1.7, -1.0], [1.1, -0.7]]])
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: rng.normal(size=(30, 10, 2)) * 0.35,
+    lambda rng: rng.normal(size=(30, 3, 2)) * 0.45,
+    lambda rng: rng.normal(size=(30, 12, 3)),          # rough: auto refines
+    lambda rng: rng.normal(size=(30, 40, 3)).cumsum(axis=1) / np.sqrt(40),
+    lambda rng: _two_three_point_paths(),
+])
+@pytest.mark.parametrize("static", ["linear", "rbf", RBF(0.5)])
+def test_gram_psd_on_random_paths_at_defaults(make, static, rng):
+    X = make(rng)
+    K = SignatureKernel(static, layout="ntc")(X)
+    eig = np.linalg.eigvalsh(K)
+    assert eig.min() >= -1e-12 * eig.max(), eig.min() / eig.max()
+
+
+def test_pysiglibs_scheme_is_indefinite_where_the_default_is_not(rng):
+    # the same paths that the test above passes with the default scheme
+    X = rng.normal(size=(30, 10, 2)) * 0.35
+    eig = np.linalg.eigvalsh(SignatureKernel(dyadic_order=0,
+                                             scheme="taylor")(X))
+    assert eig.min() < -1e-3 * eig.max()
+    eig = np.linalg.eigvalsh(SignatureKernel(dyadic_order=0)(X))
+    assert eig.min() > 0
+    # two paths of three points: eigenvalues -0.88 and 5.2
+    P = _two_three_point_paths()
+    eig = np.linalg.eigvalsh(SignatureKernel(dyadic_order=0,
+                                             scheme="taylor",
+                                             layout="ntc")(P))
+    assert eig.min() < 0
+    assert np.linalg.eigvalsh(SignatureKernel(layout="ntc")(P)).min() > 0
+
+
+@pytest.mark.parametrize("static", ["linear", "rbf"])
+def test_converges_in_dyadic_order_to_pysiglib(static, rng):
+    pysiglib = pytest.importorskip("pysiglib")
+    X = rng.normal(size=(4, 8, 3)) * 0.4
+    Y = rng.normal(size=(3, 6, 3)) * 0.4
+    kw = {}
+    if static == "rbf":
+        kw = {"static_kernel": pysiglib.RBFKernel(2 * 0.6 ** 2)}
+    ref = pysiglib.sig_kernel_gram(X, Y, dyadic_order=9, **kw)
+    errors = [np.max(np.abs(SignatureKernel(static, dyadic_order=m,
+                                            length_scale=0.6)(X, Y) / ref
+                            - 1)) for m in range(6)]
+    ratios = np.array(errors[:-1]) / np.array(errors[1:])
+    assert np.all(ratios > 3.0), ratios
+    assert errors[-1] < 5e-4, errors
+    # the same limit as pysiglib's own scheme, refined
+    taylor = SignatureKernel(static, dyadic_order=5, length_scale=0.6,
+                             scheme="taylor")(X, Y)
+    np.testing.assert_allclose(SignatureKernel(
+        static, dyadic_order=5, length_scale=0.6)(X, Y), taylor, rtol=2e-4)
+
+
+def test_auto_order_refines_the_longest_step(rng):
+    X = rng.normal(size=(6, 8, 2)) * 0.3
+    step = np.max(np.sum(np.diff(X, axis=1) ** 2, axis=2))
+    for scale in (0.5, 3.0, 10.0):
+        need = int(np.ceil(max(0.0, np.log(scale ** 2 * step / AUTO_STEP_SQ)
+                                / np.log(4))))
+        auto = SignatureKernel(scale=scale)
+        np.testing.assert_array_equal(
+            auto(X), SignatureKernel(scale=scale, dyadic_order=need)(X))
+        np.testing.assert_array_equal(
+            auto.diag(X), SignatureKernel(scale=scale,
+                                          dyadic_order=need).diag(X))
+    # k(X, Y) refines for the longer steps of either side
+    Y = X[:2] * 4
+    need = int(np.ceil(np.log(16 * step / AUTO_STEP_SQ) / np.log(4)))
+    np.testing.assert_array_equal(SignatureKernel()(X, Y),
+                                  SignatureKernel(dyadic_order=need)(X, Y))
+
+
+def test_too_coarse_explicit_order_warns(rng):
+    X = rng.normal(size=(4, 6, 3))
+    with pytest.warns(ConvergenceWarning, match="dyadic_order >= "):
         SignatureKernel(dyadic_order=0)(X)
+    with pytest.warns(ConvergenceWarning, match="too coarse"):
+        SignatureKernel(dyadic_order=0).diag(X)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SignatureKernel(dyadic_order=0, scheme="taylor")(X)
+        SignatureKernel(dyadic_order=0)(X * 0.2)
+
+
+@pytest.mark.parametrize("scheme", ["cayley", "taylor"])
+@pytest.mark.parametrize("kwargs", [
+    {"dyadic_order": 1}, {"static_kernel": "rbf", "length_scale": 0.8},
+    {"static_kernel": "rbf", "normalize": True, "dyadic_order": 1},
+    {"static_kernel": RBF(0.7)},
+])
+def test_gradients_of_both_schemes(scheme, kwargs, paths):
+    kernel = SignatureKernel(scale=1.1, scheme=scheme, **kwargs)
+    K, dK = kernel(paths, eval_gradient=True)
+    np.testing.assert_allclose(K, kernel(paths), rtol=1e-14)
+    np.testing.assert_allclose(dK, theta_gradient(kernel, paths), rtol=1e-6,
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("scheme", ["cayley", "taylor"])
+def test_simulated_gpu_solver_runs_both_schemes(scheme, rng):
+    from skinfinite._core.backend import cuda_simulator_enabled, simulated_gpu
+    if not cuda_simulator_enabled():
+        pytest.skip("numba's CUDA simulator is off")
+    pytest.importorskip("numba.cuda")
+    X = [rng.normal(size=(n, 2)) * 0.5 for n in (4, 6, 3)]
+    Y = [rng.normal(size=(n, 2)) * 0.5 for n in (5, 2)]
+    for params in ({"dyadic_order": 1},
+                   {"static_kernel": "rbf", "length_scale": 0.7}):
+        cpu = SignatureKernel(device="cpu", scheme=scheme, **params)
+        with simulated_gpu():
+            gpu = SignatureKernel(device="gpu", scheme=scheme, **params)
+            K, Kxy = gpu(X), gpu(X, Y)
+        np.testing.assert_allclose(K, cpu(X), rtol=1e-13)
+        np.testing.assert_allclose(Kxy, cpu(X, Y), rtol=1e-13)
+
+
+def test_bad_scheme_raises(paths):
+    with pytest.raises(ValueError, match="scheme"):
+        SignatureKernel(scheme="pade")(paths)
+    with pytest.raises(ValueError, match="dyadic_order"):
+        SignatureKernel(dyadic_order="fine")(paths)

@@ -2,15 +2,16 @@
 import numbers
 import warnings
 
+import numba
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._core.backend import backend_unless, like_input, on_host
-from .._core.config import CarriesConfig
+from .._core.config import CarriesConfig, get_config
 from .._core.sequences import check_same_channels, check_sequences
-from .._core.tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
-                       progress, warn_if_long)
+from .._core.tiling import (UPDATES_PER_SECOND, count_blocks, iter_blocks,
+                            mirror_upper, plan_block, progress, warn_if_long)
 from .._core.validation import check_dtype, check_variance
 from ..activations.definitions import get_activation
 from ..recursions import goursat as _goursat
@@ -22,16 +23,49 @@ _STATIC_NAMES = ("linear", "rbf")
 # meshgrid and mask temporaries) and its value.
 _PAIR_BYTES = 64.0
 #: Largest relative change of k(x, x) from dyadic_order m to m + 1 that
-#: NeuralSignatureKernel accepts without a ConvergenceWarning.
+#: NeuralSignatureKernel accepts without a ConvergenceWarning, and the
+#: tolerance to which dyadic_order="auto" refines.
 NSK_TOL = 1e-2
+#: Paths of the probe of dyadic_order="auto": those of largest quadratic
+#: variation (sum of squared steps), where refinement matters most.
+NSK_PROBE_PATHS = 8
+#: dyadic_order="auto" refines no further than a Gram estimated at this many
+#: seconds (at UPDATES_PER_SECOND / NSK_CELL_COST cells per second and
+#: thread) or whose diagonal solves need more than NSK_AUTO_MEMORY times the
+#: memory budget.
+NSK_AUTO_SECONDS = 60.0
+NSK_CELL_COST = 10.0
+NSK_AUTO_MEMORY = 4.0
+#: Values of NeuralSignatureKernel beyond this magnitude are an error: the
+#: products and squares that solvers of a Gram form overflow float64 (1.8e308).
+NSK_OVERFLOW = 1e150
 
 
-def _check_order(order):
+MAX_ORDER = 12
+#: dyadic_order="auto" of SignatureKernel refines until every refined step
+#: has at most this squared length in the static kernel's feature space
+#: (scale included): well inside the CAYLEY scheme's radius of 4, where its
+#: Grams are positive semi-definite, and small enough for about 1e-3
+#: relative accuracy per step.
+AUTO_STEP_SQ = 1.0
+_SCHEMES = {"cayley": _goursat.CAYLEY, "taylor": _goursat.TAYLOR}
+
+
+def _check_order(order, allow_auto=True):
+    if allow_auto and isinstance(order, str) and order == "auto":
+        return order
     if isinstance(order, bool) or not isinstance(order, numbers.Integral) \
-            or not 0 <= order <= 12:
-        raise ValueError(f"dyadic_order must be an integer in [0, 12], got "
-                         f"{order!r}.")
+            or not 0 <= order <= MAX_ORDER:
+        raise ValueError(f"dyadic_order must be \"auto\" or an integer in "
+                         f"[0, {MAX_ORDER}], got {order!r}.")
     return int(order)
+
+
+def _check_scheme(scheme):
+    if not isinstance(scheme, str) or scheme not in _SCHEMES:
+        raise ValueError(f"scheme must be one of {tuple(_SCHEMES)}, got "
+                         f"{scheme!r}.")
+    return _SCHEMES[scheme]
 
 
 def _check_positive(value, name):
@@ -57,9 +91,11 @@ def _check_static(static_kernel):
 class _Problem:
     """A validated static kernel: the solver mode and its scalars."""
 
-    def __init__(self, static_kernel, scale, length_scale, order):
+    def __init__(self, static_kernel, scale, length_scale, order,
+                 scheme="cayley"):
         static = _check_static(static_kernel)
         self.order = _check_order(order)
+        self.scheme = _check_scheme(scheme)
         self.factor = _check_positive(scale, "scale") ** 2
         self.kernel = None
         self.gamma = 0.0
@@ -75,6 +111,68 @@ class _Problem:
 
     #: a GPU backend when the pairs are solved on a GPU (values only)
     backend = None
+
+    def longest_step(self, seqs):
+        """Largest squared length of a step of the paths in the static
+        kernel's feature space, ``kappa(a, a) + kappa(b, b) - 2 kappa(a, b)``
+        times ``scale^2`` (the increment product of the step with itself)."""
+        if seqs is None or seqs.n_paths == 0:
+            return 0.0
+        if self.mode == _goursat.GRAM:
+            top = 0.0
+            for i in range(seqs.n_paths):
+                p = seqs.path(i)
+                G = np.asarray(self.kernel(p, p), dtype=np.float64)
+                d = np.diagonal(G)
+                steps = d[:-1] + d[1:] - 2.0 * np.diagonal(G, 1)
+                top = max(top, float(np.max(steps, initial=0.0)))
+            return self.factor * top
+        # padded steps repeat the last point: zero length
+        d2 = np.square(np.diff(seqs.values, axis=1)).sum(axis=2)
+        top = float(np.max(d2, initial=0.0))
+        if self.mode == _goursat.RBF:
+            top = 2.0 * -np.expm1(-self.gamma * top)
+        return self.factor * top
+
+    def resolve_order(self, x, y=None):
+        """Fix ``dyadic_order="auto"`` from the paths' longest step, and warn
+        where an explicit order leaves the CAYLEY scheme's features divergent
+        (its Grams are positive semi-definite where they converge).
+
+        An explicit order too coarse is a warning, not an error: optimisers
+        of hyperparameters (``scale``) step into such regions and recover
+        from a Gram that fails to factor, not from an exception."""
+        step = max(self.longest_step(x), self.longest_step(y))
+        if not np.isfinite(step):
+            raise FloatingPointError(
+                "SignatureKernel: the squared length of a step of the paths "
+                "overflows; scale the paths down (scale < 1).")
+        if self.order == "auto":
+            order = 0
+            while order < MAX_ORDER and step > AUTO_STEP_SQ * 4.0 ** order:
+                order += 1
+            self.order = order
+            top = _goursat.CAYLEY_RADIUS_SQ * 4.0 ** order
+            if self.scheme == _goursat.CAYLEY and step >= top:
+                raise ValueError(
+                    f"SignatureKernel: a step of the paths has squared length "
+                    f"{step:.3g} (static-kernel units, times scale^2), too "
+                    f"long for dyadic_order <= {MAX_ORDER}; scale the paths "
+                    "down (scale < 1) or use normalize=True on scaled paths.")
+        elif self.scheme == _goursat.CAYLEY \
+                and step >= _goursat.CAYLEY_RADIUS_SQ * 4.0 ** self.order:
+            need = int(np.floor(0.5 * np.log2(
+                step / _goursat.CAYLEY_RADIUS_SQ))) + 1
+            warnings.warn(
+                f"SignatureKernel: dyadic_order={self.order} is too coarse "
+                f"for these paths: a step has squared length {step:.3g} "
+                f"(static-kernel units, times scale^2) and the scheme needs "
+                f"less than {_goursat.CAYLEY_RADIUS_SQ:g} per refined step "
+                f"(4^-dyadic_order of it); the values are not meaningful and "
+                f"the Gram may be indefinite. Use dyadic_order >= {need}, "
+                "dyadic_order=\"auto\", or scale the paths down.",
+                ConvergenceWarning, stacklevel=5)
+        return self.order
 
     def use_device(self, device, eval_gradient, *inputs):
         """Solve on a GPU when ``device`` says so and the problem allows.
@@ -129,12 +227,12 @@ def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
         return _goursat_gpu.solve_values(
             problem.backend, problem.device_values(x), x.lengths,
             problem.device_values(y), y.lengths, rows, cols, problem.mode,
-            problem.order, problem.factor, problem.gamma,
+            problem.order, problem.scheme, problem.factor, problem.gamma,
             min(budget, 2.0 ** 40)), None
     out = np.empty(rows.shape[0])
     args = (x.values, x.lengths, y.values, y.lengths, rows, cols,
-            problem.mode, problem.order, problem.factor, problem.gamma, gram,
-            grow, gcol, out)
+            problem.mode, problem.order, problem.scheme, problem.factor,
+            problem.gamma, gram, grow, gcol, out)
     if n_tangents:
         dout = np.empty((rows.shape[0], n_tangents))
         _goursat.solve_tangents(*args, dout)
@@ -226,12 +324,18 @@ def signature_diagonal(problem, x, n_tangents=0):
     return out, dout
 
 
-def _finite_output(K, name, advice):
+def _finite_output(K, name, advice, limit=np.inf):
     if not np.all(np.isfinite(K)):
         raise FloatingPointError(
             f"{name} produced non-finite values (overflow, or a scheme "
             f"unstable on cells this large): {advice}, or refine with a "
             "higher dyadic_order.")
+    top = float(np.max(np.abs(K), initial=0.0))
+    if top > limit:
+        raise FloatingPointError(
+            f"{name} produced values up to {top:.3g}, beyond {limit:.0e}: "
+            f"products of such values overflow float64 in any solver of the "
+            f"Gram. {advice[0].upper() + advice[1:]}.")
     return K
 
 
@@ -275,7 +379,9 @@ class SignatureKernel(_PathKernel):
     mixed second difference of the static kernel over each grid cell
     (``<dx_i, dy_j>`` for the linear static kernel, where it equals the inner
     product of the paths' full signatures).  Solved by an explicit
-    second-order scheme, each cell refined into ``2^dyadic_order`` squared.
+    second-order scheme, each cell refined into ``2^dyadic_order`` squared;
+    the default scheme is itself an inner product of features, so its Grams
+    are positive semi-definite at every refinement.
 
     Parameters
     ----------
@@ -284,10 +390,17 @@ class SignatureKernel(_PathKernel):
         ``exp(-|x - y|^2 / (2 length_scale^2))``.  Any scikit-learn (or
         skinfinite) kernel is evaluated on Gram blocks of points, tile by
         tile; its own hyperparameters are held fixed.
-    dyadic_order : int, default=0
+    dyadic_order : "auto" or int, default="auto"
         Refinement of the PDE grid: each cell is split into
         ``2^dyadic_order x 2^dyadic_order``.  The error falls as about
-        ``4^-dyadic_order``.
+        ``4^-dyadic_order``.  "auto" takes the smallest order at which every
+        refined step of the paths (of ``X`` and ``Y`` together) has squared
+        length at most ``AUTO_STEP_SQ`` (1) in the static kernel's feature
+        space, ``scale`` included: 0 for standardised series of a few dozen
+        points or more, and for the RBF static kernel at ``scale <= 0.7``.
+        With ``scheme="cayley"`` an explicit order must keep every refined
+        step's squared length below 4; a coarser one gives values without
+        meaning and a ``ConvergenceWarning`` that names the order needed.
     time_augment : bool, default=False
         Append time ``t_k = k / (L - 1)`` as a last channel.
     basepoint : bool, default=False
@@ -320,6 +433,14 @@ class SignatureKernel(_PathKernel):
         "nct" is ``(n_paths, n_channels, length)`` (aeon, sktime).  "auto"
         decides from the shapes and raises where both readings fit (see
         :ref:`guide_input_layouts`).  Not a hyperparameter.
+    scheme : {"cayley", "taylor"}, default="cayley"
+        The cell update.  "cayley" is the inner product of the features
+        ``prod_i (1 + dx_i/2)(1 - dx_i/2)^-1`` (the Cayley transform of each
+        refined step in place of its tensor exponential): Grams positive
+        semi-definite at every ``dyadic_order``.  "taylor" is the scheme of
+        sigkernel and pysiglib (equal to pysiglib's values to rounding),
+        whose coarse Grams can be indefinite.  Both are second order and
+        converge to the same kernel.
 
     Notes
     -----
@@ -340,14 +461,15 @@ class SignatureKernel(_PathKernel):
     ((4, 4), True)
     """
 
-    def __init__(self, static_kernel="linear", dyadic_order=0,
+    def __init__(self, static_kernel="linear", dyadic_order="auto",
                  time_augment=False, basepoint=False, lead_lag=False,
                  scale=1.0, scale_bounds=(1e-3, 1e3), length_scale=1.0,
                  length_scale_bounds=(1e-3, 1e3), normalize=False,
                  n_channels=None, dtype="float64", device="auto",
-                 layout="auto"):
+                 layout="auto", scheme="cayley"):
         self.static_kernel = static_kernel
         self.dyadic_order = dyadic_order
+        self.scheme = scheme
         self.time_augment = time_augment
         self.basepoint = basepoint
         self.lead_lag = lead_lag
@@ -374,7 +496,7 @@ class SignatureKernel(_PathKernel):
 
     def _problem(self):
         return _Problem(self.static_kernel, self.scale, self.length_scale,
-                        self.dyadic_order)
+                        self.dyadic_order, self.scheme)
 
     def _tangent_columns(self):
         """Solver tangents (log scale, log length scale) in theta order."""
@@ -409,6 +531,7 @@ class SignatureKernel(_PathKernel):
         reference = X
         X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)
+        problem.resolve_order(x, y)
         columns = self._tangent_columns() if eval_gradient else []
         n_tan = 2 if problem.mode == _goursat.RBF else 1
         n_tan = n_tan if eval_gradient else 0
@@ -452,10 +575,11 @@ class SignatureKernel(_PathKernel):
         K_diag : ndarray of shape (n_paths,)
         """
         x = self._sequences(X)
+        problem = self._problem()
+        problem.resolve_order(x)
         if self.normalize:
-            self._problem()
             return np.ones(x.n_paths, dtype=check_dtype(self.dtype))
-        values, _ = signature_diagonal(self._problem(), x)
+        values, _ = signature_diagonal(problem, x)
         return values.astype(check_dtype(self.dtype), copy=False)
 
     def __repr__(self):
@@ -464,13 +588,30 @@ class SignatureKernel(_PathKernel):
         extra = (f", length_scale={self.length_scale:.4g}"
                  if static == "rbf" else "")
         return (f"SignatureKernel(static_kernel={static!r}, "
-                f"dyadic_order={self.dyadic_order}, scale={self.scale:.4g}"
-                f"{extra})")
+                f"dyadic_order={self.dyadic_order!r}, "
+                f"scale={self.scale:.4g}{extra})")
 
 
 def _node_values(activation, kxx, kxy, kyy, sa2, sb2):
     v, vd = activation.dual(kxx, kxy, kyy)
     return sa2 * v + sb2, sa2 * vd
+
+
+def _relative_change(a, b, worst=True):
+    """|a - b| / |b| elementwise (inf where not finite), or its maximum."""
+    with np.errstate(all="ignore"):
+        change = np.abs(b - a) / np.maximum(np.abs(b), 1e-300)
+    change = np.where(np.isfinite(change), change, np.inf)
+    return float(np.max(change, initial=0.0)) if worst else change
+
+
+def _probe_paths(seqs):
+    """The NSK_PROBE_PATHS paths of largest quadratic variation."""
+    if seqs.n_paths <= NSK_PROBE_PATHS:
+        return seqs
+    qv = np.square(np.diff(seqs.values, axis=1)).sum(axis=(1, 2))
+    keep = np.sort(np.argsort(qv, kind="stable")[-NSK_PROBE_PATHS:])
+    return seqs.take(keep)
 
 
 class _NeuralProblem:
@@ -483,8 +624,105 @@ class _NeuralProblem:
                                   allow_zero=True)
         self.s02 = check_variance(kernel.initial_variance, "initial_variance")
         self.order = _check_order(kernel.dyadic_order)
+        self.homogeneous = bool(kernel.homogeneous)
         self.param = float(self.activation._param)
         self.solvers = neural_solvers(self.activation)
+
+    def with_order(self, order):
+        other = _NeuralProblem.__new__(_NeuralProblem)
+        other.__dict__.update(self.__dict__, order=order)
+        return other
+
+    def raw_diagonal(self, x):
+        """k(x, x) of each path at ``self.order``, unchecked."""
+        if self.homogeneous:
+            return self.diagonals(x)[0][:, -1]
+        return self.euler_gram(x)[1]
+
+    def _auto_bound(self, x, y, order):
+        """Why a Gram (and its diagonal solves) at ``order`` is too large
+        for dyadic_order="auto", or None."""
+        symmetric = y is None
+        y = x if symmetric else y
+        n, m = x.n_paths, y.n_paths
+        work = n * m * (0.5 if symmetric else 1.0) * _cells(x, y, order)
+        # and the check of the diagonals one order up (solved twice each)
+        for seqs in ([x] if symmetric else [x, y]):
+            work += seqs.n_paths * _cells(seqs, seqs, order + 1)
+        seconds = work * NSK_CELL_COST / (UPDATES_PER_SECOND
+                                          * max(1, numba.get_num_threads()))
+        if seconds > NSK_AUTO_SECONDS:
+            return (f"the Gram at dyadic_order={order} (with the check of "
+                    f"its diagonals) is estimated at "
+                    f"{seconds:.3g} s (bound {NSK_AUTO_SECONDS:g} s)")
+        n_coef = self.coefficients(np.full(1, self.s02)).shape[1]
+        longest = max(x.max_length, y.max_length)
+        nbytes = 8.0 * (n + (0 if symmetric else m)) * \
+            (((longest - 1) << order) + 1) * (8 + n_coef)
+        budget = NSK_AUTO_MEMORY * get_config()["memory_budget"]
+        if nbytes > budget:
+            return (f"its diagonal solves at dyadic_order={order} need "
+                    f"{nbytes / 2**20:.0f} MB (bound {budget / 2**20:.0f} "
+                    "MB)")
+        return None
+
+    def resolve_order(self, x, y=None):
+        """Fix dyadic_order="auto": the smallest order at which k(x, x) of
+        the probe paths changes by at most NSK_TOL (relative) at the next
+        order, within the time and memory bounds (a ConvergenceWarning
+        where they stop the refinement)."""
+        if self.order != "auto":
+            return self.order
+        sets = [x] if y is None else [x, y]
+        # the probe finds the order cheaply; all paths confirm it (the
+        # homogeneous kernel only: the diagonal of the Euler network comes
+        # with its whole Gram)
+        stages = [[_probe_paths(p) for p in sets]]
+        if self.homogeneous and any(p.n_paths > NSK_PROBE_PATHS
+                                    for p in sets):
+            stages.append(sets)
+        order = 0
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            # series truncation warnings repeat in the evaluation itself
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for paths in stages:
+                order = self._refine(x, y, paths, order)
+                if order is None:
+                    break
+        self.order = self._stopped if order is None else order
+        return self.order
+
+    def _refine(self, x, y, paths, order):
+        """The smallest order from ``order`` on at which k(p, p) of
+        ``paths`` changes by at most NSK_TOL at the next order (None after a
+        ConvergenceWarning: the bounds stop at ``self._stopped``)."""
+        values = [self.with_order(order).raw_diagonal(p) for p in paths]
+        while order < MAX_ORDER:
+            finer = [self.with_order(order + 1).raw_diagonal(p)
+                     for p in paths]
+            for v, w in zip(values, finer):
+                # refinement raises these values: fail before refining on
+                _finite_output(w[np.isfinite(w)], "NeuralSignatureKernel",
+                               "scale the paths down", NSK_OVERFLOW)
+                if not (np.all(np.isfinite(v)) or np.all(np.isfinite(w))):
+                    _finite_output(w, "NeuralSignatureKernel",
+                                   "scale the paths down")
+            change = max(_relative_change(a, b)
+                         for a, b in zip(values, finer))
+            if change <= NSK_TOL:
+                return order
+            stop = self._auto_bound(x, y, order + 1)
+            if stop is not None:
+                warnings.warn(
+                    f"NeuralSignatureKernel: dyadic_order=\"auto\" stops at "
+                    f"{order}, where k(x, x) still changes by {change:.3g} "
+                    f"(relative, tolerance {NSK_TOL:g}) at the next order: "
+                    f"{stop}. Scale the paths down, subsample them, or set "
+                    "dyadic_order.", ConvergenceWarning, stacklevel=6)
+                self._stopped = order
+                return None
+            order, values = order + 1, finer
+        return order
 
     def coefficients(self, k):
         return np.ascontiguousarray(self.activation.coefficients(k))
@@ -539,19 +777,17 @@ class _NeuralProblem:
 
     def check_converged(self, x, values):
         _finite_output(values, "NeuralSignatureKernel",
-                       "scale the paths down")
-        if self.order >= 12 or x.n_paths == 0:
+                       "scale the paths down", NSK_OVERFLOW)
+        if self.order >= MAX_ORDER or x.n_paths == 0:
             return
         # one more refinement of the diagonals costs 4 diagonal solves per
         # path: little beside a Gram of n^2 pair solves
-        finer = _NeuralProblem.__new__(_NeuralProblem)
-        finer.__dict__.update(self.__dict__, order=self.order + 1)
+        finer = self.with_order(self.order + 1)
         with np.errstate(all="ignore"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 ref = finer.diagonals(x)[0][:, -1]
-            change = np.abs(ref - values) / np.maximum(np.abs(ref), 1e-300)
-        change = np.where(np.isfinite(change), change, np.inf)
+        change = _relative_change(values, ref, worst=False)
         worst = int(np.argmax(change))
         if change[worst] > NSK_TOL:
             warnings.warn(
@@ -665,9 +901,17 @@ class NeuralSignatureKernel(_PathKernel):
         ``sb2``.
     initial_variance : float, default=1.0
         ``s02``, the variance of the initial state.
-    dyadic_order : int, default=0
+    dyadic_order : "auto" or int, default="auto"
         Each PDE cell (or Euler step) is split ``2^dyadic_order`` times per
-        direction.
+        direction.  "auto" takes the smallest order at which ``k(x, x)``
+        changes by at most ``NSK_TOL`` (1%, relative) at the next order, on
+        a probe of the ``NSK_PROBE_PATHS`` (8) paths of largest quadratic
+        variation (of ``X`` and of ``Y``), refining no further than a Gram
+        estimated at ``NSK_AUTO_SECONDS`` (60 s) or diagonal solves of
+        ``NSK_AUTO_MEMORY`` (4) times the memory budget; a
+        ``ConvergenceWarning`` says where these bounds stop it.  Every
+        evaluation also checks all paths' ``k(x, x)`` against the next order
+        and warns beyond ``NSK_TOL``.
     homogeneous : bool, default=True
         The same weights at every step (the PDE above).  With False, fresh
         weights of variance ``sA2 / dt`` and ``sb2 / dt`` at each of the
@@ -698,6 +942,10 @@ class NeuralSignatureKernel(_PathKernel):
     The variances are plain parameters, not optimisable hyperparameters
     (``theta`` is empty and gradients have no columns).
 
+    Values beyond ``NSK_OVERFLOW`` (1e150) raise a ``FloatingPointError``
+    (as do non-finite ones): any solver of such a Gram overflows float64.
+    ``diag`` runs the same order selection and checks as ``k(X)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -708,7 +956,7 @@ class NeuralSignatureKernel(_PathKernel):
     """
 
     def __init__(self, activation="relu", weight_variance=1.0,
-                 bias_variance=0.0, initial_variance=1.0, dyadic_order=0,
+                 bias_variance=0.0, initial_variance=1.0, dyadic_order="auto",
                  homogeneous=True, time_augment=False, basepoint=False,
                  lead_lag=False, n_channels=None, dtype="float64",
                  device="auto", layout="auto"):
@@ -748,12 +996,14 @@ class NeuralSignatureKernel(_PathKernel):
         reference = X
         X, Y = on_host(X), on_host(Y)
         x, y = self._paths(X, Y, eval_gradient)
+        problem.resolve_order(x, y)
         if self.homogeneous:
             K = problem.gram(x, y)
         else:
             K = problem.euler_gram(x, y)[0]
         K = _finite_output(K.astype(dtype, copy=False),
-                           "NeuralSignatureKernel", "scale the paths down")
+                           "NeuralSignatureKernel", "scale the paths down",
+                           NSK_OVERFLOW)
         if eval_gradient:
             return K, np.empty((K.shape[0], K.shape[1], 0), dtype)
         return like_input(K, reference)
@@ -770,18 +1020,23 @@ class NeuralSignatureKernel(_PathKernel):
         K_diag : ndarray of shape (n_paths,)
         """
         problem = _NeuralProblem(self)
+        dtype = check_dtype(self.dtype)
         x = self._sequences(X)
+        problem.resolve_order(x)
         if self.homogeneous:
             values = problem.diagonal(x)
         else:
             values = np.array([problem.euler_gram(x.take(np.array([i])))[1][0]
                                for i in range(x.n_paths)])
-        return values.astype(check_dtype(self.dtype), copy=False)
+        # the checks of __call__, on the values it would return
+        return _finite_output(values.astype(dtype, copy=False),
+                              "NeuralSignatureKernel", "scale the paths down",
+                              NSK_OVERFLOW)
 
     def __repr__(self):
         return (f"NeuralSignatureKernel(activation={self.activation!r}, "
                 f"weight_variance={self.weight_variance:.4g}, "
                 f"bias_variance={self.bias_variance:.4g}, "
                 f"initial_variance={self.initial_variance:.4g}, "
-                f"dyadic_order={self.dyadic_order}, "
+                f"dyadic_order={self.dyadic_order!r}, "
                 f"homogeneous={self.homogeneous})")

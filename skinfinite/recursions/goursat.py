@@ -3,13 +3,30 @@
 The signature kernel of two piecewise-linear paths solves
 ``d2k/ds dt = k <x'(s), y'(t)>`` with ``k = 1`` on the axes.  On the grid of
 increments (each cell refined into ``2^m x 2^m`` with the cell's increment
-product scaled by ``4^-m``), the explicit second-order update is::
-
-    k[i+1, j+1] = (k[i+1, j] + k[i, j+1]) (1 + c/2 + c^2/12)
-                  - k[i, j] (1 - c^2/12)
-
+product scaled by ``4^-m``), two explicit second-order updates are solved,
 with ``c`` the cell's increment product (or a static kernel's second
-difference).
+difference):
+
+* ``CAYLEY``::
+
+      k[i+1, j+1] = (k[i+1, j] + k[i, j+1]) (1 + (c/2) / (1 - c/4)) - k[i, j]
+
+  It is exactly the inner product of the features
+  ``prod_i (1 + dx_i/2) (1 - dx_i/2)^-1`` in the tensor algebra (the Cayley
+  transform, a (1, 1) Pade approximant of each step's tensor exponential):
+  expanding, a word takes weight 1 for the first letter drawn from a step
+  and 1/2 for each further one, a weight that factors letter by letter and
+  so over the cells, and the sum over words is the recursion above.  The
+  Gram is therefore positive semi-definite at every refinement whenever
+  every (refined) step has ``|dx|^2 < 4``, where the features converge;
+  the cell's exact value ``sum c^n/(n!)^2`` is matched up to ``c^2``.
+* ``TAYLOR`` (sigkernel's and pysiglib's scheme)::
+
+      k[i+1, j+1] = (k[i+1, j] + k[i, j+1]) (1 + c/2 + c^2/12)
+                    - k[i, j] (1 - c^2/12)
+
+  the exact cell propagator with linear boundary data, truncated after
+  ``c^2``; not a feature inner product: coarse grids give indefinite Grams.
 
 Layout.  A row sweep is a chain of dependent updates, so one pair alone runs
 at the latency of an add and a fused multiply-add per cell.  The solvers
@@ -40,6 +57,10 @@ from .._core.fastmath import FASTMATH
 
 LANES = 16
 LINEAR, RBF, GRAM = 0, 1, 2
+CAYLEY, TAYLOR = 0, 1
+#: Squared length of a refined step (in the static kernel's feature space)
+#: at which the CAYLEY features diverge: 1 - c/4 vanishes on the diagonal.
+CAYLEY_RADIUS_SQ = 4.0
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -164,13 +185,17 @@ def _group_paths(xpaths, xlen, ypaths, ylen, rows, cols, lo, n_pairs,
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _coefficients(inc, n_cols, refine_sq, a, b):
+def _coefficients(inc, n_cols, refine_sq, scheme, a, b):
     for j in range(n_cols):
         for p in range(LANES):
             c = inc[j, p] * refine_sq
-            c2 = c * c / 12.0
-            a[j, p] = 1.0 + 0.5 * c + c2
-            b[j, p] = 1.0 - c2
+            if scheme == CAYLEY:
+                a[j, p] = 1.0 + 0.5 * c / (1.0 - 0.25 * c)
+                b[j, p] = 1.0
+            else:
+                c2 = c * c / 12.0
+                a[j, p] = 1.0 + 0.5 * c + c2
+                b[j, p] = 1.0 - c2
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -185,11 +210,12 @@ def _sweep(old, new, a, b, n_fine, m):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, factor,
-                 gamma, gram, grow, gcol, out):
+def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
+                 factor, gamma, gram, grow, gcol, out):
     """Signature kernels of the pairs ``(rows[k], cols[k])`` into ``out[k]``.
 
-    ``factor`` multiplies every increment product (scale^2); ``gamma`` is
+    ``scheme`` is CAYLEY or TAYLOR; ``factor`` multiplies every increment
+    product (scale^2); ``gamma`` is
     the RBF's 1/(2 l^2); ``gram`` is the tile's point Gram for GRAM mode,
     with ``grow[k], gcol[k]`` the offsets of the pair's block in it.
     """
@@ -218,7 +244,7 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, factor,
                            grow, gcol, lo, n_pairs, krow_old, krow_new, drow,
                            drow, inc, inc, False)
             krow_old, krow_new = krow_new, krow_old
-            _coefficients(inc, n_cols, refine_sq, a, b)
+            _coefficients(inc, n_cols, refine_sq, scheme, a, b)
             for r in range(refine):
                 _sweep(old, new, a, b, n_fine, order)
                 old, new = new, old
@@ -228,15 +254,20 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, factor,
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _tangent_coefficients(inc, dinc, n_cols, refine_sq, da, db):
+def _tangent_coefficients(inc, dinc, n_cols, refine_sq, scheme, da, db):
     n_tan = dinc.shape[0]
     for q in range(n_tan):
         for j in range(n_cols):
             for p in range(LANES):
                 c = inc[j, p] * refine_sq
                 dc = dinc[q, j, p] * refine_sq
-                da[q, j, p] = (0.5 + c / 6.0) * dc
-                db[q, j, p] = -(c / 6.0) * dc
+                if scheme == CAYLEY:
+                    den = 1.0 - 0.25 * c
+                    da[q, j, p] = 0.5 * dc / (den * den)
+                    db[q, j, p] = 0.0
+                else:
+                    da[q, j, p] = (0.5 + c / 6.0) * dc
+                    db[q, j, p] = -(c / 6.0) * dc
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -257,7 +288,7 @@ def _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine, m):
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
-                   factor, gamma, gram, grow, gcol, out, dout):
+                   scheme, factor, gamma, gram, grow, gcol, out, dout):
     """Values and tangents: ``dout[k, 0]`` in log scale, ``dout[k, 1]`` in
     log length scale (RBF only)."""
     n_pairs = rows.shape[0]
@@ -298,8 +329,9 @@ def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
             for j in range(n_cols):
                 for p in range(LANES):
                     dinc[0, j, p] = 2.0 * inc[j, p]
-            _coefficients(inc, n_cols, refine_sq, a, b)
-            _tangent_coefficients(inc, dinc, n_cols, refine_sq, da, db)
+            _coefficients(inc, n_cols, refine_sq, scheme, a, b)
+            _tangent_coefficients(inc, dinc, n_cols, refine_sq, scheme, da,
+                                  db)
             for r in range(refine):
                 _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine,
                                order)

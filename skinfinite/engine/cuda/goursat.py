@@ -6,7 +6,8 @@ block's threads update them together and synchronise before the next one.
 Three anti-diagonals per pair are kept in a scratch array in device memory,
 so path lengths are not capped by shared memory; pairs are solved in chunks
 whose scratch fits the memory budget.  The update, the refinement and the
-increment products are those of the CPU solver in :mod:`._goursat`.
+increment products are those of the CPU solver in
+:mod:`skinfinite.recursions.goursat` (both schemes, CAYLEY and TAYLOR).
 
 Imported only when a GPU (or numba's CUDA simulator) is used.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from numba import cuda, njit
 
 from ..._core.backend import cuda_simulator_enabled
-from ...recursions.goursat import LINEAR
+from ...recursions.goursat import CAYLEY, LINEAR
 
 THREADS = 128
 # numba's simulator runs every thread as a Python thread: few threads there,
@@ -48,7 +49,7 @@ def _increment(xp, a, ic, yp, b, jc, mode, factor, gamma):
 def _make_solver(increment):
     @cuda.jit
     def solve_pairs(xp, xlen, yp, ylen, rows, cols, first, mode, order,
-                    factor, gamma, scratch, out):
+                    scheme, factor, gamma, scratch, out):
         slot = cuda.blockIdx.x
         pair = first + slot
         if pair >= rows.shape[0]:
@@ -70,13 +71,18 @@ def _make_solver(increment):
                         c = refine_sq * increment(
                             xp, a, (i - 1) >> order, yp, b, (j - 1) >> order,
                             mode, factor, gamma)
-                        c2 = c * c / 12.0
+                        if scheme == CAYLEY:
+                            ca = 1.0 + 0.5 * c / (1.0 - 0.25 * c)
+                            cb = 1.0
+                        else:
+                            c2 = c * c / 12.0
+                            ca = 1.0 + 0.5 * c + c2
+                            cb = 1.0 - c2
                         # k[i, j-1] and k[i-1, j] lie on diagonal d-1, at
                         # positions i and i-1; k[i-1, j-1] on d-2 at i-1
                         value = ((diagonals[prev, i]
-                                  + diagonals[prev, i - 1])
-                                 * (1.0 + 0.5 * c + c2)
-                                 - diagonals[prev2, i - 1] * (1.0 - c2))
+                                  + diagonals[prev, i - 1]) * ca
+                                 - diagonals[prev2, i - 1] * cb)
                     diagonals[now, i] = value
                 i += cuda.blockDim.x
             cuda.syncthreads()
@@ -99,7 +105,7 @@ def _solver():
 
 
 def solve_values(backend, x_values, x_lengths, y_values, y_lengths, rows,
-                 cols, mode, order, factor, gamma, budget):
+                 cols, mode, order, scheme, factor, gamma, budget):
     """Signature kernels of the pairs ``(rows[k], cols[k])`` (host array).
 
     ``x_values``... are arrays of ``backend``; ``rows`` and ``cols`` host
@@ -121,6 +127,6 @@ def solve_values(backend, x_values, x_lengths, y_values, y_lengths, rows,
         values = backend.empty((count,), np.float64)
         _solver()[count, threads](x_values, x_lengths, y_values, y_lengths,
                                      rows_d, cols_d, first, mode, order,
-                                     factor, gamma, scratch, values)
+                                     scheme, factor, gamma, scratch, values)
         out[first:first + count] = backend.to_host(values)
     return out

@@ -9,6 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.backend import CPUBackend, gpu_backend, on_host
+from .._core.collections import is_dask
 from .._core.config import CarriesConfig
 from ..linalg.inducing import InducingPoints
 from ..linalg.nystroem import nystroem_ridge, tile_rows
@@ -204,6 +205,10 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     """Validation, target normalisation and prediction plumbing."""
 
     def _validate_fit(self, X, y, sample_weight=None):
+        self._distributed = is_dask(X) or is_dask(y)
+        if self._distributed:   # the rows stay on the cluster
+            from ..distributed.estimators import validate_fit
+            return validate_fit(self, X, y, sample_weight)
         X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
@@ -234,6 +239,9 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
     def _resolve_solver(self, n, nystroem_ok=True):
         """The solver to use for n samples ("auto" resolved)."""
         solver = check_choice(self.solver, "solver", SOLVERS)
+        if getattr(self, "_distributed", False):
+            from ..distributed.estimators import resolve_solver
+            solver = resolve_solver(solver)
         if solver == "auto":
             exact_fits = 16.0 * n * n <= 0.5 * _physical_memory()
             solver = ("cholesky" if not nystroem_ok
@@ -260,6 +268,9 @@ class _KernelRegressorBase(_NetworkParamsMixin, BaseEstimator):
         tol = check_variance(self.tol, "tol")
         max_iter = check_positive_int(self.max_iter, "max_iter")
         kernel = _BlockKernel(self.spec_, kind, self._backend())
+        if getattr(self, "_distributed", False):
+            from ..distributed.estimators import fit_nystroem
+            return fit_nystroem(self, X, Y, kernel, M, tol, max_iter)
         selection = InducingPoints(M, method=self.inducing, kernel=kernel,
                                    random_state=self.random_state).fit(X)
         solution = nystroem_ridge(kernel, X, selection.points_, Y, self.alpha,

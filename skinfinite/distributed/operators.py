@@ -41,8 +41,20 @@ def _apply_streamed(kernel, x, z, V):
     return _apply(_gram_block(kernel, x, z), V)
 
 
-def _kernel_rows(kernel, x, X, V):
-    return _gram_block(kernel, x, X) @ V
+def _kernel_rows(kernel, x, X, V, start):
+    """``k(x, X) V`` for the rows x = X[start:start + len(x)].
+
+    The diagonal block is the symmetric ``k(x)``, as in one process: the
+    kernel of a row with itself is exact there, where ``k(x, x')`` through
+    the angle's arccos would lose half of the digits at x' = x.
+    """
+    stop = start + len(x)
+    out = np.asarray(kernel(x), dtype=np.float64) @ V[start:stop]
+    if start > 0:
+        out += _gram_block(kernel, x, X[:start]) @ V[:start]
+    if stop < len(X):
+        out += _gram_block(kernel, x, X[stop:]) @ V[stop:]
+    return out
 
 
 def _add(a, b):
@@ -263,7 +275,8 @@ class DaskKernelOperator(_Gathers):
         one = V.ndim == 1
         V = dask.delayed(V.reshape(self.n, -1), pure=True)
         rows = dask.delayed(_kernel_rows, pure=True)
-        parts = self._compute([rows(self.kernel, x, self._all, V)
-                               for x in self._x])
+        starts = np.cumsum((0,) + self.X.chunks[0][:-1])
+        parts = self._compute([rows(self.kernel, x, self._all, V, int(s))
+                               for x, s in zip(self._x, starts)])
         out = np.concatenate(parts)
         return out[:, 0] if one else out

@@ -112,6 +112,10 @@ def build_parser():
                           help="number of cross-validation folds (default: 5)")
     protocol.add_argument("--seed", type=int, default=0,
                           help="seed of the fold shuffling and random forests (default: 0)")
+    protocol.add_argument("--scheduler", metavar="ADDRESS",
+                          help="run the (dataset, model) jobs on the Dask "
+                               "cluster of this scheduler, e.g. "
+                               "tcp://10.0.0.1:8786 (the 'distributed' extra)")
     output = bench.add_argument_group("output")
     output.add_argument("-o", "--out", metavar="PATH",
                         help="write one CSV row per (dataset, model) to PATH")
@@ -146,11 +150,19 @@ def _benchmark(args, parser):
             bm.check_figure_format(args.plot)
         except bm.BenchmarkError as exc:
             parser.error(f"argument --plot: {exc}")
+    client = None
+    if args.scheduler:
+        from .distributed import connect
+        try:
+            client = connect(args.scheduler)
+        except (ImportError, ConnectionError, RuntimeError) as exc:
+            parser.error(f"argument --scheduler: {exc}")
     try:
         rows = bm.iter_benchmark(
             args.dataset, folds=args.folds, seed=args.seed, models=args.models,
             csv=args.csv, target=args.target, task=args.task,
-            show_progress=not args.quiet, encoding=args.encoding)
+            show_progress=not args.quiet, encoding=args.encoding,
+            backend=None if client is None else "dask")
     except (bm.BenchmarkError, DatasetError) as exc:
         parser.error(str(exc))
     done, shown = [], 0

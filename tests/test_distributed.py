@@ -199,3 +199,20 @@ def test_bad_input_says_what_to_do(client, rng):
         client.run(restore, workers=[worker])
     _cluster._CHECKED.clear()
     check_workers(client)
+
+
+def test_benchmark_runs_its_jobs_on_the_cluster(client, capsys):
+    from skinfinite.benchmark import iter_benchmark
+    from skinfinite.cli import main
+
+    models = "krr_rbf,svm_rbf"
+    here = list(iter_benchmark("iris", folds=2, models=models,
+                               show_progress=False))
+    there = list(iter_benchmark("iris", folds=2, models=models,
+                                show_progress=False, backend="dask"))
+    assert [r["model"] for r in there] == [r["model"] for r in here]
+    assert [r["score_mean"] for r in there] == [r["score_mean"] for r in here]
+    assert main(["benchmark", "--dataset", "iris", "--folds", "2", "--quiet",
+                 "--models", models, "--scheduler",
+                 client.scheduler.address]) == 0
+    assert "krr_rbf" in capsys.readouterr().out

@@ -24,7 +24,7 @@ from skinfinite.models import NTKRegressor  # noqa: E402
 def client():
     # one cluster for the module: worker processes are slow to start
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
-                                  processes=True, dashboard_address=None,
+                                  processes=True, dashboard_address=":0",
                                   silence_logs=40) as cluster, \
             distributed.Client(cluster) as c:
         c.wait_for_workers(2)

@@ -216,3 +216,18 @@ def test_benchmark_runs_its_jobs_on_the_cluster(client, capsys):
                  "--models", models, "--scheduler",
                  client.scheduler.address]) == 0
     assert "krr_rbf" in capsys.readouterr().out
+
+
+def test_failed_solve_leaves_the_estimator_unfitted(monkeypatch, rng):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    def lost(self, Y):
+        raise OSError("Timed out trying to connect to tcp://10.0.0.7:40000")
+    monkeypatch.setattr(DaskNystroemOperator, "prepare", lost)
+    X = da.from_array(rng.normal(size=(30, 2)), chunks=10)
+    model = NTKRegressor(solver="nystroem", n_inducing=5, random_state=0)
+    with pytest.raises(RuntimeError, match="left unfitted"):
+        model.fit(X, X[:, 0])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)

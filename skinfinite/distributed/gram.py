@@ -15,7 +15,9 @@ def _square(kernel, x):
 
 
 def _transposed(block):
-    return np.ascontiguousarray(block.T)
+    # a view: no copy on the worker of the upper tile, and a column-major
+    # array is sent as such when the tile moves
+    return block.T
 
 
 def dask_gram(kernel, X, Y=None, eval_gradient=False):

@@ -28,8 +28,9 @@ def dask_gram(kernel, X, Y=None, eval_gradient=False):
     kernel : scikit-learn Kernel of skinfinite
         Called on each pair of row blocks, on the worker that computes the
         tile, by the same compiled engine as in one process.
-    X : dask array of shape (n, ...)
+    X : dask array or array-like of shape (n, ...)
         Rows are split as the chunks of axis 0; other axes are one chunk.
+        A NumPy X is cut into blocks of Y's first chunk size.
     Y : dask array or array-like of shape (m, ...), default=None
         None computes ``k(X, X)``: the tiles on and above the diagonal, the
         others as their transposes.
@@ -62,6 +63,10 @@ def dask_gram(kernel, X, Y=None, eval_gradient=False):
             "eval_gradient=True is not available for dask arrays: the "
             "gradient has n x n x n_hyperparameters entries. Fit the "
             "hyperparameters on a NumPy subsample, or compute X first.")
+    if not is_dask(X):   # NumPy rows against dask columns
+        Y = check_chunks(Y, "Y")
+        X = da.from_array(np.asarray(X), chunks=(Y.chunks[0][0],)
+                          + tuple(-1 for _ in np.shape(X)[1:]))
     X = check_chunks(X, "X")
     symmetric = Y is None
     if symmetric:

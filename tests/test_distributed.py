@@ -65,6 +65,8 @@ def test_grams_equal_single_process(client, rng):
         assert _relative(lazy.compute(), kernel(A)) < 1e-10, kernel
         cross = kernel(Ad, B).compute()
         assert _relative(cross, kernel(A, B)) < 1e-10, kernel
+    rows_here = NTK(depth=3)(X, da.from_array(Y, chunks=5)).compute()
+    assert _relative(rows_here, NTK(depth=3)(X, Y)) < 1e-10
     # NumPy in still gives NumPy out
     assert type(NTK(depth=3)(X)) is np.ndarray
 

@@ -127,11 +127,26 @@ def build_parser():
                              "on a terminal, one line per model in a log)")
     output.add_argument("--list", action="store_true",
                         help="list the datasets and models and exit")
-    bench.set_defaults(handler=lambda args: _benchmark(args, bench))
+    bench.set_defaults(handler=lambda args: _on_cluster(args, bench))
     return parser
 
 
-def _benchmark(args, parser):
+def _on_cluster(args, parser):
+    """``_benchmark`` with its jobs on the Dask cluster of ``--scheduler``."""
+    if not args.scheduler or args.list:
+        return _benchmark(args, parser)
+    from .distributed import connect
+    try:
+        client = connect(args.scheduler)
+    except (ImportError, ConnectionError, RuntimeError) as exc:
+        parser.error(f"argument --scheduler: {exc}")
+    try:
+        return _benchmark(args, parser, backend="dask")
+    finally:   # a closed cluster must not stay the default client
+        client.close()
+
+
+def _benchmark(args, parser, backend=None):
     from . import benchmark as bm
     from .datasets import DatasetError
 
@@ -150,19 +165,12 @@ def _benchmark(args, parser):
             bm.check_figure_format(args.plot)
         except bm.BenchmarkError as exc:
             parser.error(f"argument --plot: {exc}")
-    client = None
-    if args.scheduler:
-        from .distributed import connect
-        try:
-            client = connect(args.scheduler)
-        except (ImportError, ConnectionError, RuntimeError) as exc:
-            parser.error(f"argument --scheduler: {exc}")
     try:
         rows = bm.iter_benchmark(
             args.dataset, folds=args.folds, seed=args.seed, models=args.models,
             csv=args.csv, target=args.target, task=args.task,
             show_progress=not args.quiet, encoding=args.encoding,
-            backend=None if client is None else "dask")
+            backend=backend)
     except (bm.BenchmarkError, DatasetError) as exc:
         parser.error(str(exc))
     done, shown = [], 0

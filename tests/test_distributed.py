@@ -111,10 +111,13 @@ def test_worker_killed_mid_solve(client, rng):
     X = rng.normal(size=(n, 4))
     y = np.cos(X[:, 1])
     Xd = da.from_array(X, chunks=100)
+    # a tight tol: BLAS may round a recomputed block's products differently
+    # (alignment), and CG stopped at 1e-6 would show it at 1e-8
+    solve = dict(tol=1e-12, max_iter=500)
     reference = nystroem_ridge(
         NTK(depth=2), None, X[:M], y, 1e-2,
         operator=DaskNystroemOperator(NTK(depth=2), Xd, X[:M],
-                                      strategy="cache")).coef
+                                      strategy="cache"), **solve).coef
     op = DaskNystroemOperator(NTK(depth=2), Xd, X[:M], strategy="cache")
     calls, matmat = [], op.matmat
     victim = sorted(client.scheduler_info()["workers"])[0]
@@ -129,10 +132,11 @@ def test_worker_killed_mid_solve(client, rng):
             time.sleep(1.0)
         return matmat(V)
     op.matmat = kill_on_third
-    sol = nystroem_ridge(NTK(depth=2), None, X[:M], y, 1e-2, operator=op)
+    sol = nystroem_ridge(NTK(depth=2), None, X[:M], y, 1e-2, operator=op,
+                         **solve)
     assert len(calls) > 3
     # the lost blocks are recomputed by the same code from the same rows
-    assert _relative(sol.coef, reference) < 1e-12
+    assert _relative(sol.coef, reference) < 1e-10
     client.wait_for_workers(2, timeout=60)
 
 

@@ -112,6 +112,10 @@ def build_parser():
                           help="number of cross-validation folds (default: 5)")
     protocol.add_argument("--seed", type=int, default=0,
                           help="seed of the fold shuffling and random forests (default: 0)")
+    protocol.add_argument("--scheduler", metavar="ADDRESS",
+                          help="run the (dataset, model) jobs on the Dask "
+                               "cluster of this scheduler, e.g. "
+                               "tcp://10.0.0.1:8786 (the 'distributed' extra)")
     output = bench.add_argument_group("output")
     output.add_argument("-o", "--out", metavar="PATH",
                         help="write one CSV row per (dataset, model) to PATH")
@@ -123,11 +127,26 @@ def build_parser():
                              "on a terminal, one line per model in a log)")
     output.add_argument("--list", action="store_true",
                         help="list the datasets and models and exit")
-    bench.set_defaults(handler=lambda args: _benchmark(args, bench))
+    bench.set_defaults(handler=lambda args: _on_cluster(args, bench))
     return parser
 
 
-def _benchmark(args, parser):
+def _on_cluster(args, parser):
+    """``_benchmark`` with its jobs on the Dask cluster of ``--scheduler``."""
+    if not args.scheduler or args.list:
+        return _benchmark(args, parser)
+    from .distributed import connect
+    try:
+        client = connect(args.scheduler)
+    except (ImportError, ConnectionError, RuntimeError) as exc:
+        parser.error(f"argument --scheduler: {exc}")
+    try:
+        return _benchmark(args, parser, backend="dask")
+    finally:   # a closed cluster must not stay the default client
+        client.close()
+
+
+def _benchmark(args, parser, backend=None):
     from . import benchmark as bm
     from .datasets import DatasetError
 
@@ -150,7 +169,8 @@ def _benchmark(args, parser):
         rows = bm.iter_benchmark(
             args.dataset, folds=args.folds, seed=args.seed, models=args.models,
             csv=args.csv, target=args.target, task=args.task,
-            show_progress=not args.quiet, encoding=args.encoding)
+            show_progress=not args.quiet, encoding=args.encoding,
+            backend=backend)
     except (bm.BenchmarkError, DatasetError) as exc:
         parser.error(str(exc))
     done, shown = [], 0

@@ -14,6 +14,7 @@ TORCH_CPU_COMMAND = ("pip install torch --index-url "
 _EXTRAS = {
     "gp": ("torch and gpytorch", True),
     "gpu": ("CuPy and numba-cuda for CUDA 12", False),
+    "distributed": ("dask[array] and distributed", False),
 }
 
 
@@ -22,7 +23,7 @@ def install_hint(extra):
 
     Parameters
     ----------
-    extra : {"gp", "gpu"}
+    extra : {"gp", "gpu", "distributed"}
 
     Returns
     -------

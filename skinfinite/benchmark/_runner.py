@@ -270,7 +270,8 @@ def run_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
 
 
 def iter_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
-                   target=None, task=None, show_progress=True, encoding=None):
+                   target=None, task=None, show_progress=True, encoding=None,
+                   backend=None):
     """The rows of :func:`run_benchmark`, each as soon as its job finishes.
 
     Takes the parameters of :func:`run_benchmark` and checks them all (and
@@ -279,6 +280,12 @@ def iter_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
     dataset are consecutive, so its table can be printed, or the rows so far
     saved, as soon as the next dataset starts; an interrupted run keeps the
     rows already yielded.
+
+    backend : str, optional
+        A joblib backend that runs the jobs in parallel, such as "dask" for
+        the active Dask client's cluster (each job's fit and predict times
+        are measured where it runs); the rows still come in job order.
+        None runs them one after another in this process.
 
     Returns
     -------
@@ -310,15 +317,17 @@ def iter_benchmark(datasets=None, *, folds=5, seed=0, models=None, csv=None,
             raise BenchmarkError(
                 f"Dataset {data.name!r} has {data.n_samples} rows, fewer than "
                 f"the {folds} folds.")
-    return _Rows(jobs, folds, seed, show_progress)
+    return _Rows(jobs, folds, seed, show_progress, backend)
 
 
 class _Rows:
     """The iterator of :func:`iter_benchmark`, with the jobs still pending."""
 
-    def __init__(self, jobs, folds, seed, show_progress):
+    def __init__(self, jobs, folds, seed, show_progress, backend=None):
         self.pending = [(data.name, name) for data, name in jobs]
-        self._rows = _run_jobs(jobs, folds, seed, show_progress, self.pending)
+        run = _run_jobs if backend is None else _run_jobs_on
+        self._rows = run(jobs, folds, seed, show_progress, self.pending,
+                         *(() if backend is None else (backend,)))
 
     def __iter__(self):
         return self
@@ -342,6 +351,37 @@ def _run_jobs(jobs, folds, seed, show_progress, pending):
             with config_context(show_progress=False):
                 row = _run_job(data, name, splits[id(data)], seed, folds)
             report.done(number, row, time.perf_counter() - start)
+            pending.pop(0)
+            yield row
+
+
+def _quiet_job(data, name, splits, seed, folds):
+    from .._core.config import config_context
+
+    with config_context(show_progress=False):
+        return _run_job(data, name, splits, seed, folds)
+
+
+def _run_jobs_on(jobs, folds, seed, show_progress, pending, backend):
+    """The jobs of :func:`_run_jobs` run by a joblib backend, in order."""
+    import joblib
+
+    splits = {}
+    for data, _ in jobs:
+        if id(data) not in splits:
+            splits[id(data)] = (None if isinstance(data, TimeSeriesDataset) else
+                                list(_splitter(data.task, folds, seed).split(data.X, data.y)))
+    with _progress(len(jobs), show_progress) as report, \
+            joblib.parallel_config(backend):
+        rows = joblib.Parallel(n_jobs=-1, return_as="generator")(
+            joblib.delayed(_quiet_job)(data, name, splits[id(data)], seed, folds)
+            for data, name in jobs)
+        last = time.perf_counter()
+        for number, ((data, name), row) in enumerate(zip(jobs, rows), start=1):
+            report.start(f"{data.name}: {name}")
+            now = time.perf_counter()
+            report.done(number, row, now - last)
+            last = now
             pending.pop(0)
             yield row
 

@@ -5,6 +5,7 @@ from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._core.backend import (CPUBackend, backend_of, backend_unless,
                              check_inputs, is_device_array, like_input)
+from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
 from .._core.validation import check_dtype
 from ..engine.driver import diagonal, gram, select_backend
@@ -145,7 +146,12 @@ class RecursionKernel(CarriesConfig, VarianceHyperparameters, NetworkKernel,
         K : ndarray of shape (n_samples_X, n_samples_Y)
         K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
             Only when ``eval_gradient`` is True.
+
+        Dask arrays give a lazy dask array (see :ref:`guide_distributed`).
         """
+        if is_dask(X) or is_dask(Y):
+            from ..distributed.gram import dask_gram
+            return dask_gram(self, X, Y, eval_gradient)
         spec = self.spec()
         dtype = check_dtype(self.dtype)
         if Y is not None and eval_gradient:

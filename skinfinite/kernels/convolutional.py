@@ -15,6 +15,7 @@ import numba
 import numpy as np
 from sklearn.gaussian_process.kernels import Kernel
 
+from .._core.collections import is_dask
 from .._core.config import CarriesConfig
 from .._core.sequences import check_sequences
 from .._core.tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
@@ -258,6 +259,9 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         K_gradient : ndarray of shape (n_samples_X, n_samples_X, n_dims)
             Only when ``eval_gradient`` is True.
         """
+        if is_dask(X) or is_dask(Y):
+            from ..distributed.gram import dask_gram
+            return dask_gram(self, X, Y, eval_gradient)
         if Y is not None and eval_gradient:
             raise ValueError("Gradient can only be evaluated when Y is None.")
         dtype = check_dtype(self.dtype)

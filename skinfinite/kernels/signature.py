@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from .._core.backend import backend_unless, like_input, on_host
+from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
 from .._core.sequences import check_same_channels, check_sequences
 from .._core.tiling import (UPDATES_PER_SECOND, count_blocks, iter_blocks,
@@ -525,6 +526,9 @@ class SignatureKernel(_PathKernel):
         K_gradient : ndarray of shape (n_paths_X, n_paths_X, n_dims)
             Only when ``eval_gradient`` is True.
         """
+        if is_dask(X) or is_dask(Y):
+            from ..distributed.gram import dask_gram
+            return dask_gram(self, X, Y, eval_gradient)
         problem = self._problem()
         dtype = check_dtype(self.dtype)
         problem.use_device(self.device, eval_gradient, X, Y)
@@ -989,6 +993,9 @@ class NeuralSignatureKernel(_PathKernel):
         -------
         K : ndarray of shape (n_paths_X, n_paths_Y)
         """
+        if is_dask(X) or is_dask(Y):
+            from ..distributed.gram import dask_gram
+            return dask_gram(self, X, Y, eval_gradient)
         problem = _NeuralProblem(self)
         dtype = check_dtype(self.dtype)
         # no GPU solver: "auto" solves on the CPU, "gpu" is an error

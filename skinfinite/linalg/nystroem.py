@@ -328,7 +328,7 @@ def conjugate_gradient(matmat, B, precondition, tol=1e-6, max_iter=100):
 
 
 def nystroem_ridge(kernel, X, Z, Y, alpha, *, tol=1e-6, max_iter=100,
-                   strategy="auto", budget=None):
+                   strategy="auto", budget=None, operator=None):
     """Solve ``(K_nM^T K_nM + alpha K_MM) beta = K_nM^T Y`` by FALKON-PCG.
 
     Parameters
@@ -351,6 +351,12 @@ def nystroem_ridge(kernel, X, Z, Y, alpha, *, tol=1e-6, max_iter=100,
         See :func:`choose_strategy`.
     budget : int, optional
         Tile budget in bytes (default ``memory_budget``).
+    operator : object, optional
+        Computes the products with ``K_nM^T K_nM`` instead of a
+        :class:`NystroemOperator` of ``X``: it has ``n``, ``strategy``,
+        ``passes``, ``prepare(Y)`` (returns ``K_nM^T Y``) and ``matmat(V)``,
+        such as :class:`~skinfinite.distributed.DaskNystroemOperator` over
+        rows on a Dask cluster (``Y`` is then left to it).
 
     Returns
     -------
@@ -370,15 +376,20 @@ def nystroem_ridge(kernel, X, Z, Y, alpha, *, tol=1e-6, max_iter=100,
     >>> sol.coef.shape, sol.converged
     ((50, 1), True)
     """
-    Y = np.asarray(Y, dtype=np.float64)
-    Y = Y.reshape(len(Y), -1)
-    n, M = n_rows(X), n_rows(Z)
-    if strategy == "auto":
-        strategy = choose_strategy(n, M, budget)
+    M = n_rows(Z)
+    if operator is None:
+        Y = np.asarray(Y, dtype=np.float64)
+        Y = Y.reshape(len(Y), -1)
+        n = n_rows(X)
+        if strategy == "auto":
+            strategy = choose_strategy(n, M, budget)
+    else:
+        n, strategy = operator.n, operator.strategy
     K_MM = np.asarray(kernel(Z, Z), dtype=np.float64)
     K_MM = 0.5 * (K_MM + K_MM.T)
     pre = FalkonPreconditioner(K_MM, alpha, n)
-    op = NystroemOperator(kernel, X, Z, strategy, budget)
+    op = (NystroemOperator(kernel, X, Z, strategy, budget)
+          if operator is None else operator)
     rhs = op.prepare(Y)
 
     jitter = pre.jitter

@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.backend import on_host
+from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
 from ..linalg.inducing import InducingPoints
 from ..linalg.iterative import default_rank, iterative_ridge
@@ -234,6 +235,10 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
     """Validation, target normalisation and prediction plumbing."""
 
     def _validate_fit(self, X, y, sample_weight=None):
+        self._distributed = is_dask(X) or is_dask(y)
+        if self._distributed:   # the rows stay on the cluster
+            from ..distributed.estimators import validate_fit
+            return validate_fit(self, X, y, sample_weight)
         X, y = on_host(X), on_host(y)   # device arrays are validated here
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
@@ -268,6 +273,9 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
         decides whether ``alpha`` is large enough for "cg".
         """
         solver = self.solver
+        if getattr(self, "_distributed", False):
+            from ..distributed.estimators import resolve_solver
+            solver = resolve_solver(solver)
         if solver == "auto":
             memory = get_config()["gram_memory"]
             if memory == "auto":
@@ -334,6 +342,9 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
             raise ValueError("sample_weight needs solver='cholesky'; the "
                              "Nyström solver takes unweighted samples.")
         kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
+        if getattr(self, "_distributed", False):
+            from ..distributed.estimators import fit_nystroem
+            return fit_nystroem(self, X, Y, kernel, M, self.tol, self.max_iter)
         selection = InducingPoints(M, method=self.inducing, kernel=kernel,
                                    random_state=self.random_state).fit(X)
         solution = nystroem_ridge(kernel, X, selection.points_, Y, self.alpha,

@@ -1,0 +1,239 @@
+"""Gram matrices, solvers and estimators on a Dask cluster of two processes."""
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+from skinfinite.distributed import (DaskKernelOperator,  # noqa: E402
+                                    DaskNystroemOperator, check_workers,
+                                    connect)
+from skinfinite.distributed import _cluster  # noqa: E402
+from skinfinite.distributed.operators import _Gathers  # noqa: E402
+from skinfinite.kernels import (NNGP, NTK, ConvNTK, ResNetNTK,  # noqa: E402
+                                SignatureKernel)
+from skinfinite.linalg.nystroem import nystroem_ridge  # noqa: E402
+from skinfinite.models import NTKRegressor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    # one cluster for the module: worker processes are slow to start
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                  processes=True, dashboard_address=":0",
+                                  silence_logs=40) as cluster, \
+            distributed.Client(cluster) as c:
+        c.wait_for_workers(2)
+        yield c
+
+
+def _relative(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.fixture
+def gathered(monkeypatch):
+    """The byte sizes of every result an operator gathers on the client."""
+    sizes = []
+    original = _Gathers._compute
+
+    def record(self, obj):
+        out = original(self, obj)
+        sizes.append(self.gathered_bytes[-1])
+        return out
+    monkeypatch.setattr(_Gathers, "_compute", record)
+    return sizes
+
+
+def test_grams_equal_single_process(client, rng):
+    X = rng.normal(size=(45, 6))
+    Y = rng.normal(size=(13, 6))
+    S = rng.normal(size=(23, 12, 2)) * 0.3
+    cases = [(NNGP(depth=3), X, Y), (NTK(depth=3), X, Y),
+             (ResNetNTK(depth=2), X, Y),
+             (ConvNTK(filter_size=3, depth=2, layout="ntc"), S, S[:5]),
+             (SignatureKernel(dyadic_order=1, layout="ntc"), S, S[:5])]
+    for kernel, A, B in cases:
+        Ad = da.from_array(A, chunks=(10,) + A.shape[1:])
+        lazy = kernel(Ad)
+        assert isinstance(lazy, da.Array)
+        assert lazy.chunks[0] == Ad.chunks[0]
+        assert _relative(lazy.compute(), kernel(A)) < 1e-10, kernel
+        cross = kernel(Ad, B).compute()
+        assert _relative(cross, kernel(A, B)) < 1e-10, kernel
+    rows_here = NTK(depth=3)(X, da.from_array(Y, chunks=5)).compute()
+    assert _relative(rows_here, NTK(depth=3)(X, Y)) < 1e-10
+    # NumPy in still gives NumPy out
+    assert type(NTK(depth=3)(X)) is np.ndarray
+
+
+def test_nystroem_fit_equals_single_process(client, rng, gathered):
+    n, M = 600, 80
+    X = rng.normal(size=(n, 5))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=n)
+    # a tight tol: the partial sums are added in another order than in one
+    # process, and CG's stopping iterate is that close to the solution only
+    kw = dict(depth=3, alpha=1e-2, solver="nystroem", n_inducing=M,
+              random_state=0, tol=1e-12, max_iter=500, normalize_y=True)
+    local = NTKRegressor(**kw).fit(X, y)
+    Xd, yd = da.from_array(X, chunks=150), da.from_array(y, chunks=150)
+    remote = NTKRegressor(**kw).fit(Xd, yd)
+    np.testing.assert_array_equal(remote.inducing_points_,
+                                  local.inducing_points_)
+    assert _relative(remote.dual_coef_, local.dual_coef_) < 1e-10
+    assert _relative(remote.predict(X[:40]), local.predict(X[:40])) < 1e-10
+    assert remote.solver_ == "nystroem" and remote.n_features_in_ == 5
+    # M x M and M x k reach the client, nothing n x M (let alone n x n)
+    assert gathered and max(gathered) <= 8 * (M * M + M)
+    # the cached strategy: every iteration gathers an M x k product
+    gathered.clear()
+    op = DaskNystroemOperator(NTK(depth=3), Xd, X[:M], strategy="cache")
+    sol = nystroem_ridge(NTK(depth=3), None, X[:M], yd, 1e-2, tol=1e-12,
+                         max_iter=500, operator=op)
+    ref = nystroem_ridge(NTK(depth=3), X, X[:M], y, 1e-2, tol=1e-12,
+                         max_iter=500, strategy="cache")
+    assert _relative(sol.coef, ref.coef) < 1e-10
+    assert len(gathered) == sol.n_iter + 1 and max(gathered) == 8 * M
+    # the exact operator: n-sized products only
+    gathered.clear()
+    V = rng.normal(size=(n, 2))
+    exact = DaskKernelOperator(NTK(depth=3), Xd)
+    assert _relative(exact.matmat(V), NTK(depth=3)(X) @ V) < 1e-10
+    assert gathered == [8 * n * 2]
+
+
+def test_worker_killed_mid_solve(client, rng):
+    n, M = 400, 50
+    X = rng.normal(size=(n, 4))
+    y = np.cos(X[:, 1])
+    Xd = da.from_array(X, chunks=100)
+    # a tight tol: BLAS may round a recomputed block's products differently
+    # (alignment), and CG stopped at 1e-6 would show it at 1e-8
+    solve = dict(tol=1e-12, max_iter=500)
+    reference = nystroem_ridge(
+        NTK(depth=2), None, X[:M], y, 1e-2,
+        operator=DaskNystroemOperator(NTK(depth=2), Xd, X[:M],
+                                      strategy="cache"), **solve).coef
+    op = DaskNystroemOperator(NTK(depth=2), Xd, X[:M], strategy="cache")
+    calls, matmat = [], op.matmat
+    victim = sorted(client.scheduler_info()["workers"])[0]
+    pid = client.run(os.getpid, workers=[victim])[victim]
+
+    def kill_on_third(V):
+        calls.append(1)
+        if len(calls) == 3:
+            # the worker holding half of the cached K_nM blocks dies; the
+            # scheduler recomputes them from the rows' lineage
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(1.0)
+        return matmat(V)
+    op.matmat = kill_on_third
+    sol = nystroem_ridge(NTK(depth=2), None, X[:M], y, 1e-2, operator=op,
+                         **solve)
+    assert len(calls) > 3
+    # the lost blocks are recomputed by the same code from the same rows
+    assert _relative(sol.coef, reference) < 1e-10
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_gridsearch_on_the_dask_joblib_backend(client, rng):
+    import joblib
+    from sklearn.model_selection import GridSearchCV
+
+    X = rng.normal(size=(60, 3))
+    y = X[:, 0] ** 2
+    grid = {"depth": [1, 2], "alpha": [1e-3, 1e-1]}
+    local = GridSearchCV(NTKRegressor(), grid, cv=2).fit(X, y)
+    with joblib.parallel_config("dask"):
+        remote = GridSearchCV(NTKRegressor(), grid, cv=2, n_jobs=-1).fit(X, y)
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_allclose(remote.cv_results_["mean_test_score"],
+                               local.cv_results_["mean_test_score"],
+                               rtol=1e-10)
+
+
+def test_bad_input_says_what_to_do(client, rng):
+    X = da.from_array(rng.normal(size=(40, 3)), chunks=10)
+    unknown = X[X[:, 0] > 0]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        NTK()(unknown)
+    with pytest.raises(ValueError, match="solver='nystroem'"):
+        NTKRegressor(solver="cholesky").fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="inducing='uniform'"):
+        NTKRegressor(solver="nystroem", inducing="kmeans",
+                     n_inducing=5).fit(X, X[:, 0])
+    with pytest.raises(ConnectionError, match="No Dask scheduler"):
+        connect("tcp://127.0.0.1:9", timeout=1)
+
+    worker = sorted(client.scheduler_info()["workers"])[0]
+
+    def set_version(value):
+        import skinfinite
+        skinfinite.__version__ = value
+
+    import skinfinite
+    own = skinfinite.__version__
+    try:
+        _cluster._CHECKED.clear()
+        client.run(set_version, "0.0.1", workers=[worker])
+        with pytest.raises(RuntimeError, match="another skinfinite version"):
+            check_workers(client)
+        with pytest.raises(RuntimeError, match="0.0.1"):
+            NTK()(X)
+    finally:
+        client.run(set_version, own, workers=[worker])
+
+    def hide():
+        import sys
+        sys.modules["skinfinite_saved"] = sys.modules["skinfinite"]
+        sys.modules["skinfinite"] = None
+
+    def restore():
+        import sys
+        sys.modules["skinfinite"] = sys.modules.pop("skinfinite_saved")
+
+    try:
+        _cluster._CHECKED.clear()
+        client.run(hide, workers=[worker])
+        with pytest.raises(RuntimeError, match="cannot import skinfinite"):
+            check_workers(client)
+    finally:
+        client.run(restore, workers=[worker])
+    _cluster._CHECKED.clear()
+    check_workers(client)
+
+
+def test_benchmark_runs_its_jobs_on_the_cluster(client, capsys):
+    from skinfinite.benchmark import iter_benchmark
+    from skinfinite.cli import main
+
+    models = "krr_rbf,svm_rbf"
+    here = list(iter_benchmark("iris", folds=2, models=models,
+                               show_progress=False))
+    there = list(iter_benchmark("iris", folds=2, models=models,
+                                show_progress=False, backend="dask"))
+    assert [r["model"] for r in there] == [r["model"] for r in here]
+    assert [r["score_mean"] for r in there] == [r["score_mean"] for r in here]
+    assert main(["benchmark", "--dataset", "iris", "--folds", "2", "--quiet",
+                 "--models", models, "--scheduler",
+                 client.scheduler.address]) == 0
+    assert "krr_rbf" in capsys.readouterr().out
+
+
+def test_failed_solve_leaves_the_estimator_unfitted(monkeypatch, rng):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    def lost(self, Y):
+        raise OSError("Timed out trying to connect to tcp://10.0.0.7:40000")
+    monkeypatch.setattr(DaskNystroemOperator, "prepare", lost)
+    X = da.from_array(rng.normal(size=(30, 2)), chunks=10)
+    model = NTKRegressor(solver="nystroem", n_inducing=5, random_state=0)
+    with pytest.raises(RuntimeError, match="left unfitted"):
+        model.fit(X, X[:, 0])
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)

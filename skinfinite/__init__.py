@@ -22,7 +22,7 @@ from .models import (NNGPClassifierCV, NNGPRegressorCV, NTKClassifierCV,
                      NTKRegressorCV)
 from .models import GPRegressor, SVGPClassifier, SVGPRegressor
 
-__version__ = "0.1.0"
+from ._core.version import __version__
 
 # The GPyTorch bridge and the torch duals need torch, which is optional: they
 # are imported on first access, so ``import skinfinite`` never imports torch.

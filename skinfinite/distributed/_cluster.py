@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._core.install import install_hint
+from .._core.version import __version__
 
 #: scheduler addresses whose workers were checked (one ``client.run`` each)
 _CHECKED = set()
@@ -39,10 +40,10 @@ def _probe():
     # skinfinite can still run it and say so.
     def version():
         try:
-            import skinfinite
+            from skinfinite._core.version import __version__
         except ImportError:
             return None
-        return skinfinite.__version__
+        return __version__
     return version
 
 
@@ -67,8 +68,6 @@ def check_workers(client=None):
     address = client.scheduler.address
     if address in _CHECKED:
         return
-    import skinfinite
-
     versions = client.run(_probe(), on_error="return")
     if not versions:
         raise RuntimeError(
@@ -78,17 +77,17 @@ def check_workers(client=None):
     missing = sorted(w for w, v in versions.items()
                      if v is None or isinstance(v, BaseException))
     other = sorted(f"{w} ({v})" for w, v in versions.items()
-                   if isinstance(v, str) and v != skinfinite.__version__)
+                   if isinstance(v, str) and v != __version__)
     if missing:
         raise RuntimeError(
             f"{len(missing)} Dask worker(s) cannot import skinfinite: "
             f"{', '.join(missing)}. Install skinfinite "
-            f"{skinfinite.__version__} (the client's version) in the "
+            f"{__version__} (the client's version) in the "
             "workers' Python environment and restart them.")
     if other:
         raise RuntimeError(
             f"Dask workers run another skinfinite version than the client's "
-            f"{skinfinite.__version__}: {', '.join(other)}. Install the same "
+            f"{__version__}: {', '.join(other)}. Install the same "
             "version on the client and every worker, then restart the "
             "workers.")
     _CHECKED.add(address)

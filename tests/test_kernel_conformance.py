@@ -85,9 +85,9 @@ def _split(inputs, stop, start):
 
 
 # ------------------------------------------------------------------ kernels
-SIGNATURE_ORDER_ZERO = (
-    "the first-order scheme at dyadic_order=0 gives indefinite Grams on rough "
-    "paths")
+SIGNATURE_TAYLOR_ORDER_ZERO = (
+    "the Taylor scheme at dyadic_order=0 gives indefinite Grams on rough "
+    "paths (the default Cayley scheme is an inner product of features)")
 NEURAL_DIAGONAL = (
     "the diagonal of k(X) comes from the diagonal solver (predicted-"
     "corrected), which differs from the pair solve of k(X, X) by the "
@@ -152,8 +152,11 @@ _SPECS = [
      _images),
     ("ConvNTK-images", ConvNTK(image_shape=(6, 5, 2), filter_size=(3, 2),
                                dilation=1, readout="flatten"), _images),
-    ("SignatureKernel-order0", SignatureKernel(scale=0.9), _rough_paths,
-     {"test_gram_is_symmetric_and_psd": SIGNATURE_ORDER_ZERO}),
+    ("SignatureKernel-auto", SignatureKernel(scale=0.9), _rough_paths),
+    ("SignatureKernel-taylor-order0",
+     SignatureKernel(dyadic_order=0, scheme="taylor", scale=0.9),
+     _rough_paths,
+     {"test_gram_is_symmetric_and_psd": SIGNATURE_TAYLOR_ORDER_ZERO}),
     ("SignatureKernel-order1", SignatureKernel(dyadic_order=1, scale=0.9),
      _paths),
     ("SignatureKernel-rbf", SignatureKernel("rbf", length_scale=0.8,

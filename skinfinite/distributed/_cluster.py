@@ -39,11 +39,13 @@ def _probe():
     # Nested, so that cloudpickle sends it by value: a worker without
     # skinfinite can still run it and say so.
     def version():
+        import importlib
+        # the whole package, as the worker's tasks will need it (by name:
+        # this runs on the worker, it is not an import of this module)
         try:
-            from skinfinite._core.version import __version__
+            return importlib.import_module("skinfinite").__version__
         except ImportError:
             return None
-        return __version__
     return version
 
 

@@ -3,7 +3,6 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._core.collections import is_dask
-from .._core.validation import check_variance
 from ..linalg.inducing import _drop_duplicate_rows
 from ..linalg.nystroem import nystroem_ridge
 from ._cluster import check_chunks, check_workers, require_dask
@@ -40,8 +39,7 @@ def validate_fit(est, X, y, sample_weight=None):
         raise ValueError(f"Found array with {X.shape[0]} sample(s) while a "
                          "minimum of 2 is required.")
     check_workers()
-    est.spec_ = est._spec()
-    check_variance(est.alpha, "alpha", allow_zero=True)
+    est.kernel_ = est._network_kernel()
     X = X.astype(np.float64)
     y2 = y.astype(np.float64).reshape(y.shape[0], -1).rechunk(
         (X.chunks[0], -1))

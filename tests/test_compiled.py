@@ -129,11 +129,11 @@ _PROBE = textwrap.dedent("""
     import numpy as np
     t0 = time.perf_counter()
     from skinfinite.kernels import NTK
-    from skinfinite.recursions import fully_connected as _fc_recursion
+    from skinfinite.engine.cpu import fully_connected as _fc_kernels
     X = np.random.default_rng(0).normal(size=(50, 4))
     NTK(depth=2, activation="{act}")(X)
     NTK(depth=2, activation="{act}")(X, eval_gradient=True)
-    values, gradients = _fc_recursion._CACHED
+    values, gradients = _fc_kernels._CACHED
     print(json.dumps(dict(
         hits=sum(values.stats.cache_hits.values())
         + sum(gradients.stats.cache_hits.values()),

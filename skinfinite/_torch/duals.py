@@ -9,7 +9,7 @@ over broadcastable tensors, on any device, in float32 or float64, with
 gradients in all three covariance entries.
 
 The formulas are those of the compiled duals (which family an activation
-belongs to is read from its ``_scalar_dual``), so both sides agree to
+belongs to is read from its ``scalar_dual``), so both sides agree to
 rounding:
 
 * piecewise linear (ReLU, leaky ReLU, abs, identity): the arc-cosine family,
@@ -316,13 +316,13 @@ def _evaluate(activation, kxx, kxy, kyy, want_value, want_derivative):
     from ..activations.definitions import get_activation
     act = get_activation(activation)
     kxx, kxy, kyy = _as_tensors(kxx, kxy, kyy)
-    family = act._scalar_dual
+    family = act.scalar_dual
     if family is _duals.piecewise_linear_dual:
-        return _piecewise_linear(kxx, kxy, kyy, float(act._param))
+        return _piecewise_linear(kxx, kxy, kyy, act.parameter)
     if family is _duals.erf_dual:
         return _erf(kxx, kxy, kyy)
     if family is _duals.trig_dual:
-        return _trig(kxx, kxy, kyy, float(act._param) > 0.5)
+        return _trig(kxx, kxy, kyy, act.parameter > 0.5)
     if family is _duals.series_dual:
         return _series(act, kxx, kxy, kyy, want_value, want_derivative)
     raise TypeError(f"No torch dual for the activation {act!r}.")

@@ -65,12 +65,18 @@ _FAMILIES = {
 _BY_DUAL = {dual: family for family, (dual, _, _) in _FAMILIES.items()}
 
 
+def family_of(scalar_dual, parameter):
+    """The family tuple of the compiled dual ``scalar_dual`` with its scalar
+    ``parameter``, or None when that dual is none of the families."""
+    family = _BY_DUAL.get(scalar_dual)
+    return None if family is None else family(float(parameter))
+
+
 def dual_family(activation):
     """The family tuple the cached kernels take for ``activation``, or None
     for an activation whose compiled duals are not one of the families (it
     gets kernels compiled for it alone, not cached)."""
-    family = _BY_DUAL.get(activation._scalar_dual)
-    return None if family is None else family(float(activation._param))
+    return activation.family
 
 
 def _entry(family_type, which):
@@ -139,6 +145,24 @@ def family_row(family, rows, layer, index):
     return _row_of(family, rows, layer, index)
 
 
+def _per_input_of(family):
+    raise NotImplementedError
+
+
+@overload(_per_input_of, inline="always")
+def _overload_per_input(family):
+    per_input = _entry(family, 2)
+    if per_input is not None:
+        return lambda family: per_input
+
+
+@njit(inline="always")
+def family_per_input(family):
+    """Whether the duals of ``family`` read per-input coefficient rows (a
+    compile-time constant: series yes, closed forms no)."""
+    return _per_input_of(family)
+
+
 @njit(inline="always")
 def series_row(param, rows, layer, index):
     return rows[layer, index]
@@ -157,5 +181,5 @@ def coefficient_row(per_input):
 def kernel_parameter(activation):
     """What the tile kernels of ``activation`` take as their parameter: the
     family tuple for the cached kernels, the float otherwise."""
-    family = dual_family(activation)
-    return float(activation._param) if family is None else family
+    family = activation.family
+    return activation.parameter if family is None else family

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._core.backend import on_host
 from .._core.validation import check_choice
 from ..engine.driver import gram
-from ..recursions.fully_connected import grams_by_depth
+from ..engine.cpu.fully_connected import grams_by_depth
 from ._base import ARCHITECTURES, _NetworkParamsMixin, encode_classes, \
     one_hot_targets
 from .nngp import NNGPClassifier, NNGPRegressor

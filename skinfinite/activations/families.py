@@ -145,22 +145,25 @@ def family_row(family, rows, layer, index):
     return _row_of(family, rows, layer, index)
 
 
-def _per_input_of(family):
+def _select_of(family, rows, index, otherwise):
     raise NotImplementedError
 
 
-@overload(_per_input_of, inline="always")
-def _overload_per_input(family):
+@overload(_select_of, inline="always")
+def _overload_select(family, rows, index, otherwise):
     per_input = _entry(family, 2)
-    if per_input is not None:
-        return lambda family: per_input
+    if per_input is True:
+        return lambda family, rows, index, otherwise: rows[index]
+    if per_input is False:
+        return lambda family, rows, index, otherwise: otherwise
 
 
 @njit(inline="always")
-def family_per_input(family):
-    """Whether the duals of ``family`` read per-input coefficient rows (a
-    compile-time constant: series yes, closed forms no)."""
-    return _per_input_of(family)
+def family_select(family, rows, index, otherwise):
+    """``rows[index]`` for the families that read per-input coefficient
+    rows (series), ``otherwise`` for closed forms: chosen when the kernel is
+    compiled, so the closed forms' loops never index ``rows``."""
+    return _select_of(family, rows, index, otherwise)
 
 
 @njit(inline="always")

@@ -42,7 +42,7 @@ from .._core.fastmath import FASTMATH
 from ..activations.duals import (piecewise_linear_dual,
                                  piecewise_linear_partials)
 from ..activations.families import (family_dual, family_partials,
-                                    family_per_input)
+                                    family_select)
 
 AVERAGE, FLATTEN, PPV = 0, 1, 2
 READOUTS = {"average": AVERAGE, "flatten": FLATTEN, "ppv": PPV}
@@ -176,11 +176,10 @@ _out_shape_nb = njit(inline="always")(_out_shape)
 # ------------------------------------------------------------- pair kernels
 @njit(inline="always", fastmath=FASTMATH)
 def _row_duals(family, kxx, sqx, srow, dgy, sgy, ax, cy, vrow, vdrow, n):
-    # Closed forms ignore their coefficient rows (the family is a type, so
-    # the choice of ``ay`` is made when the kernel is compiled).
-    per_input = family_per_input(family)
+    # Closed forms ignore their coefficient rows: family_select gives them
+    # ``ax`` when the kernel is compiled, so the loop holds no array views.
     for q in range(n):
-        ay = cy[q] if per_input else ax
+        ay = family_select(family, cy, q, ax)
         v, vd = family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
                             family)
         vrow[q] = v
@@ -192,10 +191,9 @@ def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family,
             want_t):
     # V (and Th * Vd) of one hidden layer from its covariances S; cx, cy
     # hold one coefficient row per position (series duals) or one row
-    per_input = family_per_input(family)
     vdrow = np.empty(ny)
     for p in range(nx):
-        ax = cx[p] if per_input else cx[0]
+        ax = family_select(family, cx, p, cx[0])
         vrow = vv[p]
         _row_duals(family, dgx[p], sgx[p], s[p], dgy, sgy, ax, cy, vrow,
                    vdrow, ny)
@@ -210,19 +208,18 @@ def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family,
 def _pool_row(family, kxx, sqx, srow, dgy, sgy, ax, cy, throw, want_t, n):
     # Sums of V (and Th Vd) along a row, accumulated directly: storing the
     # duals first would keep the unused one alive.
-    per_input = family_per_input(family)
     kr = 0.0
     tr = 0.0
     if want_t:
         for q in range(n):
-            ay = cy[q] if per_input else ax
+            ay = family_select(family, cy, q, ax)
             v, vd = family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
                                 family)
             kr += v
             tr += throw[q] * vd
     else:
         for q in range(n):
-            ay = cy[q] if per_input else ax
+            ay = family_select(family, cy, q, ax)
             kr += family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
                               family)[0]
     return kr, tr
@@ -232,7 +229,6 @@ def _pool_row(family, kxx, sqx, srow, dgy, sgy, ax, cy, throw, want_t, n):
 def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
             want_t):
     # sums over all pairs of positions of the readout's duals
-    per_input = family_per_input(family)
     kd = 0.0
     td = 0.0
     for p in range(nx):
@@ -248,7 +244,7 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
                                               sqx * sgy[q], cx[0], cx[0],
                                               0.0)[1]
         else:
-            ax = cx[p] if per_input else cx[0]
+            ax = family_select(family, cx, p, cx[0])
             krow, trow = _pool_row(family, dgx[p], sgx[p], srow, dgy, sgy, ax,
                                    cy, th[p] if want_t else srow, want_t, ny)
         kd += krow
@@ -258,15 +254,14 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
 
 @njit(fastmath=FASTMATH)
 def _flat(s, th, hx, ux, hy, uy, dgx, sgx, dgy, sgy, cx, cy, family, want_t):
-    per_input = family_per_input(family)
     kd = 0.0
     td = 0.0
     for ia in range(min(hx, hy)):
         for ja in range(min(ux, uy)):
             p = ia * ux + ja
             q = ia * uy + ja
-            ax = cx[p] if per_input else cx[0]
-            ay = cy[q] if per_input else cy[0]
+            ax = family_select(family, cx, p, cx[0])
+            ay = family_select(family, cy, q, cy[0])
             v, vd = family_dual(dgx[p], s[p, q], dgy[q], sgx[p] * sgy[q],
                                 ax, ay, family)
             kd += v
@@ -281,7 +276,6 @@ def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
              g, s, vv, th, tv):
     """Pooled sums of one pair of inputs over its dilations, in the
     caller's buffers ``g``, ``s``, ``vv``, ``th``, ``tv``."""
-    per_input = family_per_input(family)
     c = xv.shape[1]
     a1 = sw2 / (c * fh * fw)
     al = sw2 / (fh * fw)
@@ -317,8 +311,8 @@ def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
                 for q in range(hy * uy):
                     th[p, q] = s[p, q]
         for layer in range(depth + 1):
-            cxl = cx[i, di, layer] if per_input else cx[0, 0, 0]
-            cyl = cy[j, di, layer] if per_input else cy[0, 0, 0]
+            cxl = family_select(family, cx, (i, di, layer), cx[0, 0, 0])
+            cyl = family_select(family, cy, (j, di, layer), cy[0, 0, 0])
             if layer == depth - 1:
                 break
             _hidden(s, vv, th, tv, hx * ux, hy * uy, dgx[i, di, layer],
@@ -362,11 +356,11 @@ def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
     holds V, dV_w, dV_b, Th Vd, d(Th Vd)_w, d(Th Vd)_b.  ``step`` uses the
     step function (its dual is ReLU's Vd).
     """
-    per_input = family_per_input(family)
+    cy0 = cy[0]
     for p in range(nx):
-        ax = cx[p] if per_input else cx[0]
+        ax = family_select(family, cx, p, cx[0])
         for q in range(ny):
-            ay = cy[q] if per_input else cy[0]
+            ay = family_select(family, cy, q, cy0)
             r = sgx[p] * sgy[q]
             if step:
                 pp = piecewise_linear_partials(dgx[p], st[0, p, q], dgy[q], r,
@@ -398,7 +392,6 @@ def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
     """Pooled sums of one pair and their tangents: (V, dV_w, dV_b, ThVd,
     d(ThVd)_w, d(ThVd)_b) summed over dilations, in the caller's buffers
     ``g``, ``st`` and ``ut``."""
-    per_input = family_per_input(family)
     c = xv.shape[1]
     a1 = sw2 / (c * fh * fw)
     al = sw2 / (fh * fw)
@@ -434,8 +427,8 @@ def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
                 st[5, p, q] = sb2
         layer = 0
         while True:
-            cxl = cx[i, di, layer] if per_input else cx[0, 0, 0]
-            cyl = cy[j, di, layer] if per_input else cy[0, 0, 0]
+            cxl = family_select(family, cx, (i, di, layer), cx[0, 0, 0])
+            cyl = family_select(family, cy, (j, di, layer), cy[0, 0, 0])
             last = layer == depth - 1
             _layer_tangents(st, ut, hx * ux, hy * uy, dgx[i, di, layer],
                             sgx[i, di, layer], tgx[i, di, layer],

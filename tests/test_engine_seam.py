@@ -94,6 +94,9 @@ def test_an_unregistered_record_names_the_registered_ones():
         registry.architecture(Unknown())
     with pytest.raises(TypeError, match="No kernels are registered"):
         gram(np.ones((2, 2)), None, Unknown())
+    # work with a driver of its own runs on the CPU
+    assert not registry.has_cuda_kernels(Unknown())
+    assert select_backend("cpu", Unknown(), np.ones((2, 2))).name == "cpu"
 
 
 def test_a_registered_architecture_runs_through_the_driver(rng):

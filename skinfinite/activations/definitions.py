@@ -57,7 +57,7 @@ def _make_array_map(scalar_fn, n_out):
 
 
 def _cached_maps(stamp):
-    # generic in the dual family, so numba caches them (see _compiled)
+    # generic in the dual family, so numba caches them (see .families)
     @njit(cache=True)
     def dual(kxx, kxy, kyy, cx, cy, family):
         stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)

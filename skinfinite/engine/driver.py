@@ -24,7 +24,7 @@ from .._core.tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
                             progress, warn_if_long)
 from ..activations.families import kernel_parameter
 from . import registry
-from .cuda import driver as _gpu_engine
+from .cuda import driver as _cuda_driver
 from .registry import resolve
 from .tiles import raise_overflow, sq_norms, stage_arrays
 
@@ -63,8 +63,8 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     dict with keys among "nngp", "ntk", "nngp_gradient", "ntk_gradient".
     """
     if backend is not None and backend.name == "gpu":
-        return _gpu_engine.gram(X, Y, recursion, want, eval_gradient, dtype,
-                                backend, on_device)
+        return _cuda_driver.gram(X, Y, recursion, want, eval_gradient, dtype,
+                                 backend, on_device)
     X = np.ascontiguousarray(X, dtype=np.float64)
     symmetric = Y is None
     Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)

@@ -57,12 +57,19 @@ def register(record, *, cpu_kernels, kernel_arguments, cuda_module=None,
     return entry
 
 
-def architecture(recursion):
-    """The registered entry of a record (of its type or a base type)."""
+def _find(recursion):
     for cls in type(recursion).__mro__:
         entry = _ARCHITECTURES.get(cls)
         if entry is not None:
             return entry
+    return None
+
+
+def architecture(recursion):
+    """The registered entry of a record (of its type or a base type)."""
+    entry = _find(recursion)
+    if entry is not None:
+        return entry
     known = ", ".join(sorted(c.__name__ for c in _ARCHITECTURES))
     raise TypeError(
         f"No kernels are registered for {type(recursion).__name__}; the "
@@ -71,8 +78,11 @@ def architecture(recursion):
 
 
 def has_cuda_kernels(recursion):
-    """Whether CUDA kernels are registered for the record's architecture."""
-    return architecture(recursion).cuda_module is not None
+    """Whether CUDA kernels are registered for the record's architecture
+    (False for anything unregistered, such as work with a driver of its
+    own)."""
+    entry = _find(recursion)
+    return entry is not None and entry.cuda_module is not None
 
 
 def cuda_kernels(recursion):

@@ -113,7 +113,8 @@ _FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
 
 def _cached_kernels(stamp):
     # Generic in the activation family and closing over nothing but the
-    # source stamp, so that numba caches them on disk (see skinfinite.activations.families).
+    # source stamp, so that numba caches them on disk (see
+    # skinfinite.activations.families).
 
     @njit(parallel=True, fastmath=FASTMATH, cache=True)
     def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
@@ -152,8 +153,6 @@ def kernel_arguments(spec, parameter):
 register(FullyConnectedSpec, cpu_kernels=kernels,
          kernel_arguments=kernel_arguments,
          cuda_module="skinfinite.engine.cuda.fully_connected")
-
-
 
 
 # ------------------------------------------------------------ every depth

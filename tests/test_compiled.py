@@ -60,17 +60,20 @@ def test_cached_kernels_equal_kernels_compiled_per_activation(act, dual,
     for a, b in [(X, None), (X, Y)]:
         spec = FullyConnectedSpec(3, act, 1.5, 0.1)
         ref = FullyConnectedSpec(3, other, 1.5, 0.1)
-        np.testing.assert_array_equal(gram(a, b, spec)["ntk"],
-                                      gram(a, b, ref)["ntk"])
+        # Two compilations may vectorise the pair loop differently, which
+        # moves the last bit of a few erf values; a few ulp still tell a
+        # wrong dual or parameter apart.
+        np.testing.assert_array_max_ulp(gram(a, b, spec)["ntk"],
+                                        gram(a, b, ref)["ntk"], maxulp=4)
     res = gram(X, None, spec, eval_gradient=True)
     res_ref = gram(X, None, ref, eval_gradient=True)
     for key in res:
-        np.testing.assert_array_equal(res[key], res_ref[key])
+        np.testing.assert_array_max_ulp(res[key], res_ref[key], maxulp=4)
     np.testing.assert_array_equal(act.dual_partials(1.0, 0.3, 2.0),
                                   other.dual_partials(1.0, 0.3, 2.0))
     r1 = ResNetNTK(depth=3, activation=act)(X, Y)
     r2 = ResNetNTK(depth=3, activation=other)(X, Y)
-    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_array_max_ulp(r1, r2, maxulp=4)
 
 
 def _numpy_reference(X, dual, depth, sw2, sb2):

@@ -212,8 +212,8 @@ def _device_results(act, kxx, kxy, kyy):
     from skinfinite.engine.driver import device_function
 
     # the functions compile_gpu_kernels builds the CUDA kernels from
-    dual = device_function(act._scalar_dual)
-    partials = device_function(act._scalar_partials)
+    dual = device_function(act.scalar_dual)
+    partials = device_function(act.scalar_partials)
     param = float(dual_family(act).param)
     per_input = not act.closed_form
 

@@ -42,6 +42,8 @@ def _uncached(base, dual, partials):
     return Uncached()
 
 
+_ROUNDING = dict(rtol=1e-13, atol=1e-15)
+
 CASES = [(ReLU(), piecewise_linear_dual, piecewise_linear_partials),
          (LeakyReLU(0.2), piecewise_linear_dual, piecewise_linear_partials),
          (Erf(), erf_dual, erf_partials),
@@ -60,17 +62,20 @@ def test_cached_kernels_equal_kernels_compiled_per_activation(act, dual,
     for a, b in [(X, None), (X, Y)]:
         spec = FullyConnectedSpec(3, act, 1.5, 0.1)
         ref = FullyConnectedSpec(3, other, 1.5, 0.1)
-        np.testing.assert_array_equal(gram(a, b, spec)["ntk"],
-                                      gram(a, b, ref)["ntk"])
+        # Two compilations may vectorise the pair loop differently, which
+        # moves the last bits of a few erf values; rounding-level
+        # tolerances still tell a wrong dual or parameter apart.
+        np.testing.assert_allclose(gram(a, b, spec)["ntk"],
+                                   gram(a, b, ref)["ntk"], **_ROUNDING)
     res = gram(X, None, spec, eval_gradient=True)
     res_ref = gram(X, None, ref, eval_gradient=True)
     for key in res:
-        np.testing.assert_array_equal(res[key], res_ref[key])
+        np.testing.assert_allclose(res[key], res_ref[key], **_ROUNDING)
     np.testing.assert_array_equal(act.dual_partials(1.0, 0.3, 2.0),
                                   other.dual_partials(1.0, 0.3, 2.0))
     r1 = ResNetNTK(depth=3, activation=act)(X, Y)
     r2 = ResNetNTK(depth=3, activation=other)(X, Y)
-    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_allclose(r1, r2, **_ROUNDING)
 
 
 def _numpy_reference(X, dual, depth, sw2, sb2):
@@ -129,11 +134,11 @@ _PROBE = textwrap.dedent("""
     import numpy as np
     t0 = time.perf_counter()
     from skinfinite.kernels import NTK
-    from skinfinite.recursions import fully_connected as _fc_recursion
+    from skinfinite.engine.cpu import fully_connected as _fc_kernels
     X = np.random.default_rng(0).normal(size=(50, 4))
     NTK(depth=2, activation="{act}")(X)
     NTK(depth=2, activation="{act}")(X, eval_gradient=True)
-    values, gradients = _fc_recursion._CACHED
+    values, gradients = _fc_kernels._CACHED
     print(json.dumps(dict(
         hits=sum(values.stats.cache_hits.values())
         + sum(gradients.stats.cache_hits.values()),

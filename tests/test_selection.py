@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skinfinite.engine.driver import gram
-from skinfinite.recursions.fully_connected import grams_by_depth
+from skinfinite.engine.cpu.fully_connected import grams_by_depth
 from skinfinite.kernels.fully_connected import make_spec
 from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
                                NNGPRegressor, NNGPRegressorCV, NTKClassifier,

@@ -28,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from skinfinite.recursions.fully_connected import grams_by_depth
+from skinfinite.engine.cpu.fully_connected import grams_by_depth
 from skinfinite.kernels.fully_connected import make_spec
 from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
                                NNGPRegressor, NNGPRegressorCV, NTKClassifier,

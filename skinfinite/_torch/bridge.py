@@ -37,6 +37,7 @@ except ImportError as _exc:
     raise ImportError("The GPyTorch bridge needs torch and gpytorch; "
                       f"{install_hint('gp')}.") from _exc
 
+from ..engine.driver import gram, resolve, sq_norms
 from .duals import duals, expected_product
 
 __all__ = ["to_gpytorch", "register_torch_recursion", "torch_recursion_for",
@@ -139,7 +140,7 @@ def _residual_steps(spec, hyper, x1, x2, diag):
         X = x1.detach().reshape(-1, x1.shape[-1]).cpu().double().numpy()
         Y = None if (diag or _same_values(x1, x2)) else \
             x2.detach().reshape(-1, x2.shape[-1]).cpu().double().numpy()
-        spec = spec.resolve(X, Y)
+        spec = resolve(spec, X, Y)
     A, B, _ = spec.tableau()
     return spec, A, B, spec.steps()
 
@@ -204,7 +205,6 @@ class _EngineGram(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, kernel, names, diag, x1, x2, *values):
-        from ..engine.driver import gram, sq_norms
         params = {n: float(v) for n, v in zip(names, values)}
         k = kernel.clone_with_theta(kernel.theta).set_params(**params)
         spec = k.spec()
@@ -212,7 +212,7 @@ class _EngineGram(torch.autograd.Function):
         same = _same_values(x1, x2)
         want_grad = any(ctx.needs_input_grad[5:])
         if diag and same:
-            path = spec.resolve(X, None).diagonal(sq_norms(X), want_grad)
+            path = resolve(spec, X, None).diagonal(sq_norms(X), want_grad)
             value = getattr(path, k._output)
             grad = getattr(path, k._output + "_grad").T
         else:

@@ -41,8 +41,7 @@ import math
 
 import numpy as np
 
-from ..activations.families import (Erf, PiecewiseLinear, Series, Trig,
-                                    dual_family)
+from ..activations.families import Erf, PiecewiseLinear, Series, Trig
 
 __all__ = ["expected_product", "expected_derivative_product", "duals",
            "torch_activation"]
@@ -376,7 +375,7 @@ def _evaluate(activation, kxx, kxy, kyy, want_value, want_derivative):
     from ..activations.definitions import get_activation
     act = get_activation(activation)
     kxx, kxy, kyy = _as_tensors(kxx, kxy, kyy)
-    family = dual_family(act)
+    family = act.family
     if isinstance(family, PiecewiseLinear):
         return _piecewise_linear(kxx, kxy, kyy, family.param)
     if isinstance(family, Erf):

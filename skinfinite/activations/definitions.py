@@ -24,7 +24,7 @@ from scipy.special import expit as _expit
 from scipy.special import ndtr as _ndtr
 
 from . import duals as _duals
-from .families import SOURCE_STAMP, dual_family, family_dual, family_partials
+from .families import SOURCE_STAMP, family_dual, family_of, family_partials
 
 __all__ = [
     "Activation", "ReLU", "LeakyReLU", "Abs", "Identity", "Erf", "Sin", "Cos",
@@ -57,7 +57,7 @@ def _make_array_map(scalar_fn, n_out):
 
 
 def _cached_maps(stamp):
-    # generic in the dual family, so numba caches them (see _compiled)
+    # generic in the dual family, so numba caches them (see .families)
     @njit(cache=True)
     def dual(kxx, kxy, kyy, cx, cy, family):
         stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
@@ -92,8 +92,11 @@ class Activation:
     """Base class: an activation function and its Gaussian duals.
 
     Subclasses define ``__call__`` (phi), ``derivative`` (phi'), the compiled
-    scalar duals ``_scalar_dual``/``_scalar_partials`` and, where the duals
-    need per-input data, ``coefficients``.
+    scalar duals ``_scalar_dual``/``_scalar_partials`` (with their scalar
+    parameter ``_param``) and, where the duals need per-input data,
+    ``coefficients``.  The engines read them through the read-only
+    properties :attr:`scalar_dual`, :attr:`scalar_partials`,
+    :attr:`parameter` and :attr:`family`.
 
     Examples
     --------
@@ -107,6 +110,29 @@ class Activation:
     _param = 0.0
     _scalar_dual = None
     _scalar_partials = None
+
+    @property
+    def scalar_dual(self):
+        """The compiled scalar dual ``(kxx, kxy, kyy, r, ax, ay, parameter)
+        -> (V, Vd)`` (see :mod:`skinfinite.activations.duals`)."""
+        return self._scalar_dual
+
+    @property
+    def scalar_partials(self):
+        """The compiled scalar duals with their eight partial derivatives."""
+        return self._scalar_partials
+
+    @property
+    def parameter(self):
+        """The scalar parameter the compiled duals take (a float)."""
+        return float(self._param)
+
+    @property
+    def family(self):
+        """The family tuple of the compiled duals (see
+        :mod:`skinfinite.activations.families`), or None for duals outside
+        the families."""
+        return family_of(self._scalar_dual, self._param)
 
     def __call__(self, x):
         raise NotImplementedError
@@ -124,10 +150,10 @@ class Activation:
 
     def _evaluate(self, kxx, kxy, kyy, which):
         (a, b, c), shape = _flatten_triplet(kxx, kxy, kyy)
-        family = dual_family(self)
+        family = self.family
         if family is None:
             maps = _array_maps(self._scalar_dual, self._scalar_partials)
-            family = float(self._param)
+            family = self.parameter
         else:
             maps = _CACHED_MAPS
         out = maps[which](a, b, c, self.coefficients(a), self.coefficients(c),

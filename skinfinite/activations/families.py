@@ -65,12 +65,18 @@ _FAMILIES = {
 _BY_DUAL = {dual: family for family, (dual, _, _) in _FAMILIES.items()}
 
 
+def family_of(scalar_dual, parameter):
+    """The family tuple of the compiled dual ``scalar_dual`` with its scalar
+    ``parameter``, or None when that dual is none of the families."""
+    family = _BY_DUAL.get(scalar_dual)
+    return None if family is None else family(float(parameter))
+
+
 def dual_family(activation):
     """The family tuple the cached kernels take for ``activation``, or None
     for an activation whose compiled duals are not one of the families (it
     gets kernels compiled for it alone, not cached)."""
-    family = _BY_DUAL.get(activation._scalar_dual)
-    return None if family is None else family(float(activation._param))
+    return activation.family
 
 
 def _entry(family_type, which):
@@ -139,6 +145,27 @@ def family_row(family, rows, layer, index):
     return _row_of(family, rows, layer, index)
 
 
+def _select_of(family, rows, index, otherwise):
+    raise NotImplementedError
+
+
+@overload(_select_of, inline="always")
+def _overload_select(family, rows, index, otherwise):
+    per_input = _entry(family, 2)
+    if per_input is True:
+        return lambda family, rows, index, otherwise: rows[index]
+    if per_input is False:
+        return lambda family, rows, index, otherwise: otherwise
+
+
+@njit(inline="always")
+def family_select(family, rows, index, otherwise):
+    """``rows[index]`` for the families that read per-input coefficient
+    rows (series), ``otherwise`` for closed forms: chosen when the kernel is
+    compiled, so the closed forms' loops never index ``rows``."""
+    return _select_of(family, rows, index, otherwise)
+
+
 @njit(inline="always")
 def series_row(param, rows, layer, index):
     return rows[layer, index]
@@ -157,5 +184,5 @@ def coefficient_row(per_input):
 def kernel_parameter(activation):
     """What the tile kernels of ``activation`` take as their parameter: the
     family tuple for the cached kernels, the float otherwise."""
-    family = dual_family(activation)
-    return float(activation._param) if family is None else family
+    family = activation.family
+    return activation.parameter if family is None else family

@@ -6,207 +6,37 @@ per-input quantities (the diagonal path) are computed once, the matrix of
 input inner products is formed one tile at a time, and a compiled kernel
 runs the whole recursion for every pair of the tile.
 
-A recursion object provides:
+A recursion is a record of :mod:`skinfinite.recursions` with
 
 * ``activation``: its :class:`~skinfinite.activations.definitions.Activation`;
-* ``resolve(X, Y)``: the recursion to run on these inputs (recursions with
-  adaptive steps fix them here);
-* ``diagonal(sq_norms, with_tangents)``: a :class:`DiagonalPath`;
-* ``kernels()``: the compiled ``(values, gradients)`` tile kernels (see
-  :func:`compiled_kernels`);
-* ``scalars()``: the extra arguments those kernels take, the activation's
-  parameter first (the CPU engine passes it as
-  :func:`~skinfinite.activations.families.kernel_parameter`);
-* ``describe()``: a short description for error messages.
-"""
-from dataclasses import dataclass
+* ``diagonal(sq_norms, with_tangents)``: a
+  :class:`~skinfinite.recursions.path.DiagonalPath`;
+* ``describe()``: a short description for error messages;
 
+and its compiled kernels are found in :mod:`.registry` (registered by the
+modules of :mod:`.cpu`, which importing :mod:`skinfinite.engine` imports).
+"""
 import numba
 import numpy as np
-from numba import njit
 
-from .._core.backend import backend_unless, cuda_simulator_enabled
-from ..activations.families import dual_family, kernel_parameter
-from .._core.fastmath import FASTMATH
+from .._core.backend import backend_unless
 from .._core.tiling import (count_blocks, iter_blocks, mirror_upper, plan_block,
-                       progress, warn_if_long)
+                            progress, warn_if_long)
+from ..activations.families import kernel_parameter
+from . import registry
+from .cuda import driver as _cuda_driver
+from .registry import resolve
+from .tiles import raise_overflow, sq_norms, stage_arrays
 
-BLOCK = 64  # columns processed together by one thread; small enough for L1
-
-
-@dataclass
-class DiagonalPath:
-    """Per-input quantities of a recursion.
-
-    Attributes
-    ----------
-    stages : ndarray of shape (n_stages, 3, n)
-        ``Kxx`` and its tangents (log weight variance, log bias variance)
-        wherever the pair recursion evaluates a dual.
-    nngp, ntk : ndarray of shape (n,)
-        Output diagonals.
-    nngp_grad, ntk_grad : ndarray of shape (2, n)
-        Their tangents.
-    """
-
-    stages: np.ndarray
-    nngp: np.ndarray
-    ntk: np.ndarray
-    nngp_grad: np.ndarray
-    ntk_grad: np.ndarray
-
-
-@njit(inline="always")
-def row_iterations(n, upper):
-    """Parallel iterations over the rows of a (possibly triangular) block."""
-    return (n + 1) // 2 if upper else n
-
-
-@njit(inline="always")
-def paired_row(row_pair, half, n):
-    """The row handled by ``half`` (0 or 1) of a parallel iteration, or -1.
-
-    In a triangular block row i has n - i pairs: pairing row p with row
-    n-1-p gives every iteration the same work.
-    """
-    first = np.int64(row_pair)  # parfor indices may be unsigned
-    if half == 0:
-        return first
-    second = n - 1 - first
-    return second if second != first else -1
-
-
-@njit(inline="always", fastmath=FASTMATH)
-def store_block(kb, tb, nb, row, col0, out_k, out_t, want_k, want_t, mirror,
-                limit, first_col):
-    """Write one row block (and its transpose); count values out of range.
-
-    Columns before ``first_col`` are skipped: in a triangular block they
-    belong to another row, whose thread writes them (both orders would
-    differ in the last bit, and the race would make results irreproducible).
-    """
-    bad = 0
-    for jj in range(nb):
-        col = col0 + jj
-        if col < first_col:
-            continue
-        # NaN fails every comparison; limit is the output dtype's maximum
-        bad += ((want_k and not abs(kb[jj]) <= limit)
-                + (want_t and not abs(tb[jj]) <= limit))
-        if want_k:
-            out_k[row, col] = kb[jj]
-            if mirror:
-                out_k[col, row] = kb[jj]
-        if want_t:
-            out_t[row, col] = tb[jj]
-            if mirror:
-                out_t[col, row] = tb[jj]
-    return bad
-
-
-def compiled_kernels(activation, cached, make_values, make_gradients, cache):
-    """The (values, gradients) tile kernels of a recursion for an activation.
-
-    ``cached`` are the recursion's kernels generic in the activation family
-    (see :mod:`skinfinite.activations.families`), which numba keeps in its disk cache;
-    they serve every activation with a known family.  Any other activation
-    gets kernels compiled for its duals by ``make_*(dual, per_input)``, once
-    per process, kept in ``cache``, a dict owned by the recursion.  Either
-    way the kernels take :func:`~skinfinite.activations.families.kernel_parameter` as
-    their parameter.
-    """
-    if dual_family(activation) is not None:
-        return cached
-    key = activation._scalar_dual
-    if key not in cache:
-        per_input = not activation.closed_form
-        cache[key] = (make_values(activation._scalar_dual, per_input),
-                      make_gradients(activation._scalar_partials, per_input))
-    return cache[key]
-
-
-def device_function(function):
-    """An inlined numba function for CUDA kernels (its Python source in
-    numba's CUDA simulator, whose array stand-ins cannot enter compiled
-    functions)."""
-    return function.py_func if cuda_simulator_enabled() else function
-
-
-@njit(inline="always")
-def _store_pair(out_k, out_t, i, j, upper, k, t, want_k, want_t, limit):
-    # returns 1 if a written value is out of the output dtype's range
-    if want_k:
-        out_k[i, j] = k
-        if upper:
-            out_k[j, i] = k
-    if want_t:
-        out_t[i, j] = t
-        if upper:
-            out_t[j, i] = t
-    # NaN fails every comparison
-    return int((want_k and not abs(k) <= limit)
-               or (want_t and not abs(t) <= limit))
-
-
-@njit(inline="always")
-def store_pair_gradients(out_k, out_t, out_dk, out_dt, i, j, upper, k, t,
-                          dk_w, dk_b, dt_w, dt_b):
-    for mirrored in range(2 if upper else 1):
-        a, b = (j, i) if mirrored else (i, j)
-        out_k[a, b] = k
-        out_t[a, b] = t
-        out_dk[a, b, 0] = dk_w
-        out_dk[a, b, 1] = dk_b
-        out_dt[a, b, 0] = dt_w
-        out_dt[a, b, 1] = dt_b
-
-
-def gpu_store_functions():
-    """How the CUDA kernels write a pair's values (and mirror them above the
-    diagonal), and its values with their tangents."""
-    return (device_function(_store_pair),
-            device_function(store_pair_gradients))
-
-
-def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
-    """The (values, gradients) CUDA kernels of a recursion for an activation.
-
-    ``make_*(dual, per_input)`` build them from the activation's scalar
-    duals, the functions the CPU kernels are compiled from.  numba's CUDA
-    simulator runs kernels as Python, where its array stand-ins cannot enter
-    CPU-compiled functions, so it gets the duals' Python source instead.
-    """
-    dual = device_function(activation._scalar_dual)
-    partials = device_function(activation._scalar_partials)
-    key = activation._scalar_dual
-    if key not in cache:
-        per_input = not activation.closed_form
-        cache[key] = (make_values(dual, per_input),
-                      make_gradients(partials, per_input))
-    return cache[key]
+__all__ = ["gram", "diagonal", "resolve", "select_backend", "sq_norms",
+           "raise_overflow"]
 
 
 def select_backend(device, recursion, *arrays):
     """The backend that runs a recursion on ``arrays`` (see ``_backend``)."""
-    missing = (None if hasattr(recursion, "gpu_kernels")
+    missing = (None if registry.has_cuda_kernels(recursion)
                else f"kernels for {type(recursion).__name__}")
     return backend_unless(device, missing, *arrays)
-
-
-def sq_norms(X):
-    """<x, x> / d for each row: the input layer's only per-input quantity."""
-    return np.einsum("ij,ij->i", X, X) / X.shape[1]
-
-
-def stage_arrays(recursion, path, with_tangents):
-    """Per-input arrays the pair kernels read: the variances (with their
-    tangents), their square roots and the dual coefficients."""
-    stages = np.ascontiguousarray(path.stages if with_tangents
-                                  else path.stages[:, 0])
-    variances = path.stages[:, 0]
-    return (stages, np.sqrt(variances),
-            np.ascontiguousarray(np.stack(
-                [recursion.activation.coefficients(k) for k in variances])))
 
 
 def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
@@ -225,7 +55,7 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
         log(bias_variance), shape (n, m, 2).
     dtype : numpy dtype of the outputs (the recursion runs in float64).
     backend : backend from :mod:`skinfinite._core.backend`, optional
-        A GPU backend runs :func:`._gpu_engine.gram` on its arrays ``X`` and
+        A GPU backend runs :func:`.cuda.driver.gram` on its arrays ``X`` and
         ``Y``, which then keeps the outputs on the device if ``on_device``.
 
     Returns
@@ -233,13 +63,13 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     dict with keys among "nngp", "ntk", "nngp_gradient", "ntk_gradient".
     """
     if backend is not None and backend.name == "gpu":
-        from .cuda import driver as _gpu_engine
-        return _gpu_engine.gram(X, Y, recursion, want, eval_gradient, dtype,
-                                backend, on_device)
+        return _cuda_driver.gram(X, Y, recursion, want, eval_gradient, dtype,
+                                 backend, on_device)
     X = np.ascontiguousarray(X, dtype=np.float64)
     symmetric = Y is None
     Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)
-    recursion = recursion.resolve(X, None if symmetric else Y)
+    recursion = resolve(recursion, X, None if symmetric else Y)
+    entry = registry.architecture(recursion)
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     path_x = recursion.diagonal(sq_norms(X), eval_gradient)
     path_y = path_x if symmetric else recursion.diagonal(sq_norms(Y),
@@ -269,11 +99,11 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     warn_if_long(work * per_pair / dx.shape[0],
                  f"Gram matrix of {n} x {m} inputs ({recursion.describe()})",
                  "Use fewer inputs (solver='nystroem') or fewer layers.")
-    values_kernel, grad_kernel = recursion.kernels()
-    # the first scalar is the activation's parameter, which the CPU kernels
-    # take as its family tuple (see _compiled)
-    args = ((kernel_parameter(recursion.activation),)
-            + tuple(recursion.scalars()[1:]))
+    values_kernel, grad_kernel = entry.cpu_kernels(recursion.activation)
+    # the CPU kernels take the activation's parameter as its family tuple
+    # (see skinfinite.activations.families)
+    args = entry.kernel_arguments(recursion,
+                                  kernel_parameter(recursion.activation))
     n_bad = 0
     limit = float(np.finfo(dtype).max)
     with progress(total, work, "kernel blocks") as bar:
@@ -346,7 +176,7 @@ def _gradient_tile(kernel, g, rows, cols, dx, dy, sx, sy, cx, cy, args,
 def diagonal(X, recursion, want="nngp"):
     """Diagonal k(x, x) of the NNGP or NTK, from the per-input path."""
     X = np.ascontiguousarray(X, dtype=np.float64)
-    recursion = recursion.resolve(X, None)
+    recursion = resolve(recursion, X, None)
     path = recursion.diagonal(sq_norms(X), False)
     return (path.nngp if want == "nngp" else path.ntk).copy()
 
@@ -355,14 +185,3 @@ def _all_finite(out, rows_per_chunk=256):
     # by row chunks: a full boolean mask would be one more n x m temporary
     return all(np.isfinite(out[i:i + rows_per_chunk]).all()
                for i in range(0, out.shape[0], rows_per_chunk))
-
-
-def raise_overflow(name, recursion, dtype=None):
-    if dtype is not None and np.dtype(dtype) == np.float64:
-        advice = "lower the weight variance or the depth."
-    else:
-        advice = ("for float32 outputs the values may exceed its range: use "
-                  "float64 or a smaller weight variance.")
-    raise FloatingPointError(
-        f"The {name.upper()} Gram matrix overflowed ({recursion.describe()}); "
-        + advice)

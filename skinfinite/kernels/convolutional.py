@@ -11,7 +11,6 @@ classifier has :class:`ConvNNGP` as its infinite-width limit.
 import numbers
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from sklearn.gaussian_process.kernels import Kernel
 
@@ -22,26 +21,13 @@ from .._core.tiling import count_blocks, iter_blocks, mirror_upper, plan_block, 
 from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance, check_vector_input)
 from ..activations.definitions import get_activation
+from ..engine.cpu import convolutional as _engine
 from ..recursions import convolutional as rec
+from ..recursions.convolutional import ConvSpec
 from ._base import NetworkKernel, VarianceHyperparameters
 from .registry import register_architecture
 
 PADDINGS = ("valid", "same")
-
-
-@dataclass(frozen=True)
-class ConvSpec:
-    """A validated convolutional network, dilations resolved."""
-
-    depth: int
-    activation: object
-    weight_variance: float
-    bias_variance: float
-    fh: int
-    fw: int
-    same: bool
-    readout: int
-    dilations: tuple
 
 
 @dataclass
@@ -346,14 +332,7 @@ def _run_pairs(x, y, spec, rows, cols, want_t, prepared=None):
     out = np.empty((rows.shape[0], 2))
     if rows.shape[0] == 0:
         return out
-    rec.pair_values(x.values, x.widths, y.values, y.widths, rows, cols,
-          x.values.shape[2], np.asarray(spec.dilations, dtype=np.int64),
-          x.valid, y.valid, x.counts, y.counts, spec.fh, spec.fw, spec.same,
-          spec.depth, px[0], px[1], py[0], py[1], px[2], py[2],
-          float(spec.activation._param), rec.dual_family(spec.activation),
-          spec.weight_variance,
-          spec.bias_variance, spec.readout, bool(want_t),
-          min(rows.shape[0], 4 * numba.get_num_threads()), out)
+    _engine.pair_values(x, y, spec, rows, cols, px, py, want_t, out)
     return out
 
 
@@ -423,14 +402,7 @@ def _gram_with_gradient(x, spec, output):
     for rows, cols, on_diagonal in iter_blocks(n, n, block, True):
         pr, pc = _block_pairs(rows, cols, on_diagonal)
         out = np.empty((pr.shape[0], 6))
-        rec.pair_tangents(
-            x.values, x.widths, x.values, x.widths, pr, pc, x.values.shape[2],
-            np.asarray(spec.dilations, dtype=np.int64), x.valid, x.valid,
-            x.counts, x.counts, spec.fh, spec.fw, spec.same, spec.depth, dg,
-            sg, dgrad, dg, sg, dgrad, cx, cx, float(spec.activation._param),
-            rec.dual_family(spec.activation), spec.weight_variance,
-            spec.bias_variance, spec.readout,
-            min(pr.shape[0], 4 * numba.get_num_threads()), out)
+        _engine.pair_tangents(x, spec, pr, pc, dg, sg, dgrad, cx, out)
         K[pr, pc] = out[:, col]
         grad[pr, pc] = out[:, [2 + 2 * col, 3 + 2 * col]]
     mirror_upper(K)

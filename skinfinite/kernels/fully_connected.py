@@ -8,7 +8,8 @@ from .._core.validation import (check_choice, check_dtype, check_positive_int,
 from ..activations.definitions import get_activation
 from ._base import RecursionKernel
 from ..engine.driver import gram, select_backend
-from ..recursions.fully_connected import FullyConnectedSpec, grams_by_depth
+from ..engine.cpu.fully_connected import grams_by_depth
+from ..recursions.fully_connected import FullyConnectedSpec
 from .registry import register_architecture
 
 PARAMETRIZATIONS = ("ntk", "standard")

@@ -629,7 +629,7 @@ class _NeuralProblem:
         self.s02 = check_variance(kernel.initial_variance, "initial_variance")
         self.order = _check_order(kernel.dyadic_order)
         self.homogeneous = bool(kernel.homogeneous)
-        self.param = float(self.activation._param)
+        self.param = self.activation.parameter
         self.solvers = neural_solvers(self.activation)
 
     def with_order(self, order):

@@ -21,27 +21,51 @@ the step function (the proportion of positive values), whose dual is the
 order-0 arc-cosine kernel.  Several dilations are several networks whose
 features are concatenated: their pooled kernels are averaged.
 
-A tile kernel runs the whole recursion for a set of pairs; each worker owns
-position-pair buffers of one pair at a time (never more than a tile of
-pairs is materialised), and the per-position variances of each input
-against itself (``Sxx_l[p]``) are computed once per input.
+The compiled functions below run the whole recursion for one pair of
+inputs in position-pair buffers the caller owns; the tile kernels of
+:mod:`skinfinite.engine.cpu.convolutional` run them for a set of pairs (never
+more than a tile of pairs is materialised).  The per-position variances of
+each input against itself (``Sxx_l[p]``) are computed once per input.  The
+duals are the activation's family (:mod:`skinfinite.activations.families`),
+resolved when the kernels are compiled.
 
 Hyperparameter tangents are carried with respect to ``log(weight_variance)``
 (index 0) and ``log(bias_variance)`` (index 1).
 """
 import math
+from dataclasses import dataclass
 
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ..activations.duals import (erf_dual, erf_partials, piecewise_linear_dual,
-                      piecewise_linear_partials, series_dual, series_partials,
-                      trig_dual, trig_partials)
 from .._core.fastmath import FASTMATH
+from ..activations.duals import (piecewise_linear_dual,
+                                 piecewise_linear_partials)
+from ..activations.families import (family_dual, family_partials,
+                                    family_select)
 
 AVERAGE, FLATTEN, PPV = 0, 1, 2
 READOUTS = {"average": AVERAGE, "flatten": FLATTEN, "ppv": PPV}
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A validated convolutional network, dilations resolved.
+
+    ``fh`` and ``fw`` are the filter's height and width, ``same`` selects
+    "same" padding over "valid", ``readout`` is one of :data:`READOUTS`'
+    codes.
+    """
+
+    depth: int
+    activation: object
+    weight_variance: float
+    bias_variance: float
+    fh: int
+    fw: int
+    same: bool
+    readout: int
+    dilations: tuple
 
 
 # ------------------------------------------------------------- grid geometry
@@ -55,7 +79,7 @@ def shifts(d, fh, fw, same):
 _RESTART = 8
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH)
 def _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add):
     """:func:`_lagsum` on 1-D grids with "valid" padding, in O(1) per entry.
 
@@ -92,7 +116,7 @@ def _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add):
             drow[q] = scale * drow[q] + add
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH)
 def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
             sa, sb, scale, add):
     """dst[p, p'] = scale * sum_k src[p + o_k, p' + o_k] + add.
@@ -150,78 +174,29 @@ _out_shape_nb = njit(inline="always")(_out_shape)
 
 
 # ------------------------------------------------------------- pair kernels
-# Families of duals the cached kernels dispatch on (an activation's
-# ``_scalar_dual``); a branch on a loop-invariant integer costs little and
-# lets the kernels be compiled once and cached on disk.
-PIECEWISE, ERF, TRIG, SERIES = 0, 1, 2, 3
-_FAMILIES = {piecewise_linear_dual: PIECEWISE, erf_dual: ERF,
-             trig_dual: TRIG, series_dual: SERIES}
-
-
-def dual_family(activation):
-    """The family code of an activation's duals."""
-    family = _FAMILIES.get(activation._scalar_dual)
-    if family is None:
-        raise ValueError(
-            f"The convolutional kernels have no compiled duals for "
-            f"{activation!r}; pass it as a callable (integrated by "
-            "quadrature) instead.")
-    return family
-
-
 @njit(inline="always", fastmath=FASTMATH)
-def _dual(family, kxx, kxy, kyy, r, ax, ay, param):
-    if family == PIECEWISE:
-        return piecewise_linear_dual(kxx, kxy, kyy, r, ax, ay, param)
-    if family == ERF:
-        return erf_dual(kxx, kxy, kyy, r, ax, ay, param)
-    if family == TRIG:
-        return trig_dual(kxx, kxy, kyy, r, ax, ay, param)
-    return series_dual(kxx, kxy, kyy, r, ax, ay, param)
+def _row_duals(family, kxx, sqx, srow, dgy, sgy, ax, cy, vrow, vdrow, n):
+    # Closed forms ignore their coefficient rows: family_select gives them
+    # ``ax`` when the kernel is compiled, so the loop holds no array views.
+    for q in range(n):
+        ay = family_select(family, cy, q, ax)
+        v, vd = family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
+                            family)
+        vrow[q] = v
+        vdrow[q] = vd
 
 
-@njit(inline="always", fastmath=FASTMATH)
-def _row_duals(family, kxx, sqx, srow, dgy, sgy, ax, cy, param, vrow, vdrow,
-               n):
-    # One branch per row, outside the loop, keeps each loop vectorisable.
-    # Closed forms ignore their coefficient rows.
-    if family == PIECEWISE:
-        for q in range(n):
-            v, vd = piecewise_linear_dual(kxx, srow[q], dgy[q], sqx * sgy[q],
-                                          ax, ax, param)
-            vrow[q] = v
-            vdrow[q] = vd
-    elif family == ERF:
-        for q in range(n):
-            v, vd = erf_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax, param)
-            vrow[q] = v
-            vdrow[q] = vd
-    elif family == TRIG:
-        for q in range(n):
-            v, vd = trig_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax,
-                              param)
-            vrow[q] = v
-            vdrow[q] = vd
-    else:
-        for q in range(n):
-            v, vd = series_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, cy[q],
-                                param)
-            vrow[q] = v
-            vdrow[q] = vd
-
-
-@njit(fastmath=FASTMATH, cache=True)
-def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
+@njit(fastmath=FASTMATH)
+def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family,
             want_t):
     # V (and Th * Vd) of one hidden layer from its covariances S; cx, cy
     # hold one coefficient row per position (series duals) or one row
-    per_input = family == SERIES
     vdrow = np.empty(ny)
     for p in range(nx):
-        ax = cx[p] if per_input else cx[0]
+        ax = family_select(family, cx, p, cx[0])
         vrow = vv[p]
-        _row_duals(family, dgx[p], sgx[p], s[p], dgy, sgy, ax, cy, param,
-                   vrow, vdrow, ny)
+        _row_duals(family, dgx[p], sgx[p], s[p], dgy, sgy, ax, cy, vrow,
+                   vdrow, ny)
         if want_t:
             trow = th[p]
             tvrow = tv[p]
@@ -230,48 +205,30 @@ def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _pool_row(family, kxx, sqx, srow, dgy, sgy, ax, cy, param, throw, want_t,
-              n):
+def _pool_row(family, kxx, sqx, srow, dgy, sgy, ax, cy, throw, want_t, n):
     # Sums of V (and Th Vd) along a row, accumulated directly: storing the
     # duals first would keep the unused one alive.
     kr = 0.0
     tr = 0.0
-    if family == PIECEWISE:
-        if want_t:
-            for q in range(n):
-                v, vd = piecewise_linear_dual(kxx, srow[q], dgy[q],
-                                              sqx * sgy[q], ax, ax, param)
-                kr += v
-                tr += throw[q] * vd
-        else:
-            for q in range(n):
-                kr += piecewise_linear_dual(kxx, srow[q], dgy[q],
-                                            sqx * sgy[q], ax, ax, param)[0]
-    elif family == ERF:
+    if want_t:
         for q in range(n):
-            v, vd = erf_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax, param)
-            kr += v
-            tr += throw[q] * vd
-    elif family == TRIG:
-        for q in range(n):
-            v, vd = trig_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ax,
-                              param)
+            ay = family_select(family, cy, q, ax)
+            v, vd = family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
+                                family)
             kr += v
             tr += throw[q] * vd
     else:
         for q in range(n):
-            v, vd = series_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, cy[q],
-                                param)
-            kr += v
-            tr += throw[q] * vd
+            ay = family_select(family, cy, q, ax)
+            kr += family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
+                              family)[0]
     return kr, tr
 
 
-@njit(fastmath=FASTMATH, cache=True)
-def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
-            readout, want_t):
+@njit(fastmath=FASTMATH)
+def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
+            want_t):
     # sums over all pairs of positions of the readout's duals
-    per_input = family == SERIES
     kd = 0.0
     td = 0.0
     for p in range(nx):
@@ -287,41 +244,38 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, param, family,
                                               sqx * sgy[q], cx[0], cx[0],
                                               0.0)[1]
         else:
-            ax = cx[p] if per_input else cx[0]
+            ax = family_select(family, cx, p, cx[0])
             krow, trow = _pool_row(family, dgx[p], sgx[p], srow, dgy, sgy, ax,
-                                   cy, param, th[p] if want_t else srow,
-                                   want_t, ny)
+                                   cy, th[p] if want_t else srow, want_t, ny)
         kd += krow
         td += trow
     return kd, td
 
 
-@njit(fastmath=FASTMATH, cache=True)
-def _flat(s, th, hx, ux, hy, uy, dgx, sgx, dgy, sgy, cx, cy, param, family,
-          want_t):
-    per_input = family == SERIES
+@njit(fastmath=FASTMATH)
+def _flat(s, th, hx, ux, hy, uy, dgx, sgx, dgy, sgy, cx, cy, family, want_t):
     kd = 0.0
     td = 0.0
     for ia in range(min(hx, hy)):
         for ja in range(min(ux, uy)):
             p = ia * ux + ja
             q = ia * uy + ja
-            ax = cx[p] if per_input else cx[0]
-            ay = cy[q] if per_input else cy[0]
-            v, vd = _dual(family, dgx[p], s[p, q], dgy[q], sgx[p] * sgy[q],
-                          ax, ay, param)
+            ax = family_select(family, cx, p, cx[0])
+            ay = family_select(family, cy, q, cy[0])
+            v, vd = family_dual(dgx[p], s[p, q], dgy[q], sgx[p] * sgy[q],
+                                ax, ay, family)
             kd += v
             if want_t:
                 td += th[p, q] * vd
     return kd, td
 
 
-@njit(fastmath=FASTMATH, cache=True)
-def _one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
-              dgx, sgx, dgy, sgy, cx, cy, param, family, sw2, sb2, readout,
-              want_t, g, s, vv, th, tv):
-    """Pooled sums of one pair of inputs over its dilations."""
-    per_input = family == SERIES
+@njit(fastmath=FASTMATH)
+def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
+             dgx, sgx, dgy, sgy, cx, cy, family, sw2, sb2, readout, want_t,
+             g, s, vv, th, tv):
+    """Pooled sums of one pair of inputs over its dilations, in the
+    caller's buffers ``g``, ``s``, ``vv``, ``th``, ``tv``."""
     c = xv.shape[1]
     a1 = sw2 / (c * fh * fw)
     al = sw2 / (fh * fw)
@@ -357,13 +311,13 @@ def _one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
                 for q in range(hy * uy):
                     th[p, q] = s[p, q]
         for layer in range(depth + 1):
-            cxl = cx[i, di, layer] if per_input else cx[0, 0, 0]
-            cyl = cy[j, di, layer] if per_input else cy[0, 0, 0]
+            cxl = family_select(family, cx, (i, di, layer), cx[0, 0, 0])
+            cyl = family_select(family, cy, (j, di, layer), cy[0, 0, 0])
             if layer == depth - 1:
                 break
             _hidden(s, vv, th, tv, hx * ux, hy * uy, dgx[i, di, layer],
                     sgx[i, di, layer], dgy[j, di, layer], sgy[j, di, layer],
-                    cxl, cyl, param, family, want_t)
+                    cxl, cyl, family, want_t)
             px, pux, py, puy = hx, ux, hy, uy
             hx, ux = _out_shape_nb(px, pux, d, fh, fw, same)
             hy, uy = _out_shape_nb(py, puy, d, fh, fw, same)
@@ -379,75 +333,34 @@ def _one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
         if readout == FLATTEN:
             kd, td = _flat(s, th, hx, ux, hy, uy, dgx[i, di, last],
                            sgx[i, di, last], dgy[j, di, last],
-                           sgy[j, di, last], cxl, cyl, param, family, want_t)
+                           sgy[j, di, last], cxl, cyl, family, want_t)
             norm = 1.0 / math.sqrt(float(hx * ux * hy * uy))
         else:
             kd, td = _pooled(s, th, hx * ux, hy * uy, dgx[i, di, last],
                              sgx[i, di, last], dgy[j, di, last],
-                             sgy[j, di, last], cxl, cyl, param, family,
-                             readout, want_t)
+                             sgy[j, di, last], cxl, cyl, family, readout,
+                             want_t)
             norm = 1.0 / float(hx * ux * hy * uy)
         kacc += kd * norm
         tacc += td * norm
     return kacc, tacc
 
 
-@njit(parallel=True, cache=True)
-def pair_values(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
-                same, depth, dgx, sgx, dgy, sgy, cx, cy, param, family, sw2,
-                sb2, readout, want_t, nchunks, out):
-    """NNGP (column 0) and NTK (column 1) of the pairs (prow, pcol),
-    spread over ``nchunks`` parallel chunks."""
-    npairs = prow.shape[0]
-    pxmax = h * xv.shape[3]
-    pymax = h * yv.shape[3]
-    for chunk in prange(nchunks):
-        # buffers of one pair of inputs, reused across the chunk's pairs
-        g = np.empty((pxmax, pymax))
-        s = np.empty((pxmax, pymax))
-        vv = np.empty((pxmax, pymax) if depth > 1 else (1, 1))
-        tsz = (pxmax, pymax) if want_t else (1, 1)
-        th = np.empty(tsz)
-        tv = np.empty(tsz if depth > 1 else (1, 1))
-        for pi in range(chunk, npairs, nchunks):
-            i = prow[pi]
-            j = pcol[pi]
-            kacc, tacc = _one_pair(xv, xw[i], yv, yw[j], i, j, h, dils, vx,
-                                   vy, fh, fw, same, depth, dgx, sgx, dgy,
-                                   sgy, cx, cy, param, family, sw2, sb2,
-                                   readout, want_t, g, s, vv, th, tv)
-            scale = sw2 / math.sqrt(nx[i] * ny[j])
-            k_out = scale * kacc + sb2
-            out[pi, 0] = k_out
-            if want_t:
-                out[pi, 1] = k_out + scale * tacc
-
 # ------------------------------------------------------ tangent recursion
-@njit(inline="always", fastmath=FASTMATH)
-def _partials(family, kxx, kxy, kyy, r, ax, ay, param):
-    if family == PIECEWISE:
-        return piecewise_linear_partials(kxx, kxy, kyy, r, ax, ay, param)
-    if family == ERF:
-        return erf_partials(kxx, kxy, kyy, r, ax, ay, param)
-    if family == TRIG:
-        return trig_partials(kxx, kxy, kyy, r, ax, ay, param)
-    return series_partials(kxx, kxy, kyy, r, ax, ay, param)
-
-
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH)
 def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
-                    param, family, step):
+                    family, step):
     """Duals of one layer with tangents, for every pair of positions.
 
     ``st[0..5]`` hold S, dS_w, dS_b, Th, dTh_w, dTh_b; the result ``ut``
     holds V, dV_w, dV_b, Th Vd, d(Th Vd)_w, d(Th Vd)_b.  ``step`` uses the
     step function (its dual is ReLU's Vd).
     """
-    per_input = family == SERIES
+    cy0 = cy[0]
     for p in range(nx):
-        ax = cx[p] if per_input else cx[0]
+        ax = family_select(family, cx, p, cx[0])
         for q in range(ny):
-            ay = cy[q] if per_input else cy[0]
+            ay = family_select(family, cy, q, cy0)
             r = sgx[p] * sgy[q]
             if step:
                 pp = piecewise_linear_partials(dgx[p], st[0, p, q], dgy[q], r,
@@ -456,8 +369,8 @@ def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
                 vd = 0.0
                 vdxx = vdxy = vdyy = 0.0
             else:
-                pp = _partials(family, dgx[p], st[0, p, q], dgy[q], r, ax, ay,
-                               param)
+                pp = family_partials(dgx[p], st[0, p, q], dgy[q], r, ax, ay,
+                                     family)
                 v, vxx, vxy, vyy = pp[0], pp[2], pp[3], pp[4]
                 vd, vdxx, vdxy, vdyy = pp[1], pp[5], pp[6], pp[7]
             for t in range(2):
@@ -472,13 +385,13 @@ def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
             ut[3, p, q] = st[3, p, q] * vd
 
 
-@njit(fastmath=FASTMATH, cache=True)
-def _one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
-                       depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, param,
-                       family, sw2, sb2, readout, g, st, ut):
+@njit(fastmath=FASTMATH)
+def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
+                      depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, family, sw2,
+                      sb2, readout, g, st, ut):
     """Pooled sums of one pair and their tangents: (V, dV_w, dV_b, ThVd,
-    d(ThVd)_w, d(ThVd)_b) summed over dilations."""
-    per_input = family == SERIES
+    d(ThVd)_w, d(ThVd)_b) summed over dilations, in the caller's buffers
+    ``g``, ``st`` and ``ut``."""
     c = xv.shape[1]
     a1 = sw2 / (c * fh * fw)
     al = sw2 / (fh * fw)
@@ -514,13 +427,13 @@ def _one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
                 st[5, p, q] = sb2
         layer = 0
         while True:
-            cxl = cx[i, di, layer] if per_input else cx[0, 0, 0]
-            cyl = cy[j, di, layer] if per_input else cy[0, 0, 0]
+            cxl = family_select(family, cx, (i, di, layer), cx[0, 0, 0])
+            cyl = family_select(family, cy, (j, di, layer), cy[0, 0, 0])
             last = layer == depth - 1
             _layer_tangents(st, ut, hx * ux, hy * uy, dgx[i, di, layer],
                             sgx[i, di, layer], tgx[i, di, layer],
                             dgy[j, di, layer], sgy[j, di, layer],
-                            tgy[j, di, layer], cxl, cyl, param, family,
+                            tgy[j, di, layer], cxl, cyl, family,
                             last and readout == PPV)
             if last:
                 break
@@ -562,43 +475,6 @@ def _one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
         for k in range(6):
             acc[k] += sums[k] * norm
     return acc
-
-
-@njit(parallel=True, cache=True)
-def pair_tangents(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh,
-                  fw, same, depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, param,
-                  family, sw2, sb2, readout, nchunks, out):
-    """K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2, dT/dlog sb2 (columns)
-    of the pairs (prow, pcol)."""
-    npairs = prow.shape[0]
-    pxmax = h * xv.shape[3]
-    pymax = h * yv.shape[3]
-    for chunk in prange(nchunks):
-        g = np.empty((pxmax, pymax))
-        st = np.empty((6, pxmax, pymax))
-        ut = np.empty((6, pxmax, pymax))
-        for pi in range(chunk, npairs, nchunks):
-            i = prow[pi]
-            j = pcol[pi]
-            a = _one_pair_tangents(xv, xw[i], yv, yw[j], i, j, h, dils, vx,
-                                   vy, fh, fw, same, depth, dgx, sgx, tgx,
-                                   dgy, sgy, tgy, cx, cy, param, family, sw2,
-                                   sb2, readout, g, st, ut)
-            scale = sw2 / math.sqrt(nx[i] * ny[j])
-            k = scale * a[0] + sb2
-            dk_w = scale * (a[0] + a[1])
-            dk_b = scale * a[2] + sb2
-            out[pi, 0] = k
-            out[pi, 2] = dk_w
-            out[pi, 3] = dk_b
-            if readout == PPV:
-                out[pi, 1] = k
-                out[pi, 4] = dk_w
-                out[pi, 5] = dk_b
-            else:
-                out[pi, 1] = k + scale * a[3]
-                out[pi, 4] = dk_w + scale * (a[3] + a[4])
-                out[pi, 5] = dk_b + scale * a[5]
 
 
 # ------------------------------------------------------ per-input diagonals

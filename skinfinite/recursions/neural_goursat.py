@@ -35,7 +35,7 @@ _CACHE = {}
 def neural_solvers(activation):
     """Compiled ``(diagonal_row, pair_values, euler_step,
     euler_diagonal_step)`` for an activation's duals."""
-    dual = activation._scalar_dual
+    dual = activation.scalar_dual
     if dual not in _CACHE:
         _CACHE[dual] = _make_solvers(dual)
     return _CACHE[dual]

@@ -13,26 +13,24 @@ over a step sequence shared by all pairs, so the per-input diagonals (and the
 dual coefficients) are computed once per input at every stage time.  At
 infinite depth the scheme is Dormand and Prince's eighth-order method with a
 number of equal steps doubled until two successive solutions agree to the
-requested tolerance on a probe block of pairs.
+requested tolerance on a probe block of pairs (chosen by the engine,
+:mod:`skinfinite.engine.cpu.residual`, whose tile kernels run the stages
+below).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ..activations.families import (SOURCE_STAMP, coefficient_row, family_dual,
-                         family_partials, family_row)
 from .._core.fastmath import FASTMATH
 from ..activations.definitions import Activation
 from . import dop853 as _dop853
-from ..engine.driver import (BLOCK, DiagonalPath, compiled_kernels, paired_row,
-                      row_iterations, store_block, store_pair_gradients)
-from .fully_connected import (_hidden_layer, _hidden_layer_nb, _hidden_tangents,
-                            layer_with_tangents_nb)
+from .fully_connected import (_hidden_layer, _hidden_tangents,
+                              layer_with_tangents_nb)
+from .path import DiagonalPath
 
 _EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
 _DOP853 = (_dop853.A, _dop853.B, _dop853.C)
-_MAX_STEPS = 1024
 
 
 # ----------------------------------------------------------- right-hand side
@@ -42,89 +40,7 @@ _MAX_STEPS = 1024
 _NTK_PARAM = 0.0
 
 
-# -------------------------------------------------------------- tile kernels
-@njit(inline="always", fastmath=FASTMATH)
-def _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
-                  sb2, A, B, H, n_layers, upper, mirror, out_k, out_t, want_k,
-                  want_t, limit):
-    # dx rows: per step, stage and branch layer, the input variances;
-    # coef(param, cx, idx, row) the coefficient rows the dual reads
-    n, m = g.shape
-    n_stages = B.shape[0]
-    bad = 0
-    for row_pair in prange(row_iterations(n, upper)):
-        kb = np.empty(BLOCK)
-        tb = np.empty(BLOCK)
-        kin = np.empty(BLOCK)
-        tin = np.empty(BLOCK)
-        fk = np.empty((n_stages, BLOCK))
-        ft = np.empty((n_stages, BLOCK))
-        for half in range(2 if upper else 1):
-            irow = paired_row(row_pair, half, n)
-            if irow < 0:
-                break
-            row = r0 + irow
-            j_first = (irow // BLOCK) * BLOCK if upper else 0
-            for j0 in range(j_first, m, BLOCK):
-                nb = min(BLOCK, m - j0)
-                for jj in range(nb):
-                    kb[jj] = sw2 * g[irow, j0 + jj] + sb2
-                    tb[jj] = kb[jj]
-                for step in range(H.shape[0]):
-                    h = H[step]
-                    for s in range(n_stages):
-                        # stage inputs first, in separate simple loops, so
-                        # that the dual loop below vectorises
-                        for jj in range(nb):
-                            kin[jj] = kb[jj]
-                            tin[jj] = tb[jj]
-                        for q in range(s):
-                            a = h * A[s, q]
-                            if a != 0.0:
-                                for jj in range(nb):
-                                    kin[jj] += a * fk[q, jj]
-                                    tin[jj] += a * ft[q, jj]
-                        base = (step * n_stages + s) * n_layers
-                        for layer in range(n_layers):
-                            idx = base + layer
-                            kxx = dx[idx, row]
-                            sqx = sx[idx, row]
-                            ax = coef(param, cx, idx, row)
-                            for jj in range(nb):
-                                col = c0 + j0 + jj
-                                ay = coef(param, cy, idx, col)
-                                v, vd = dual(kxx, kin[jj], dy[idx, col],
-                                             sqx * sy[idx, col], ax, ay,
-                                             param)
-                                kin[jj], tin[jj] = _hidden_layer_nb(
-                                    v, vd, tin[jj], sw2, sb2, _NTK_PARAM)
-                        for jj in range(nb):
-                            fk[s, jj] = kin[jj]
-                            ft[s, jj] = tin[jj]
-                    for s in range(n_stages):
-                        b = h * B[s]
-                        if b != 0.0:
-                            for jj in range(nb):
-                                kb[jj] += b * fk[s, jj]
-                                tb[jj] += b * ft[s, jj]
-                bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
-                                   want_k, want_t, mirror, limit,
-                                   row if upper else 0)
-    return bad
-
-
-def _make_values_kernel(dual, per_input):
-    coef = coefficient_row(per_input)
-
-    @njit(parallel=True, fastmath=FASTMATH)
-    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
-              n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
-        return _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy,
-                             param, sw2, sb2, A, B, H, n_layers, upper,
-                             mirror, out_k, out_t, want_k, want_t, limit)
-    return fused
-
-
+# ------------------------------------------------------- one pair, compiled
 def make_pair_gradients(partials, row):
     """The flow of one pair with its log-variance tangents, in ``state``.
 
@@ -169,72 +85,6 @@ def make_pair_gradients(partials, row):
     return pair
 
 
-@njit(inline="always", fastmath=FASTMATH)
-def _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
-                     A, B, H, n_layers, upper, out_k, out_t, out_dk, out_dt):
-    n, m = g.shape
-    for i in prange(n):
-        f = np.empty((6, B.shape[0]))
-        y = np.empty(6)
-        z = np.empty(6)
-        for j in range(i if upper else 0, m):
-            row, col = r0 + i, c0 + j
-            pair(g[i, j], row, col, dx, dy, sx, sy, cx, cy, param, sw2,
-                 sb2, A, B, H, n_layers, y, z, f)
-            store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
-                                 False, y[0], y[1], y[2], y[3], y[4],
-                                 y[5])
-
-
-def _make_gradient_kernel(partials, per_input):
-    pair = make_pair_gradients(partials, coefficient_row(per_input))
-
-    @njit(parallel=True, fastmath=FASTMATH)
-    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
-              n_layers, upper, out_k, out_t, out_dk, out_dt):
-        _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
-                         sb2, A, B, H, n_layers, upper, out_k, out_t, out_dk,
-                         out_dt)
-    return fused
-
-
-# a global, not a closure variable of the cached kernels: numba could not
-# key their disk cache on a compiled function
-_FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
-
-
-def _cached_kernels(stamp):
-    # Generic in the activation family and closing over nothing but the
-    # source stamp, so that numba caches them on disk (see _compiled).
-
-    @njit(parallel=True, fastmath=FASTMATH, cache=True)
-    def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, A, B, H,
-               n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
-        stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
-        return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
-                             sy, cx, cy, family, sw2, sb2, A, B, H, n_layers,
-                             upper, mirror, out_k, out_t, want_k, want_t,
-                             limit)
-
-    @njit(parallel=True, fastmath=FASTMATH, cache=True)
-    def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, A, B,
-                  H, n_layers, upper, out_k, out_t, out_dk, out_dt):
-        stamp_ = stamp  # noqa: F841
-        _fused_gradients(_FAMILY_PAIR, g, r0, c0, dx, dy, sx, sy, cx, cy,
-                         family, sw2, sb2, A, B, H, n_layers, upper, out_k,
-                         out_t, out_dk, out_dt)
-    return values, gradients
-
-
-_CACHED = _cached_kernels(SOURCE_STAMP)
-_KERNELS = {}
-
-
-def _kernels(activation):
-    return compiled_kernels(activation, _CACHED, _make_values_kernel,
-                            _make_gradient_kernel, _KERNELS)
-
-
 # ------------------------------------------------------------------ diagonal
 def _diagonal_branch(act, state, sw2, sb2, n_layers, with_tangents, record):
     """The branch applied to each input's (K, T[, tangents]).
@@ -270,8 +120,9 @@ class ResidualSpec:
     """A residual network (finite depth) or its flow (``depth=inf``).
 
     ``step_sizes`` are the squared branch scales at finite depth and the
-    equal steps of the eighth-order scheme at infinite depth (fixed by
-    :meth:`resolve`).
+    equal steps of the eighth-order scheme at infinite depth (chosen by the
+    engine from the data when None, see
+    :func:`skinfinite.engine.cpu.residual.choose_steps`).
     """
 
     depth: float
@@ -292,25 +143,12 @@ class ResidualSpec:
     def steps(self):
         return np.asarray(self.step_sizes, dtype=np.float64)
 
-    def resolve(self, X, Y):
-        if not self.infinite or self.step_sizes is not None:
-            return self
-        return _choose_steps(self, X, Y)
-
     def diagonal(self, sq_norms, with_tangents=False):
         return _diagonal_rk(self, sq_norms, with_tangents)
 
-    def kernels(self):
-        return _kernels(self.activation)
-
-    def gpu_kernels(self):
-        from ..engine.cuda.residual import gpu_kernels
-        return gpu_kernels(self.activation)
-
-    def scalars(self):
-        A, B, _ = self.tableau()
-        return (float(self.activation._param), self.weight_variance,
-                self.bias_variance, A, B, self.steps(), self.branch_layers)
+    def with_steps(self, n_steps):
+        """The flow with ``n_steps`` equal steps."""
+        return replace(self, step_sizes=(1.0 / n_steps,) * n_steps)
 
     def describe(self):
         return (f"residual depth={self.depth}, "
@@ -357,52 +195,3 @@ def _path(spec, stages, state):
             "weight variance.")
     return DiagonalPath(stages, state[0].copy(), state[1].copy(),
                         state[2:4].copy(), state[4:6].copy())
-
-
-def _probe_inputs(X, Y, size=48):
-    """A spread of rows against a spread of columns, never a row with itself.
-
-    Pairs of identical inputs are excluded: the engine takes their values
-    from the diagonal path, and at correlation one the arc-cosine duals are
-    not smooth, which would make the probe ask for needlessly many steps.
-    """
-    def spread(n, offset):
-        return np.unique(np.linspace(offset, n - 1, size).astype(int))
-    if Y is None:
-        idx = spread(X.shape[0], 0)
-        return X[idx[0::2]], X[idx[1::2]] if idx.size > 1 else X[idx]
-    return X[spread(X.shape[0], 0)], Y[spread(Y.shape[0], 0)]
-
-
-def _choose_steps(spec, X, Y):
-    """Double the number of equal steps until the probe Grams agree."""
-    from ..engine.driver import gram
-    px, py = _probe_inputs(X, Y)
-    n_steps = 2
-    previous = None
-    while True:
-        trial = _with_steps(spec, n_steps)
-        res = gram(px, py, trial)
-        if previous is not None:
-            err = max(_relative_change(res[w], previous[w])
-                      for w in ("nngp", "ntk"))
-            if err <= spec.tolerance:
-                return trial
-        if n_steps >= _MAX_STEPS:
-            raise FloatingPointError(
-                f"The kernel flow did not reach the tolerance {spec.tolerance:g}"
-                f" with {n_steps} steps ({spec.describe()}).")
-        previous = res
-        n_steps *= 2
-
-
-def _relative_change(new, old):
-    # identical Grams (all zero for zero inputs without biases) have converged
-    change = np.abs(new - old).max()
-    return change / np.abs(new).max() if change > 0 else 0.0
-
-
-def _with_steps(spec, n_steps):
-    return ResidualSpec(spec.depth, spec.activation, spec.weight_variance,
-                        spec.bias_variance, (1.0 / n_steps,) * n_steps,
-                        spec.tolerance, spec.branch_layers)

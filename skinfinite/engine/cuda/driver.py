@@ -1,6 +1,6 @@
 """The tiled Gram driver on a GPU.
 
-The same recursions as :mod:`._engine` run here, with one CUDA thread per pair
+The same recursions as :mod:`skinfinite.engine.driver` run here, with one CUDA thread per pair
 of inputs: the per-input diagonals are computed once on the host (O(n depth)),
 the inner products of a tile come from one cuBLAS matrix product, and a
 kernel compiled by numba-cuda from the *same* scalar layer maps and duals as
@@ -17,13 +17,14 @@ import math
 import numpy as np
 
 from ..._core.tiling import iter_blocks, plan_block
-from ..driver import raise_overflow, sq_norms, stage_arrays
+from .. import registry
+from ..tiles import raise_overflow, sq_norms, stage_arrays
 
 THREADS = (16, 16)  # (columns, rows) of pairs per CUDA block
 
 
 def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
-    """NNGP and/or NTK Gram blocks on the GPU; see :func:`._engine.gram`.
+    """NNGP and/or NTK Gram blocks on the GPU; see :func:`skinfinite.engine.driver.gram`.
 
     ``X`` and ``Y`` are float64 arrays of ``backend``; outputs are arrays of
     ``backend`` when ``on_device`` is True, NumPy arrays otherwise.
@@ -31,8 +32,8 @@ def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
     xp = backend.xp
     symmetric = Y is None
     # recursions with adaptive steps choose them on a probe of host pairs
-    recursion = recursion.resolve(backend.to_host(X),
-                                  None if symmetric else backend.to_host(Y))
+    recursion = registry.resolve(recursion, backend.to_host(X),
+                                 None if symmetric else backend.to_host(Y))
     Y = X if symmetric else Y
     n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     path_x = recursion.diagonal(_host_sq_norms(X, backend), eval_gradient)
@@ -41,13 +42,16 @@ def gram(X, Y, recursion, want, eval_gradient, dtype, backend, on_device):
     stages_x = _device_stages(recursion, path_x, eval_gradient, backend)
     stages_y = stages_x if symmetric else _device_stages(
         recursion, path_y, eval_gradient, backend)
-    values_kernel, grad_kernel = recursion.gpu_kernels()
+    values_kernel, grad_kernel = registry.cuda_kernels(recursion)
     outputs = _Outputs(n, m, want, eval_gradient, dtype, backend, on_device)
     bad = xp.zeros(1, np.int32)
     limit = float(np.finfo(dtype).max)
+    # the CUDA kernels take the activation's parameter as a float
+    arguments = registry.architecture(recursion).kernel_arguments(
+        recursion, recursion.activation.parameter)
     scalars = tuple(backend.asarray(a, np.float64)
                     if isinstance(a, np.ndarray) else a
-                    for a in recursion.scalars())
+                    for a in arguments)
 
     def run_tile(rows, cols, on_diagonal):
         g = backend.empty((rows.stop - rows.start, cols.stop - cols.start),

@@ -7,7 +7,7 @@ a GPU (or numba's CUDA simulator) is used.
 from numba import cuda
 
 from ...activations.families import coefficient_row
-from ..driver import compiled_gpu_kernels, device_function, gpu_store_functions
+from ..tiles import compiled_gpu_kernels, device_function, gpu_store_functions
 from ...recursions.fully_connected import (_hidden_layer_nb, _input_layer_nb,
                             make_pair_gradients)
 

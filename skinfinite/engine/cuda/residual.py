@@ -1,6 +1,6 @@
 """CUDA kernels of the residual recursion and its flow (one thread per pair).
 
-The Runge-Kutta stages of :mod:`._residual_recursion` (Euler steps at finite
+The Runge-Kutta stages of :mod:`skinfinite.recursions.residual` (Euler steps at finite
 depth, Dormand-Prince at infinite depth), compiled by numba-cuda from the
 same layer maps and duals; each thread keeps its stage derivatives in local
 memory.  Imported only when a GPU (or numba's CUDA simulator) is used.
@@ -8,7 +8,7 @@ memory.  Imported only when a GPU (or numba's CUDA simulator) is used.
 from numba import cuda, float64
 
 from ...activations.families import coefficient_row
-from ..driver import compiled_gpu_kernels, device_function, gpu_store_functions
+from ..tiles import compiled_gpu_kernels, device_function, gpu_store_functions
 from ...recursions.fully_connected import _hidden_layer_nb
 from ...recursions.residual import make_pair_gradients
 

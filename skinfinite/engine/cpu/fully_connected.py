@@ -1,0 +1,262 @@
+"""Compiled CPU tile kernels of the fully-connected recursion.
+
+The kernels fuse the layer maps of :mod:`skinfinite.recursions.fully_connected`
+over a block of pairs; :func:`grams_by_depth` keeps the Grams of several
+depths from one pass.
+"""
+from dataclasses import replace
+
+import numpy as np
+from numba import njit, prange
+
+from ..._core.compiled import SOURCE_STAMP
+from ..._core.fastmath import FASTMATH
+from ..._core.tiling import mirror_upper
+from ...activations.families import (coefficient_row, family_dual,
+                                     family_partials, family_row)
+from ...recursions.fully_connected import (FullyConnectedSpec, _hidden_layer_nb,
+                                           _input_layer_nb, diagonal_recursion,
+                                           make_pair_gradients)
+from ..registry import register
+from ..tiles import BLOCK as _BLOCK
+from ..tiles import (compiled_kernels, paired_row, row_iterations, sq_norms,
+                     stage_arrays, store_block, store_pair_gradients)
+
+
+# -------------------------------------------------------------- fused kernels
+@njit(inline="always", fastmath=FASTMATH)
+def _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                  sb2, std, upper, mirror, out_k, out_t, want_k, want_t,
+                  limit):
+    # Full-size arrays plus block offsets (not views) keep one compiled
+    # signature per dtype whatever the block layout.  With ``mirror`` the
+    # transposed entries are written too (symmetric Grams), which costs less
+    # than a separate pass.  Returns the number of non-finite values.
+    # ``row`` gives the coefficient rows the dual reads: a scalar for closed
+    # forms, which keeps their inner loop free of array views.
+    n, m = g.shape
+    depth = dx.shape[0]
+    bad = 0
+    for row_pair in prange(row_iterations(n, upper)):
+        kb = np.empty(_BLOCK)
+        tb = np.empty(_BLOCK)
+        for half in range(2 if upper else 1):
+            irow = paired_row(row_pair, half, n)
+            if irow < 0:
+                break
+            # blocks stay aligned to _BLOCK: a few pairs below the diagonal
+            # are computed twice, which is cheaper than ragged blocks
+            j_first = (irow // _BLOCK) * _BLOCK if upper else 0
+            for j0 in range(j_first, m, _BLOCK):
+                nb = min(_BLOCK, m - j0)
+                for jj in range(nb):
+                    kb[jj], tb[jj] = _input_layer_nb(g[irow, j0 + jj], sw2,
+                                                     sb2, std)
+                for layer in range(depth):
+                    kxx = dx[layer, r0 + irow]
+                    sqx = sx[layer, r0 + irow]
+                    ax = row(param, cx, layer, r0 + irow)
+                    for jj in range(nb):
+                        col = c0 + j0 + jj
+                        ay = row(param, cy, layer, col)
+                        v, vd = dual(kxx, kb[jj], dy[layer, col],
+                                     sqx * sy[layer, col], ax, ay, param)
+                        kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
+                                                          sw2, sb2, std)
+                bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
+                                   out_t, want_k, want_t, mirror, limit,
+                                   r0 + irow if upper else 0)
+    return bad
+
+
+def _make_fused_values(dual, per_input):
+    row = coefficient_row(per_input)
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
+              mirror, out_k, out_t, want_k, want_t, limit):
+        return _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                             param, sw2, sb2, std, upper, mirror, out_k,
+                             out_t, want_k, want_t, limit)
+    return fused
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+                     std, upper, out_k, out_t, out_dk, out_dt):
+    n, m = g.shape
+    for i in prange(n):
+        for j in range(i if upper else 0, m):
+            k, t, dk_w, dk_b, dt_w, dt_b = pair(
+                g[i, j], r0 + i, c0 + j, dx, dy, sx, sy, cx, cy, param,
+                sw2, sb2, std)
+            store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
+                                 c0 + j, False, k, t, dk_w, dk_b, dt_w,
+                                 dt_b)
+
+
+def _make_fused_gradients(partials, per_input):
+    pair = make_pair_gradients(partials, coefficient_row(per_input))
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
+              out_k, out_t, out_dk, out_dt):
+        _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                         sb2, std, upper, out_k, out_t, out_dk, out_dt)
+    return fused
+
+
+# a global, not a closure variable of the cached kernels: numba could not
+# key their disk cache on a compiled function
+_FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
+
+
+def _cached_kernels(stamp):
+    # Generic in the activation family and closing over nothing but the
+    # source stamp, so that numba caches them on disk (see
+    # skinfinite.activations.families).
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
+               upper, mirror, out_k, out_t, want_k, want_t, limit):
+        stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
+        return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
+                             sy, cx, cy, family, sw2, sb2, std, upper, mirror,
+                             out_k, out_t, want_k, want_t, limit)
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
+                  upper, out_k, out_t, out_dk, out_dt):
+        stamp_ = stamp  # noqa: F841
+        _fused_gradients(_FAMILY_PAIR, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                         family, sw2, sb2, std, upper, out_k, out_t, out_dk,
+                         out_dt)
+    return values, gradients
+
+
+_CACHED = _cached_kernels(SOURCE_STAMP)
+_FUSED_CACHE = {}
+
+
+def kernels(activation):
+    """The (values, gradients) tile kernels for an activation."""
+    return compiled_kernels(activation, _CACHED, _make_fused_values,
+                            _make_fused_gradients, _FUSED_CACHE)
+
+
+def kernel_arguments(spec, parameter):
+    """A :class:`FullyConnectedSpec` as the kernels' arguments after the
+    per-input arrays (the CPU and CUDA kernels alike)."""
+    return (parameter, spec.weight_variance, spec.bias_variance, spec.std)
+
+
+register(FullyConnectedSpec, cpu_kernels=kernels,
+         kernel_arguments=kernel_arguments,
+         cuda_module="skinfinite.engine.cuda.fully_connected")
+
+
+# ------------------------------------------------------------ every depth
+def _make_every_layer(dual, per_input):
+    """Symmetric Gram kernel that keeps the outputs of chosen layers.
+
+    The pair loop of the fused values kernel with a store after each kept
+    layer (``slot[layer] >= 0``): the same layer maps, one pass for every
+    depth.
+    """
+    @njit(parallel=True, fastmath=FASTMATH)
+    def every_layer(g, dx, sx, cx, param, sw2, sb2, std, slot, out_k, out_t,
+                    want_t):
+        n = g.shape[0]
+        none = cx[0, 0]
+        for row_pair in prange(row_iterations(n, True)):
+            for half in range(2):
+                i = paired_row(row_pair, half, n)
+                if i < 0:
+                    break
+                for j in range(i, n):
+                    k, t = _input_layer_nb(g[i, j], sw2, sb2, std)
+                    for layer in range(dx.shape[0]):
+                        ax = cx[layer, i] if per_input else none
+                        ay = cx[layer, j] if per_input else none
+                        v, vd = dual(dx[layer, i], k, dx[layer, j],
+                                     sx[layer, i] * sx[layer, j], ax, ay,
+                                     param)
+                        k, t = _hidden_layer_nb(v, vd, t, sw2, sb2, std)
+                        s = slot[layer]
+                        if s >= 0:   # upper triangle; mirrored afterwards
+                            out_k[s, i, j] = k
+                            if want_t:
+                                out_t[s, i, j] = t
+    return every_layer
+
+
+_EVERY_LAYER_CACHE = {}
+
+
+def grams_by_depth(X, spec, depths, want=("nngp", "ntk")):
+    """Gram matrices K(X, X) of several depths from one pass of the recursion.
+
+    The recursion passes through every shallower network on its way to
+    ``max(depths)``; this driver keeps the layers asked for, so the cost is
+    about that of one Gram at the deepest depth (both kernels are kept).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    spec : FullyConnectedSpec
+        Its ``depth`` is ignored; ``depths`` are used.
+    depths : sequence of int >= 1
+    want : tuple of {"nngp", "ntk"}
+
+    Returns
+    -------
+    dict mapping each depth to a dict ``{"nngp": K, "ntk": T}`` (those in
+    ``want``), each an (n, n) float64 array with the exact diagonal.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    depths = sorted({int(d) for d in depths})
+    if depths[0] < 1:
+        raise ValueError(f"depths must be >= 1, got {depths[0]}.")
+    n = X.shape[0]
+    deepest = replace(spec, depth=depths[-1])
+    sq = sq_norms(X)
+    path = diagonal_recursion(sq, deepest)
+    dx, sx, cx = stage_arrays(deepest, path, False)
+    slot = np.full(depths[-1], -1, dtype=np.int64)
+    for s, d in enumerate(depths):
+        slot[d - 1] = s
+    out_k = np.empty((len(depths), n, n))
+    want_t = "ntk" in want
+    out_t = np.empty((len(depths), n, n) if want_t else (1, 1, 1))
+    act = spec.activation
+    key = act.scalar_dual
+    if key not in _EVERY_LAYER_CACHE:
+        _EVERY_LAYER_CACHE[key] = _make_every_layer(act.scalar_dual,
+                                                    not act.closed_form)
+    g = X @ X.T
+    g /= X.shape[1]
+    _EVERY_LAYER_CACHE[key](g, dx, sx, cx, act.parameter,
+                            spec.weight_variance, spec.bias_variance,
+                            spec.std, slot, out_k, out_t, want_t)
+    result = {}
+    for s, d in enumerate(depths):
+        path_d = diagonal_recursion(sq, replace(spec, depth=d))
+        result[d] = {}
+        for name, out, diag in (("nngp", out_k, path_d.nngp),
+                                ("ntk", out_t, path_d.ntk)):
+            if name not in want:
+                continue
+            value = mirror_upper(out[s])
+            if not _all_finite(value):
+                raise FloatingPointError(
+                    f"The {name.upper()} Gram matrix overflowed at depth {d} "
+                    f"with weight_variance={spec.weight_variance}; lower the "
+                    "depths or the weight variance.")
+            np.fill_diagonal(value, diag)
+            result[d][name] = value
+    return result
+
+
+def _all_finite(out, rows=256):
+    return all(np.isfinite(out[i:i + rows]).all()
+               for i in range(0, out.shape[0], rows))

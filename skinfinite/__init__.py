@@ -9,7 +9,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ._core.config import config_context, get_config, set_config
 from ._core.backend import DeviceUnavailableError, gpu_available
-from . import activations, empirical, kernels, linalg, models, theory
+from . import activations, datasets, empirical, kernels, linalg, models, theory
 from .kernels import NNGP, NTK, ResNetNNGP, ResNetNTK
 from .kernels import ConvNNGP, ConvNTK
 from .kernels import NeuralSignatureKernel, SignatureKernel
@@ -21,6 +21,7 @@ from .models import DeepKernelMachineClassifier, DeepKernelMachineRegressor
 from .models import (NNGPClassifierCV, NNGPRegressorCV, NTKClassifierCV,
                      NTKRegressorCV)
 from .models import GPRegressor, SVGPClassifier, SVGPRegressor
+from .models import SelectionWarning
 
 from ._core.version import __version__
 
@@ -47,7 +48,7 @@ def __dir__():
     return sorted(set(globals()) | set(_TORCH_NAMES))
 
 __all__ = ["config_context", "get_config", "set_config", "gpu_available",
-           "DeviceUnavailableError", "activations", "empirical", "linalg", "theory",
+           "DeviceUnavailableError", "activations", "datasets", "empirical", "linalg", "theory",
            "kernels", "models", "NNGP", "NTK", "ConvNNGP", "ConvNTK", "ResNetNNGP", "ResNetNTK",
            "SignatureKernel", "NeuralSignatureKernel", "flatten_sequences",
            "NTKRegressor",
@@ -56,4 +57,4 @@ __all__ = ["config_context", "get_config", "set_config", "gpu_available",
            "SignatureKernelRegressor", "DeepKernelMachineRegressor",
            "DeepKernelMachineClassifier", "NTKRegressorCV", "NTKClassifierCV",
            "NNGPRegressorCV", "NNGPClassifierCV", "GPRegressor", "SVGPRegressor",
-           "SVGPClassifier", *_TORCH_NAMES, "__version__"]
+           "SVGPClassifier", "SelectionWarning", *_TORCH_NAMES, "__version__"]

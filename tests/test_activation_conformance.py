@@ -209,7 +209,7 @@ def _simulator_available():
 def _device_results(act, kxx, kxy, kyy):
     """The duals and partials from the CUDA device functions, one thread per
     covariance, as the engine's kernels call them."""
-    from skinfinite.engine.driver import device_function
+    from skinfinite.engine.tiles import device_function
 
     # the functions compile_gpu_kernels builds the CUDA kernels from
     dual = device_function(act.scalar_dual)

@@ -123,7 +123,7 @@ def test_callable_activation_returning_nan_is_named():
 
 
 def test_float64_overflow_message_does_not_advise_float64():
-    from skinfinite.engine.driver import raise_overflow
+    from skinfinite.engine.tiles import raise_overflow
     from skinfinite.recursions.fully_connected import FullyConnectedSpec
     spec = FullyConnectedSpec(3, get_activation("relu"), 2.0, 0.0)
     with pytest.raises(FloatingPointError) as info:

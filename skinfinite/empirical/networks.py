@@ -925,8 +925,7 @@ class ConvolutionalNetwork:
     Parameters
     ----------
     width : int
-    filter_size, dilation, depth, activation, weight_variance, bias_variance,
-    readout, padding, image_shape
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape
         As in :class:`~skinfinite.kernels.ConvNNGP` ("exponential"
         dilations follow the inputs' length).
     random_state : int, numpy.random.Generator or None

@@ -493,9 +493,7 @@ class ConvNTK(_ConvolutionalKernel):
 
     Parameters
     ----------
-    filter_size, dilation, depth, activation, weight_variance, bias_variance,
-    readout, padding, image_shape, n_channels, weight_variance_bounds,
-    bias_variance_bounds, dtype
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, n_channels, weight_variance_bounds, bias_variance_bounds, dtype
         As in :class:`ConvNNGP`.
 
     Examples

@@ -234,3 +234,54 @@ def test_neural_signature_huge_values_are_warned(rng):
         K = k(P)
     with pytest.warns(ConvergenceWarning):
         np.testing.assert_array_equal(k.diag(P), np.diag(K))
+
+
+# ------------------------------------------ results independent of scheduling
+_LAYOUT_KERNELS = [NNGP(depth=3), NTK(depth=3), NTK(depth=2, activation="erf")]
+
+
+@pytest.mark.parametrize("kernel", _LAYOUT_KERNELS, ids=repr)
+def test_pair_value_does_not_depend_on_its_tile(kernel, rng):
+    # A pair's value was the last bit of whichever code path reached it: a
+    # BLAS product blocked by the tile's shape, and a SIMD body or a scalar
+    # remainder (chosen by the column's place and by the scratch buffers'
+    # addresses) that fused multiply-adds differently.
+    X = rng.normal(size=(90, 5))
+    Y = rng.normal(size=(70, 5))
+    full = kernel(X, Y)
+    by_column = np.hstack([kernel(X, Y[j:j + 1]) for j in range(len(Y))])
+    by_row = np.vstack([kernel(X[i:i + 1], Y) for i in range(len(X))])
+    np.testing.assert_array_equal(full, by_column)
+    np.testing.assert_array_equal(full, by_row)
+    np.testing.assert_array_equal(kernel(X)[:40, 50:], kernel(X[:40], X[50:]))
+
+
+def test_concurrent_calls_equal_serial_ones(rng):
+    import threading
+
+    tasks = []
+    for i in range(24):
+        n, m, d = rng.integers(5, 160), rng.integers(5, 160), rng.integers(1, 12)
+        kernel = (NNGP if i % 2 else NTK)(depth=int(rng.integers(1, 5)))
+        X = rng.normal(size=(n, d))
+        tasks.append((kernel, X, rng.normal(size=(m, d)) if i % 3 else None))
+
+    def run(task):
+        kernel, X, Y = task
+        return kernel(X) if Y is None else kernel(X, Y)
+
+    serial = [run(task) for task in tasks]
+    differ = []
+
+    def work(seed):
+        for i in np.random.default_rng(seed).permutation(2 * len(tasks)):
+            i %= len(tasks)
+            if not np.array_equal(run(tasks[i]), serial[i]):
+                differ.append(i)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not differ, sorted(set(differ))

@@ -27,8 +27,13 @@ def _fit_atan_coefficients(degree=10):
 
 
 # Fast-math without 'nnan'/'ninf': the kernels count non-finite results, and
-# those flags would let the compiler assume the counts are zero.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+# those flags would let the compiler assume the counts are zero.  Without
+# 'contract' too: LLVM fuses multiply-adds differently in a loop's SIMD body
+# and in its scalar remainder, which runs the columns past the last full
+# vector and, after a runtime aliasing check on the scratch buffers' addresses,
+# whole loops; a pair's last bit then followed its place in the tile and the
+# allocator, and differed between threads.
+FASTMATH = {"nsz", "arcp", "afn", "reassoc"}
 
 _A = _fit_atan_coefficients()
 _TAN_PI_8 = math.tan(math.pi / 8)

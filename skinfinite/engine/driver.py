@@ -26,7 +26,7 @@ from ..activations.families import kernel_parameter
 from . import registry
 from .cuda import driver as _cuda_driver
 from .registry import resolve
-from .tiles import raise_overflow, sq_norms, stage_arrays
+from .tiles import inner_products, raise_overflow, sq_norms, stage_arrays
 
 __all__ = ["gram", "diagonal", "resolve", "select_backend", "sq_norms",
            "raise_overflow"]
@@ -70,7 +70,7 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
     Y = X if symmetric else np.ascontiguousarray(Y, dtype=np.float64)
     recursion = resolve(recursion, X, None if symmetric else Y)
     entry = registry.architecture(recursion)
-    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
+    n, m = X.shape[0], Y.shape[0]
     path_x = recursion.diagonal(sq_norms(X), eval_gradient)
     path_y = path_x if symmetric else recursion.diagonal(sq_norms(Y),
                                                          eval_gradient)
@@ -110,8 +110,7 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
         numba.set_parallel_chunksize(4)
         try:
             for rows, cols, diag_block in iter_blocks(n, m, block, symmetric):
-                g = X[rows] @ Y[cols].T
-                g /= d
+                g = inner_products(X[rows], Y[cols])
                 if eval_gradient:
                     _gradient_tile(grad_kernel, g, rows, cols, dx, dy, sx,
                                    sy, cx, cy, args, diag_block, dtype,

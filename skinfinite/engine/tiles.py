@@ -6,7 +6,7 @@ one activation, the per-input arrays the kernels read, and the overflow
 message.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from .._core.backend import cuda_simulator_enabled
 from .._core.fastmath import FASTMATH
@@ -145,9 +145,72 @@ def compiled_gpu_kernels(activation, make_values, make_gradients, cache):
     return cache[key]
 
 
+_ROWS = 4     # rows of X that share each loaded row of Y.T
+
+
+@njit(parallel=True, cache=True)
+def _inner_products(X, YT, out):
+    # No fast-math: every entry is the same sequence of correctly rounded
+    # operations, sum over k in order, whichever rows and columns share its
+    # tile, SIMD lane or thread.  BLAS blocks its sums by matrix shape and
+    # thread count, so its last bit would follow the tiling and the load.
+    n, d = X.shape
+    m = YT.shape[1]
+    for block in prange((n + _ROWS - 1) // _ROWS):
+        i0 = block * _ROWS
+        rows = min(_ROWS, n - i0)
+        acc = np.empty((_ROWS, BLOCK))
+        for j0 in range(0, m, BLOCK):
+            nb = min(BLOCK, m - j0)
+            for r in range(rows):
+                for jj in range(nb):
+                    acc[r, jj] = 0.0
+            for k in range(d):
+                for r in range(rows):
+                    x = X[i0 + r, k]
+                    for jj in range(nb):
+                        acc[r, jj] += x * YT[k, j0 + jj]
+            for r in range(rows):
+                for jj in range(nb):
+                    out[i0 + r, j0 + jj] = acc[r, jj] / d
+
+
+def inner_products(X, Y):
+    """<x, y> / d for every pair of rows of ``X`` (n, d) and ``Y`` (m, d).
+
+    Each entry is the sum over the features in order, so a pair's value
+    does not depend on the other rows computed with it, on the thread
+    computing it or on the number of threads (unlike a BLAS product), and
+    ``inner_products(X, X)`` has :func:`sq_norms` on its diagonal.
+    """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    YT = np.ascontiguousarray(np.asarray(Y, dtype=np.float64).T)
+    out = np.empty((X.shape[0], YT.shape[1]))
+    _inner_products(X, YT, out)
+    return out
+
+
 def sq_norms(X):
-    """<x, x> / d for each row: the input layer's only per-input quantity."""
+    """<x, x> / d for each row: the input layer's only per-input quantity.
+
+    On the host, the same sums as :func:`inner_products` (bit for bit), so
+    the pair recursion at ``x == y`` starts from the diagonal's value.
+    """
+    if isinstance(X, np.ndarray):
+        return _sq_norms(np.ascontiguousarray(X, dtype=np.float64))
     return np.einsum("ij,ij->i", X, X) / X.shape[1]
+
+
+@njit(parallel=True, cache=True)
+def _sq_norms(X):
+    n, d = X.shape
+    out = np.empty(n)
+    for i in prange(n):
+        s = 0.0
+        for k in range(d):
+            s += X[i, k] * X[i, k]
+        out[i] = s / d
+    return out
 
 
 def stage_arrays(recursion, path, with_tangents):

@@ -19,8 +19,9 @@ from ...recursions.fully_connected import (FullyConnectedSpec, _hidden_layer_nb,
                                            make_pair_gradients)
 from ..registry import register
 from ..tiles import BLOCK as _BLOCK
-from ..tiles import (compiled_kernels, paired_row, row_iterations, sq_norms,
-                     stage_arrays, store_block, store_pair_gradients)
+from ..tiles import (compiled_kernels, inner_products, paired_row,
+                     row_iterations, sq_norms, stage_arrays, store_block,
+                     store_pair_gradients)
 
 
 # -------------------------------------------------------------- fused kernels
@@ -233,8 +234,7 @@ def grams_by_depth(X, spec, depths, want=("nngp", "ntk")):
     if key not in _EVERY_LAYER_CACHE:
         _EVERY_LAYER_CACHE[key] = _make_every_layer(act.scalar_dual,
                                                     not act.closed_form)
-    g = X @ X.T
-    g /= X.shape[1]
+    g = inner_products(X, X)
     _EVERY_LAYER_CACHE[key](g, dx, sx, cx, act.parameter,
                             spec.weight_variance, spec.bias_variance,
                             spec.std, slot, out_k, out_t, want_t)

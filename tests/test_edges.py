@@ -285,3 +285,22 @@ def test_concurrent_calls_equal_serial_ones(rng):
     for thread in threads:
         thread.join()
     assert not differ, sorted(set(differ))
+
+
+@pytest.mark.slow
+def test_compiling_series_kernels_shows_no_numba_warning(tmp_path):
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np\n"
+            "from skinfinite.kernels import ConvNNGP\n"
+            "X = np.random.default_rng(0).normal(size=(3, 12, 2))\n"
+            "ConvNNGP(activation='tanh')(X)\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # an empty cache: the warning came at compile time only
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-W", "always", "-c", code],
+                          cwd=root, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "Numba" not in done.stderr, done.stderr[:2000]

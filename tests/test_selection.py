@@ -15,7 +15,9 @@ from skinfinite.engine.cpu.fully_connected import grams_by_depth
 from skinfinite.kernels.fully_connected import make_spec
 from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
                                NNGPRegressor, NNGPRegressorCV, NTKClassifier,
-                               NTKClassifierCV, NTKRegressor, NTKRegressorCV)
+                               NTKClassifierCV, NTKRegressor, NTKRegressorCV,
+                               SelectionWarning)
+from skinfinite.models.selection import _rank, map_inputs
 
 SMALL = dict(depths=(1, 2), alphas=(0.01, 1.0))
 
@@ -51,7 +53,8 @@ GRID = {"depth": [1, 2, 4], "alpha": [1e-3, 0.1, 1.0, 10.0]}
 
 
 def _cv_kwargs():
-    return dict(depths=tuple(GRID["depth"]), alphas=tuple(GRID["alpha"]))
+    return dict(depths=tuple(GRID["depth"]), alphas=tuple(GRID["alpha"]),
+                input_map=None)
 
 
 @pytest.mark.parametrize("selecting,plain", [(NNGPRegressorCV, NNGPRegressor),
@@ -83,7 +86,8 @@ def test_ntk_training_time_selection_matches_grid_search():
     grid = {"depth": [1, 3], "alpha": [1e-3, 1.0],
             "training_time": [None, 0.5, 5.0]}
     model = NTKRegressorCV(depths=(1, 3), alphas=(1e-3, 1.0),
-                           training_times=(None, 0.5, 5.0), cv=3).fit(X, y)
+                           training_times=(None, 0.5, 5.0), cv=3,
+                           input_map=None).fit(X, y)
     brute = GridSearchCV(NTKRegressor(normalize_y=True), grid, cv=3,
                          scoring="neg_mean_squared_error").fit(X, y)
     assert np.allclose(model.cv_results_["mean_test_score"],
@@ -100,7 +104,7 @@ def test_variance_grids_and_r2_match_grid_search():
     model = NNGPRegressorCV(depths=(1, 2), alphas=(0.1, 1.0),
                             weight_variances=(1.0, 2.0),
                             bias_variances=(0.0, 0.5), cv=KFold(4),
-                            scoring="r2").fit(X, y)
+                            scoring="r2", input_map=None).fit(X, y)
     brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
                          cv=KFold(4)).fit(X, y)
     assert np.allclose(model.cv_results_["mean_test_score"],
@@ -204,3 +208,166 @@ def test_constant_targets_warn():
     X, _ = _regression(30)
     with pytest.warns(UserWarning, match="targets are constant"):
         NNGPRegressorCV(**SMALL).fit(X, np.full(30, 3.0))
+
+
+def _brute_loo_or_kfold(plain, X, y, cv, sample_weight=None):
+    """Mean held-out score of ``plain`` by refitting on every training
+    fold, squared errors weighted by the held-out weights."""
+    w = np.ones(len(y)) if sample_weight is None else sample_weight
+    folds = (LeaveOneOut() if cv is None else KFold(cv)).split(X)
+    scores = []
+    for train, test in folds:
+        model = clone(plain).fit(X[train], y[train],
+                                 sample_weight=w[train])
+        err = (model.predict(X[test]) - y[test]) ** 2
+        scores.append((w[test], -err))
+    if cv is None:
+        ws = np.concatenate([s[0] for s in scores])
+        return np.average(np.concatenate([s[1] for s in scores]), weights=ws)
+    return np.mean([np.average(e, weights=ws) for ws, e in scores])
+
+
+@pytest.mark.parametrize("selecting,plain", [(NNGPRegressorCV, NNGPRegressor),
+                                             (NTKRegressorCV, NTKRegressor)])
+@pytest.mark.parametrize("cv", [None, 4])
+def test_weighted_scores_match_refits(selecting, plain, cv):
+    X, y = _regression(32)
+    w = np.random.default_rng(0).uniform(0.2, 3.0, len(y))
+    model = selecting(depths=(1, 3), alphas=(0.05, 1.0), cv=cv,
+                      input_map=None).fit(X, y, sample_weight=w)
+    for params, score in zip(model.cv_results_["params"],
+                             model.cv_results_["mean_test_score"]):
+        ref = plain(normalize_y=True, depth=params["depth"],
+                    alpha=params["alpha"])
+        assert np.isclose(score, _brute_loo_or_kfold(ref, X, y, cv, w),
+                          rtol=1e-7)
+    Xt = X[:5] + 0.1
+    again = plain(normalize_y=True, depth=model.depth_, alpha=model.alpha_)
+    assert np.allclose(model.predict(Xt),
+                       again.fit(X, y, sample_weight=w).predict(Xt))
+
+
+def test_weighted_finite_times_match_refits():
+    X, y = _regression(30)
+    w = np.random.default_rng(1).uniform(0.2, 3.0, len(y))
+    model = NTKRegressorCV(depths=(2,), alphas=(0.1,),
+                           training_times=(None, 2.0), cv=3,
+                           input_map=None).fit(X, y, sample_weight=w)
+    for params, score in zip(model.cv_results_["params"],
+                             model.cv_results_["mean_test_score"]):
+        ref = NTKRegressor(normalize_y=True, depth=2, alpha=0.1,
+                           training_time=params["training_time"])
+        assert np.isclose(score, _brute_loo_or_kfold(ref, X, y, 3, w),
+                          rtol=1e-7)
+
+
+def test_integer_weights_are_repeated_samples_for_the_refit():
+    X, y = _regression(30)
+    w = np.zeros(30)
+    w[:20] = 1.0
+    model = NNGPRegressorCV(**_cv_kwargs()).fit(X, y, sample_weight=w)
+    kept = NNGPRegressorCV(**_cv_kwargs()).fit(X[:20], y[:20])
+    assert model.best_params_ == kept.best_params_
+    assert np.allclose(model.cv_results_["mean_test_score"],
+                       kept.cv_results_["mean_test_score"])
+    assert np.allclose(model.predict(X), kept.predict(X))
+
+
+@pytest.mark.parametrize("cv", [None, 5])
+def test_screened_choice_matches_grid_search(cv):
+    """Past ``screen_size`` samples the best few candidates of a screen are
+    rescored exactly; on these problems the choice is brute force's."""
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:240])
+    y = y[:240]
+    grid = {"depth": [1, 2, 3, 4, 6], "alpha": list(np.logspace(-2, 2, 9))}
+    model = NNGPRegressorCV(depths=tuple(grid["depth"]),
+                            alphas=tuple(grid["alpha"]), cv=cv,
+                            screen_size=80, input_map=None).fit(X, y)
+    brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
+                         cv=LeaveOneOut() if cv is None else cv,
+                         scoring="neg_mean_squared_error").fit(X, y)
+    assert {k: model.best_params_[k] for k in grid} == brute.best_params_
+    assert np.isclose(model.best_score_, brute.best_score_, rtol=1e-8)
+    rescored = np.isfinite(model.cv_results_["mean_test_score"])
+    assert 2 <= rescored.sum() <= 4
+    assert np.allclose(model.cv_results_["mean_test_score"][rescored],
+                       brute.cv_results_["mean_test_score"][rescored])
+    assert np.all(model.cv_results_["rank_test_score"][~rescored]
+                  == rescored.sum() + 1)
+    assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
+
+
+def test_screened_classifier_matches_grid_search():
+    X, y = load_iris(return_X_y=True)
+    model = NNGPClassifierCV(cv=5, screen_size=60, **_cv_kwargs()).fit(X, y)
+    brute = GridSearchCV(NNGPClassifier(), GRID, cv=5).fit(X, y)
+    chosen = {k: model.best_params_[k] for k in GRID}
+    assert brute.cv_results_["mean_test_score"][
+        brute.cv_results_["params"].index(chosen)] >= brute.best_score_ - 1e-12
+
+
+def test_input_maps_bound_far_predictions():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = X[:, 0] + 0.1 * rng.standard_normal(60)
+    far = 1e4 * X[:3]
+    for input_map in ("ball", "lift"):
+        model = NNGPRegressorCV(depths=(1, 2), input_map=input_map).fit(X, y)
+        assert np.all(np.abs(model.predict(far)) < 10 * np.abs(y).max())
+        Z = map_inputs(X, input_map)
+        ref = NNGPRegressor(depth=model.depth_, alpha=model.alpha_,
+                            normalize_y=True).fit(Z, y)
+        assert np.allclose(model.predict(X), ref.predict(Z))
+    raw = NNGPRegressorCV(depths=(1, 2), input_map=None).fit(X, y)
+    assert np.abs(raw.predict(far)).max() > 100 * np.abs(y).max()
+
+
+def test_map_inputs_keeps_dtype_and_norms_bounded():
+    X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    for input_map, cols in (("ball", 4), ("lift", 5)):
+        Z = map_inputs(X * 1e6, input_map)
+        assert Z.dtype == np.float32 and Z.shape == (5, cols)
+        assert np.all(np.linalg.norm(Z, axis=1) <= 2.0 + 1e-5)
+
+
+def test_verbose_reports_the_stages_and_default_is_silent(capsys):
+    X, y = _regression(60)
+    NNGPRegressorCV(screen_size=30, **SMALL).fit(X, y)
+    assert capsys.readouterr().out == ""
+    NNGPRegressorCV(screen_size=30, verbose=1, **SMALL).fit(X, y)
+    out = capsys.readouterr().out
+    assert "screened 4 candidates on 30 of 60 samples" in out
+    assert "chose" in out
+
+
+def test_equal_scores_warn():
+    X, _ = _regression(30)
+    with pytest.warns(SelectionWarning, match="Every candidate scored the "
+                                              "same"):
+        NNGPRegressorCV(**SMALL).fit(X, np.full(30, 3.0))
+
+
+def test_non_finite_scores_rank_last():
+    assert np.array_equal(_rank(np.array([0.5, np.nan, 0.7, 0.5])),
+                          [2, 4, 1, 2])
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(screen_size=5), "'screen_size' parameter"),
+    (dict(input_map="sphere"), "'input_map' parameter"),
+    (dict(verbose=-1), "'verbose' parameter"),
+])
+def test_bad_selection_parameters_raise(params, match):
+    X, y = _regression(30)
+    with pytest.raises(ValueError, match=match):
+        NNGPRegressorCV(**params).fit(X, y)
+
+
+def test_bad_sample_weight_raises():
+    X, y = _regression(30)
+    with pytest.raises(ValueError, match="sample_weight"):
+        NNGPRegressorCV(**SMALL).fit(X, y, sample_weight=np.ones(29))
+    with pytest.raises(ValueError, match="at least 3 samples of positive"):
+        NNGPRegressorCV(**SMALL).fit(X, y, sample_weight=np.r_[1, 1,
+                                                                np.zeros(28)])

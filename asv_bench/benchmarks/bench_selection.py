@@ -1,9 +1,11 @@
 """Benchmarks of the closed-form model selection of the NTK/NNGP estimators.
 
 ``SelectionVsOneFit`` times ``NNGPRegressorCV`` over 10 depths x 20 alphas
-(exact leave-one-out) beside one ``NNGPRegressor`` fit at the deepest
+(leave-one-out, the default screen on 300 samples then exact scores of the
+best few candidates on all) beside one ``NNGPRegressor`` fit at the deepest
 depth, on ``n`` standard normal inputs of dimension 50; the ratio of the
-two is what selection costs in fits.  Print it with::
+two is what selection costs in fits.  ``time_selection_exact`` scores every
+candidate on all samples (``screen_size=None``).  Print them with::
 
     python asv_bench/benchmarks/bench_selection.py
 
@@ -26,7 +28,7 @@ def _data(n, d=50, seed=0):
 
 
 class SelectionVsOneFit:
-    params = [200, 1000]
+    params = [500, 1000, 2000]
     param_names = ["n"]
     timeout = 600
 
@@ -42,6 +44,10 @@ class SelectionVsOneFit:
     def time_one_fit(self, n):
         NNGPRegressor(depth=max(DEPTHS), alpha=1.0,
                       normalize_y=True).fit(self.X, self.y)
+
+    def time_selection_exact(self, n):
+        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS,
+                        screen_size=None).fit(self.X, self.y)
 
     def time_selection_5fold(self, n):
         NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS, cv=5).fit(self.X,
@@ -59,13 +65,18 @@ def _best(f, repeat=3):
 
 if __name__ == "__main__":
     import os
+    import sys
     bench = SelectionVsOneFit()
+    exact = "--exact" in sys.argv
     for n in SelectionVsOneFit.params:
         bench.setup(n)
         one = _best(lambda: bench.time_one_fit(n))
         loo = _best(lambda: bench.time_selection(n))
         kfold = _best(lambda: bench.time_selection_5fold(n))
-        print(f"n={n}: one fit {one:.3f} s, selection (LOO) {loo:.3f} s "
-              f"= {loo / one:.1f} fits, 5-fold {kfold:.3f} s = "
-              f"{kfold / one:.1f} fits; load {os.getloadavg()[0]:.1f}",
-              flush=True)
+        line = (f"n={n}: one fit {one:.3f} s, selection (LOO) {loo:.3f} s "
+                f"= {loo / one:.1f} fits, 5-fold {kfold:.3f} s = "
+                f"{kfold / one:.1f} fits")
+        if exact:
+            full = _best(lambda: bench.time_selection_exact(n), repeat=1)
+            line += f", unscreened LOO {full:.3f} s = {full / one:.1f} fits"
+        print(line + f"; load {os.getloadavg()[0]:.1f}", flush=True)

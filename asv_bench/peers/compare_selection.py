@@ -37,7 +37,8 @@ from skinfinite.models.selection import DEPTHS
 
 CLASSIFICATION = ("iris", "wine", "breast_cancer", "digits",
                   "ItalyPowerDemand", "GunPoint", "ArrowHead", "OSULeaf")
-REGRESSION = ("diabetes", "linnerud", "Covid3Month", "CardanoSentiment")
+REGRESSION = ("diabetes", "linnerud", "Covid3Month", "CardanoSentiment",
+              "friedman1", "friedman2", "friedman3")
 SVC_C = (0.1, 1.0, 10.0, 100.0, 1000.0)
 
 
@@ -59,6 +60,13 @@ def load(name, part):
                   else load_classification)
         X, y = _aeon(name, part, loader)
         return X, (y.astype(float) if name in REGRESSION else y)
+    if name.startswith("friedman"):   # synthetic: 300 noisy samples
+        X, y = getattr(datasets, "make_" + name)(
+            n_samples=300, noise=0.1 if name == "friedman3" else 1.0,
+            random_state=0)
+        if part == "train":
+            X, y = X[:150], y[:150]
+        return X, y
     X, y = getattr(datasets, "load_" + name)(return_X_y=True)
     if name == "linnerud":   # exercise counts from the physiological data
         X, y = y, X

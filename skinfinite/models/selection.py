@@ -6,9 +6,11 @@ NTK training time, the weight and bias variances) the way
 of one fit.  One pass of the depth recursion gives the Gram matrix of every
 depth; one eigendecomposition per depth gives the exact leave-one-out or
 k-fold residuals of every ``alpha`` in closed form, and the marginal
-likelihood as well.  The chosen model is then refitted as the plain
-estimator, so predictions are exactly those of, say,
-``NNGPRegressor(depth=depth_, alpha=alpha_, ...)``.
+likelihood as well.  Past ``screen_size`` samples a screen on a subset
+passes the best few candidates on to exact scores on all samples.  The
+chosen model is then refitted as the plain estimator, so predictions are
+exactly those of, say, ``NNGPRegressor(depth=depth_, alpha=alpha_, ...)``
+on the inputs after ``input_map``.
 
 The closed forms: with ``H = (K + alpha I)^-1 = V diag(1 / (w + alpha)) V^T``
 and a held-out block ``v`` (the rest ``f`` trains), the residuals of the
@@ -18,6 +20,7 @@ normalised).  Leave-one-out is the case of single-sample blocks.
 """
 import itertools
 import numbers
+import time
 import warnings
 from numbers import Integral
 
@@ -26,6 +29,7 @@ import scipy.linalg
 import scipy.stats
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import check_cv
+from sklearn.utils import check_random_state, resample
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -34,8 +38,9 @@ from .._core.backend import CPUBackend
 from .._core.validation import Interval, Options, ValidatesParameters
 from ..kernels.registry import RegisteredArchitecture
 from ._base import (DEVICE_CONSTRAINTS, NETWORK_CONSTRAINTS,
-                    POSITIVE, _NetworkParamsMixin, encode_classes,
-                    one_hot_targets)
+                    POSITIVE, _NetworkParamsMixin, check_sample_weight,
+                    encode_classes, one_hot_targets)
+from ._path_selection import SelectionWarning
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
 
@@ -46,6 +51,18 @@ __all__ = ["NTKRegressorCV", "NTKClassifierCV", "NNGPRegressorCV",
 #: data (see the "Model selection" section of the estimators guide)
 DEPTHS = (1, 2, 3, 4, 6, 8)
 ALPHAS = tuple(np.logspace(-4, 3, 15))
+
+#: past this many samples every candidate is first scored on a random
+#: subset of this size (see ``screen_size``)
+SCREEN_SIZE = 300
+#: kernels (depth and variances) whose best candidates the screen passes on
+SCREEN_KERNELS = 2
+
+#: How the selecting estimators map their inputs before the kernel (see
+#: ``input_map``); the default was chosen by cross-validation on training
+#: splits of public regression data.
+INPUT_MAPS = ("lift", "ball", None)
+INPUT_MAP = "lift"
 
 CRITERIA = ("cv", "evidence")
 REGRESSION_SCORES = ("neg_mean_squared_error", "r2")
@@ -82,6 +99,30 @@ _SELECTION_DOC = """
         "cv" scores each candidate by the cross-validation ``cv``; "evidence"
         by the log marginal likelihood of the training targets (the model as
         a Gaussian process with noise variance ``alpha``).
+    input_map : {"lift", "ball"} or None, default="lift" (regressors), None
+        (classifiers)
+        Map applied to the inputs (in ``fit`` and in every prediction)
+        before the kernel: the ReLU kernels grow with the norm of their
+        inputs, so predictions at rows far from the training data grow
+        without bound; "lift" maps ``x`` to ``(x, sqrt(d))`` scaled onto a
+        sphere of radius ``sqrt(d)`` in ``d + 1`` dimensions (the norm kept
+        as an angle), "ball" to ``x / sqrt(1 + |x|^2 / d)``; None keeps
+        ``X``. Best after standardising the
+        features.
+    screen_size : int >= 10 or None, default=300
+        With more samples than this, every candidate is first scored the
+        same way on a random subset of ``screen_size`` samples (stratified
+        for classifiers); the best candidate of each of the two best
+        kernels (depth and variances) and the ridges beside the best one
+        are then scored exactly on all samples, each through one Cholesky
+        factorisation, and the best of those is chosen. None scores every
+        candidate on all samples (one eigendecomposition per kernel), as a
+        grid search would.
+    random_state : int, RandomState instance or None, default=0
+        Seed of the screening subset.
+    verbose : int, default=0
+        0 is silent; 1 reports the stages of the selection (and is passed
+        to the refitted estimator).
 """
 
 _SELECTION_ATTRIBUTES_DOC = """
@@ -95,9 +136,14 @@ _SELECTION_ATTRIBUTES_DOC = """
         As :class:`~sklearn.model_selection.GridSearchCV`'s, rows in the
         same order: ``param_<name>``, ``params``, ``mean_test_score``,
         ``std_test_score``, ``rank_test_score`` and, for k-fold,
-        ``split<i>_test_score``.
-    best_estimator_ : the plain estimator refitted on all data with the
-        chosen values; predictions are its predictions.
+        ``split<i>_test_score``. After a screen (``screen_size``) the test
+        scores are those on all samples of the candidates rescored, NaN
+        (ranked last) for the others, and ``mean_screen_score`` and
+        ``rank_screen_score`` hold every candidate's score on the
+        screening subset.
+    best_estimator_ : the plain estimator refitted on all data (after
+        ``input_map``) with the chosen values; predictions are its
+        predictions of the mapped inputs.
     kernel_ : Kernel
         The chosen network's kernel, that of ``best_estimator_``.
     n_features_in_ : int
@@ -138,6 +184,64 @@ def _check_grid(values, name, kind, allow_none=False):
     return tuple(out)
 
 
+def map_inputs(X, input_map):
+    """Inputs of bounded norm, so that the ReLU kernels, which grow with the
+    norm of their inputs, do not extrapolate linearly to far rows.
+
+    ``"ball"``: ``x / sqrt(1 + |x|^2 / d)``, inside the ball of radius
+    ``sqrt(d)``, close to ``x`` for small rows; ``"lift"``: ``(x, sqrt(d))``
+    scaled onto the sphere of radius ``sqrt(d)`` in ``d + 1`` dimensions
+    (the norm kept as an angle); None: ``X`` unchanged.  The dtype of ``X``
+    is kept.
+    """
+    if input_map is None:
+        return X
+    Z = np.asarray(X, dtype=np.float64)
+    d = Z.shape[1]
+    shrink = np.sqrt(1.0 + np.einsum("ij,ij->i", Z, Z) / d)[:, None]
+    if input_map == "lift":
+        Z = np.hstack([Z, np.full((Z.shape[0], 1), np.sqrt(d))])
+    return (Z / shrink).astype(X.dtype, copy=False)
+
+
+def _kept_weights(sample_weight, n):
+    """(weights of the kept samples or None, mask or slice of them): zero
+    weights drop samples, as in the plain estimators."""
+    weight = check_sample_weight(sample_weight, n)
+    if weight is None:
+        return None, slice(None)
+    keep = weight > 0
+    if keep.sum() < 3:
+        raise ValueError("The selection needs at least 3 samples of "
+                         f"positive weight; got {int(keep.sum())}.")
+    return weight[keep], keep
+
+
+def _rank(mean):
+    """Ranks as GridSearchCV gives them: ties share the better rank,
+    non-finite scores come last."""
+    finite = np.isfinite(mean)
+    rank = np.full(len(mean), finite.sum() + 1, dtype=np.int32)
+    rank[finite] = scipy.stats.rankdata(-mean[finite], method="min")
+    return rank
+
+
+class _Data:
+    """The samples a stage scores: inputs, targets and weights."""
+
+    def __init__(self, X, Y, centre, weight, evidence_targets):
+        self.X, self.Y, self.centre = X, Y, centre
+        self.weight = weight
+        self.sqrt_weight = None if weight is None else np.sqrt(weight)
+        self.evidence_targets = evidence_targets
+
+    def take(self, rows):
+        return _Data(self.X[rows], self.Y[rows], self.centre,
+                     None if self.weight is None else self.weight[rows],
+                     None if self.evidence_targets is None
+                     else self.evidence_targets[rows])
+
+
 #: Allowed values of the parameters every selecting estimator takes; the
 #: grids' entries are checked in ``_check_grid``.
 _SELECTION_CONSTRAINTS = {
@@ -149,7 +253,11 @@ _SELECTION_CONSTRAINTS = {
     "architecture": [RegisteredArchitecture()],
     "cv": [Interval(Integral, 2, None, closed="left"), "cv_object", None],
     "criterion": [Options(*CRITERIA)],
+    "input_map": [Options(*INPUT_MAPS[:-1]), None],
+    "screen_size": [Interval(Integral, 10, None, closed="left"), None],
+    "random_state": ["random_state"],
     "device": DEVICE_CONSTRAINTS["device"],
+    "verbose": DEVICE_CONSTRAINTS["verbose"],
 }
 _NTK_SELECTION_CONSTRAINTS = {
     "training_times": ["sequence"],
@@ -216,93 +324,190 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             splits.append((train, test))
         return splits
 
-    def _score_table(self, X, Y, centre, grids, splits):
-        """Scores of every candidate: {key: per-split (or per-sample) array}.
+    @staticmethod
+    def _restrict(splits, rows, n):
+        """The splits of all samples seen on the samples ``rows`` (indices
+        into them), folds left with nothing held out dropped."""
+        if splits is None:
+            return None
+        position = np.full(n, -1)
+        position[rows] = np.arange(len(rows))
+        out = []
+        for train, test in splits:
+            train, test = position[train], position[test]
+            train, test = train[train >= 0], test[test >= 0]
+            if len(test):
+                out.append((train, test))
+        return out
 
-        ``Y`` are the targets the plain estimator fits (raw for the
-        regression mean, which centring and scaling leave unchanged but for
-        the mean itself, see the module docstring).
-        """
+    def _check_times(self, grids, splits):
         times = grids.get("training_time", (None,))
         finite_times = any(t is not None for t in times)
         if finite_times and self.criterion == "evidence":
             raise ValueError("criterion='evidence' is defined for "
                              "training_time=None only; drop the finite "
                              "training_times or use criterion='cv'.")
-        if finite_times and splits is None:
+        if finite_times and self.cv is None:
             raise ValueError(
                 "Finite training_times have no closed-form leave-one-out; "
                 "set cv to a number of folds (e.g. cv=5).")
-        depths = sorted(grids["depth"])
+        return times, finite_times
+
+    def _score_table(self, data, grids, splits, only=None):
+        """Scores of candidates: {key: per-split (or per-sample) array}.
+
+        Every candidate of ``grids`` through one eigendecomposition per
+        kernel, or, given ``only`` (a list of keys), just those, through one
+        Cholesky factorisation each.
+        """
+        times, finite_times = self._check_times(grids, splits)
         table = {}
         for wv in grids["weight_variance"]:
             for bv in grids["bias_variance"]:
-                kernels = self._kernels(X, wv, bv, depths)
+                keys = None if only is None else [
+                    k for k in only if k[4] == wv and k[1] == bv]
+                if keys == []:
+                    continue
+                depths = sorted(grids["depth"] if keys is None
+                                else {k[2] for k in keys})
+                kernels = self._kernels(data.X, wv, bv, depths)
                 for d in depths:
                     K = kernels.pop(d)
-                    for (a, t), s in self._kernel_scores(
-                            K, Y, centre, grids["alpha"], times, splits,
-                            finite_times).items():
-                        table[(a, bv, d, t, wv)] = s
+                    if finite_times:
+                        scores = self._per_fold_scores(
+                            K, data, grids["alpha"], times, splits)
+                    elif keys is None:
+                        scores = self._spectral_scores(K, data,
+                                                       grids["alpha"], splits)
+                    else:
+                        scores = {(k[0], None): self._factored_scores(
+                            K, data, k[0], splits)
+                            for k in keys if k[2] == d}
+                    for (a, t), s in scores.items():
+                        key = (a, bv, d, t, wv)
+                        if keys is None or key in keys:
+                            table[key] = s
+                    del K
         return table
 
-    def _kernel_scores(self, K, Y, centre, alphas, times, splits,
-                       finite_times):
-        if finite_times:
-            return self._per_fold_scores(K, Y, centre, alphas, times, splits)
-        w, V = scipy.linalg.eigh(K, check_finite=False)
+    def _spectral_scores(self, K, data, alphas, splits):
+        """Every ``alpha`` from one eigendecomposition of ``D K D``."""
+        d = data.sqrt_weight
+        if d is not None:
+            K = K * d[:, None] * d[None, :]
+        # the divide-and-conquer driver is several times faster than the
+        # default one here, and every eigenvector is needed
+        w, V = scipy.linalg.eigh(K, check_finite=False, driver="evd",
+                                 overwrite_a=d is not None)
         w = np.clip(w, 0.0, None)
+        if d is not None:
+            V = d[:, None] * V       # H = D (D K D + a I)^-1 D = V' V'^T
         out = {}
         if self.criterion == "evidence":
-            Yn = self._evidence_targets
-            VtY = V.T @ Yn
-            n, q = Yn.shape
+            VtY = V.T @ data.evidence_targets
+            q = VtY.shape[1]
             for a in alphas:
-                lml = (-0.5 * np.sum(VtY ** 2 / (w + a)[:, None])
-                       - 0.5 * q * np.sum(np.log(w + a))
-                       - 0.5 * q * n * np.log(2 * np.pi))
-                out[(a, None)] = np.array([lml])
+                out[(a, None)] = self._evidence(
+                    np.sum(VtY ** 2 / (w + a)[:, None]),
+                    q * np.sum(np.log(w + a)), data)
             return out
+        Y = data.Y
         VtY = V.T @ Y
-        Vt1 = V.sum(axis=0) if centre else None
+        Vt1 = V.sum(axis=0)
         V2 = V ** 2 if splits is None else None
-        n = Y.shape[0]
         for a in alphas:
             inv = 1.0 / (w + a)
-            HY = V @ (inv[:, None] * VtY)
-            H1 = V @ (inv * Vt1) if centre else None
-            if splits is None:
-                if centre:
-                    mean = (Y.sum(axis=0) - Y) / (n - 1)
-                    HY = HY - mean * H1[:, None]
-                R = HY / (V2 @ inv)[:, None]
-                out[(a, None)] = self._loo_scores(Y, Y - R)
-            else:
-                scores = []
-                for train, test in splits:
-                    Z = HY[test]
-                    if centre:
-                        Z = Z - Y[train].mean(axis=0) * H1[test, None]
-                    Vv = V[test]
-                    Hvv = (Vv * inv) @ Vv.T
-                    R = scipy.linalg.solve(Hvv, Z, assume_a="pos",
-                                           check_finite=False)
-                    scores.append(self._fold_score(Y[test], Y[test] - R))
-                out[(a, None)] = np.array(scores)
+            out[(a, None)] = self._block_scores(
+                data, V @ (inv[:, None] * VtY), V @ (inv * Vt1),
+                V2 @ inv if splits is None else None,
+                lambda t, inv=inv: (V[t] * inv) @ V[t].T, splits)
         return out
 
-    def _per_fold_scores(self, K, Y, centre, alphas, times, splits):
+    def _factored_scores(self, K, data, a, splits):
+        """The scores of one ``alpha`` through a Cholesky factorisation and
+        the inverse (about two factorisations' work, several times less
+        than an eigendecomposition)."""
+        d = data.sqrt_weight
+        A = K * d[:, None] * d[None, :] if d is not None else K.copy()
+        A.flat[::A.shape[0] + 1] += a
+        L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1)
+        if info != 0:     # not positive definite in floating point
+            return self._spectral_scores(K, data, (a,), splits)[(a, None)]
+        log_det = 2.0 * np.sum(np.log(np.diag(L)))
+        H, info = scipy.linalg.lapack.dpotri(L, lower=1, overwrite_c=1)
+        H = np.tril(H)
+        H += np.tril(H, -1).T
+        if d is not None:
+            H *= d[:, None]
+            H *= d[None, :]
+        if self.criterion == "evidence":
+            Yn = data.evidence_targets
+            return self._evidence(np.sum(Yn * (H @ Yn)),
+                                  Yn.shape[1] * log_det, data)
+        return self._block_scores(
+            data, H @ data.Y, H.sum(axis=1),
+            np.diag(H).copy() if splits is None else None,
+            lambda t: H[np.ix_(t, t)], splits)
+
+    def _evidence(self, quad, log_det, data):
+        """Log marginal likelihood from ``y^T H y`` and ``log det(D K D +
+        a I)`` summed over targets, as the plain estimator reports it."""
+        n, q = data.evidence_targets.shape
+        if data.sqrt_weight is not None:     # det(K + a W^-1)
+            log_det = log_det - 2.0 * q * np.sum(np.log(data.sqrt_weight))
+        return np.array([-0.5 * quad - 0.5 * log_det
+                         - 0.5 * q * n * np.log(2 * np.pi)])
+
+    def _block_scores(self, data, HY, H1, h_diag, h_block, splits):
+        """Held-out residuals ``H_vv^-1 (H z)_v`` scored, from ``H y``,
+        ``H 1`` and the diagonal (leave-one-out) or blocks (k-fold) of
+        ``H``."""
+        Y, sw = data.Y, data.weight
+        n = Y.shape[0]
+        if splits is None:
+            if data.centre:
+                # weighted mean of the targets without sample i
+                w = np.ones(n) if sw is None else sw
+                total = w @ Y
+                mean = (total - w[:, None] * Y) / (w.sum() - w)[:, None]
+                HY = HY - mean * H1[:, None]
+            return self._loo_scores(Y, Y - HY / h_diag[:, None], sw)
+        scores = []
+        for train, test in splits:
+            Z = HY[test]
+            if data.centre:
+                mean = np.average(Y[train], axis=0,
+                                  weights=None if sw is None else sw[train])
+                Z = Z - mean * H1[test, None]
+            R = scipy.linalg.solve(h_block(test), Z, assume_a="pos",
+                                   check_finite=False)
+            scores.append(self._fold_score(
+                Y[test], Y[test] - R, None if sw is None else sw[test]))
+        return np.array(scores)
+
+    def _per_fold_scores(self, K, data, alphas, times, splits):
         """k-fold scores through one eigendecomposition per training fold
         (finite training times: the gradient-flow filter is no ridge, so
         the block formulas do not apply)."""
         eta = self.learning_rate
+        Y, sw, d = data.Y, data.weight, data.sqrt_weight
         scores = {(a, t): [] for a in alphas for t in times}
         for train, test in splits:
-            w, V = scipy.linalg.eigh(K[np.ix_(train, train)],
-                                     check_finite=False)
-            mean = Y[train].mean(axis=0) if centre else 0.0
-            VtZ = V.T @ (Y[train] - mean)
-            cross = K[np.ix_(test, train)] @ V
+            Kff = K[np.ix_(train, train)]
+            cross = K[np.ix_(test, train)]
+            if d is not None:
+                Kff *= d[train, None] * d[None, train]
+                cross = cross * d[None, train]
+            w, V = scipy.linalg.eigh(Kff, check_finite=False, driver="evd",
+                                     overwrite_a=True)
+            mean = (np.average(Y[train], axis=0,
+                               weights=None if sw is None else sw[train])
+                    if data.centre else 0.0)
+            Z = Y[train] - mean
+            if d is not None:
+                Z = d[train, None] * Z
+            VtZ = V.T @ Z
+            cross = cross @ V
             for a in alphas:
                 ww = np.clip(w + a, 0.0, None)
                 for t in times:
@@ -314,71 +519,193 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                             f = np.where(ww * rate > 1e-12,
                                          -np.expm1(-ww * rate) / ww, rate)
                     pred = mean + cross @ (f[:, None] * VtZ)
-                    scores[(a, t)].append(self._fold_score(Y[test], pred))
+                    scores[(a, t)].append(self._fold_score(
+                        Y[test], pred, None if sw is None else sw[test]))
         return {key: np.array(s) for key, s in scores.items()}
 
-    # ------------------------------------------------------------------ fit
-    def _select(self, X, Y, centre, y_for_split):
+    # ------------------------------------------------------------ selection
+    def _screen_rows(self, n, labels):
+        """Rows of the screening stage, or None to score every candidate
+        on all samples."""
+        size = self.screen_size
+        if size is None or n <= size:
+            return None
+        rng = check_random_state(self.random_state)
+        stratify = labels if self._is_classifier else None
+        if stratify is not None:
+            counts = np.bincount(labels)
+            # every class must train in every fold of the screen too
+            need = (self.cv if isinstance(self.cv, Integral) else 2) + 1
+            if counts.min() * size < need * n:
+                return None
+        rows = resample(np.arange(n), replace=False, n_samples=size,
+                        random_state=rng, stratify=stratify)
+        return np.sort(rows)
+
+    def _summarise(self, rows, splits, weight):
+        """(mean, std, tie-break, per-split scores) of each candidate."""
+        # classifiers score (accuracy, squared error of the one-hot
+        # outputs): the second breaks ties of the first, which are common
+        loo_weights = weight if splits is None else None
+        mean, std, tie = [], [], []
+        for r in rows:
+            w = (loo_weights if loo_weights is not None
+                 and len(r) == len(loo_weights) else None)
+            m = np.average(r, axis=0, weights=w)
+            first = r[:, 0] if r.ndim == 2 else r
+            mean.append(np.atleast_1d(m)[0])
+            tie.append(m[1] if r.ndim == 2 else 0.0)
+            centred = (first - mean[-1]) ** 2
+            std.append(np.sqrt(np.average(centred, weights=w)))
+        first = [r[:, 0] if r.ndim == 2 else r for r in rows]
+        return (np.array(mean, dtype=float), np.array(std, dtype=float),
+                np.array(tie, dtype=float), first)
+
+    def _select(self, X, Y, centre, y_for_split, keep, labels=None,
+                weight=None, evidence_targets=None):
+        """Score the grid on the kept samples (``keep`` of the rows of
+        ``y_for_split``, which the folds split) and set the chosen values."""
         grids = self._grids()
-        splits = self._splits(X, y_for_split)
-        self._check_splits(splits)
-        table = self._score_table(X, Y, centre, grids, splits)
         names = sorted(grids)
         candidates = [dict(zip(names, values))
                       for values in itertools.product(*(grids[k]
                                                         for k in names))]
-        rows = [table[(c["alpha"], c["bias_variance"], c["depth"],
-                       c.get("training_time"), c["weight_variance"])]
+        keys = [(c["alpha"], c["bias_variance"], c["depth"],
+                 c.get("training_time"), c["weight_variance"])
                 for c in candidates]
+        n = X.shape[0]
+        full = _Data(X, Y, centre, weight, evidence_targets)
         results = {f"param_{k}": np.ma.masked_array(
             [c[k] for c in candidates], dtype=object) for k in names}
         results["params"] = candidates
-        # classifiers score (accuracy, squared error of the one-hot
-        # outputs): the second breaks ties of the first, which are common
-        tie_break = np.array([np.mean(r[:, 1]) if r.ndim == 2 else 0.0
-                              for r in rows])
-        rows = [r[:, 0] if r.ndim == 2 else r for r in rows]
+        n_all = len(y_for_split)
+        kept = np.arange(n_all)[keep]
+        all_splits = self._splits(np.empty((n_all, 0)), y_for_split)
+        screen = self._screen_rows(n, labels)
+        start = time.perf_counter()
+        finalists = None
+        if screen is not None:
+            part = full.take(screen)
+            splits = self._restrict(all_splits, kept[screen], n_all)
+            self._check_splits(splits, None if labels is None
+                               else labels[screen], screened=True)
+            table = self._score_table(part, grids, splits)
+            mean, _, tie, _ = self._summarise([table[k] for k in keys],
+                                              splits, part.weight)
+            self._check_scores(mean, candidates, screened=True)
+            results["mean_screen_score"] = mean
+            results["rank_screen_score"] = _rank(mean)
+            finalists = self._finalists(keys, mean, tie, grids)
+            self._say(1, f"screened {len(keys)} candidates on {len(screen)} "
+                         f"of {n} samples in "
+                         f"{time.perf_counter() - start:.2f} s; rescoring "
+                         f"{len(finalists)} on all samples")
+        splits = self._restrict(all_splits, kept, n_all)
+        self._check_splits(splits, labels)
+        table = self._score_table(full, grids, splits, only=finalists)
+        rows = [table.get(k) for k in keys]
+        filled = [r for r in rows if r is not None]
+        mean, std, tie, first = self._summarise(filled, splits, weight)
+        at = [i for i, r in enumerate(rows) if r is not None]
+
+        def spread(values):
+            out = np.full(len(rows), np.nan)
+            out[at] = values
+            return out
         if splits is not None:
             for i in range(len(splits)):
-                results[f"split{i}_test_score"] = np.array([r[i]
-                                                            for r in rows])
-        mean = np.array([np.mean(r) for r in rows])
-        results["mean_test_score"] = mean
-        results["std_test_score"] = np.array([np.std(r) for r in rows])
-        if not np.all(np.isfinite(mean)):
-            raise FloatingPointError(
-                "Some candidates scored NaN or inf; check the data for "
-                "extreme values or narrow the grids.")
-        # ties share the better rank, as in GridSearchCV
-        rank = scipy.stats.rankdata(-mean, method="min").astype(np.int32)
+                results[f"split{i}_test_score"] = spread([f[i]
+                                                          for f in first])
+        results["mean_test_score"] = spread(mean)
+        results["std_test_score"] = spread(std)
+        tie = spread(tie)
+        mean = results["mean_test_score"]
+        if finalists is None:
+            self._check_scores(mean, candidates)
+        rank = _rank(mean)
         results["rank_test_score"] = rank
         self.cv_results_ = results
         best = np.flatnonzero(rank == 1)
-        self.best_index_ = int(best[np.argmax(tie_break[best])])
+        self.best_index_ = int(best[np.argmax(tie[best])])
         self.best_score_ = float(mean[self.best_index_])
         self.best_params_ = dict(candidates[self.best_index_])
-        if len(mean) > 1 and np.ptp(mean) == 0 and np.ptp(tie_break) == 0:
-            warnings.warn(
-                "Every candidate of the grid scored the same "
-                f"({self.best_score_:.6g}), so the data do not choose; the "
-                f"first one, {self.best_params_}, is kept. Check the targets "
-                "(constant?) and widen the grids.", UserWarning,
-                stacklevel=3)
         for name, value in self.best_params_.items():
             setattr(self, name + "_", value)
+        self._say(1, f"chose {self.best_params_} (score "
+                     f"{self.best_score_:.6g}) in "
+                     f"{time.perf_counter() - start:.2f} s")
 
-    def _check_splits(self, splits):
+    def _finalists(self, keys, mean, tie, grids):
+        """Keys rescored on all samples after the screen: the best
+        candidate of each of the best kernels, and the ridges beside the
+        best one."""
+        order = np.lexsort((-tie, -np.nan_to_num(mean, nan=-np.inf)))
+        chosen, kernels = [], []
+        for i in order:
+            kernel = keys[i][1:]
+            if kernel in kernels or not np.isfinite(mean[i]):
+                continue
+            kernels.append(kernel)
+            chosen.append(keys[i])
+            if len(kernels) == SCREEN_KERNELS:
+                break
+        alphas = list(grids["alpha"])
+        best = chosen[0]
+        at = alphas.index(best[0])
+        for j in (at - 1, at + 1):
+            if 0 <= j < len(alphas):
+                key = (alphas[j],) + best[1:]
+                if key not in chosen:
+                    chosen.append(key)
+        return chosen
+
+    def _check_scores(self, mean, candidates, screened=False):
+        bad = ~np.isfinite(mean)
+        where = "on the screening samples " if screened else ""
+        if np.all(bad):
+            raise FloatingPointError(
+                f"Every candidate scored NaN or inf {where}; check the data "
+                "for extreme values or narrow the grids.")
+        if np.any(bad):
+            warnings.warn(
+                f"{int(bad.sum())} of {len(mean)} candidates scored NaN or "
+                f"inf {where}(for example {candidates[np.argmax(bad)]}) and "
+                "rank last; check the data for extreme values or narrow the "
+                "grids.", SelectionWarning, stacklevel=4)
+        good = mean[~bad]
+        if len(good) > 1 and np.ptp(good) == 0:
+            warnings.warn(
+                f"Every candidate scored the same {where}({good[0]:.6g}), so "
+                "the data do not choose; the first one is kept. Check the "
+                "targets (constant?) and widen the grids.", SelectionWarning,
+                stacklevel=4)
+
+    def _check_splits(self, splits, labels, screened=False):
         pass
 
-    def _refit(self, X, y):
+    def _mapped(self, X):
+        """Validated prediction inputs after ``input_map`` (float32 kept,
+        as the plain estimators return float32 for it)."""
+        check_is_fitted(self)
+        X = validate_data(self, on_host(X), reset=False,
+                          dtype=[np.float64, np.float32])
+        return map_inputs(X, self.input_map)
+
+    def _say(self, level, message):
+        if self.verbose >= level:
+            print(f"[{type(self).__name__}] {message}", flush=True)
+
+    def _refit(self, X, y, sample_weight):
         params = self._network_params(self.depth_, self.weight_variance_,
                                       self.bias_variance_)
         params.update(alpha=self.alpha_, solver="cholesky",
-                      device=self.device, **self._extra_params())
+                      device=self.device, verbose=self.verbose,
+                      **self._extra_params())
         if self._kernel_name == "ntk":
             params.update(training_time=self.training_time_,
                           learning_rate=self.learning_rate)
-        self.best_estimator_ = self._plain(**params).fit(X, y)
+        self.best_estimator_ = self._plain(**params).fit(
+            X, y, sample_weight=sample_weight)
         fitted = getattr(self.best_estimator_, "regressor_",
                          self.best_estimator_)
         self.kernel_ = fitted.kernel_
@@ -395,33 +722,39 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
     def _extra_params(self):
         return {"normalize_y": self.normalize_y}
 
-    def _loo_scores(self, Y, pred):
-        scoring = self._scoring()
-        if scoring == "r2":
-            ss_res = np.sum((Y - pred) ** 2, axis=0)
-            ss_tot = np.sum((Y - Y.mean(axis=0)) ** 2, axis=0)
+    def _loo_scores(self, Y, pred, weight=None):
+        if self._scoring() == "r2":
+            w = np.ones(len(Y)) if weight is None else weight
+            ss_res = w @ (Y - pred) ** 2
+            ss_tot = w @ (Y - np.average(Y, axis=0, weights=w)) ** 2
             with np.errstate(divide="ignore", invalid="ignore"):
                 r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, 0.0)
             return np.array([np.mean(r2)])
         return -np.mean((Y - pred) ** 2, axis=1)
 
-    def _fold_score(self, Y, pred):
+    def _fold_score(self, Y, pred, weight=None):
         if self._scoring() == "r2":
             from sklearn.metrics import r2_score
-            return r2_score(Y, pred)
-        return -np.mean((Y - pred) ** 2)
+            return r2_score(Y, pred, sample_weight=weight)
+        return -np.average(np.mean((Y - pred) ** 2, axis=1), weights=weight)
 
     def _scoring(self):
         return ("neg_mean_squared_error" if self.scoring is None
                 else self.scoring)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Score every candidate in closed form, then refit the best.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared loss, as in the plain estimator (noise
+            variance ``alpha / w`` per sample; zero weights drop samples).
+            Each held-out sample is predicted by the weighted model fitted
+            without it, and the scores are weighted by the held-out
+            samples' weights.
 
         Returns
         -------
@@ -431,25 +764,29 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=3, dtype=np.float64)
         Y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        if np.all(np.ptp(Y, axis=0) == 0):
+        X = map_inputs(X, self.input_map)
+        weight, keep = _kept_weights(sample_weight, X.shape[0])
+        Xk, Yk = X[keep], Y[keep]
+        if np.all(np.ptp(Yk, axis=0) == 0):
             warnings.warn("The targets are constant; every candidate "
                           "predicts them alike, so the selection is "
-                          "arbitrary.", UserWarning, stacklevel=2)
+                          "arbitrary.", SelectionWarning, stacklevel=2)
         centre = bool(self.normalize_y)
+        evidence_targets = Yk
         if centre:
-            scale = Y.std(axis=0)
+            mean = np.average(Yk, axis=0, weights=weight)
+            scale = np.sqrt(np.average((Yk - mean) ** 2, axis=0,
+                                       weights=weight))
             scale[scale == 0] = 1.0
-            self._evidence_targets = (Y - Y.mean(axis=0)) / scale
-        else:
-            self._evidence_targets = Y
-        self._select(X, Y, centre, Y[:, 0])
-        del self._evidence_targets
-        return self._refit(X, y)
+            evidence_targets = (Yk - mean) / scale
+        self._select(Xk, Yk, centre, Y[:, 0], keep, weight=weight,
+                     evidence_targets=evidence_targets)
+        return self._refit(X, y, sample_weight)
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictions of ``best_estimator_`` (see its ``predict``)."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X, return_std=return_std,
+        return self.best_estimator_.predict(self._mapped(X),
+                                            return_std=return_std,
                                             return_cov=return_cov)
 
     def __sklearn_tags__(self):
@@ -498,7 +835,10 @@ class NNGPRegressorCV(_RegressorCV):
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), activation="relu",
                  architecture="fully_connected", cv=None, scoring=None,
-                 criterion="cv", normalize_y=True, device="auto"):
+                 criterion="cv", normalize_y=True, input_map=INPUT_MAP,
+                 screen_size=SCREEN_SIZE,
+                 random_state=0,
+                 device="auto", verbose=0):
         self.depths = depths
         self.alphas = alphas
         self.weight_variances = weight_variances
@@ -509,7 +849,11 @@ class NNGPRegressorCV(_RegressorCV):
         self.scoring = scoring
         self.criterion = criterion
         self.normalize_y = normalize_y
+        self.input_map = input_map
+        self.screen_size = screen_size
+        self.random_state = random_state
         self.device = device
+        self.verbose = verbose
 
     def log_marginal_likelihood(self):
         """Log evidence of the refitted model (see :class:`NNGPRegressor`)."""
@@ -568,7 +912,9 @@ class NTKRegressorCV(_RegressorCV):
                  learning_rate=1.0, activation="relu",
                  architecture="fully_connected", parametrization="ntk",
                  cv=None, scoring=None, criterion="cv", normalize_y=True,
-                 device="auto"):
+                 input_map=INPUT_MAP, screen_size=SCREEN_SIZE,
+                 random_state=0,
+                 device="auto", verbose=0):
         self.depths = depths
         self.alphas = alphas
         self.weight_variances = weight_variances
@@ -582,7 +928,11 @@ class NTKRegressorCV(_RegressorCV):
         self.scoring = scoring
         self.criterion = criterion
         self.normalize_y = normalize_y
+        self.input_map = input_map
+        self.screen_size = screen_size
+        self.random_state = random_state
         self.device = device
+        self.verbose = verbose
 
 
 # ----------------------------------------------------------------- classifiers
@@ -592,19 +942,19 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
     def _extra_params(self):
         return {"temperature": self.temperature}
 
-    def _loo_scores(self, Y, pred):
+    def _loo_scores(self, Y, pred, weight=None):
         right = np.argmax(pred, axis=1) == np.argmax(Y, axis=1)
         return np.stack([right, -np.sum((Y - pred) ** 2, axis=1)], axis=1)
 
-    def _fold_score(self, Y, pred):
+    def _fold_score(self, Y, pred, weight=None):
         right = np.argmax(pred, axis=1) == np.argmax(Y, axis=1)
-        return np.array([np.mean(right),
-                         -np.mean(np.sum((Y - pred) ** 2, axis=1))])
+        return np.array([np.average(right, weights=weight),
+                         -np.average(np.sum((Y - pred) ** 2, axis=1),
+                                     weights=weight)])
 
-    def _check_splits(self, splits):
-        codes = self._codes
+    def _check_splits(self, splits, codes, screened=False):
         if splits is None:
-            if self.criterion == "evidence":
+            if self.criterion == "evidence" or screened:
                 return
             counts = np.bincount(codes, minlength=len(self.classes_))
             if counts.min() < 2:
@@ -614,25 +964,31 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                     "is scored with the class still among the outputs (its "
                     "one-hot column), which a classifier refitted without "
                     "the sample would not have. Give such classes more "
-                    "samples or use criterion='evidence'.", UserWarning,
+                    "samples or use criterion='evidence'.", SelectionWarning,
                     stacklevel=4)
             return
         for i, (train, _) in enumerate(splits):
             present = np.unique(codes[train])
             if len(present) < len(self.classes_):
                 missing = np.setdiff1d(np.arange(len(self.classes_)), present)
+                where = " on the screening samples" if screened else ""
                 raise ValueError(
-                    f"Training fold {i} of cv has no sample of class "
-                    f"{self.classes_[missing[0]].tolist()!r}; use fewer folds or a "
-                    "stratified splitter.")
+                    f"Training fold {i} of cv{where} has no sample of class "
+                    f"{self.classes_[missing[0]].tolist()!r}; use fewer "
+                    "folds or a stratified splitter"
+                    + (", or a larger screen_size." if screened else "."))
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Score every candidate in closed form, then refit the best.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the squared loss on the one-hot targets, as in the
+            plain classifier; zero weights drop samples. Accuracies are
+            weighted by the held-out samples' weights.
 
         Returns
         -------
@@ -642,29 +998,26 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)
         check_classification_targets(y)
-        self._codes = encode_classes(self, y)
-        Y = one_hot_targets(self._codes, len(self.classes_))
-        self._evidence_targets = Y
-        try:
-            self._select(X, Y, False, y)
-        finally:
-            del self._evidence_targets, self._codes
-        return self._refit(X, y)
+        codes = encode_classes(self, y)
+        X = map_inputs(X, self.input_map)
+        weight, keep = _kept_weights(sample_weight, X.shape[0])
+        codes = codes[keep]
+        Y = one_hot_targets(codes, len(self.classes_))
+        self._select(X[keep], Y, False, y, keep, labels=codes,
+                     weight=weight, evidence_targets=Y)
+        return self._refit(X, y, sample_weight)
 
     def decision_function(self, X):
         """Decision function of ``best_estimator_``."""
-        check_is_fitted(self)
-        return self.best_estimator_.decision_function(X)
+        return self.best_estimator_.decision_function(self._mapped(X))
 
     def predict(self, X):
         """Classes predicted by ``best_estimator_``."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict(X)
+        return self.best_estimator_.predict(self._mapped(X))
 
     def predict_proba(self, X):
         """Class probabilities of ``best_estimator_``."""
-        check_is_fitted(self)
-        return self.best_estimator_.predict_proba(X)
+        return self.best_estimator_.predict_proba(self._mapped(X))
 
 
 class NNGPClassifierCV(_ClassifierCV):
@@ -704,7 +1057,10 @@ class NNGPClassifierCV(_ClassifierCV):
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), activation="relu",
                  architecture="fully_connected", cv=None, scoring=None,
-                 criterion="cv", temperature=0.1, device="auto"):
+                 criterion="cv", temperature=0.1, input_map=None,
+                 screen_size=SCREEN_SIZE,
+                 random_state=0,
+                 device="auto", verbose=0):
         self.depths = depths
         self.alphas = alphas
         self.weight_variances = weight_variances
@@ -715,7 +1071,11 @@ class NNGPClassifierCV(_ClassifierCV):
         self.scoring = scoring
         self.criterion = criterion
         self.temperature = temperature
+        self.input_map = input_map
+        self.screen_size = screen_size
+        self.random_state = random_state
         self.device = device
+        self.verbose = verbose
 
 
 class NTKClassifierCV(_ClassifierCV):
@@ -759,7 +1119,9 @@ class NTKClassifierCV(_ClassifierCV):
                  learning_rate=1.0, activation="relu",
                  architecture="fully_connected", parametrization="ntk",
                  cv=None, scoring=None, criterion="cv", temperature=0.1,
-                 device="auto"):
+                 input_map=None, screen_size=SCREEN_SIZE,
+                 random_state=0,
+                 device="auto", verbose=0):
         self.depths = depths
         self.alphas = alphas
         self.weight_variances = weight_variances
@@ -773,4 +1135,8 @@ class NTKClassifierCV(_ClassifierCV):
         self.scoring = scoring
         self.criterion = criterion
         self.temperature = temperature
+        self.input_map = input_map
+        self.screen_size = screen_size
+        self.random_state = random_state
         self.device = device
+        self.verbose = verbose

@@ -312,3 +312,7 @@ def test_conv_family_sums_the_paths_and_their_differences(rng):
                     bias_variance=model.best_params_["bias_variance"])
     expected = conv(X) + conv(np.diff(X, axis=1))
     np.testing.assert_allclose(model.kernel_(X), expected, atol=1e-12)
+    import pickle
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.decision_function(X[:4]),
+                               model.decision_function(X[:4]), atol=1e-12)

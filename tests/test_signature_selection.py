@@ -8,7 +8,8 @@ from sklearn.model_selection import GridSearchCV, KFold, LeaveOneOut, Stratified
 import skinfinite
 from skinfinite.models import SignatureKernelClassifier, SignatureKernelRegressor
 from skinfinite.models._path_selection import (
-    ClassifierScores, SelectionWarning, SeriesRBFKernel, _scan, shorten)
+    FAMILIES, FAMILY_PRIOR, ClassifierScores, DifferencedKernel, PathSearch,
+    SelectionWarning, SeriesRBFKernel, _scan, difference, shorten)
 from skinfinite._core.sequences import check_sequences
 
 #: every option of the signature kernel fixed (no selection of its own)
@@ -119,7 +120,7 @@ def test_chosen_scales_are_interior(rng):
 def test_default_selection_and_refit(rng):
     X, y = _two_classes(rng, n=30, length=40)
     model = SignatureKernelClassifier(time_budget=None).fit(X, y)
-    assert model.best_params_["kernel"] in ("rbf", "signature", "signature+rbf")
+    assert model.best_params_["kernel"] in FAMILIES
     assert set(model.cv_results_["stage"]) >= {"rbf", "signature", "options",
                                                "resolution", "sum"}
     assert model.score(X, y) >= 0.9
@@ -239,3 +240,79 @@ def test_series_rbf_kernel(rng):
     assert SeriesRBFKernel(1.0, length=7)(ragged).shape == (2, 2)
     with pytest.raises(ValueError, match="equal length"):
         SeriesRBFKernel(1.0)(ragged)
+
+
+def _search_with(scores, errors):
+    """A search that has scored one best setting per family."""
+    search = PathSearch.__new__(PathSearch)
+    search.verbose = 0
+    search.family_best = {f: (s, f, None, {"kernel": f}, 1.0)
+                          for f, s in scores.items()}
+    search.family_error = dict(errors)
+    return search
+
+
+def test_prefer_the_prior_family_within_one_standard_error():
+    # the signature family leads by less than its standard error: the
+    # convolutional family, first in the prior, is chosen
+    search = _search_with({"signature": 0.92, "rbf": 0.90, "conv": 0.88},
+                          {"signature": 0.05, "rbf": 0.02, "conv": 0.03})
+    search._prefer()
+    assert search.best[3]["kernel"] == "conv"
+    # ... unless the lead exceeds it; then the next family of the prior
+    # within reach, then the best
+    search = _search_with({"signature": 0.92, "rbf": 0.90, "conv": 0.80},
+                          {"signature": 0.05, "rbf": 0.02, "conv": 0.03})
+    search._prefer()
+    assert search.best[3]["kernel"] == "rbf"
+    search = _search_with({"signature": 0.92, "rbf": 0.80, "conv": 0.80},
+                          {"signature": 0.01, "rbf": 0.02, "conv": 0.03})
+    search._prefer()
+    assert search.best[3]["kernel"] == "signature"
+    assert set(FAMILY_PRIOR) >= set(FAMILIES)
+
+
+def test_selection_applies_the_one_standard_error_rule(rng):
+    X, y = _two_classes(rng, n=30, length=16, noise=0.8)
+    model = SignatureKernelClassifier(kernel=["rbf", "conv"], C=1.0).fit(X, y)
+    res = model.cv_results_
+    best = {}
+    for p, m, s in zip(res["params"], res["mean_test_score"], res["std_test_score"]):
+        if m > best.get(p["kernel"], (-1, 0))[0]:
+            best[p["kernel"]] = (m, s)
+    top = max(best, key=lambda f: best[f][0])
+    # fold standard deviation (ddof=0) to the standard error of 5 folds
+    error = best[top][1] * np.sqrt(5 / 4) / np.sqrt(5)
+    expected = "conv" if best["conv"][0] >= best[top][0] - error - 1e-12 else top
+    assert model.best_params_["kernel"] == expected
+    assert model.best_score_ == pytest.approx(best[expected][0])
+
+
+def test_differenced_kernel(rng):
+    X = rng.normal(size=(5, 12, 2))
+    kernel = SeriesRBFKernel(length_scale=3.0)
+    np.testing.assert_allclose(DifferencedKernel(kernel)(X),
+                               kernel(np.diff(X, axis=1)), atol=1e-14)
+    np.testing.assert_allclose(DifferencedKernel(kernel)(X[:2], X[2:]),
+                               kernel(np.diff(X[:2], axis=1), np.diff(X[2:], axis=1)),
+                               atol=1e-14)
+    # paths of other lengths: the differences of each path's own points
+    seqs = difference(check_sequences([X[0], X[1, :7]]))
+    np.testing.assert_array_equal(seqs.lengths, [11, 6])
+    np.testing.assert_allclose(seqs.path(1), np.diff(X[1, :7], axis=0))
+
+
+def test_conv_family_sums_the_paths_and_their_differences(rng):
+    from skinfinite.kernels import ConvNNGP
+    X, y = _two_classes(rng, n=16, length=20)
+    model = SignatureKernelClassifier(kernel="conv", C=1.0, path_scale=1.0,
+                                      standardize=False).fit(X, y)
+    assert model.best_params_["differences"] is True
+    conv = ConvNNGP(readout="ppv", padding="same",
+                    bias_variance=model.best_params_["bias_variance"])
+    expected = conv(X) + conv(np.diff(X, axis=1))
+    np.testing.assert_allclose(model.kernel_(X), expected, atol=1e-12)
+    import pickle
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.decision_function(X[:4]),
+                               model.decision_function(X[:4]), atol=1e-12)

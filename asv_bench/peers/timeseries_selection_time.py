@@ -7,6 +7,7 @@ points.  For each size the script fits ``SignatureKernelClassifier()`` with
 its defaults (``time_budget=60``) and prints, as one JSON line:
 
 * ``fit_s``: the whole fit (selection and refit);
+* ``predict_s``: predicting ``n`` new series of the same length;
 * ``gram_s``: the floor, one Gram matrix of the chosen kernel setting (as
   timed during the search; a fit cannot cost less);
 * ``full_signature_gram_s``: one signature-kernel Gram on the full-length
@@ -52,6 +53,10 @@ def measure(n, length, time_budget=60.0):
         start = time.perf_counter()
         model.fit(X, y)
         fit = time.perf_counter() - start
+    X_new, _ = make_series(n, length, seed=1)
+    start = time.perf_counter()
+    model.predict(X_new)
+    predict = time.perf_counter() - start
     res = model.cv_results_
     best = [i for i, p in enumerate(res["params"])
             if {k: v for k, v in p.items() if k not in ("C",)}
@@ -66,6 +71,7 @@ def measure(n, length, time_budget=60.0):
         cells = (used - 1) ** 2 * 4.0 ** p["dyadic_order"] * (1 + 3 * p["lead_lag"])
         full = res["gram_time"][i] * (length - 1) ** 2 / cells
     return {"n": n, "length": length, "fit_s": round(fit, 1),
+            "predict_s": round(predict, 1),
             "gram_s": round(float(res["gram_time"][best[0]]), 2) if best else None,
             "full_signature_gram_s": None if full is None else round(full),
             "kernel": model.best_params_["kernel"],

@@ -25,12 +25,23 @@ from .._core.path_transforms import transform
 
 #: Kernel families on paths the estimators choose among.
 FAMILIES = ("rbf", "conv", "signature", "signature+rbf")
+#: The families in the order the selection prefers them when their scores
+#: are within one standard error (see ``PathSearch._prefer``): the limit of
+#: random convolutions first, which classified held-out series best in the
+#: published comparisons (ROCKET, MiniRocket) and, on the training splits of
+#: the public UCR/UEA sets, most often within the noise of the best family;
+#: then the fewest parameters.
+FAMILY_PRIOR = ("conv", "rbf", "signature", "signature+rbf", "given")
 #: Families whose Gram matrices cost enough to share the time budget.
 _COSTLY = ("conv", "signature", "given")
 #: Longest path (points) of the first, coarse stage of the signature search.
 COARSE_LENGTH = 32
 #: Longest path of the first stage of the convolutional kernel's search.
 CONV_COARSE_LENGTH = 64
+#: The convolutional family sums the kernel on the paths and on their first
+#: differences (chosen by cross-validation on the training splits of the
+#: public UCR/UEA sets; see docs/guide/timeseries.rst).
+CONV_DIFFERENCES = True
 #: Step of the convolutional kernel's bias-variance lattice.
 _BIAS_STEP = 4.0
 #: Nominal cells per second of the cost model that spends ``time_budget``
@@ -108,6 +119,52 @@ class ShortenedKernel(Kernel):
 
     def __repr__(self):
         return f"ShortenedKernel({self.kernel!r}, n_points={self.n_points})"
+
+
+def difference(seqs):
+    """First differences of every path (one point fewer; a one-point path
+    keeps one zero increment)."""
+    values = np.diff(seqs.values, axis=1)
+    if values.shape[1] == 0:
+        values = np.zeros_like(seqs.values)
+    lengths = np.maximum(seqs.lengths - 1, 1)
+    for i in np.flatnonzero(lengths < values.shape[1]):
+        values[i, lengths[i]:] = values[i, lengths[i] - 1]
+    return Sequences(values, lengths.astype(np.int64))
+
+
+class DifferencedKernel(Kernel):
+    """A kernel on paths applied to their first differences.
+
+    Summed with the same kernel on the paths themselves, it gives a
+    convolutional kernel both the levels and the slopes of a series, as
+    MiniRocket and MultiRocket feed both to their random convolutions.
+    """
+
+    def __init__(self, kernel, n_channels=None):
+        self.kernel = kernel
+        self.n_channels = n_channels
+
+    def _diff(self, X):
+        return difference(check_sequences(X, self.n_channels))
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        if eval_gradient:
+            raise ValueError("DifferencedKernel has no hyperparameter gradient.")
+        return self.kernel(self._diff(X), None if Y is None else self._diff(Y))
+
+    def diag(self, X):
+        return self.kernel.diag(self._diff(X))
+
+    def is_stationary(self):
+        return False
+
+    @property
+    def requires_vector_input(self):
+        return False
+
+    def __repr__(self):
+        return f"DifferencedKernel({self.kernel!r})"
 
 
 def _common_length(seqs, length):
@@ -372,6 +429,7 @@ class PathSearch:
         self.rows = []
         self.best = None       # (score, key, gram, setting)
         self.family_best = {}
+        self.family_error = {}   # standard error of each family's best score
         self.skipped = []
         self.verbose = int(getattr(estimator, "verbose", 0) or 0)
 
@@ -411,6 +469,7 @@ class PathSearch:
         family = setting["kernel"]
         if family not in self.family_best or score > self.family_best[family][0] + _TIE:
             self.family_best[family] = record
+            self.family_error[family] = _standard_error(dict(rows)[chosen])
         if self.best is None or score > self.best[0] + _TIE:
             self.best = record
         return score
@@ -441,6 +500,8 @@ class PathSearch:
             # "same" padding: paths of any length, shorter than a filter too
             conv = ConvNNGP(readout="ppv", padding="same",
                             bias_variance=setting["bias_variance"])
+            if setting.get("differences", False):
+                conv = Sum(conv, DifferencedKernel(clone(conv)))
             if setting["max_length"] is None:
                 return conv
             return ShortenedKernel(conv, setting["max_length"])
@@ -466,7 +527,8 @@ class PathSearch:
         length = min(self.paths.max_length, setting["max_length"] or np.inf)
         n = self.paths.n_paths
         if setting["kernel"] == "conv":
-            return (0.5 * n * n + n) * length ** 2 * max(np.log2(length), 1.0)
+            parts = 2.0 if setting.get("differences", False) else 1.0
+            return parts * (0.5 * n * n + n) * length ** 2 * max(np.log2(length), 1.0)
         if setting["lead_lag"]:
             length = 2 * length - 1
         length += bool(setting["basepoint"])
@@ -497,8 +559,28 @@ class PathSearch:
             getattr(self, "_" + family.replace("+", "_"))()
         if self.best is None:
             raise ValueError("The model selection evaluated no setting.")
+        self._prefer()
         self._report()
         return self
+
+    def _prefer(self):
+        """One-standard-error rule between families: the first family of
+        :data:`FAMILY_PRIOR` whose best score is within one standard error of
+        the best score of all.  The best of many settings is an optimistic
+        estimate on few training paths; a family that is as good within the
+        noise of the folds and is the stronger one a priori is the safer
+        choice."""
+        top = max(self.family_best, key=lambda f: self.family_best[f][0])
+        floor = self.family_best[top][0] - self.family_error[top]
+        for family in FAMILY_PRIOR:
+            if family in self.family_best and \
+                    self.family_best[family][0] >= floor - _TIE:
+                if family != top:
+                    self.say(f"prefer {family} (score {self.family_best[family][0]:.4f}) "
+                             f"within one standard error of {top}'s "
+                             f"{self.family_best[top][0]:.4f}")
+                self.best = self.family_best[family]
+                return
 
     def _given(self):
         for ps in self._path_scales_fixed(1.0):
@@ -540,7 +622,8 @@ class PathSearch:
         on shortened paths, then longer paths while the budget allows."""
         full = self.paths.max_length
         coarse = min(full, CONV_COARSE_LENGTH)
-        base = {"kernel": "conv", "max_length": None if coarse >= full else coarse}
+        base = {"kernel": "conv", "max_length": None if coarse >= full else coarse,
+                "differences": CONV_DIFFERENCES}
         first = [True]
 
         def make(i, setting=base):
@@ -800,6 +883,8 @@ class PathSearch:
                               "std": folds.std(), "stage": "sum", "gram_time": 0.0,
                               "score": score})
         self.say(f"sum         score {score:.4f} ({self.scorer.name}={chosen:g})")
+        self.family_best["signature+rbf"] = (score, key, K, setting, chosen)
+        self.family_error["signature+rbf"] = _standard_error(dict(rows)[chosen])
         if score > self.best[0] + _TIE:
             self.best = (score, key, K, setting, chosen)
 
@@ -842,6 +927,14 @@ class PathSearch:
         params[self.scorer.name] = value
         return params, score, self.kernel(setting), setting.get("path_scale", 1.0), \
             K, value
+
+
+def _standard_error(folds):
+    """Standard error of the mean of the fold scores (0 for one fold)."""
+    folds = np.asarray(folds, dtype=np.float64)
+    if folds.size < 2:
+        return 0.0
+    return float(folds.std(ddof=1) / np.sqrt(folds.size))
 
 
 def _public(setting):

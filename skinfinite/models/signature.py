@@ -73,9 +73,12 @@ or Kernel, default="auto"
         (its width chosen from the median distance between series), "conv"
         the one-layer :class:`~skinfinite.kernels.ConvNNGP` with the
         proportion-of-positive-values readout (the infinite-width limit of
-        ROCKET features; its bias variance chosen on a lattice),
+        ROCKET features) on the series plus the same kernel on their first
+        differences (its bias variance chosen on a lattice),
         "signature+rbf" the sum of the best signature and RBF kernels; "auto"
-        is all four.
+        is all four.  Between families the fit keeps the first of "conv",
+        "rbf", "signature", "signature+rbf" whose score is within one
+        standard error of the best score.
         ``None`` is "signature" alone.  A configured kernel (such as a
         :class:`~skinfinite.kernels.NeuralSignatureKernel`) is used instead
         of the options below (which must then keep their defaults); it is

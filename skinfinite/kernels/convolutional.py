@@ -27,7 +27,7 @@ from ..recursions.convolutional import ConvSpec
 from ._base import NetworkKernel, VarianceHyperparameters
 from .registry import register_architecture
 
-PADDINGS = ("valid", "same")
+PADDINGS = tuple(rec.PADDINGS)
 
 
 @dataclass
@@ -53,6 +53,25 @@ def _check_filter(filter_size, two_d):
         return tuple(check_positive_int(f, "filter_size") for f in filter_size)
     f = check_positive_int(filter_size, "filter_size")
     return (f, f) if two_d else (1, f)
+
+
+def _check_strides(strides, two_d):
+    if two_d and isinstance(strides, (tuple, list)):
+        if len(strides) != 2:
+            raise ValueError("strides for images is an int or a pair "
+                             f"(rows, columns), got {strides!r}.")
+        return tuple(check_positive_int(s, "strides") for s in strides)
+    s = check_positive_int(strides, "strides")
+    return (s, s) if two_d else (1, s)
+
+
+def _output_sizes(size, f, d, s, padding, depth):
+    """Sizes of one axis after each of ``depth`` layers."""
+    out = []
+    for _ in range(depth):
+        size = rec.axis_geometry(size, f, d, s, padding)[0]
+        out.append(size)
+    return out
 
 
 def _check_dilation(dilation):
@@ -104,7 +123,7 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
                  readout="average", padding="valid", image_shape=None,
                  n_channels=None, weight_variance_bounds=(1e-2, 1e2),
                  bias_variance_bounds=(1e-5, 1e2), dtype="float64",
-                 layout="auto"):
+                 layout="auto", strides=1):
         self.filter_size = filter_size
         self.dilation = dilation
         self.depth = depth
@@ -119,6 +138,7 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
         self.layout = layout
+        self.strides = strides
 
     @property
     def requires_vector_input(self):
@@ -170,7 +190,9 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         depth = check_positive_int(self.depth, "depth")
         check_choice(self.readout, "readout", tuple(rec.READOUTS))
         check_choice(self.padding, "padding", PADDINGS)
-        same = self.padding == "same"
+        padding = rec.PADDINGS[self.padding]
+        same = padding != rec.VALID
+        sh, sw = _check_strides(self.strides, two_d)
         dilation = _check_dilation(self.dilation)
         grids = [x] if y is None else [x, y]
         per_input = []
@@ -189,9 +211,10 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
                 if same:
                     fits = np.ones(g.n, dtype=bool)
                 else:
-                    reach = depth * d
-                    fits = ((g.widths - reach * (fw - 1) >= 1)
-                            & (h - reach * (fh - 1) >= 1))
+                    fits = np.array([
+                        min(_output_sizes(int(w), fw, d, sw, padding, depth)
+                            + _output_sizes(h, fh, d, sh, padding, depth)) >= 1
+                        for w in g.widths])
                 valid[:, di] = own & fits
             counts = valid.sum(axis=1)
             if np.any(counts == 0):
@@ -209,7 +232,8 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
             bias_variance=check_variance(self.bias_variance, "bias_variance",
                                          allow_zero=True),
             fh=fh, fw=fw, same=same, readout=rec.READOUTS[self.readout],
-            dilations=tuple(dils))
+            dilations=tuple(dils), strides=(sh, sw),
+            circular=padding == rec.CIRCULAR)
 
     def _inputs(self, X, Y):
         x = self._grids(X)
@@ -311,7 +335,8 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
             f", {name}={getattr(self, name)!r}"
             for name, default in (("filter_size", 9), ("dilation", "exponential"),
                                   ("readout", "average"), ("padding", "valid"),
-                                  ("image_shape", None), ("n_channels", None))
+                                  ("strides", 1), ("image_shape", None),
+                                  ("n_channels", None))
             if getattr(self, name) != default)
         return (f"{type(self).__name__}(depth={self.depth}, "
                 f"activation={self.activation!r}, "
@@ -454,8 +479,12 @@ class ConvNNGP(_ConvolutionalKernel):
         Global average pooling of the last activations, flattening (equal
         positions only), or the proportion of positive values of the last
         pre-activations (a step activation; its NTK equals its NNGP).
-    padding : {"valid", "same"}, default="valid"
-        "same" pads with zeros so that every layer keeps the input's size.
+    padding : {"valid", "same", "circular"}, default="valid"
+        "same" pads with zeros so that every layer keeps the input's size
+        (divided by the stride, rounded up), with XLA's "SAME" pads (the
+        smaller one first); "circular" pads as "same" with the input's own
+        values wrapped around (a periodic input), as neural-tangents'
+        ``CIRCULAR``.
     image_shape : tuple, default=None
         ``(rows, columns)`` or ``(rows, columns, channels)``: rows of X are
         flattened images (channels last).  None: X holds sequences.
@@ -469,6 +498,9 @@ class ConvNNGP(_ConvolutionalKernel):
         then channels) or "nct" (channels, then time: aeon, sktime); "auto"
         decides from the shapes and raises where both readings fit
         (:ref:`guide_input_layouts`).
+    strides : int or pair of ints, default=1
+        Step of the filters along time (sequences) or along (rows, columns)
+        (images; an int means the same step along both), at every layer.
 
     Examples
     --------
@@ -493,7 +525,7 @@ class ConvNTK(_ConvolutionalKernel):
 
     Parameters
     ----------
-    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, n_channels, weight_variance_bounds, bias_variance_bounds, dtype
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, n_channels, weight_variance_bounds, bias_variance_bounds, dtype, layout, strides
         As in :class:`ConvNNGP`.
 
     Examples

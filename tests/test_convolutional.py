@@ -221,3 +221,110 @@ def test_running_window_sums_match_direct_sums(rng):
         assert np.allclose(seq(X), col(images), rtol=1e-12)
         assert np.allclose(seq(X, eval_gradient=True)[1],
                            col(images, eval_gradient=True)[1], rtol=1e-10)
+
+
+# ------------------------------------------------------ strides and padding
+@pytest.mark.parametrize("kw", [
+    dict(depth=2, filter_size=3, dilation=[1, 2], strides=2),
+    dict(depth=2, filter_size=4, dilation=[1, 3], padding="circular"),
+    dict(depth=2, filter_size=3, dilation=2, padding="same", strides=3),
+], ids=str)
+def test_strides_and_circular_padding_match_wide_random_networks(kw, rng):
+    X = rng.normal(size=(3, 17, 2))
+    K_mc, T_mc = _monte_carlo(kw, X, 256, 6)
+    K, T = ConvNNGP(**kw)(X), ConvNTK(**kw)(X)
+    assert np.abs(K_mc - K).max() < 0.06 * np.abs(K).max()
+    assert np.abs(T_mc - T).max() < 0.06 * np.abs(T).max()
+
+
+def test_strided_circular_images_match_wide_random_networks(rng):
+    X = rng.normal(size=(3, 7 * 6 * 2))
+    kw = dict(image_shape=(7, 6), filter_size=(3, 2), dilation=1, depth=2,
+              padding="circular", strides=(2, 1), readout="flatten")
+    K_mc, T_mc = _monte_carlo(kw, X, 256, 6)
+    K, T = ConvNNGP(**kw)(X), ConvNTK(**kw)(X)
+    assert np.abs(K_mc - K).max() < 0.06 * np.abs(K).max()
+    assert np.abs(T_mc - T).max() < 0.06 * np.abs(T).max()
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_circular_padding_is_invariant_to_cyclic_shifts(two_d, rng):
+    # wrapped positions make the pooled kernel a function of the orbit of
+    # cyclic shifts; zero padding ("same") breaks it
+    if two_d:
+        X = rng.normal(size=(3, 5, 6, 2))
+        shifted = np.roll(X, (2, -1), axis=(1, 2))
+        kw = dict(image_shape=(5, 6), filter_size=3, dilation=[1, 2])
+        X, shifted = X.reshape(3, -1), shifted.reshape(3, -1)
+    else:
+        X = rng.normal(size=(3, 11, 2))
+        shifted = np.roll(X, 4, axis=1)
+        kw = dict(filter_size=4, dilation=[1, 2])
+    for cls in (ConvNNGP, ConvNTK):
+        k = cls(depth=2, padding="circular", **kw)
+        assert np.allclose(k(shifted, X), k(X), rtol=1e-12)
+        zero = cls(depth=2, padding="same", **kw)
+        assert not np.allclose(zero(shifted, X), zero(X), rtol=1e-3)
+
+
+def test_circular_filter_over_the_whole_input_is_fully_connected(rng):
+    from skinfinite.kernels import NNGP, NTK
+    X = rng.normal(size=(4, 6, 2))
+    # every position sees the whole input, cyclically shifted: inner
+    # products of equal shifts are the unshifted ones
+    fc = dict(depth=1, activation="erf", weight_variance=1.5,
+              bias_variance=0.3)
+    kw = dict(filter_size=6, dilation=1, padding="circular",
+              readout="flatten", **fc)
+    assert np.allclose(ConvNNGP(**kw)(X), NNGP(**fc)(X.reshape(4, -1)),
+                       rtol=1e-12)
+    assert np.allclose(ConvNTK(**kw)(X), NTK(**fc)(X.reshape(4, -1)),
+                       rtol=1e-12)
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_strided_patches_average_the_fully_connected_kernel(two_d, rng):
+    # filters that step by their own size see disjoint patches: one layer
+    # with "flatten" is the mean of the fully connected kernels of patches
+    from skinfinite.kernels import NNGP, NTK
+    fc = dict(depth=1, activation="tanh", weight_variance=1.3,
+              bias_variance=0.2)
+    kw = dict(filter_size=3, strides=3, dilation=1, readout="flatten", **fc)
+    if two_d:
+        img = rng.normal(size=(4, 6, 7, 2))    # the last column is dropped
+        patches = [img[:, a:a + 3, b:b + 3].reshape(4, -1)
+                   for a in (0, 3) for b in (0, 3)]
+        X = img.reshape(4, -1)
+        kw["image_shape"] = (6, 7)
+    else:
+        X = rng.normal(size=(4, 10, 2))
+        patches = [X[:, s:s + 3].reshape(4, -1) for s in (0, 3, 6)]
+    for conv, dense in ((ConvNNGP, NNGP), (ConvNTK, NTK)):
+        ref = np.mean([dense(**fc)(p) for p in patches], 0)
+        assert np.allclose(conv(**kw)(X), ref, rtol=1e-12)
+
+
+def test_strides_gradients_match_finite_differences(rng):
+    X = rng.normal(size=(3, 13, 2))
+    for cls in (ConvNNGP, ConvNTK):
+        kernel = cls(depth=2, filter_size=3, dilation=[1, 2], strides=2,
+                     padding="circular", activation="erf")
+        _, grad = kernel(X, eval_gradient=True)
+        theta = kernel.theta
+        for k in range(theta.size):
+            step = np.zeros_like(theta)
+            step[k] = 1e-6
+            hi = kernel.clone_with_theta(theta + step)(X)
+            lo = kernel.clone_with_theta(theta - step)(X)
+            assert np.allclose(grad[:, :, k], (hi - lo) / 2e-6, rtol=1e-5,
+                               atol=1e-8)
+
+
+def test_bad_strides(rng):
+    X = rng.normal(size=(2, 30, 1))
+    with pytest.raises(ValueError, match="strides"):
+        ConvNNGP(strides=0)(X)
+    with pytest.raises(ValueError, match="strides"):
+        ConvNNGP(strides=(1, 2, 3), image_shape=(5, 6))(rng.normal(size=(2, 30)))
+    with pytest.raises(ValueError, match="receptive field"):
+        ConvNNGP(filter_size=5, depth=3, strides=4, dilation=1)(X)

@@ -872,20 +872,20 @@ def _stack_sequences(x, y):
     return Sequences(values, np.concatenate([x.lengths, y.lengths]))
 
 
-def _tap_index(h, w, d, fh, fw, same):
+def _tap_index(h, w, d, spec):
     """Input position of every (output position, tap), -1 outside the grid.
 
-    Positions are flattened row-major; the output grid is ``h, w`` under
-    "same" padding and shrinks by the filter's span under "valid".
+    Positions are flattened row-major; the output grid follows the
+    kernel's geometry (:func:`~skinfinite.recursions.convolutional.tap_positions`).
     """
-    sa, sb = (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)
-    ho, wo = (h, w) if same else (h - d * (fh - 1), w - d * (fw - 1))
-    ia, ja = np.divmod(np.arange(ho * wo), wo)
-    ka, kb = np.divmod(np.arange(fh * fw), fw)
-    u = ia[:, None] + ka[None, :] * d - sa
-    v = ja[:, None] + kb[None, :] * d - sb
-    inside = (u >= 0) & (u < h) & (v >= 0) & (v < w)
-    return np.where(inside, u * w + v, -1), (ho, wo)
+    from ..recursions.convolutional import tap_positions
+    rows = tap_positions(h, spec.fh, d, spec.strides[0], spec.padding)
+    cols = tap_positions(w, spec.fw, d, spec.strides[1], spec.padding)
+    ho, wo = rows.shape[0], cols.shape[0]
+    u = np.repeat(rows, wo, axis=0)[:, :, None]
+    v = np.tile(cols, (ho, 1))[:, None, :]
+    idx = np.where((u >= 0) & (v >= 0), u * w + v, -1)
+    return idx.reshape(ho * wo, spec.fh * spec.fw), (ho, wo)
 
 
 def _patches(a, idx):
@@ -925,7 +925,7 @@ class ConvolutionalNetwork:
     Parameters
     ----------
     width : int
-    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, strides
         As in :class:`~skinfinite.kernels.ConvNNGP` ("exponential"
         dilations follow the inputs' length).
     random_state : int, numpy.random.Generator or None
@@ -934,7 +934,7 @@ class ConvolutionalNetwork:
     def __init__(self, width, filter_size=9, dilation="exponential", depth=1,
                  activation="relu", weight_variance=2.0, bias_variance=1.0,
                  readout="average", padding="valid", image_shape=None,
-                 random_state=None):
+                 random_state=None, strides=1):
         self.width = width
         self.filter_size = filter_size
         self.dilation = dilation
@@ -946,6 +946,7 @@ class ConvolutionalNetwork:
         self.padding = padding
         self.image_shape = image_shape
         self.random_state = random_state
+        self.strides = strides
 
     def _kernel(self):
         from ..kernels import ConvNNGP
@@ -954,7 +955,7 @@ class ConvolutionalNetwork:
                         weight_variance=self.weight_variance,
                         bias_variance=self.bias_variance,
                         readout=self.readout, padding=self.padding,
-                        image_shape=self.image_shape)
+                        image_shape=self.image_shape, strides=self.strides)
 
     def _forward(self, X, Y):
         """Features of X and Y (and, for the NTK, the per-layer parts)."""
@@ -998,8 +999,7 @@ class ConvolutionalNetwork:
                 a = g.values.reshape(g.n, c, h * w).transpose(0, 2, 1)
                 shape, cache = (h, w), []
                 for W, b in layers:
-                    idx, shape = _tap_index(*shape, d, spec.fh, spec.fw,
-                                            spec.same)
+                    idx, shape = _tap_index(*shape, d, spec)
                     patches = _patches(a, idx)
                     scale = np.sqrt(sw2 / patches.shape[2])
                     z = scale * patches @ W + np.sqrt(sb2) * b

@@ -1,4 +1,6 @@
 """Convolutional NNGP/NTK kernels: closed forms, Monte Carlo, protocol."""
+import os
+
 import numpy as np
 import pytest
 
@@ -328,3 +330,25 @@ def test_bad_strides(rng):
         ConvNNGP(strides=(1, 2, 3), image_shape=(5, 6))(rng.normal(size=(2, 30)))
     with pytest.raises(ValueError, match="receptive field"):
         ConvNNGP(filter_size=5, depth=3, strides=4, dilation=1)(X)
+
+
+@pytest.mark.skipif(not os.environ.get("SKINFINITE_NT_PYTHON"),
+                    reason="SKINFINITE_NT_PYTHON does not name the python of "
+                           "a neural-tangents environment")
+def test_values_match_neural_tangents():
+    # the peer runs in its own environment (an older JAX); the comparison
+    # script drives it and reports the worst relative errors
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    script = root / "asv_bench" / "peers" / "compare_conv.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--check", "--nt-python",
+         os.environ["SKINFINITE_NT_PYTHON"]], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=str(root)), timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    import json
+    worst = json.loads(done.stdout.strip().splitlines()[-1])
+    assert worst["worst_relative_error"]["nngp"] <= 1e-10
+    assert worst["worst_relative_error"]["ntk"] <= 1e-8

@@ -352,3 +352,55 @@ def test_values_match_neural_tangents():
     worst = json.loads(done.stdout.strip().splitlines()[-1])
     assert worst["worst_relative_error"]["nngp"] <= 1e-10
     assert worst["worst_relative_error"]["ntk"] <= 1e-8
+
+
+# ------------------------------------------------------------ random features
+def test_random_features_gram_error_shrinks_like_inverse_square_root(rng):
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    X = rng.normal(size=(4, 16, 2))
+    kw = dict(filter_size=3, dilation=[1, 2], depth=2, padding="same",
+              activation="erf")
+    K = ConvNNGP(**kw)(X)
+
+    def error(width):
+        errs = [np.abs(F @ F.T - K).max() / np.abs(K).max() for F in (
+            ConvolutionalRandomFeatures(width, random_state=s, **kw
+                                        ).fit_transform(X) for s in range(8))]
+        return np.mean(errs)
+
+    errors = [error(w) for w in (32, 512)]
+    # 16 times the width: a quarter of the error (generous band for noise)
+    assert 2.5 < errors[0] / errors[1] < 6.5, errors
+
+
+def test_random_features_transform_and_protocol(rng):
+    from sklearn.base import clone
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    X = rng.normal(size=(6, 5 * 4))
+    rf = ConvolutionalRandomFeatures(8, filter_size=3, image_shape=(5, 4),
+                                     dilation=[1, 2], strides=2,
+                                     readout="ppv", random_state=0)
+    F = rf.fit_transform(X)
+    # the filters are drawn once: transform repeats them
+    assert np.array_equal(rf.transform(X[2:4]), F[2:4])
+    assert F.shape == (6, 8 * 2 + 1) and np.all(F[:, -1] == 1.0)
+    assert len(rf.get_feature_names_out()) == F.shape[1]
+    seq = ConvolutionalRandomFeatures(4, filter_size=3, n_channels=2,
+                                      random_state=0)
+    G = seq.fit_transform(X)                  # 10 steps of 2 channels
+    assert np.allclose(G, clone(seq).fit_transform(X.reshape(6, 10, 2)))
+    with pytest.raises(ValueError, match="refit"):
+        clone(seq).fit(X.reshape(6, 10, 2)).transform(
+            rng.normal(size=(2, 10, 3)))
+    with pytest.raises(ValueError, match="n_channels"):
+        ConvolutionalRandomFeatures(n_channels=3).fit(X[:, :10])
+    y = np.arange(6) % 2
+    make_pipeline(clone(seq), RidgeClassifier()).fit(X, y).predict(X)
+
+
+def test_random_features_pass_the_sklearn_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    check_estimator(ConvolutionalRandomFeatures(n_components=4))

@@ -925,7 +925,7 @@ class ConvolutionalNetwork:
     Parameters
     ----------
     width : int
-    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, strides
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, strides, layout
         As in :class:`~skinfinite.kernels.ConvNNGP` ("exponential"
         dilations follow the inputs' length).
     random_state : int, numpy.random.Generator or None
@@ -934,7 +934,7 @@ class ConvolutionalNetwork:
     def __init__(self, width, filter_size=9, dilation="exponential", depth=1,
                  activation="relu", weight_variance=2.0, bias_variance=1.0,
                  readout="average", padding="valid", image_shape=None,
-                 random_state=None, strides=1):
+                 random_state=None, strides=1, layout="auto"):
         self.width = width
         self.filter_size = filter_size
         self.dilation = dilation
@@ -947,6 +947,7 @@ class ConvolutionalNetwork:
         self.image_shape = image_shape
         self.random_state = random_state
         self.strides = strides
+        self.layout = layout
 
     def _kernel(self):
         from ..kernels import ConvNNGP
@@ -955,7 +956,8 @@ class ConvolutionalNetwork:
                         weight_variance=self.weight_variance,
                         bias_variance=self.bias_variance,
                         readout=self.readout, padding=self.padding,
-                        image_shape=self.image_shape, strides=self.strides)
+                        image_shape=self.image_shape, strides=self.strides,
+                        layout=self.layout)
 
     def _forward(self, X, Y):
         """Features of X and Y (and, for the NTK, the per-layer parts)."""
@@ -982,15 +984,12 @@ class ConvolutionalNetwork:
             params.append(layers)
         return params
 
-    def _run(self, X, Y, ntk):
-        grids, spec = self._forward(X, Y)
+    def _pooled(self, grids, spec, params):
+        """Pooled last-layer features of each grid, per dilation, and the
+        parts back-propagation needs."""
         act = spec.activation
         sw2, sb2 = spec.weight_variance, spec.bias_variance
-        n_dil = len(spec.dilations)
-        rng = _generator(self.random_state)
         c, h, w = grids[0].values.shape[1:]
-        params = self._draw(spec, c, rng)
-        readout_rng = rng
         feats = [[] for _ in grids]
         ntk_parts = [[] for _ in grids]
         for di, d in enumerate(spec.dilations):
@@ -1017,6 +1016,38 @@ class ConvolutionalNetwork:
                     dfeat = act.derivative(z) / np.sqrt(n_pos)
                 feats[gi].append(feat)
                 ntk_parts[gi].append((cache, layers, z, dfeat))
+        return feats, ntk_parts
+
+    def nngp_features(self, X):
+        """Pooled features of every dilation, scaled so that their inner
+        products plus ``bias_variance`` are the empirical NNGP.
+
+        Parameters
+        ----------
+        X : inputs as for :class:`~skinfinite.kernels.ConvNNGP`
+            (equal lengths).
+
+        Returns
+        -------
+        F : ndarray of shape (n_samples, n_features)
+        """
+        grids, spec = self._forward(X, None)
+        params = self._draw(spec, grids[0].values.shape[1],
+                            _generator(self.random_state))
+        feats, _ = self._pooled(grids, spec, params)
+        scale = np.sqrt(spec.weight_variance
+                        / (self.width * len(spec.dilations)))
+        return np.hstack(feats[0]) * scale
+
+    def _run(self, X, Y, ntk):
+        grids, spec = self._forward(X, Y)
+        act = spec.activation
+        sw2, sb2 = spec.weight_variance, spec.bias_variance
+        n_dil = len(spec.dilations)
+        rng = _generator(self.random_state)
+        params = self._draw(spec, grids[0].values.shape[1], rng)
+        readout_rng = rng
+        feats, ntk_parts = self._pooled(grids, spec, params)
         F = [np.hstack(f) * np.sqrt(sw2 / (self.width * n_dil)) for f in feats]
         K = F[0] @ F[-1].T + sb2
         if not ntk:

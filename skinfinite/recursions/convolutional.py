@@ -100,7 +100,7 @@ def axis_geometry(n, f, d, s, padding):
     return out, max((out - 1) * s + span - n, 0) // 2
 
 
-_axis_nb = njit(inline="always")(axis_geometry)
+axis_geometry_nb = njit(inline="always")(axis_geometry)
 
 
 def tap_positions(n, f, d, s, padding):
@@ -204,47 +204,56 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
                 drow[jj] = scale * drow[jj] + add
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def lagsum_row(src, shx, swx, shy, swy, drow, ia, ja, dhy, dwy, d, fh, fw,
+               sh, sw, pax, pbx, pay, pby, circular, scale, add):
+    """Row ``(ia, ja)`` of :func:`_lagsum_general` into ``drow``: strides,
+    each input's own pads, and positions that wrap around the grid under
+    circular padding.  The GPU kernels run it, one row per thread."""
+    npy = dhy * dwy
+    for jj in range(npy):
+        drow[jj] = 0.0
+    for ka in range(fh):
+        u = ia * sh + ka * d - pax
+        if circular:
+            u = u % shx
+        elif u < 0 or u >= shx:
+            continue
+        for kb in range(fw):
+            v = ja * sw + kb * d - pbx
+            if circular:
+                v = v % swx
+            elif v < 0 or v >= swx:
+                continue
+            srow = src[u * swx + v]
+            for i2 in range(dhy):
+                u2 = i2 * sh + ka * d - pay
+                if circular:
+                    u2 = u2 % shy
+                elif u2 < 0 or u2 >= shy:
+                    continue
+                base = u2 * swy
+                for j2 in range(dwy):
+                    v2 = j2 * sw + kb * d - pby
+                    if circular:
+                        v2 = v2 % swy
+                    elif v2 < 0 or v2 >= swy:
+                        continue
+                    drow[i2 * dwy + j2] += srow[base + v2]
+    for jj in range(npy):
+        drow[jj] = scale * drow[jj] + add
+
+
 @njit(fastmath=FASTMATH)
 def _lagsum_general(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh,
                     fw, sh, sw, pax, pbx, pay, pby, circular, scale, add):
     """:func:`_lagsum` with strides, each input's own pads, and positions
     that wrap around the grid under circular padding."""
-    npy = dhy * dwy
     for ia in range(dhx):
         for ja in range(dwx):
-            drow = dst[ia * dwx + ja]
-            for jj in range(npy):
-                drow[jj] = 0.0
-            for ka in range(fh):
-                u = ia * sh + ka * d - pax
-                if circular:
-                    u = u % shx
-                elif u < 0 or u >= shx:
-                    continue
-                for kb in range(fw):
-                    v = ja * sw + kb * d - pbx
-                    if circular:
-                        v = v % swx
-                    elif v < 0 or v >= swx:
-                        continue
-                    srow = src[u * swx + v]
-                    for i2 in range(dhy):
-                        u2 = i2 * sh + ka * d - pay
-                        if circular:
-                            u2 = u2 % shy
-                        elif u2 < 0 or u2 >= shy:
-                            continue
-                        base = u2 * swy
-                        dv = drow[i2 * dwy:(i2 + 1) * dwy]
-                        for j2 in range(dwy):
-                            v2 = j2 * sw + kb * d - pby
-                            if circular:
-                                v2 = v2 % swy
-                            elif v2 < 0 or v2 >= swy:
-                                continue
-                            dv[j2] += srow[base + v2]
-            for jj in range(npy):
-                drow[jj] = scale * drow[jj] + add
+            lagsum_row(src, shx, swx, shy, swy, dst[ia * dwx + ja], ia, ja,
+                       dhy, dwy, d, fh, fw, sh, sw, pax, pbx, pay, pby,
+                       circular, scale, add)
 
 
 @njit(fastmath=FASTMATH)
@@ -256,10 +265,10 @@ def _layer(src, shx, swx, shy, swy, dst, d, fh, fw, sh, sw, padding, scale,
     Stride 1 without wrapping has the same pads for both inputs, and the
     faster sums of :func:`_lagsum`.
     """
-    dhx, pax = _axis_nb(shx, fh, d, sh, padding)
-    dwx, pbx = _axis_nb(swx, fw, d, sw, padding)
-    dhy, pay = _axis_nb(shy, fh, d, sh, padding)
-    dwy, pby = _axis_nb(swy, fw, d, sw, padding)
+    dhx, pax = axis_geometry_nb(shx, fh, d, sh, padding)
+    dwx, pbx = axis_geometry_nb(swx, fw, d, sw, padding)
+    dhy, pay = axis_geometry_nb(shy, fh, d, sh, padding)
+    dwy, pby = axis_geometry_nb(swy, fw, d, sw, padding)
     if sh == 1 and sw == 1 and padding != CIRCULAR:
         _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
                 pax, pbx, scale, add)

@@ -1,4 +1,6 @@
 """Convolutional NNGP/NTK kernels: closed forms, Monte Carlo, protocol."""
+import os
+
 import numpy as np
 import pytest
 
@@ -221,3 +223,184 @@ def test_running_window_sums_match_direct_sums(rng):
         assert np.allclose(seq(X), col(images), rtol=1e-12)
         assert np.allclose(seq(X, eval_gradient=True)[1],
                            col(images, eval_gradient=True)[1], rtol=1e-10)
+
+
+# ------------------------------------------------------ strides and padding
+@pytest.mark.parametrize("kw", [
+    dict(depth=2, filter_size=3, dilation=[1, 2], strides=2),
+    dict(depth=2, filter_size=4, dilation=[1, 3], padding="circular"),
+    dict(depth=2, filter_size=3, dilation=2, padding="same", strides=3),
+], ids=str)
+def test_strides_and_circular_padding_match_wide_random_networks(kw, rng):
+    X = rng.normal(size=(3, 17, 2))
+    K_mc, T_mc = _monte_carlo(kw, X, 256, 6)
+    K, T = ConvNNGP(**kw)(X), ConvNTK(**kw)(X)
+    assert np.abs(K_mc - K).max() < 0.06 * np.abs(K).max()
+    assert np.abs(T_mc - T).max() < 0.06 * np.abs(T).max()
+
+
+def test_strided_circular_images_match_wide_random_networks(rng):
+    X = rng.normal(size=(3, 7 * 6 * 2))
+    kw = dict(image_shape=(7, 6), filter_size=(3, 2), dilation=1, depth=2,
+              padding="circular", strides=(2, 1), readout="flatten")
+    K_mc, T_mc = _monte_carlo(kw, X, 256, 6)
+    K, T = ConvNNGP(**kw)(X), ConvNTK(**kw)(X)
+    assert np.abs(K_mc - K).max() < 0.06 * np.abs(K).max()
+    assert np.abs(T_mc - T).max() < 0.06 * np.abs(T).max()
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_circular_padding_is_invariant_to_cyclic_shifts(two_d, rng):
+    # wrapped positions make the pooled kernel a function of the orbit of
+    # cyclic shifts; zero padding ("same") breaks it
+    if two_d:
+        X = rng.normal(size=(3, 5, 6, 2))
+        shifted = np.roll(X, (2, -1), axis=(1, 2))
+        kw = dict(image_shape=(5, 6), filter_size=3, dilation=[1, 2])
+        X, shifted = X.reshape(3, -1), shifted.reshape(3, -1)
+    else:
+        X = rng.normal(size=(3, 11, 2))
+        shifted = np.roll(X, 4, axis=1)
+        kw = dict(filter_size=4, dilation=[1, 2])
+    for cls in (ConvNNGP, ConvNTK):
+        k = cls(depth=2, padding="circular", **kw)
+        assert np.allclose(k(shifted, X), k(X), rtol=1e-12)
+        zero = cls(depth=2, padding="same", **kw)
+        assert not np.allclose(zero(shifted, X), zero(X), rtol=1e-3)
+
+
+def test_circular_filter_over_the_whole_input_is_fully_connected(rng):
+    from skinfinite.kernels import NNGP, NTK
+    X = rng.normal(size=(4, 6, 2))
+    # every position sees the whole input, cyclically shifted: inner
+    # products of equal shifts are the unshifted ones
+    fc = dict(depth=1, activation="erf", weight_variance=1.5,
+              bias_variance=0.3)
+    kw = dict(filter_size=6, dilation=1, padding="circular",
+              readout="flatten", **fc)
+    assert np.allclose(ConvNNGP(**kw)(X), NNGP(**fc)(X.reshape(4, -1)),
+                       rtol=1e-12)
+    assert np.allclose(ConvNTK(**kw)(X), NTK(**fc)(X.reshape(4, -1)),
+                       rtol=1e-12)
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_strided_patches_average_the_fully_connected_kernel(two_d, rng):
+    # filters that step by their own size see disjoint patches: one layer
+    # with "flatten" is the mean of the fully connected kernels of patches
+    from skinfinite.kernels import NNGP, NTK
+    fc = dict(depth=1, activation="tanh", weight_variance=1.3,
+              bias_variance=0.2)
+    kw = dict(filter_size=3, strides=3, dilation=1, readout="flatten", **fc)
+    if two_d:
+        img = rng.normal(size=(4, 6, 7, 2))    # the last column is dropped
+        patches = [img[:, a:a + 3, b:b + 3].reshape(4, -1)
+                   for a in (0, 3) for b in (0, 3)]
+        X = img.reshape(4, -1)
+        kw["image_shape"] = (6, 7)
+    else:
+        X = rng.normal(size=(4, 10, 2))
+        patches = [X[:, s:s + 3].reshape(4, -1) for s in (0, 3, 6)]
+    for conv, dense in ((ConvNNGP, NNGP), (ConvNTK, NTK)):
+        ref = np.mean([dense(**fc)(p) for p in patches], 0)
+        assert np.allclose(conv(**kw)(X), ref, rtol=1e-12)
+
+
+def test_strides_gradients_match_finite_differences(rng):
+    X = rng.normal(size=(3, 13, 2))
+    for cls in (ConvNNGP, ConvNTK):
+        kernel = cls(depth=2, filter_size=3, dilation=[1, 2], strides=2,
+                     padding="circular", activation="erf")
+        _, grad = kernel(X, eval_gradient=True)
+        theta = kernel.theta
+        for k in range(theta.size):
+            step = np.zeros_like(theta)
+            step[k] = 1e-6
+            hi = kernel.clone_with_theta(theta + step)(X)
+            lo = kernel.clone_with_theta(theta - step)(X)
+            assert np.allclose(grad[:, :, k], (hi - lo) / 2e-6, rtol=1e-5,
+                               atol=1e-8)
+
+
+def test_bad_strides(rng):
+    X = rng.normal(size=(2, 30, 1))
+    with pytest.raises(ValueError, match="strides"):
+        ConvNNGP(strides=0)(X)
+    with pytest.raises(ValueError, match="strides"):
+        ConvNNGP(strides=(1, 2, 3), image_shape=(5, 6))(rng.normal(size=(2, 30)))
+    with pytest.raises(ValueError, match="receptive field"):
+        ConvNNGP(filter_size=5, depth=3, strides=4, dilation=1)(X)
+
+
+@pytest.mark.skipif(not os.environ.get("SKINFINITE_NT_PYTHON"),
+                    reason="SKINFINITE_NT_PYTHON does not name the python of "
+                           "a neural-tangents environment")
+def test_values_match_neural_tangents():
+    # the peer runs in its own environment (an older JAX); the comparison
+    # script drives it and reports the worst relative errors
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    script = root / "asv_bench" / "peers" / "compare_conv.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--check", "--nt-python",
+         os.environ["SKINFINITE_NT_PYTHON"]], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=str(root)), timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    import json
+    worst = json.loads(done.stdout.strip().splitlines()[-1])
+    assert worst["worst_relative_error"]["nngp"] <= 1e-10
+    assert worst["worst_relative_error"]["ntk"] <= 1e-8
+
+
+# ------------------------------------------------------------ random features
+def test_random_features_gram_error_shrinks_like_inverse_square_root(rng):
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    X = rng.normal(size=(4, 16, 2))
+    kw = dict(filter_size=3, dilation=[1, 2], depth=2, padding="same",
+              activation="erf")
+    K = ConvNNGP(**kw)(X)
+
+    def error(width):
+        errs = [np.abs(F @ F.T - K).max() / np.abs(K).max() for F in (
+            ConvolutionalRandomFeatures(width, random_state=s, **kw
+                                        ).fit_transform(X) for s in range(8))]
+        return np.mean(errs)
+
+    errors = [error(w) for w in (32, 512)]
+    # 16 times the width: a quarter of the error (generous band for noise)
+    assert 2.5 < errors[0] / errors[1] < 6.5, errors
+
+
+def test_random_features_transform_and_protocol(rng):
+    from sklearn.base import clone
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    X = rng.normal(size=(6, 5 * 4))
+    rf = ConvolutionalRandomFeatures(8, filter_size=3, image_shape=(5, 4),
+                                     dilation=[1, 2], strides=2,
+                                     readout="ppv", random_state=0)
+    F = rf.fit_transform(X)
+    # the filters are drawn once: transform repeats them
+    assert np.array_equal(rf.transform(X[2:4]), F[2:4])
+    assert F.shape == (6, 8 * 2 + 1) and np.all(F[:, -1] == 1.0)
+    assert len(rf.get_feature_names_out()) == F.shape[1]
+    seq = ConvolutionalRandomFeatures(4, filter_size=3, n_channels=2,
+                                      random_state=0)
+    G = seq.fit_transform(X)                  # 10 steps of 2 channels
+    assert np.allclose(G, clone(seq).fit_transform(X.reshape(6, 10, 2)))
+    with pytest.raises(ValueError, match="refit"):
+        clone(seq).fit(X.reshape(6, 10, 2)).transform(
+            rng.normal(size=(2, 10, 3)))
+    with pytest.raises(ValueError, match="n_channels"):
+        ConvolutionalRandomFeatures(n_channels=3).fit(X[:, :10])
+    y = np.arange(6) % 2
+    make_pipeline(clone(seq), RidgeClassifier()).fit(X, y).predict(X)
+
+
+def test_random_features_pass_the_sklearn_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    check_estimator(ConvolutionalRandomFeatures(n_components=4))

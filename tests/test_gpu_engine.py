@@ -331,3 +331,45 @@ def test_torch_estimators_take_the_same_device_values(inputs):
                 torch_device(torch, device)
     with pytest.raises(ValueError, match="device"):
         torch_device(torch, "tpu")
+
+
+@simulator
+@pytest.mark.parametrize("kw", [
+    dict(readout="average", depth=2, filter_size=3, dilation=[1, 2]),
+    dict(readout="ppv", filter_size=3, dilation=[1, 3], padding="same"),
+    dict(readout="flatten", depth=2, filter_size=2, strides=2,
+         padding="circular", activation="gelu"),
+], ids=str)
+def test_simulated_gpu_convolutional_kernels_match_cpu(kw):
+    from skinfinite.kernels import ConvNNGP, ConvNTK
+    rng = np.random.default_rng(3)
+    # tiny: the simulator runs every thread of every block in Python
+    X = [rng.normal(size=(t, 2)) for t in (7, 9, 8)]
+    Y = rng.normal(size=(2, 8, 2))
+    for cls in (ConvNNGP, ConvNTK):
+        cpu = cls(device="cpu", **kw)
+        with simulated_gpu():
+            gpu = cls(device="gpu", **kw)
+            gpu_sym, gpu_xy, gpu_diag = gpu(X), gpu(X, Y), gpu.diag(X)
+        assert _relative_error(gpu_sym, cpu(X)) < 1e-12
+        assert _relative_error(gpu_xy, cpu(X, Y)) < 1e-12
+        assert _relative_error(gpu_diag, cpu.diag(X)) < 1e-12
+        np.testing.assert_array_equal(gpu_sym, gpu_sym.T)
+
+
+@simulator
+def test_simulated_gpu_convolutional_images_and_estimators():
+    from skinfinite.kernels import ConvNNGP
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(3, 4 * 3 * 2))
+    kw = dict(image_shape=(4, 3), filter_size=(2, 3), depth=2, dilation=1,
+              padding="same", strides=(2, 1), activation="erf")
+    with simulated_gpu():
+        gpu = ConvNNGP(device="gpu", **kw)(X)
+        model = NNGPRegressor(architecture=ConvNNGP(**kw), depth=2,
+                              activation="erf", device="gpu").fit(X, X[:, 0])
+        pred_gpu = model.predict(X)
+    assert _relative_error(gpu, ConvNNGP(device="cpu", **kw)(X)) < 1e-12
+    ref = NNGPRegressor(architecture=ConvNNGP(**kw), depth=2,
+                        activation="erf", device="cpu").fit(X, X[:, 0])
+    assert np.allclose(pred_gpu, ref.predict(X), rtol=1e-10)

@@ -93,3 +93,45 @@ class ConvolutionalGradient:
 
     def time_gram_with_gradient(self):
         self.kernel(self.X, eval_gradient=True)
+
+
+class MnistSizeImageGram:
+    """CNN-GP of depth 3 (3x3 filters, "same" padding, global average
+    pooling) on 28x28 images: 40 of them (the Gram of 1000 costs
+    (1000 / 40) ** 2 = 625 times as much; ``asv_bench/peers/compare_conv.py``
+    times it against neural-tangents)."""
+
+    number = 1
+    repeat = (1, 3, 300.0)
+    warmup_time = 0.0
+    timeout = 900.0
+
+    def setup(self):
+        skinfinite.set_config(show_progress=False)
+        self.X = np.random.default_rng(0).random((40, 28 * 28))
+        self.kernel = ConvNNGP(image_shape=(28, 28), filter_size=3,
+                               dilation=1, depth=3, padding="same")
+        self.kernel(self.X[:2])
+
+    def time_gram(self):
+        self.kernel(self.X)
+
+
+class StridedCircularGram:
+    """Strides and circular padding (the general window sums): depth 2,
+    filter 4, stride 2, 100 series of length 200."""
+
+    number = 1
+    repeat = (1, 3, 60.0)
+    warmup_time = 0.0
+    timeout = 600.0
+
+    def setup(self):
+        skinfinite.set_config(show_progress=False)
+        self.X = _series(100, 200)
+        self.kernel = ConvNTK(depth=2, filter_size=4, strides=2,
+                              padding="circular", dilation=[1, 2, 4])
+        self.kernel(self.X[:2])
+
+    def time_gram(self):
+        self.kernel(self.X)

@@ -872,20 +872,20 @@ def _stack_sequences(x, y):
     return Sequences(values, np.concatenate([x.lengths, y.lengths]))
 
 
-def _tap_index(h, w, d, fh, fw, same):
+def _tap_index(h, w, d, spec):
     """Input position of every (output position, tap), -1 outside the grid.
 
-    Positions are flattened row-major; the output grid is ``h, w`` under
-    "same" padding and shrinks by the filter's span under "valid".
+    Positions are flattened row-major; the output grid follows the
+    kernel's geometry (:func:`~skinfinite.recursions.convolutional.tap_positions`).
     """
-    sa, sb = (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)
-    ho, wo = (h, w) if same else (h - d * (fh - 1), w - d * (fw - 1))
-    ia, ja = np.divmod(np.arange(ho * wo), wo)
-    ka, kb = np.divmod(np.arange(fh * fw), fw)
-    u = ia[:, None] + ka[None, :] * d - sa
-    v = ja[:, None] + kb[None, :] * d - sb
-    inside = (u >= 0) & (u < h) & (v >= 0) & (v < w)
-    return np.where(inside, u * w + v, -1), (ho, wo)
+    from ..recursions.convolutional import tap_positions
+    rows = tap_positions(h, spec.fh, d, spec.strides[0], spec.padding)
+    cols = tap_positions(w, spec.fw, d, spec.strides[1], spec.padding)
+    ho, wo = rows.shape[0], cols.shape[0]
+    u = np.repeat(rows, wo, axis=0)[:, :, None]
+    v = np.tile(cols, (ho, 1))[:, None, :]
+    idx = np.where((u >= 0) & (v >= 0), u * w + v, -1)
+    return idx.reshape(ho * wo, spec.fh * spec.fw), (ho, wo)
 
 
 def _patches(a, idx):
@@ -925,7 +925,7 @@ class ConvolutionalNetwork:
     Parameters
     ----------
     width : int
-    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, strides, layout
         As in :class:`~skinfinite.kernels.ConvNNGP` ("exponential"
         dilations follow the inputs' length).
     random_state : int, numpy.random.Generator or None
@@ -934,7 +934,7 @@ class ConvolutionalNetwork:
     def __init__(self, width, filter_size=9, dilation="exponential", depth=1,
                  activation="relu", weight_variance=2.0, bias_variance=1.0,
                  readout="average", padding="valid", image_shape=None,
-                 random_state=None):
+                 random_state=None, strides=1, layout="auto"):
         self.width = width
         self.filter_size = filter_size
         self.dilation = dilation
@@ -946,6 +946,8 @@ class ConvolutionalNetwork:
         self.padding = padding
         self.image_shape = image_shape
         self.random_state = random_state
+        self.strides = strides
+        self.layout = layout
 
     def _kernel(self):
         from ..kernels import ConvNNGP
@@ -954,7 +956,8 @@ class ConvolutionalNetwork:
                         weight_variance=self.weight_variance,
                         bias_variance=self.bias_variance,
                         readout=self.readout, padding=self.padding,
-                        image_shape=self.image_shape)
+                        image_shape=self.image_shape, strides=self.strides,
+                        layout=self.layout)
 
     def _forward(self, X, Y):
         """Features of X and Y (and, for the NTK, the per-layer parts)."""
@@ -981,15 +984,12 @@ class ConvolutionalNetwork:
             params.append(layers)
         return params
 
-    def _run(self, X, Y, ntk):
-        grids, spec = self._forward(X, Y)
+    def _pooled(self, grids, spec, params):
+        """Pooled last-layer features of each grid, per dilation, and the
+        parts back-propagation needs."""
         act = spec.activation
         sw2, sb2 = spec.weight_variance, spec.bias_variance
-        n_dil = len(spec.dilations)
-        rng = _generator(self.random_state)
         c, h, w = grids[0].values.shape[1:]
-        params = self._draw(spec, c, rng)
-        readout_rng = rng
         feats = [[] for _ in grids]
         ntk_parts = [[] for _ in grids]
         for di, d in enumerate(spec.dilations):
@@ -998,8 +998,7 @@ class ConvolutionalNetwork:
                 a = g.values.reshape(g.n, c, h * w).transpose(0, 2, 1)
                 shape, cache = (h, w), []
                 for W, b in layers:
-                    idx, shape = _tap_index(*shape, d, spec.fh, spec.fw,
-                                            spec.same)
+                    idx, shape = _tap_index(*shape, d, spec)
                     patches = _patches(a, idx)
                     scale = np.sqrt(sw2 / patches.shape[2])
                     z = scale * patches @ W + np.sqrt(sb2) * b
@@ -1017,6 +1016,38 @@ class ConvolutionalNetwork:
                     dfeat = act.derivative(z) / np.sqrt(n_pos)
                 feats[gi].append(feat)
                 ntk_parts[gi].append((cache, layers, z, dfeat))
+        return feats, ntk_parts
+
+    def nngp_features(self, X):
+        """Pooled features of every dilation, scaled so that their inner
+        products plus ``bias_variance`` are the empirical NNGP.
+
+        Parameters
+        ----------
+        X : inputs as for :class:`~skinfinite.kernels.ConvNNGP`
+            (equal lengths).
+
+        Returns
+        -------
+        F : ndarray of shape (n_samples, n_features)
+        """
+        grids, spec = self._forward(X, None)
+        params = self._draw(spec, grids[0].values.shape[1],
+                            _generator(self.random_state))
+        feats, _ = self._pooled(grids, spec, params)
+        scale = np.sqrt(spec.weight_variance
+                        / (self.width * len(spec.dilations)))
+        return np.hstack(feats[0]) * scale
+
+    def _run(self, X, Y, ntk):
+        grids, spec = self._forward(X, Y)
+        act = spec.activation
+        sw2, sb2 = spec.weight_variance, spec.bias_variance
+        n_dil = len(spec.dilations)
+        rng = _generator(self.random_state)
+        params = self._draw(spec, grids[0].values.shape[1], rng)
+        readout_rng = rng
+        feats, ntk_parts = self._pooled(grids, spec, params)
         F = [np.hstack(f) * np.sqrt(sw2 / (self.width * n_dil)) for f in feats]
         K = F[0] @ F[-1].T + sb2
         if not ntk:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.gaussian_process.kernels import Kernel
 
+from .._core.backend import on_host
 from .._core.collections import is_dask
 from .._core.config import CarriesConfig
 from .._core.sequences import check_sequences
@@ -27,7 +28,7 @@ from ..recursions.convolutional import ConvSpec
 from ._base import NetworkKernel, VarianceHyperparameters
 from .registry import register_architecture
 
-PADDINGS = ("valid", "same")
+PADDINGS = tuple(rec.PADDINGS)
 
 
 @dataclass
@@ -53,6 +54,25 @@ def _check_filter(filter_size, two_d):
         return tuple(check_positive_int(f, "filter_size") for f in filter_size)
     f = check_positive_int(filter_size, "filter_size")
     return (f, f) if two_d else (1, f)
+
+
+def _check_strides(strides, two_d):
+    if two_d and isinstance(strides, (tuple, list)):
+        if len(strides) != 2:
+            raise ValueError("strides for images is an int or a pair "
+                             f"(rows, columns), got {strides!r}.")
+        return tuple(check_positive_int(s, "strides") for s in strides)
+    s = check_positive_int(strides, "strides")
+    return (s, s) if two_d else (1, s)
+
+
+def _output_sizes(size, f, d, s, padding, depth):
+    """Sizes of one axis after each of ``depth`` layers."""
+    out = []
+    for _ in range(depth):
+        size = rec.axis_geometry(size, f, d, s, padding)[0]
+        out.append(size)
+    return out
 
 
 def _check_dilation(dilation):
@@ -97,14 +117,13 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
     """Parameters, input handling and Gram assembly shared by both kernels."""
 
     _output = None
-    _gpu_missing = "kernels for convolutional networks"
 
     def __init__(self, filter_size=9, dilation="exponential", depth=1,
                  activation="relu", weight_variance=2.0, bias_variance=1.0,
                  readout="average", padding="valid", image_shape=None,
                  n_channels=None, weight_variance_bounds=(1e-2, 1e2),
                  bias_variance_bounds=(1e-5, 1e2), dtype="float64",
-                 layout="auto"):
+                 layout="auto", strides=1, device="auto"):
         self.filter_size = filter_size
         self.dilation = dilation
         self.depth = depth
@@ -119,6 +138,8 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         self.bias_variance_bounds = bias_variance_bounds
         self.dtype = dtype
         self.layout = layout
+        self.strides = strides
+        self.device = device
 
     @property
     def requires_vector_input(self):
@@ -170,7 +191,9 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         depth = check_positive_int(self.depth, "depth")
         check_choice(self.readout, "readout", tuple(rec.READOUTS))
         check_choice(self.padding, "padding", PADDINGS)
-        same = self.padding == "same"
+        padding = rec.PADDINGS[self.padding]
+        same = padding != rec.VALID
+        sh, sw = _check_strides(self.strides, two_d)
         dilation = _check_dilation(self.dilation)
         grids = [x] if y is None else [x, y]
         per_input = []
@@ -189,9 +212,10 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
                 if same:
                     fits = np.ones(g.n, dtype=bool)
                 else:
-                    reach = depth * d
-                    fits = ((g.widths - reach * (fw - 1) >= 1)
-                            & (h - reach * (fh - 1) >= 1))
+                    fits = np.array([
+                        min(_output_sizes(int(w), fw, d, sw, padding, depth)
+                            + _output_sizes(h, fh, d, sh, padding, depth)) >= 1
+                        for w in g.widths])
                 valid[:, di] = own & fits
             counts = valid.sum(axis=1)
             if np.any(counts == 0):
@@ -209,7 +233,8 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
             bias_variance=check_variance(self.bias_variance, "bias_variance",
                                          allow_zero=True),
             fh=fh, fw=fw, same=same, readout=rec.READOUTS[self.readout],
-            dilations=tuple(dils))
+            dilations=tuple(dils), strides=(sh, sw),
+            circular=padding == rec.CIRCULAR)
 
     def _inputs(self, X, Y):
         x = self._grids(X)
@@ -252,7 +277,10 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
             raise ValueError("Gradient can only be evaluated when Y is None.")
         dtype = check_dtype(self.dtype)
         x, y, spec = self._inputs(X, Y)
-        out = conv_gram(x, y, spec, self._output, eval_gradient)
+        # the gradients are computed on the CPU wherever the values run
+        backend = None if eval_gradient else self.backend_for(self.device)
+        out = conv_gram(x, y, spec, self._output, eval_gradient,
+                        backend=backend)
         if not eval_gradient:
             return out.astype(dtype, copy=False)
         K, grad = out
@@ -276,7 +304,8 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         """
         x, _, spec = self._inputs(X, None)
         idx = np.arange(x.n, dtype=np.int64)
-        vals = _run_pairs(x, x, spec, idx, idx, self._output == "ntk")
+        vals = _run_pairs(x, x, spec, idx, idx, self._output == "ntk",
+                          backend=self.backend_for(self.device))
         col = 1 if self._output == "ntk" else 0
         return vals[:, col].astype(check_dtype(self.dtype), copy=False)
 
@@ -290,20 +319,18 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
 
     def grams(self, X, Y=None, want=None, *, backend=None, on_device=True):
         """NNGP and/or NTK Gram blocks of one pass, as NumPy float64 arrays
-        (see :meth:`NetworkKernel.grams`; the CPU is the only backend)."""
+        (see :meth:`NetworkKernel.grams`; a GPU backend computes them there
+        and returns them to the host)."""
         want = self._want(want)
-        if backend is not None and backend.name != "cpu":
-            raise NotImplementedError(
-                f"There is no GPU {self._gpu_missing} yet; use "
-                'device="cpu".')
-        x, y, spec = self._inputs(X, Y)
-        return conv_grams(x, y, spec, want)
+        x, y, spec = self._inputs(on_host(X), on_host(Y))
+        return conv_grams(x, y, spec, want, backend=backend)
 
     def diagonals(self, X, want=None):
         want = self._want(want)
-        x, _, spec = self._inputs(X, None)
+        x, _, spec = self._inputs(on_host(X), None)
         idx = np.arange(x.n, dtype=np.int64)
-        vals = _run_pairs(x, x, spec, idx, idx, "ntk" in want)
+        vals = _run_pairs(x, x, spec, idx, idx, "ntk" in want,
+                          backend=self.backend_for(self.device))
         return {w: vals[:, 1 if w == "ntk" else 0] for w in want}
 
     def __repr__(self):
@@ -311,7 +338,8 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
             f", {name}={getattr(self, name)!r}"
             for name, default in (("filter_size", 9), ("dilation", "exponential"),
                                   ("readout", "average"), ("padding", "valid"),
-                                  ("image_shape", None), ("n_channels", None))
+                                  ("strides", 1), ("image_shape", None),
+                                  ("n_channels", None))
             if getattr(self, name) != default)
         return (f"{type(self).__name__}(depth={self.depth}, "
                 f"activation={self.activation!r}, "
@@ -325,14 +353,23 @@ def _prepared(grids, spec, with_tangents):
     return dg, np.sqrt(dg), rec.coefficient_rows(spec.activation, dg), dgrad
 
 
-def _run_pairs(x, y, spec, rows, cols, want_t, prepared=None):
+def _on_gpu(backend):
+    return backend is not None and backend.name == "gpu"
+
+
+def _run_pairs(x, y, spec, rows, cols, want_t, prepared=None, backend=None):
     px = prepared[0] if prepared else _prepared(x, spec, False)
     py = px if (y is x) else (prepared[1] if prepared
                              else _prepared(y, spec, False))
     out = np.empty((rows.shape[0], 2))
     if rows.shape[0] == 0:
         return out
-    _engine.pair_values(x, y, spec, rows, cols, px, py, want_t, out)
+    if _on_gpu(backend):
+        from ..engine.cuda import convolutional as cuda_engine
+        cuda_engine.pair_values(backend, x, y, spec, rows, cols, px, py,
+                                want_t, out)
+    else:
+        _engine.pair_values(x, y, spec, rows, cols, px, py, want_t, out)
     return out
 
 
@@ -346,18 +383,19 @@ def _block_pairs(rows, cols, on_diagonal):
             np.ascontiguousarray(cc.ravel(), dtype=np.int64))
 
 
-def conv_gram(x, y, spec, output="nngp", eval_gradient=False):
+def conv_gram(x, y, spec, output="nngp", eval_gradient=False, backend=None):
     """Gram block of a convolutional kernel between two :class:`Grids`.
 
     ``y=None`` computes the symmetric Gram (one triangle explicitly).
     """
     if eval_gradient:
         return _gram_with_gradient(x, spec, output)
-    return conv_grams(x, y, spec, (output,))[output]
+    return conv_grams(x, y, spec, (output,), backend=backend)[output]
 
 
-def conv_grams(x, y, spec, want=("nngp", "ntk")):
-    """NNGP and/or NTK Gram blocks in one pass, as a dict."""
+def conv_grams(x, y, spec, want=("nngp", "ntk"), backend=None):
+    """NNGP and/or NTK Gram blocks in one pass, as a dict (on a GPU where
+    ``backend`` is one)."""
     symmetric = y is None
     y = x if symmetric else y
     want_t = "ntk" in want
@@ -367,7 +405,14 @@ def conv_grams(x, y, spec, want=("nngp", "ntk")):
         prepared = (prepared[0], prepared[0])
     n, m = x.n, y.n
     outs = {name: np.empty((n, m)) for name in want}
-    block = plan_block(n, m, 96.0, symmetric)
+    if _on_gpu(backend):
+        # the device holds five position-pair matrices per pair of a tile
+        per_pair = 5 * 8.0 * (x.values.shape[2] * x.values.shape[3]
+                              * y.values.shape[2] * y.values.shape[3])
+        block = plan_block(n, m, per_pair, symmetric,
+                           budget=min(0.5 * backend.free_memory(), 2.0 ** 62))
+    else:
+        block = plan_block(n, m, 96.0, symmetric)
     cells = (x.values.shape[2] * x.values.shape[3]
              * y.values.shape[2] * y.values.shape[3])
     work = n * m * (0.5 if symmetric else 1.0) * cells * len(spec.dilations)
@@ -375,7 +420,7 @@ def conv_grams(x, y, spec, want=("nngp", "ntk")):
                   "convolutional kernel blocks") as bar:
         for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
             pr, pc = _block_pairs(rows, cols, on_diagonal)
-            vals = _run_pairs(x, y, spec, pr, pc, want_t, prepared)
+            vals = _run_pairs(x, y, spec, pr, pc, want_t, prepared, backend)
             for name, out in outs.items():
                 out[pr, pc] = vals[:, 1 if name == "ntk" else 0]
             bar.update()
@@ -454,8 +499,12 @@ class ConvNNGP(_ConvolutionalKernel):
         Global average pooling of the last activations, flattening (equal
         positions only), or the proportion of positive values of the last
         pre-activations (a step activation; its NTK equals its NNGP).
-    padding : {"valid", "same"}, default="valid"
-        "same" pads with zeros so that every layer keeps the input's size.
+    padding : {"valid", "same", "circular"}, default="valid"
+        "same" pads with zeros so that every layer keeps the input's size
+        (divided by the stride, rounded up), with XLA's "SAME" pads (the
+        smaller one first); "circular" pads as "same" with the input's own
+        values wrapped around (a periodic input), as neural-tangents'
+        ``CIRCULAR``.
     image_shape : tuple, default=None
         ``(rows, columns)`` or ``(rows, columns, channels)``: rows of X are
         flattened images (channels last).  None: X holds sequences.
@@ -469,6 +518,14 @@ class ConvNNGP(_ConvolutionalKernel):
         then channels) or "nct" (channels, then time: aeon, sktime); "auto"
         decides from the shapes and raises where both readings fit
         (:ref:`guide_input_layouts`).
+    strides : int or pair of ints, default=1
+        Step of the filters along time (sequences) or along (rows, columns)
+        (images; an int means the same step along both), at every layer.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the Gram values run: "auto" follows
+        ``skinfinite.config_context(device=...)``, which uses a GPU where
+        one is available (one block of CUDA threads per pair of inputs).
+        Hyperparameter gradients are computed on the CPU.
 
     Examples
     --------
@@ -493,7 +550,7 @@ class ConvNTK(_ConvolutionalKernel):
 
     Parameters
     ----------
-    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, n_channels, weight_variance_bounds, bias_variance_bounds, dtype
+    filter_size, dilation, depth, activation, weight_variance, bias_variance, readout, padding, image_shape, n_channels, weight_variance_bounds, bias_variance_bounds, dtype, layout, strides, device
         As in :class:`ConvNNGP`.
 
     Examples

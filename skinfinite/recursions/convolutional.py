@@ -2,16 +2,21 @@
 
 Inputs are grids of positions: a 1-D sequence of length T is a grid of shape
 (1, T), an image a grid (H, W); every input carries ``C`` channels.  For one
-dilation ``d`` and filter taps ``(ka, kb)`` (offsets ``ka d - sa``,
-``kb d - sb``; ``sa = sb = 0`` for "valid" padding, half the filter's span
-for "same"), the network's pre-activation covariances obey
+dilation ``d``, strides ``(sh, sw)`` and filter taps ``(ka, kb)``, output
+position ``(a, b)`` reads input position ``(a sh + ka d - pa, b sw + kb d -
+pb)``: ``pa = pb = 0`` under "valid" padding, the low half of XLA's "SAME"
+padding under "same" and "circular" (which wraps positions around the
+grid, as neural-tangents' ``CIRCULAR`` does; the pads, and so these
+positions, are each input's own).  Writing ``x_{p, k}`` for the position
+tap ``k`` of output ``p`` reads, the network's pre-activation covariances
+obey
 
-* ``S1[p, p'] = sw2 / (C q) * sum_k <x_{p + o_k}, y_{p' + o_k}> + sb2``;
-* ``S{l+1}[p, p'] = sw2 / q * sum_k V_l[p + o_k, p' + o_k] + sb2``, with
+* ``S1[p, p'] = sw2 / (C q) * sum_k <x_{p, k}, y_{p', k}> + sb2``;
+* ``S{l+1}[p, p'] = sw2 / q * sum_k V_l[x_{p, k}, y_{p', k}] + sb2``, with
   ``V_l = E[phi(u) phi(v)]`` under the covariance
   ``[[Sxx_l[p], S_l[p, p']], [., Syy_l[p']]]`` (positions outside the
   input contribute zero: zero padding);
-* ``Th{l+1} = S{l+1} + sw2 / q * sum_k (Th_l Vd_l)[p + o_k, p' + o_k]``,
+* ``Th{l+1} = S{l+1} + sw2 / q * sum_k (Th_l Vd_l)[x_{p, k}, y_{p', k}]``,
   ``Th1 = S1``, ``Vd_l = E[phi'(u) phi'(v)]``;
 
 and the readout is a dense layer (weight variance sw2, bias variance sb2)
@@ -48,13 +53,18 @@ AVERAGE, FLATTEN, PPV = 0, 1, 2
 READOUTS = {"average": AVERAGE, "flatten": FLATTEN, "ppv": PPV}
 
 
+VALID, SAME, CIRCULAR = 0, 1, 2
+PADDINGS = {"valid": VALID, "same": SAME, "circular": CIRCULAR}
+
+
 @dataclass(frozen=True)
 class ConvSpec:
     """A validated convolutional network, dilations resolved.
 
-    ``fh`` and ``fw`` are the filter's height and width, ``same`` selects
-    "same" padding over "valid", ``readout`` is one of :data:`READOUTS`'
-    codes.
+    ``fh`` and ``fw`` are the filter's height and width, ``same`` selects a
+    padded output grid ("same" or "circular") over "valid", ``readout`` is
+    one of :data:`READOUTS`' codes, ``strides`` the steps of the filter
+    along rows and columns and ``circular`` wraps positions around the grid.
     """
 
     depth: int
@@ -66,12 +76,42 @@ class ConvSpec:
     same: bool
     readout: int
     dilations: tuple
+    strides: tuple = (1, 1)
+    circular: bool = False
+
+    @property
+    def padding(self):
+        """The padding's code in :data:`PADDINGS`."""
+        return CIRCULAR if self.circular else int(self.same)
 
 
 # ------------------------------------------------------------- grid geometry
-def shifts(d, fh, fw, same):
-    """Offsets subtracted from the taps: centred filters under "same"."""
-    return (d * ((fh - 1) // 2), d * ((fw - 1) // 2)) if same else (0, 0)
+def axis_geometry(n, f, d, s, padding):
+    """Output size and low pad of one axis of ``n`` positions.
+
+    "valid": the filter's span ``d (f - 1) + 1`` fits inside; "same" and
+    "circular": ``ceil(n / s)`` outputs and XLA's "SAME" pads, the low one
+    ``floor(total / 2)`` (neural-tangents' conventions).
+    """
+    span = d * (f - 1) + 1
+    if padding == VALID:
+        return (n - span) // s + 1, 0
+    out = (n + s - 1) // s
+    return out, max((out - 1) * s + span - n, 0) // 2
+
+
+axis_geometry_nb = njit(inline="always")(axis_geometry)
+
+
+def tap_positions(n, f, d, s, padding):
+    """Input position of every (output, tap) of one axis: an (out, f) array,
+    -1 where the tap falls outside the grid (zero padding)."""
+    out, lo = axis_geometry(n, f, d, s, padding)
+    u = (np.arange(max(out, 0))[:, None] * s + np.arange(f)[None, :] * d
+         - lo)
+    if padding == CIRCULAR:
+        return u % n
+    return np.where((u >= 0) & (u < n), u, -1)
 
 
 # Rows of 1-D "valid" lag sums restart from a direct sum this often: the
@@ -164,13 +204,99 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
                 drow[jj] = scale * drow[jj] + add
 
 
-def _out_shape(h, w, d, fh, fw, same):
-    if same:
-        return h, w
-    return h - d * (fh - 1), w - d * (fw - 1)
+@njit(inline="always", fastmath=FASTMATH)
+def lagsum_row(src, shx, swx, shy, swy, drow, ia, ja, dhy, dwy, d, fh, fw,
+               sh, sw, pax, pbx, pay, pby, circular, scale, add):
+    """Row ``(ia, ja)`` of :func:`_lagsum_general` into ``drow``: strides,
+    each input's own pads, and positions that wrap around the grid under
+    circular padding.  The GPU kernels run it, one row per thread."""
+    npy = dhy * dwy
+    for jj in range(npy):
+        drow[jj] = 0.0
+    for ka in range(fh):
+        u = ia * sh + ka * d - pax
+        if circular:
+            u = u % shx
+        elif u < 0 or u >= shx:
+            continue
+        for kb in range(fw):
+            v = ja * sw + kb * d - pbx
+            if circular:
+                v = v % swx
+            elif v < 0 or v >= swx:
+                continue
+            srow = src[u * swx + v]
+            for i2 in range(dhy):
+                u2 = i2 * sh + ka * d - pay
+                if circular:
+                    u2 = u2 % shy
+                elif u2 < 0 or u2 >= shy:
+                    continue
+                base = u2 * swy
+                for j2 in range(dwy):
+                    v2 = j2 * sw + kb * d - pby
+                    if circular:
+                        v2 = v2 % swy
+                    elif v2 < 0 or v2 >= swy:
+                        continue
+                    drow[i2 * dwy + j2] += srow[base + v2]
+    for jj in range(npy):
+        drow[jj] = scale * drow[jj] + add
 
 
-_out_shape_nb = njit(inline="always")(_out_shape)
+@njit(fastmath=FASTMATH)
+def _lagsum_general(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh,
+                    fw, sh, sw, pax, pbx, pay, pby, circular, scale, add):
+    """:func:`_lagsum` with strides, each input's own pads, and positions
+    that wrap around the grid under circular padding."""
+    for ia in range(dhx):
+        for ja in range(dwx):
+            lagsum_row(src, shx, swx, shy, swy, dst[ia * dwx + ja], ia, ja,
+                       dhy, dwy, d, fh, fw, sh, sw, pax, pbx, pay, pby,
+                       circular, scale, add)
+
+
+@njit(fastmath=FASTMATH)
+def _layer(src, shx, swx, shy, swy, dst, d, fh, fw, sh, sw, padding, scale,
+           add):
+    """One convolution of position-pair covariances ``src`` (grids
+    ``shx x swx`` and ``shy x swy``) into ``dst``; returns the output grids.
+
+    Stride 1 without wrapping has the same pads for both inputs, and the
+    faster sums of :func:`_lagsum`.
+    """
+    dhx, pax = axis_geometry_nb(shx, fh, d, sh, padding)
+    dwx, pbx = axis_geometry_nb(swx, fw, d, sw, padding)
+    dhy, pay = axis_geometry_nb(shy, fh, d, sh, padding)
+    dwy, pby = axis_geometry_nb(swy, fw, d, sw, padding)
+    if sh == 1 and sw == 1 and padding != CIRCULAR:
+        _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
+                pax, pbx, scale, add)
+    else:
+        _lagsum_general(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d,
+                        fh, fw, sh, sw, pax, pbx, pay, pby,
+                        padding == CIRCULAR, scale, add)
+    return dhx, dwx, dhy, dwy
+
+
+@njit(fastmath=FASTMATH)
+def _channel_gram(xv, i, wx, yv, j, wy, h, g):
+    """g[p, p'] = <x_p, y_p'> over channels, for all pairs of positions."""
+    npx = h * wx
+    for p in range(npx):
+        grow = g[p]
+        for q in range(h * wy):
+            grow[q] = 0.0
+    for ch in range(xv.shape[1]):
+        for p in range(npx):
+            ia = p // wx
+            a = xv[i, ch, ia, p - ia * wx]
+            grow = g[p]
+            for i2 in range(h):
+                gv = grow[i2 * wy:(i2 + 1) * wy]
+                yrow = yv[j, ch, i2]
+                for j2 in range(wy):
+                    gv[j2] += a * yrow[j2]
 
 
 # ------------------------------------------------------------- pair kernels
@@ -271,41 +397,22 @@ def _flat(s, th, hx, ux, hy, uy, dgx, sgx, dgy, sgy, cx, cy, family, want_t):
 
 
 @njit(fastmath=FASTMATH)
-def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
-             dgx, sgx, dgy, sgy, cx, cy, family, sw2, sb2, readout, want_t,
-             g, s, vv, th, tv):
+def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, sh, sw, padding,
+             depth, dgx, sgx, dgy, sgy, cx, cy, family, sw2, sb2, readout,
+             want_t, g, s, vv, th, tv):
     """Pooled sums of one pair of inputs over its dilations, in the
     caller's buffers ``g``, ``s``, ``vv``, ``th``, ``tv``."""
-    c = xv.shape[1]
-    a1 = sw2 / (c * fh * fw)
+    a1 = sw2 / (xv.shape[1] * fh * fw)
     al = sw2 / (fh * fw)
-    npx = h * wx
-    npy = h * wy
-    for p in range(npx):
-        for q in range(npy):
-            g[p, q] = 0.0
-    for ch in range(c):
-        for p in range(npx):
-            ia = p // wx
-            a = xv[i, ch, ia, p - ia * wx]
-            grow = g[p]
-            for i2 in range(h):
-                gv = grow[i2 * wy:(i2 + 1) * wy]
-                yrow = yv[j, ch, i2]
-                for j2 in range(wy):
-                    gv[j2] += a * yrow[j2]
+    _channel_gram(xv, i, wx, yv, j, wy, h, g)
     kacc = 0.0
     tacc = 0.0
     for di in range(dils.shape[0]):
         if not (vx[i, di] and vy[j, di]):
             continue
         d = dils[di]
-        sa = d * ((fh - 1) // 2) if same else 0
-        sb = d * ((fw - 1) // 2) if same else 0
-        hx, ux = _out_shape_nb(h, wx, d, fh, fw, same)
-        hy, uy = _out_shape_nb(h, wy, d, fh, fw, same)
-        _lagsum(g, h, wx, h, wy, s, hx, ux, hy, uy, d, fh, fw, sa, sb, a1,
-                sb2)
+        hx, ux, hy, uy = _layer(g, h, wx, h, wy, s, d, fh, fw, sh, sw,
+                                padding, a1, sb2)
         if want_t:
             for p in range(hx * ux):
                 for q in range(hy * uy):
@@ -319,13 +426,11 @@ def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same, depth,
                     sgx[i, di, layer], dgy[j, di, layer], sgy[j, di, layer],
                     cxl, cyl, family, want_t)
             px, pux, py, puy = hx, ux, hy, uy
-            hx, ux = _out_shape_nb(px, pux, d, fh, fw, same)
-            hy, uy = _out_shape_nb(py, puy, d, fh, fw, same)
-            _lagsum(vv, px, pux, py, puy, s, hx, ux, hy, uy, d, fh, fw, sa,
-                    sb, al, sb2)
+            hx, ux, hy, uy = _layer(vv, px, pux, py, puy, s, d, fh, fw, sh,
+                                    sw, padding, al, sb2)
             if want_t:
-                _lagsum(tv, px, pux, py, puy, th, hx, ux, hy, uy, d, fh, fw,
-                        sa, sb, al, 0.0)
+                _layer(tv, px, pux, py, puy, th, d, fh, fw, sh, sw, padding,
+                       al, 0.0)
                 for p in range(hx * ux):
                     for q in range(hy * uy):
                         th[p, q] += s[p, q]
@@ -386,38 +491,22 @@ def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
 
 
 @njit(fastmath=FASTMATH)
-def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
-                      depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, family, sw2,
-                      sb2, readout, g, st, ut):
+def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, sh, sw,
+                      padding, depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
+                      family, sw2, sb2, readout, g, st, ut):
     """Pooled sums of one pair and their tangents: (V, dV_w, dV_b, ThVd,
     d(ThVd)_w, d(ThVd)_b) summed over dilations, in the caller's buffers
     ``g``, ``st`` and ``ut``."""
-    c = xv.shape[1]
-    a1 = sw2 / (c * fh * fw)
+    a1 = sw2 / (xv.shape[1] * fh * fw)
     al = sw2 / (fh * fw)
-    npx = h * wx
-    npy = h * wy
     acc = np.zeros(6)
-    for p in range(npx):
-        for q in range(npy):
-            g[p, q] = 0.0
-    for ch in range(c):
-        for p in range(npx):
-            ia = p // wx
-            a = xv[i, ch, ia, p - ia * wx]
-            for q in range(npy):
-                i2 = q // wy
-                g[p, q] += a * yv[j, ch, i2, q - i2 * wy]
+    _channel_gram(xv, i, wx, yv, j, wy, h, g)
     for di in range(dils.shape[0]):
         if not (vx[i, di] and vy[j, di]):
             continue
         d = dils[di]
-        sa = d * ((fh - 1) // 2) if same else 0
-        sb = d * ((fw - 1) // 2) if same else 0
-        hx, ux = _out_shape_nb(h, wx, d, fh, fw, same)
-        hy, uy = _out_shape_nb(h, wy, d, fh, fw, same)
-        _lagsum(g, h, wx, h, wy, st[0], hx, ux, hy, uy, d, fh, fw, sa, sb, a1,
-                sb2)
+        hx, ux, hy, uy = _layer(g, h, wx, h, wy, st[0], d, fh, fw, sh, sw,
+                                padding, a1, sb2)
         for p in range(hx * ux):
             for q in range(hy * uy):
                 st[1, p, q] = st[0, p, q] - sb2
@@ -438,11 +527,9 @@ def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
             if last:
                 break
             px, pux, py, puy = hx, ux, hy, uy
-            hx, ux = _out_shape_nb(px, pux, d, fh, fw, same)
-            hy, uy = _out_shape_nb(py, puy, d, fh, fw, same)
             for k in range(6):
-                _lagsum(ut[k], px, pux, py, puy, st[k], hx, ux, hy, uy, d,
-                        fh, fw, sa, sb, al, 0.0)
+                hx, ux, hy, uy = _layer(ut[k], px, pux, py, puy, st[k], d, fh,
+                                        fw, sh, sw, padding, al, 0.0)
             for p in range(hx * ux):
                 for q in range(hy * uy):
                     s_new = st[0, p, q]
@@ -478,21 +565,20 @@ def one_pair_tangents(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, same,
 
 
 # ------------------------------------------------------ per-input diagonals
-def _lagsum_batch(a, d, fh, fw, same, out_shape):
-    """:func:`_lagsum` on the diagonal, for a batch of grids (n, H, W)."""
+def _lagsum_batch(a, d, spec):
+    """:func:`_layer` on the diagonal, for a batch of grids (n, H, W) of
+    one shape: the sums over taps, and the output grid's shape."""
     n, h, w = a.shape
-    ho, wo = out_shape
-    sa, sb = shifts(d, fh, fw, same)
-    out = np.zeros((n, ho, wo))
-    for ka in range(fh):
-        oa = ka * d - sa
-        i_lo, i_hi = max(0, -oa), min(ho, h - oa)
-        for kb in range(fw):
-            ob = kb * d - sb
-            j_lo, j_hi = max(0, -ob), min(wo, w - ob)
-            if i_hi > i_lo and j_hi > j_lo:
-                out[:, i_lo:i_hi, j_lo:j_hi] += a[:, i_lo + oa:i_hi + oa,
-                                                   j_lo + ob:j_hi + ob]
+    sh, sw = spec.strides
+    rows = tap_positions(h, spec.fh, d, sh, spec.padding)
+    cols = tap_positions(w, spec.fw, d, sw, spec.padding)
+    # index -1 reads the appended zeros: zero padding
+    padded = np.zeros((n, h + 1, w + 1))
+    padded[:, :h, :w] = a
+    out = np.zeros((n, rows.shape[0], cols.shape[0]))
+    for ka in range(spec.fh):
+        for kb in range(spec.fw):
+            out += padded[:, rows[:, ka][:, None], cols[:, kb][None, :]]
     return out
 
 
@@ -510,47 +596,41 @@ def diagonal_paths(grids, spec, with_tangents=False):
     n, c, h, wmax = xv.shape
     act, depth = spec.activation, spec.depth
     sw2, sb2 = spec.weight_variance, spec.bias_variance
-    fh, fw, same = spec.fh, spec.fw, spec.same
-    a1, al = sw2 / (c * fh * fw), sw2 / (fh * fw)
+    a1, al = sw2 / (c * spec.fh * spec.fw), sw2 / (spec.fh * spec.fw)
     sq = np.einsum("ncij,ncij->nij", xv, xv)
     n_dil = len(spec.dilations)
     dg = np.ones((n, n_dil, depth, h * wmax))
     dgrad = np.zeros((n, n_dil, depth, 2, h * wmax)) if with_tangents else None
-    cols = np.arange(wmax)
-    for di, d in enumerate(spec.dilations):
-        rows = np.flatnonzero(valid[:, di])
-        if rows.size == 0:
-            continue
-        shape = _out_shape(h, wmax, d, fh, fw, same)
-        s = a1 * _lagsum_batch(sq[rows], d, fh, fw, same, shape) + sb2
-        ds_w, ds_b = s - sb2, np.full_like(s, sb2)
-        width = widths[rows]
-        for layer in range(depth):
-            ho, wo = s.shape[1:]
-            dg[rows, di, layer, :ho * wo] = s.reshape(rows.size, -1)
-            if with_tangents:
-                dgrad[rows, di, layer, 0, :ho * wo] = ds_w.reshape(rows.size, -1)
-                dgrad[rows, di, layer, 1, :ho * wo] = ds_b.reshape(rows.size, -1)
-            if layer == depth - 1:
-                break
-            # positions past an input's own width hold no activation
-            if not same:
-                width = width - d * (fw - 1)
-            mask = (cols[None, :wo] < width[:, None])[:, None, :]
-            shape = _out_shape(ho, wo, d, fh, fw, same)
-            if with_tangents:
-                p = act.dual_partials(s, s, s)
-                dv = (p[2] + p[3] + p[4]) * mask
-                v = p[0] * mask
-                s_new = al * _lagsum_batch(v, d, fh, fw, same, shape) + sb2
-                ds_w = (s_new - sb2) + al * _lagsum_batch(dv * ds_w, d, fh, fw,
-                                                          same, shape)
-                ds_b = sb2 + al * _lagsum_batch(dv * ds_b, d, fh, fw, same,
-                                                shape)
-                s = s_new
-            else:
-                v = act.dual(s, s, s)[0] * mask
-                s = al * _lagsum_batch(v, d, fh, fw, same, shape) + sb2
+    # inputs of one width share their grids, pads and wrapping
+    for width in np.unique(widths):
+        group = widths == width
+        for di, d in enumerate(spec.dilations):
+            rows = np.flatnonzero(group & valid[:, di])
+            if rows.size == 0:
+                continue
+            s = a1 * _lagsum_batch(sq[rows, :, :width], d, spec) + sb2
+            ds_w, ds_b = s - sb2, np.full_like(s, sb2)
+            for layer in range(depth):
+                ho, wo = s.shape[1:]
+                dg[rows, di, layer, :ho * wo] = s.reshape(rows.size, -1)
+                if with_tangents:
+                    dgrad[rows, di, layer, 0, :ho * wo] = ds_w.reshape(
+                        rows.size, -1)
+                    dgrad[rows, di, layer, 1, :ho * wo] = ds_b.reshape(
+                        rows.size, -1)
+                if layer == depth - 1:
+                    break
+                if with_tangents:
+                    p = act.dual_partials(s, s, s)
+                    dv = p[2] + p[3] + p[4]
+                    s_new = al * _lagsum_batch(p[0], d, spec) + sb2
+                    ds_w = (s_new - sb2) + al * _lagsum_batch(dv * ds_w, d,
+                                                              spec)
+                    ds_b = sb2 + al * _lagsum_batch(dv * ds_b, d, spec)
+                    s = s_new
+                else:
+                    v = act.dual(s, s, s)[0]
+                    s = al * _lagsum_batch(v, d, spec) + sb2
     if not np.all(np.isfinite(dg)):
         raise FloatingPointError(
             f"The convolutional kernel overflowed through {depth} layers "

@@ -23,7 +23,7 @@ def _cached_kernels(stamp):
 
     @njit(parallel=True, cache=True)
     def values(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
-               same, depth, dgx, sgx, dgy, sgy, cx, cy, family, sw2, sb2,
+               sh, sw, padding, depth, dgx, sgx, dgy, sgy, cx, cy, family, sw2, sb2,
                readout, want_t, nchunks, out):
         stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
         npairs = prow.shape[0]
@@ -41,9 +41,9 @@ def _cached_kernels(stamp):
                 i = prow[pi]
                 j = pcol[pi]
                 kacc, tacc = one_pair(xv, xw[i], yv, yw[j], i, j, h, dils,
-                                      vx, vy, fh, fw, same, depth, dgx, sgx,
-                                      dgy, sgy, cx, cy, family, sw2, sb2,
-                                      readout, want_t, g, s, vv, th, tv)
+                                      vx, vy, fh, fw, sh, sw, padding, depth,
+                                      dgx, sgx, dgy, sgy, cx, cy, family, sw2,
+                                      sb2, readout, want_t, g, s, vv, th, tv)
                 scale = sw2 / math.sqrt(nx[i] * ny[j])
                 k_out = scale * kacc + sb2
                 out[pi, 0] = k_out
@@ -52,7 +52,7 @@ def _cached_kernels(stamp):
 
     @njit(parallel=True, cache=True)
     def tangents(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
-                 same, depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, family,
+                 sh, sw, padding, depth, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy, family,
                  sw2, sb2, readout, nchunks, out):
         stamp_ = stamp  # noqa: F841
         npairs = prow.shape[0]
@@ -66,9 +66,9 @@ def _cached_kernels(stamp):
                 i = prow[pi]
                 j = pcol[pi]
                 a = one_pair_tangents(xv, xw[i], yv, yw[j], i, j, h, dils, vx,
-                                      vy, fh, fw, same, depth, dgx, sgx, tgx,
-                                      dgy, sgy, tgy, cx, cy, family, sw2, sb2,
-                                      readout, g, st, ut)
+                                      vy, fh, fw, sh, sw, padding, depth, dgx,
+                                      sgx, tgx, dgy, sgy, tgy, cx, cy, family,
+                                      sw2, sb2, readout, g, st, ut)
                 scale = sw2 / math.sqrt(nx[i] * ny[j])
                 k = scale * a[0] + sb2
                 dk_w = scale * (a[0] + a[1])
@@ -115,8 +115,8 @@ def pair_values(x, y, spec, rows, cols, prepared_x, prepared_y, want_t, out):
     """
     _VALUES(x.values, x.widths, y.values, y.widths, rows, cols,
             x.values.shape[2], np.asarray(spec.dilations, dtype=np.int64),
-            x.valid, y.valid, x.counts, y.counts, spec.fh, spec.fw, spec.same,
-            spec.depth, prepared_x[0], prepared_x[1], prepared_y[0],
+            x.valid, y.valid, x.counts, y.counts, spec.fh, spec.fw,
+            spec.strides[0], spec.strides[1], spec.padding, spec.depth, prepared_x[0], prepared_x[1], prepared_y[0],
             prepared_y[1], prepared_x[2], prepared_y[2],
             activation_family(spec.activation), spec.weight_variance,
             spec.bias_variance, spec.readout, bool(want_t), _chunks(rows),
@@ -133,6 +133,6 @@ def pair_tangents(x, spec, rows, cols, dg, sg, dgrad, cx, out):
     _TANGENTS(x.values, x.widths, x.values, x.widths, rows, cols,
               x.values.shape[2], np.asarray(spec.dilations, dtype=np.int64),
               x.valid, x.valid, x.counts, x.counts, spec.fh, spec.fw,
-              spec.same, spec.depth, dg, sg, dgrad, dg, sg, dgrad, cx, cx,
+              spec.strides[0], spec.strides[1], spec.padding, spec.depth, dg, sg, dgrad, dg, sg, dgrad, cx, cx,
               activation_family(spec.activation), spec.weight_variance,
               spec.bias_variance, spec.readout, _chunks(rows), out)

@@ -1,0 +1,204 @@
+"""CUDA kernels of the convolutional recursion (one thread block per pair).
+
+A pair of inputs needs its position-pair matrices (``P_x x P_y`` entries,
+the whole recursion's state), so a block of threads shares one pair: each
+thread owns rows of those matrices, the blocks synchronise between layers,
+and the pooled sums meet in shared memory.  The rows are computed by the
+CPU kernels' own functions (:func:`~skinfinite.recursions.convolutional.
+lagsum_row`, the grid geometry, the activation's scalar duals), compiled
+for the device by numba-cuda, so both devices evaluate the same formulas.
+The matrices live in device memory the caller owns, one set per pair of
+the tile.  Imported only when a GPU (or numba's CUDA simulator) is used.
+"""
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from ..tiles import device_function
+from ...activations.duals import piecewise_linear_dual
+from ...recursions.convolutional import (CIRCULAR, FLATTEN, PPV,
+                                         axis_geometry_nb, lagsum_row)
+
+THREADS = 64  # threads of a block, sharing one pair of inputs
+
+_lagsum_row = device_function(lagsum_row)
+_axis = device_function(axis_geometry_nb)
+_step_dual = device_function(piecewise_linear_dual)
+
+
+def _make_values(dual, per_input):
+    # per_input is a compile-time constant: closed-form duals read no
+    # coefficient rows (a scalar stands in)
+
+    @cuda.jit
+    def fused(xv, xw, yv, yw, prow, pcol, h, dils, vx, vy, nx, ny, fh, fw,
+              sh, sw, padding, depth, dgx, sgx, dgy, sgy, cx, cy, param, sw2,
+              sb2, readout, want_t, g, s, vv, th, tv, out):
+        pi = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        acc = cuda.shared.array(2, float64)
+        if pi >= prow.shape[0]:
+            return
+        i = prow[pi]
+        j = pcol[pi]
+        wx = xw[i]
+        wy = yw[j]
+        G = g[pi]
+        S = s[pi]
+        VV = vv[pi]
+        TH = th[pi]
+        TV = tv[pi]
+        circular = padding == CIRCULAR
+        c = xv.shape[1]
+        a1 = sw2 / (c * fh * fw)
+        al = sw2 / (fh * fw)
+        # inner products of all pairs of positions, one row per thread
+        for p in range(t, h * wx, nt):
+            ia = p // wx
+            for q in range(h * wy):
+                i2 = q // wy
+                tot = 0.0
+                for ch in range(c):
+                    tot += xv[i, ch, ia, p - ia * wx] * yv[j, ch, i2,
+                                                             q - i2 * wy]
+                G[p, q] = tot
+        if t == 0:
+            acc[0] = 0.0
+            acc[1] = 0.0
+        cuda.syncthreads()
+        for di in range(dils.shape[0]):
+            if not (vx[i, di] and vy[j, di]):
+                continue
+            d = dils[di]
+            shx, swx, shy, swy = h, wx, h, wy
+            for layer in range(depth):
+                hx, pax = _axis(shx, fh, d, sh, padding)
+                ux, pbx = _axis(swx, fw, d, sw, padding)
+                hy, pay = _axis(shy, fh, d, sh, padding)
+                uy, pby = _axis(swy, fw, d, sw, padding)
+                for p in range(t, hx * ux, nt):
+                    ia = p // ux
+                    ja = p - ia * ux
+                    if layer == 0:
+                        _lagsum_row(G, shx, swx, shy, swy, S[p], ia, ja, hy,
+                                    uy, d, fh, fw, sh, sw, pax, pbx, pay,
+                                    pby, circular, a1, sb2)
+                        if want_t:
+                            for q in range(hy * uy):
+                                TH[p, q] = S[p, q]
+                    else:
+                        _lagsum_row(VV, shx, swx, shy, swy, S[p], ia, ja, hy,
+                                    uy, d, fh, fw, sh, sw, pax, pbx, pay,
+                                    pby, circular, al, sb2)
+                        if want_t:
+                            _lagsum_row(TV, shx, swx, shy, swy, TH[p], ia, ja,
+                                        hy, uy, d, fh, fw, sh, sw, pax, pbx,
+                                        pay, pby, circular, al, 0.0)
+                            for q in range(hy * uy):
+                                TH[p, q] += S[p, q]
+                cuda.syncthreads()
+                shx, swx, shy, swy = hx, ux, hy, uy
+                if layer == depth - 1:
+                    break
+                # the duals of the hidden layer, row by row
+                for p in range(t, hx * ux, nt):
+                    kxx = dgx[i, di, layer, p]
+                    rx = sgx[i, di, layer, p]
+                    for q in range(hy * uy):
+                        ax = cx[i, di, layer, p] if per_input else 0.0
+                        ay = cy[j, di, layer, q] if per_input else 0.0
+                        v, vd = dual(kxx, S[p, q], dgy[j, di, layer, q],
+                                     rx * sgy[j, di, layer, q], ax, ay, param)
+                        VV[p, q] = v
+                        if want_t:
+                            TV[p, q] = TH[p, q] * vd
+                cuda.syncthreads()
+            # the readout's sums of the last layer, per thread, then shared
+            last = depth - 1
+            kd = 0.0
+            td = 0.0
+            for p in range(t, shx * swx, nt):
+                kxx = dgx[i, di, last, p]
+                rx = sgx[i, di, last, p]
+                if readout == FLATTEN:
+                    ia = p // swx
+                    ja = p - ia * swx
+                    if ia >= shy or ja >= swy:
+                        continue
+                    qlo = ia * swy + ja
+                    qhi = qlo + 1
+                else:
+                    qlo = 0
+                    qhi = shy * swy
+                for q in range(qlo, qhi):
+                    r = rx * sgy[j, di, last, q]
+                    if readout == PPV:
+                        kd += _step_dual(kxx, S[p, q], dgy[j, di, last, q], r,
+                                         0.0, 0.0, 0.0)[1]
+                    else:
+                        ax = cx[i, di, last, p] if per_input else 0.0
+                        ay = cy[j, di, last, q] if per_input else 0.0
+                        v, vd = dual(kxx, S[p, q], dgy[j, di, last, q], r, ax,
+                                     ay, param)
+                        kd += v
+                        if want_t:
+                            td += TH[p, q] * vd
+            if readout == FLATTEN:
+                norm = 1.0 / math.sqrt(float(shx * swx * shy * swy))
+            else:
+                norm = 1.0 / float(shx * swx * shy * swy)
+            cuda.atomic.add(acc, 0, kd * norm)
+            cuda.atomic.add(acc, 1, td * norm)
+            cuda.syncthreads()
+        if t == 0:
+            scale = sw2 / math.sqrt(nx[i] * ny[j])
+            k_out = scale * acc[0] + sb2
+            out[pi, 0] = k_out
+            out[pi, 1] = k_out + scale * acc[1] if want_t else 0.0
+    return fused
+
+
+_CACHE = {}
+
+
+def gpu_kernels(activation):
+    """The values kernel (NNGP and NTK) for an activation."""
+    dual = device_function(activation.scalar_dual)
+    key = activation.scalar_dual
+    if key not in _CACHE:
+        _CACHE[key] = _make_values(dual, not activation.closed_form)
+    return _CACHE[key]
+
+
+def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
+                want_t, out):
+    """The CUDA counterpart of
+    :func:`skinfinite.engine.cpu.convolutional.pair_values`: NNGP and NTK
+    of the pairs ``(rows, cols)`` into the host array ``out``."""
+    kernel = gpu_kernels(spec.activation)
+    dev = backend.asarray
+    npairs = rows.shape[0]
+    px = x.values.shape[2] * x.values.shape[3]
+    py = y.values.shape[2] * y.values.shape[3]
+    depth = spec.depth
+    buffers = [backend.empty((npairs, px, py), np.float64)
+               for _ in range(2 if depth == 1 and not want_t else 5)]
+    if len(buffers) == 2:
+        buffers += [buffers[1]] * 3     # unused without hidden layers or NTK
+    g, s, vv, th, tv = buffers
+    res = backend.empty((npairs, 2), np.float64)
+    cx = prepared_x[2][..., 0] if spec.activation.closed_form else prepared_x[2]
+    cy = prepared_y[2][..., 0] if spec.activation.closed_form else prepared_y[2]
+    kernel[npairs, THREADS](
+        dev(x.values), dev(x.widths), dev(y.values), dev(y.widths),
+        dev(rows), dev(cols), x.values.shape[2],
+        dev(np.asarray(spec.dilations, dtype=np.int64)), dev(x.valid),
+        dev(y.valid), dev(x.counts), dev(y.counts), spec.fh, spec.fw,
+        spec.strides[0], spec.strides[1], spec.padding, depth,
+        dev(prepared_x[0]), dev(prepared_x[1]), dev(prepared_y[0]),
+        dev(prepared_y[1]), dev(cx), dev(cy),
+        float(spec.activation.parameter), spec.weight_variance,
+        spec.bias_variance, spec.readout, bool(want_t), g, s, vv, th, tv, res)
+    out[:] = backend.to_host(res)

@@ -14,7 +14,8 @@ from skinfinite.linalg import iterative
 from skinfinite.linalg.iterative import (NystroemPreconditioner,
                                          RowPartitionedOperator,
                                          TiledKernelOperator, default_rank,
-                                         iterative_ridge)
+                                         iterative_ridge, rp_cholesky,
+                                         stored_bytes)
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor, SignatureKernelRegressor)
 from skinfinite.models import _base
@@ -61,6 +62,106 @@ def test_tiled_operator_is_the_gram_product_without_storing_it(rng):
                                    rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(RowPartitionedOperator.matmat(op, V), K @ V,
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [40, 130, 160])
+def test_kept_tiles_are_computed_once(rng, n):
+    X, _ = _data(rng, n=n)
+    kernel = _Recording(NTK(depth=2))
+    need = stored_bytes(n, SMALL_BUDGET)
+    op = TiledKernelOperator(kernel, X, budget=SMALL_BUDGET, cache=need)
+    K = NTK(depth=2)(X)
+    V = rng.normal(size=(n, 2))
+    np.testing.assert_allclose(op.matmat(V), K @ V, rtol=1e-12, atol=1e-12)
+    calls = len(kernel.shapes)
+    assert op.cached and sum(t.nbytes for t in op._tiles.values()) == need
+    for _ in range(2):
+        np.testing.assert_allclose(op.matmat(V), K @ V, rtol=1e-12,
+                                   atol=1e-12)
+    for i, rows in enumerate(op.blocks):
+        np.testing.assert_allclose(op.block_matmat(i, V), K[rows] @ V,
+                                   rtol=1e-12, atol=1e-12)
+    # products from the kept tiles evaluate no kernel
+    assert len(kernel.shapes) == calls
+    assert op.kernel_passes == pytest.approx(1.0)
+    # one byte short: recomputed at every product
+    op = TiledKernelOperator(kernel, X, budget=SMALL_BUDGET, cache=need - 1)
+    op.matmat(V)
+    op.matmat(V)
+    assert not op.cached and op._tiles is None
+    assert op.kernel_passes == pytest.approx(2.0)
+
+
+def test_kept_gram_same_solution_and_one_pass(rng):
+    X, y = _data(rng, n=200)
+    K, alpha = NTK(depth=3)(X), 1e-2
+    exact = np.linalg.solve(K + alpha * np.eye(200), y)
+    sol = iterative_ridge(NTK(depth=3), X, y, alpha, Z=X[:30], tol=1e-10,
+                          budget=SMALL_BUDGET, cache=10**8)
+    assert sol.cached and sol.n_iter > 5
+    np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7, atol=1e-7)
+    # K once, and the preconditioner's K_nM (2 M / n of a pass)
+    assert sol.kernel_passes == pytest.approx(1 + 2 * 30 / 200)
+
+
+def test_warm_start_over_alphas_reuses_the_kept_gram(rng):
+    X, y = _data(rng, n=200)
+    kernel = NTK(depth=3)
+    K = kernel(X)
+    op = TiledKernelOperator(kernel, X, cache=10**8)
+    pre = NystroemPreconditioner(kernel, X, X[:30], 1e-2)
+    first = iterative_ridge(kernel, X, y, 1e-2, operator=op,
+                            preconditioner=pre, tol=1e-10)
+    cold = iterative_ridge(kernel, X, y, 1.2e-2, operator=op,
+                           preconditioner=pre.set_alpha(1.2e-2), tol=1e-10)
+    warm = iterative_ridge(kernel, X, y, 1.2e-2, operator=op,
+                           preconditioner=pre, tol=1e-10, x0=first.coef)
+    exact = np.linalg.solve(K + 1.2e-2 * np.eye(200), y)
+    for sol in (cold, warm):
+        np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7,
+                                   atol=1e-7)
+        # neither K nor K_nM is evaluated again
+        assert sol.kernel_passes == 0.0
+    assert warm.n_iter < cold.n_iter
+    # weighted: x0 are the coefficients c, zero weights included
+    w = rng.uniform(0.0, 2.0, size=200)
+    w[:3] = 0.0
+    kw = dict(Z=X[:60], tol=1e-10, sqrt_weight=np.sqrt(w), max_iter=300)
+    ref = iterative_ridge(kernel, X, y, 1e-2, **kw)
+    again = iterative_ridge(kernel, X, y, 1e-2, x0=ref.coef, **kw)
+    assert again.n_iter <= 1
+    np.testing.assert_allclose(again.coef, ref.coef, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="x0 has shape"):
+        iterative_ridge(kernel, X, y, 1e-2, x0=np.zeros(5), Z=X[:30])
+
+
+def test_rp_cholesky_factor(rng):
+    X, y = _data(rng, n=150)
+    kernel = NTK(depth=3)
+    K = kernel(X)
+    F, pivots = rp_cholesky(kernel, X, 150, block=20, random_state=0)
+    np.testing.assert_allclose(F @ F.T, K, atol=1e-6 * np.abs(K).max())
+    # a low rank: K - F F^T is positive semidefinite, its trace falls with
+    # the rank, and the pivots are distinct rows
+    errors = []
+    for rank in (10, 40):
+        F, pivots = rp_cholesky(kernel, X, rank, random_state=1)
+        assert F.shape == (150, rank) and len(set(pivots)) == rank
+        E = K - F @ F.T
+        assert np.linalg.eigvalsh(E).min() > -1e-8 * np.trace(K)
+        # the factor is the Nyström approximation on its pivots
+        KS = K[:, pivots]
+        np.testing.assert_allclose(
+            F @ F.T, KS @ np.linalg.pinv(K[np.ix_(pivots, pivots)]) @ KS.T,
+            atol=1e-6 * np.abs(K).max())
+        errors.append(np.trace(E))
+    assert errors[1] < 0.5 * errors[0]
+    # as a preconditioner: the exact solution
+    pre = NystroemPreconditioner.from_factor(F, 1e-2)
+    sol = iterative_ridge(kernel, X, y, 1e-2, preconditioner=pre, tol=1e-10)
+    np.testing.assert_allclose(sol.coef[:, 0],
+                               np.linalg.solve(K + 1e-2 * np.eye(150), y),
+                               rtol=1e-7, atol=1e-7)
 
 
 @pytest.mark.parametrize("budget", [None, 4000])

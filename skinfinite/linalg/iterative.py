@@ -47,7 +47,7 @@ from .nystroem import (_RANGE_RTOL, CACHE_FACTOR, NystroemOperator,
 
 __all__ = ["RowPartitionedOperator", "TiledKernelOperator",
            "NystroemPreconditioner", "IterativeSolution", "iterative_ridge",
-           "default_rank"]
+           "default_rank", "rp_cholesky", "stored_bytes"]
 
 #: Passes over K that conjugate gradients typically take with the Nyström
 #: preconditioner (the time estimate of the long-computation warning).
@@ -62,6 +62,17 @@ def default_rank(n):
     spectrum that conjugate gradients would otherwise have to resolve.
     """
     return int(min(n, max(500, min(2000, 10 * math.sqrt(n)))))
+
+
+def stored_bytes(n, budget=None):
+    """Bytes of the float64 tiles on and above the diagonal of an n x n K,
+    as :class:`TiledKernelOperator` keeps them (about ``4 n^2``)."""
+    side = tile_side(budget)
+    m = -(-n // side)
+    last = n - (m - 1) * side
+    # full tiles, the short last row/column of tiles, the last corner
+    full = (m - 1) * m // 2 * side * side
+    return 8 * (full + (m - 1) * side * last + last * last)
 
 
 def tile_side(budget=None):
@@ -104,7 +115,7 @@ class RowPartitionedOperator:
 
 
 class TiledKernelOperator(RowPartitionedOperator):
-    """``K V`` with K computed in square tiles on the fly, never stored.
+    """``K V`` with K computed in square tiles on the fly, stored if allowed.
 
     Parameters
     ----------
@@ -115,6 +126,20 @@ class TiledKernelOperator(RowPartitionedOperator):
         The n rows (paths) of K.
     budget : int, optional
         Bytes of one tile and its scratch (default ``memory_budget``).
+    cache : int or None, default=0
+        Bytes the tiles on and above the diagonal may keep (about
+        ``4 n^2``, see :func:`stored_bytes`). If they fit, the first
+        product computes and keeps them and every later product only
+        reads them (no kernel evaluations: a few tenths of a second per
+        pass at n = 20000 instead of a pass of kernel evaluations); else
+        every product recomputes them and memory stays at one tile.
+
+    Attributes
+    ----------
+    cached : bool
+        Whether the tiles are kept.
+    stored_bytes : int
+        Bytes that keeping them takes.
 
     Notes
     -----
@@ -123,13 +148,16 @@ class TiledKernelOperator(RowPartitionedOperator):
     evaluations of the row-by-row products of :meth:`block_matmat`.
     """
 
-    def __init__(self, kernel, X, budget=None):
+    def __init__(self, kernel, X, budget=None, cache=0):
         self.kernel, self.X = kernel, X
         self.n = n_rows(X)
         side = tile_side(budget)
         self.blocks = [slice(s, min(s + side, self.n))
                        for s in range(0, self.n, side)]
         self.kernel_passes = 0.0
+        self.stored_bytes = stored_bytes(self.n, budget)
+        self.cached = cache is not None and self.stored_bytes <= cache
+        self._tiles = None
 
     def _tile(self, i, j):
         bi = self.blocks[i]
@@ -146,12 +174,26 @@ class TiledKernelOperator(RowPartitionedOperator):
         out = np.zeros((self.blocks[i].stop - self.blocks[i].start,
                         V.shape[1]))
         for j, bj in enumerate(self.blocks):
-            out += self._tile(i, j) @ V[bj]
+            if self._tiles is not None:
+                K = (self._tiles[(i, j)] if j >= i
+                     else self._tiles[(j, i)].T)
+            else:
+                K = self._tile(i, j)
+            out += K @ V[bj]
         return out
 
     def matmat(self, V):
         out = np.zeros((self.n, V.shape[1]))
         m = len(self.blocks)
+        if self._tiles is not None:
+            # memory-bound: each stored tile is read twice, no kernel work
+            for (i, j), K in self._tiles.items():
+                bi, bj = self.blocks[i], self.blocks[j]
+                out[bi] += K @ V[bj]
+                if j > i:
+                    out[bj] += K.T @ V[bi]
+            return out
+        tiles = {} if self.cached else None
         with progress(m * (m + 1) // 2, 0.5 * self.n * self.n,
                       "kernel matrix product") as bar:
             for i, bi in enumerate(self.blocks):
@@ -161,7 +203,10 @@ class TiledKernelOperator(RowPartitionedOperator):
                     out[bi] += K @ V[bj]
                     if j > i:
                         out[bj] += K.T @ V[bi]
+                    if tiles is not None:
+                        tiles[(i, j)] = K
                     bar.update()
+        self._tiles = tiles
         return out
 
 
@@ -224,8 +269,31 @@ class NystroemPreconditioner:
                     a *= self.d[s:e, None]
                 inner += a.T @ a
         self.setup_seconds = time.perf_counter() - start
-        self._factor, _ = cholesky_with_jitter(0.5 * (inner + inner.T),
-                                               self.alpha)
+        self._inner = 0.5 * (inner + inner.T)
+        self._factor, _ = cholesky_with_jitter(self._inner, self.alpha)
+
+    @classmethod
+    def from_factor(cls, F, alpha, sqrt_weight=None, points=None):
+        """The preconditioner of a low-rank factor ``K ~ F F^T`` (n x r),
+        for instance that of :func:`rp_cholesky`: ``A = D F``."""
+        self = cls.__new__(cls)
+        self.alpha, self.d = float(alpha), sqrt_weight
+        self._B = self._op = None
+        self._A = self._scale(np.asarray(F, dtype=np.float64))
+        self.M = self.rank = self._A.shape[1]
+        self.points = points
+        self.cached, self.setup_seconds = True, 0.0
+        inner = self._A.T @ self._A
+        self._inner = 0.5 * (inner + inner.T)
+        self._factor, _ = cholesky_with_jitter(self._inner, self.alpha)
+        return self
+
+    def set_alpha(self, alpha):
+        """The preconditioner of the same points for another ``alpha``:
+        only the M x M factor is recomputed (no kernel evaluations)."""
+        self.alpha = float(alpha)
+        self._factor, _ = cholesky_with_jitter(self._inner, self.alpha)
+        return self
 
     def _scale(self, R):
         return R if self.d is None else R * self.d[:, None]
@@ -245,6 +313,89 @@ class NystroemPreconditioner:
         return (R - AS) / self.alpha
 
 
+def rp_cholesky(kernel, X, rank, block=None, random_state=None,
+                budget=None):
+    """Randomly pivoted Cholesky: ``K ~ F F^T`` from ``rank`` columns of K.
+
+    Block version (Chen, Epperly, Tropp and Webber, 2023): ``block`` pivots
+    at a time are drawn with probabilities proportional to the diagonal of
+    the residual ``K - F F^T``, their columns of K computed (``n * block``
+    kernel evaluations), and F extended by the Cholesky factor of the
+    residual on them. The pivots follow the part of the spectrum the factor
+    has not yet captured, so for a given rank the factor is close to the
+    best Nyström approximation at the cost of a uniform one.
+
+    Parameters
+    ----------
+    kernel : callable with ``diag``
+        ``kernel(A, B)`` and ``kernel.diag(A)`` as scikit-learn kernels.
+    X : ndarray, list or Sequences of n rows
+    rank : int
+        Columns of F at most (fewer if the residual vanishes).
+    block : int, optional
+        Pivots per step (default ``max(1, rank // 10)``).
+    random_state : int, Generator or None
+    budget : int, optional
+        Tile budget in bytes for the column blocks.
+
+    Returns
+    -------
+    F : ndarray of shape (n, r)
+    pivots : ndarray of shape (r,)
+        Row indices of the pivots, in the order chosen.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skinfinite.kernels import NNGP
+    >>> X = np.random.default_rng(0).normal(size=(40, 2))
+    >>> F, pivots = rp_cholesky(NNGP(depth=2), X, 40, random_state=0)
+    >>> bool(np.allclose(F @ F.T, NNGP(depth=2)(X), atol=1e-6))
+    True
+    """
+    n = n_rows(X)
+    rank = int(min(rank, n))
+    block = max(1, rank // 10) if block is None else int(block)
+    rng = np.random.default_rng(random_state)
+    residual = np.asarray(kernel.diag(X), dtype=np.float64).copy()
+    scale = max(float(residual.max()), 0.0)
+    F = np.zeros((n, rank))
+    pivots = np.empty(0, dtype=np.intp)
+    step = max(1, int((get_config()["memory_budget"] if budget is None
+                       else budget) // (16 * block)))
+    k = 0
+    while k < rank:
+        total = residual.sum()
+        if not total > 1e-14 * scale * n:
+            break
+        S = np.unique(rng.choice(n, min(block, rank - k), replace=True,
+                                 p=residual / total))
+        # rows whose residual is (numerically) zero add nothing
+        S = S[residual[S] > 1e-14 * scale]
+        if len(S) == 0:
+            continue
+        Xs = take(X, S)
+        G = np.concatenate([
+            np.asarray(kernel(take(X, slice(a, min(a + step, n))), Xs),
+                       dtype=np.float64) for a in range(0, n, step)])
+        G -= F[:, :k] @ F[S, :k].T
+        H = 0.5 * (G[S] + G[S].T)
+        w, U = linalg.eigh(H)
+        keep = w > 1e-12 * max(w[-1], 0.0)
+        if not keep.any():
+            break
+        new = G @ (U[:, keep] / np.sqrt(w[keep]))
+        r = min(new.shape[1], rank - k)
+        new = new[:, -r:]   # eigh: the largest last
+        F[:, k:k + r] = new
+        residual = np.clip(residual - np.einsum("ij,ij->i", new, new), 0.0,
+                           None)
+        residual[S] = 0.0
+        pivots = np.concatenate([pivots, S[:r]])
+        k += r
+    return F[:, :k], pivots
+
+
 @dataclass
 class IterativeSolution:
     """Result of :func:`iterative_ridge`.
@@ -259,10 +410,12 @@ class IterativeSolution:
         Relative preconditioned residual of the returned iterate.
     converged : bool
     kernel_passes : float
-        Kernel evaluations in units of a symmetric pass over K (``n^2 / 2``
-        entries), the preconditioner's ``K_nM`` included.
+        Kernel evaluations of this solve in units of a symmetric pass over
+        K (``n^2 / 2`` entries), the preconditioner's ``K_nM`` included.
     rank : int
         Rank of the Nyström preconditioner.
+    cached : bool
+        Whether K was kept in memory (computed once, then only read).
     """
 
     coef: np.ndarray
@@ -271,11 +424,13 @@ class IterativeSolution:
     converged: bool
     kernel_passes: float
     rank: int
+    cached: bool = False
 
 
 def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
                     tol=1e-6, max_iter=100, operator=None,
-                    preconditioner=None, budget=None, random_state=None):
+                    preconditioner=None, budget=None, cache=0, x0=None,
+                    random_state=None):
     """Solve ``(K + alpha I) c = Y`` exactly by Nyström-preconditioned CG.
 
     Parameters
@@ -309,6 +464,17 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
         ``operator``, one whose ``K_nM`` rows live with the operator's.
     budget : int, optional
         Tile budget in bytes (default ``memory_budget``).
+    cache : int or None, default=0
+        Bytes the default operator may keep of K (see
+        :class:`TiledKernelOperator`): when its tiles on and above the
+        diagonal (``stored_bytes(n)``, about ``4 n^2``) fit, K is computed
+        once and each iteration only reads it. To solve for several
+        ``alpha``, pass the same cached ``operator`` to every call (and
+        ``x0``, the previous solution): K is computed once for all.
+    x0 : ndarray of shape (n,) or (n, k), optional
+        Starting point (for instance the coefficients at a nearby
+        ``alpha``; with ``sqrt_weight``, the coefficients ``c``). CG solves
+        for the correction, at the cost of one more product with K.
     random_state : int, RandomState instance or None
         Seed of the default inducing points.
 
@@ -354,7 +520,8 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             random_state if not hasattr(random_state, "randint")
             else random_state.randint(2**31))
         Z = take(X, np.sort(rng.choice(n, default_rank(n), replace=False)))
-    op = TiledKernelOperator(kernel, X, budget) if operator is None else operator
+    op = (TiledKernelOperator(kernel, X, budget, cache) if operator is None
+          else operator)
     if op.n != n:
         raise ValueError(f"The operator has {op.n} rows but X has {n}.")
     pre = preconditioner
@@ -363,7 +530,10 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
     own = isinstance(pre, NystroemPreconditioner)
     M = pre.M if own else 0
     pass_seconds = pre.setup_seconds * (0.5 * n) / max(M, 1) if own else 0.0
-    passes = min(max_iter, TYPICAL_PASSES)
+    # a kept K costs one pass of kernel evaluations, then reads only
+    passes = (0 if getattr(op, "_tiles", None) is not None
+              else 1 if getattr(op, "cached", False)
+              else min(max_iter, TYPICAL_PASSES))
     if pass_seconds * passes > LONG_COMPUTATION:
         warnings.warn(
             f"Exact iterative solve of {n} rows: one pass over the kernel "
@@ -379,22 +549,55 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             return op.matmat(V) + alpha * V
         return d[:, None] * op.matmat(d[:, None] * V) + alpha * V
 
+    passes_before = getattr(op, "kernel_passes", 0.0)
+    # a preconditioner built here counts its setup; a given one, its use
+    nm_rows_before = (pre._op.rows_evaluated if preconditioner is not None
+                      and own and pre._op is not None else 0)
     B = Y if d is None else d[:, None] * Y
-    coef, n_iter, residual = conjugate_gradient(matmat, B, pre.apply, tol,
+    G0 = None
+    if x0 is not None:
+        G0 = np.asarray(x0, dtype=np.float64)
+        if G0.ndim == 1:
+            G0 = G0[:, None]
+        if G0.shape != B.shape:
+            raise ValueError(f"x0 has shape {np.shape(x0)} but the targets "
+                             f"have shape {Y.shape}.")
+        if d is not None:
+            # c = D g: weights of zero leave g free there, start it at 0
+            G0 = np.divide(G0, d[:, None], out=np.zeros_like(G0),
+                           where=d[:, None] > 0)
+        R0 = B - matmat(G0)
+
+        def p_norm(R):
+            return np.sqrt(np.clip(np.einsum("ij,ij->j", R, pre.apply(R)),
+                                   0.0, None))
+        # tol stays relative to the targets, not to the smaller residual
+        # of the starting point
+        ratio = p_norm(B) / np.maximum(p_norm(R0), 1e-300)
+        B, cg_tol = R0, tol * float(ratio.min())
+    else:
+        ratio, cg_tol = 1.0, tol
+    coef, n_iter, residual = conjugate_gradient(matmat, B, pre.apply, cg_tol,
                                                 max_iter)
+    residual = residual / ratio
+    if G0 is not None:
+        coef = coef + G0
     if d is not None:
         coef = d[:, None] * coef
     converged = bool(np.all(residual <= tol))
     if not converged:
         warnings.warn(
             f"Conjugate gradients of the exact solve did not converge: after "
-            f"{n_iter} iterations the relative residual is "
-            f"{residual.max():.3g} (tol={tol:g}); returning the iterate of "
-            "smallest residual. Increase max_iter, n_inducing (a stronger "
-            "preconditioner) or alpha, or loosen tol.", ConvergenceWarning,
+            f"{n_iter} iterations (max_iter={max_iter}) the relative "
+            f"residual is {residual.max():.3g} > tol={tol:g}; returning the "
+            "iterate of smallest residual. Increase max_iter, n_inducing (a "
+            "stronger preconditioner) or alpha, or loosen tol.",
+            ConvergenceWarning,
             stacklevel=2)
     # the preconditioner's K_nM passes: 2 M / n of a symmetric pass each
-    nm_passes = pre._op.rows_evaluated * M / (0.5 * n * n) if own else 0.0
+    nm_passes = ((pre._op.rows_evaluated - nm_rows_before) * M
+                 / (0.5 * n * n) if own and pre._op is not None else 0.0)
     return IterativeSolution(coef, n_iter, residual, converged,
-                             op.kernel_passes + nm_passes,
-                             getattr(pre, "rank", 0))
+                             getattr(op, "kernel_passes", 0.0) - passes_before
+                             + nm_passes, getattr(pre, "rank", 0),
+                             bool(getattr(op, "cached", False)))

@@ -14,7 +14,7 @@ from .._core.backend import on_host
 from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
 from ..linalg.inducing import InducingPoints
-from ..linalg.iterative import default_rank, iterative_ridge
+from ..linalg.iterative import default_rank, iterative_ridge, stored_bytes
 from ..linalg.nystroem import nystroem_ridge, tile_rows
 from .._core.backend import DEVICES
 from .._core.validation import (Interval, Options, ValidatesParameters,
@@ -123,6 +123,13 @@ def _physical_memory():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return float("inf")
+
+
+def gram_memory():
+    """Bytes the n x n matrices of a fit may take (``gram_memory``; "auto"
+    is half of the physical memory)."""
+    memory = get_config()["gram_memory"]
+    return 0.5 * _physical_memory() if memory == "auto" else memory
 
 
 class _BlockKernel:
@@ -277,13 +284,12 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
             from ..distributed.estimators import resolve_solver
             solver = resolve_solver(solver)
         if solver == "auto":
-            memory = get_config()["gram_memory"]
-            if memory == "auto":
-                memory = 0.5 * _physical_memory()
+            memory = gram_memory()
             if not nystroem_ok or (n <= AUTO_MAX_EXACT
                                    and 16.0 * n * n <= memory):
                 solver = "cholesky"
-            elif n <= AUTO_MAX_ITERATIVE and X is not None and self.alpha > 0 \
+            elif (n <= AUTO_MAX_ITERATIVE or stored_bytes(n) <= memory) \
+                    and X is not None and self.alpha > 0 \
                     and self.alpha >= AUTO_MIN_RIDGE * float(
                         np.mean(self._diag(X, kind))):
                 solver = "cg"
@@ -321,9 +327,10 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
         Z = self._inducing_selection(X, kernel, default_rank(X.shape[0]))
         solution = iterative_ridge(kernel, X, Y, self.alpha, Z=Z,
                                    sqrt_weight=self._sqrt_weight, tol=tol,
-                                   max_iter=max_iter)
+                                   max_iter=max_iter, cache=gram_memory())
         self.inducing_points_ = Z
         self.n_iter_ = solution.n_iter
+        self.gram_cached_ = solution.cached
         self.jitter_ = 0.0
         return solution.coef
 

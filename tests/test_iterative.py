@@ -102,6 +102,20 @@ def test_kept_gram_same_solution_and_one_pass(rng):
     np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7, atol=1e-7)
     # K once, and the preconditioner's K_nM (2 M / n of a pass)
     assert sol.kernel_passes == pytest.approx(1 + 2 * 30 / 200)
+    # inducing points among the rows: their columns are read from K
+    rows = np.sort(rng.choice(200, 30, replace=False))
+    kernel = _Recording(NTK(depth=3))
+    sol = iterative_ridge(kernel, X, y, alpha, inducing_rows=rows, tol=1e-10,
+                          budget=SMALL_BUDGET, cache=10**8)
+    assert sol.cached and sol.kernel_passes == pytest.approx(1.0)
+    assert (30, 30) in kernel.shapes and (200, 30) not in kernel.shapes
+    np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7, atol=1e-7)
+    op = TiledKernelOperator(NTK(depth=3), X, SMALL_BUDGET, cache=10**8)
+    with pytest.raises(ValueError, match="not kept"):
+        op.columns(rows)
+    op.keep()
+    np.testing.assert_allclose(op.columns(rows), K[:, rows], rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_warm_start_over_alphas_reuses_the_kept_gram(rng):
@@ -329,6 +343,21 @@ def test_classifiers_decide_as_cholesky(rng, cls):
     np.testing.assert_array_equal(model.predict(X), exact.predict(X))
 
 
+def test_kept_or_recomputed_gram_same_predictions(rng):
+    X, y = _data(rng)
+    params = dict(depth=3, alpha=1e-2, solver="cg", tol=1e-10,
+                  n_inducing=40, random_state=0)
+    exact = NTKRegressor(depth=3, alpha=1e-2, solver="cholesky").fit(X, y)
+    kept = NTKRegressor(**params).fit(X, y)
+    # 240 rows: K's tiles take 461 kB
+    with skinfinite.config_context(gram_memory="400kB"):
+        streamed = NTKRegressor(**params).fit(X, y)
+    assert kept.gram_cached_ and not streamed.gram_cached_
+    for model in (kept, streamed):
+        np.testing.assert_allclose(model.predict(X), exact.predict(X),
+                                   rtol=1e-7, atol=1e-8)
+
+
 def test_sample_weight_as_cholesky(rng):
     X, y = _data(rng, n=150)
     w = rng.uniform(0.0, 2.0, size=150)
@@ -342,7 +371,8 @@ def test_sample_weight_as_cholesky(rng):
 
 def test_estimator_reports_no_convergence(rng):
     X, y = _data(rng)
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning,
+                      match=r"did not converge.*max_iter=3.*tol=1e-12"):
         model = NTKRegressor(alpha=1e-4, solver="cg", n_inducing=5,
                              tol=1e-12, max_iter=3, random_state=0).fit(X, y)
     assert model.n_iter_ == 3
@@ -382,7 +412,11 @@ def test_auto_choice(rng, monkeypatch):
     monkeypatch.setattr(_base, "AUTO_MAX_EXACT", 100)
     assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "cg"
     monkeypatch.setattr(_base, "AUTO_MAX_ITERATIVE", 100)
-    assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
+    # beyond it, "cg" while K's tiles (4 n^2 bytes) fit in gram_memory
+    model = NTKRegressor(alpha=1e-2).fit(X, y)
+    assert model.solver_ == "cg" and model.gram_cached_
+    with skinfinite.config_context(gram_memory="50kB"):
+        assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
 
 
 @parametrize_with_checks([

@@ -183,6 +183,33 @@ class TiledKernelOperator(RowPartitionedOperator):
         return out
 
     def matmat(self, V):
+        return self._pass(V)
+
+    def keep(self, first_tile=None):
+        """Compute and keep the tiles now (if they are to be kept).
+
+        ``first_tile(seconds, share)`` is called after the first tile with
+        its time and its share of the symmetric pass (an estimate of the
+        whole pass before it is made)."""
+        if self.cached and self._tiles is None:
+            self._pass(np.zeros((self.n, 0)), first_tile)
+
+    def columns(self, indices):
+        """``K[:, indices]`` read from the kept tiles, shape (n, len)."""
+        if self._tiles is None:
+            raise ValueError("The tiles are not kept; call keep() first.")
+        indices = np.asarray(indices)
+        side = self.blocks[0].stop
+        out = np.empty((self.n, len(indices)))
+        for j in np.unique(indices // side):
+            where = np.flatnonzero(indices // side == j)
+            offsets = indices[where] - j * side
+            for i, bi in enumerate(self.blocks):
+                out[bi, where] = (self._tiles[(i, j)][:, offsets] if i <= j
+                                  else self._tiles[(j, i)][offsets, :].T)
+        return out
+
+    def _pass(self, V, first_tile=None):
         out = np.zeros((self.n, V.shape[1]))
         m = len(self.blocks)
         if self._tiles is not None:
@@ -199,7 +226,12 @@ class TiledKernelOperator(RowPartitionedOperator):
             for i, bi in enumerate(self.blocks):
                 for j in range(i, m):
                     bj = self.blocks[j]
+                    start = time.perf_counter()
                     K = self._tile(i, j)
+                    if first_tile is not None:
+                        first_tile(time.perf_counter() - start,
+                                   (bi.stop - bi.start) ** 2 / self.n ** 2)
+                        first_tile = None
                     out[bi] += K @ V[bj]
                     if j > i:
                         out[bj] += K.T @ V[bi]
@@ -225,6 +257,9 @@ class NystroemPreconditioner:
         ``D``: the diagonal of the weighted system ``D K D + alpha I``.
     budget : int, optional
         Tile budget in bytes (default ``memory_budget``).
+    K_nM : ndarray of shape (n, M), optional
+        ``k(X, Z)`` if known (for instance read from a kept K when Z are
+        rows of X): then no kernel is evaluated but ``k(Z, Z)``.
 
     Attributes
     ----------
@@ -239,7 +274,8 @@ class NystroemPreconditioner:
         Time of the pass over ``K_nM``.
     """
 
-    def __init__(self, kernel, X, Z, alpha, sqrt_weight=None, budget=None):
+    def __init__(self, kernel, X, Z, alpha, sqrt_weight=None, budget=None,
+                 K_nM=None):
         budget = get_config()["memory_budget"] if budget is None else budget
         self.alpha = float(alpha)
         self.d = sqrt_weight
@@ -253,10 +289,15 @@ class NystroemPreconditioner:
         self._B = U[:, keep] / np.sqrt(w[keep])
         self.rank = int(keep.sum())
         n, self.M = n_rows(X), n_rows(Z)
-        self.cached = 8.0 * n * self.rank <= CACHE_FACTOR * budget
+        self.cached = (K_nM is not None
+                       or 8.0 * n * self.rank <= CACHE_FACTOR * budget)
         self._op = NystroemOperator(kernel, X, Z, "stream", budget)
         start = time.perf_counter()
-        if self.cached:
+        if K_nM is not None:
+            self._A = self._scale(np.asarray(K_nM, dtype=np.float64)
+                                  @ self._B)
+            inner = self._A.T @ self._A
+        elif self.cached:
             self._A = self._scale(self._op.product(
                 self._B, "preconditioner setup"))
             inner = self._A.T @ self._A
@@ -396,6 +437,17 @@ def rp_cholesky(kernel, X, rank, block=None, random_state=None,
     return F[:, :k], pivots
 
 
+def _warn_if_long(n, pass_seconds, passes, source):
+    if pass_seconds * passes > LONG_COMPUTATION:
+        warnings.warn(
+            f"Exact iterative solve of {n} rows: one pass over the kernel "
+            f"matrix is estimated at {pass_seconds:.0f} s from {source}, so "
+            f"{passes} passes would take about "
+            f"{pass_seconds * passes / 60:.0f} minutes. Use solver='nystroem' "
+            "(or fewer rows), a larger alpha or a looser tol. Ctrl-C stops "
+            "it between tiles.", LongComputationWarning, stacklevel=3)
+
+
 @dataclass
 class IterativeSolution:
     """Result of :func:`iterative_ridge`.
@@ -430,7 +482,7 @@ class IterativeSolution:
 def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
                     tol=1e-6, max_iter=100, operator=None,
                     preconditioner=None, budget=None, cache=0, x0=None,
-                    random_state=None):
+                    inducing_rows=None, random_state=None):
     """Solve ``(K + alpha I) c = Y`` exactly by Nyström-preconditioned CG.
 
     Parameters
@@ -446,8 +498,12 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
     alpha : float
         Ridge, > 0.
     Z : ndarray, list or Sequences, optional
-        Inducing points of the preconditioner; by default
-        :func:`default_rank` rows of X drawn uniformly.
+        Inducing points of the preconditioner; by default the rows
+        ``inducing_rows`` of X.
+    inducing_rows : array of int, optional
+        Rows of X serving as inducing points (when Z is not given); by
+        default :func:`default_rank` rows drawn uniformly. When K is kept
+        (``cache``), their columns of K are read from it, not computed.
     sqrt_weight : ndarray of shape (n,), optional
         Square roots of sample weights: the system becomes
         ``(D K D + alpha I) g = D Y`` and ``c = D g``, the weighted ridge
@@ -515,33 +571,41 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             "alpha=0 the system is singular or nearly so and conjugate "
             "gradients do not converge. Set alpha (the noise variance) or "
             "use solver='cholesky'.")
-    if Z is None and preconditioner is None:
+    rows = None if inducing_rows is None else np.asarray(inducing_rows)
+    if Z is None and rows is None and preconditioner is None:
         rng = np.random.default_rng(
             random_state if not hasattr(random_state, "randint")
             else random_state.randint(2**31))
-        Z = take(X, np.sort(rng.choice(n, default_rank(n), replace=False)))
+        rows = np.sort(rng.choice(n, default_rank(n), replace=False))
+    if Z is None and rows is not None:
+        Z = take(X, rows)
     op = (TiledKernelOperator(kernel, X, budget, cache) if operator is None
           else operator)
     if op.n != n:
         raise ValueError(f"The operator has {op.n} rows but X has {n}.")
+    passes_before = getattr(op, "kernel_passes", 0.0)
     pre = preconditioner
+    warned = False
     if pre is None:
-        pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget)
+        K_nM = None
+        if rows is not None and isinstance(op, TiledKernelOperator) \
+                and op.cached:
+            # K is computed once, now; the preconditioner reads its columns
+            def first_tile(seconds, share):
+                _warn_if_long(n, seconds / share, 1, "its first tile")
+            op.keep(first_tile)
+            K_nM, warned = op.columns(rows), True
+        pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget,
+                                     K_nM=K_nM)
     own = isinstance(pre, NystroemPreconditioner)
     M = pre.M if own else 0
-    pass_seconds = pre.setup_seconds * (0.5 * n) / max(M, 1) if own else 0.0
-    # a kept K costs one pass of kernel evaluations, then reads only
-    passes = (0 if getattr(op, "_tiles", None) is not None
-              else 1 if getattr(op, "cached", False)
-              else min(max_iter, TYPICAL_PASSES))
-    if pass_seconds * passes > LONG_COMPUTATION:
-        warnings.warn(
-            f"Exact iterative solve of {n} rows: one pass over the kernel "
-            f"matrix is estimated at {pass_seconds:.0f} s from the "
-            f"preconditioner's setup, so {passes} passes would take about "
-            f"{pass_seconds * passes / 60:.0f} minutes. Use solver='nystroem' "
-            "(or fewer rows), a larger alpha or a looser tol. Ctrl-C stops "
-            "it between tiles.", LongComputationWarning, stacklevel=2)
+    if own and not warned and pre.setup_seconds > 0:
+        # a kept K costs one pass of kernel evaluations, then reads only
+        passes = (0 if getattr(op, "_tiles", None) is not None
+                  else 1 if getattr(op, "cached", False)
+                  else min(max_iter, TYPICAL_PASSES))
+        _warn_if_long(n, pre.setup_seconds * (0.5 * n) / max(M, 1), passes,
+                      "the preconditioner's setup")
     d = sqrt_weight
 
     def matmat(V):
@@ -549,7 +613,6 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             return op.matmat(V) + alpha * V
         return d[:, None] * op.matmat(d[:, None] * V) + alpha * V
 
-    passes_before = getattr(op, "kernel_passes", 0.0)
     # a preconditioner built here counts its setup; a given one, its use
     nm_rows_before = (pre._op.rows_evaluated if preconditioner is not None
                       and own and pre._op is not None else 0)

@@ -312,7 +312,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                                  f"{n} or solver='cholesky'.")
         check_choice(self.inducing, "inducing", INDUCING)
         return InducingPoints(M, method=self.inducing, kernel=kernel,
-                              random_state=self.random_state).fit(X).points_
+                              random_state=self.random_state).fit(X)
 
     def _fit_cg(self, X, Y, kind):
         """Dual coefficients by the exact iterative solve (sets ``n_iter_``)."""
@@ -324,11 +324,16 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                              "gradients do not converge. Set alpha (the "
                              "noise variance) or use solver='cholesky'.")
         kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
-        Z = self._inducing_selection(X, kernel, default_rank(X.shape[0]))
-        solution = iterative_ridge(kernel, X, Y, self.alpha, Z=Z,
-                                   sqrt_weight=self._sqrt_weight, tol=tol,
-                                   max_iter=max_iter, cache=gram_memory())
-        self.inducing_points_ = Z
+        selection = self._inducing_selection(X, kernel,
+                                             default_rank(X.shape[0]))
+        # rows of X (not k-means centres): a kept K gives their columns
+        rows = selection.indices_
+        solution = iterative_ridge(
+            kernel, X, Y, self.alpha, Z=None if rows is not None
+            else selection.points_, inducing_rows=rows,
+            sqrt_weight=self._sqrt_weight, tol=tol, max_iter=max_iter,
+            cache=gram_memory())
+        self.inducing_points_ = selection.points_
         self.n_iter_ = solution.n_iter
         self.gram_cached_ = solution.cached
         self.jitter_ = 0.0

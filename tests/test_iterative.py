@@ -92,6 +92,21 @@ def test_kept_tiles_are_computed_once(rng, n):
     assert op.kernel_passes == pytest.approx(2.0)
 
 
+def test_kept_in_float32(rng):
+    X, y = _data(rng, n=130)
+    K = NTK(depth=2)(X)
+    op = TiledKernelOperator(NTK(depth=2), X, SMALL_BUDGET, cache=10**8,
+                             cache_dtype=np.float32)
+    assert op.stored_bytes == stored_bytes(130, SMALL_BUDGET) // 2
+    V = rng.normal(size=(130, 2))
+    for _ in range(2):   # computed, then read from the float32 tiles
+        np.testing.assert_allclose(op.matmat(V), K @ V, rtol=1e-5,
+                                   atol=1e-5 * np.abs(K @ V).max())
+    assert all(t.dtype == np.float32 for t in op._tiles.values())
+    with pytest.raises(ValueError, match="cache_dtype must be"):
+        TiledKernelOperator(NTK(depth=2), X, cache_dtype=np.int64)
+
+
 def test_kept_gram_same_solution_and_one_pass(rng):
     X, y = _data(rng, n=200)
     K, alpha = NTK(depth=3)(X), 1e-2
@@ -352,7 +367,14 @@ def test_kept_or_recomputed_gram_same_predictions(rng):
     # 240 rows: K's tiles take 461 kB
     with skinfinite.config_context(gram_memory="400kB"):
         streamed = NTKRegressor(**params).fit(X, y)
-    assert kept.gram_cached_ and not streamed.gram_cached_
+    # float32 tiles (230 kB) fit, kept only when tol allows
+    with skinfinite.config_context(gram_memory="300kB"):
+        single = NTKRegressor(**{**params, "tol": 1e-4}).fit(X, y)
+        assert NTKRegressor(**params).fit(X, y).gram_cached_ is None
+    assert kept.gram_cached_ == "float64" and streamed.gram_cached_ is None
+    assert single.gram_cached_ == "float32"
+    np.testing.assert_allclose(single.predict(X), exact.predict(X),
+                               rtol=1e-3, atol=1e-3)
     for model in (kept, streamed):
         np.testing.assert_allclose(model.predict(X), exact.predict(X),
                                    rtol=1e-7, atol=1e-8)
@@ -417,6 +439,11 @@ def test_auto_choice(rng, monkeypatch):
     assert model.solver_ == "cg" and model.gram_cached_
     with skinfinite.config_context(gram_memory="50kB"):
         assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
+    # 120 rows: 115 kB in float64, 58 kB in float32 (with tol >= 1e-4)
+    with skinfinite.config_context(gram_memory="100kB"):
+        assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
+        model = NTKRegressor(alpha=1e-2, tol=1e-3).fit(X, y)
+        assert model.solver_ == "cg" and model.gram_cached_ == "float32"
 
 
 @parametrize_with_checks([

@@ -300,7 +300,8 @@ class NystroemPreconditioner:
         self.alpha = float(alpha)
         self.d = sqrt_weight
         K_MM = np.asarray(kernel(Z, Z), dtype=np.float64)
-        w, U = linalg.eigh(0.5 * (K_MM + K_MM.T))
+        # the divide-and-conquer driver: several times faster than "evr" here
+        w, U = linalg.eigh(0.5 * (K_MM + K_MM.T), driver="evd")
         keep = w > _RANGE_RTOL * max(w[-1], 0.0)
         if not keep.any():
             raise ValueError(

@@ -621,6 +621,7 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             K_nM, warned = op.columns(rows), True
         pre = NystroemPreconditioner(kernel, X, Z, alpha, sqrt_weight, budget,
                                      K_nM=K_nM)
+        del K_nM   # n x M: the preconditioner keeps its own A
     own = isinstance(pre, NystroemPreconditioner)
     M = pre.M if own else 0
     if own and not warned and pre.setup_seconds > 0:

@@ -1,9 +1,11 @@
 """Exact kernel ridge regression by preconditioned conjugate gradients.
 
-The system ``(K + alpha I) c = y`` is solved without storing the n x n
-kernel matrix: every product ``K V`` computes K in tiles on the fly and
-discards them, so memory stays O(tile + n k) while each iteration costs one
-pass of kernel evaluations (half the matrix, by symmetry).
+The system ``(K + alpha I) c = y`` is solved with K in tiles (half the
+matrix, by symmetry). If the tiles fit in the memory allowed (``cache``,
+about ``4 n^2`` bytes, a quarter of a Cholesky solve's), they are computed
+once and kept, and an iteration only reads them; otherwise every product
+``K V`` computes them on the fly and discards them, so memory stays
+O(tile + n M) while each iteration costs one pass of kernel evaluations.
 
 Conjugate gradients converge in about ``sqrt(cond)`` iterations; the kernel
 matrices of wide networks have slowly decaying spectra, so without a

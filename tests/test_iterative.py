@@ -352,6 +352,7 @@ def test_classifiers_decide_as_cholesky(rng, cls):
     model = cls(depth=3, alpha=1e-2, solver="cg", tol=1e-10, n_inducing=40,
                 random_state=0).fit(X, labels)
     assert model.solver_ == "cg" and model.n_iter_ > 1
+    assert model.gram_cached_ == "float64" and exact.gram_cached_ is None
     np.testing.assert_allclose(model.decision_function(X),
                                exact.decision_function(X), rtol=1e-6,
                                atol=1e-8)

@@ -122,8 +122,9 @@ SOLVER_ATTRIBUTES_DOC = """    kernel_ : Kernel
         "cg" each is one pass over K: kernel evaluations, or reading the
         kept K); 1 (one direct solve) for the Cholesky solver.
     gram_cached_ : {"float64", "float32"} or None
-        Only with the "cg" solver: the precision in which K was kept
-        (computed once), or None if it was recomputed at every iteration.
+        With the "cg" solver, the precision in which K was kept (computed
+        once), or None if it was recomputed at every iteration; None with
+        the other solvers.
 """
 
 
@@ -319,6 +320,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                 solver = "nystroem"
         self.solver_ = solver
         self.n_iter_ = 1
+        self.gram_cached_ = None
         return solver
 
     def _inducing_selection(self, X, kernel, default):
@@ -517,6 +519,7 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_
         self.n_iter_ = self.regressor_.n_iter_
+        self.gram_cached_ = getattr(self.regressor_, "gram_cached_", None)
         return self
 
     def _centred_scores(self, X):

@@ -447,6 +447,25 @@ def test_auto_choice(rng, monkeypatch):
         assert model.solver_ == "cg" and model.gram_cached_ == "float32"
 
 
+@pytest.mark.parametrize("n, tol, solver, kept", [
+    (20000, 1e-6, "cholesky", "float64"),  # 16 n^2 = 6.4 GB
+    (30000, 1e-6, "cg", "float64"),       # 14.4 GB too much; K 3.6 GB
+    (50000, 1e-6, "cg", "float64"),       # K 10.8 GB
+    (60000, 1e-6, "nystroem", None),      # K 14.4 GB, tol too tight for f32
+    (60000, 1e-3, "cg", "float32"),       # K in float32 7.2 GB
+    (80000, 1e-3, "nystroem", None),      # 12.8 GB even in float32
+])
+def test_auto_choice_at_documented_sizes(rng, monkeypatch, n, tol, solver,
+                                         kept):
+    # the sizing table of the user guide, on a machine of 24 GB
+    monkeypatch.setattr(_base, "_physical_memory", lambda: 24e9)
+    X, y = _data(rng, n=30)
+    model = NTKRegressor(alpha=1e-2, tol=tol).fit(X, y)
+    assert model._resolve_solver(n, X=X, kind="ntk") == solver
+    assert _base.kept_gram_dtype(n, tol) == (
+        None if kept is None else np.dtype(kept))
+
+
 @parametrize_with_checks([
     NTKRegressor(solver="cg", alpha=1e-2, random_state=0),
     NNGPClassifier(solver="cg", alpha=1e-2, n_inducing=5, random_state=0)])

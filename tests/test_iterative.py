@@ -296,6 +296,10 @@ def test_long_computation_warns_before_the_iterations(rng, monkeypatch):
     monkeypatch.setattr(iterative, "LONG_COMPUTATION", 0.0)
     with pytest.warns(LongComputationWarning, match="passes would take"):
         iterative_ridge(NTK(depth=2), X, y, 1e-2, Z=X[:10])
+    # K kept: one pass, estimated from its first tile
+    with pytest.warns(LongComputationWarning, match="first tile, so 1 pass would take"):
+        iterative_ridge(NTK(depth=2), X, y, 1e-2, inducing_rows=np.arange(10),
+                        cache=10**8, budget=SMALL_BUDGET)
 
 
 def test_bad_input(rng):

@@ -465,7 +465,7 @@ def _warn_if_long(n, pass_seconds, passes, source):
         warnings.warn(
             f"Exact iterative solve of {n} rows: one pass over the kernel "
             f"matrix is estimated at {pass_seconds:.0f} s from {source}, so "
-            f"{passes} passes would take about "
+            f"{passes} pass{'es' if passes != 1 else ''} would take about "
             f"{pass_seconds * passes / 60:.0f} minutes. Use solver='nystroem' "
             "(or fewer rows), a larger alpha or a looser tol. Ctrl-C stops "
             "it between tiles.", LongComputationWarning, stacklevel=3)

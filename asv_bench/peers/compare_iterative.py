@@ -12,8 +12,9 @@ Tasks (JSON lines):
 
 ``fit``
     One fit and predict with ``--solver`` ("cholesky", "cg" or
-    "nystroem"; ``--m`` inducing points, ``--tol``): times, iterations,
-    kernel passes, test RMSE, peak resident memory of the process.
+    "nystroem"; ``--m`` inducing points, ``--tol``) under ``--gram-memory``
+    (whether "cg" keeps K, and in which precision: ``gram_cached``):
+    times, iterations, test RMSE, peak resident memory of the process.
 ``compare``
     ``fit`` for each of ``--solvers`` (and each ``--tol`` of "cg"), each in
     its own process (so that the peak memory is its own), then every RMSE
@@ -21,12 +22,19 @@ Tasks (JSON lines):
     kernel entry is measured on a Gram of ``--probe`` rows: the floor of
     one pass over K (``n^2 / 2`` entries) and of the passes CG took.
 
-Examples::
+Examples (the measurements of the user guide's iterative-solver section)::
 
-    nice python asv_bench/peers/compare_iterative.py compare --n 20000 \\
+    nice python asv_bench/peers/compare_iterative.py compare --n 10000 \\
         --solvers cholesky cg nystroem --tol 1e-3 1e-6
+    nice python asv_bench/peers/compare_iterative.py compare --n 20000 \\
+        --solvers cholesky cg nystroem --tol 1e-3 --blas-threads 1
     nice python asv_bench/peers/compare_iterative.py fit --n 50000 \\
-        --solver cg --tol 1e-3
+        --solver cg --tol 1e-3 --blas-threads 1
+    nice python asv_bench/peers/compare_iterative.py fit --n 50000 \\
+        --solver nystroem --m 6000 --tol 1e-3 --blas-threads 1
+
+``--blas-threads 1`` because OpenBLAS's threaded Cholesky factorisation
+crashes beyond n ~ 16000 with two threads on the reference machine.
 """
 import argparse
 import json

@@ -14,7 +14,8 @@ from skinfinite.linalg import iterative
 from skinfinite.linalg.iterative import (NystroemPreconditioner,
                                          RowPartitionedOperator,
                                          TiledKernelOperator, default_rank,
-                                         iterative_ridge)
+                                         iterative_ridge, rp_cholesky,
+                                         stored_bytes)
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor, SignatureKernelRegressor)
 from skinfinite.models import _base
@@ -61,6 +62,135 @@ def test_tiled_operator_is_the_gram_product_without_storing_it(rng):
                                    rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(RowPartitionedOperator.matmat(op, V), K @ V,
                                rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [40, 130, 160])
+def test_kept_tiles_are_computed_once(rng, n):
+    X, _ = _data(rng, n=n)
+    kernel = _Recording(NTK(depth=2))
+    need = stored_bytes(n, SMALL_BUDGET)
+    op = TiledKernelOperator(kernel, X, budget=SMALL_BUDGET, cache=need)
+    K = NTK(depth=2)(X)
+    V = rng.normal(size=(n, 2))
+    np.testing.assert_allclose(op.matmat(V), K @ V, rtol=1e-12, atol=1e-12)
+    calls = len(kernel.shapes)
+    assert op.cached and sum(t.nbytes for t in op._tiles.values()) == need
+    for _ in range(2):
+        np.testing.assert_allclose(op.matmat(V), K @ V, rtol=1e-12,
+                                   atol=1e-12)
+    for i, rows in enumerate(op.blocks):
+        np.testing.assert_allclose(op.block_matmat(i, V), K[rows] @ V,
+                                   rtol=1e-12, atol=1e-12)
+    # products from the kept tiles evaluate no kernel
+    assert len(kernel.shapes) == calls
+    assert op.kernel_passes == pytest.approx(1.0)
+    # one byte short: recomputed at every product
+    op = TiledKernelOperator(kernel, X, budget=SMALL_BUDGET, cache=need - 1)
+    op.matmat(V)
+    op.matmat(V)
+    assert not op.cached and op._tiles is None
+    assert op.kernel_passes == pytest.approx(2.0)
+
+
+def test_kept_in_float32(rng):
+    X, y = _data(rng, n=130)
+    K = NTK(depth=2)(X)
+    op = TiledKernelOperator(NTK(depth=2), X, SMALL_BUDGET, cache=10**8,
+                             cache_dtype=np.float32)
+    assert op.stored_bytes == stored_bytes(130, SMALL_BUDGET) // 2
+    V = rng.normal(size=(130, 2))
+    for _ in range(2):   # computed, then read from the float32 tiles
+        np.testing.assert_allclose(op.matmat(V), K @ V, rtol=1e-5,
+                                   atol=1e-5 * np.abs(K @ V).max())
+    assert all(t.dtype == np.float32 for t in op._tiles.values())
+    with pytest.raises(ValueError, match="cache_dtype must be"):
+        TiledKernelOperator(NTK(depth=2), X, cache_dtype=np.int64)
+
+
+def test_kept_gram_same_solution_and_one_pass(rng):
+    X, y = _data(rng, n=200)
+    K, alpha = NTK(depth=3)(X), 1e-2
+    exact = np.linalg.solve(K + alpha * np.eye(200), y)
+    sol = iterative_ridge(NTK(depth=3), X, y, alpha, Z=X[:30], tol=1e-10,
+                          budget=SMALL_BUDGET, cache=10**8)
+    assert sol.cached and sol.n_iter > 5
+    np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7, atol=1e-7)
+    # K once, and the preconditioner's K_nM (2 M / n of a pass)
+    assert sol.kernel_passes == pytest.approx(1 + 2 * 30 / 200)
+    # inducing points among the rows: their columns are read from K
+    rows = np.sort(rng.choice(200, 30, replace=False))
+    kernel = _Recording(NTK(depth=3))
+    sol = iterative_ridge(kernel, X, y, alpha, inducing_rows=rows, tol=1e-10,
+                          budget=SMALL_BUDGET, cache=10**8)
+    assert sol.cached and sol.kernel_passes == pytest.approx(1.0)
+    assert (30, 30) in kernel.shapes and (200, 30) not in kernel.shapes
+    np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7, atol=1e-7)
+    op = TiledKernelOperator(NTK(depth=3), X, SMALL_BUDGET, cache=10**8)
+    with pytest.raises(ValueError, match="not kept"):
+        op.columns(rows)
+    op.keep()
+    np.testing.assert_allclose(op.columns(rows), K[:, rows], rtol=1e-12,
+                               atol=1e-12)
+
+
+def test_warm_start_over_alphas_reuses_the_kept_gram(rng):
+    X, y = _data(rng, n=200)
+    kernel = NTK(depth=3)
+    K = kernel(X)
+    op = TiledKernelOperator(kernel, X, cache=10**8)
+    pre = NystroemPreconditioner(kernel, X, X[:30], 1e-2)
+    first = iterative_ridge(kernel, X, y, 1e-2, operator=op,
+                            preconditioner=pre, tol=1e-10)
+    cold = iterative_ridge(kernel, X, y, 1.2e-2, operator=op,
+                           preconditioner=pre.set_alpha(1.2e-2), tol=1e-10)
+    warm = iterative_ridge(kernel, X, y, 1.2e-2, operator=op,
+                           preconditioner=pre, tol=1e-10, x0=first.coef)
+    exact = np.linalg.solve(K + 1.2e-2 * np.eye(200), y)
+    for sol in (cold, warm):
+        np.testing.assert_allclose(sol.coef[:, 0], exact, rtol=1e-7,
+                                   atol=1e-7)
+        # neither K nor K_nM is evaluated again
+        assert sol.kernel_passes == 0.0
+    assert warm.n_iter < cold.n_iter
+    # weighted: x0 are the coefficients c, zero weights included
+    w = rng.uniform(0.0, 2.0, size=200)
+    w[:3] = 0.0
+    kw = dict(Z=X[:60], tol=1e-10, sqrt_weight=np.sqrt(w), max_iter=300)
+    ref = iterative_ridge(kernel, X, y, 1e-2, **kw)
+    again = iterative_ridge(kernel, X, y, 1e-2, x0=ref.coef, **kw)
+    assert again.n_iter <= 1
+    np.testing.assert_allclose(again.coef, ref.coef, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="x0 has shape"):
+        iterative_ridge(kernel, X, y, 1e-2, x0=np.zeros(5), Z=X[:30])
+
+
+def test_rp_cholesky_factor(rng):
+    X, y = _data(rng, n=150)
+    kernel = NTK(depth=3)
+    K = kernel(X)
+    F, pivots = rp_cholesky(kernel, X, 150, block=20, random_state=0)
+    np.testing.assert_allclose(F @ F.T, K, atol=1e-6 * np.abs(K).max())
+    # a low rank: K - F F^T is positive semidefinite, its trace falls with
+    # the rank, and the pivots are distinct rows
+    errors = []
+    for rank in (10, 40):
+        F, pivots = rp_cholesky(kernel, X, rank, random_state=1)
+        assert F.shape == (150, rank) and len(set(pivots)) == rank
+        E = K - F @ F.T
+        assert np.linalg.eigvalsh(E).min() > -1e-8 * np.trace(K)
+        # the factor is the Nyström approximation on its pivots
+        KS = K[:, pivots]
+        np.testing.assert_allclose(
+            F @ F.T, KS @ np.linalg.pinv(K[np.ix_(pivots, pivots)]) @ KS.T,
+            atol=1e-6 * np.abs(K).max())
+        errors.append(np.trace(E))
+    assert errors[1] < 0.5 * errors[0]
+    # as a preconditioner: the exact solution
+    pre = NystroemPreconditioner.from_factor(F, 1e-2)
+    sol = iterative_ridge(kernel, X, y, 1e-2, preconditioner=pre, tol=1e-10)
+    np.testing.assert_allclose(sol.coef[:, 0],
+                               np.linalg.solve(K + 1e-2 * np.eye(150), y),
+                               rtol=1e-7, atol=1e-7)
 
 
 @pytest.mark.parametrize("budget", [None, 4000])
@@ -166,6 +296,10 @@ def test_long_computation_warns_before_the_iterations(rng, monkeypatch):
     monkeypatch.setattr(iterative, "LONG_COMPUTATION", 0.0)
     with pytest.warns(LongComputationWarning, match="passes would take"):
         iterative_ridge(NTK(depth=2), X, y, 1e-2, Z=X[:10])
+    # K kept: one pass, estimated from its first tile
+    with pytest.warns(LongComputationWarning, match="first tile, so 1 pass would take"):
+        iterative_ridge(NTK(depth=2), X, y, 1e-2, inducing_rows=np.arange(10),
+                        cache=10**8, budget=SMALL_BUDGET)
 
 
 def test_bad_input(rng):
@@ -222,10 +356,33 @@ def test_classifiers_decide_as_cholesky(rng, cls):
     model = cls(depth=3, alpha=1e-2, solver="cg", tol=1e-10, n_inducing=40,
                 random_state=0).fit(X, labels)
     assert model.solver_ == "cg" and model.n_iter_ > 1
+    assert model.gram_cached_ == "float64" and exact.gram_cached_ is None
     np.testing.assert_allclose(model.decision_function(X),
                                exact.decision_function(X), rtol=1e-6,
                                atol=1e-8)
     np.testing.assert_array_equal(model.predict(X), exact.predict(X))
+
+
+def test_kept_or_recomputed_gram_same_predictions(rng):
+    X, y = _data(rng)
+    params = dict(depth=3, alpha=1e-2, solver="cg", tol=1e-10,
+                  n_inducing=40, random_state=0)
+    exact = NTKRegressor(depth=3, alpha=1e-2, solver="cholesky").fit(X, y)
+    kept = NTKRegressor(**params).fit(X, y)
+    # 240 rows: K's tiles take 461 kB
+    with skinfinite.config_context(gram_memory="400kB"):
+        streamed = NTKRegressor(**params).fit(X, y)
+    # float32 tiles (230 kB) fit, kept only when tol allows
+    with skinfinite.config_context(gram_memory="300kB"):
+        single = NTKRegressor(**{**params, "tol": 1e-4}).fit(X, y)
+        assert NTKRegressor(**params).fit(X, y).gram_cached_ is None
+    assert kept.gram_cached_ == "float64" and streamed.gram_cached_ is None
+    assert single.gram_cached_ == "float32"
+    np.testing.assert_allclose(single.predict(X), exact.predict(X),
+                               rtol=1e-3, atol=1e-3)
+    for model in (kept, streamed):
+        np.testing.assert_allclose(model.predict(X), exact.predict(X),
+                                   rtol=1e-7, atol=1e-8)
 
 
 def test_sample_weight_as_cholesky(rng):
@@ -241,7 +398,8 @@ def test_sample_weight_as_cholesky(rng):
 
 def test_estimator_reports_no_convergence(rng):
     X, y = _data(rng)
-    with pytest.warns(ConvergenceWarning, match="did not converge"):
+    with pytest.warns(ConvergenceWarning,
+                      match=r"did not converge.*max_iter=3.*tol=1e-12"):
         model = NTKRegressor(alpha=1e-4, solver="cg", n_inducing=5,
                              tol=1e-12, max_iter=3, random_state=0).fit(X, y)
     assert model.n_iter_ == 3
@@ -281,7 +439,35 @@ def test_auto_choice(rng, monkeypatch):
     monkeypatch.setattr(_base, "AUTO_MAX_EXACT", 100)
     assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "cg"
     monkeypatch.setattr(_base, "AUTO_MAX_ITERATIVE", 100)
-    assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
+    # beyond it, "cg" while K's tiles (4 n^2 bytes) fit in gram_memory
+    model = NTKRegressor(alpha=1e-2).fit(X, y)
+    assert model.solver_ == "cg" and model.gram_cached_
+    with skinfinite.config_context(gram_memory="50kB"):
+        assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
+    # 120 rows: 115 kB in float64, 58 kB in float32 (with tol >= 1e-4)
+    with skinfinite.config_context(gram_memory="100kB"):
+        assert NTKRegressor(alpha=1e-2).fit(X, y).solver_ == "nystroem"
+        model = NTKRegressor(alpha=1e-2, tol=1e-3).fit(X, y)
+        assert model.solver_ == "cg" and model.gram_cached_ == "float32"
+
+
+@pytest.mark.parametrize("n, tol, solver, kept", [
+    (20000, 1e-6, "cholesky", "float64"),  # 16 n^2 = 6.4 GB
+    (30000, 1e-6, "cg", "float64"),       # 14.4 GB too much; K 3.6 GB
+    (50000, 1e-6, "cg", "float64"),       # K 10.8 GB
+    (60000, 1e-6, "nystroem", None),      # K 14.4 GB, tol too tight for f32
+    (60000, 1e-3, "cg", "float32"),       # K in float32 7.2 GB
+    (80000, 1e-3, "nystroem", None),      # 12.8 GB even in float32
+])
+def test_auto_choice_at_documented_sizes(rng, monkeypatch, n, tol, solver,
+                                         kept):
+    # the sizing table of the user guide, on a machine of 24 GB
+    monkeypatch.setattr(_base, "_physical_memory", lambda: 24e9)
+    X, y = _data(rng, n=30)
+    model = NTKRegressor(alpha=1e-2, tol=tol).fit(X, y)
+    assert model._resolve_solver(n, X=X, kind="ntk") == solver
+    assert _base.kept_gram_dtype(n, tol) == (
+        None if kept is None else np.dtype(kept))
 
 
 @parametrize_with_checks([

@@ -14,7 +14,8 @@ from .._core.backend import on_host
 from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
 from ..linalg.inducing import InducingPoints
-from ..linalg.iterative import default_rank, iterative_ridge
+from ..linalg.iterative import (FLOAT32_MIN_TOL, default_rank,
+                                iterative_ridge, stored_bytes)
 from ..linalg.nystroem import nystroem_ridge, tile_rows
 from .._core.backend import DEVICES
 from .._core.validation import (Interval, Options, ValidatesParameters,
@@ -70,17 +71,22 @@ DEVICE_DOC = """    device : {"auto", "cpu", "gpu"}, default="auto"
 SOLVER_DOC = """    solver : {"auto", "cholesky", "cg", "nystroem"}, default="auto"
         "cholesky" solves the exact n x n system; "cg" solves the same
         system by conjugate gradients preconditioned on ``n_inducing``
-        inducing points, computing the kernel in tiles at every iteration
-        (O(n^2) time per iteration, memory O(n M), never n x n; needs
-        ``alpha > 0``); "nystroem" solves the Nyström system on
+        inducing points (needs ``alpha > 0``): it keeps K (its tiles on
+        and above the diagonal, about ``4 n^2`` bytes) when they fit in
+        ``gram_memory``, or in float32 (``2 n^2`` bytes) when ``tol >=
+        1e-4``, so that K is computed once and an iteration only reads
+        it; else it recomputes K in tiles at every iteration (O(n^2)
+        kernel evaluations per iteration, memory O(n M), never n x n).
+        "nystroem" solves the Nyström system on
         ``n_inducing`` inducing points by preconditioned conjugate gradients
         in O(n M) time per pass and O(n M) memory at most (see
         :ref:`guide_large_data`). "auto" takes "cholesky" when
         ``n_samples <= 20000`` and two n x n float64 matrices fit in
         ``gram_memory`` (:func:`skinfinite.config_context`; half of the
-        physical memory by default), else "cg" up to 50000 samples when
-        ``alpha`` is at least 1e-4 of the kernel's mean diagonal, else
-        "nystroem".
+        physical memory by default), else "cg" up to 50000 samples (or
+        beyond while it keeps K) when ``alpha`` is at least 1e-4 of the
+        kernel's mean diagonal, else "nystroem" (see
+        :ref:`guide_large_data`).
     n_inducing : int or None, default=None
         Number of inducing points M for "nystroem"; None means
         ``min(n_samples, max(1000, 2 * sqrt(n_samples)))``.  For "cg" the
@@ -113,8 +119,12 @@ SOLVER_ATTRIBUTES_DOC = """    kernel_ : Kernel
         preconditioner).
     n_iter_ : int
         Conjugate-gradient iterations of the Nyström or "cg" solver (for
-        "cg" each is one pass of kernel evaluations over the training
-        rows); 1 (one direct solve) for the Cholesky solver.
+        "cg" each is one pass over K: kernel evaluations, or reading the
+        kept K); 1 (one direct solve) for the Cholesky solver.
+    gram_cached_ : {"float64", "float32"} or None
+        With the "cg" solver, the precision in which K was kept (computed
+        once), or None if it was recomputed at every iteration; None with
+        the other solvers.
 """
 
 
@@ -123,6 +133,25 @@ def _physical_memory():
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return float("inf")
+
+
+def gram_memory():
+    """Bytes the n x n matrices of a fit may take (``gram_memory``; "auto"
+    is half of the physical memory)."""
+    memory = get_config()["gram_memory"]
+    return 0.5 * _physical_memory() if memory == "auto" else memory
+
+
+def kept_gram_dtype(n, tol):
+    """Precision in which solver="cg" keeps K of n rows, or None (K is
+    recomputed at every iteration): float64 if its tiles fit in
+    ``gram_memory``, else float32 if they fit so and ``tol`` allows."""
+    memory = gram_memory()
+    if stored_bytes(n) <= memory:
+        return np.float64
+    if tol >= FLOAT32_MIN_TOL and stored_bytes(n, dtype=np.float32) <= memory:
+        return np.float32
+    return None
 
 
 class _BlockKernel:
@@ -277,13 +306,13 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
             from ..distributed.estimators import resolve_solver
             solver = resolve_solver(solver)
         if solver == "auto":
-            memory = get_config()["gram_memory"]
-            if memory == "auto":
-                memory = 0.5 * _physical_memory()
+            memory = gram_memory()
             if not nystroem_ok or (n <= AUTO_MAX_EXACT
                                    and 16.0 * n * n <= memory):
                 solver = "cholesky"
-            elif n <= AUTO_MAX_ITERATIVE and X is not None and self.alpha > 0 \
+            elif (n <= AUTO_MAX_ITERATIVE
+                  or kept_gram_dtype(n, self.tol) is not None) \
+                    and X is not None and self.alpha > 0 \
                     and self.alpha >= AUTO_MIN_RIDGE * float(
                         np.mean(self._diag(X, kind))):
                 solver = "cg"
@@ -291,6 +320,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                 solver = "nystroem"
         self.solver_ = solver
         self.n_iter_ = 1
+        self.gram_cached_ = None
         return solver
 
     def _inducing_selection(self, X, kernel, default):
@@ -306,7 +336,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                                  f"{n} or solver='cholesky'.")
         check_choice(self.inducing, "inducing", INDUCING)
         return InducingPoints(M, method=self.inducing, kernel=kernel,
-                              random_state=self.random_state).fit(X).points_
+                              random_state=self.random_state).fit(X)
 
     def _fit_cg(self, X, Y, kind):
         """Dual coefficients by the exact iterative solve (sets ``n_iter_``)."""
@@ -318,12 +348,20 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                              "gradients do not converge. Set alpha (the "
                              "noise variance) or use solver='cholesky'.")
         kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
-        Z = self._inducing_selection(X, kernel, default_rank(X.shape[0]))
-        solution = iterative_ridge(kernel, X, Y, self.alpha, Z=Z,
-                                   sqrt_weight=self._sqrt_weight, tol=tol,
-                                   max_iter=max_iter)
-        self.inducing_points_ = Z
+        selection = self._inducing_selection(X, kernel,
+                                             default_rank(X.shape[0]))
+        kept_dtype = kept_gram_dtype(X.shape[0], tol)
+        # rows of X (not k-means centres): a kept K gives their columns
+        rows = selection.indices_
+        solution = iterative_ridge(
+            kernel, X, Y, self.alpha, Z=None if rows is not None
+            else selection.points_, inducing_rows=rows,
+            sqrt_weight=self._sqrt_weight, tol=tol, max_iter=max_iter,
+            cache=gram_memory(), cache_dtype=kept_dtype or np.float64)
+        self.inducing_points_ = selection.points_
         self.n_iter_ = solution.n_iter
+        self.gram_cached_ = (np.dtype(kept_dtype).name if solution.cached
+                             else None)
         self.jitter_ = 0.0
         return solution.coef
 
@@ -481,6 +519,7 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_
         self.n_iter_ = self.regressor_.n_iter_
+        self.gram_cached_ = getattr(self.regressor_, "gram_cached_", None)
         return self
 
     def _centred_scores(self, X):

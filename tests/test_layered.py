@@ -161,30 +161,32 @@ def test_a_module_of_the_package_is_an_architecture(tmp_path, monkeypatch,
     package = tmp_path / "more_recursions"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "halved.py").write_text(textwrap.dedent('''
+    (package / "standard.py").write_text(textwrap.dedent('''
         from skinfinite.recursions.layered import LayeredRecursion
 
+        # the standard parametrisation: the weights' learning rates are
+        # divided by the fan-in
         def input_layer(g, weight_variance, bias_variance):
-            k = weight_variance * g + bias_variance
-            return k, k
+            return weight_variance * g + bias_variance, g + 1.0
 
         def hidden_layer(layer, v, vd, t, weight_variance, bias_variance):
             k = weight_variance * v + bias_variance
-            return k, k + weight_variance * vd * t
+            return k, v + 1.0 + weight_variance * vd * t
 
-        HALVED = LayeredRecursion(
-            "halved", input_layer, hidden_layer,
+        STANDARD = LayeredRecursion(
+            "standard", input_layer, hidden_layer,
             {"weight_variance": (2.0, (1e-2, 1e2)),
              "bias_variance": (0.1, (1e-5, 1e2))})
     '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     import more_recursions
     try:
-        assert discover_architectures(more_recursions) == ["halved"]
-        arch, _ = get_architecture("halved")
-        np.testing.assert_allclose(arch.ntk(depth=2)(X), NTK(depth=2)(X),
-                                   rtol=1e-12)
+        assert discover_architectures(more_recursions) == ["standard"]
+        arch, _ = get_architecture("standard")
+        np.testing.assert_allclose(
+            arch.ntk(depth=2)(X), NTK(depth=2, parametrization="standard")(X),
+            rtol=1e-12)
     finally:
-        unregister_architecture("halved")
-        sys.modules.pop("more_recursions.halved", None)
+        unregister_architecture("standard")
+        sys.modules.pop("more_recursions.standard", None)
         sys.modules.pop("more_recursions", None)

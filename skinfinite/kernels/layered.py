@@ -26,6 +26,7 @@ from ..activations.definitions import get_activation
 from ..engine.cpu.layered import register_layered
 from ..recursions.layered import LayeredRecursion, camel_name
 from ._base import RecursionKernel
+from .fully_connected import NETWORK_PARAMETERS_DOC
 from .registry import register_architecture as _register_classes
 
 #: the central difference's step in the log-hyperparameters: its truncation
@@ -112,14 +113,7 @@ _DOC = """{description}
 
     The {output} of the ``{name}`` architecture, computed by the engine from
     its layer maps (:mod:`{module}`).
-
-    Parameters
-    ----------
-    depth : int, default=3
-        Number of hidden layers (>= 1).
-    activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations.definitions`.
-{hyper}
+{network}{hyper}
     dtype : {{"float64", "float32"}}, default="float64"
         Output dtype; the recursion itself always runs in float64.
     device : {{"auto", "cpu"}}, default="auto"
@@ -144,7 +138,7 @@ def _make_class(definition, output):
                  description=definition.description or name,
                  output=output.upper(), name=definition.name,
                  module=getattr(definition.input_layer, "__module__", ""),
-                 hyper=hyper)}
+                 network=NETWORK_PARAMETERS_DOC, hyper=hyper)}
     attrs.update({f"hyperparameter_{h}": _hyperparameter(h)
                   for h in definition.hyperparameters})
     cls = type(name, (LayeredKernel,), attrs)

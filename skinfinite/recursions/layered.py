@@ -10,10 +10,9 @@ tangent kernel ``T`` pass through
   phi'(v)]`` are the activation's duals at the previous layer's covariance
   and ``layer`` counts the hidden layers from 0.
 
-Both maps are plain Python arithmetic on their arguments (no branches on
-them, no imports): the same functions run on NumPy arrays for the per-input
-recursion below and, compiled by the engine, on scalars inside the fused
-tile kernels.  The fully-connected network in the NTK parametrisation is::
+Both maps are plain Python arithmetic on scalars (no imports): numba
+compiles them once, for the per-input recursion below and for the fused
+tile kernels of :mod:`skinfinite.engine.cpu.layered`, which inline them.  The fully-connected network in the NTK parametrisation is::
 
     def input_layer(g, weight_variance, bias_variance):
         k = weight_variance * g + bias_variance
@@ -34,7 +33,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
+from numba import njit
 
+from .._core.fastmath import FASTMATH
 from .path import DiagonalPath
 
 #: the hyperparameters every architecture takes (the estimators pass them)
@@ -68,6 +69,7 @@ class LayeredRecursion:
     hyperparameters: MappingProxyType
     description: str = ""
     record: type = field(init=False, repr=False, compare=False)
+    _compiled: list = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if not (isinstance(self.name, str) and self.name.isidentifier()):
@@ -94,6 +96,7 @@ class LayeredRecursion:
         object.__setattr__(self, "hyperparameters", hyper)
         # one record type per architecture: the engine finds its kernels by
         # the record's type
+        object.__setattr__(self, "_compiled", [])
         object.__setattr__(self, "record", type(
             camel_name(self.name) + "Spec", (LayeredSpec,),
             {"__module__": __name__}))
@@ -102,10 +105,48 @@ class LayeredRecursion:
     def hyperparameter_names(self):
         return tuple(self.hyperparameters)
 
+    def compiled_maps(self):
+        """The maps compiled by numba, taking the hyperparameters as one
+        tuple: ``first(g, params)`` and ``hidden(layer, v, vd, t, params)``.
+
+        The pair kernels inline them and the per-input recursion runs them
+        too, so that a pair of identical inputs meets the same rounding as
+        the diagonal (the arc-cosine duals resolve correlations near 1 to
+        the last bit).
+        """
+        if not self._compiled:
+            n = len(self.hyperparameters)
+            self._compiled.extend((_with_tuple(self.input_layer, 1, n),
+                                   _with_tuple(self.hidden_layer, 4, n)))
+        return tuple(self._compiled)
+
     def spec(self, depth, activation, values):
         """The record the engine runs, for validated parameters."""
         return self.record(self, depth, activation,
                            tuple(float(values[h]) for h in self.hyperparameters))
+
+
+def _with_tuple(fn, n_leading, n_params):
+    """``fn`` compiled to take its trailing arguments as one tuple (numba
+    inlines no call with ``*args``, so the spread is written out)."""
+    lead = ", ".join(f"a{i}" for i in range(n_leading))
+    spread = ", ".join(f"params[{i}]" for i in range(n_params))
+    namespace = {"fn": njit(inline="always", fastmath=FASTMATH)(fn)}
+    exec(f"def with_tuple({lead}, params):\n"
+         f"    return fn({lead}, {spread})\n", namespace)
+    return njit(inline="always", fastmath=FASTMATH)(namespace["with_tuple"])
+
+
+@njit(fastmath=FASTMATH)
+def _run_first(first, g, params, k, t):
+    for i in range(g.shape[0]):
+        k[i], t[i] = first(g[i], params)
+
+
+@njit(fastmath=FASTMATH)
+def _run_hidden(hidden, layer, v, vd, params, k, t):
+    for i in range(v.shape[0]):
+        k[i], t[i] = hidden(layer, v[i], vd[i], t[i], params)
 
 
 def camel_name(name):
@@ -124,19 +165,23 @@ class LayeredSpec:
     values: tuple
 
     def diagonal(self, sq_norms, with_tangents=False):
-        """The recursion of each input against itself: the layer maps on
-        NumPy arrays.  Hyperparameter tangents are not carried (the kernels
+        """The recursion of each input against itself, through the compiled
+        maps (see :meth:`LayeredRecursion.compiled_maps`).  Hyperparameter
+        tangents are not carried (the kernels
         take central differences), so ``with_tangents`` leaves them zero."""
         act = self.activation
-        hidden = self.definition.hidden_layer
-        k, t = self.definition.input_layer(sq_norms, *self.values)
-        k, t = _as_array(k, sq_norms), _as_array(t, sq_norms)
-        stages = np.zeros((self.depth, 3, sq_norms.shape[0]))
+        first, hidden = self.definition.compiled_maps()
+        n = sq_norms.shape[0]
+        k, t = np.empty(n), np.empty(n)
+        _run_first(first, np.ascontiguousarray(sq_norms, dtype=np.float64),
+                   self.values, k, t)
+        stages = np.zeros((self.depth, 3, n))
         for layer in range(self.depth):
             stages[layer, 0] = k
-            v, vd = act.dual(k, k, k)
-            k, t = hidden(layer, v, vd, t, *self.values)
-            k, t = _as_array(k, sq_norms), _as_array(t, sq_norms)
+            v, vd = (np.ascontiguousarray(np.broadcast_to(a, k.shape),
+                                          dtype=np.float64)
+                     for a in act.dual(k, k, k))
+            _run_hidden(hidden, layer, v, vd, self.values, k, t)
         if not (np.all(np.isfinite(k)) and np.all(np.isfinite(t))):
             raise FloatingPointError(
                 f"The kernel overflowed through {self.depth} layers "
@@ -149,9 +194,3 @@ class LayeredSpec:
         values = ", ".join(f"{h}={v:.4g}" for h, v in zip(
             self.definition.hyperparameters, self.values))
         return f"{self.definition.name}, depth={self.depth}, {values}"
-
-
-def _as_array(value, like):
-    # a map may return a constant (the bias alone, say)
-    return np.broadcast_to(np.asarray(value, dtype=np.float64),
-                           like.shape).copy()

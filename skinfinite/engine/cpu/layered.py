@@ -63,21 +63,8 @@ def fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx, sy, cx, cy,
     return bad
 
 
-def _with_tuple(fn, n_leading, n_params):
-    """``fn`` compiled to take its trailing arguments as one tuple (numba
-    inlines no call with ``*args``, so the spread is written out)."""
-    lead = ", ".join(f"a{i}" for i in range(n_leading))
-    spread = ", ".join(f"params[{i}]" for i in range(n_params))
-    namespace = {"fn": njit(inline="always", fastmath=FASTMATH)(fn)}
-    exec(f"def with_tuple({lead}, params):\n"
-         f"    return fn({lead}, {spread})\n", namespace)
-    return njit(inline="always", fastmath=FASTMATH)(namespace["with_tuple"])
-
-
 def _make_values(definition, dual, per_input):
-    n_params = len(definition.hyperparameters)
-    first = _with_tuple(definition.input_layer, 1, n_params)
-    hidden = _with_tuple(definition.hidden_layer, 4, n_params)
+    first, hidden = definition.compiled_maps()
     row = coefficient_row(per_input)
 
     @njit(parallel=True, fastmath=FASTMATH)

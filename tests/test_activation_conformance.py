@@ -14,7 +14,12 @@ this file checks that
 * the piecewise-linear duals are homogeneous (V of degree 1, Vd of 0),
 * the torch duals equal the compiled ones and their autograd derivatives
   equal the compiled partials,
-* the CUDA device functions equal the CPU ones.
+* the CUDA device functions equal the CPU ones,
+
+and, for every activation, that the fully-connected recursion built from
+these duals gives the same NNGP and NTK in all its dialects: the compiled
+CPU engine, the CUDA kernels (simulator) and the torch recursion of the
+GPyTorch bridge against the layer maps evaluated in NumPy.
 """
 import warnings
 
@@ -252,3 +257,57 @@ def test_cuda_device_functions_equal_cpu(name):
         what = f"{name} at scale {scale:g}"
         _close(device[:2], values, 1e-13, 1e-15, what)
         _close(device[2:], partials, 1e-12, 1e-14, what)
+
+
+# ------------------------------------------- the recursion in every dialect
+def _numpy_recursion(act, X, Y, depth, sw2, sb2, std):
+    """The fully-connected layer maps on NumPy arrays with the activation's
+    NumPy duals: the one source the engines are compared against."""
+    from skinfinite.recursions.fully_connected import (hidden_layer,
+                                                       input_layer)
+    d = X.shape[1]
+    kx = sw2 * np.sum(X * X, 1)[:, None] / d + sb2
+    ky = sw2 * np.sum(Y * Y, 1)[None, :] / d + sb2
+    k, t = input_layer(X @ Y.T / d, sw2, sb2, std)
+    for _ in range(depth):
+        v, vd = act.dual(np.broadcast_to(kx, k.shape), k,
+                         np.broadcast_to(ky, k.shape))
+        k, t = hidden_layer(v, vd, t, sw2, sb2, std)
+        kx = sw2 * act.dual(kx, kx, kx)[0] + sb2
+        ky = sw2 * act.dual(ky, ky, ky)[0] + sb2
+    return k, t
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_fully_connected_recursion_in_every_dialect(name):
+    from skinfinite._core.backend import simulated_gpu
+    from skinfinite.kernels import NNGP, NTK, nngp_ntk
+    rng = np.random.default_rng(11)
+    # a single CUDA block: the simulator runs each thread in Python
+    X, Y = rng.normal(size=(4, 3)), rng.normal(size=(3, 3))
+    act = get_activation(name)
+    for parametrization, std in (("ntk", 0.0), ("standard", 1.0)):
+        params = dict(depth=2, activation=name, weight_variance=1.3,
+                      bias_variance=0.2, parametrization=parametrization)
+        want = _numpy_recursion(act, X, Y, 2, 1.3, 0.2, std)
+        what = f"{name}, {parametrization}"
+        got = {"cpu": nngp_ntk(X, Y, device="cpu", **params)}
+        if _simulator_available():
+            with simulated_gpu():
+                got["cuda"] = nngp_ntk(X, Y, device="gpu", **params)
+        try:
+            import torch
+            from skinfinite._torch.bridge import fully_connected_recursion
+        except ImportError:
+            torch = None
+        if torch is not None:
+            hyper = {"weight_variance": torch.tensor(1.3, dtype=torch.float64),
+                     "bias_variance": torch.tensor(0.2, dtype=torch.float64)}
+            x1, x2 = torch.from_numpy(X), torch.from_numpy(Y)
+            got["torch"] = tuple(
+                fully_connected_recursion(cls(**params), hyper, x1, x2,
+                                          False).numpy()
+                for cls in (NNGP, NTK))
+        for dialect, (k, t) in got.items():
+            _close(k, want[0], 1e-12, 1e-14, f"{what}: NNGP on {dialect}")
+            _close(t, want[1], 1e-12, 1e-14, f"{what}: NTK on {dialect}")

@@ -37,6 +37,7 @@ from skinfinite.kernels import (NNGP, NTK, ConvNNGP, ConvNTK,
                                 SignatureKernel)
 
 from ._differences import theta_gradient
+from ._layered_example import DecayingNTK
 
 
 # ------------------------------------------------------------------ inputs
@@ -113,6 +114,11 @@ _SPECS = [
     ("NTK-relu-1", NTK(depth=1), _vectors),
     ("NTK-gelu-4", NTK(depth=4, activation="gelu", weight_variance=1.2),
      _vectors),
+    # an architecture added by its layer maps alone (gradients by central
+    # differences of the Gram)
+    # (one entry: each compiles the architecture's kernel for itself)
+    ("DecayingNTK-relu-3", DecayingNTK(depth=3, decay=0.7,
+                                       weight_variance=1.4), _vectors),
     ("ResNetNNGP-relu-3-scales", ResNetNNGP(depth=3,
                                             branch_scales=[0.5, 1.0, 0.2]),
      _vectors),

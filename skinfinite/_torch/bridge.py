@@ -38,6 +38,7 @@ except ImportError as _exc:
                       f"{install_hint('gp')}.") from _exc
 
 from ..engine.driver import gram, resolve, sq_norms
+from ..recursions.fully_connected import hidden_layer, input_layer
 from .duals import duals, expected_product
 
 __all__ = ["to_gpytorch", "register_torch_recursion", "torch_recursion_for",
@@ -115,19 +116,16 @@ def fully_connected_recursion(kernel, hyper, x1, x2, diag):
     g, nx, ny, same = _input_grams(x1, x2, diag)
     kx = sw2 * nx + sb2
     ky = _other_side(kx, same, diag, lambda: sw2 * ny + sb2)
-    k = sw2 * g + sb2
-    t = (1.0 - std) * k + std * (g + 1.0)
-    want_ntk = kernel._output == "ntk"
+    # the layer maps of the compiled kernels, on tensors
+    k, t = input_layer(g, sw2, sb2, std)
     for _ in range(spec.depth):
         v, vd = duals(act, kx, k, ky)
-        k = sw2 * v + sb2
-        if want_ntk:
-            t = (1.0 - std) * k + std * (v + 1.0) + sw2 * vd * t
+        k, t = hidden_layer(v, vd, t, sw2, sb2, std)
         kx_new = _layer_diagonal(act, kx, sw2, sb2)
         ky = _other_side(kx_new, same, diag,
                          lambda ky=ky: _layer_diagonal(act, ky, sw2, sb2))
         kx = kx_new
-    return t if want_ntk else k
+    return t if kernel._output == "ntk" else k
 
 
 def _residual_steps(spec, hyper, x1, x2, diag):

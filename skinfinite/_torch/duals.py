@@ -303,21 +303,20 @@ def _make_mehler_function():
             if ctx.needs_input_grad[2]:
                 grho = (g * dv).sum_to_size(rho.shape)
             if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-                p = a.shape[-1]
-                ga_cols, gb_cols = [], []
+                # the coefficients of x and y enter alike: d/da_k is
+                # g rho^k b_k and d/db_k is g rho^k a_k
+                factors = ((0, a, b), (1, b, a))
+                columns = ([], [])
                 power = g.clone()      # g rho^k
-                for k in range(p):
-                    if ctx.needs_input_grad[0]:
-                        ga_cols.append((power * b[..., k]).sum_to_size(
-                            a.shape[:-1]))
-                    if ctx.needs_input_grad[1]:
-                        gb_cols.append((power * a[..., k]).sum_to_size(
-                            b.shape[:-1]))
+                for k in range(a.shape[-1]):
+                    for which, mine, other in factors:
+                        if ctx.needs_input_grad[which]:
+                            columns[which].append(
+                                (power * other[..., k]).sum_to_size(
+                                    mine.shape[:-1]))
                     power = power * rho
-                if ga_cols:
-                    ga = torch.stack(ga_cols, dim=-1)
-                if gb_cols:
-                    gb = torch.stack(gb_cols, dim=-1)
+                ga, gb = (torch.stack(c, dim=-1) if c else None
+                          for c in columns)
             return ga, gb, grho
 
     return MehlerSeries
@@ -413,8 +412,7 @@ def duals(activation, kxx, kxy, kyy):
     return tuple(_evaluate(activation, kxx, kxy, kyy, True, True))
 
 
-def expected_product(activation, kxx, kxy, kyy):
-    """``E[phi(u) phi(v)]`` element-wise, (u, v) ~ N(0, [[kxx, kxy], [kxy, kyy]]).
+_ONE_DUAL_DOC = """``{what}`` element-wise, (u, v) ~ N(0, [[kxx, kxy], [kxy, kyy]]).
 
     Parameters
     ----------
@@ -428,31 +426,26 @@ def expected_product(activation, kxx, kxy, kyy):
     Examples
     --------
     >>> import torch
-    >>> from skinfinite._torch.duals import expected_product
-    >>> k = torch.tensor([1.0, 2.0], dtype=torch.float64)
-    >>> expected_product("identity", k, 0.5 * k, k)
-    tensor([0.5000, 1.0000], dtype=torch.float64)
+    >>> from skinfinite._torch.duals import {name}
+{example}
     """
+
+
+def expected_product(activation, kxx, kxy, kyy):
     return _evaluate(activation, kxx, kxy, kyy, True, False)[0]
 
 
 def expected_derivative_product(activation, kxx, kxy, kyy):
-    """``E[phi'(u) phi'(v)]`` element-wise, (u, v) ~ N(0, [[kxx, kxy], [kxy, kyy]]).
-
-    Parameters
-    ----------
-    activation : str, Activation or callable
-    kxx, kxy, kyy : torch.Tensor or array-like, broadcastable
-
-    Returns
-    -------
-    torch.Tensor
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skinfinite._torch.duals import expected_derivative_product
-    >>> float(expected_derivative_product("relu", torch.tensor(1.0), 0.0, 1.0))
-    0.25
-    """
     return _evaluate(activation, kxx, kxy, kyy, False, True)[1]
+
+
+expected_product.__doc__ = _ONE_DUAL_DOC.format(
+    what="E[phi(u) phi(v)]", name="expected_product", example="""\
+    >>> k = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    >>> expected_product("identity", k, 0.5 * k, k)
+    tensor([0.5000, 1.0000], dtype=torch.float64)""")
+expected_derivative_product.__doc__ = _ONE_DUAL_DOC.format(
+    what="E[phi'(u) phi'(v)]", name="expected_derivative_product",
+    example="""\
+    >>> float(expected_derivative_product("relu", torch.tensor(1.0), 0.0, 1.0))
+    0.25""")

@@ -106,26 +106,22 @@ class _FullyConnectedKernel(RecursionKernel):
                 if self.parametrization == "standard" else "")
 
 
-class NNGP(_FullyConnectedKernel):
-    """Neural network Gaussian process kernel of a fully-connected network.
-
-    The covariance of the outputs of an infinitely wide network with random
-    Gaussian weights: ``K0 = sw2 <x, y> / d + sb2`` at the input layer and
-    ``K' = sw2 E[phi(u) phi(v)] + sb2`` at each of the ``depth`` hidden
-    layers, (u, v) drawn from the previous layer's covariance.
-
+#: the first parameters of the kernels of every architecture
+NETWORK_PARAMETERS_DOC = """
     Parameters
     ----------
     depth : int, default=3
         Number of hidden layers (>= 1).
     activation : str, Activation or callable, default="relu"
         See :mod:`skinfinite.activations.definitions`.
-    weight_variance : float, default=2.0
+"""
+_OTHER_PARAMETERS_DOC = """    weight_variance : float, default=2.0
         sw2, the variance of the weights times the fan-in. Hyperparameter.
     bias_variance : float, default=0.1
         sb2, the variance of the biases. Hyperparameter.
     parametrization : {"ntk", "standard"}, default="ntk"
-        Only changes the NTK; kept here so both kernels share parameters.
+        "standard" divides the weights' learning rates by the fan-in; it
+        changes the NTK only.
     weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
         Bounds of the hyperparameters for marginal-likelihood fitting.
     dtype : {"float64", "float32"}, default="float64"
@@ -136,7 +132,17 @@ class NNGP(_FullyConnectedKernel):
         when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
         (NumPy, CuPy or torch).
 
-    Examples
+"""
+
+
+class NNGP(_FullyConnectedKernel):
+    __doc__ = """Neural network Gaussian process kernel of a fully-connected network.
+
+    The covariance of the outputs of an infinitely wide network with random
+    Gaussian weights: ``K0 = sw2 <x, y> / d + sb2`` at the input layer and
+    ``K' = sw2 E[phi(u) phi(v)] + sb2`` at each of the ``depth`` hidden
+    layers, (u, v) drawn from the previous layer's covariance.
+""" + NETWORK_PARAMETERS_DOC + _OTHER_PARAMETERS_DOC + """    Examples
     --------
     >>> import numpy as np
     >>> from sklearn.gaussian_process import GaussianProcessRegressor
@@ -153,33 +159,13 @@ class NNGP(_FullyConnectedKernel):
 
 
 class NTK(_FullyConnectedKernel):
-    """Neural tangent kernel of a fully-connected network.
+    __doc__ = """Neural tangent kernel of a fully-connected network.
 
     In NTK parametrisation ``T0 = K0`` and ``T' = K' + sw2 E[phi'(u) phi'(v)] T``
     at each hidden layer; in standard parametrisation (weight learning rates
     divided by fan-in) ``T0 = <x, y> / d + 1`` and
     ``T' = E[phi(u) phi(v)] + 1 + sw2 E[phi'(u) phi'(v)] T``.
-
-    Parameters
-    ----------
-    depth : int, default=3
-        Number of hidden layers (>= 1).
-    activation : str, Activation or callable, default="relu"
-        See :mod:`skinfinite.activations.definitions`.
-    weight_variance : float, default=2.0
-        sw2. Hyperparameter.
-    bias_variance : float, default=0.1
-        sb2. Hyperparameter.
-    parametrization : {"ntk", "standard"}, default="ntk"
-    weight_variance_bounds, bias_variance_bounds : pair of floats or "fixed"
-    dtype : {"float64", "float32"}, default="float64"
-    device : {"auto", "cpu", "gpu"}, default="auto"
-        Where the Gram matrix is computed; "auto" follows
-        ``skinfinite.config_context(device=...)``, which by default uses a GPU
-        when CuPy sees one (:ref:`guide_gpu`). Outputs have the inputs' kind
-        (NumPy, CuPy or torch).
-
-    Examples
+""" + NETWORK_PARAMETERS_DOC + _OTHER_PARAMETERS_DOC + """    Examples
     --------
     >>> import numpy as np
     >>> from sklearn.svm import SVC

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._core.docstrings import TARGETS, fit_doc
 from .._core.backend import TORCH_DEVICES, torch_device
 from .._core.config import CarriesConfig
 from .._core.progress import progress
@@ -571,18 +572,8 @@ class DeepKernelMachineRegressor(RegressorMixin, _DeepKernelMachineBase):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_doc("Train the machine.", y=TARGETS)
     def fit(self, X, y):
-        """Train the machine.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-
-        Returns
-        -------
-        self
-        """
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=2, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
@@ -754,18 +745,8 @@ class DeepKernelMachineClassifier(ClassifierMixin, _DeepKernelMachineBase):
     def _model_likelihood(self):
         return self.likelihood
 
+    @fit_doc("Train the machine.")
     def fit(self, X, y):
-        """Train the machine.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
         X, y = validate_data(self, X, y, ensure_min_samples=2, dtype=np.float64)
         check_classification_targets(y)
         likelihood = self._model_likelihood()

@@ -18,6 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._core.docstrings import fit_doc
 from .._core.backend import torch_device
 from .._core.config import CarriesConfig
 from .._core.progress import progress
@@ -350,18 +351,8 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_doc("Fit the hyperparameters and condition on the data.")
     def fit(self, X, y):
-        """Fit the hyperparameters and condition on the data.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
         X, y, kernel, noise = self._validate_regression(X, y)
         n_steps = int(self.max_iter)
         torch, gpytorch, bridge = _modules()
@@ -696,18 +687,8 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_doc("Train the variational GP on minibatches.")
     def fit(self, X, y):
-        """Train the variational GP on minibatches.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
         X, y, kernel, noise = self._validate_regression(X, y)
         _, n_inducing = _check_batch(self, X.shape[0])
         subset = int(self.init_subset)
@@ -831,18 +812,8 @@ class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @fit_doc("Train the variational classifier on minibatches.")
     def fit(self, X, y):
-        """Train the variational classifier on minibatches.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
         _reject_paths(self, X)
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)

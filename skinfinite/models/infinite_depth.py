@@ -4,6 +4,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._core.docstrings import fit_doc
 from .._core.config import CarriesConfig
 from .._core.validation import Options, ValidatesParameters, check_choice
 from ..theory.depth_limit import infinite_depth_regime, koenigs_interpolant
@@ -147,18 +148,8 @@ class InfiniteDepthNTKClassifier(ValidatesParameters, ClassifierMixin,
         self.weighting = weighting
         self.tol = tol
 
+    @fit_doc("Map the training inputs to the sphere and decide the regime.")
     def fit(self, X, y):
-        """Map the training inputs to the sphere and decide the regime.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-
-        Returns
-        -------
-        self
-        """
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.regime_ = infinite_depth_regime(self.activation, self.variance,

@@ -10,7 +10,7 @@ from ._base import (DEVICE_CONSTRAINTS, DEVICE_DOC, NETWORK_CONSTRAINTS,
                     SOLVER_CONSTRAINTS, SOLVER_DOC, check_covariance_size,
                     _KernelRegressorBase, _OneHotKernelClassifier)
 from ._base import keeps_float32, scale_rows, weighted_gram
-from .ntk import _NETWORK_DOC
+from .ntk import _CLASSIFIER_ATTRIBUTES_DOC, _NETWORK_DOC
 
 _NNGP_NETWORK_DOC = _NETWORK_DOC.replace(
     '    parametrization : {"ntk", "standard"}, default="ntk"\n', "")
@@ -204,17 +204,8 @@ class NNGPClassifier(_OneHotKernelClassifier):
         Noise variance.
     temperature : float, default=0.1
         ``predict_proba`` returns ``softmax(f / temperature)``.
-""" + SOLVER_DOC + DEVICE_DOC + """
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-    kernel_ : Kernel
-        The network's kernel, ``regressor_.kernel_``.
-    regressor_ : NNGPRegressor
-    n_features_in_ : int
-    solver_ : {"cholesky", "cg", "nystroem"}
-    n_iter_ : int
-        Conjugate-gradient iterations (1 for the Cholesky solver).
+""" + SOLVER_DOC + DEVICE_DOC + _CLASSIFIER_ATTRIBUTES_DOC.format(
+        "NNGPRegressor") + """
 
     Examples
     --------

@@ -38,6 +38,19 @@ _NETWORK_DOC = """
     parametrization : {"ntk", "standard"}, default="ntk"
 """
 
+#: the attributes of the one-hot classifiers, given their regressor's name
+_CLASSIFIER_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    kernel_ : Kernel
+        The network's kernel, ``regressor_.kernel_``.
+    regressor_ : {}
+    n_features_in_ : int
+    solver_ : {{"cholesky", "cg", "nystroem"}}
+    n_iter_ : int
+        Conjugate-gradient iterations (1 for the Cholesky solver)."""
+
 
 class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     __doc__ = """Mean prediction of infinitely many infinitely wide networks
@@ -254,17 +267,8 @@ class NTKClassifier(_OneHotKernelClassifier):
     learning_rate : float, default=1.0
     temperature : float, default=0.1
         ``predict_proba`` returns ``softmax(f / temperature)``.
-""" + SOLVER_DOC + DEVICE_DOC + """
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-    kernel_ : Kernel
-        The network's kernel, ``regressor_.kernel_``.
-    regressor_ : NTKRegressor
-    n_features_in_ : int
-    solver_ : {"cholesky", "cg", "nystroem"}
-    n_iter_ : int
-        Conjugate-gradient iterations (1 for the Cholesky solver).
+""" + SOLVER_DOC + DEVICE_DOC + _CLASSIFIER_ATTRIBUTES_DOC.format(
+        "NTKRegressor") + """
 
     Examples
     --------

@@ -65,6 +65,9 @@ def _layer_with_tangents(p, t, dk_w, dk_b, dt_w, dt_b, dkxx_w, dkyy_w,
     return k, t_new, dk_w, dk_b, dt_w, dt_b
 
 
+#: the layer maps as plain arithmetic, for other array types (torch tensors)
+input_layer, hidden_layer = _input_layer, _hidden_layer
+
 _input_layer_nb = njit(inline="always", fastmath=FASTMATH)(_input_layer)
 _input_tangents_nb = njit(inline="always", fastmath=FASTMATH)(_input_tangents)
 _hidden_layer_nb = njit(inline="always", fastmath=FASTMATH)(_hidden_layer)

@@ -18,56 +18,32 @@ from ...recursions.fully_connected import (FullyConnectedSpec, _hidden_layer_nb,
                                            _input_layer_nb, diagonal_recursion,
                                            make_pair_gradients)
 from ..registry import register
-from ..tiles import BLOCK as _BLOCK
 from ..tiles import (compiled_kernels, inner_products, paired_row,
-                     row_iterations, sq_norms, stage_arrays, store_block,
+                     row_iterations, sq_norms, stage_arrays,
                      store_pair_gradients)
+from .layered import fused_values
 
 
 # -------------------------------------------------------------- fused kernels
+# the layer maps with the hyperparameters as one tuple, as the generic fused
+# kernel of engine/cpu/layered.py takes them
+@njit(inline="always", fastmath=FASTMATH)
+def _first(g, params):
+    return _input_layer_nb(g, params[0], params[1], params[2])
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _hidden(layer, v, vd, t, params):
+    return _hidden_layer_nb(v, vd, t, params[0], params[1], params[2])
+
+
 @njit(inline="always", fastmath=FASTMATH)
 def _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
                   sb2, std, upper, mirror, out_k, out_t, want_k, want_t,
                   limit):
-    # Full-size arrays plus block offsets (not views) keep one compiled
-    # signature per dtype whatever the block layout.  With ``mirror`` the
-    # transposed entries are written too (symmetric Grams), which costs less
-    # than a separate pass.  Returns the number of non-finite values.
-    # ``row`` gives the coefficient rows the dual reads: a scalar for closed
-    # forms, which keeps their inner loop free of array views.
-    n, m = g.shape
-    depth = dx.shape[0]
-    bad = 0
-    for row_pair in prange(row_iterations(n, upper)):
-        kb = np.empty(_BLOCK)
-        tb = np.empty(_BLOCK)
-        for half in range(2 if upper else 1):
-            irow = paired_row(row_pair, half, n)
-            if irow < 0:
-                break
-            # blocks stay aligned to _BLOCK: a few pairs below the diagonal
-            # are computed twice, which is cheaper than ragged blocks
-            j_first = (irow // _BLOCK) * _BLOCK if upper else 0
-            for j0 in range(j_first, m, _BLOCK):
-                nb = min(_BLOCK, m - j0)
-                for jj in range(nb):
-                    kb[jj], tb[jj] = _input_layer_nb(g[irow, j0 + jj], sw2,
-                                                     sb2, std)
-                for layer in range(depth):
-                    kxx = dx[layer, r0 + irow]
-                    sqx = sx[layer, r0 + irow]
-                    ax = row(param, cx, layer, r0 + irow)
-                    for jj in range(nb):
-                        col = c0 + j0 + jj
-                        ay = row(param, cy, layer, col)
-                        v, vd = dual(kxx, kb[jj], dy[layer, col],
-                                     sqx * sy[layer, col], ax, ay, param)
-                        kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
-                                                          sw2, sb2, std)
-                bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
-                                   out_t, want_k, want_t, mirror, limit,
-                                   r0 + irow if upper else 0)
-    return bad
+    return fused_values(dual, row, _first, _hidden, g, r0, c0, dx, dy, sx, sy,
+                        cx, cy, param, (sw2, sb2, std), upper, mirror, out_k,
+                        out_t, want_k, want_t, limit)
 
 
 def _make_fused_values(dual, per_input):

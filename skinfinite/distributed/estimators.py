@@ -4,9 +4,11 @@ from sklearn.utils import check_random_state
 
 from .._core.collections import is_dask
 from ..linalg.inducing import _drop_duplicate_rows
+from ..linalg.iterative import iterative_ridge
 from ..linalg.nystroem import nystroem_ridge
 from ._cluster import check_chunks, check_workers, require_dask
-from .operators import DaskNystroemOperator
+from .operators import (DaskKernelOperator, DaskNystroemOperator,
+                        DaskNystroemPreconditioner, _tree_sum)
 
 
 def validate_fit(est, X, y, sample_weight=None):
@@ -83,13 +85,9 @@ def _unfit(est):
         del est.__dict__[name]
 
 
-def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
-    """Nyström coefficients with the rows of X on the Dask workers.
-
-    The inducing points are the rows drawn as ``InducingPoints(method=
-    "uniform")`` draws them from NumPy data, so that the same
-    ``random_state`` gives the same fit in one process and on a cluster.
-    """
+def _uniform_rows(est, X, M):
+    """The rows that ``InducingPoints(method="uniform")`` draws from NumPy
+    data with the same ``random_state``: one process and a cluster agree."""
     if est.inducing != "uniform":
         raise ValueError(
             f"inducing={est.inducing!r} is not available with dask arrays: "
@@ -99,22 +97,95 @@ def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
     rng = check_random_state(est.random_state)
     indices = np.sort(rng.choice(n, M, replace=False))
     rows = np.asarray(X[indices].compute())
-    Z = rows[_drop_duplicate_rows(rows, np.arange(len(rows)))]
+    return rows[_drop_duplicate_rows(rows, np.arange(len(rows)))]
+
+
+def _failed(est, exc, solver):
+    _unfit(est)
+    if isinstance(exc, (ValueError, TypeError, ImportError, MemoryError)):
+        return exc
+    return RuntimeError(
+        f"The distributed {solver} fit failed on the Dask cluster "
+        f"({type(exc).__name__}: {exc}); the estimator is left unfitted. "
+        "If workers died (out of memory: the dashboard's worker logs "
+        "say so), give them more memory or smaller row chunks "
+        "(X.rechunk), then fit again.")
+
+
+def fit_cg(est, X, Y, kernel, M, tol, max_iter):
+    """Exact coefficients by conjugate gradients with the rows on the workers.
+
+    Every product with K runs as tiles on the workers
+    (:class:`DaskKernelOperator`), the Nyström preconditioner's factor stays
+    there too (:class:`DaskNystroemPreconditioner`); the iterations run on
+    the client on n-sized vectors. The preconditioner's points are drawn as
+    for NumPy data, so one process and a cluster give the same fit.
+    """
+    n = int(X.shape[0])
+    if M > n:
+        raise ValueError(f"n_inducing={M} is larger than the number of "
+                         f"samples ({n}); choose n_inducing <= {n}.")
+    Z = _uniform_rows(est, X, M)
+    try:
+        Y = np.asarray(Y.compute(), dtype=np.float64)
+        operator = DaskKernelOperator(kernel, X)
+        pre = DaskNystroemPreconditioner(kernel, operator.X, Z, est.alpha)
+        solution = iterative_ridge(kernel, operator.X, Y, est.alpha, Z=Z,
+                                   tol=tol, max_iter=max_iter,
+                                   operator=operator, preconditioner=pre)
+    except Exception as exc:
+        error = _failed(est, exc, "conjugate-gradient")
+        if error is exc:
+            raise
+        raise error from exc
+    est.inducing_points_ = Z
+    est.n_iter_ = solution.n_iter
+    est.jitter_ = 0.0
+    # the exact predictor needs every training row: they stay on the workers
+    est.X_train_ = operator.X
+    return solution.coef
+
+
+def _cross_rows(kernel, x, rows, coef):
+    return np.asarray(kernel(x, rows), dtype=np.float64) @ coef
+
+
+def predict_rows(kernel, X, X_train, coef):
+    """``k(X, X_train) @ coef`` with the training rows on the workers.
+
+    The worker of each training block multiplies its block of
+    ``k(X, X_train)`` with its rows of ``coef``; the (len(X), k) partial
+    products are summed in a tree on the workers.
+    """
+    import dask
+
+    X = dask.delayed(np.asarray(X), pure=True)
+    cross = dask.delayed(_cross_rows, pure=True)
+    starts = np.cumsum((0,) + X_train.chunks[0])
+    parts = [cross(kernel, X, x, coef[a:b])
+             for x, a, b in zip(X_train.to_delayed().ravel(), starts[:-1],
+                                starts[1:])]
+    (out,) = dask.compute(_tree_sum(parts))
+    return out
+
+
+def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
+    """Nyström coefficients with the rows of X on the Dask workers.
+
+    The inducing points are the rows drawn as ``InducingPoints(method=
+    "uniform")`` draws them from NumPy data, so that the same
+    ``random_state`` gives the same fit in one process and on a cluster.
+    """
+    Z = _uniform_rows(est, X, M)
     try:
         operator = DaskNystroemOperator(kernel, X, Z)
         solution = nystroem_ridge(kernel, None, Z, Y, est.alpha, tol=tol,
                                   max_iter=max_iter, operator=operator)
-    except (ValueError, TypeError, ImportError, MemoryError):
-        _unfit(est)
-        raise
     except Exception as exc:
-        _unfit(est)
-        raise RuntimeError(
-            f"The distributed Nyström fit failed on the Dask cluster "
-            f"({type(exc).__name__}: {exc}); the estimator is left unfitted. "
-            "If workers died (out of memory: the dashboard's worker logs "
-            "say so), give them more memory or smaller row chunks "
-            "(X.rechunk), then fit again.") from exc
+        error = _failed(est, exc, "Nyström")
+        if error is exc:
+            raise
+        raise error from exc
     est.inducing_points_ = Z
     est.n_iter_ = solution.n_iter
     est.jitter_ = solution.jitter

@@ -318,6 +318,11 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                              "gradients do not converge. Set alpha (the "
                              "noise variance) or use solver='cholesky'.")
         kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
+        if getattr(self, "_distributed", False):
+            from ..distributed.estimators import fit_cg
+            M = (default_rank(X.shape[0]) if self.n_inducing is None
+                 else check_positive_int(self.n_inducing, "n_inducing"))
+            return fit_cg(self, X, Y, kernel, M, tol, max_iter)
         Z = self._inducing_selection(X, kernel, default_rank(X.shape[0]))
         solution = iterative_ridge(kernel, X, Y, self.alpha, Z=Z,
                                    sqrt_weight=self._sqrt_weight, tol=tol,
@@ -357,6 +362,10 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
 
     def _predict_tiled(self, X, Z, coef, kind):
         """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``, as a host array."""
+        if is_dask(Z):   # the training rows of a distributed "cg" fit
+            from ..distributed.estimators import predict_rows
+            return predict_rows(_BlockKernel(self.kernel_, kind,
+                                             self._fit_backend), X, Z, coef)
         step = tile_rows(Z.shape[0])
         coef = self._fit_backend.asarray(coef, np.float64)
         return np.concatenate([

@@ -69,6 +69,23 @@ def validate_fit(est, X, y, sample_weight=None):
     return X, (y2 - est._y_mean) / est._y_scale
 
 
+def gather_labels(X, y):
+    """The classifiers' inputs for Dask: X checked (its rows stay on the
+    cluster), the labels y computed on the client (n values: they are
+    encoded there into the one-hot targets)."""
+    require_dask()
+    X = check_chunks(X, "X")
+    if is_dask(y):
+        y = check_chunks(y, "y").compute()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has shape {y.shape}; expected ({X.shape[0]},): "
+                         "one label per row of X.")
+    return X, y
+
+
 def resolve_solver(solver):
     """The solver for Dask inputs: "auto" is "nystroem"."""
     if solver == "cholesky":
@@ -100,16 +117,40 @@ def _uniform_rows(est, X, M):
     return rows[_drop_duplicate_rows(rows, np.arange(len(rows)))]
 
 
-def _failed(est, exc, solver):
+def _failed(est, exc, solver, X, M):
+    """The error to raise for a failed distributed fit (estimator unfitted).
+
+    Running out of memory on a worker shows as a ``MemoryError`` of the
+    task (an allocation refused) or as Dask's ``KilledWorker`` (the nanny
+    killed a worker past its ``memory_limit``, three times); both name the
+    block that a task holds and what to change.
+    """
     _unfit(est)
-    if isinstance(exc, (ValueError, TypeError, ImportError, MemoryError)):
+    rows = max(X.chunks[0])
+    block = (f"each task holds a block of {rows} x {M} float64 "
+             f"({8.0 * rows * M / 2**20:.0f} MiB) besides its rows")
+    advice = (f"Cut X into smaller row chunks (X.rechunk({max(1, rows // 4)}"
+              ", ...) or X.rechunk('64MiB')) or give the workers more memory "
+              "(LocalCluster(memory_limit=...), `dask worker "
+              "--memory-limit ...`), then fit again.")
+    if isinstance(exc, MemoryError):
+        return MemoryError(
+            f"A Dask worker ran out of memory in the distributed {solver} "
+            f"fit ({exc}): {block}. {advice} The estimator is left "
+            "unfitted.")
+    if type(exc).__name__ == "KilledWorker":
+        return RuntimeError(
+            f"Dask workers died while computing the distributed {solver} "
+            f"fit ({exc}). Most often a worker ran out of memory: {block}, "
+            "and the nanny restarts a worker past its memory_limit (the "
+            f"worker logs say so). {advice} The estimator is left unfitted.")
+    if isinstance(exc, (ValueError, TypeError, ImportError)):
         return exc
     return RuntimeError(
         f"The distributed {solver} fit failed on the Dask cluster "
         f"({type(exc).__name__}: {exc}); the estimator is left unfitted. "
         "If workers died (out of memory: the dashboard's worker logs "
-        "say so), give them more memory or smaller row chunks "
-        "(X.rechunk), then fit again.")
+        f"say so): {advice}")
 
 
 def fit_cg(est, X, Y, kernel, M, tol, max_iter):
@@ -134,7 +175,7 @@ def fit_cg(est, X, Y, kernel, M, tol, max_iter):
                                    tol=tol, max_iter=max_iter,
                                    operator=operator, preconditioner=pre)
     except Exception as exc:
-        error = _failed(est, exc, "conjugate-gradient")
+        error = _failed(est, exc, "conjugate-gradient", X, len(Z))
         if error is exc:
             raise
         raise error from exc
@@ -182,7 +223,7 @@ def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
         solution = nystroem_ridge(kernel, None, Z, Y, est.alpha, tol=tol,
                                   max_iter=max_iter, operator=operator)
     except Exception as exc:
-        error = _failed(est, exc, "Nyström")
+        error = _failed(est, exc, "Nyström", X, len(Z))
         if error is exc:
             raise
         raise error from exc

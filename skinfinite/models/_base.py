@@ -476,9 +476,14 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
         -------
         self
         """
-        X, y = on_host(X), on_host(y)
-        X, y = validate_data(self, X, y, ensure_min_samples=2,
-                             dtype=np.float64)
+        distributed = is_dask(X) or is_dask(y)
+        if distributed:   # the rows stay on the cluster, the labels come here
+            from ..distributed.estimators import gather_labels
+            X, y = gather_labels(X, y)
+        else:
+            X, y = on_host(X), on_host(y)
+            X, y = validate_data(self, X, y, ensure_min_samples=2,
+                                 dtype=np.float64)
         check_classification_targets(y)
         codes = encode_classes(self, y)
         Y = one_hot_targets(codes, len(self.classes_))
@@ -486,6 +491,9 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
         params["verbose"] = self.verbose
         self.regressor_ = self._regressor(**params).fit(
             X, Y, sample_weight=sample_weight)
+        if distributed:
+            self.__dict__.pop("feature_names_in_", None)
+            self.n_features_in_ = self.regressor_.n_features_in_
         self.kernel_ = self.regressor_.kernel_
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_

@@ -331,7 +331,9 @@ class DaskKernelOperator(RowPartitionedOperator, _Gathers):
         self.n = int(self.X.shape[0])
         check_workers()
         _Gathers.__init__(self)
-        (self.X,) = dask.persist(self.X)
+        # the kernel once on the cluster: tasks name it, nobody re-pickles it
+        self.X, self._kernel = dask.persist(
+            self.X, dask.delayed(kernel, pure=True))
         self._x = _row_blocks(self.X)
         starts = np.cumsum((0,) + self.X.chunks[0])
         self.blocks = [slice(int(a), int(b))
@@ -353,7 +355,7 @@ class DaskKernelOperator(RowPartitionedOperator, _Gathers):
         rows = dask.delayed(_kernel_rows, pure=True)
         block = self.blocks[i]
         self.kernel_passes += 2.0 * (block.stop - block.start) / self.n
-        return self._compute(rows(self.kernel, self._x[i], self._all,
+        return self._compute(rows(self._kernel, self._x[i], self._all,
                                   dask.delayed(V, pure=True), block.start))
 
     def matmat(self, V):
@@ -371,10 +373,10 @@ class DaskKernelOperator(RowPartitionedOperator, _Gathers):
         m = len(self.blocks)
         parts = [[] for _ in range(m)]
         for i in range(m):
-            parts[i].append(tile(self.kernel, self._x[i], None, vs[i], None,
+            parts[i].append(tile(self._kernel, self._x[i], None, vs[i], None,
                                  self._side))
             for j in range(i + 1, m):
-                pair = tile(self.kernel, self._x[i], self._x[j], vs[i],
+                pair = tile(self._kernel, self._x[i], self._x[j], vs[i],
                             vs[j], self._side)
                 parts[i].append(first(pair))
                 parts[j].append(second(pair))
@@ -438,10 +440,11 @@ class DaskNystroemPreconditioner(_Gathers):
             cache = memory is None or 8.0 * self.n * self.rank <= 0.5 * memory
         self.cached = bool(cache)
         self._x = _row_blocks(X)
-        self._z, self._b = dask.persist(dask.delayed(np.asarray(Z), pure=True),
-                                        dask.delayed(B, pure=True))
+        self._z, self._b, self._kernel = dask.persist(
+            dask.delayed(np.asarray(Z), pure=True), dask.delayed(B, pure=True),
+            dask.delayed(kernel, pure=True))
         rows = dask.delayed(_low_rank_rows, pure=True)
-        blocks = [rows(kernel, x, self._z, self._b) for x in self._x]
+        blocks = [rows(self._kernel, x, self._z, self._b) for x in self._x]
         if self.cached:
             blocks = list(dask.persist(*blocks))
         self._a = blocks

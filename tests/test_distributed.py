@@ -170,6 +170,11 @@ def test_bad_input_says_what_to_do(client, rng):
     unknown = X[X[:, 0] > 0]
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         NTK()(unknown)
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        NTKRegressor(solver="cg").fit(unknown, unknown[:, 0])
+    from skinfinite.models import NNGPClassifier
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        NNGPClassifier().fit(X, unknown[:, 0] > 0)
     with pytest.raises(ValueError, match="solver='nystroem'"):
         NTKRegressor(solver="cholesky").fit(X, X[:, 0])
     with pytest.raises(ValueError, match="inducing='uniform'"):

@@ -49,14 +49,7 @@ def gathered(monkeypatch):
     return sizes
 
 
-def test_grams_equal_single_process(client, rng):
-    X = rng.normal(size=(45, 6))
-    Y = rng.normal(size=(13, 6))
-    S = rng.normal(size=(23, 12, 2)) * 0.3
-    cases = [(NNGP(depth=3), X, Y), (NTK(depth=3), X, Y),
-             (ResNetNTK(depth=2), X, Y),
-             (ConvNTK(filter_size=3, depth=2, layout="ntc"), S, S[:5]),
-             (SignatureKernel(dyadic_order=1, layout="ntc"), S, S[:5])]
+def _check_grams(cases):
     for kernel, A, B in cases:
         Ad = da.from_array(A, chunks=(10,) + A.shape[1:])
         lazy = kernel(Ad)
@@ -65,10 +58,26 @@ def test_grams_equal_single_process(client, rng):
         assert _relative(lazy.compute(), kernel(A)) < 1e-10, kernel
         cross = kernel(Ad, B).compute()
         assert _relative(cross, kernel(A, B)) < 1e-10, kernel
+
+
+def test_grams_equal_single_process(client, rng):
+    X = rng.normal(size=(45, 6))
+    Y = rng.normal(size=(13, 6))
+    _check_grams([(NNGP(depth=3), X, Y), (NTK(depth=3), X, Y)])
     rows_here = NTK(depth=3)(X, da.from_array(Y, chunks=5)).compute()
     assert _relative(rows_here, NTK(depth=3)(X, Y)) < 1e-10
     # NumPy in still gives NumPy out
     assert type(NTK(depth=3)(X)) is np.ndarray
+
+
+@pytest.mark.slow
+def test_grams_of_every_architecture_equal_single_process(client, rng):
+    # slow: every worker process compiles these kernels first
+    X = rng.normal(size=(45, 6))
+    S = rng.normal(size=(23, 12, 2)) * 0.3
+    _check_grams([(ResNetNTK(depth=2), X, X[:13]),
+                  (ConvNTK(filter_size=3, depth=2, layout="ntc"), S, S[:5]),
+                  (SignatureKernel(dyadic_order=1, layout="ntc"), S, S[:5])])
 
 
 def test_nystroem_fit_equals_single_process(client, rng, gathered):
@@ -161,6 +170,11 @@ def test_bad_input_says_what_to_do(client, rng):
     unknown = X[X[:, 0] > 0]
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         NTK()(unknown)
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        NTKRegressor(solver="cg").fit(unknown, unknown[:, 0])
+    from skinfinite.models import NNGPClassifier
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        NNGPClassifier().fit(X, unknown[:, 0] > 0)
     with pytest.raises(ValueError, match="solver='nystroem'"):
         NTKRegressor(solver="cholesky").fit(X, X[:, 0])
     with pytest.raises(ValueError, match="inducing='uniform'"):
@@ -237,3 +251,172 @@ def test_failed_solve_leaves_the_estimator_unfitted(monkeypatch, rng):
         model.fit(X, X[:, 0])
     with pytest.raises(NotFittedError):
         check_is_fitted(model)
+
+
+def test_exact_cg_fit_equals_single_process(client, rng, gathered):
+    n, M = 300, 100
+    X = rng.normal(size=(n, 4))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=n)
+    kw = dict(depth=2, alpha=1.0, solver="cg", n_inducing=M,
+              random_state=0, tol=1e-12, max_iter=300, normalize_y=True)
+    local = NTKRegressor(**kw).fit(X, y)
+    Xd, yd = da.from_array(X, chunks=80), da.from_array(y, chunks=80)
+    remote = NTKRegressor(**kw).fit(Xd, yd)
+    assert remote.solver_ == "cg"
+    np.testing.assert_array_equal(remote.inducing_points_,
+                                  local.inducing_points_)
+    # the same iterations to the same tolerance (the partial sums' order
+    # may move the stopping test by one iteration)
+    assert abs(remote.n_iter_ - local.n_iter_) <= 1
+    assert _relative(remote.dual_coef_, local.dual_coef_) < 1e-10
+    assert _relative(remote.predict(X[:30]), local.predict(X[:30])) < 1e-10
+    # n-sized vectors and the preconditioner's M x M matrix reach the client;
+    # nothing n x M, let alone n x n
+    assert gathered and max(gathered) <= 8 * max(n, M * M)
+    assert max(gathered) < 8 * n * M
+    with pytest.raises(NotImplementedError, match="solver='cholesky'"):
+        remote.predict(X[:3], return_std=True)
+
+
+def test_exact_operator_is_row_partitioned(client, rng, gathered):
+    from skinfinite.distributed import DaskNystroemPreconditioner
+    from skinfinite.linalg.iterative import (NystroemPreconditioner,
+                                             RowPartitionedOperator,
+                                             TiledKernelOperator)
+
+    n = 130
+    X = rng.normal(size=(n, 3))
+    V = rng.normal(size=(n, 2))
+    kernel = NTK(depth=2)
+    # sub-tiles of 16 rows inside the tiles of the 40-row chunks
+    op = DaskKernelOperator(kernel, da.from_array(X, chunks=40),
+                            budget=16 * 16 * 16)
+    assert isinstance(op, RowPartitionedOperator)
+    assert [b.stop - b.start for b in op.blocks] == [40, 40, 40, 10]
+    K = kernel(X)
+    assert _relative(op.matmat(V), K @ V) < 1e-12
+    assert op.kernel_passes == 1.0
+    assert _relative(op.block_matmat(1, V), K[40:80] @ V) < 1e-12
+    assert _relative(op.matmat(V), TiledKernelOperator(kernel, X).matmat(V)) \
+        < 1e-12
+    Z = X[::13]
+    pre = DaskNystroemPreconditioner(kernel, da.from_array(X, chunks=40), Z,
+                                     0.1)
+    ref = NystroemPreconditioner(kernel, X, Z, 0.1)
+    assert pre.rank == ref.rank and pre.cached
+    assert _relative(pre.apply(V), ref.apply(V)) < 1e-10
+    streamed = DaskNystroemPreconditioner(
+        kernel, da.from_array(X, chunks=40), Z, 0.1, cache=False)
+    assert _relative(streamed.apply(V), ref.apply(V)) < 1e-10
+    assert max(gathered) <= 8 * max(n * 2, len(Z) ** 2)
+
+
+def test_classifiers_on_dask_arrays(client, rng):
+    from skinfinite.models import NNGPClassifier, NTKClassifier
+
+    X = rng.normal(size=(120, 4))
+    y = np.where(X[:, 0] + X[:, 1] > 0, "a", "b")
+    Xd, yd = da.from_array(X, chunks=40), da.from_array(y, chunks=40)
+    for cls, solver in [(NTKClassifier, "nystroem"), (NNGPClassifier, "cg")]:
+        kw = dict(depth=2, alpha=1e-1, solver=solver, n_inducing=30,
+                  random_state=0, tol=1e-12, max_iter=300)
+        local, remote = cls(**kw).fit(X, y), cls(**kw).fit(Xd, yd)
+        assert list(remote.classes_) == ["a", "b"]
+        assert remote.n_features_in_ == 4 and remote.solver_ == solver
+        assert _relative(remote.decision_function(X),
+                         local.decision_function(X)) < 1e-8
+        np.testing.assert_array_equal(remote.predict(Xd), local.predict(X))
+    with pytest.raises(ValueError, match="one label per row"):
+        NTKClassifier(solver="nystroem").fit(Xd, y[:-1])
+
+
+def test_sequence_estimators_and_spread_on_dask_arrays(client, rng):
+    from skinfinite.models import NNGPRegressor, SignatureKernelRegressor
+
+    # paths (n, T, C) chunked along the rows: the paths are gathered, the
+    # fit runs in one process
+    S = rng.normal(size=(24, 8, 2)).cumsum(axis=1) * 0.2
+    t = S[:, -1, 0]
+    Sd = da.from_array(S, chunks=(8, 8, 2))
+    kw = dict(dyadic_order=1, alpha=1e-2)
+    local = SignatureKernelRegressor(**kw).fit(S, t)
+    remote = SignatureKernelRegressor(**kw).fit(Sd, da.from_array(t, chunks=8))
+    np.testing.assert_allclose(remote.predict(Sd), local.predict(S),
+                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(remote.predict(Sd, return_std=True)[1],
+                               local.predict(S, return_std=True)[1],
+                               rtol=1e-10, atol=1e-14)
+    # an exact model predicts dask rows with its spread (as NumPy)
+    X = rng.normal(size=(50, 3))
+    model = NNGPRegressor(depth=2, alpha=1e-2).fit(X, X[:, 0])
+    mean, std = model.predict(da.from_array(X[:20], chunks=7),
+                              return_std=True)
+    ref = model.predict(X[:20], return_std=True)
+    assert isinstance(std, np.ndarray)
+    np.testing.assert_allclose(std, ref[1], rtol=1e-12)
+    np.testing.assert_allclose(mean, ref[0], rtol=1e-12)
+    # a distributed fit has no spread: the error says which solver has it
+    nys = NNGPRegressor(depth=2, alpha=1e-2, solver="nystroem", n_inducing=10,
+                        random_state=0).fit(da.from_array(X, chunks=25),
+                                            X[:, 0])
+    with pytest.raises(NotImplementedError, match="solver='cholesky'"):
+        nys.predict(X[:3], return_std=True)
+
+
+def _limit_address_space(extra):
+    """Cap this worker's address space at its current size plus ``extra``
+    bytes: a larger allocation fails with MemoryError, as on a worker that
+    ran out of memory."""
+    import resource
+    with open("/proc/self/status") as status:
+        size = next(int(line.split()[1]) * 1024 for line in status
+                    if line.startswith("VmSize:"))
+    old = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra, old[1]))
+    return old
+
+
+def _restore_address_space(old):
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, tuple(old))
+
+
+def test_worker_out_of_memory_is_reported(client, rng):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    n, M = 4000, 3000
+    X = da.from_array(rng.normal(size=(n, 2)), chunks=2000)
+    y = X[:, 0]
+    model = NTKRegressor(depth=1, alpha=1e-2, solver="nystroem",
+                         n_inducing=M, random_state=0)
+    # a 2000 x 3000 block (46 MiB) and its scratch, with 16 MiB to spare
+    old = client.run(_limit_address_space, 16 * 2**20)
+    try:
+        with pytest.raises(MemoryError) as info:
+            model.fit(X, y)
+    finally:
+        for worker, limits in old.items():
+            client.run(_restore_address_space, limits, workers=[worker])
+    message = str(info.value)
+    assert "out of memory" in message and "2000 x 3000" in message
+    assert "smaller row chunks" in message and "more memory" in message
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+
+
+def test_killed_worker_is_reported_as_memory(monkeypatch, rng):
+    from types import SimpleNamespace
+
+    from distributed.scheduler import KilledWorker
+
+    def killed(self, Y):
+        raise KilledWorker("_normal_part-123",
+                           SimpleNamespace(address="tcp://127.0.0.1:4000"), 3)
+    monkeypatch.setattr(DaskNystroemOperator, "prepare", killed)
+    X = da.from_array(rng.normal(size=(30, 2)), chunks=10)
+    model = NTKRegressor(solver="nystroem", n_inducing=5, random_state=0)
+    with pytest.raises(RuntimeError, match="memory_limit") as info:
+        model.fit(X, X[:, 0])
+    assert "10 x 5" in str(info.value)
+    assert "smaller row chunks" in str(info.value)

@@ -6,7 +6,9 @@ an ImportError that says how to install it.
 """
 from ._cluster import check_workers, connect, current_client
 from .gram import dask_gram
-from .operators import DaskKernelOperator, DaskNystroemOperator
+from .operators import (DaskKernelOperator, DaskNystroemOperator,
+                        DaskNystroemPreconditioner)
 
-__all__ = ["DaskKernelOperator", "DaskNystroemOperator", "check_workers",
+__all__ = ["DaskKernelOperator", "DaskNystroemOperator",
+           "DaskNystroemPreconditioner", "check_workers",
            "connect", "current_client", "dask_gram"]

@@ -4,9 +4,11 @@ from sklearn.utils import check_random_state
 
 from .._core.collections import is_dask
 from ..linalg.inducing import _drop_duplicate_rows
+from ..linalg.iterative import iterative_ridge
 from ..linalg.nystroem import nystroem_ridge
 from ._cluster import check_chunks, check_workers, require_dask
-from .operators import DaskNystroemOperator
+from .operators import (DaskKernelOperator, DaskNystroemOperator,
+                        DaskNystroemPreconditioner, _tree_sum)
 
 
 def validate_fit(est, X, y, sample_weight=None):
@@ -67,6 +69,23 @@ def validate_fit(est, X, y, sample_weight=None):
     return X, (y2 - est._y_mean) / est._y_scale
 
 
+def gather_labels(X, y):
+    """The classifiers' inputs for Dask: X checked (its rows stay on the
+    cluster), the labels y computed on the client (n values: they are
+    encoded there into the one-hot targets)."""
+    require_dask()
+    X = check_chunks(X, "X")
+    if is_dask(y):
+        y = check_chunks(y, "y").compute()
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"y has shape {y.shape}; expected ({X.shape[0]},): "
+                         "one label per row of X.")
+    return X, y
+
+
 def resolve_solver(solver):
     """The solver for Dask inputs: "auto" is "nystroem"."""
     if solver == "cholesky":
@@ -83,13 +102,9 @@ def _unfit(est):
         del est.__dict__[name]
 
 
-def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
-    """Nyström coefficients with the rows of X on the Dask workers.
-
-    The inducing points are the rows drawn as ``InducingPoints(method=
-    "uniform")`` draws them from NumPy data, so that the same
-    ``random_state`` gives the same fit in one process and on a cluster.
-    """
+def _uniform_rows(est, X, M):
+    """The rows that ``InducingPoints(method="uniform")`` draws from NumPy
+    data with the same ``random_state``: one process and a cluster agree."""
     if est.inducing != "uniform":
         raise ValueError(
             f"inducing={est.inducing!r} is not available with dask arrays: "
@@ -99,22 +114,119 @@ def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
     rng = check_random_state(est.random_state)
     indices = np.sort(rng.choice(n, M, replace=False))
     rows = np.asarray(X[indices].compute())
-    Z = rows[_drop_duplicate_rows(rows, np.arange(len(rows)))]
+    return rows[_drop_duplicate_rows(rows, np.arange(len(rows)))]
+
+
+def _failed(est, exc, solver, X, M):
+    """The error to raise for a failed distributed fit (estimator unfitted).
+
+    Running out of memory on a worker shows as a ``MemoryError`` of the
+    task (an allocation refused) or as Dask's ``KilledWorker`` (the nanny
+    killed a worker past its ``memory_limit``, three times); both name the
+    block that a task holds and what to change.
+    """
+    _unfit(est)
+    rows = max(X.chunks[0])
+    block = (f"each task holds a block of {rows} x {M} float64 "
+             f"({8.0 * rows * M / 2**20:.0f} MiB) besides its rows")
+    advice = (f"Cut X into smaller row chunks (X.rechunk({max(1, rows // 4)}"
+              ", ...) or X.rechunk('64MiB')) or give the workers more memory "
+              "(LocalCluster(memory_limit=...), `dask worker "
+              "--memory-limit ...`), then fit again.")
+    if isinstance(exc, MemoryError):
+        return MemoryError(
+            f"A Dask worker ran out of memory in the distributed {solver} "
+            f"fit ({exc}): {block}. {advice} The estimator is left "
+            "unfitted.")
+    if type(exc).__name__ == "KilledWorker":
+        return RuntimeError(
+            f"Dask workers died while computing the distributed {solver} "
+            f"fit ({exc}). Most often a worker ran out of memory: {block}, "
+            "and the nanny restarts a worker past its memory_limit (the "
+            f"worker logs say so). {advice} The estimator is left unfitted.")
+    if isinstance(exc, (ValueError, TypeError, ImportError)):
+        return exc
+    return RuntimeError(
+        f"The distributed {solver} fit failed on the Dask cluster "
+        f"({type(exc).__name__}: {exc}); the estimator is left unfitted. "
+        "If workers died (out of memory: the dashboard's worker logs "
+        f"say so): {advice}")
+
+
+def fit_cg(est, X, Y, kernel, M, tol, max_iter):
+    """Exact coefficients by conjugate gradients with the rows on the workers.
+
+    Every product with K runs as tiles on the workers
+    (:class:`DaskKernelOperator`), the Nyström preconditioner's factor stays
+    there too (:class:`DaskNystroemPreconditioner`); the iterations run on
+    the client on n-sized vectors. The preconditioner's points are drawn as
+    for NumPy data, so one process and a cluster give the same fit.
+    """
+    n = int(X.shape[0])
+    if M > n:
+        raise ValueError(f"n_inducing={M} is larger than the number of "
+                         f"samples ({n}); choose n_inducing <= {n}.")
+    Z = _uniform_rows(est, X, M)
+    try:
+        Y = np.asarray(Y.compute(), dtype=np.float64)
+        operator = DaskKernelOperator(kernel, X)
+        pre = DaskNystroemPreconditioner(kernel, operator.X, Z, est.alpha)
+        solution = iterative_ridge(kernel, operator.X, Y, est.alpha, Z=Z,
+                                   tol=tol, max_iter=max_iter,
+                                   operator=operator, preconditioner=pre)
+    except Exception as exc:
+        error = _failed(est, exc, "conjugate-gradient", X, len(Z))
+        if error is exc:
+            raise
+        raise error from exc
+    est.inducing_points_ = Z
+    est.n_iter_ = solution.n_iter
+    est.jitter_ = 0.0
+    # the exact predictor needs every training row: they stay on the workers
+    est.X_train_ = operator.X
+    return solution.coef
+
+
+def _cross_rows(kernel, x, rows, coef):
+    return np.asarray(kernel(x, rows), dtype=np.float64) @ coef
+
+
+def predict_rows(kernel, X, X_train, coef):
+    """``k(X, X_train) @ coef`` with the training rows on the workers.
+
+    The worker of each training block multiplies its block of
+    ``k(X, X_train)`` with its rows of ``coef``; the (len(X), k) partial
+    products are summed in a tree on the workers.
+    """
+    import dask
+
+    X = dask.delayed(np.asarray(X), pure=True)
+    cross = dask.delayed(_cross_rows, pure=True)
+    starts = np.cumsum((0,) + X_train.chunks[0])
+    parts = [cross(kernel, X, x, coef[a:b])
+             for x, a, b in zip(X_train.to_delayed().ravel(), starts[:-1],
+                                starts[1:])]
+    (out,) = dask.compute(_tree_sum(parts))
+    return out
+
+
+def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
+    """Nyström coefficients with the rows of X on the Dask workers.
+
+    The inducing points are the rows drawn as ``InducingPoints(method=
+    "uniform")`` draws them from NumPy data, so that the same
+    ``random_state`` gives the same fit in one process and on a cluster.
+    """
+    Z = _uniform_rows(est, X, M)
     try:
         operator = DaskNystroemOperator(kernel, X, Z)
         solution = nystroem_ridge(kernel, None, Z, Y, est.alpha, tol=tol,
                                   max_iter=max_iter, operator=operator)
-    except (ValueError, TypeError, ImportError, MemoryError):
-        _unfit(est)
-        raise
     except Exception as exc:
-        _unfit(est)
-        raise RuntimeError(
-            f"The distributed Nyström fit failed on the Dask cluster "
-            f"({type(exc).__name__}: {exc}); the estimator is left unfitted. "
-            "If workers died (out of memory: the dashboard's worker logs "
-            "say so), give them more memory or smaller row chunks "
-            "(X.rechunk), then fit again.") from exc
+        error = _failed(est, exc, "Nyström", X, len(Z))
+        if error is exc:
+            raise
+        raise error from exc
     est.inducing_points_ = Z
     est.n_iter_ = solution.n_iter
     est.jitter_ = solution.jitter

@@ -348,6 +348,12 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                              "gradients do not converge. Set alpha (the "
                              "noise variance) or use solver='cholesky'.")
         kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
+        if getattr(self, "_distributed", False):
+            from ..distributed.estimators import fit_cg
+            M = (default_rank(X.shape[0]) if self.n_inducing is None
+                 else check_positive_int(self.n_inducing, "n_inducing"))
+            self.gram_cached_ = None
+            return fit_cg(self, X, Y, kernel, M, tol, max_iter)
         selection = self._inducing_selection(X, kernel,
                                              default_rank(X.shape[0]))
         kept_dtype = kept_gram_dtype(X.shape[0], tol)
@@ -395,6 +401,10 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
 
     def _predict_tiled(self, X, Z, coef, kind):
         """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``, as a host array."""
+        if is_dask(Z):   # the training rows of a distributed "cg" fit
+            from ..distributed.estimators import predict_rows
+            return predict_rows(_BlockKernel(self.kernel_, kind,
+                                             self._fit_backend), X, Z, coef)
         step = tile_rows(Z.shape[0])
         coef = self._fit_backend.asarray(coef, np.float64)
         return np.concatenate([
@@ -505,9 +515,14 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
         -------
         self
         """
-        X, y = on_host(X), on_host(y)
-        X, y = validate_data(self, X, y, ensure_min_samples=2,
-                             dtype=np.float64)
+        distributed = is_dask(X) or is_dask(y)
+        if distributed:   # the rows stay on the cluster, the labels come here
+            from ..distributed.estimators import gather_labels
+            X, y = gather_labels(X, y)
+        else:
+            X, y = on_host(X), on_host(y)
+            X, y = validate_data(self, X, y, ensure_min_samples=2,
+                                 dtype=np.float64)
         check_classification_targets(y)
         codes = encode_classes(self, y)
         Y = one_hot_targets(codes, len(self.classes_))
@@ -515,6 +530,9 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
         params["verbose"] = self.verbose
         self.regressor_ = self._regressor(**params).fit(
             X, Y, sample_weight=sample_weight)
+        if distributed:
+            self.__dict__.pop("feature_names_in_", None)
+            self.n_features_in_ = self.regressor_.n_features_in_
         self.kernel_ = self.regressor_.kernel_
         self.device_ = self.regressor_.device_
         self.solver_ = self.regressor_.solver_

@@ -35,6 +35,8 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
+        After a fit on dask arrays: None with the Nyström solver, the
+        persisted dask array of the rows (left on the workers) with "cg".
     dual_coef_ : ndarray of shape (n_samples, n_targets)
         ``(K + alpha I)^-1 y``; with the Nyström solver, shape
         (n_inducing, n_targets), the coefficients of ``K(x, Z)``.

@@ -78,6 +78,8 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
     Attributes
     ----------
     X_train_ : ndarray of shape (n_samples, n_features)
+        After a fit on dask arrays: None with the Nyström solver, the
+        persisted dask array of the rows (left on the workers) with "cg".
     dual_coef_ : ndarray of shape (n_samples, n_targets)
         ``A y`` with ``A = T^-1 (I - exp(-eta T t))`` (``T^-1`` at infinite time).
         With the Nyström solver, shape (n_inducing, n_targets): the

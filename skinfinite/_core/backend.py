@@ -29,6 +29,10 @@ class DeviceUnavailableError(RuntimeError, ImportError):
     """``device="gpu"`` was requested where no usable GPU is available."""
 
 
+#: Order above which the host Cholesky factorisation runs on one BLAS thread.
+SERIAL_CHOLESKY_FROM = 15000
+
+
 # ------------------------------------------------------------------ backends
 class CPUBackend:
     """NumPy and SciPy on the host."""
@@ -55,6 +59,13 @@ class CPUBackend:
     def cho_factor(self, A):
         """``(L, True)`` with ``L`` lower triangular (upper part arbitrary);
         raises ``LinAlgError`` if ``A`` is not positive definite."""
+        if A.shape[0] > SERIAL_CHOLESKY_FROM:
+            # OpenBLAS 0.3.30's threaded dpotrf (bundled with NumPy and SciPy
+            # wheels) segfaults from about n = 16000 on with two threads;
+            # one thread factors those sizes correctly.
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(1, user_api="blas"):
+                return sp_linalg.cho_factor(A, lower=True, check_finite=False)
         return sp_linalg.cho_factor(A, lower=True, check_finite=False)
 
     def cho_solve(self, factor, B):

@@ -94,10 +94,6 @@ NEURAL_DIAGONAL = (
     "corrected), which differs from the pair solve of k(X, X) by the "
     "scheme's error")
 
-FLOW_PROBE = (
-    "the flow's step size is chosen on a probe of the pairs, which differs "
-    "between k(X) and k(X, X); the two agree to the ODE tolerance only")
-
 # (id, kernel, inputs, {check: reason} of the checks it fails today, slow)
 _SPECS = [
     ("NNGP-relu-3", NNGP(depth=3), _vectors),
@@ -125,8 +121,7 @@ _SPECS = [
     ("ResNetNTK-erf-5", ResNetNTK(depth=5, activation="erf"), _vectors),
     ("ResNetNTK-erf-4-branch2", ResNetNTK(depth=4, activation="erf",
                                           branch_layers=2), _vectors),
-    ("ResNetNTK-relu-inf", ResNetNTK(depth=np.inf), _vectors,
-     {"test_auto_equals_cross": FLOW_PROBE}),
+    ("ResNetNTK-relu-inf", ResNetNTK(depth=np.inf), _vectors),
     ("ResNetNNGP-tanh-inf", ResNetNNGP(depth=np.inf, activation="tanh"),
      _vectors, {}, True),
     ("ResNetNTK-erf-inf-branch2", ResNetNTK(depth=np.inf, activation="erf",

@@ -28,12 +28,14 @@ def _fit_atan_coefficients(degree=10):
 
 # Fast-math without 'nnan'/'ninf': the kernels count non-finite results, and
 # those flags would let the compiler assume the counts are zero.  Without
-# 'contract' too: LLVM fuses multiply-adds differently in a loop's SIMD body
-# and in its scalar remainder, which runs the columns past the last full
-# vector and, after a runtime aliasing check on the scratch buffers' addresses,
-# whole loops; a pair's last bit then followed its place in the tile and the
-# allocator, and differed between threads.
-FASTMATH = {"nsz", "arcp", "afn", "reassoc"}
+# 'contract', 'reassoc', 'arcp' and 'afn' too: under them LLVM rewrites a
+# loop's SIMD body and its scalar remainder differently (fused multiply-adds,
+# reordered sums), and the remainder runs the columns past the last full
+# vector and, after a runtime aliasing check on the scratch buffers'
+# addresses, whole loops; a pair's last bit then followed its place in the
+# tile and the allocator, and differed between threads.  The SIMD loops need
+# none of them (see atan2_nonneg).
+FASTMATH = {"nsz"}
 
 _A = _fit_atan_coefficients()
 _TAN_PI_8 = math.tan(math.pi / 8)

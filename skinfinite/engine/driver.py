@@ -126,6 +126,7 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
             numba.set_parallel_chunksize(0)
 
     result = {}
+    same_rows = [] if symmetric else _equal_rows(X, Y)
     outputs = [("nngp", out_k, path_x.nngp, out_dk, path_x.nngp_grad),
                ("ntk", out_t, path_x.ntk, out_dt, path_x.ntk_grad)]
     for name, out, diag, grad, diag_grad in outputs:
@@ -142,6 +143,13 @@ def gram(X, Y, recursion, want=("nngp", "ntk"), eval_gradient=False,
             if not np.all(np.abs(diag) <= limit):
                 raise_overflow(name, recursion, dtype)
             np.fill_diagonal(out, diag)
+        else:
+            # the same for a row of X equal to a row of Y, so that K(X, X)
+            # is K(X) and a prediction at a training point reproduces the fit
+            for i, j in same_rows:
+                out[i, j] = diag[i]
+                if eval_gradient:
+                    grad[i, j] = diag_grad[:, i].T
         if eval_gradient and not _all_finite(out):
             raise_overflow(name, recursion, dtype)
         elif n_bad:
@@ -178,6 +186,19 @@ def diagonal(X, recursion, want="nngp"):
     recursion = resolve(recursion, X, None)
     path = recursion.diagonal(sq_norms(X), False)
     return (path.nngp if want == "nngp" else path.ntk).copy()
+
+
+def _equal_rows(X, Y):
+    """``(rows of X, column of Y)`` for each row of Y equal to rows of X."""
+    where = {}
+    for i in range(X.shape[0]):
+        where.setdefault(X[i].tobytes(), []).append(i)
+    found = []
+    for j in range(Y.shape[0]):
+        rows = where.get(Y[j].tobytes())
+        if rows is not None:
+            found.append((np.array(rows), j))
+    return found
 
 
 def _all_finite(out, rows_per_chunk=256):

@@ -188,12 +188,12 @@ def _probe_inputs(X, Y, size=48):
     from the diagonal path, and at correlation one the arc-cosine duals are
     not smooth, which would make the probe ask for needlessly many steps.
     """
-    def spread(n, offset):
-        return np.unique(np.linspace(offset, n - 1, size).astype(int))
-    if Y is None:
-        idx = spread(X.shape[0], 0)
-        return X[idx[0::2]], X[idx[1::2]] if idx.size > 1 else X[idx]
-    return X[spread(X.shape[0], 0)], Y[spread(Y.shape[0], 0)]
+    def rows(A, half):
+        idx = np.unique(np.linspace(0, A.shape[0] - 1, size).astype(int))
+        return A[idx[half::2]] if idx.size > 1 else A[idx]
+    # the same rule for K(X) and K(X, Y): with Y equal to X both get the same
+    # probe, hence the same steps and the same values
+    return rows(X, 0), rows(X if Y is None else Y, 1)
 
 
 def choose_steps(spec, X, Y):

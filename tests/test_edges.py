@@ -304,3 +304,17 @@ def test_compiling_series_kernels_shows_no_numba_warning(tmp_path):
                           timeout=900)
     assert done.returncode == 0, done.stderr
     assert "Numba" not in done.stderr, done.stderr[:2000]
+
+
+def test_inner_products_ordered_up_to_the_threshold_then_blas(rng):
+    # Ordered sums: a pair's value equals the same pair computed alone.
+    # Beyond the threshold, a BLAS product within rounding of the sums.
+    from skinfinite.engine.tiles import ORDERED_MAX_FEATURES, inner_products
+    for d in (ORDERED_MAX_FEATURES, ORDERED_MAX_FEATURES + 1, 300):
+        X, Y = rng.normal(size=(37, d)), rng.normal(size=(23, d))
+        G = inner_products(X, Y)
+        alone = np.array([[inner_products(X[i:i + 1], Y[j:j + 1])[0, 0]
+                           for j in range(23)] for i in range(37)])
+        np.testing.assert_allclose(G, X @ Y.T / d, rtol=1e-12, atol=1e-15)
+        if d <= ORDERED_MAX_FEATURES:
+            assert np.array_equal(G, alone)

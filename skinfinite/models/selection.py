@@ -803,8 +803,8 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictions of ``best_estimator_`` (see its ``predict``)."""
-        return self.best_estimator_.predict(self._mapped(X),
-                                            return_std=return_std,
+        X = self._mapped(X)
+        return self.best_estimator_.predict(X, return_std=return_std,
                                             return_cov=return_cov)
 
     def __sklearn_tags__(self):
@@ -1027,15 +1027,18 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
 
     def decision_function(self, X):
         """Decision function of ``best_estimator_``."""
-        return self.best_estimator_.decision_function(self._mapped(X))
+        X = self._mapped(X)
+        return self.best_estimator_.decision_function(X)
 
     def predict(self, X):
         """Classes predicted by ``best_estimator_``."""
-        return self.best_estimator_.predict(self._mapped(X))
+        X = self._mapped(X)
+        return self.best_estimator_.predict(X)
 
     def predict_proba(self, X):
         """Class probabilities of ``best_estimator_``."""
-        return self.best_estimator_.predict_proba(self._mapped(X))
+        X = self._mapped(X)
+        return self.best_estimator_.predict_proba(X)
 
 
 class NNGPClassifierCV(_ClassifierCV):

@@ -113,9 +113,9 @@ _SELECTION_DOC = """
         With more samples than this, every candidate is first scored the
         same way on a random subset of ``screen_size`` samples (stratified
         for classifiers); the best candidate of each of the two best
-        kernels (depth and variances) and the ridges beside the best one
-        are then scored exactly on all samples, each through one Cholesky
-        factorisation, and the best of those is chosen. None scores every
+        kernels (depth and variances) and the two ridges beside the best
+        one are then scored exactly on all samples, each through one
+        Cholesky factorisation, and the best of those is chosen. None scores every
         candidate on all samples (one eigendecomposition per kernel), as a
         grid search would.
     random_state : int, RandomState instance or None, default=0
@@ -424,30 +424,49 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         return out
 
     def _factored_scores(self, K, data, a, splits):
-        """The scores of one ``alpha`` through a Cholesky factorisation and
-        the inverse (about two factorisations' work, several times less
-        than an eigendecomposition)."""
+        """The scores of one ``alpha`` through a Cholesky factorisation
+        ``D K D + a I = L L^T`` (about two factorisations' work with the
+        inverse of ``L``, several times less than an eigendecomposition):
+        ``H = D L^-T L^-1 D``, never formed."""
         d = data.sqrt_weight
         A = K * d[:, None] * d[None, :] if d is not None else K.copy()
         A.flat[::A.shape[0] + 1] += a
-        L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1)
+        L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1,
+                                             clean=1)
         if info != 0:     # not positive definite in floating point
             return self._spectral_scores(K, data, (a,), splits)[(a, None)]
         log_det = 2.0 * np.sum(np.log(np.diag(L)))
-        H, info = scipy.linalg.lapack.dpotri(L, lower=1, overwrite_c=1)
-        H = np.tril(H)
-        H += np.tril(H, -1).T
-        if d is not None:
-            H *= d[:, None]
-            H *= d[None, :]
         if self.criterion == "evidence":
             Yn = data.evidence_targets
-            return self._evidence(np.sum(Yn * (H @ Yn)),
-                                  Yn.shape[1] * log_det, data)
-        return self._block_scores(
-            data, H @ data.Y, H.sum(axis=1),
-            np.diag(H).copy() if splits is None else None,
-            lambda t: H[np.ix_(t, t)], splits)
+            B = Yn if d is None else d[:, None] * Yn
+            W = scipy.linalg.solve_triangular(L, B, lower=True,
+                                              check_finite=False)
+            return self._evidence(np.sum(W ** 2), Yn.shape[1] * log_det,
+                                  data)
+        Y = data.Y
+        n = Y.shape[0]
+        B = np.hstack([Y, np.ones((n, 1))])
+        if d is not None:
+            B = d[:, None] * B
+        HB = scipy.linalg.cho_solve((L, True), B, check_finite=False)
+        if d is not None:
+            HB = d[:, None] * HB
+        Linv, info = scipy.linalg.lapack.dtrtri(L, lower=1, overwrite_c=1)
+        if d is not None:
+            Linv *= d[None, :]     # columns of L^-1 D: H = (L^-1 D)^T L^-1 D
+        if splits is None:
+            h_diag = np.einsum("ij,ij->j", Linv, Linv)
+
+            def h_block(t):
+                return None
+        else:
+            h_diag = None
+
+            def h_block(t):
+                C = Linv[:, t]
+                return C.T @ C
+        return self._block_scores(data, HB[:, :-1], HB[:, -1], h_diag,
+                                  h_block, splits)
 
     def _evidence(self, quad, log_det, data):
         """Log marginal likelihood from ``y^T H y`` and ``log det(D K D +
@@ -595,7 +614,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             self._check_scores(mean, candidates, screened=True)
             results["mean_screen_score"] = mean
             results["rank_screen_score"] = _rank(mean)
-            finalists = self._finalists(keys, mean, tie, grids)
+            finalists = self._finalists(keys, mean, tie, grids["alpha"])
             self._say(1, f"screened {len(keys)} candidates on {len(screen)} "
                          f"of {n} samples in "
                          f"{time.perf_counter() - start:.2f} s; rescoring "
@@ -635,10 +654,10 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                      f"{self.best_score_:.6g}) in "
                      f"{time.perf_counter() - start:.2f} s")
 
-    def _finalists(self, keys, mean, tie, grids):
+    def _finalists(self, keys, mean, tie, alphas):
         """Keys rescored on all samples after the screen: the best
-        candidate of each of the best kernels, and the ridges beside the
-        best one."""
+        candidate of each of the ``SCREEN_KERNELS`` best kernels, and the
+        ridges beside the best one."""
         order = np.lexsort((-tie, -np.nan_to_num(mean, nan=-np.inf)))
         chosen, kernels = [], []
         for i in order:
@@ -649,14 +668,13 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             chosen.append(keys[i])
             if len(kernels) == SCREEN_KERNELS:
                 break
-        alphas = list(grids["alpha"])
+        # a subset's ridge can be one grid step off that of all samples
+        alphas = list(alphas)
         best = chosen[0]
         at = alphas.index(best[0])
         for j in (at - 1, at + 1):
             if 0 <= j < len(alphas):
-                key = (alphas[j],) + best[1:]
-                if key not in chosen:
-                    chosen.append(key)
+                chosen.append((alphas[j],) + best[1:])
         return chosen
 
     def _check_scores(self, mean, candidates, screened=False):
@@ -785,8 +803,8 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictions of ``best_estimator_`` (see its ``predict``)."""
-        return self.best_estimator_.predict(self._mapped(X),
-                                            return_std=return_std,
+        X = self._mapped(X)
+        return self.best_estimator_.predict(X, return_std=return_std,
                                             return_cov=return_cov)
 
     def __sklearn_tags__(self):
@@ -1009,15 +1027,18 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
 
     def decision_function(self, X):
         """Decision function of ``best_estimator_``."""
-        return self.best_estimator_.decision_function(self._mapped(X))
+        X = self._mapped(X)
+        return self.best_estimator_.decision_function(X)
 
     def predict(self, X):
         """Classes predicted by ``best_estimator_``."""
-        return self.best_estimator_.predict(self._mapped(X))
+        X = self._mapped(X)
+        return self.best_estimator_.predict(X)
 
     def predict_proba(self, X):
         """Class probabilities of ``best_estimator_``."""
-        return self.best_estimator_.predict_proba(self._mapped(X))
+        X = self._mapped(X)
+        return self.best_estimator_.predict_proba(X)
 
 
 class NNGPClassifierCV(_ClassifierCV):

@@ -46,24 +46,16 @@ class Grids:
 
 
 # ------------------------------------------------------------- validation
-def _check_filter(filter_size, two_d):
-    if two_d and isinstance(filter_size, (tuple, list)):
-        if len(filter_size) != 2:
-            raise ValueError("filter_size for images is an int or a pair "
-                             f"(rows, columns), got {filter_size!r}.")
-        return tuple(check_positive_int(f, "filter_size") for f in filter_size)
-    f = check_positive_int(filter_size, "filter_size")
-    return (f, f) if two_d else (1, f)
-
-
-def _check_strides(strides, two_d):
-    if two_d and isinstance(strides, (tuple, list)):
-        if len(strides) != 2:
-            raise ValueError("strides for images is an int or a pair "
-                             f"(rows, columns), got {strides!r}.")
-        return tuple(check_positive_int(s, "strides") for s in strides)
-    s = check_positive_int(strides, "strides")
-    return (s, s) if two_d else (1, s)
+def _check_pair(value, name, two_d):
+    """(rows, columns) of a filter's size or step: an int or, for images,
+    a pair; sequences are one row."""
+    if two_d and isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} for images is an int or a pair "
+                             f"(rows, columns), got {value!r}.")
+        return tuple(check_positive_int(v, name) for v in value)
+    v = check_positive_int(value, name)
+    return (v, v) if two_d else (1, v)
 
 
 def _output_sizes(size, f, d, s, padding, depth):
@@ -187,13 +179,13 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
         """Validate parameters, fix the dilations, mark which apply to which
         input; returns the spec."""
         two_d = self.image_shape is not None
-        fh, fw = _check_filter(self.filter_size, two_d)
+        fh, fw = _check_pair(self.filter_size, "filter_size", two_d)
         depth = check_positive_int(self.depth, "depth")
         check_choice(self.readout, "readout", tuple(rec.READOUTS))
         check_choice(self.padding, "padding", PADDINGS)
         padding = rec.PADDINGS[self.padding]
         same = padding != rec.VALID
-        sh, sw = _check_strides(self.strides, two_d)
+        sh, sw = _check_pair(self.strides, "strides", two_d)
         dilation = _check_dilation(self.dilation)
         grids = [x] if y is None else [x, y]
         per_input = []

@@ -16,8 +16,56 @@ _NETWORKS = {"fully_connected": FullyConnectedNetwork, "resnet": ResNetNetwork}
 _KINDS = ("nngp", "ntk")
 
 
-class NeuralRandomFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                           BaseEstimator):
+class _RandomFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                      BaseEstimator):
+    """The transformer methods shared by the random-feature maps."""
+
+    def fit_transform(self, X, y=None):
+        """Fit to X (draw the random network) and map X to its features.
+
+        Parameters
+        ----------
+        X : array-like, as in ``fit``
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_output_features)
+        """
+        return self.fit(X, y).transform(X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features: the class name and an index.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Only checked against the names seen in ``fit``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str
+        """
+        return super().get_feature_names_out(input_features)
+
+    def set_output(self, *, transform=None):
+        """Choose the container of ``transform``'s output.
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            "default" for NumPy arrays, "pandas" or "polars" for data frames,
+            None to leave the setting unchanged.
+
+        Returns
+        -------
+        self
+        """
+        return super().set_output(transform=transform)
+
+
+class NeuralRandomFeatures(_RandomFeatures):
     """Random features of a finite-width network, for the NNGP or the NTK.
 
     ``fit`` draws one random network
@@ -136,50 +184,6 @@ class NeuralRandomFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     # The three methods below only restate scikit-learn's mixins, whose own
     # docstrings do not build in this documentation.
-    def fit_transform(self, X, y=None):
-        """Draw a network for X and map X to its features.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_output_features)
-        """
-        return self.fit(X, y).transform(X)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output features: the class name and an index.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Only checked against the names seen in ``fit``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str
-        """
-        return super().get_feature_names_out(input_features)
-
-    def set_output(self, *, transform=None):
-        """Choose the container of ``transform``'s output.
-
-        Parameters
-        ----------
-        transform : {"default", "pandas", "polars"} or None, default=None
-            "default" for NumPy arrays, "pandas" or "polars" for data frames,
-            None to leave the setting unchanged.
-
-        Returns
-        -------
-        self
-        """
-        return super().set_output(transform=transform)
-
     @property
     def _n_features_out(self):
         """Number of output features (for ``get_feature_names_out``)."""
@@ -189,8 +193,7 @@ class NeuralRandomFeatures(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return self.network_.width + bias_column
 
 
-class ConvolutionalRandomFeatures(ClassNamePrefixFeaturesOutMixin,
-                                  TransformerMixin, BaseEstimator):
+class ConvolutionalRandomFeatures(_RandomFeatures):
     """Random features of a finite-width convolutional network, for the
     convolutional NNGP.
 
@@ -343,48 +346,6 @@ class ConvolutionalRandomFeatures(ClassNamePrefixFeaturesOutMixin,
                              f"the filters were drawn for {self.input_shape_}"
                              "; refit on inputs of the new shape.")
         return self._map(X)
-
-    def fit_transform(self, X, y=None):
-        """Draw the filters for X and map X to the features.
-
-        Parameters
-        ----------
-        X : array-like, as in ``fit``
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_output_features)
-        """
-        return self.fit(X, y).transform(X)
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output features: the class name and an index.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Only checked against the names seen in ``fit``.
-
-        Returns
-        -------
-        feature_names_out : ndarray of str
-        """
-        return super().get_feature_names_out(input_features)
-
-    def set_output(self, *, transform=None):
-        """Choose the container of ``transform``'s output.
-
-        Parameters
-        ----------
-        transform : {"default", "pandas", "polars"} or None, default=None
-
-        Returns
-        -------
-        self
-        """
-        return super().set_output(transform=transform)
 
     @property
     def _n_features_out(self):

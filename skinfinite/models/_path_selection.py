@@ -91,24 +91,20 @@ def shorten(seqs, n_points):
     return Sequences(out, lengths.astype(np.int64))
 
 
-class ShortenedKernel(Kernel):
-    """A kernel on paths applied after :func:`shorten` to ``n_points``."""
+class _MappedKernel(Kernel):
+    """A kernel on paths applied after a map of the paths (``_map``)."""
 
-    def __init__(self, kernel, n_points=None, n_channels=None):
-        self.kernel = kernel
-        self.n_channels = n_channels
-        self.n_points = n_points
-
-    def _short(self, X):
-        return shorten(check_sequences(X, self.n_channels), self.n_points)
+    def _map(self, X):
+        raise NotImplementedError
 
     def __call__(self, X, Y=None, eval_gradient=False):
         if eval_gradient:
-            raise ValueError("ShortenedKernel has no hyperparameter gradient.")
-        return self.kernel(self._short(X), None if Y is None else self._short(Y))
+            raise ValueError(f"{type(self).__name__} has no hyperparameter "
+                             "gradient.")
+        return self.kernel(self._map(X), None if Y is None else self._map(Y))
 
     def diag(self, X):
-        return self.kernel.diag(self._short(X))
+        return self.kernel.diag(self._map(X))
 
     def is_stationary(self):
         return False
@@ -116,6 +112,18 @@ class ShortenedKernel(Kernel):
     @property
     def requires_vector_input(self):
         return False
+
+
+class ShortenedKernel(_MappedKernel):
+    """A kernel on paths applied after :func:`shorten` to ``n_points``."""
+
+    def __init__(self, kernel, n_points=None, n_channels=None):
+        self.kernel = kernel
+        self.n_channels = n_channels
+        self.n_points = n_points
+
+    def _map(self, X):
+        return shorten(check_sequences(X, self.n_channels), self.n_points)
 
     def __repr__(self):
         return f"ShortenedKernel({self.kernel!r}, n_points={self.n_points})"
@@ -133,7 +141,7 @@ def difference(seqs):
     return Sequences(values, lengths.astype(np.int64))
 
 
-class DifferencedKernel(Kernel):
+class DifferencedKernel(_MappedKernel):
     """A kernel on paths applied to their first differences.
 
     Summed with the same kernel on the paths themselves, it gives a
@@ -145,23 +153,8 @@ class DifferencedKernel(Kernel):
         self.kernel = kernel
         self.n_channels = n_channels
 
-    def _diff(self, X):
+    def _map(self, X):
         return difference(check_sequences(X, self.n_channels))
-
-    def __call__(self, X, Y=None, eval_gradient=False):
-        if eval_gradient:
-            raise ValueError("DifferencedKernel has no hyperparameter gradient.")
-        return self.kernel(self._diff(X), None if Y is None else self._diff(Y))
-
-    def diag(self, X):
-        return self.kernel.diag(self._diff(X))
-
-    def is_stationary(self):
-        return False
-
-    @property
-    def requires_vector_input(self):
-        return False
 
     def __repr__(self):
         return f"DifferencedKernel({self.kernel!r})"

@@ -27,6 +27,8 @@ from skinfinite.kernels import NNGP, NTK, ResNetNTK, nngp_ntk
 from skinfinite.models import (NNGPClassifier, NNGPRegressor, NTKClassifier,
                                NTKRegressor)
 
+from ._layered_example import DecayingNTK
+
 def _simulator_available():
     # numba.cuda is numba's own (older numba) or the numba-cuda package
     return (cuda_simulator_enabled()
@@ -169,11 +171,19 @@ def test_simulated_gpu_is_a_configuration_setting(inputs):
         assert model._fit_backend is backend
         assert model.kernel_.device == "gpu"
         pickled = pickle.dumps(model)
-        with pytest.raises(NotImplementedError, match="convolutional"):
-            NTKRegressor(architecture=conv, depth=1, device="gpu").fit(X, y)
-        # "auto" computes what has no GPU kernels on the CPU
-        assert NTKRegressor(architecture=conv, depth=1).fit(X, y).device_ \
+        on_gpu = NTKRegressor(architecture=conv, depth=1, device="gpu",
+                              alpha=1e-2).fit(X, y)
+        assert on_gpu.device_ == "gpu"
+        # an architecture without GPU kernels: an error on "gpu", the CPU
+        # on "auto"
+        with pytest.raises(NotImplementedError):
+            NTKRegressor(architecture=DecayingNTK(), device="gpu").fit(X, y)
+        assert NTKRegressor(architecture=DecayingNTK()).fit(X, y).device_ \
             == "cpu"
+    np.testing.assert_allclose(
+        on_gpu.predict(Xt), NTKRegressor(architecture=conv, depth=1,
+                                         alpha=1e-2).fit(X, y).predict(Xt),
+        rtol=1e-10)
     assert skinfinite.get_config()["gpu_backend"] is None
     assert not isinstance(NTKRegressor(depth=2).fit(X, y)._fit_backend,
                           type(backend))

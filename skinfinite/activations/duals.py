@@ -19,11 +19,6 @@ _PI = math.pi
 _SNAP = 4.0 * 2.0 ** -52
 
 _jit = njit(inline="always", fastmath=FASTMATH, cache=True)
-# The series duals hold a loop: inlined into the caller's numba IR inside a
-# parallel loop, numba's IR check warns that the loop's variables are out of
-# scope (NumbaIRAssumptionWarning, shown to users at compile time).  As
-# ordinary calls LLVM still inlines them.
-_jit_loop = njit(fastmath=FASTMATH, cache=True)
 
 
 @_jit
@@ -156,7 +151,7 @@ def _correlation(kxy, r):
     return 0.0
 
 
-@_jit_loop
+@_jit
 def series_dual(kxx, kxy, kyy, r, ax, ay, unused):
     # Mehler: E[phi(u) phi(v)] = sum_k c_k(Kxx) c_k(Kyy) rho^k with c_k the
     # normalised Hermite coefficients of z -> phi(sqrt(K) z); rows hold
@@ -171,7 +166,7 @@ def series_dual(kxx, kxy, kyy, r, ax, ay, unused):
     return v, vd
 
 
-@_jit_loop
+@_jit
 def series_partials(kxx, kxy, kyy, r, ax, ay, unused):
     p = ax.shape[0] // 4
     rho = _correlation(kxy, r)

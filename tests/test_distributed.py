@@ -483,9 +483,7 @@ def test_gpu_worker_computes_its_blocks_on_its_gpu(gpu_client, rng):
         assert calls() == before
 
 
-@pytest.mark.slow
 def test_gpu_worker_computes_the_solver_blocks(gpu_client, rng):
-    # slow: the simulator runs the solver's many small Grams thread by thread
     from sklearn.base import clone
 
     from skinfinite import gpu_available

@@ -113,7 +113,9 @@ SOLVER_ATTRIBUTES_DOC = """    kernel_ : Kernel
     solver_ : {"cholesky", "cg", "nystroem"}
         The solver used.
     device_ : {"cpu", "gpu"}
-        Where the model was fitted (and predicts).
+        Where the model was fitted (and predicts). For Dask inputs, the
+        client's choice for what it computes itself: each worker resolves
+        ``device`` for the blocks it computes.
     inducing_points_ : ndarray of shape (n_inducing, n_features)
         Only with the Nyström and "cg" solvers (for "cg", the points of the
         preconditioner).

@@ -450,10 +450,10 @@ def gpu_client():
     # a worker whose GPU is numba's CUDA simulator, chosen in its
     # environment before numba starts; the client itself has no GPU
     pytest.importorskip("numba.cuda")
+    simulator = {"NUMBA_ENABLE_CUDASIM": "1"}
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
                                   processes=True, dashboard_address=":0",
-                                  silence_logs=40,
-                                  env={"NUMBA_ENABLE_CUDASIM": "1"}) as cluster, \
+                                  silence_logs=40, env=simulator) as cluster, \
             distributed.Client(cluster) as c:
         c.wait_for_workers(1)
         c.run(_simulate_gpu_here)

@@ -420,3 +420,94 @@ def test_killed_worker_is_reported_as_memory(monkeypatch, rng):
         model.fit(X, X[:, 0])
     assert "10 x 5" in str(info.value)
     assert "smaller row chunks" in str(info.value)
+
+
+def _simulate_gpu_here():
+    """On a worker: a GPU backend (numba's CUDA simulator) as a GPU worker
+    resolves it for itself, and a count of the GPU engine's Gram calls."""
+    import skinfinite
+    from skinfinite._core.backend import SimulatedGPUBackend
+    from skinfinite.engine.cuda import driver
+
+    skinfinite.set_config(gpu_backend=SimulatedGPUBackend())
+    original = getattr(driver.gram, "__wrapped__", driver.gram)
+
+    def counted(*args, **kwargs):
+        counted.calls += 1
+        return original(*args, **kwargs)
+    counted.calls = 0
+    counted.__wrapped__ = original
+    driver.gram = counted
+
+
+def _gpu_gram_calls():
+    from skinfinite.engine.cuda import driver
+    return getattr(driver.gram, "calls", 0)
+
+
+@pytest.fixture(scope="module")
+def gpu_client():
+    # a worker whose GPU is numba's CUDA simulator, chosen in its
+    # environment before numba starts; the client itself has no GPU
+    pytest.importorskip("numba.cuda")
+    simulator = {"NUMBA_ENABLE_CUDASIM": "1"}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                  processes=True, dashboard_address=":0",
+                                  silence_logs=40, env=simulator) as cluster, \
+            distributed.Client(cluster) as c:
+        c.wait_for_workers(1)
+        c.run(_simulate_gpu_here)
+        yield c
+
+
+def test_gpu_worker_computes_its_blocks_on_its_gpu(gpu_client, rng):
+    from skinfinite import gpu_available
+    if gpu_available():
+        pytest.skip("the client has a GPU: the check is that only the "
+                    "worker has one")
+
+    def calls():
+        return next(iter(gpu_client.run(_gpu_gram_calls).values()))
+
+    X = rng.normal(size=(6, 3))
+    Xd = da.from_array(X, chunks=3)
+    for kernel in (NNGP(depth=2), NTK(depth=2)):
+        before = calls()
+        lazy = kernel(Xd).compute()
+        assert calls() > before, kernel   # the worker's GPU engine ran
+        assert type(lazy) is np.ndarray
+        assert _relative(lazy, kernel.set_params(device="cpu")(X)) < 1e-12
+        # "cpu" stays on the CPU of the worker
+        before = calls()
+        assert _relative(kernel(Xd).compute(), lazy) < 1e-12
+        assert calls() == before
+
+
+def test_gpu_worker_computes_the_solver_blocks(gpu_client, rng):
+    from sklearn.base import clone
+
+    from skinfinite import gpu_available
+    if gpu_available():
+        pytest.skip("the client has a GPU: the check is that only the "
+                    "worker has one")
+
+    def calls():
+        return next(iter(gpu_client.run(_gpu_gram_calls).values()))
+
+    # an estimator fitted on a client without GPU: its "auto" is resolved
+    # on the worker, which computes the solver's blocks on its GPU
+    X = rng.normal(size=(6, 3))
+    Xd = da.from_array(X, chunks=3)
+    y = np.sin(X[:, 0])
+    yd = da.from_array(y, chunks=3)
+    model = NTKRegressor(depth=2, alpha=1e-2, solver="cg", tol=1e-12,
+                         n_inducing=3)
+    before = calls()
+    fitted = clone(model).fit(Xd, yd)
+    assert calls() > before
+    assert fitted.device_ == "cpu"   # the client's, for its own work
+    on_cpu = clone(model).set_params(device="cpu")
+    before = calls()
+    on_cpu.fit(Xd, yd)
+    assert calls() == before
+    assert _relative(fitted.dual_coef_, on_cpu.dual_coef_) < 1e-10

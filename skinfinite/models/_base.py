@@ -5,7 +5,7 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -113,7 +113,9 @@ SOLVER_ATTRIBUTES_DOC = """    kernel_ : Kernel
     solver_ : {"cholesky", "cg", "nystroem"}
         The solver used.
     device_ : {"cpu", "gpu"}
-        Where the model was fitted (and predicts).
+        Where the model was fitted (and predicts). For Dask inputs, the
+        client's choice for what it computes itself: each worker resolves
+        ``device`` for the blocks it computes.
     inducing_points_ : ndarray of shape (n_inducing, n_features)
         Only with the Nyström and "cg" solvers (for "cg", the points of the
         preconditioner).
@@ -157,7 +159,9 @@ def kept_gram_dtype(n, tol):
 class _BlockKernel:
     """One output of an estimator's kernel as a ``kernel(A, B)`` callable.
 
-    Host arrays in and out; the blocks are computed on ``backend``.
+    Host arrays in and out; the blocks are computed on ``backend``, or
+    where ``backend`` is None on the kernel's ``device`` as resolved in
+    the process that calls it.
     """
 
     def __init__(self, kernel, kind, backend):
@@ -202,6 +206,18 @@ class _NetworkParamsMixin(CarriesConfig):
         if "device" in self.kernel_.get_params(deep=False):
             self.kernel_.set_params(device=backend.name)
         return backend
+
+    def _block_kernel(self, kind):
+        """``kernel_``'s output ``kind`` as the ``kernel(A, B)`` of the
+        solvers.  The blocks of a Dask fit are computed on the workers, so
+        there each worker resolves the estimator's own ``device`` (a worker
+        with a GPU computes its blocks on it), not the client's choice."""
+        if not getattr(self, "_distributed", False):
+            return _BlockKernel(self.kernel_, kind, self._fit_backend)
+        kernel = clone(self.kernel_)
+        if "device" in kernel.get_params(deep=False):
+            kernel.set_params(device=getattr(self, "device", "auto"))
+        return _BlockKernel(kernel, kind, None)
 
     def _grams(self, X, Y, want):
         """Gram blocks of host inputs, on the fitted device (left there)."""
@@ -347,7 +363,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
                              "system is singular or nearly so and conjugate "
                              "gradients do not converge. Set alpha (the "
                              "noise variance) or use solver='cholesky'.")
-        kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
+        kernel = self._block_kernel(kind)
         if getattr(self, "_distributed", False):
             from ..distributed.estimators import fit_cg
             M = (default_rank(X.shape[0]) if self.n_inducing is None
@@ -385,7 +401,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
         if self._sqrt_weight is not None:
             raise ValueError("sample_weight needs solver='cholesky'; the "
                              "Nyström solver takes unweighted samples.")
-        kernel = _BlockKernel(self.kernel_, kind, self._fit_backend)
+        kernel = self._block_kernel(kind)
         if getattr(self, "_distributed", False):
             from ..distributed.estimators import fit_nystroem
             return fit_nystroem(self, X, Y, kernel, M, self.tol, self.max_iter)
@@ -403,8 +419,7 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
         """``k(X, Z) @ coef`` by row tiles of ``k(X, Z)``, as a host array."""
         if is_dask(Z):   # the training rows of a distributed "cg" fit
             from ..distributed.estimators import predict_rows
-            return predict_rows(_BlockKernel(self.kernel_, kind,
-                                             self._fit_backend), X, Z, coef)
+            return predict_rows(self._block_kernel(kind), X, Z, coef)
         step = tile_rows(Z.shape[0])
         coef = self._fit_backend.asarray(coef, np.float64)
         return np.concatenate([

@@ -1,4 +1,6 @@
 """The estimators' fit on Dask arrays: validation and the Nyström solve."""
+from contextlib import contextmanager
+
 import numpy as np
 from sklearn.utils import check_random_state
 
@@ -153,6 +155,18 @@ def _failed(est, exc, solver, X, M):
         f"say so): {advice}")
 
 
+@contextmanager
+def _reporting_failures(est, solver, X, M):
+    """Re-raise a failed distributed solve as :func:`_failed`'s error."""
+    try:
+        yield
+    except Exception as exc:
+        error = _failed(est, exc, solver, X, M)
+        if error is exc:
+            raise
+        raise error from exc
+
+
 def fit_cg(est, X, Y, kernel, M, tol, max_iter):
     """Exact coefficients by conjugate gradients with the rows on the workers.
 
@@ -167,18 +181,13 @@ def fit_cg(est, X, Y, kernel, M, tol, max_iter):
         raise ValueError(f"n_inducing={M} is larger than the number of "
                          f"samples ({n}); choose n_inducing <= {n}.")
     Z = _uniform_rows(est, X, M)
-    try:
+    with _reporting_failures(est, "conjugate-gradient", X, len(Z)):
         Y = np.asarray(Y.compute(), dtype=np.float64)
         operator = DaskKernelOperator(kernel, X)
         pre = DaskNystroemPreconditioner(kernel, operator.X, Z, est.alpha)
         solution = iterative_ridge(kernel, operator.X, Y, est.alpha, Z=Z,
                                    tol=tol, max_iter=max_iter,
                                    operator=operator, preconditioner=pre)
-    except Exception as exc:
-        error = _failed(est, exc, "conjugate-gradient", X, len(Z))
-        if error is exc:
-            raise
-        raise error from exc
     est.inducing_points_ = Z
     est.n_iter_ = solution.n_iter
     est.jitter_ = 0.0
@@ -218,15 +227,10 @@ def fit_nystroem(est, X, Y, kernel, M, tol, max_iter):
     ``random_state`` gives the same fit in one process and on a cluster.
     """
     Z = _uniform_rows(est, X, M)
-    try:
+    with _reporting_failures(est, "Nyström", X, len(Z)):
         operator = DaskNystroemOperator(kernel, X, Z)
         solution = nystroem_ridge(kernel, None, Z, Y, est.alpha, tol=tol,
                                   max_iter=max_iter, operator=operator)
-    except Exception as exc:
-        error = _failed(est, exc, "Nyström", X, len(Z))
-        if error is exc:
-            raise
-        raise error from exc
     est.inducing_points_ = Z
     est.n_iter_ = solution.n_iter
     est.jitter_ = solution.jitter

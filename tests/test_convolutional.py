@@ -139,6 +139,8 @@ def test_tiles_do_not_change_results(rng):
         assert np.array_equal(ConvNNGP()(X), K)
 
 
+# slow: compiles several kernel variants on a cold cache
+@pytest.mark.slow
 def test_repr_and_sklearn_machines(rng):
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import WhiteKernel
@@ -284,6 +286,8 @@ def test_circular_filter_over_the_whole_input_is_fully_connected(rng):
                        rtol=1e-12)
 
 
+# slow: compiles several kernel variants on a cold cache
+@pytest.mark.slow
 @pytest.mark.parametrize("two_d", [False, True])
 def test_strided_patches_average_the_fully_connected_kernel(two_d, rng):
     # filters that step by their own size see disjoint patches: one layer
@@ -306,6 +310,8 @@ def test_strided_patches_average_the_fully_connected_kernel(two_d, rng):
         assert np.allclose(conv(**kw)(X), ref, rtol=1e-12)
 
 
+# slow: compiles several kernel variants on a cold cache
+@pytest.mark.slow
 def test_strides_gradients_match_finite_differences(rng):
     X = rng.normal(size=(3, 13, 2))
     for cls in (ConvNNGP, ConvNTK):

@@ -460,15 +460,18 @@ def gpu_client():
         yield c
 
 
-def test_gpu_worker_computes_its_blocks_on_its_gpu(gpu_client, rng):
+@pytest.fixture
+def gpu_calls(gpu_client):
+    """Reads the simulated-GPU worker's count of GPU Gram calls."""
     from skinfinite import gpu_available
     if gpu_available():
         pytest.skip("the client has a GPU: the check is that only the "
                     "worker has one")
+    return lambda: next(iter(gpu_client.run(_gpu_gram_calls).values()))
 
-    def calls():
-        return next(iter(gpu_client.run(_gpu_gram_calls).values()))
 
+def test_gpu_worker_computes_its_blocks_on_its_gpu(gpu_calls, rng):
+    calls = gpu_calls
     X = rng.normal(size=(6, 3))
     Xd = da.from_array(X, chunks=3)
     for kernel in (NNGP(depth=2), NTK(depth=2)):
@@ -483,17 +486,10 @@ def test_gpu_worker_computes_its_blocks_on_its_gpu(gpu_client, rng):
         assert calls() == before
 
 
-def test_gpu_worker_computes_the_solver_blocks(gpu_client, rng):
+def test_gpu_worker_computes_the_solver_blocks(gpu_calls, rng):
     from sklearn.base import clone
 
-    from skinfinite import gpu_available
-    if gpu_available():
-        pytest.skip("the client has a GPU: the check is that only the "
-                    "worker has one")
-
-    def calls():
-        return next(iter(gpu_client.run(_gpu_gram_calls).values()))
-
+    calls = gpu_calls
     # an estimator fitted on a client without GPU: its "auto" is resolved
     # on the worker, which computes the solver's blocks on its GPU
     X = rng.normal(size=(6, 3))

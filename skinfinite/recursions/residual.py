@@ -25,9 +25,12 @@ from numba import njit
 from .._core.fastmath import FASTMATH
 from ..activations.definitions import Activation
 from . import dop853 as _dop853
-from .fully_connected import (_hidden_layer, _hidden_tangents,
-                              layer_with_tangents_nb)
+from .fully_connected import (_hidden_layer, _hidden_layer_nb,
+                              _hidden_tangents, _input_layer,
+                              _input_layer_nb, _input_tangents,
+                              _input_tangents_nb, layer_with_tangents_nb)
 from .path import DiagonalPath
+from .runge_kutta import make_flow
 
 _EULER = (np.zeros((1, 1)), np.ones(1), np.zeros(1))
 _DOP853 = (_dop853.A, _dop853.B, _dop853.C)
@@ -40,78 +43,104 @@ _DOP853 = (_dop853.A, _dop853.B, _dop853.C)
 _NTK_PARAM = 0.0
 
 
-# ------------------------------------------------------- one pair, compiled
-def make_pair_gradients(partials, row):
-    """The flow of one pair with its log-variance tangents, in ``state``.
-
-    The one gradient recursion that both the CPU and the CUDA kernels
-    compile.  ``state`` ends as K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2,
-    dT/dlog sb2; ``z`` (6) and ``f`` (6, >= stages) are the caller's scratch
-    (the CUDA kernels' are thread-local arrays); ``row(param, cx, li, x)``
-    gives the coefficient row the partials read (see
-    :mod:`skinfinite.activations.families`).
-    """
+# ----------------------------------------------------- the pairs' branches
+# The branch maps the stage input of ``n_lanes`` pairs, the rows ``z[:, j]``
+# of pairs (x, y0 + j), to the right-hand side; the compiled flow of
+# :mod:`skinfinite.recursions.runge_kutta` runs it at every stage, in the CPU
+# tile kernels over a block of columns and in the CUDA kernels for one pair.
+# ``args`` are (dx, dy, sx, sy, cx, cy, param, sw2, sb2, n_layers, x, y0):
+# the per-input rows of every (step, stage, layer) where a dual is
+# evaluated, the activation's parameter, the variances, the layers of a
+# branch and the pairs' indices; ``row(param, cx, li, x)`` gives the
+# coefficient row a dual reads (see :mod:`skinfinite.activations.families`).
+def values_branch(dual, row):
+    """The branch on (K, T) of each pair, through the activation's dual."""
     @njit(inline="always", fastmath=FASTMATH)
-    def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
-             n_layers, state, z, f):
-        n_stages = B.shape[0]
-        k0 = sw2 * gij + sb2
-        state[0], state[1] = k0, k0
-        state[2], state[3] = sw2 * gij, sb2
-        state[4], state[5] = state[2], state[3]
-        for step in range(H.shape[0]):
-            h = H[step]
-            for s in range(n_stages):
-                for c in range(6):
-                    z[c] = state[c]
-                    for q in range(s):
-                        z[c] += h * A[s, q] * f[c, q]
-                for layer in range(n_layers):
-                    li = (step * n_stages + s) * n_layers + layer
-                    ax = row(param, cx, li, x)
-                    ay = row(param, cy, li, y)
-                    p = partials(dx[li, 0, x], z[0], dy[li, 0, y],
-                                 sx[li, x] * sy[li, y], ax, ay, param)
-                    (z[0], z[1], z[2], z[3], z[4],
-                     z[5]) = layer_with_tangents_nb(
-                        p, z[1], z[2], z[3], z[4], z[5], dx[li, 1, x],
-                        dy[li, 1, y], dx[li, 2, x], dy[li, 2, y], sw2, sb2,
-                        _NTK_PARAM)
-                for c in range(6):
-                    f[c, s] = z[c]
-            for c in range(6):
-                for s in range(n_stages):
-                    state[c] += h * B[s] * f[c, s]
-    return pair
+    def branch(z, stage, n_lanes, args):
+        dx, dy, sx, sy, cx, cy, param, sw2, sb2, n_layers, x, y0 = args
+        for layer in range(n_layers):
+            li = stage * n_layers + layer
+            kxx = dx[li, x]
+            sqx = sx[li, x]
+            ax = row(param, cx, li, x)
+            for j in range(n_lanes):
+                y = y0 + j
+                ay = row(param, cy, li, y)
+                v, vd = dual(kxx, z[0, j], dy[li, y], sqx * sy[li, y], ax,
+                             ay, param)
+                z[0, j], z[1, j] = _hidden_layer_nb(v, vd, z[1, j], sw2, sb2,
+                                                    _NTK_PARAM)
+    return branch
+
+
+def gradient_branch(partials, row):
+    """The branch on (K, T) of each pair with their log-variance tangents
+    (rows K, T, dK/dlog sw2, dK/dlog sb2, dT/dlog sw2, dT/dlog sb2), through
+    the dual's partials; ``dx[li]`` holds Kxx and its two tangents."""
+    @njit(inline="always", fastmath=FASTMATH)
+    def branch(z, stage, n_lanes, args):
+        dx, dy, sx, sy, cx, cy, param, sw2, sb2, n_layers, x, y0 = args
+        for layer in range(n_layers):
+            li = stage * n_layers + layer
+            ax = row(param, cx, li, x)
+            for j in range(n_lanes):
+                y = y0 + j
+                ay = row(param, cy, li, y)
+                p = partials(dx[li, 0, x], z[0, j], dy[li, 0, y],
+                             sx[li, x] * sy[li, y], ax, ay, param)
+                (z[0, j], z[1, j], z[2, j], z[3, j], z[4, j],
+                 z[5, j]) = layer_with_tangents_nb(
+                    p, z[1, j], z[2, j], z[3, j], z[4, j], z[5, j],
+                    dx[li, 1, x], dy[li, 1, y], dx[li, 2, x], dy[li, 2, y],
+                    sw2, sb2, _NTK_PARAM)
+    return branch
+
+
+def _input_state(y, j, g, sw2, sb2):
+    """The flow's initial state in lane ``j`` from the pair's inner product
+    ``g``: the input layer of a fully-connected network, with its tangents
+    when ``y`` has rows for them."""
+    y[0, j], y[1, j] = _input_layer_nb(g, sw2, sb2, _NTK_PARAM)
+    if y.shape[0] > 2:
+        y[2, j], y[3, j], y[4, j], y[5, j] = _input_tangents_nb(
+            g, sw2, sb2, _NTK_PARAM)
+
+
+input_state = njit(inline="always", fastmath=FASTMATH)(_input_state)
 
 
 # ------------------------------------------------------------------ diagonal
-def _diagonal_branch(act, state, sw2, sb2, n_layers, with_tangents, record):
-    """The branch applied to each input's (K, T[, tangents]).
+def _diagonal_branch(act, sw2, sb2, n_layers, with_tangents, stages, fixed):
+    """The branch applied to each input's (K, T[, tangents]), on NumPy
+    arrays.
 
-    ``record`` receives, layer by layer, the rows (K, dK/dlog sw2,
-    dK/dlog sb2) at which the pairs will evaluate their duals.
+    It records in ``stages``, layer by layer, the rows (K, dK/dlog sw2,
+    dK/dlog sb2) at which the pairs will evaluate their duals; without
+    tangents the last two are ``fixed``.
     """
-    z = state.copy()
-    for layer in range(n_layers):
-        record(layer, z)
-        k, t = z[0], z[1]
-        if with_tangents:
-            p = act.dual_partials(k, k, k)
-            dk_w, dk_b, dt_w, dt_b = z[2:]
-            z[2:] = _hidden_tangents(*p, dk_w, dk_w, dk_w, dk_b, dk_b, dk_b,
-                                     t, dt_w, dt_b, sw2, sb2, _NTK_PARAM)
-            v, vd = p[0], p[1]
-        else:
-            v, vd = act.dual(k, k, k)
-        z[0], z[1] = _hidden_layer(v, vd, t, sw2, sb2, _NTK_PARAM)
-    return z
+    def branch(z, stage, n_lanes, args):
+        for layer in range(n_layers):
+            li = stage * n_layers + layer
+            stages[li, 0] = z[0]
+            stages[li, 1:] = z[2:4] if with_tangents else fixed
+            k, t = z[0], z[1]
+            if with_tangents:
+                p = act.dual_partials(k, k, k)
+                dk_w, dk_b, dt_w, dt_b = z[2:]
+                z[2:] = _hidden_tangents(*p, dk_w, dk_w, dk_w, dk_b, dk_b,
+                                         dk_b, t, dt_w, dt_b, sw2, sb2,
+                                         _NTK_PARAM)
+                v, vd = p[0], p[1]
+            else:
+                v, vd = act.dual(k, k, k)
+            z[0], z[1] = _hidden_layer(v, vd, t, sw2, sb2, _NTK_PARAM)
+    return branch
 
 
 def _initial_state(sq_norms, sw2, sb2):
-    k0 = sw2 * sq_norms + sb2
-    return np.stack([k0, k0, sw2 * sq_norms, sb2 + 0 * k0, sw2 * sq_norms,
-                     sb2 + 0 * k0])
+    k, t = _input_layer(sq_norms, sw2, sb2, _NTK_PARAM)
+    return np.stack(np.broadcast_arrays(
+        k, t, *_input_tangents(sq_norms, sw2, sb2, _NTK_PARAM)))
 
 
 # --------------------------------------------------------------- recursion
@@ -160,31 +189,22 @@ def _diagonal_rk(spec, sq_norms, with_tangents):
 
     Using the same scheme as the pairs (not a more accurate solver) keeps a
     pair of identical inputs exactly on its diagonal, where the arc-cosine
-    duals are not smooth.
+    duals are not smooth.  The stage arithmetic is the compiled one of the
+    tile kernels; the branch runs on NumPy arrays with the activation's
+    NumPy duals.
     """
     A, B, _ = spec.tableau()
     n_stages, n_layers = B.shape[0], spec.branch_layers
-    rows = slice(None) if with_tangents else slice(0, 2)
     state = _initial_state(sq_norms, spec.weight_variance, spec.bias_variance)
+    # without tangents only (K, T) flow; the tangent rows keep their start
+    y = state if with_tangents else state[:2]
     stages = np.empty((len(spec.step_sizes) * n_stages * n_layers, 3,
                        sq_norms.shape[0]))
-    slopes = np.empty((n_stages,) + state[rows].shape)
-    for step, h in enumerate(spec.step_sizes):
-        for s in range(n_stages):
-            z = state.copy()
-            for q in range(s):
-                if A[s, q] != 0.0:
-                    z[rows] += h * A[s, q] * slopes[q]
-            base = (step * n_stages + s) * n_layers
-
-            def record(layer, values, base=base):
-                stages[base + layer] = values[[0, 2, 3]]
-
-            slopes[s] = _diagonal_branch(
-                spec.activation, z, spec.weight_variance, spec.bias_variance,
-                n_layers, with_tangents, record)[rows]
-        for s in range(n_stages):
-            state[rows] += h * B[s] * slopes[s]
+    branch = _diagonal_branch(spec.activation, spec.weight_variance,
+                              spec.bias_variance, n_layers, with_tangents,
+                              stages, state[2:4].copy())
+    make_flow(branch)(y, np.empty_like(y), np.empty((n_stages,) + y.shape),
+                      A, B, spec.steps(), y.shape[1], None)
     return _path(spec, stages, state)
 
 

@@ -1,6 +1,7 @@
 """Compiled CPU tile kernels of the residual recursion and its flow.
 
-The Runge-Kutta stages of :mod:`skinfinite.recursions.residual` over a block
+The flow of :mod:`skinfinite.recursions.residual` (its branches run by the
+Runge-Kutta scheme of :mod:`skinfinite.recursions.runge_kutta`) over blocks
 of pairs, and the choice of the flow's steps from a probe block of pairs.
 """
 import numpy as np
@@ -10,8 +11,9 @@ from ..._core.compiled import SOURCE_STAMP
 from ..._core.fastmath import FASTMATH
 from ...activations.families import (coefficient_row, family_dual,
                                      family_partials, family_row)
-from ...recursions.fully_connected import _hidden_layer_nb
-from ...recursions.residual import _NTK_PARAM, ResidualSpec, make_pair_gradients
+from ...recursions.residual import (ResidualSpec, gradient_branch,
+                                    input_state, values_branch)
+from ...recursions.runge_kutta import compiled_flow
 from ..driver import gram
 from ..registry import register
 from ..tiles import (BLOCK, compiled_kernels, paired_row, row_iterations,
@@ -22,21 +24,17 @@ _MAX_STEPS = 1024
 
 # -------------------------------------------------------------- tile kernels
 @njit(inline="always", fastmath=FASTMATH)
-def _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
-                  sb2, A, B, H, n_layers, upper, mirror, out_k, out_t, want_k,
+def _fused_values(flow, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+                  A, B, H, n_layers, upper, mirror, out_k, out_t, want_k,
                   want_t, limit):
-    # dx rows: per step, stage and branch layer, the input variances;
-    # coef(param, cx, idx, row) the coefficient rows the dual reads
+    # ``flow`` is the values branch's compiled flow, run over a block of
+    # columns at a time (the lanes), so that the dual loop vectorises
     n, m = g.shape
-    n_stages = B.shape[0]
     bad = 0
     for row_pair in prange(row_iterations(n, upper)):
-        kb = np.empty(BLOCK)
-        tb = np.empty(BLOCK)
-        kin = np.empty(BLOCK)
-        tin = np.empty(BLOCK)
-        fk = np.empty((n_stages, BLOCK))
-        ft = np.empty((n_stages, BLOCK))
+        y = np.empty((2, BLOCK))
+        z = np.empty((2, BLOCK))
+        f = np.empty((B.shape[0], 2, BLOCK))
         for half in range(2 if upper else 1):
             irow = paired_row(row_pair, half, n)
             if irow < 0:
@@ -46,95 +44,65 @@ def _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
             for j0 in range(j_first, m, BLOCK):
                 nb = min(BLOCK, m - j0)
                 for jj in range(nb):
-                    kb[jj] = sw2 * g[irow, j0 + jj] + sb2
-                    tb[jj] = kb[jj]
-                for step in range(H.shape[0]):
-                    h = H[step]
-                    for s in range(n_stages):
-                        # stage inputs first, in separate simple loops, so
-                        # that the dual loop below vectorises
-                        for jj in range(nb):
-                            kin[jj] = kb[jj]
-                            tin[jj] = tb[jj]
-                        for q in range(s):
-                            a = h * A[s, q]
-                            if a != 0.0:
-                                for jj in range(nb):
-                                    kin[jj] += a * fk[q, jj]
-                                    tin[jj] += a * ft[q, jj]
-                        base = (step * n_stages + s) * n_layers
-                        for layer in range(n_layers):
-                            idx = base + layer
-                            kxx = dx[idx, row]
-                            sqx = sx[idx, row]
-                            ax = coef(param, cx, idx, row)
-                            for jj in range(nb):
-                                col = c0 + j0 + jj
-                                ay = coef(param, cy, idx, col)
-                                v, vd = dual(kxx, kin[jj], dy[idx, col],
-                                             sqx * sy[idx, col], ax, ay,
-                                             param)
-                                kin[jj], tin[jj] = _hidden_layer_nb(
-                                    v, vd, tin[jj], sw2, sb2, _NTK_PARAM)
-                        for jj in range(nb):
-                            fk[s, jj] = kin[jj]
-                            ft[s, jj] = tin[jj]
-                    for s in range(n_stages):
-                        b = h * B[s]
-                        if b != 0.0:
-                            for jj in range(nb):
-                                kb[jj] += b * fk[s, jj]
-                                tb[jj] += b * ft[s, jj]
-                bad += store_block(kb, tb, nb, row, c0 + j0, out_k, out_t,
-                                   want_k, want_t, mirror, limit,
+                    input_state(y, jj, g[irow, j0 + jj], sw2, sb2)
+                flow(y, z, f, A, B, H, nb, (dx, dy, sx, sy, cx, cy, param,
+                                            sw2, sb2, n_layers, row, c0 + j0))
+                bad += store_block(y[0], y[1], nb, row, c0 + j0, out_k,
+                                   out_t, want_k, want_t, mirror, limit,
                                    row if upper else 0)
     return bad
 
 
 def _make_values_kernel(dual, per_input):
-    coef = coefficient_row(per_input)
+    flow = compiled_flow(values_branch(dual, coefficient_row(per_input)))
 
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
               n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
-        return _fused_values(dual, coef, g, r0, c0, dx, dy, sx, sy, cx, cy,
-                             param, sw2, sb2, A, B, H, n_layers, upper,
-                             mirror, out_k, out_t, want_k, want_t, limit)
+        return _fused_values(flow, g, r0, c0, dx, dy, sx, sy, cx, cy, param,
+                             sw2, sb2, A, B, H, n_layers, upper, mirror,
+                             out_k, out_t, want_k, want_t, limit)
     return fused
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
-                     A, B, H, n_layers, upper, out_k, out_t, out_dk, out_dt):
+def _fused_gradients(flow, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+                     sb2, A, B, H, n_layers, upper, out_k, out_t, out_dk,
+                     out_dt):
+    # one pair at a time: the gradient branch's flow with a single lane
     n, m = g.shape
     for i in prange(n):
-        f = np.empty((6, B.shape[0]))
-        y = np.empty(6)
-        z = np.empty(6)
+        y = np.empty((6, 1))
+        z = np.empty((6, 1))
+        f = np.empty((B.shape[0], 6, 1))
         for j in range(i if upper else 0, m):
             row, col = r0 + i, c0 + j
-            pair(g[i, j], row, col, dx, dy, sx, sy, cx, cy, param, sw2,
-                 sb2, A, B, H, n_layers, y, z, f)
+            input_state(y, 0, g[i, j], sw2, sb2)
+            flow(y, z, f, A, B, H, 1, (dx, dy, sx, sy, cx, cy, param, sw2,
+                                       sb2, n_layers, row, col))
             store_pair_gradients(out_k, out_t, out_dk, out_dt, row, col,
-                                 False, y[0], y[1], y[2], y[3], y[4],
-                                 y[5])
+                                 False, y[0, 0], y[1, 0], y[2, 0], y[3, 0],
+                                 y[4, 0], y[5, 0])
 
 
 def _make_gradient_kernel(partials, per_input):
-    pair = make_pair_gradients(partials, coefficient_row(per_input))
+    flow = compiled_flow(gradient_branch(partials,
+                                         coefficient_row(per_input)))
 
     @njit(parallel=True, fastmath=FASTMATH)
     def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, A, B, H,
               n_layers, upper, out_k, out_t, out_dk, out_dt):
-        _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
+        _fused_gradients(flow, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
                          sb2, A, B, H, n_layers, upper, out_k, out_t, out_dk,
                          out_dt)
     return fused
 
 
-# a global, not a closure variable of the cached kernels: numba could not
-# key their disk cache on a compiled function
-_FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
+# globals, not closure variables of the cached kernels: numba could not key
+# their disk cache on a compiled function
+_FAMILY_VALUES = compiled_flow(values_branch(family_dual, family_row))
+_FAMILY_GRADIENTS = compiled_flow(gradient_branch(family_partials,
+                                                  family_row))
 
 
 def _cached_kernels(stamp):
@@ -146,18 +114,17 @@ def _cached_kernels(stamp):
     def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, A, B, H,
                n_layers, upper, mirror, out_k, out_t, want_k, want_t, limit):
         stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
-        return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
-                             sy, cx, cy, family, sw2, sb2, A, B, H, n_layers,
-                             upper, mirror, out_k, out_t, want_k, want_t,
-                             limit)
+        return _fused_values(_FAMILY_VALUES, g, r0, c0, dx, dy, sx, sy, cx,
+                             cy, family, sw2, sb2, A, B, H, n_layers, upper,
+                             mirror, out_k, out_t, want_k, want_t, limit)
 
     @njit(parallel=True, fastmath=FASTMATH, cache=True)
     def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, A, B,
                   H, n_layers, upper, out_k, out_t, out_dk, out_dt):
         stamp_ = stamp  # noqa: F841
-        _fused_gradients(_FAMILY_PAIR, g, r0, c0, dx, dy, sx, sy, cx, cy,
-                         family, sw2, sb2, A, B, H, n_layers, upper, out_k,
-                         out_t, out_dk, out_dt)
+        _fused_gradients(_FAMILY_GRADIENTS, g, r0, c0, dx, dy, sx, sy, cx,
+                         cy, family, sw2, sb2, A, B, H, n_layers, upper,
+                         out_k, out_t, out_dk, out_dt)
     return values, gradients
 
 

@@ -14,8 +14,10 @@ dual coefficients) are computed once per input at every stage time.  At
 infinite depth the scheme is Dormand and Prince's eighth-order method with a
 number of equal steps doubled until two successive solutions agree to the
 requested tolerance on a probe block of pairs (chosen by the engine,
-:mod:`skinfinite.engine.cpu.residual`, whose tile kernels run the stages
-below).
+:mod:`skinfinite.engine.cpu.residual`).  The scheme is written once, in
+:mod:`skinfinite.recursions.runge_kutta`; this module gives it the branches
+(the right-hand side) that the CPU and CUDA kernels compile and the NumPy
+branch of the per-input path.
 """
 from dataclasses import dataclass, replace
 

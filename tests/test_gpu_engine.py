@@ -392,8 +392,9 @@ def test_simulated_gpu_convolutional_images_and_estimators():
     dict(readout="flatten", depth=2, filter_size=2, strides=2,
          padding="circular", activation="gelu"),
 ], ids=str)
-def test_simulated_gpu_convolutional_gradients_match_cpu(kw):
+def test_simulated_gpu_convolutional_gradients_match_cpu(kw, monkeypatch):
     from skinfinite.kernels import ConvNNGP, ConvNTK
+    launches = _count_tangent_launches(monkeypatch)
     rng = np.random.default_rng(5)
     # tiny: the simulator runs every thread of every block in Python
     X = [rng.normal(size=(t, 2)) for t in (7, 9, 8)]
@@ -404,11 +405,27 @@ def test_simulated_gpu_convolutional_gradients_match_cpu(kw):
         assert _relative_error(K, K_cpu) < 1e-12
         assert _relative_error(dK, dK_cpu) < 1e-12
         assert dK.shape == (3, 3, 2)
+    assert launches == [6, 6]     # the upper triangle, on the device
+
+
+def _count_tangent_launches(monkeypatch):
+    # the pairs each device launch computes: the gradients must run there
+    from skinfinite.engine.cuda import convolutional as cuda_engine
+    launches = []
+    run = cuda_engine.pair_tangents
+
+    def counted(backend, x, spec, rows, *args):
+        launches.append(rows.shape[0])
+        return run(backend, x, spec, rows, *args)
+
+    monkeypatch.setattr(cuda_engine, "pair_tangents", counted)
+    return launches
 
 
 @simulator
-def test_simulated_gpu_convolutional_image_gradients_match_cpu():
+def test_simulated_gpu_convolutional_image_gradients_match_cpu(monkeypatch):
     from skinfinite.kernels import ConvNTK
+    launches = _count_tangent_launches(monkeypatch)
     rng = np.random.default_rng(6)
     X = rng.normal(size=(2, 4 * 3 * 2))
     kw = dict(image_shape=(4, 3), filter_size=(2, 3), depth=2, dilation=1,
@@ -418,3 +435,4 @@ def test_simulated_gpu_convolutional_image_gradients_match_cpu():
         K, dK = ConvNTK(device="gpu", **kw)(X, eval_gradient=True)
     assert _relative_error(K, K_cpu) < 1e-12
     assert _relative_error(dK, dK_cpu) < 1e-12
+    assert launches == [3]

@@ -349,11 +349,10 @@ VALUE_MATRICES = 5
 TANGENT_MATRICES = 13
 
 
-def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
-                want_t, out):
-    """The CUDA counterpart of
-    :func:`skinfinite.engine.cpu.convolutional.pair_values`: NNGP and NTK
-    of the pairs ``(rows, cols)`` into the host array ``out``."""
+def values_launch(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
+                  want_t):
+    """The values kernel and its arguments (device arrays from ``backend``;
+    the result is the last, ``(len(rows), 2)``)."""
     kernel = gpu_kernels(spec.activation)
     dev = backend.asarray
     npairs = rows.shape[0]
@@ -361,14 +360,15 @@ def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
     py = y.values.shape[2] * y.values.shape[3]
     depth = spec.depth
     buffers = [backend.empty((npairs, px, py), np.float64)
-               for _ in range(2 if depth == 1 and not want_t else 5)]
+               for _ in range(2 if depth == 1 and not want_t else
+                              VALUE_MATRICES)]
     if len(buffers) == 2:
         buffers += [buffers[1]] * 3     # unused without hidden layers or NTK
     g, s, vv, th, tv = buffers
     res = backend.empty((npairs, 2), np.float64)
     cx = prepared_x[2][..., 0] if spec.activation.closed_form else prepared_x[2]
     cy = prepared_y[2][..., 0] if spec.activation.closed_form else prepared_y[2]
-    kernel[npairs, THREADS](
+    return kernel, (
         dev(x.values), dev(x.widths), dev(y.values), dev(y.widths),
         dev(rows), dev(cols), x.values.shape[2],
         dev(np.asarray(spec.dilations, dtype=np.int64)), dev(x.valid),
@@ -378,15 +378,22 @@ def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
         dev(prepared_y[1]), dev(cx), dev(cy),
         float(spec.activation.parameter), spec.weight_variance,
         spec.bias_variance, spec.readout, bool(want_t), g, s, vv, th, tv, res)
-    out[:] = backend.to_host(res)
 
 
-def pair_tangents(backend, x, spec, rows, cols, dg, sg, dgrad, cx, out):
+def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
+                want_t, out):
     """The CUDA counterpart of
-    :func:`skinfinite.engine.cpu.convolutional.pair_tangents`: K, T and
-    their derivatives with respect to the log variances of the pairs
-    ``(rows, cols)`` of the grids ``x`` with themselves, into the host
-    array ``out`` (six columns)."""
+    :func:`skinfinite.engine.cpu.convolutional.pair_values`: NNGP and NTK
+    of the pairs ``(rows, cols)`` into the host array ``out``."""
+    kernel, args = values_launch(backend, x, y, spec, rows, cols, prepared_x,
+                                 prepared_y, want_t)
+    kernel[rows.shape[0], THREADS](*args)
+    out[:] = backend.to_host(args[-1])
+
+
+def tangents_launch(backend, x, spec, rows, cols, dg, sg, dgrad, cx):
+    """The tangents kernel and its arguments (device arrays from
+    ``backend``; the result is the last, ``(len(rows), 6)``)."""
     kernel = gpu_tangent_kernels(spec.activation)
     dev = backend.asarray
     npairs = rows.shape[0]
@@ -396,11 +403,22 @@ def pair_tangents(backend, x, spec, rows, cols, dg, sg, dgrad, cx, out):
     ut = backend.empty((npairs, 6, px, px), np.float64)
     res = backend.empty((npairs, 6), np.float64)
     cx = cx[..., 0] if spec.activation.closed_form else cx
-    kernel[npairs, THREADS](
+    return kernel, (
         dev(x.values), dev(x.widths), dev(rows), dev(cols), x.values.shape[2],
         dev(np.asarray(spec.dilations, dtype=np.int64)), dev(x.valid),
         dev(x.counts), spec.fh, spec.fw, spec.strides[0], spec.strides[1],
         spec.padding, spec.depth, dev(dg), dev(sg), dev(dgrad), dev(cx),
         float(spec.activation.parameter), spec.weight_variance,
         spec.bias_variance, spec.readout, g, st, ut, res)
-    out[:] = backend.to_host(res)
+
+
+def pair_tangents(backend, x, spec, rows, cols, dg, sg, dgrad, cx, out):
+    """The CUDA counterpart of
+    :func:`skinfinite.engine.cpu.convolutional.pair_tangents`: K, T and
+    their derivatives with respect to the log variances of the pairs
+    ``(rows, cols)`` of the grids ``x`` with themselves, into the host
+    array ``out`` (six columns)."""
+    kernel, args = tangents_launch(backend, x, spec, rows, cols, dg, sg,
+                                   dgrad, cx)
+    kernel[rows.shape[0], THREADS](*args)
+    out[:] = backend.to_host(args[-1])

@@ -1,5 +1,6 @@
 """Compile every CUDA kernel (fully-connected and residual recursions,
-signature PDE) to PTX for an H100 (sm_90), no GPU needed.
+signature PDE, convolutional values and gradients) to PTX for an H100
+(sm_90), no GPU needed.
 
 Run as a script with numba-cuda and NVVM/NVRTC installed; exits non-zero and
 prints the failures if any kernel does not compile, or exits with
@@ -74,6 +75,46 @@ def compile_goursat():
     return []
 
 
+#: one activation of each dual family the convolutional kernels specialise
+#: on: piecewise linear, erf, trigonometric, series (per-input rows)
+CONV_ACTIVATIONS = ["relu", "erf", "sin", "gelu"]
+
+
+def compile_convolutional():
+    """The values and tangents kernels of the convolutional recursion, typed
+    from the arguments their launches build (host arrays stand in)."""
+    import numpy as np
+    from numba import typeof
+    from skinfinite._core.backend import CPUBackend
+    from skinfinite.engine.cuda import convolutional as conv_gpu
+    from skinfinite.kernels import ConvNTK
+    from skinfinite.kernels.convolutional import _prepared
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(t, 2)) for t in (7, 9)]
+    rows = np.array([0, 0, 1], dtype=np.int64)
+    cols = np.array([0, 1, 1], dtype=np.int64)
+    failures = []
+    for name in CONV_ACTIVATIONS:
+        x, _, spec = ConvNTK(activation=name, filter_size=3,
+                             dilation=[1, 2])._inputs(X, None)
+        prep = _prepared(x, spec, True)
+        launches = [
+            ("values", conv_gpu.values_launch(CPUBackend(), x, x, spec, rows,
+                                              cols, prep, prep, True)),
+            ("tangents", conv_gpu.tangents_launch(
+                CPUBackend(), x, spec, rows, cols, prep[0], prep[1], prep[3],
+                prep[2]))]
+        for what, (kernel, args) in launches:
+            try:
+                ptx, _ = cuda.compile_ptx(
+                    kernel.py_func, tuple(typeof(a) for a in args),
+                    cc=(9, 0))
+                assert ".target sm_90" in ptx
+            except Exception as exc:
+                failures.append(f"convolutional {what} {name}: {exc}")
+    return failures
+
+
 def _toolchain_missing(exc):
     if isinstance(exc, (ImportError, OSError)):
         return True
@@ -116,8 +157,10 @@ def main():
                         failures.append(f"{module.__name__} {name} {dtype}: "
                                         f"{exc}")
     failures += compile_goursat()
+    failures += compile_convolutional()
     print("\n".join(failures)
-          or f"compiled {len(ACTIVATIONS) * 8 + 1} kernels")
+          or f"compiled {len(ACTIVATIONS) * 8 + 1 + 2 * len(CONV_ACTIVATIONS)}"
+             " kernels")
     return 1 if failures else 0
 
 

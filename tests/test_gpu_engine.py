@@ -383,3 +383,56 @@ def test_simulated_gpu_convolutional_images_and_estimators():
     ref = NNGPRegressor(architecture=ConvNNGP(**kw), depth=2,
                         activation="erf", device="cpu").fit(X, X[:, 0])
     assert np.allclose(pred_gpu, ref.predict(X), rtol=1e-10)
+
+
+@simulator
+@pytest.mark.parametrize("kw", [
+    dict(readout="average", depth=2, filter_size=3, dilation=[1, 2]),
+    dict(readout="ppv", filter_size=3, dilation=[1, 3], padding="same"),
+    dict(readout="flatten", depth=2, filter_size=2, strides=2,
+         padding="circular", activation="gelu"),
+], ids=str)
+def test_simulated_gpu_convolutional_gradients_match_cpu(kw, monkeypatch):
+    from skinfinite.kernels import ConvNNGP, ConvNTK
+    launches = _count_tangent_launches(monkeypatch)
+    rng = np.random.default_rng(5)
+    # tiny: the simulator runs every thread of every block in Python
+    X = [rng.normal(size=(t, 2)) for t in (7, 9, 8)]
+    for cls in (ConvNNGP, ConvNTK):
+        K_cpu, dK_cpu = cls(device="cpu", **kw)(X, eval_gradient=True)
+        with simulated_gpu():
+            K, dK = cls(device="gpu", **kw)(X, eval_gradient=True)
+        assert _relative_error(K, K_cpu) < 1e-12
+        assert _relative_error(dK, dK_cpu) < 1e-12
+        assert dK.shape == (3, 3, 2)
+    assert launches == [6, 6]     # the upper triangle, on the device
+
+
+def _count_tangent_launches(monkeypatch):
+    # the pairs each device launch computes: the gradients must run there
+    from skinfinite.engine.cuda import convolutional as cuda_engine
+    launches = []
+    run = cuda_engine.pair_tangents
+
+    def counted(backend, x, spec, rows, *args):
+        launches.append(rows.shape[0])
+        return run(backend, x, spec, rows, *args)
+
+    monkeypatch.setattr(cuda_engine, "pair_tangents", counted)
+    return launches
+
+
+@simulator
+def test_simulated_gpu_convolutional_image_gradients_match_cpu(monkeypatch):
+    from skinfinite.kernels import ConvNTK
+    launches = _count_tangent_launches(monkeypatch)
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2, 4 * 3 * 2))
+    kw = dict(image_shape=(4, 3), filter_size=(2, 3), depth=2, dilation=1,
+              padding="same", strides=(2, 1), activation="erf")
+    K_cpu, dK_cpu = ConvNTK(device="cpu", **kw)(X, eval_gradient=True)
+    with simulated_gpu():
+        K, dK = ConvNTK(device="gpu", **kw)(X, eval_gradient=True)
+    assert _relative_error(K, K_cpu) < 1e-12
+    assert _relative_error(dK, dK_cpu) < 1e-12
+    assert launches == [3]

@@ -269,8 +269,7 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
             raise ValueError("Gradient can only be evaluated when Y is None.")
         dtype = check_dtype(self.dtype)
         x, y, spec = self._inputs(X, Y)
-        # the gradients are computed on the CPU wherever the values run
-        backend = None if eval_gradient else self.backend_for(self.device)
+        backend = self.backend_for(self.device)
         out = conv_gram(x, y, spec, self._output, eval_gradient,
                         backend=backend)
         if not eval_gradient:
@@ -381,7 +380,7 @@ def conv_gram(x, y, spec, output="nngp", eval_gradient=False, backend=None):
     ``y=None`` computes the symmetric Gram (one triangle explicitly).
     """
     if eval_gradient:
-        return _gram_with_gradient(x, spec, output)
+        return _gram_with_gradient(x, spec, output, backend)
     return conv_grams(x, y, spec, (output,), backend=backend)[output]
 
 
@@ -399,7 +398,8 @@ def conv_grams(x, y, spec, want=("nngp", "ntk"), backend=None):
     outs = {name: np.empty((n, m)) for name in want}
     if _on_gpu(backend):
         # the device holds five position-pair matrices per pair of a tile
-        per_pair = 5 * 8.0 * (x.values.shape[2] * x.values.shape[3]
+        from ..engine.cuda import convolutional as cuda_engine
+        per_pair = cuda_engine.VALUE_MATRICES * 8.0 * (x.values.shape[2] * x.values.shape[3]
                               * y.values.shape[2] * y.values.shape[3])
         block = plan_block(n, m, per_pair, symmetric,
                            budget=min(0.5 * backend.free_memory(), 2.0 ** 62))
@@ -426,8 +426,9 @@ def conv_grams(x, y, spec, want=("nngp", "ntk"), backend=None):
     return outs
 
 
-def _gram_with_gradient(x, spec, output):
-    """K(X, X) and its gradient with respect to (log sw2, log sb2)."""
+def _gram_with_gradient(x, spec, output, backend=None):
+    """K(X, X) and its gradient with respect to (log sw2, log sb2), on a
+    GPU where ``backend`` is one."""
     dg, dgrad = rec.diagonal_paths(x, spec, True)
     sg = np.sqrt(dg)
     cx = rec.coefficient_rows(spec.activation, dg)
@@ -435,11 +436,22 @@ def _gram_with_gradient(x, spec, output):
     col = 1 if output == "ntk" else 0
     K = np.empty((n, n))
     grad = np.empty((n, n, 2))
-    block = plan_block(n, n, 128.0, True)
+    if _on_gpu(backend):
+        from ..engine.cuda import convolutional as cuda_engine
+        cells = (x.values.shape[2] * x.values.shape[3]) ** 2
+        block = plan_block(n, n, cuda_engine.TANGENT_MATRICES * 8.0 * cells,
+                           True, budget=min(0.5 * backend.free_memory(),
+                                            2.0 ** 62))
+    else:
+        block = plan_block(n, n, 128.0, True)
     for rows, cols, on_diagonal in iter_blocks(n, n, block, True):
         pr, pc = _block_pairs(rows, cols, on_diagonal)
         out = np.empty((pr.shape[0], 6))
-        _engine.pair_tangents(x, spec, pr, pc, dg, sg, dgrad, cx, out)
+        if _on_gpu(backend):
+            cuda_engine.pair_tangents(backend, x, spec, pr, pc, dg, sg, dgrad,
+                                      cx, out)
+        else:
+            _engine.pair_tangents(x, spec, pr, pc, dg, sg, dgrad, cx, out)
         K[pr, pc] = out[:, col]
         grad[pr, pc] = out[:, [2 + 2 * col, 3 + 2 * col]]
     mirror_upper(K)
@@ -514,10 +526,10 @@ class ConvNNGP(_ConvolutionalKernel):
         Step of the filters along time (sequences) or along (rows, columns)
         (images; an int means the same step along both), at every layer.
     device : {"auto", "cpu", "gpu"}, default="auto"
-        Where the Gram values run: "auto" follows
-        ``skinfinite.config_context(device=...)``, which uses a GPU where
-        one is available (one block of CUDA threads per pair of inputs).
-        Hyperparameter gradients are computed on the CPU.
+        Where the Gram values and hyperparameter gradients run: "auto"
+        follows ``skinfinite.config_context(device=...)``, which uses a GPU
+        where one is available (one block of CUDA threads per pair of
+        inputs).
 
     Examples
     --------

@@ -452,6 +452,29 @@ def one_pair(xv, wx, yv, wy, i, j, h, dils, vx, vy, fh, fw, sh, sw, padding,
 
 
 # ------------------------------------------------------ tangent recursion
+@njit(inline="always", fastmath=FASTMATH)
+def tangent_entry(pp, step, dkx_w, dkx_b, dky_w, dky_b, ds_w, ds_b, th,
+                  dth_w, dth_b):
+    """One pair of positions of :func:`_layer_tangents`: V, dV_w, dV_b,
+    Th Vd, d(Th Vd)_w, d(Th Vd)_b from the duals' partials ``pp`` (see
+    :mod:`skinfinite.activations.duals`), the tangents of both variances
+    and of the covariance, and Th with its tangents.  ``step``: ``pp`` are
+    the piecewise-linear partials of ReLU, whose Vd is the step function's
+    dual (no NTK term).  The GPU kernels run it too."""
+    if step:
+        v, vxx, vxy, vyy = pp[1], pp[5], pp[6], pp[7]
+        vd = 0.0
+        vdxx = vdxy = vdyy = 0.0
+    else:
+        v, vxx, vxy, vyy = pp[0], pp[2], pp[3], pp[4]
+        vd, vdxx, vdxy, vdyy = pp[1], pp[5], pp[6], pp[7]
+    dv_w = vxx * dkx_w + vxy * ds_w + vyy * dky_w
+    dv_b = vxx * dkx_b + vxy * ds_b + vyy * dky_b
+    dtv_w = dth_w * vd + th * (vdxx * dkx_w + vdxy * ds_w + vdyy * dky_w)
+    dtv_b = dth_b * vd + th * (vdxx * dkx_b + vdxy * ds_b + vdyy * dky_b)
+    return v, dv_w, dv_b, th * vd, dtv_w, dtv_b
+
+
 @njit(fastmath=FASTMATH)
 def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
                     family, step):
@@ -470,24 +493,14 @@ def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
             if step:
                 pp = piecewise_linear_partials(dgx[p], st[0, p, q], dgy[q], r,
                                                ax, ay, 0.0)
-                v, vxx, vxy, vyy = pp[1], pp[5], pp[6], pp[7]
-                vd = 0.0
-                vdxx = vdxy = vdyy = 0.0
             else:
                 pp = family_partials(dgx[p], st[0, p, q], dgy[q], r, ax, ay,
                                      family)
-                v, vxx, vxy, vyy = pp[0], pp[2], pp[3], pp[4]
-                vd, vdxx, vdxy, vdyy = pp[1], pp[5], pp[6], pp[7]
-            for t in range(2):
-                dkx = tgx[t, p]
-                dky = tgy[t, q]
-                dk = st[1 + t, p, q]
-                ut[1 + t, p, q] = vxx * dkx + vxy * dk + vyy * dky
-                dvd = vdxx * dkx + vdxy * dk + vdyy * dky
-                ut[4 + t, p, q] = (st[4 + t, p, q] * vd
-                                   + st[3, p, q] * dvd)
-            ut[0, p, q] = v
-            ut[3, p, q] = st[3, p, q] * vd
+            e = tangent_entry(pp, step, tgx[0, p], tgx[1, p], tgy[0, q],
+                              tgy[1, q], st[1, p, q], st[2, p, q],
+                              st[3, p, q], st[4, p, q], st[5, p, q])
+            for k in range(6):
+                ut[k, p, q] = e[k]
 
 
 @njit(fastmath=FASTMATH)

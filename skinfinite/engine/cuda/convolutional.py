@@ -16,15 +16,19 @@ import numpy as np
 from numba import cuda, float64
 
 from ..tiles import device_function
-from ...activations.duals import piecewise_linear_dual
+from ...activations.duals import (piecewise_linear_dual,
+                                   piecewise_linear_partials)
 from ...recursions.convolutional import (CIRCULAR, FLATTEN, PPV,
-                                         axis_geometry_nb, lagsum_row)
+                                         axis_geometry_nb, lagsum_row,
+                                         tangent_entry)
 
 THREADS = 64  # threads of a block, sharing one pair of inputs
 
 _lagsum_row = device_function(lagsum_row)
 _axis = device_function(axis_geometry_nb)
 _step_dual = device_function(piecewise_linear_dual)
+_step_partials = device_function(piecewise_linear_partials)
+_tangent_entry = device_function(tangent_entry)
 
 
 def _make_values(dual, per_input):
@@ -160,7 +164,162 @@ def _make_values(dual, per_input):
     return fused
 
 
+def _make_tangents(partials, per_input):
+    # The CPU's one_pair_tangents, a block per pair: st and ut hold the six
+    # matrices (S, Th and their tangents; V, Th Vd and theirs) of the pair,
+    # each thread owns rows of them.
+
+    @cuda.jit
+    def fused(xv, xw, prow, pcol, h, dils, valid, counts, fh, fw, sh, sw,
+              padding, depth, dg, sg, tg, cx, param, sw2, sb2, readout, g, st,
+              ut, out):
+        pi = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        acc = cuda.shared.array(6, float64)
+        sums = cuda.local.array(6, float64)
+        if pi >= prow.shape[0]:
+            return
+        i = prow[pi]
+        j = pcol[pi]
+        wx = xw[i]
+        wy = xw[j]
+        G = g[pi]
+        ST = st[pi]
+        UT = ut[pi]
+        circular = padding == CIRCULAR
+        c = xv.shape[1]
+        a1 = sw2 / (c * fh * fw)
+        al = sw2 / (fh * fw)
+        for p in range(t, h * wx, nt):
+            ia = p // wx
+            for q in range(h * wy):
+                i2 = q // wy
+                tot = 0.0
+                for ch in range(c):
+                    tot += xv[i, ch, ia, p - ia * wx] * xv[j, ch, i2,
+                                                             q - i2 * wy]
+                G[p, q] = tot
+        if t < 6:
+            acc[t] = 0.0
+        cuda.syncthreads()
+        for di in range(dils.shape[0]):
+            if not (valid[i, di] and valid[j, di]):
+                continue
+            d = dils[di]
+            hx, pax = _axis(h, fh, d, sh, padding)
+            ux, pbx = _axis(wx, fw, d, sw, padding)
+            hy, pay = _axis(h, fh, d, sh, padding)
+            uy, pby = _axis(wy, fw, d, sw, padding)
+            for p in range(t, hx * ux, nt):
+                ia = p // ux
+                _lagsum_row(G, h, wx, h, wy, ST[0, p], ia, p - ia * ux, hy,
+                            uy, d, fh, fw, sh, sw, pax, pbx, pay, pby,
+                            circular, a1, sb2)
+                for q in range(hy * uy):
+                    s0 = ST[0, p, q]
+                    ST[1, p, q] = s0 - sb2
+                    ST[2, p, q] = sb2
+                    ST[3, p, q] = s0
+                    ST[4, p, q] = s0 - sb2
+                    ST[5, p, q] = sb2
+            cuda.syncthreads()
+            layer = 0
+            while True:
+                last = layer == depth - 1
+                step = last and readout == PPV
+                for p in range(t, hx * ux, nt):
+                    kxx = dg[i, di, layer, p]
+                    rx = sg[i, di, layer, p]
+                    dkx_w = tg[i, di, layer, 0, p]
+                    dkx_b = tg[i, di, layer, 1, p]
+                    for q in range(hy * uy):
+                        kyy = dg[j, di, layer, q]
+                        r = rx * sg[j, di, layer, q]
+                        if step:
+                            pp = _step_partials(kxx, ST[0, p, q], kyy, r, 0.0,
+                                                0.0, 0.0)
+                        else:
+                            ax = cx[i, di, layer, p] if per_input else 0.0
+                            ay = cx[j, di, layer, q] if per_input else 0.0
+                            pp = partials(kxx, ST[0, p, q], kyy, r, ax, ay,
+                                          param)
+                        e = _tangent_entry(
+                            pp, step, dkx_w, dkx_b, tg[j, di, layer, 0, q],
+                            tg[j, di, layer, 1, q], ST[1, p, q], ST[2, p, q],
+                            ST[3, p, q], ST[4, p, q], ST[5, p, q])
+                        for k in range(6):
+                            UT[k, p, q] = e[k]
+                cuda.syncthreads()
+                if last:
+                    break
+                shx, swx, shy, swy = hx, ux, hy, uy
+                hx, pax = _axis(shx, fh, d, sh, padding)
+                ux, pbx = _axis(swx, fw, d, sw, padding)
+                hy, pay = _axis(shy, fh, d, sh, padding)
+                uy, pby = _axis(swy, fw, d, sw, padding)
+                for p in range(t, hx * ux, nt):
+                    ia = p // ux
+                    for k in range(6):
+                        _lagsum_row(UT[k], shx, swx, shy, swy, ST[k, p], ia,
+                                    p - ia * ux, hy, uy, d, fh, fw, sh, sw,
+                                    pax, pbx, pay, pby, circular, al, 0.0)
+                    for q in range(hy * uy):
+                        s_new = ST[0, p, q]
+                        # S' = al L(V) + sb2; Th' = S' + al L(Th Vd)
+                        ST[0, p, q] = s_new + sb2
+                        ST[1, p, q] = s_new + ST[1, p, q]
+                        ST[2, p, q] = ST[2, p, q] + sb2
+                        ST[4, p, q] = ST[1, p, q] + ST[3, p, q] + ST[4, p, q]
+                        ST[5, p, q] = ST[2, p, q] + ST[5, p, q]
+                        ST[3, p, q] = ST[0, p, q] + ST[3, p, q]
+                cuda.syncthreads()
+                layer += 1
+            # the readout's sums of the last layer, per thread, then shared
+            for k in range(6):
+                sums[k] = 0.0
+            for p in range(t, hx * ux, nt):
+                if readout == FLATTEN:
+                    ia = p // ux
+                    ja = p - ia * ux
+                    if ia >= hy or ja >= uy:
+                        continue
+                    qlo = ia * uy + ja
+                    qhi = qlo + 1
+                else:
+                    qlo = 0
+                    qhi = hy * uy
+                for q in range(qlo, qhi):
+                    for k in range(6):
+                        sums[k] += UT[k, p, q]
+            if readout == FLATTEN:
+                norm = 1.0 / math.sqrt(float(hx * ux * hy * uy))
+            else:
+                norm = 1.0 / float(hx * ux * hy * uy)
+            for k in range(6):
+                cuda.atomic.add(acc, k, sums[k] * norm)
+            cuda.syncthreads()
+        if t == 0:
+            scale = sw2 / math.sqrt(counts[i] * counts[j])
+            k_out = scale * acc[0] + sb2
+            dk_w = scale * (acc[0] + acc[1])
+            dk_b = scale * acc[2] + sb2
+            out[pi, 0] = k_out
+            out[pi, 2] = dk_w
+            out[pi, 3] = dk_b
+            if readout == PPV:
+                out[pi, 1] = k_out
+                out[pi, 4] = dk_w
+                out[pi, 5] = dk_b
+            else:
+                out[pi, 1] = k_out + scale * acc[3]
+                out[pi, 4] = dk_w + scale * (acc[3] + acc[4])
+                out[pi, 5] = dk_b + scale * acc[5]
+    return fused
+
+
 _CACHE = {}
+_TANGENTS_CACHE = {}
 
 
 def gpu_kernels(activation):
@@ -172,11 +331,28 @@ def gpu_kernels(activation):
     return _CACHE[key]
 
 
-def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
-                want_t, out):
-    """The CUDA counterpart of
-    :func:`skinfinite.engine.cpu.convolutional.pair_values`: NNGP and NTK
-    of the pairs ``(rows, cols)`` into the host array ``out``."""
+def gpu_tangent_kernels(activation):
+    """The tangents kernel (values and their derivatives with respect to
+    the log variances) for an activation."""
+    key = activation.scalar_partials
+    if key not in _TANGENTS_CACHE:
+        _TANGENTS_CACHE[key] = _make_tangents(
+            device_function(activation.scalar_partials),
+            not activation.closed_form)
+    return _TANGENTS_CACHE[key]
+
+
+#: position-pair matrices a pair of inputs holds on the device: the values
+#: kernel's five, the tangents kernel's thirteen (inner products, six
+#: states, six duals)
+VALUE_MATRICES = 5
+TANGENT_MATRICES = 13
+
+
+def values_launch(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
+                  want_t):
+    """The values kernel and its arguments (device arrays from ``backend``;
+    the result is the last, ``(len(rows), 2)``)."""
     kernel = gpu_kernels(spec.activation)
     dev = backend.asarray
     npairs = rows.shape[0]
@@ -184,14 +360,15 @@ def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
     py = y.values.shape[2] * y.values.shape[3]
     depth = spec.depth
     buffers = [backend.empty((npairs, px, py), np.float64)
-               for _ in range(2 if depth == 1 and not want_t else 5)]
+               for _ in range(2 if depth == 1 and not want_t else
+                              VALUE_MATRICES)]
     if len(buffers) == 2:
         buffers += [buffers[1]] * 3     # unused without hidden layers or NTK
     g, s, vv, th, tv = buffers
     res = backend.empty((npairs, 2), np.float64)
     cx = prepared_x[2][..., 0] if spec.activation.closed_form else prepared_x[2]
     cy = prepared_y[2][..., 0] if spec.activation.closed_form else prepared_y[2]
-    kernel[npairs, THREADS](
+    return kernel, (
         dev(x.values), dev(x.widths), dev(y.values), dev(y.widths),
         dev(rows), dev(cols), x.values.shape[2],
         dev(np.asarray(spec.dilations, dtype=np.int64)), dev(x.valid),
@@ -201,4 +378,47 @@ def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
         dev(prepared_y[1]), dev(cx), dev(cy),
         float(spec.activation.parameter), spec.weight_variance,
         spec.bias_variance, spec.readout, bool(want_t), g, s, vv, th, tv, res)
-    out[:] = backend.to_host(res)
+
+
+def pair_values(backend, x, y, spec, rows, cols, prepared_x, prepared_y,
+                want_t, out):
+    """The CUDA counterpart of
+    :func:`skinfinite.engine.cpu.convolutional.pair_values`: NNGP and NTK
+    of the pairs ``(rows, cols)`` into the host array ``out``."""
+    kernel, args = values_launch(backend, x, y, spec, rows, cols, prepared_x,
+                                 prepared_y, want_t)
+    kernel[rows.shape[0], THREADS](*args)
+    out[:] = backend.to_host(args[-1])
+
+
+def tangents_launch(backend, x, spec, rows, cols, dg, sg, dgrad, cx):
+    """The tangents kernel and its arguments (device arrays from
+    ``backend``; the result is the last, ``(len(rows), 6)``)."""
+    kernel = gpu_tangent_kernels(spec.activation)
+    dev = backend.asarray
+    npairs = rows.shape[0]
+    px = x.values.shape[2] * x.values.shape[3]
+    g = backend.empty((npairs, px, px), np.float64)
+    st = backend.empty((npairs, 6, px, px), np.float64)
+    ut = backend.empty((npairs, 6, px, px), np.float64)
+    res = backend.empty((npairs, 6), np.float64)
+    cx = cx[..., 0] if spec.activation.closed_form else cx
+    return kernel, (
+        dev(x.values), dev(x.widths), dev(rows), dev(cols), x.values.shape[2],
+        dev(np.asarray(spec.dilations, dtype=np.int64)), dev(x.valid),
+        dev(x.counts), spec.fh, spec.fw, spec.strides[0], spec.strides[1],
+        spec.padding, spec.depth, dev(dg), dev(sg), dev(dgrad), dev(cx),
+        float(spec.activation.parameter), spec.weight_variance,
+        spec.bias_variance, spec.readout, g, st, ut, res)
+
+
+def pair_tangents(backend, x, spec, rows, cols, dg, sg, dgrad, cx, out):
+    """The CUDA counterpart of
+    :func:`skinfinite.engine.cpu.convolutional.pair_tangents`: K, T and
+    their derivatives with respect to the log variances of the pairs
+    ``(rows, cols)`` of the grids ``x`` with themselves, into the host
+    array ``out`` (six columns)."""
+    kernel, args = tangents_launch(backend, x, spec, rows, cols, dg, sg,
+                                   dgrad, cx)
+    kernel[rows.shape[0], THREADS](*args)
+    out[:] = backend.to_host(args[-1])

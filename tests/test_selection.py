@@ -143,7 +143,8 @@ def test_classifier_selection_matches_grid_search(selecting, plain, cv):
 
 def test_evidence_is_the_refitted_models_log_marginal_likelihood():
     X, y = _regression(50)
-    model = NNGPRegressorCV(criterion="evidence", **_cv_kwargs()).fit(X, y)
+    model = NNGPRegressorCV(criterion="evidence", input_scales=(1.0,),
+                            **_cv_kwargs()).fit(X, y)
     assert np.isclose(model.best_score_, model.log_marginal_likelihood(),
                       rtol=1e-8)
     for params, score in zip(model.cv_results_["params"],
@@ -408,10 +409,11 @@ def test_verbose_reports_the_stages_and_default_is_silent(capsys):
     X, y = _regression(60)
     NNGPRegressorCV(screen_size=30, **SMALL).fit(X, y)
     assert capsys.readouterr().out == ""
-    NNGPRegressorCV(screen_size=30, verbose=1, depths=(1, 2)).fit(X, y)
+    NNGPRegressorCV(screen_size=30, verbose=1, **SMALL).fit(X, y)
     out = capsys.readouterr().out
     assert "screened 4 candidates on 30 of 60 samples" in out
     assert "chose" in out
+    assert "input scales 1: " in out
 
 
 def test_constant_targets_warn_as_a_selection_warning():

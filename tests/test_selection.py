@@ -370,8 +370,8 @@ def test_a_clearly_better_input_scale_is_the_selection_on_scaled_inputs(
 
 
 def test_an_input_scale_must_beat_the_first_clearly():
-    # pure noise: some scale scores best by chance, but not by two
-    # standard errors of the paired differences, so the first is kept
+    # pure noise: some scale scores best by chance, but not significantly
+    # in the paired t-test, so the first is kept
     rng = np.random.default_rng(3)
     X = rng.standard_normal((40, 3))
     y = rng.standard_normal(40)

@@ -68,13 +68,13 @@ INPUT_MAP = "lift"
 #: ``input_map``: with the lift, a smaller factor brings the rows closer to
 #: the pole, where the kernel depends on Euclidean distances and is
 #: smoother, the part a length scale plays for an RBF kernel.  The first is
-#: the reference: another is kept only if it beats it clearly (see
+#: the reference: another is kept only if it beats it significantly (see
 #: ``input_scales``).  Chosen by cross-validation on training splits of
 #: public regression data.
 INPUT_SCALES = (1.0, 0.25, 0.5, 2.0)
-#: standard errors of the paired held-out score differences by which a
-#: scale must beat the reference one
-SCALE_STANDARD_ERRORS = 2.0
+#: level of the one-sided paired t-test by which another scale must beat
+#: the reference one, shared among the other scales (Bonferroni)
+SCALE_TEST_LEVEL = 0.05
 
 CRITERIA = ("cv", "evidence")
 REGRESSION_SCORES = ("neg_mean_squared_error", "r2")
@@ -834,13 +834,13 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         when it is still to be run on all samples).
 
         Every scale is selected on the screening subset (all samples when
-        there is none); a scale other than the first replaces it only if
-        its best candidate's held-out scores (per sample for leave-one-out,
-        per fold for k-fold) beat those of the first's best by more than
-        ``SCALE_STANDARD_ERRORS`` standard errors of their paired
-        differences, so that noise in a small sample does not move the
-        default. A single score per candidate (the evidence, or "r2" with
-        leave-one-out) is compared as it is.
+        there is none); the best scale replaces the first only if its best
+        candidate's held-out scores (per sample for leave-one-out, per fold
+        for k-fold) beat those of the first's best in a one-sided paired
+        t-test at level ``SCALE_TEST_LEVEL`` shared among the other scales,
+        so that noise in a small sample does not move the default. A single
+        score per candidate (the evidence, or "r2" with leave-one-out) is
+        compared as it is.
         """
         if len(scales) == 1:
             return scales[0], None
@@ -866,7 +866,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         gain = results[best][1] - results[0][1]
         if best != 0 and len(gain) > 2:
             error = np.std(gain, ddof=1) / np.sqrt(len(gain))
-            if not np.mean(gain) > SCALE_STANDARD_ERRORS * error:
+            level = SCALE_TEST_LEVEL / (len(scales) - 1)
+            if not np.mean(gain) > scipy.stats.t.ppf(1 - level,
+                                                     len(gain) - 1) * error:
                 best = 0
         self._say(1, "input scales " + ", ".join(
             f"{f:g}: {r[0]:.6g}" for f, r in zip(scales, results))
@@ -904,11 +906,11 @@ class NNGPRegressorCV(_RegressorCV):
         length scale plays for an RBF kernel (after the lift a smaller
         factor gives a smoother kernel of Euclidean distances). Every
         factor is selected on the screening subset (all samples when
-        ``screen_size`` does not apply); one other than the first is kept
-        only if its held-out scores beat the first's by more than two
-        standard errors of their paired differences (per sample for
-        leave-one-out, per fold for k-fold; a single score, the evidence
-        or leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
+        ``screen_size`` does not apply); the best replaces the first only
+        if its held-out scores beat the first's in a one-sided paired
+        t-test at level 0.05 shared among the other factors (per sample for
+        leave-one-out, per fold for k-fold; a single score, the evidence or
+        leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
         off.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the refitted model runs; the selection runs on the CPU.
@@ -994,11 +996,11 @@ class NTKRegressorCV(_RegressorCV):
         length scale plays for an RBF kernel (after the lift a smaller
         factor gives a smoother kernel of Euclidean distances). Every
         factor is selected on the screening subset (all samples when
-        ``screen_size`` does not apply); one other than the first is kept
-        only if its held-out scores beat the first's by more than two
-        standard errors of their paired differences (per sample for
-        leave-one-out, per fold for k-fold; a single score, the evidence
-        or leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
+        ``screen_size`` does not apply); the best replaces the first only
+        if its held-out scores beat the first's in a one-sided paired
+        t-test at level 0.05 shared among the other factors (per sample for
+        leave-one-out, per fold for k-fold; a single score, the evidence or
+        leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
         off.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where the refitted model runs; the selection runs on the CPU.

@@ -17,7 +17,7 @@ from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
                                NNGPRegressor, NNGPRegressorCV, NTKClassifier,
                                NTKClassifierCV, NTKRegressor, NTKRegressorCV,
                                SelectionWarning)
-from skinfinite.models.selection import _rank, map_inputs
+from skinfinite.models.selection import INPUT_SCALES, _rank, map_inputs
 
 SMALL = dict(depths=(1, 2), alphas=(0.01, 1.0))
 
@@ -64,7 +64,8 @@ def _cv_kwargs():
 def test_regressor_selection_matches_grid_search(selecting, plain, cv,
                                                  normalize_y):
     X, y = _regression()
-    model = selecting(cv=cv, normalize_y=normalize_y, **_cv_kwargs()).fit(X, y)
+    model = selecting(cv=cv, normalize_y=normalize_y, input_scales=(1.0,),
+                      **_cv_kwargs()).fit(X, y)
     brute = GridSearchCV(plain(normalize_y=normalize_y), GRID,
                          cv=LeaveOneOut() if cv is None else cv,
                          scoring="neg_mean_squared_error").fit(X, y)
@@ -87,7 +88,7 @@ def test_ntk_training_time_selection_matches_grid_search():
             "training_time": [None, 0.5, 5.0]}
     model = NTKRegressorCV(depths=(1, 3), alphas=(1e-3, 1.0),
                            training_times=(None, 0.5, 5.0), cv=3,
-                           input_map=None).fit(X, y)
+                           input_map=None, input_scales=(1.0,)).fit(X, y)
     brute = GridSearchCV(NTKRegressor(normalize_y=True), grid, cv=3,
                          scoring="neg_mean_squared_error").fit(X, y)
     assert np.allclose(model.cv_results_["mean_test_score"],
@@ -104,7 +105,8 @@ def test_variance_grids_and_r2_match_grid_search():
     model = NNGPRegressorCV(depths=(1, 2), alphas=(0.1, 1.0),
                             weight_variances=(1.0, 2.0),
                             bias_variances=(0.0, 0.5), cv=KFold(4),
-                            scoring="r2", input_map=None).fit(X, y)
+                            scoring="r2", input_map=None,
+                            input_scales=(1.0,)).fit(X, y)
     brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
                          cv=KFold(4)).fit(X, y)
     assert np.allclose(model.cv_results_["mean_test_score"],
@@ -141,7 +143,8 @@ def test_classifier_selection_matches_grid_search(selecting, plain, cv):
 
 def test_evidence_is_the_refitted_models_log_marginal_likelihood():
     X, y = _regression(50)
-    model = NNGPRegressorCV(criterion="evidence", **_cv_kwargs()).fit(X, y)
+    model = NNGPRegressorCV(criterion="evidence", input_scales=(1.0,),
+                            **_cv_kwargs()).fit(X, y)
     assert np.isclose(model.best_score_, model.log_marginal_likelihood(),
                       rtol=1e-8)
     for params, score in zip(model.cv_results_["params"],
@@ -283,7 +286,8 @@ def test_screened_choice_matches_grid_search(cv):
     grid = {"depth": [1, 2, 4, 6], "alpha": list(np.logspace(-2, 2, 5))}
     model = NNGPRegressorCV(depths=tuple(grid["depth"]),
                             alphas=tuple(grid["alpha"]), cv=cv,
-                            screen_size=50, input_map=None).fit(X, y)
+                            screen_size=50, input_map=None,
+                            input_scales=(1.0,)).fit(X, y)
     brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
                          cv=LeaveOneOut() if cv is None else cv,
                          scoring="neg_mean_squared_error").fit(X, y)
@@ -317,7 +321,8 @@ def test_input_maps_bound_far_predictions():
     y = X[:, 0] + 0.1 * rng.standard_normal(60)
     far = 1e4 * X[:3]
     for input_map in ("ball", "lift"):
-        model = NNGPRegressorCV(depths=(1, 2), input_map=input_map).fit(X, y)
+        model = NNGPRegressorCV(depths=(1, 2), input_map=input_map,
+                                input_scales=(1.0,)).fit(X, y)
         assert np.all(np.abs(model.predict(far)) < 10 * np.abs(y).max())
         Z = map_inputs(X, input_map)
         ref = NNGPRegressor(depth=model.depth_, alpha=model.alpha_,
@@ -325,6 +330,71 @@ def test_input_maps_bound_far_predictions():
         assert np.allclose(model.predict(X), ref.predict(Z))
     raw = NNGPRegressorCV(depths=(1, 2), input_map=None).fit(X, y)
     assert np.abs(raw.predict(far)).max() > 100 * np.abs(y).max()
+
+
+def _smooth(n, problem="friedman3", seed=0):
+    """Friedman's smooth synthetic problems, little noise."""
+    from sklearn import datasets
+    X, y = getattr(datasets, "make_" + problem)(
+        n_samples=n, noise=0.1 if problem == "friedman3" else 1.0,
+        random_state=seed)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_default_input_scales():
+    assert INPUT_SCALES == (1.0, 0.25, 0.5, 2.0)
+    for cls in (NNGPRegressorCV, NTKRegressorCV):
+        assert cls().input_scales == INPUT_SCALES
+        assert "input_scales" not in NNGPClassifierCV().get_params()
+
+
+@pytest.mark.parametrize("selecting,cv,problem", [
+    (NNGPRegressorCV, None, "friedman3"), (NTKRegressorCV, None, "friedman3"),
+    (NNGPRegressorCV, 5, "friedman2")])
+def test_a_clearly_better_input_scale_is_the_selection_on_scaled_inputs(
+        selecting, cv, problem):
+    X, y = _smooth(200, problem)
+    grids = dict(depths=(1, 2), cv=cv)
+    model = selecting(input_scales=(1.0, 0.25), **grids).fit(X, y)
+    assert model.input_scale_ == 0.25
+    # exactly the selection at scale 1 on the scaled inputs
+    ref = selecting(input_scales=(1.0,), **grids).fit(0.25 * X, y)
+    assert model.best_params_ == ref.best_params_
+    assert np.array_equal(model.cv_results_["mean_test_score"],
+                          ref.cv_results_["mean_test_score"])
+    Xt = _smooth(20, problem, seed=1)[0]
+    assert np.allclose(model.predict(Xt), ref.predict(0.25 * Xt),
+                       rtol=1e-12)
+    assert ref.best_score_ > selecting(input_scales=(1.0,),
+                                       **grids).fit(X, y).best_score_
+
+
+def test_an_input_scale_must_beat_the_first_clearly():
+    # pure noise: some scale scores best by chance, but not significantly
+    # in the paired t-test, so the first is kept
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    y = rng.standard_normal(40)
+    scores = {s: NNGPRegressorCV(input_scales=(s,), **SMALL).fit(X, y)
+              .best_score_ for s in INPUT_SCALES}
+    assert max(scores, key=scores.get) != 1.0
+    model = NNGPRegressorCV(**SMALL).fit(X, y)
+    assert model.input_scale_ == 1.0
+    assert model.best_score_ == scores[1.0]
+
+
+def test_screened_input_scale_costs_one_selection_on_all_samples(capsys):
+    X, y = _smooth(300, "friedman2")
+    model = NNGPRegressorCV(input_scales=(1.0, 0.25), screen_size=150,
+                            verbose=1, depths=(1, 2)).fit(X, y)
+    out = capsys.readouterr().out
+    assert "(on 150 samples); chose 0.25" in out
+    # each scale selected on the screening subset, then one screened
+    # selection on all samples at the chosen scale
+    assert out.count("screened") == 1 and model.input_scale_ == 0.25
+    ref = NNGPRegressorCV(input_scales=(1.0,), screen_size=150,
+                          depths=(1, 2)).fit(0.25 * X, y)
+    assert model.best_params_ == ref.best_params_
 
 
 def test_map_inputs_keeps_dtype_and_norms_bounded():
@@ -343,6 +413,7 @@ def test_verbose_reports_the_stages_and_default_is_silent(capsys):
     out = capsys.readouterr().out
     assert "screened 4 candidates on 30 of 60 samples" in out
     assert "chose" in out
+    assert "input scales 1: " in out
 
 
 def test_constant_targets_warn_as_a_selection_warning():
@@ -359,6 +430,8 @@ def test_non_finite_scores_rank_last():
 @pytest.mark.parametrize("params,match", [
     (dict(screen_size=5), "'screen_size' parameter"),
     (dict(input_map="sphere"), "'input_map' parameter"),
+    (dict(input_scales=(1.0, 0.0)), "input_scales must hold"),
+    (dict(input_scales=()), "input_scales must be a non-empty"),
     (dict(verbose=-1), "'verbose' parameter"),
 ])
 def test_bad_selection_parameters_raise(params, match):

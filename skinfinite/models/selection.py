@@ -353,12 +353,14 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 "set cv to a number of folds (e.g. cv=5).")
         return times, finite_times
 
-    def _score_table(self, data, grids, splits, only=None):
+    def _score_table(self, data, grids, splits, only=None, training=None,
+                     keep=None):
         """Scores of candidates: {key: per-split (or per-sample) array}.
 
         Every candidate of ``grids`` through one eigendecomposition per
         kernel, or, given ``only`` (a list of keys), just those, through one
-        Cholesky factorisation each.
+        Cholesky factorisation each: that of the plain estimator fitted on
+        ``training`` (see :meth:`_finalist_scores`) when it is given.
         """
         times, finite_times = self._check_times(grids, splits)
         table = {}
@@ -380,9 +382,11 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                         scores = self._spectral_scores(K, data,
                                                        grids["alpha"], splits)
                     else:
-                        scores = {(k[0], None): self._factored_scores(
-                            K, data, k[0], splits)
-                            for k in keys if k[2] == d}
+                        scores = {}
+                        for k in keys:
+                            if k[2] == d:
+                                scores[(k[0], None)] = self._finalist_scores(
+                                    k, K, data, splits, training, keep)
                     for (a, t), s in scores.items():
                         key = (a, bv, d, t, wv)
                         if keys is None or key in keys:
@@ -423,18 +427,43 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 lambda t, inv=inv: (V[t] * inv) @ V[t].T, splits)
         return out
 
-    def _factored_scores(self, K, data, a, splits):
+    def _finalist_scores(self, key, K, data, splits, training, keep):
+        """Scores of one candidate rescored on all samples.
+
+        Given ``training``, the plain estimator of the candidate is fitted
+        on it (taking the Gram ``K``) and the scores come from its Cholesky
+        factor; ``keep(key, scores, estimator)`` may hold on to it, so that
+        the chosen candidate's fit is the refit.
+        """
+        if training is None or key[3] is not None:
+            return self._factored_scores(K, data, key[0], splits)
+        estimator = self._fit_plain(key, training, gram=(data.X, K))
+        fitted = getattr(estimator, "regressor_", estimator)
+        factor = getattr(fitted, "_factor", None)
+        usable = (factor is not None and fitted.jitter_ == 0
+                  and isinstance(factor[0], np.ndarray))
+        scores = self._factored_scores(K, data, key[0], splits,
+                                       factor[0] if usable else None)
+        keep(key, scores, estimator)
+        return scores
+
+    def _factored_scores(self, K, data, a, splits, factor=None):
         """The scores of one ``alpha`` through a Cholesky factorisation
         ``D K D + a I = L L^T`` (about two factorisations' work with the
         inverse of ``L``, several times less than an eigendecomposition):
-        ``H = D L^-T L^-1 D``, never formed."""
+        ``H = D L^-T L^-1 D``, never formed.  ``factor`` is ``L`` if known
+        (its upper triangle ignored, never modified)."""
         d = data.sqrt_weight
-        A = K * d[:, None] * d[None, :] if d is not None else K.copy()
-        A.flat[::A.shape[0] + 1] += a
-        L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1,
-                                             clean=1)
-        if info != 0:     # not positive definite in floating point
-            return self._spectral_scores(K, data, (a,), splits)[(a, None)]
+        if factor is not None:
+            L = np.tril(factor)
+        else:
+            A = K * d[:, None] * d[None, :] if d is not None else K.copy()
+            A.flat[::A.shape[0] + 1] += a
+            L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1,
+                                                 clean=1)
+            if info != 0:     # not positive definite in floating point
+                return self._spectral_scores(K, data, (a,),
+                                             splits)[(a, None)]
         log_det = 2.0 * np.sum(np.log(np.diag(L)))
         if self.criterion == "evidence":
             Yn = data.evidence_targets
@@ -581,9 +610,13 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 np.array(tie, dtype=float), first)
 
     def _select(self, X, Y, centre, y_for_split, keep, labels=None,
-                weight=None, evidence_targets=None):
+                weight=None, evidence_targets=None, training=None):
         """Score the grid on the kept samples (``keep`` of the rows of
-        ``y_for_split``, which the folds split) and set the chosen values."""
+        ``y_for_split``, which the folds split) and set the chosen values.
+
+        ``training`` (the refit's inputs, targets and weights) lets the
+        candidates rescored after a screen be fitted as plain estimators
+        whose factors give their scores: the chosen one is the refit."""
         grids = self._grids()
         names = sorted(grids)
         candidates = [dict(zip(names, values))
@@ -621,7 +654,20 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                          f"{len(finalists)} on all samples")
         splits = self._restrict(all_splits, kept, n_all)
         self._check_splits(splits, labels)
-        table = self._score_table(full, grids, splits, only=finalists)
+        leader = []
+
+        def keep_best(key, scores, estimator):
+            # the order of the choice below: best mean, then tie-break, then
+            # the first in the grid
+            mean, _, tie, _ = self._summarise([scores], splits, weight)
+            if not np.isfinite(mean[0]):
+                return
+            order = (mean[0], tie[0], -keys.index(key))
+            if not leader or order > leader[0]:
+                leader[:] = [order, key, estimator]
+        table = self._score_table(
+            full, grids, splits, only=finalists,
+            training=None if finalists is None else training, keep=keep_best)
         rows = [table.get(k) for k in keys]
         filled = [r for r in rows if r is not None]
         mean, std, tie, first = self._summarise(filled, splits, weight)
@@ -650,6 +696,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         self.best_params_ = dict(candidates[self.best_index_])
         for name, value in self.best_params_.items():
             setattr(self, name + "_", value)
+        self._finalist = (leader[2] if leader
+                          and leader[1] == keys[self.best_index_] else None)
         self._say(1, f"chose {self.best_params_} (score "
                      f"{self.best_score_:.6g}) in "
                      f"{time.perf_counter() - start:.2f} s")
@@ -713,17 +761,62 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         if self.verbose >= level:
             print(f"[{type(self).__name__}] {message}", flush=True)
 
-    def _refit(self, X, y, sample_weight):
-        params = self._network_params(self.depth_, self.weight_variance_,
-                                      self.bias_variance_)
-        params.update(alpha=self.alpha_, solver="cholesky",
-                      device=self.device, verbose=self.verbose,
-                      **self._extra_params())
+    def _plain_params(self, key):
+        """Parameters of the plain estimator of candidate ``key``."""
+        alpha, bv, depth, t, wv = key
+        params = self._network_params(depth, wv, bv)
+        params.update(alpha=alpha, solver="cholesky", device=self.device,
+                      verbose=self.verbose, **self._extra_params())
         if self._kernel_name == "ntk":
-            params.update(training_time=self.training_time_,
-                          learning_rate=self.learning_rate)
-        self.best_estimator_ = self._plain(**params).fit(
-            X, y, sample_weight=sample_weight)
+            params.update(training_time=t, learning_rate=self.learning_rate)
+        return params
+
+    def _fit_plain(self, key, training, gram=None):
+        """The plain estimator of candidate ``key`` fitted on ``training``
+        (the inputs after ``input_map``, the targets, the weights); given
+        ``gram``, the Gram of its kept samples, a fit on the host takes it
+        instead of computing it again."""
+        estimator = self._plain(**self._plain_params(key))
+        if gram is None:
+            return estimator.fit(*training)
+        X, Xk, K = training[0], gram[0], gram[1]
+        name = self._kernel_name
+        fitted = []
+
+        def given(target):
+            def grams(A, B, want):
+                if (B is None and tuple(want) == (name,)
+                        and isinstance(target._fit_backend, CPUBackend)
+                        and A.shape == Xk.shape and np.array_equal(A, Xk)):
+                    return {name: K}
+                return type(target)._grams(target, A, B, want)
+            # an instance attribute for the fit only: pickles and clones of
+            # the fitted estimator never see it
+            target._grams = grams
+            fitted.append(target)
+            return target
+
+        if hasattr(estimator, "_regressor"):   # classifiers fit a regressor
+            plain = estimator._regressor
+            estimator._regressor = lambda **p: given(plain(**p))
+        else:
+            given(estimator)
+        try:
+            estimator.fit(*training)
+        finally:
+            estimator.__dict__.pop("_regressor", None)
+            for target in fitted:
+                target.__dict__.pop("_grams", None)
+        return estimator
+
+    def _refit(self, X, y, sample_weight):
+        best = self.__dict__.pop("_finalist", None)
+        if best is None:
+            key = (self.alpha_, self.bias_variance_, self.depth_,
+                   getattr(self, "training_time_", None),
+                   self.weight_variance_)
+            best = self._fit_plain(key, (X, y, sample_weight))
+        self.best_estimator_ = best
         fitted = getattr(self.best_estimator_, "regressor_",
                          self.best_estimator_)
         self.kernel_ = fitted.kernel_
@@ -798,7 +891,8 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
             scale[scale == 0] = 1.0
             evidence_targets = (Yk - mean) / scale
         self._select(Xk, Yk, centre, Y[:, 0], keep, weight=weight,
-                     evidence_targets=evidence_targets)
+                     evidence_targets=evidence_targets,
+                     training=(X, y, sample_weight))
         return self._refit(X, y, sample_weight)
 
     def predict(self, X, return_std=False, return_cov=False):
@@ -1022,7 +1116,8 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         codes = codes[keep]
         Y = one_hot_targets(codes, len(self.classes_))
         self._select(X[keep], Y, False, y, keep, labels=codes,
-                     weight=weight, evidence_targets=Y)
+                     weight=weight, evidence_targets=Y,
+                     training=(X, y, sample_weight))
         return self._refit(X, y, sample_weight)
 
     def decision_function(self, X):

@@ -416,15 +416,21 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                     q * np.sum(np.log(w + a)), data)
             return out
         Y = data.Y
+        n, q = Y.shape
         VtY = V.T @ Y
         Vt1 = V.sum(axis=0)
-        V2 = V ** 2 if splits is None else None
-        for a in alphas:
-            inv = 1.0 / (w + a)
+        # every alpha at once: a few matrix products instead of three
+        # matrix-vector products per alpha
+        inv = 1.0 / (w[:, None] + np.asarray(alphas)[None, :])   # (n, A)
+        HY = (V @ (inv[:, :, None] * VtY[:, None, :]).reshape(n, -1)
+              ).reshape(n, len(alphas), q)
+        H1 = V @ (inv * Vt1[:, None])
+        h_diag = (V ** 2) @ inv if splits is None else None
+        for i, a in enumerate(alphas):
             out[(a, None)] = self._block_scores(
-                data, V @ (inv[:, None] * VtY), V @ (inv * Vt1),
-                V2 @ inv if splits is None else None,
-                lambda t, inv=inv: (V[t] * inv) @ V[t].T, splits)
+                data, HY[:, i], H1[:, i],
+                None if h_diag is None else h_diag[:, i],
+                lambda t, i=i: (V[t] * inv[:, i]) @ V[t].T, splits)
         return out
 
     def _finalist_scores(self, key, K, data, splits, training, keep):
@@ -452,10 +458,11 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         ``D K D + a I = L L^T`` (about two factorisations' work with the
         inverse of ``L``, several times less than an eigendecomposition):
         ``H = D L^-T L^-1 D``, never formed.  ``factor`` is ``L`` if known
-        (its upper triangle ignored, never modified)."""
+        (its upper triangle ignored, never modified; Fortran order spares a
+        copy)."""
         d = data.sqrt_weight
         if factor is not None:
-            L = np.tril(factor)
+            L = factor
         else:
             A = K * d[:, None] * d[None, :] if d is not None else K.copy()
             A.flat[::A.shape[0] + 1] += a
@@ -480,7 +487,11 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         HB = scipy.linalg.cho_solve((L, True), B, check_finite=False)
         if d is not None:
             HB = d[:, None] * HB
-        Linv, info = scipy.linalg.lapack.dtrtri(L, lower=1, overwrite_c=1)
+        Linv, info = scipy.linalg.lapack.dtrtri(
+            L, lower=1, overwrite_c=int(factor is None))
+        if factor is not None:    # its upper triangle is not L's
+            n = L.shape[0]
+            Linv *= np.arange(n)[:, None] >= np.arange(n)[None, :]
         if d is not None:
             Linv *= d[None, :]     # columns of L^-1 D: H = (L^-1 D)^T L^-1 D
         if splits is None:

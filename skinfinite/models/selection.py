@@ -425,13 +425,41 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         HY = (V @ (inv[:, :, None] * VtY[:, None, :]).reshape(n, -1)
               ).reshape(n, len(alphas), q)
         H1 = V @ (inv * Vt1[:, None])
-        h_diag = (V ** 2) @ inv if splits is None else None
+        if splits is not None:
+            return self._spectral_fold_scores(data, V, inv, HY, H1, alphas,
+                                              splits)
+        h_diag = (V ** 2) @ inv
         for i, a in enumerate(alphas):
             out[(a, None)] = self._block_scores(
-                data, HY[:, i], H1[:, i],
-                None if h_diag is None else h_diag[:, i],
-                lambda t, i=i: (V[t] * inv[:, i]) @ V[t].T, splits)
+                data, HY[:, i], H1[:, i], h_diag[:, i], None, None)
         return out
+
+    def _spectral_fold_scores(self, data, V, inv, HY, H1, alphas, splits):
+        """k-fold scores of every alpha: per fold, the held-out blocks
+        ``H_vv = V_v diag(inv) V_v^T`` of all alphas in one product and one
+        batched solve (``HY``, ``H1``: ``H y`` and ``H 1`` per alpha)."""
+        Y, sw = data.Y, data.weight
+        n = V.shape[0]
+        scores = [[] for _ in alphas]
+        for train, test in splits:
+            Vv = V[test]
+            # alphas in chunks: the product's operand holds m x n per alpha
+            step = max(1, (1 << 22) // (len(test) * n))
+            blocks = np.concatenate([
+                (Vv[None, :, :] * inv.T[i:i + step, None, :]) @ Vv.T
+                for i in range(0, len(alphas), step)])
+            Z = HY[test].transpose(1, 0, 2)           # (alphas, m, q)
+            if data.centre:
+                mean = np.average(Y[train], axis=0,
+                                  weights=None if sw is None else sw[train])
+                Z = Z - mean[None, None, :] * H1[test].T[:, :, None]
+            R = scipy.linalg.solve(blocks, Z, assume_a="pos",
+                                   check_finite=False)
+            held = Y[test]
+            for i in range(len(alphas)):
+                scores[i].append(self._fold_score(
+                    held, held - R[i], None if sw is None else sw[test]))
+        return {(a, None): np.array(s) for a, s in zip(alphas, scores)}
 
     def _finalist_scores(self, key, K, data, splits, training, keep):
         """Scores of one candidate rescored on all samples.

@@ -440,13 +440,16 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         batched solve (``HY``, ``H1``: ``H y`` and ``H 1`` per alpha)."""
         Y, sw = data.Y, data.weight
         n = V.shape[0]
-        scores = [[] for _ in alphas]
+        scores = []
         for train, test in splits:
+            m = len(test)
             Vv = V[test]
-            # alphas in chunks: the product's operand holds m x n per alpha
-            step = max(1, (1 << 22) // (len(test) * n))
+            # H_vv = V_v diag(inv) V_v^T of every alpha stacked into one
+            # matrix product, over chunks of alphas that keep the stack small
+            step = max(1, (1 << 22) // (m * n))
             blocks = np.concatenate([
-                (Vv[None, :, :] * inv.T[i:i + step, None, :]) @ Vv.T
+                ((Vv[None, :, :] * inv.T[i:i + step, None, :]).reshape(-1, n)
+                 @ Vv.T).reshape(-1, m, m)
                 for i in range(0, len(alphas), step)])
             Z = HY[test].transpose(1, 0, 2)           # (alphas, m, q)
             if data.centre:
@@ -456,10 +459,10 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             R = scipy.linalg.solve(blocks, Z, assume_a="pos",
                                    check_finite=False)
             held = Y[test]
-            for i in range(len(alphas)):
-                scores[i].append(self._fold_score(
-                    held, held - R[i], None if sw is None else sw[test]))
-        return {(a, None): np.array(s) for a, s in zip(alphas, scores)}
+            scores.append(self._fold_scores(
+                held, held[None] - R, None if sw is None else sw[test]))
+        scores = np.stack(scores, axis=1)          # (alphas, folds, ...)
+        return {(a, None): s for a, s in zip(alphas, scores)}
 
     def _finalist_scores(self, key, K, data, splits, training, keep):
         """Scores of one candidate rescored on all samples.
@@ -888,6 +891,13 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
             return r2_score(Y, pred, sample_weight=weight)
         return -np.average(np.mean((Y - pred) ** 2, axis=1), weights=weight)
 
+    def _fold_scores(self, Y, preds, weight=None):
+        """``_fold_score`` of each of a stack of predictions."""
+        if self._scoring() == "r2":
+            return np.array([self._fold_score(Y, p, weight) for p in preds])
+        return -np.average(np.mean((Y[None] - preds) ** 2, axis=2), axis=1,
+                           weights=weight)
+
     def _scoring(self):
         return ("neg_mean_squared_error" if self.scoring is None
                 else self.scoring)
@@ -1102,6 +1112,14 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         return np.array([np.average(right, weights=weight),
                          -np.average(np.sum((Y - pred) ** 2, axis=1),
                                      weights=weight)])
+
+    def _fold_scores(self, Y, preds, weight=None):
+        """``_fold_score`` of each of a stack of predictions."""
+        right = np.argmax(preds, axis=2) == np.argmax(Y, axis=1)[None]
+        return np.stack([
+            np.average(right, axis=1, weights=weight),
+            -np.average(np.sum((Y[None] - preds) ** 2, axis=2), axis=1,
+                        weights=weight)], axis=1)
 
     def _check_splits(self, splits, codes, screened=False):
         if splits is None:

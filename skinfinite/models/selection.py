@@ -479,18 +479,21 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         factor = getattr(fitted, "_factor", None)
         usable = (factor is not None and fitted.jitter_ == 0
                   and isinstance(factor[0], np.ndarray))
+        clean = getattr(fitted, "L_", None)
+        clean = (clean if usable and isinstance(clean, np.ndarray)
+                 and clean.flags.c_contiguous else None)
         scores = self._factored_scores(K, data, key[0], splits,
-                                       factor[0] if usable else None)
+                                       factor[0] if usable else None, clean)
         keep(key, scores, estimator)
         return scores
 
-    def _factored_scores(self, K, data, a, splits, factor=None):
+    def _factored_scores(self, K, data, a, splits, factor=None, clean=None):
         """The scores of one ``alpha`` through a Cholesky factorisation
         ``D K D + a I = L L^T`` (about two factorisations' work with the
         inverse of ``L``, several times less than an eigendecomposition):
         ``H = D L^-T L^-1 D``, never formed.  ``factor`` is ``L`` if known
         (its upper triangle ignored, never modified; Fortran order spares a
-        copy)."""
+        copy), ``clean`` the same with zeros above the diagonal, if known."""
         d = data.sqrt_weight
         if factor is not None:
             L = factor
@@ -518,11 +521,18 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         HB = scipy.linalg.cho_solve((L, True), B, check_finite=False)
         if d is not None:
             HB = d[:, None] * HB
-        Linv, info = scipy.linalg.lapack.dtrtri(
-            L, lower=1, overwrite_c=int(factor is None))
-        if factor is not None:    # its upper triangle is not L's
-            n = L.shape[0]
-            Linv *= np.arange(n)[:, None] >= np.arange(n)[None, :]
+        if clean is not None:
+            # the transpose of a C-ordered lower factor is Fortran-ordered:
+            # inverting it as upper triangular needs neither a transposing
+            # copy nor a mask
+            Uinv, info = scipy.linalg.lapack.dtrtri(clean.T, lower=0)
+            Linv = Uinv.T
+        else:
+            Linv, info = scipy.linalg.lapack.dtrtri(
+                L, lower=1, overwrite_c=int(factor is None))
+            if factor is not None:    # its upper triangle is not L's
+                n = L.shape[0]
+                Linv *= np.arange(n)[:, None] >= np.arange(n)[None, :]
         if d is not None:
             Linv *= d[None, :]     # columns of L^-1 D: H = (L^-1 D)^T L^-1 D
         if splits is None:

@@ -474,7 +474,12 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         """
         if training is None or key[3] is not None:
             return self._factored_scores(K, data, key[0], splits)
-        estimator = self._fit_plain(key, training, gram=(data.X, K))
+        try:
+            estimator = self._fit_plain(key, training, gram=(data.X, K))
+        except np.linalg.LinAlgError:
+            # scored without it (non-finite scores rank last); a refit of
+            # this candidate would raise again, with its own message
+            return self._factored_scores(K, data, key[0], splits)
         fitted = getattr(estimator, "regressor_", estimator)
         factor = getattr(fitted, "_factor", None)
         usable = (factor is not None and fitted.jitter_ == 0
@@ -831,7 +836,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         estimator = self._plain(**self._plain_params(key))
         if gram is None:
             return estimator.fit(*training)
-        X, Xk, K = training[0], gram[0], gram[1]
+        Xk, K = gram
         name = self._kernel_name
         fitted = []
 

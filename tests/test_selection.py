@@ -302,6 +302,51 @@ def test_screened_choice_matches_grid_search(cv):
     assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
 
 
+@pytest.mark.parametrize("selecting,plain,cv", [
+    (NNGPRegressorCV, NNGPRegressor, None), (NTKRegressorCV, NTKRegressor, 4),
+    (NNGPClassifierCV, NNGPClassifier, None),
+    (NTKClassifierCV, NTKClassifier, 4)])
+def test_screened_refit_is_the_plain_estimator(selecting, plain, cv):
+    """After a screen the chosen finalist's fit, on the Gram the rescoring
+    computed, is the refit: it predicts as the plain estimator fitted
+    afresh, scores the finalists as brute force does and pickles without
+    trace of the reused Gram."""
+    if selecting._is_classifier:
+        X, y = load_iris(return_X_y=True)
+        extra = {}
+    else:
+        X, y = _regression(90)
+        extra = dict(normalize_y=True)
+    w = np.random.default_rng(2).uniform(0.5, 2.0, len(y))
+    w[::7] = 0.0      # dropped samples: the kept rows' Gram is reused
+    model = selecting(cv=cv, screen_size=40, **_cv_kwargs()).fit(
+        X, y, sample_weight=w)
+    rescored = np.flatnonzero(np.isfinite(
+        model.cv_results_["mean_test_score"]))
+    assert 2 <= len(rescored) <= 4
+    for i in rescored:
+        params = model.cv_results_["params"][i]
+        ref = plain(depth=params["depth"], alpha=params["alpha"], **extra)
+        if not selecting._is_classifier:
+            assert np.isclose(model.cv_results_["mean_test_score"][i],
+                              _brute_loo_or_kfold(ref, X, y, cv, w),
+                              rtol=1e-7)
+    fresh = plain(depth=model.depth_, alpha=model.alpha_, **extra).fit(
+        X, y, sample_weight=w)
+    Xt = X[:7] + 0.1
+    out = "decision_function" if selecting._is_classifier else "predict"
+    assert np.allclose(getattr(model, out)(Xt), getattr(fresh, out)(Xt),
+                       rtol=1e-9, atol=1e-12)
+    fitted = getattr(model.best_estimator_, "regressor_",
+                     model.best_estimator_)
+    for estimator in (model, model.best_estimator_, fitted):
+        assert "_grams" not in vars(estimator)
+        assert "_regressor" not in vars(estimator)
+    assert "_finalist" not in vars(model)
+    again = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(getattr(again, out)(Xt), getattr(model, out)(Xt))
+
+
 def test_screened_classifier_matches_grid_search():
     X, y = load_iris(return_X_y=True)
     model = NNGPClassifierCV(cv=5, screen_size=60, **_cv_kwargs()).fit(X, y)

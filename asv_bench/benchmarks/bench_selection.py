@@ -5,9 +5,10 @@
 best few candidates on all) beside one ``NNGPRegressor`` fit at the deepest
 depth, on ``n`` standard normal inputs of dimension 50; the ratio of the
 two is what selection costs in fits.  ``time_selection_exact`` scores every
-candidate on all samples (``screen_size=None``).  Print them with::
+candidate on all samples (``screen_size=None``).  Print them (best of 3,
+wall-clock and CPU time; optionally for the given sizes only) with::
 
-    python asv_bench/benchmarks/bench_selection.py
+    OPENBLAS_NUM_THREADS=1 python asv_bench/benchmarks/bench_selection.py [n ...]
 
 Every ``setup`` compiles the kernels on a tiny input first.
 """
@@ -55,12 +56,15 @@ class SelectionVsOneFit:
 
 
 def _best(f, repeat=3):
-    times = []
+    """Best wall-clock and best CPU (process) time of ``repeat`` runs: on a
+    shared machine the CPU time moves less with the load."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         f()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return min(wall), min(cpu)
 
 
 if __name__ == "__main__":
@@ -68,15 +72,17 @@ if __name__ == "__main__":
     import sys
     bench = SelectionVsOneFit()
     exact = "--exact" in sys.argv
-    for n in SelectionVsOneFit.params:
+    sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    for n in sizes or SelectionVsOneFit.params:
         bench.setup(n)
-        one = _best(lambda: bench.time_one_fit(n))
-        loo = _best(lambda: bench.time_selection(n))
-        kfold = _best(lambda: bench.time_selection_5fold(n))
+        one, one_cpu = _best(lambda: bench.time_one_fit(n))
+        loo, loo_cpu = _best(lambda: bench.time_selection(n))
+        kfold, kfold_cpu = _best(lambda: bench.time_selection_5fold(n))
         line = (f"n={n}: one fit {one:.3f} s, selection (LOO) {loo:.3f} s "
-                f"= {loo / one:.1f} fits, 5-fold {kfold:.3f} s = "
-                f"{kfold / one:.1f} fits")
+                f"= {loo / one:.1f} fits (CPU time {loo_cpu / one_cpu:.1f}), "
+                f"5-fold {kfold:.3f} s = {kfold / one:.1f} fits (CPU time "
+                f"{kfold_cpu / one_cpu:.1f})")
         if exact:
-            full = _best(lambda: bench.time_selection_exact(n), repeat=1)
+            full, _ = _best(lambda: bench.time_selection_exact(n), repeat=1)
             line += f", unscreened LOO {full:.3f} s = {full / one:.1f} fits"
         print(line + f"; load {os.getloadavg()[0]:.1f}", flush=True)

@@ -365,12 +365,14 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 "set cv to a number of folds (e.g. cv=5).")
         return times, finite_times
 
-    def _score_table(self, data, grids, splits, only=None):
+    def _score_table(self, data, grids, splits, only=None, training=None,
+                     keep=None):
         """Scores of candidates: {key: per-split (or per-sample) array}.
 
         Every candidate of ``grids`` through one eigendecomposition per
         kernel, or, given ``only`` (a list of keys), just those, through one
-        Cholesky factorisation each.
+        Cholesky factorisation each: that of the plain estimator fitted on
+        ``training`` (see :meth:`_finalist_scores`) when it is given.
         """
         times, finite_times = self._check_times(grids, splits)
         table = {}
@@ -392,9 +394,11 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                         scores = self._spectral_scores(K, data,
                                                        grids["alpha"], splits)
                     else:
-                        scores = {(k[0], None): self._factored_scores(
-                            K, data, k[0], splits)
-                            for k in keys if k[2] == d}
+                        scores = {}
+                        for k in keys:
+                            if k[2] == d:
+                                scores[(k[0], None)] = self._finalist_scores(
+                                    k, K, data, splits, training, keep)
                     for (a, t), s in scores.items():
                         key = (a, bv, d, t, wv)
                         if keys is None or key in keys:
@@ -424,29 +428,100 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                     q * np.sum(np.log(w + a)), data)
             return out
         Y = data.Y
+        n, q = Y.shape
         VtY = V.T @ Y
         Vt1 = V.sum(axis=0)
-        V2 = V ** 2 if splits is None else None
-        for a in alphas:
-            inv = 1.0 / (w + a)
+        # every alpha at once: a few matrix products instead of three
+        # matrix-vector products per alpha
+        inv = 1.0 / (w[:, None] + np.asarray(alphas)[None, :])   # (n, A)
+        HY = (V @ (inv[:, :, None] * VtY[:, None, :]).reshape(n, -1)
+              ).reshape(n, len(alphas), q)
+        H1 = V @ (inv * Vt1[:, None])
+        if splits is not None:
+            return self._spectral_fold_scores(data, V, inv, HY, H1, alphas,
+                                              splits)
+        h_diag = (V ** 2) @ inv
+        for i, a in enumerate(alphas):
             out[(a, None)] = self._block_scores(
-                data, V @ (inv[:, None] * VtY), V @ (inv * Vt1),
-                V2 @ inv if splits is None else None,
-                lambda t, inv=inv: (V[t] * inv) @ V[t].T, splits)
+                data, HY[:, i], H1[:, i], h_diag[:, i], None, None)
         return out
 
-    def _factored_scores(self, K, data, a, splits):
+    def _spectral_fold_scores(self, data, V, inv, HY, H1, alphas, splits):
+        """k-fold scores of every alpha: per fold, the held-out blocks
+        ``H_vv = V_v diag(inv) V_v^T`` of all alphas in one product and one
+        batched solve (``HY``, ``H1``: ``H y`` and ``H 1`` per alpha)."""
+        Y, sw = data.Y, data.weight
+        n = V.shape[0]
+        scores = []
+        for train, test in splits:
+            m = len(test)
+            Vv = V[test]
+            # H_vv = V_v diag(inv) V_v^T of every alpha stacked into one
+            # matrix product, over chunks of alphas that keep the stack small
+            step = max(1, (1 << 22) // (m * n))
+            blocks = np.concatenate([
+                ((Vv[None, :, :] * inv.T[i:i + step, None, :]).reshape(-1, n)
+                 @ Vv.T).reshape(-1, m, m)
+                for i in range(0, len(alphas), step)])
+            Z = HY[test].transpose(1, 0, 2)           # (alphas, m, q)
+            if data.centre:
+                mean = np.average(Y[train], axis=0,
+                                  weights=None if sw is None else sw[train])
+                Z = Z - mean[None, None, :] * H1[test].T[:, :, None]
+            R = scipy.linalg.solve(blocks, Z, assume_a="pos",
+                                   check_finite=False)
+            held = Y[test]
+            scores.append(self._fold_scores(
+                held, held[None] - R, None if sw is None else sw[test]))
+        scores = np.stack(scores, axis=1)          # (alphas, folds, ...)
+        return {(a, None): s for a, s in zip(alphas, scores)}
+
+    def _finalist_scores(self, key, K, data, splits, training, keep):
+        """Scores of one candidate rescored on all samples.
+
+        Given ``training``, the plain estimator of the candidate is fitted
+        on it (taking the Gram ``K``) and the scores come from its Cholesky
+        factor; ``keep(key, scores, estimator)`` may hold on to it, so that
+        the chosen candidate's fit is the refit.
+        """
+        if training is None or key[3] is not None:
+            return self._factored_scores(K, data, key[0], splits)
+        try:
+            estimator = self._fit_plain(key, training, gram=(data.X, K))
+        except np.linalg.LinAlgError:
+            # scored without it (non-finite scores rank last); a refit of
+            # this candidate would raise again, with its own message
+            return self._factored_scores(K, data, key[0], splits)
+        fitted = getattr(estimator, "regressor_", estimator)
+        factor = getattr(fitted, "_factor", None)
+        usable = (factor is not None and fitted.jitter_ == 0
+                  and isinstance(factor[0], np.ndarray))
+        clean = getattr(fitted, "L_", None)
+        clean = (clean if usable and isinstance(clean, np.ndarray)
+                 and clean.flags.c_contiguous else None)
+        scores = self._factored_scores(K, data, key[0], splits,
+                                       factor[0] if usable else None, clean)
+        keep(key, scores, estimator)
+        return scores
+
+    def _factored_scores(self, K, data, a, splits, factor=None, clean=None):
         """The scores of one ``alpha`` through a Cholesky factorisation
         ``D K D + a I = L L^T`` (about two factorisations' work with the
         inverse of ``L``, several times less than an eigendecomposition):
-        ``H = D L^-T L^-1 D``, never formed."""
+        ``H = D L^-T L^-1 D``, never formed.  ``factor`` is ``L`` if known
+        (its upper triangle ignored, never modified; Fortran order spares a
+        copy), ``clean`` the same with zeros above the diagonal, if known."""
         d = data.sqrt_weight
-        A = K * d[:, None] * d[None, :] if d is not None else K.copy()
-        A.flat[::A.shape[0] + 1] += a
-        L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1,
-                                             clean=1)
-        if info != 0:     # not positive definite in floating point
-            return self._spectral_scores(K, data, (a,), splits)[(a, None)]
+        if factor is not None:
+            L = factor
+        else:
+            A = K * d[:, None] * d[None, :] if d is not None else K.copy()
+            A.flat[::A.shape[0] + 1] += a
+            L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1,
+                                                 clean=1)
+            if info != 0:     # not positive definite in floating point
+                return self._spectral_scores(K, data, (a,),
+                                             splits)[(a, None)]
         log_det = 2.0 * np.sum(np.log(np.diag(L)))
         if self.criterion == "evidence":
             Yn = data.evidence_targets
@@ -463,7 +538,18 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         HB = scipy.linalg.cho_solve((L, True), B, check_finite=False)
         if d is not None:
             HB = d[:, None] * HB
-        Linv, info = scipy.linalg.lapack.dtrtri(L, lower=1, overwrite_c=1)
+        if clean is not None:
+            # the transpose of a C-ordered lower factor is Fortran-ordered:
+            # inverting it as upper triangular needs neither a transposing
+            # copy nor a mask
+            Uinv, info = scipy.linalg.lapack.dtrtri(clean.T, lower=0)
+            Linv = Uinv.T
+        else:
+            Linv, info = scipy.linalg.lapack.dtrtri(
+                L, lower=1, overwrite_c=int(factor is None))
+            if factor is not None:    # its upper triangle is not L's
+                n = L.shape[0]
+                Linv *= np.arange(n)[:, None] >= np.arange(n)[None, :]
         if d is not None:
             Linv *= d[None, :]     # columns of L^-1 D: H = (L^-1 D)^T L^-1 D
         if splits is None:
@@ -593,9 +679,13 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 np.array(tie, dtype=float), first)
 
     def _select(self, X, Y, centre, y_for_split, keep, labels=None,
-                weight=None, evidence_targets=None):
+                weight=None, evidence_targets=None, training=None):
         """Score the grid on the kept samples (``keep`` of the rows of
-        ``y_for_split``, which the folds split) and set the chosen values."""
+        ``y_for_split``, which the folds split) and set the chosen values.
+
+        ``training`` (the refit's inputs, targets and weights) lets the
+        candidates rescored after a screen be fitted as plain estimators
+        whose factors give their scores: the chosen one is the refit."""
         grids = self._grids()
         names = sorted(grids)
         candidates = [dict(zip(names, values))
@@ -633,7 +723,20 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                          f"{len(finalists)} on all samples")
         splits = self._restrict(all_splits, kept, n_all)
         self._check_splits(splits, labels)
-        table = self._score_table(full, grids, splits, only=finalists)
+        leader = []
+
+        def keep_best(key, scores, estimator):
+            # the order of the choice below: best mean, then tie-break, then
+            # the first in the grid
+            mean, _, tie, _ = self._summarise([scores], splits, weight)
+            if not np.isfinite(mean[0]):
+                return
+            order = (mean[0], tie[0], -keys.index(key))
+            if not leader or order > leader[0]:
+                leader[:] = [order, key, estimator]
+        table = self._score_table(
+            full, grids, splits, only=finalists,
+            training=None if finalists is None else training, keep=keep_best)
         rows = [table.get(k) for k in keys]
         filled = [r for r in rows if r is not None]
         mean, std, tie, first = self._summarise(filled, splits, weight)
@@ -663,6 +766,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         self._best_scores = first[at.index(self.best_index_)]
         for name, value in self.best_params_.items():
             setattr(self, name + "_", value)
+        self._finalist = (leader[2] if leader
+                          and leader[1] == keys[self.best_index_] else None)
         self._say(1, f"chose {self.best_params_} (score "
                      f"{self.best_score_:.6g}) in "
                      f"{time.perf_counter() - start:.2f} s")
@@ -729,17 +834,62 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         if self.verbose >= level:
             print(f"[{type(self).__name__}] {message}", flush=True)
 
-    def _refit(self, X, y, sample_weight):
-        params = self._network_params(self.depth_, self.weight_variance_,
-                                      self.bias_variance_)
-        params.update(alpha=self.alpha_, solver="cholesky",
-                      device=self.device, verbose=self.verbose,
-                      **self._extra_params())
+    def _plain_params(self, key):
+        """Parameters of the plain estimator of candidate ``key``."""
+        alpha, bv, depth, t, wv = key
+        params = self._network_params(depth, wv, bv)
+        params.update(alpha=alpha, solver="cholesky", device=self.device,
+                      verbose=self.verbose, **self._extra_params())
         if self._kernel_name == "ntk":
-            params.update(training_time=self.training_time_,
-                          learning_rate=self.learning_rate)
-        self.best_estimator_ = self._plain(**params).fit(
-            X, y, sample_weight=sample_weight)
+            params.update(training_time=t, learning_rate=self.learning_rate)
+        return params
+
+    def _fit_plain(self, key, training, gram=None):
+        """The plain estimator of candidate ``key`` fitted on ``training``
+        (the inputs after ``input_map``, the targets, the weights); given
+        ``gram``, the Gram of its kept samples, a fit on the host takes it
+        instead of computing it again."""
+        estimator = self._plain(**self._plain_params(key))
+        if gram is None:
+            return estimator.fit(*training)
+        Xk, K = gram
+        name = self._kernel_name
+        fitted = []
+
+        def given(target):
+            def grams(A, B, want):
+                if (B is None and tuple(want) == (name,)
+                        and isinstance(target._fit_backend, CPUBackend)
+                        and A.shape == Xk.shape and np.array_equal(A, Xk)):
+                    return {name: K}
+                return type(target)._grams(target, A, B, want)
+            # an instance attribute for the fit only: pickles and clones of
+            # the fitted estimator never see it
+            target._grams = grams
+            fitted.append(target)
+            return target
+
+        if hasattr(estimator, "_regressor"):   # classifiers fit a regressor
+            plain = estimator._regressor
+            estimator._regressor = lambda **p: given(plain(**p))
+        else:
+            given(estimator)
+        try:
+            estimator.fit(*training)
+        finally:
+            estimator.__dict__.pop("_regressor", None)
+            for target in fitted:
+                target.__dict__.pop("_grams", None)
+        return estimator
+
+    def _refit(self, X, y, sample_weight):
+        best = self.__dict__.pop("_finalist", None)
+        if best is None:
+            key = (self.alpha_, self.bias_variance_, self.depth_,
+                   getattr(self, "training_time_", None),
+                   self.weight_variance_)
+            best = self._fit_plain(key, (X, y, sample_weight))
+        self.best_estimator_ = best
         fitted = getattr(self.best_estimator_, "regressor_",
                          self.best_estimator_)
         self.kernel_ = fitted.kernel_
@@ -771,6 +921,13 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
             from sklearn.metrics import r2_score
             return r2_score(Y, pred, sample_weight=weight)
         return -np.average(np.mean((Y - pred) ** 2, axis=1), weights=weight)
+
+    def _fold_scores(self, Y, preds, weight=None):
+        """``_fold_score`` of each of a stack of predictions."""
+        if self._scoring() == "r2":
+            return np.array([self._fold_score(Y, p, weight) for p in preds])
+        return -np.average(np.mean((Y[None] - preds) ** 2, axis=2), axis=1,
+                           weights=weight)
 
     def _scoring(self):
         return ("neg_mean_squared_error" if self.scoring is None
@@ -821,12 +978,14 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         kwargs = dict(weight=weight, evidence_targets=evidence_targets)
         chosen, state = self._choose_input_scale(scales, mapped, *args,
                                                  **kwargs)
+        Xm = mapped(chosen)
         if state is None:
-            self._select(mapped(chosen)[keep], *args, **kwargs)
+            self._select(Xm[keep], *args, **kwargs,
+                         training=(Xm, y, sample_weight))
         else:
             self.__dict__.update(state)
         self.input_scale_ = chosen
-        return self._refit(mapped(chosen), y, sample_weight)
+        return self._refit(Xm, y, sample_weight)
 
     def _choose_input_scale(self, scales, mapped, Yk, centre, y_for_split,
                             keep, weight, evidence_targets):
@@ -1078,6 +1237,14 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                          -np.average(np.sum((Y - pred) ** 2, axis=1),
                                      weights=weight)])
 
+    def _fold_scores(self, Y, preds, weight=None):
+        """``_fold_score`` of each of a stack of predictions."""
+        right = np.argmax(preds, axis=2) == np.argmax(Y, axis=1)[None]
+        return np.stack([
+            np.average(right, axis=1, weights=weight),
+            -np.average(np.sum((Y[None] - preds) ** 2, axis=2), axis=1,
+                        weights=weight)], axis=1)
+
     def _check_splits(self, splits, codes, screened=False):
         if splits is None:
             if self.criterion == "evidence" or screened:
@@ -1130,7 +1297,8 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         codes = codes[keep]
         Y = one_hot_targets(codes, len(self.classes_))
         self._select(X[keep], Y, False, y, keep, labels=codes,
-                     weight=weight, evidence_targets=Y)
+                     weight=weight, evidence_targets=Y,
+                     training=(X, y, sample_weight))
         return self._refit(X, y, sample_weight)
 
     def decision_function(self, X):

@@ -18,7 +18,7 @@ from ...recursions.fully_connected import (FullyConnectedSpec, _hidden_layer_nb,
                                            _input_layer_nb, diagonal_recursion,
                                            make_pair_gradients)
 from ..registry import register
-from ..tiles import (compiled_kernels, inner_products, paired_row,
+from ..tiles import (BLOCK, compiled_kernels, inner_products, paired_row,
                      row_iterations, sq_norms, stage_arrays,
                      store_pair_gradients)
 from .layered import fused_values
@@ -136,9 +136,11 @@ register(FullyConnectedSpec, cpu_kernels=kernels,
 def _make_every_layer(dual, per_input):
     """Symmetric Gram kernel that keeps the outputs of chosen layers.
 
-    The pair loop of the fused values kernel with a store after each kept
-    layer (``slot[layer] >= 0``): the same layer maps, one pass for every
-    depth.
+    The blocked pair loop of the fused values kernel with a store after
+    each kept layer (``slot[layer] >= 0``): the same layer maps, one pass
+    for every depth.  Each layer runs over a block of columns at a time,
+    as in the values kernel, which keeps the inner loop free of the layer
+    loop and several times faster than one pair at a time.
     """
     @njit(parallel=True, fastmath=FASTMATH)
     def every_layer(g, dx, sx, cx, param, sw2, sb2, std, slot, out_k, out_t,
@@ -146,24 +148,35 @@ def _make_every_layer(dual, per_input):
         n = g.shape[0]
         none = cx[0, 0]
         for row_pair in prange(row_iterations(n, True)):
+            kb = np.empty(BLOCK)
+            tb = np.empty(BLOCK)
             for half in range(2):
                 i = paired_row(row_pair, half, n)
                 if i < 0:
                     break
-                for j in range(i, n):
-                    k, t = _input_layer_nb(g[i, j], sw2, sb2, std)
+                for j0 in range(i, n, BLOCK):   # upper triangle; mirrored
+                    nb = min(BLOCK, n - j0)
+                    for jj in range(nb):
+                        kb[jj], tb[jj] = _input_layer_nb(g[i, j0 + jj], sw2,
+                                                         sb2, std)
                     for layer in range(dx.shape[0]):
+                        kxx = dx[layer, i]
+                        sqx = sx[layer, i]
                         ax = cx[layer, i] if per_input else none
-                        ay = cx[layer, j] if per_input else none
-                        v, vd = dual(dx[layer, i], k, dx[layer, j],
-                                     sx[layer, i] * sx[layer, j], ax, ay,
-                                     param)
-                        k, t = _hidden_layer_nb(v, vd, t, sw2, sb2, std)
+                        for jj in range(nb):
+                            j = j0 + jj
+                            ay = cx[layer, j] if per_input else none
+                            v, vd = dual(kxx, kb[jj], dx[layer, j],
+                                         sqx * sx[layer, j], ax, ay, param)
+                            kb[jj], tb[jj] = _hidden_layer_nb(v, vd, tb[jj],
+                                                              sw2, sb2, std)
                         s = slot[layer]
-                        if s >= 0:   # upper triangle; mirrored afterwards
-                            out_k[s, i, j] = k
+                        if s >= 0:
+                            for jj in range(nb):
+                                out_k[s, i, j0 + jj] = kb[jj]
                             if want_t:
-                                out_t[s, i, j] = t
+                                for jj in range(nb):
+                                    out_t[s, i, j0 + jj] = tb[jj]
     return every_layer
 
 

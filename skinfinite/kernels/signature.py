@@ -236,9 +236,9 @@ def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
             problem.gamma, gram, grow, gcol, out)
     if n_tangents:
         dout = np.empty((rows.shape[0], n_tangents))
-        _goursat.solve_tangents(*args, dout)
+        _goursat.solve(*args, dout)
         return out, dout
-    _goursat.solve_values(*args)
+    _goursat.solve(*args)
     return out, None
 
 

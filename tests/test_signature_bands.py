@@ -88,9 +88,10 @@ _LONG = textwrap.dedent("""
     from skinfinite import SignatureKernel
     warnings.simplefilter("ignore")
     X = np.random.default_rng(0).normal(size=(2, 200, 3)).cumsum(axis=1)
-    SignatureKernel(dyadic_order=12)(X[:, :2])     # compile (or load) first
+    kernel = SignatureKernel(dyadic_order=12, layout="ntc")
+    kernel(X[:, :2])                     # compile (or load) first
     print("ready", flush=True)
-    SignatureKernel(dyadic_order=12)(X)            # hours: one tile of 3 pairs
+    kernel(X)                            # hours: one tile of 3 pairs
     print("finished", flush=True)
 """)
 

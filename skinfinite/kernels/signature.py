@@ -808,6 +808,7 @@ class _NeuralProblem:
             y, dy, cy = x, dx, cx
         else:
             dy, cy = self.checked_diagonals(y)
+
         def solve_block(rows, cols, pr, pc):
             out = np.empty(pr.shape[0])
             solve_pairs(self.solvers, x.values, x.lengths, y.values,

@@ -293,7 +293,7 @@ def solve_values_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
                       state, kstate, out):
     """:func:`solve_values` for fine rows ``f0 + 1 .. f1`` only.
 
-    ``state[g]`` (shape (2, n_fine + 1, LANES), ones before the first band)
+    ``state[g]`` (shape (n_fine + 1, LANES), ones before the first band)
     carries group ``g``'s last fine row between calls, ``kstate[g]`` its
     static-kernel row (RBF); ``out`` holds the values once ``f1`` reaches
     the last row.
@@ -308,22 +308,35 @@ def solve_values_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
         n_cols = ty - 1
         n_fine = n_cols * refine
         top = (tx - 1) * refine
+        f_lo, f_hi = min(f0, top), min(f1, top)
         inc = np.empty((n_cols, LANES))
         a = np.empty((n_cols, LANES))
         b = np.empty((n_cols, LANES))
+        # the sweeps run on fresh buffers, as in solve_values (views of
+        # one state array run markedly slower)
+        even = np.empty((n_fine + 1, LANES))
+        odd = np.empty((n_fine + 1, LANES))
+        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
+        krow_old = np.empty((ty, LANES))
         krow_new = np.empty((ty, LANES))
         drow = np.empty((ty, LANES))
+        _copy_rows(kstate[g], krow_old, ty)
         last, krow = _value_rows(mode, xs, ys, tx, ty, order, scheme, factor,
-                                 gamma, gram, grow, gcol, lo, n_pairs,
-                                 min(f0, top), min(f1, top), state[g, 0],
-                                 state[g, 1], kstate[g], krow_new, drow, inc,
-                                 a, b)
-        for j in range(ty):
-            for p in range(LANES):
-                kstate[g, j, p] = krow[j, p]
+                                 gamma, gram, grow, gcol, lo, n_pairs, f_lo,
+                                 f_hi, even, odd, krow_old, krow_new, drow,
+                                 inc, a, b)
+        _copy_rows(last, state[g], n_fine + 1)
+        _copy_rows(krow, kstate[g], ty)
         for p in range(LANES):
             if lo + p < n_pairs:
                 out[lo + p] = last[n_fine, p]
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _copy_rows(src, dst, n):
+    for j in range(n):
+        for p in range(LANES):
+            dst[j, p] = src[j, p]
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -448,7 +461,7 @@ def solve_tangents_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
                         state, dstate, kstate, out, dout):
     """:func:`solve_tangents` for fine rows ``f0 + 1 .. f1`` only, carried
     over in ``state`` (see :func:`solve_values_band`), ``dstate[g]``
-    (shape (2, n_tan, n_fine + 1, LANES), zeros before the first band) and
+    (shape (n_tan, n_fine + 1, LANES), zeros before the first band) and
     ``kstate[g]`` (the static-kernel row and its tangent, (2, ty, LANES))."""
     n_pairs = rows.shape[0]
     n_groups = (n_pairs + LANES - 1) // LANES
@@ -461,23 +474,36 @@ def solve_tangents_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
         n_cols = ty - 1
         n_fine = n_cols * refine
         top = (tx - 1) * refine
+        f_lo, f_hi = min(f0, top), min(f1, top)
         inc = np.empty((n_cols, LANES))
         dinc = np.zeros((n_tan, n_cols, LANES))
         a = np.empty((n_cols, LANES))
         b = np.empty((n_cols, LANES))
         da = np.empty((n_tan, n_cols, LANES))
         db = np.empty((n_tan, n_cols, LANES))
+        even = np.empty((n_fine + 1, LANES))
+        odd = np.empty((n_fine + 1, LANES))
+        deven = np.empty((n_tan, n_fine + 1, LANES))
+        dodd = np.empty((n_tan, n_fine + 1, LANES))
+        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
+        for q in range(n_tan):
+            _copy_rows(dstate[g, q], deven[q] if (f_lo & 1) == 0 else dodd[q],
+                       n_fine + 1)
+        krow_old = np.empty((ty, LANES))
         krow_new = np.empty((ty, LANES))
+        drow_old = np.empty((ty, LANES))
         drow_new = np.empty((ty, LANES))
+        _copy_rows(kstate[g, 0], krow_old, ty)
+        _copy_rows(kstate[g, 1], drow_old, ty)
         last, dlast, krow, drow = _tangent_rows(
             mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram, grow,
-            gcol, lo, n_pairs, min(f0, top), min(f1, top), state[g, 0],
-            state[g, 1], dstate[g, 0], dstate[g, 1], kstate[g, 0], krow_new,
-            kstate[g, 1], drow_new, inc, dinc, a, b, da, db)
-        for j in range(ty):
-            for p in range(LANES):
-                kstate[g, 0, j, p] = krow[j, p]
-                kstate[g, 1, j, p] = drow[j, p]
+            gcol, lo, n_pairs, f_lo, f_hi, even, odd, deven, dodd, krow_old,
+            krow_new, drow_old, drow_new, inc, dinc, a, b, da, db)
+        _copy_rows(last, state[g], n_fine + 1)
+        for q in range(n_tan):
+            _copy_rows(dlast[q], dstate[g, q], n_fine + 1)
+        _copy_rows(krow, kstate[g, 0], ty)
+        _copy_rows(drow, kstate[g, 1], ty)
         for p in range(LANES):
             if lo + p < n_pairs:
                 out[lo + p] = last[n_fine, p]
@@ -528,14 +554,14 @@ def solve(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
     n_fine = (max(y_top, 2) - 1) << order
     top = (max(x_top, 2) - 1) << order
     ty = max(y_top, 2)
-    state = np.ones((n_groups, 2, n_fine + 1, LANES))
+    state = np.ones((n_groups, n_fine + 1, LANES))
     if dout is None:
         kstate = np.empty((n_groups, ty, LANES))
         for f0 in range(0, top, rows_per_band):
             solve_values_band(*args, f0, min(f0 + rows_per_band, top),
                               state, kstate, out)
         return
-    dstate = np.zeros((n_groups, 2, n_tan, n_fine + 1, LANES))
+    dstate = np.zeros((n_groups, n_tan, n_fine + 1, LANES))
     kstate = np.empty((n_groups, 2, ty, LANES))
     for f0 in range(0, top, rows_per_band):
         solve_tangents_band(*args, f0, min(f0 + rows_per_band, top), state,

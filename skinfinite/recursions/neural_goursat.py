@@ -27,7 +27,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._core.fastmath import FASTMATH
-from .goursat import LANES, _group_paths, _linear_row, band_rows
+from .goursat import (LANES, _copy_rows as copy_rows, _group_paths,
+                      _linear_row, band_rows)
 
 _CACHE = {}
 
@@ -192,7 +193,8 @@ def _make_solvers(dual):
                          cols, order, s02, sa2, sb2, param, f0, f1, state,
                          out):
         """:func:`pair_values` for fine rows ``f0 + 1 .. f1`` only, carried
-        between calls in ``state[g]`` (shape (2, 3, n_fine + 1, LANES))."""
+        between calls in ``state[g]`` (K, f and g of the last row, shape
+        (3, n_fine + 1, LANES))."""
         n_pairs = rows.shape[0]
         n_groups = (n_pairs + LANES - 1) // LANES
         refine = 1 << order
@@ -203,13 +205,29 @@ def _make_solvers(dual):
             n_cols = ty - 1
             n_fine = n_cols * refine
             top = (tx - 1) * refine
+            f_lo, f_hi = min(f0, top), min(f1, top)
             ia, ib = group_lanes(rows, cols, lo, n_pairs)
             inc = np.empty((n_cols, LANES))
+            # fresh buffers, as in pair_values (views of one state array
+            # run markedly slower)
+            ke = np.empty((n_fine + 1, LANES))
+            ko = np.empty((n_fine + 1, LANES))
+            fe = np.empty((n_fine + 1, LANES))
+            fo = np.empty((n_fine + 1, LANES))
+            ge = np.empty((n_fine + 1, LANES))
+            go = np.empty((n_fine + 1, LANES))
+            even = (f_lo & 1) == 0
+            if f_lo > 0:
+                copy_rows(state[g, 0], ke if even else ko, n_fine + 1)
+                copy_rows(state[g, 1], fe if even else fo, n_fine + 1)
+                copy_rows(state[g, 2], ge if even else go, n_fine + 1)
             last = pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order,
-                             s02, sa2, sb2, param, min(f0, top),
-                             min(f1, top), state[g, 0, 0], state[g, 0, 1],
-                             state[g, 0, 2], state[g, 1, 0], state[g, 1, 1],
-                             state[g, 1, 2], inc)
+                             s02, sa2, sb2, param, f_lo, f_hi, ke, fe, ge,
+                             ko, fo, go, inc)
+            even = (f_hi & 1) == 0
+            copy_rows(ke if even else ko, state[g, 0], n_fine + 1)
+            copy_rows(fe if even else fo, state[g, 1], n_fine + 1)
+            copy_rows(ge if even else go, state[g, 2], n_fine + 1)
             for p in range(LANES):
                 if lo + p < n_pairs:
                     out[lo + p] = last[n_fine, p]
@@ -257,6 +275,6 @@ def solve_pairs(solvers, xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows,
     n_groups = (n_pairs + LANES - 1) // LANES
     n_fine = (max(y_top, 2) - 1) << order
     top = (max(x_top, 2) - 1) << order
-    state = np.empty((n_groups, 2, 3, n_fine + 1, LANES))
+    state = np.empty((n_groups, 3, n_fine + 1, LANES))
     for f0 in range(0, top, rows_per_band):
         solvers[4](*args, f0, min(f0 + rows_per_band, top), state, out)

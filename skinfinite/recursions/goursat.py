@@ -48,11 +48,12 @@ Modes of the increment products ``c``:
   points of a tile (any static kernel).
 
 Bands.  A compiled call cannot be interrupted, and one pair's grid can
-hold hours of work (``(length - 1)^2 4^order`` cells).  Above
-:data:`BAND_WORK` cells a call is split into bands of fine rows, each a
-compiled call that resumes from the last row of the previous one (kept in
-a state array); the arithmetic is the same, so the values are bitwise those
-of one call, and Ctrl-C takes effect between bands.
+hold hours of work (``(length - 1)^2 4^order`` cells).  Above twice
+:data:`BAND_WORK` cells (counted over all lanes) a call is split into bands
+of fine rows of about :data:`BAND_WORK` cells, each a compiled call that
+resumes from the last row of the previous one (kept in a state array); the
+arithmetic is the same, so the values are bitwise those of one call, and
+Ctrl-C takes effect between bands.
 
 Tangents (forward mode) of the kernel with respect to ``log scale`` and, for
 RBF, ``log length_scale`` are carried through the same recursion.

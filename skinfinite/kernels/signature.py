@@ -16,7 +16,7 @@ from .._core.tiling import (UPDATES_PER_SECOND, count_blocks, iter_blocks,
 from .._core.validation import check_dtype, check_variance
 from ..activations.definitions import get_activation
 from ..recursions import goursat as _goursat
-from ..recursions.neural_goursat import neural_solvers
+from ..recursions.neural_goursat import neural_solvers, solve_pairs
 from .._core.path_transforms import transform
 
 _STATIC_NAMES = ("linear", "rbf")
@@ -236,9 +236,9 @@ def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
             problem.gamma, gram, grow, gcol, out)
     if n_tangents:
         dout = np.empty((rows.shape[0], n_tangents))
-        _goursat.solve_tangents(*args, dout)
+        _goursat.solve(*args, dout)
         return out, dout
-    _goursat.solve_values(*args)
+    _goursat.solve(*args)
     return out, None
 
 
@@ -808,13 +808,13 @@ class _NeuralProblem:
             y, dy, cy = x, dx, cx
         else:
             dy, cy = self.checked_diagonals(y)
-        pair_values = self.solvers[1]
 
         def solve_block(rows, cols, pr, pc):
             out = np.empty(pr.shape[0])
-            pair_values(x.values, x.lengths, y.values, y.lengths, dx, dy, cx,
-                        cy, pr, pc, self.order, self.s02, self.sa2, self.sb2,
-                        self.param, out)
+            solve_pairs(self.solvers, x.values, x.lengths, y.values,
+                        y.lengths, dx, dy, cx, cy, pr, pc, self.order,
+                        self.s02, self.sa2, self.sb2, self.param, out,
+                        NSK_CELL_COST)
             return out, None
 
         n, m = x.n_paths, y.n_paths
@@ -843,7 +843,7 @@ class _NeuralProblem:
             raise ValueError(f"homogeneous=False needs paths of equal length; "
                              f"X has {x.max_length} points, Y "
                              f"{y.max_length}.")
-        _, _, euler_step, euler_diagonal_step = self.solvers
+        euler_step, euler_diagonal_step = self.solvers[2:4]
         refine = 1 << self.order
         # fresh weights of variance sA2 / dt at each of the n_steps steps
         w = (x.max_length - 1) / refine

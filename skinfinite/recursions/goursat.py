@@ -47,6 +47,14 @@ Modes of the increment products ``c``:
 * ``GRAM``: second differences read from a precomputed Gram block of the
   points of a tile (any static kernel).
 
+Bands.  A compiled call cannot be interrupted, and one pair's grid can
+hold hours of work (``(length - 1)^2 4^order`` cells).  Above twice
+:data:`BAND_WORK` cells (counted over all lanes) a call is split into bands
+of fine rows of about :data:`BAND_WORK` cells, each a compiled call that
+resumes from the last row of the previous one (kept in a state array); the
+arithmetic is the same, so the values are bitwise those of one call, and
+Ctrl-C takes effect between bands.
+
 Tangents (forward mode) of the kernel with respect to ``log scale`` and, for
 RBF, ``log length_scale`` are carried through the same recursion.
 """
@@ -54,6 +62,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._core.fastmath import FASTMATH
+from .._core.tiling import MAX_TILE_WORK
 
 LANES = 16
 LINEAR, RBF, GRAM = 0, 1, 2
@@ -209,6 +218,40 @@ def _sweep(old, new, a, b, n_fine, m):
                               - old[jf, p] * b[jc, p])
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _value_rows(mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram,
+                grow, gcol, lo, n_pairs, f0, f1, even, odd, krow_old,
+                krow_new, drow, inc, a, b):
+    """Fine rows ``f0 + 1 .. f1`` of a group's grid from row ``f0``.
+
+    Fine row ``f`` lives in ``even`` or ``odd`` by the parity of ``f``, so
+    that a band of rows resumes where the previous one stopped; ``krow_old``
+    holds the static-kernel row of coarse row ``f0 >> order`` (RBF).
+    Returns the buffer holding row ``f1`` and the static-kernel row of
+    coarse row ``f1 >> order``.
+    """
+    refine = 1 << order
+    refine_sq = 1.0 / (refine * refine)
+    n_cols = ty - 1
+    n_fine = n_cols * refine
+    old = even if (f0 & 1) == 0 else odd
+    new = odd if (f0 & 1) == 0 else even
+    if mode == RBF and f0 == 0:
+        _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow)
+    for i in range(f0 >> order, (f1 + refine - 1) >> order):
+        _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
+                       grow, gcol, lo, n_pairs, krow_old, krow_new, drow,
+                       drow, inc, inc, False)
+        r_stop = min(f1 - (i << order), refine)
+        if r_stop == refine:            # the band finishes coarse row i
+            krow_old, krow_new = krow_new, krow_old
+        _coefficients(inc, n_cols, refine_sq, scheme, a, b)
+        for r in range(max(f0 - (i << order), 0), r_stop):
+            _sweep(old, new, a, b, n_fine, order)
+            old, new = new, old
+    return old, krow_old
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
                  factor, gamma, gram, grow, gcol, out):
@@ -222,7 +265,6 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
     n_pairs = rows.shape[0]
     n_groups = (n_pairs + LANES - 1) // LANES
     refine = 1 << order
-    refine_sq = 1.0 / (refine * refine)
     for g in prange(n_groups):
         lo = g * LANES
         tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
@@ -232,25 +274,70 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
         inc = np.empty((n_cols, LANES))
         a = np.empty((n_cols, LANES))
         b = np.empty((n_cols, LANES))
-        old = np.ones((n_fine + 1, LANES))
-        new = np.ones((n_fine + 1, LANES))
+        even = np.ones((n_fine + 1, LANES))
+        odd = np.ones((n_fine + 1, LANES))
         krow_old = np.empty((ty, LANES))
         krow_new = np.empty((ty, LANES))
         drow = np.empty((ty, LANES))
-        if mode == RBF:
-            _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow)
-        for i in range(tx - 1):
-            _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
-                           grow, gcol, lo, n_pairs, krow_old, krow_new, drow,
-                           drow, inc, inc, False)
-            krow_old, krow_new = krow_new, krow_old
-            _coefficients(inc, n_cols, refine_sq, scheme, a, b)
-            for r in range(refine):
-                _sweep(old, new, a, b, n_fine, order)
-                old, new = new, old
+        last, _ = _value_rows(mode, xs, ys, tx, ty, order, scheme, factor,
+                              gamma, gram, grow, gcol, lo, n_pairs, 0,
+                              (tx - 1) * refine, even, odd, krow_old,
+                              krow_new, drow, inc, a, b)
         for p in range(LANES):
             if lo + p < n_pairs:
-                out[lo + p] = old[n_fine, p]
+                out[lo + p] = last[n_fine, p]
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def solve_values_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                      scheme, factor, gamma, gram, grow, gcol, f0, f1,
+                      state, kstate, out):
+    """:func:`solve_values` for fine rows ``f0 + 1 .. f1`` only.
+
+    ``state[g]`` (shape (n_fine + 1, LANES), ones before the first band)
+    carries group ``g``'s last fine row between calls, ``kstate[g]`` its
+    static-kernel row (RBF); ``out`` holds the values once ``f1`` reaches
+    the last row.
+    """
+    n_pairs = rows.shape[0]
+    n_groups = (n_pairs + LANES - 1) // LANES
+    refine = 1 << order
+    for g in prange(n_groups):
+        lo = g * LANES
+        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                      cols, lo, n_pairs, mode != LINEAR)
+        n_cols = ty - 1
+        n_fine = n_cols * refine
+        top = (tx - 1) * refine
+        f_lo, f_hi = min(f0, top), min(f1, top)
+        inc = np.empty((n_cols, LANES))
+        a = np.empty((n_cols, LANES))
+        b = np.empty((n_cols, LANES))
+        # the sweeps run on fresh buffers, as in solve_values (views of
+        # one state array run markedly slower)
+        even = np.empty((n_fine + 1, LANES))
+        odd = np.empty((n_fine + 1, LANES))
+        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
+        krow_old = np.empty((ty, LANES))
+        krow_new = np.empty((ty, LANES))
+        drow = np.empty((ty, LANES))
+        _copy_rows(kstate[g], krow_old, ty)
+        last, krow = _value_rows(mode, xs, ys, tx, ty, order, scheme, factor,
+                                 gamma, gram, grow, gcol, lo, n_pairs, f_lo,
+                                 f_hi, even, odd, krow_old, krow_new, drow,
+                                 inc, a, b)
+        _copy_rows(last, state[g], n_fine + 1)
+        _copy_rows(krow, kstate[g], ty)
+        for p in range(LANES):
+            if lo + p < n_pairs:
+                out[lo + p] = last[n_fine, p]
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _copy_rows(src, dst, n):
+    for j in range(n):
+        for p in range(LANES):
+            dst[j, p] = src[j, p]
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -286,6 +373,49 @@ def _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine, m):
                     - dold[q, jf, p] * b[jc, p] - old[jf, p] * db[q, jc, p])
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _tangent_rows(mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram,
+                  grow, gcol, lo, n_pairs, f0, f1, even, odd, deven, dodd,
+                  krow_old, krow_new, drow_old, drow_new, inc, dinc, a, b, da,
+                  db):
+    """:func:`_value_rows` with tangents (``deven``, ``dodd``; ``drow_old``
+    the static-kernel row's log-length tangent).  Returns the buffers of
+    row ``f1`` and the static-kernel rows of coarse row ``f1 >> order``."""
+    refine = 1 << order
+    refine_sq = 1.0 / (refine * refine)
+    n_tan = dinc.shape[0]
+    n_cols = ty - 1
+    n_fine = n_cols * refine
+    old = even if (f0 & 1) == 0 else odd
+    new = odd if (f0 & 1) == 0 else even
+    dold = deven if (f0 & 1) == 0 else dodd
+    dnew = dodd if (f0 & 1) == 0 else deven
+    if mode == RBF and f0 == 0:
+        _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow_old)
+    for i in range(f0 >> order, (f1 + refine - 1) >> order):
+        _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
+                       grow, gcol, lo, n_pairs, krow_old, krow_new,
+                       drow_old, drow_new, inc, dinc[n_tan - 1],
+                       n_tan > 1)
+        r_stop = min(f1 - (i << order), refine)
+        if r_stop == refine:            # the band finishes coarse row i
+            krow_old, krow_new = krow_new, krow_old
+            drow_old, drow_new = drow_new, drow_old
+        # d inc / d log scale = 2 inc (the static kernel is scale^2 kappa)
+        for j in range(n_cols):
+            for p in range(LANES):
+                dinc[0, j, p] = 2.0 * inc[j, p]
+        _coefficients(inc, n_cols, refine_sq, scheme, a, b)
+        _tangent_coefficients(inc, dinc, n_cols, refine_sq, scheme, da,
+                              db)
+        for r in range(max(f0 - (i << order), 0), r_stop):
+            _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine,
+                           order)
+            old, new = new, old
+            dold, dnew = dnew, dold
+    return old, dold, krow_old, drow_old
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
                    scheme, factor, gamma, gram, grow, gcol, out, dout):
@@ -294,7 +424,6 @@ def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
     n_pairs = rows.shape[0]
     n_groups = (n_pairs + LANES - 1) // LANES
     refine = 1 << order
-    refine_sq = 1.0 / (refine * refine)
     n_tan = dout.shape[1]
     for g in prange(n_groups):
         lo = g * LANES
@@ -308,37 +437,133 @@ def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
         b = np.empty((n_cols, LANES))
         da = np.empty((n_tan, n_cols, LANES))
         db = np.empty((n_tan, n_cols, LANES))
-        old = np.ones((n_fine + 1, LANES))
-        new = np.ones((n_fine + 1, LANES))
-        dold = np.zeros((n_tan, n_fine + 1, LANES))
-        dnew = np.zeros((n_tan, n_fine + 1, LANES))
+        even = np.ones((n_fine + 1, LANES))
+        odd = np.ones((n_fine + 1, LANES))
+        deven = np.zeros((n_tan, n_fine + 1, LANES))
+        dodd = np.zeros((n_tan, n_fine + 1, LANES))
         krow_old = np.empty((ty, LANES))
         krow_new = np.empty((ty, LANES))
         drow_old = np.empty((ty, LANES))
         drow_new = np.empty((ty, LANES))
-        if mode == RBF:
-            _rbf_row(xs, ys, 0, n_cols, gamma, krow_old, drow_old)
-        for i in range(tx - 1):
-            _increment_row(mode, xs, ys, i, n_cols, factor, gamma, gram,
-                           grow, gcol, lo, n_pairs, krow_old, krow_new,
-                           drow_old, drow_new, inc, dinc[n_tan - 1],
-                           n_tan > 1)
-            krow_old, krow_new = krow_new, krow_old
-            drow_old, drow_new = drow_new, drow_old
-            # d inc / d log scale = 2 inc (the static kernel is scale^2 kappa)
-            for j in range(n_cols):
-                for p in range(LANES):
-                    dinc[0, j, p] = 2.0 * inc[j, p]
-            _coefficients(inc, n_cols, refine_sq, scheme, a, b)
-            _tangent_coefficients(inc, dinc, n_cols, refine_sq, scheme, da,
-                                  db)
-            for r in range(refine):
-                _tangent_sweep(old, new, dold, dnew, a, b, da, db, n_fine,
-                               order)
-                old, new = new, old
-                dold, dnew = dnew, dold
+        last, dlast, _, _ = _tangent_rows(
+            mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram, grow,
+            gcol, lo, n_pairs, 0, (tx - 1) * refine, even, odd, deven, dodd,
+            krow_old, krow_new, drow_old, drow_new, inc, dinc, a, b, da, db)
         for p in range(LANES):
             if lo + p < n_pairs:
-                out[lo + p] = old[n_fine, p]
+                out[lo + p] = last[n_fine, p]
                 for q in range(n_tan):
-                    dout[lo + p, q] = dold[q, n_fine, p]
+                    dout[lo + p, q] = dlast[q, n_fine, p]
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def solve_tangents_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                        scheme, factor, gamma, gram, grow, gcol, f0, f1,
+                        state, dstate, kstate, out, dout):
+    """:func:`solve_tangents` for fine rows ``f0 + 1 .. f1`` only, carried
+    over in ``state`` (see :func:`solve_values_band`), ``dstate[g]``
+    (shape (n_tan, n_fine + 1, LANES), zeros before the first band) and
+    ``kstate[g]`` (the static-kernel row and its tangent, (2, ty, LANES))."""
+    n_pairs = rows.shape[0]
+    n_groups = (n_pairs + LANES - 1) // LANES
+    refine = 1 << order
+    n_tan = dout.shape[1]
+    for g in prange(n_groups):
+        lo = g * LANES
+        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                      cols, lo, n_pairs, mode != LINEAR)
+        n_cols = ty - 1
+        n_fine = n_cols * refine
+        top = (tx - 1) * refine
+        f_lo, f_hi = min(f0, top), min(f1, top)
+        inc = np.empty((n_cols, LANES))
+        dinc = np.zeros((n_tan, n_cols, LANES))
+        a = np.empty((n_cols, LANES))
+        b = np.empty((n_cols, LANES))
+        da = np.empty((n_tan, n_cols, LANES))
+        db = np.empty((n_tan, n_cols, LANES))
+        even = np.empty((n_fine + 1, LANES))
+        odd = np.empty((n_fine + 1, LANES))
+        deven = np.empty((n_tan, n_fine + 1, LANES))
+        dodd = np.empty((n_tan, n_fine + 1, LANES))
+        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
+        for q in range(n_tan):
+            _copy_rows(dstate[g, q], deven[q] if (f_lo & 1) == 0 else dodd[q],
+                       n_fine + 1)
+        krow_old = np.empty((ty, LANES))
+        krow_new = np.empty((ty, LANES))
+        drow_old = np.empty((ty, LANES))
+        drow_new = np.empty((ty, LANES))
+        _copy_rows(kstate[g, 0], krow_old, ty)
+        _copy_rows(kstate[g, 1], drow_old, ty)
+        last, dlast, krow, drow = _tangent_rows(
+            mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram, grow,
+            gcol, lo, n_pairs, f_lo, f_hi, even, odd, deven, dodd, krow_old,
+            krow_new, drow_old, drow_new, inc, dinc, a, b, da, db)
+        _copy_rows(last, state[g], n_fine + 1)
+        for q in range(n_tan):
+            _copy_rows(dlast[q], dstate[g, q], n_fine + 1)
+        _copy_rows(krow, kstate[g, 0], ty)
+        _copy_rows(drow, kstate[g, 1], ty)
+        for p in range(LANES):
+            if lo + p < n_pairs:
+                out[lo + p] = last[n_fine, p]
+                for q in range(n_tan):
+                    dout[lo + p, q] = dlast[q, n_fine, p]
+
+
+#: Cells (times lanes, and tangents) of one compiled call: larger solves run
+#: in bands of fine rows of about this much work, so that Ctrl-C is honoured
+#: within a fraction of a second.
+BAND_WORK = MAX_TILE_WORK
+
+
+def band_rows(n_pairs, x_top, y_top, order, weight=1.0):
+    """Fine rows per band for ``n_pairs`` pairs of paths of at most ``x_top``
+    and ``y_top`` points, or 0 where one call is short enough."""
+    n_groups = (n_pairs + LANES - 1) // LANES
+    n_fine = (max(y_top, 2) - 1) << order
+    per_row = weight * n_groups * LANES * n_fine
+    if per_row * ((max(x_top, 2) - 1) << order) <= 2 * BAND_WORK:
+        return 0
+    return max(1, int(BAND_WORK // per_row))
+
+
+def solve(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
+          factor, gamma, gram, grow, gcol, out, dout=None, rows_per_band=None):
+    """:func:`solve_values` (or :func:`solve_tangents` with ``dout``), in
+    bands of ``rows_per_band`` fine rows (by default from
+    :func:`band_rows`) where the work is large."""
+    n_pairs = rows.shape[0]
+    args = (xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
+            factor, gamma, gram, grow, gcol)
+    if n_pairs == 0:
+        return
+    x_top = int(xlen[rows].max())
+    y_top = int(ylen[cols].max())
+    n_tan = 0 if dout is None else dout.shape[1]
+    if rows_per_band is None:
+        rows_per_band = band_rows(n_pairs, x_top, y_top, order,
+                                  1.0 + 2.0 * n_tan)
+    if not rows_per_band:
+        if dout is None:
+            solve_values(*args, out)
+        else:
+            solve_tangents(*args, out, dout)
+        return
+    n_groups = (n_pairs + LANES - 1) // LANES
+    n_fine = (max(y_top, 2) - 1) << order
+    top = (max(x_top, 2) - 1) << order
+    ty = max(y_top, 2)
+    state = np.ones((n_groups, n_fine + 1, LANES))
+    if dout is None:
+        kstate = np.empty((n_groups, ty, LANES))
+        for f0 in range(0, top, rows_per_band):
+            solve_values_band(*args, f0, min(f0 + rows_per_band, top),
+                              state, kstate, out)
+        return
+    dstate = np.zeros((n_groups, n_tan, n_fine + 1, LANES))
+    kstate = np.empty((n_groups, 2, ty, LANES))
+    for f0 in range(0, top, rows_per_band):
+        solve_tangents_band(*args, f0, min(f0 + rows_per_band, top), state,
+                            dstate, kstate, out, dout)

@@ -27,14 +27,15 @@ import numpy as np
 from numba import njit, prange
 
 from .._core.fastmath import FASTMATH
-from .goursat import LANES, _group_paths, _linear_row
+from .goursat import (LANES, _copy_rows as copy_rows, _group_paths,
+                      _linear_row, band_rows)
 
 _CACHE = {}
 
 
 def neural_solvers(activation):
     """Compiled ``(diagonal_row, pair_values, euler_step,
-    euler_diagonal_step)`` for an activation's duals."""
+    euler_diagonal_step, pair_values_band)`` for an activation's duals."""
     dual = activation.scalar_dual
     if dual not in _CACHE:
         _CACHE[dual] = _make_solvers(dual)
@@ -94,33 +95,21 @@ def _make_solvers(dual):
                 fcur[a, j + 1] = f
                 gcur[a, j + 1] = g
 
-    @njit(parallel=True, fastmath=FASTMATH)
-    def pair_values(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows, cols,
-                    order, s02, sa2, sb2, param, out):
-        """K(x_rows[k], y_cols[k]) into out[k], LANES pairs at a time."""
-        n_pairs = rows.shape[0]
-        n_groups = (n_pairs + LANES - 1) // LANES
+    @njit(inline="always", fastmath=FASTMATH)
+    def pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order, s02, sa2,
+                  sb2, param, f0, f1, ke, fe, ge, ko, fo, go, inc):
+        """Fine rows ``f0 + 1 .. f1`` of a group's grid from row ``f0``;
+        row ``f`` (K, f, g) lives in ``ke, fe, ge`` or ``ko, fo, go`` by
+        its parity.  Returns the K buffer of row ``f1``."""
         refine = 1 << order
         refine_sq = 1.0 / (refine * refine)
-        for g in prange(n_groups):
-            lo = g * LANES
-            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                          cols, lo, n_pairs, False)
-            n_cols = ty - 1
-            n_fine = n_cols * refine
-            ia = np.empty(LANES, np.int64)
-            ib = np.empty(LANES, np.int64)
-            for p in range(LANES):
-                q = min(lo + p, n_pairs - 1)
-                ia[p] = rows[q]
-                ib[p] = cols[q]
-            inc = np.empty((n_cols, LANES))
-            old = np.empty((n_fine + 1, LANES))
-            new = np.empty((n_fine + 1, LANES))
-            fold = np.empty((n_fine + 1, LANES))
-            fnew = np.empty((n_fine + 1, LANES))
-            gold = np.empty((n_fine + 1, LANES))
-            gnew = np.empty((n_fine + 1, LANES))
+        n_cols = ty - 1
+        n_fine = n_cols * refine
+        even = (f0 & 1) == 0
+        old, new = (ke, ko) if even else (ko, ke)
+        fold, fnew = (fe, fo) if even else (fo, fe)
+        gold, gnew = (ge, go) if even else (go, ge)
+        if f0 == 0:
             for j in range(n_fine + 1):
                 for p in range(LANES):
                     old[j, p] = s02
@@ -128,39 +117,120 @@ def _make_solvers(dual):
                                  cy[ib[p], j], param, sa2, sb2)
                     fold[j, p] = f
                     gold[j, p] = gg
-            for i in range(tx - 1):
-                _linear_row(xs, ys, i, n_cols, refine_sq, inc)
-                for r in range(refine):
-                    row = i * refine + r + 1
+        for i in range(f0 >> order, (f1 + refine - 1) >> order):
+            _linear_row(xs, ys, i, n_cols, refine_sq, inc)
+            for r in range(max(f0 - (i << order), 0),
+                           min(f1 - (i << order), refine)):
+                row = i * refine + r + 1
+                for p in range(LANES):
+                    kx = dx[ia[p], row]
+                    new[0, p] = s02
+                    f, gg = node(kx, s02, dy[ib[p], 0], cx[ia[p], row],
+                                 cy[ib[p], 0], param, sa2, sb2)
+                    fnew[0, p] = f
+                    gnew[0, p] = gg
+                for j in range(n_fine):
+                    jc = j >> order
                     for p in range(LANES):
-                        kx = dx[ia[p], row]
-                        new[0, p] = s02
-                        f, gg = node(kx, s02, dy[ib[p], 0], cx[ia[p], row],
-                                     cy[ib[p], 0], param, sa2, sb2)
-                        fnew[0, p] = f
-                        gnew[0, p] = gg
-                    for j in range(n_fine):
-                        jc = j >> order
-                        for p in range(LANES):
-                            c = inc[jc, p]
-                            f10 = fnew[j, p]
-                            f01 = fold[j + 1, p]
-                            k11 = (new[j, p] + old[j + 1, p] - old[j, p]
-                                   + 0.5 * c * (f10 + f01)
-                                   + c * c / 24.0 * (gnew[j, p] + gold[j + 1, p])
-                                   * (f10 + f01 + fold[j, p]))
-                            new[j + 1, p] = k11
-                            f, gg = node(dx[ia[p], row], k11,
-                                         dy[ib[p], j + 1], cx[ia[p], row],
-                                         cy[ib[p], j + 1], param, sa2, sb2)
-                            fnew[j + 1, p] = f
-                            gnew[j + 1, p] = gg
-                    old, new = new, old
-                    fold, fnew = fnew, fold
-                    gold, gnew = gnew, gold
+                        c = inc[jc, p]
+                        f10 = fnew[j, p]
+                        f01 = fold[j + 1, p]
+                        k11 = (new[j, p] + old[j + 1, p] - old[j, p]
+                               + 0.5 * c * (f10 + f01)
+                               + c * c / 24.0 * (gnew[j, p] + gold[j + 1, p])
+                               * (f10 + f01 + fold[j, p]))
+                        new[j + 1, p] = k11
+                        f, gg = node(dx[ia[p], row], k11,
+                                     dy[ib[p], j + 1], cx[ia[p], row],
+                                     cy[ib[p], j + 1], param, sa2, sb2)
+                        fnew[j + 1, p] = f
+                        gnew[j + 1, p] = gg
+                old, new = new, old
+                fold, fnew = fnew, fold
+                gold, gnew = gnew, gold
+        return old
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def group_lanes(rows, cols, lo, n_pairs):
+        ia = np.empty(LANES, np.int64)
+        ib = np.empty(LANES, np.int64)
+        for p in range(LANES):
+            q = min(lo + p, n_pairs - 1)
+            ia[p] = rows[q]
+            ib[p] = cols[q]
+        return ia, ib
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def pair_values(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows, cols,
+                    order, s02, sa2, sb2, param, out):
+        """K(x_rows[k], y_cols[k]) into out[k], LANES pairs at a time."""
+        n_pairs = rows.shape[0]
+        n_groups = (n_pairs + LANES - 1) // LANES
+        refine = 1 << order
+        for g in prange(n_groups):
+            lo = g * LANES
+            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                          cols, lo, n_pairs, False)
+            n_cols = ty - 1
+            n_fine = n_cols * refine
+            ia, ib = group_lanes(rows, cols, lo, n_pairs)
+            inc = np.empty((n_cols, LANES))
+            ke = np.empty((n_fine + 1, LANES))
+            ko = np.empty((n_fine + 1, LANES))
+            fe = np.empty((n_fine + 1, LANES))
+            fo = np.empty((n_fine + 1, LANES))
+            ge = np.empty((n_fine + 1, LANES))
+            go = np.empty((n_fine + 1, LANES))
+            last = pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order,
+                             s02, sa2, sb2, param, 0, (tx - 1) * refine, ke,
+                             fe, ge, ko, fo, go, inc)
             for p in range(LANES):
                 if lo + p < n_pairs:
-                    out[lo + p] = old[n_fine, p]
+                    out[lo + p] = last[n_fine, p]
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def pair_values_band(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows,
+                         cols, order, s02, sa2, sb2, param, f0, f1, state,
+                         out):
+        """:func:`pair_values` for fine rows ``f0 + 1 .. f1`` only, carried
+        between calls in ``state[g]`` (K, f and g of the last row, shape
+        (3, n_fine + 1, LANES))."""
+        n_pairs = rows.shape[0]
+        n_groups = (n_pairs + LANES - 1) // LANES
+        refine = 1 << order
+        for g in prange(n_groups):
+            lo = g * LANES
+            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
+                                          cols, lo, n_pairs, False)
+            n_cols = ty - 1
+            n_fine = n_cols * refine
+            top = (tx - 1) * refine
+            f_lo, f_hi = min(f0, top), min(f1, top)
+            ia, ib = group_lanes(rows, cols, lo, n_pairs)
+            inc = np.empty((n_cols, LANES))
+            # fresh buffers, as in pair_values (views of one state array
+            # run markedly slower)
+            ke = np.empty((n_fine + 1, LANES))
+            ko = np.empty((n_fine + 1, LANES))
+            fe = np.empty((n_fine + 1, LANES))
+            fo = np.empty((n_fine + 1, LANES))
+            ge = np.empty((n_fine + 1, LANES))
+            go = np.empty((n_fine + 1, LANES))
+            even = (f_lo & 1) == 0
+            if f_lo > 0:
+                copy_rows(state[g, 0], ke if even else ko, n_fine + 1)
+                copy_rows(state[g, 1], fe if even else fo, n_fine + 1)
+                copy_rows(state[g, 2], ge if even else go, n_fine + 1)
+            last = pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order,
+                             s02, sa2, sb2, param, f_lo, f_hi, ke, fe, ge,
+                             ko, fo, go, inc)
+            even = (f_hi & 1) == 0
+            copy_rows(ke if even else ko, state[g, 0], n_fine + 1)
+            copy_rows(fe if even else fo, state[g, 1], n_fine + 1)
+            copy_rows(ge if even else go, state[g, 2], n_fine + 1)
+            for p in range(LANES):
+                if lo + p < n_pairs:
+                    out[lo + p] = last[n_fine, p]
 
     @njit(parallel=True, fastmath=FASTMATH)
     def euler_step(K, kx, ky, cx, cy, G, w, sa2, sb2, param):
@@ -178,4 +248,33 @@ def _make_solvers(dual):
             f, _ = node(kx[a], kx[a], kx[a], cx[a], cx[a], param, sa2, sb2)
             kx[a] += w * f * g[a]
 
-    return diagonal_row, pair_values, euler_step, euler_diagonal_step
+    return (diagonal_row, pair_values, euler_step, euler_diagonal_step,
+            pair_values_band)
+
+
+def solve_pairs(solvers, xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows,
+                cols, order, s02, sa2, sb2, param, out, weight=1.0,
+                rows_per_band=None):
+    """``pair_values`` of ``solvers``, in bands of fine rows (see
+    :func:`skinfinite.recursions.goursat.band_rows`; ``weight`` is the cost
+    of a cell relative to the signature kernel's) where the work is large,
+    so that Ctrl-C is honoured between bands; the values are bitwise
+    those of one call."""
+    n_pairs = rows.shape[0]
+    if n_pairs == 0:
+        return
+    args = (xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows, cols, order,
+            s02, sa2, sb2, param)
+    x_top = int(xlen[rows].max())
+    y_top = int(ylen[cols].max())
+    if rows_per_band is None:
+        rows_per_band = band_rows(n_pairs, x_top, y_top, order, weight)
+    if not rows_per_band:
+        solvers[1](*args, out)
+        return
+    n_groups = (n_pairs + LANES - 1) // LANES
+    n_fine = (max(y_top, 2) - 1) << order
+    top = (max(x_top, 2) - 1) << order
+    state = np.empty((n_groups, 3, n_fine + 1, LANES))
+    for f0 in range(0, top, rows_per_band):
+        solvers[4](*args, f0, min(f0 + rows_per_band, top), state, out)

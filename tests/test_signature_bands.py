@@ -1,0 +1,114 @@
+"""Large signature-kernel solves run in bands of grid rows: bitwise the same
+values, and Ctrl-C honoured inside one pair's grid."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process.kernels import RBF
+
+from skinfinite import SignatureKernel
+from skinfinite.kernels import NeuralSignatureKernel
+from skinfinite.recursions import goursat as _goursat
+from skinfinite.recursions import neural_goursat as _neural_goursat
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def ragged(rng):
+    return [rng.normal(size=(length, 2)) * 0.3 for length in (5, 2, 7, 3, 6)]
+
+
+def _banded(monkeypatch, module, rows):
+    monkeypatch.setattr(module, "band_rows", lambda *args, **kw: rows)
+
+
+def test_band_rows_only_above_the_work_bound():
+    # a tile of a Gram of 100 paths of length 100 at dyadic_order 1: one call
+    assert _goursat.band_rows(1225, 100, 100, 1) == 0
+    # one pair of paths of length 200 at dyadic_order 12: a few rows a call
+    rows = _goursat.band_rows(3, 200, 200, 12)
+    assert 1 <= rows <= 8
+    assert rows * 16 * (199 << 12) <= 2 * _goursat.BAND_WORK
+
+
+@pytest.mark.parametrize("static", ["linear", "rbf", RBF(0.7)])
+@pytest.mark.parametrize("scheme", ["cayley", "taylor"])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_bands_equal_one_solve_bitwise(static, scheme, rows, ragged,
+                                       monkeypatch):
+    # 3 rows a band ends bands inside and at the ends of coarse rows
+    for order in (0, 2):
+        kernel = SignatureKernel(static_kernel=static, scheme=scheme,
+                                 dyadic_order=order)
+        K, dK = kernel(ragged, eval_gradient=True)
+        K_xy = kernel(ragged[:2], ragged)
+        K_norm = kernel.set_params(normalize=True)(ragged)
+        kernel.set_params(normalize=False)
+        with monkeypatch.context() as m:
+            _banded(m, _goursat, rows)
+            np.testing.assert_array_equal(kernel(ragged), K)
+            K_b, dK_b = kernel(ragged, eval_gradient=True)
+            np.testing.assert_array_equal(K_b, K)
+            np.testing.assert_array_equal(dK_b, dK)
+            np.testing.assert_array_equal(kernel(ragged[:2], ragged), K_xy)
+            np.testing.assert_array_equal(
+                kernel.set_params(normalize=True)(ragged), K_norm)
+            kernel.set_params(normalize=False)
+
+
+@pytest.mark.parametrize("activation", ["relu", "erf"])
+def test_neural_bands_equal_one_solve_bitwise(activation, ragged,
+                                              monkeypatch):
+    for order in (0, 2):
+        kernel = NeuralSignatureKernel(activation=activation,
+                                       dyadic_order=order)
+        with warnings.catch_warnings():
+            # coarse orders warn that they are not converged: not the point
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            K = kernel(ragged)
+            K_xy = kernel(ragged[:2], ragged)
+            with monkeypatch.context() as m:
+                _banded(m, _neural_goursat, 3)
+                np.testing.assert_array_equal(kernel(ragged), K)
+                np.testing.assert_array_equal(kernel(ragged[:2], ragged),
+                                              K_xy)
+
+
+_LONG = textwrap.dedent("""
+    import warnings
+    import numpy as np
+    from skinfinite import SignatureKernel
+    warnings.simplefilter("ignore")
+    X = np.random.default_rng(0).normal(size=(2, 200, 3)).cumsum(axis=1)
+    kernel = SignatureKernel(dyadic_order=12, layout="ntc")
+    kernel(X[:, :2])                     # compile (or load) first
+    print("ready", flush=True)
+    kernel(X)                            # hours: one tile of 3 pairs
+    print("finished", flush=True)
+""")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_one_large_signature_pair_within_seconds():
+    proc = subprocess.Popen([sys.executable, "-c", _LONG], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(3.0)
+        proc.send_signal(signal.SIGINT)
+        sent = time.perf_counter()
+        _, err = proc.communicate(timeout=120)
+        waited = time.perf_counter() - sent
+    finally:
+        proc.kill()
+    assert "KeyboardInterrupt" in err
+    assert waited < 5.0, waited

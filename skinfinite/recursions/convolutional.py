@@ -43,9 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .._core.fastmath import FASTMATH
-from ..activations.duals import (piecewise_linear_dual,
-                                 piecewise_linear_partials)
+from .._core.fastmath import FASTMATH, atan2_nonneg
+from ..activations.duals import _SNAP, piecewise_linear_partials
 from ..activations.families import (family_dual, family_partials,
                                     family_select)
 
@@ -445,6 +444,20 @@ def _dot(a, b, n):
     return (s0 + s1) + (s2 + s3)
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _step_angle(kxy, r, inv_r):
+    """The angle between two positions' features, as in ReLU's dual, from
+    their covariance ``kxy``, ``r = sqrt(kxx kyy)`` and ``inv_r = 1 / r``
+    (0 where r is): the step function's dual is ``1/2 - angle / (2 pi)``.
+    The cosine and sine are taken relative to ``r``, so that no
+    multiplication by r is undone by the arctangent's division."""
+    c = min(max(kxy, -r), r)
+    d = (r - c) * inv_r
+    s2 = d * (2.0 - d)
+    sn = math.sqrt(s2) if s2 > _SNAP else 0.0
+    return atan2_nonneg(sn, 1.0 - d)
+
+
 @njit(fastmath=FASTMATH)
 def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
             want_t):
@@ -453,6 +466,11 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
     # duals' loop would keep it from being vectorised.
     vrow = np.empty(ny)
     vdrow = np.empty(ny)
+    if readout == PPV:
+        # reciprocal standard deviations: a product in the loop in place of
+        # a division
+        for q in range(ny):
+            vdrow[q] = 1.0 / sgy[q] if sgy[q] > 0.0 else 0.0
     kd = 0.0
     td = 0.0
     for p in range(nx):
@@ -460,12 +478,10 @@ def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
         kxx = dgx[p]
         sqx = sgx[p]
         if readout == PPV:
-            # the step function's dual is ReLU's Vd; only it is needed
+            ix = 1.0 / sqx if sqx > 0.0 else 0.0
             for q in range(ny):
-                vrow[q] = piecewise_linear_dual(kxx, srow[q], dgy[q],
-                                                sqx * sgy[q], 0.0, 0.0,
-                                                0.0)[1]
-            kd += _sum(vrow, ny)
+                vrow[q] = _step_angle(srow[q], sqx * sgy[q], ix * vdrow[q])
+            kd += 0.5 * ny - _sum(vrow, ny) * (0.5 / math.pi)
             continue
         ax = family_select(family, cx, p, cx[0])
         _row_duals(family, kxx, sqx, srow, dgy, sgy, ax, cy, vrow, vdrow, ny)

@@ -227,6 +227,34 @@ def test_running_window_sums_match_direct_sums(rng):
                            col(images, eval_gradient=True)[1], rtol=1e-10)
 
 
+@pytest.mark.parametrize("readout", ["ppv", "average"])
+@pytest.mark.parametrize("length", [60, 12])
+def test_running_window_sums_match_direct_sums_under_same_padding(
+        readout, length, rng):
+    # "same" padding: the running sums skip the taps that fall into the
+    # padding; length 12 has windows longer than the series
+    X = rng.normal(size=(4, length, 2)).cumsum(axis=1)
+    images = X.reshape(4, -1)
+    kw = dict(filter_size=9, dilation=[1, 2, 3, 5], padding="same",
+              readout=readout)
+    seq = ConvNNGP(**kw)
+    col = ConvNNGP(**dict(kw, filter_size=(9, 1)), image_shape=(length, 1))
+    K = seq(X)
+    # the step function's dual has an infinite slope at correlation 1: the
+    # diagonal is exact only if the equal positions are summed directly
+    assert np.allclose(K, col(images), rtol=1e-13, atol=0)
+    assert np.allclose(seq(X[:2], X[1:]), col(images[:2], images[1:]),
+                       rtol=1e-13, atol=0)
+    if readout == "average":
+        ntk = ConvNTK(depth=2, **kw)
+        ntk_col = ConvNTK(depth=2, **dict(kw, filter_size=(9, 1)),
+                          image_shape=(length, 1))
+        assert np.allclose(ntk(X), ntk_col(images), rtol=1e-12, atol=0)
+        assert np.allclose(ntk(X, eval_gradient=True)[1],
+                           ntk_col(images, eval_gradient=True)[1],
+                           rtol=1e-10, atol=0)
+
+
 # ------------------------------------------------------ strides and padding
 @pytest.mark.parametrize("kw", [
     dict(depth=2, filter_size=3, dilation=[1, 2], strides=2),

@@ -54,6 +54,32 @@ class LongSeriesGram:
         self.kernel(self.X)
 
 
+class TimeSeriesKernelGram:
+    """The kernel the time-series estimators select among (filter 9,
+    dilations 1, 2, ..., 32 on length 500, "same" padding, ppv readout, the
+    kernel on the series plus the kernel on their first differences): Gram
+    of 100 series of length 500."""
+
+    number = 1
+    repeat = (1, 3, 600.0)
+    warmup_time = 0.0
+    timeout = 1800.0
+
+    def setup(self):
+        from sklearn.base import clone
+        from sklearn.gaussian_process.kernels import Sum
+
+        from skinfinite.models._path_selection import DifferencedKernel
+        skinfinite.set_config(show_progress=False)
+        self.X = _series(100, 500)
+        conv = ConvNNGP(readout="ppv", padding="same")
+        self.kernel = Sum(conv, DifferencedKernel(clone(conv)))
+        self.kernel(self.X[:3])
+
+    def time_gram(self):
+        self.kernel(self.X)
+
+
 class ImageGram:
     """CNN-GP and CNTK of depth 3 (3x3 filters, "same" padding, global
     average pooling) on 8x8 digits-sized images."""

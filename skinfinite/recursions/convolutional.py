@@ -43,9 +43,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .._core.fastmath import FASTMATH
-from ..activations.duals import (piecewise_linear_dual,
-                                 piecewise_linear_partials)
+from .._core.fastmath import FASTMATH, atan2_nonneg
+from ..activations.duals import _SNAP, piecewise_linear_partials
 from ..activations.families import (family_dual, family_partials,
                                     family_select)
 
@@ -157,6 +156,86 @@ def _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add):
 
 
 @njit(fastmath=FASTMATH)
+def _lagsum_chain_padded(src, swx, swy, dst, dwx, dwy, d, fw, b, scale, add):
+    """:func:`_lagsum_chain` on 1-D grids padded by ``b`` zeros on the left
+    ("same" padding at stride 1): the running update drops the old tap and
+    adds the new one only where their positions fall inside the grids, so
+    every entry takes the additions of the direct sum's taps in a running
+    form, and restart rows and the first ``d`` columns are the direct sums.
+    """
+    span = d * (fw - 1)
+    for p in range(dwx):
+        drow = dst[p]
+        if p < d or (p // d) % _RESTART == 0:
+            for q in range(dwy):
+                drow[q] = 0.0
+            for k in range(fw):
+                u = p + d * k - b
+                if u < 0 or u >= swx:
+                    continue
+                off = d * k - b
+                lo = max(0, -off)
+                hi = min(dwy, swy - off)
+                if hi <= lo:
+                    continue
+                sv = src[u][lo + off:hi + off]
+                dv = drow[lo:hi]
+                for q in range(hi - lo):
+                    dv[q] += sv[q]
+            continue
+        for q in range(min(d, dwy)):
+            acc = 0.0
+            for k in range(fw):
+                u = p + d * k - b
+                v = q + d * k - b
+                if u >= 0 and u < swx and v >= 0 and v < swy:
+                    acc += src[u, v]
+            drow[q] = acc
+        n = dwy - d
+        if n <= 0:
+            continue
+        prev = dst[p - d][:n]
+        out = drow[d:d + n]
+        for q in range(n):
+            out[q] = prev[q]
+        # the new tap, at row p + span - b and column q + span - b
+        u = p + span - b
+        if u >= 0 and u < swx:
+            lo = max(d, b - span)
+            hi = min(dwy, swy + b - span)
+            if hi > lo:
+                sv = src[u][lo + span - b:hi + span - b]
+                dv = drow[lo:hi]
+                for q in range(hi - lo):
+                    dv[q] += sv[q]
+        # the dropped tap, at row p - d - b and column q - d - b
+        u = p - d - b
+        if u >= 0 and u < swx:
+            lo = max(d, d + b)
+            hi = min(dwy, swy + d + b)
+            if hi > lo:
+                sv = src[u][lo - d - b:hi - d - b]
+                dv = drow[lo:hi]
+                for q in range(hi - lo):
+                    dv[q] -= sv[q]
+        # The entry of equal positions is summed directly: on the Gram of an
+        # input with itself its correlation is 1, where the step function's
+        # dual has an infinite slope and a running sum's last bits would
+        # show; the direct sum is the per-position variance's own.
+        if p < dwy:
+            acc = 0.0
+            for k in range(fw):
+                u = p + d * k - b
+                if u >= 0 and u < swx and u < swy:
+                    acc += src[u, u]
+            drow[p] = acc
+    for p in range(dwx):
+        drow = dst[p]
+        for q in range(dwy):
+            drow[q] = scale * drow[q] + add
+
+
+@njit(fastmath=FASTMATH)
 def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
             sa, sb, scale, add):
     """dst[p, p'] = scale * sum_k src[p + o_k, p' + o_k] + add.
@@ -164,9 +243,12 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
     Positions are flattened row-major on each input's own grid; taps whose
     position falls outside a grid add nothing (zero padding).
     """
-    if (shx == 1 and shy == 1 and fh == 1 and sa == 0 and sb == 0
-            and fw > 3):
-        _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add)
+    if shx == 1 and shy == 1 and fh == 1 and sa == 0 and fw > 3:
+        if sb == 0:
+            _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add)
+        else:
+            _lagsum_chain_padded(src, swx, swy, dst, dwx, dwy, d, fw, sb,
+                                 scale, add)
         return
     npy = dhy * dwy
     for ia in range(dhx):
@@ -331,50 +413,81 @@ def _hidden(s, vv, th, tv, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family,
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _pool_row(family, kxx, sqx, srow, dgy, sgy, ax, cy, throw, want_t, n):
-    # Sums of V (and Th Vd) along a row, accumulated directly: storing the
-    # duals first would keep the unused one alive.
-    kr = 0.0
-    tr = 0.0
-    if want_t:
-        for q in range(n):
-            ay = family_select(family, cy, q, ax)
-            v, vd = family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
-                                family)
-            kr += v
-            tr += throw[q] * vd
-    else:
-        for q in range(n):
-            ay = family_select(family, cy, q, ax)
-            kr += family_dual(kxx, srow[q], dgy[q], sqx * sgy[q], ax, ay,
-                              family)[0]
-    return kr, tr
+def _sum(a, n):
+    """Sum of ``a[:n]`` in four interleaved partial sums: one running sum
+    is a chain of dependent additions that the compiler may not reorder
+    (no 'reassoc'), four keep the adder's pipeline busy."""
+    s0 = s1 = s2 = s3 = 0.0
+    m = n - n % 4
+    for q in range(0, m, 4):
+        s0 += a[q]
+        s1 += a[q + 1]
+        s2 += a[q + 2]
+        s3 += a[q + 3]
+    for q in range(m, n):
+        s0 += a[q]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _dot(a, b, n):
+    """Inner product of ``a[:n]`` and ``b[:n]``, summed as :func:`_sum`."""
+    s0 = s1 = s2 = s3 = 0.0
+    m = n - n % 4
+    for q in range(0, m, 4):
+        s0 += a[q] * b[q]
+        s1 += a[q + 1] * b[q + 1]
+        s2 += a[q + 2] * b[q + 2]
+        s3 += a[q + 3] * b[q + 3]
+    for q in range(m, n):
+        s0 += a[q] * b[q]
+    return (s0 + s1) + (s2 + s3)
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _step_angle(kxy, r, inv_r):
+    """The angle between two positions' features, as in ReLU's dual, from
+    their covariance ``kxy``, ``r = sqrt(kxx kyy)`` and ``inv_r = 1 / r``
+    (0 where r is): the step function's dual is ``1/2 - angle / (2 pi)``.
+    The cosine and sine are taken relative to ``r``, so that no
+    multiplication by r is undone by the arctangent's division."""
+    c = min(max(kxy, -r), r)
+    d = (r - c) * inv_r
+    s2 = d * (2.0 - d)
+    sn = math.sqrt(s2) if s2 > _SNAP else 0.0
+    return atan2_nonneg(sn, 1.0 - d)
 
 
 @njit(fastmath=FASTMATH)
 def _pooled(s, th, nx, ny, dgx, sgx, dgy, sgy, cx, cy, family, readout,
             want_t):
-    # sums over all pairs of positions of the readout's duals
+    # Sums over all pairs of positions of the readout's duals.  Each row's
+    # duals go to a buffer and are summed after: a running sum inside the
+    # duals' loop would keep it from being vectorised.
+    vrow = np.empty(ny)
+    vdrow = np.empty(ny)
+    if readout == PPV:
+        # reciprocal standard deviations: a product in the loop in place of
+        # a division
+        for q in range(ny):
+            vdrow[q] = 1.0 / sgy[q] if sgy[q] > 0.0 else 0.0
     kd = 0.0
     td = 0.0
     for p in range(nx):
         srow = s[p]
-        krow = 0.0
-        trow = 0.0
+        kxx = dgx[p]
+        sqx = sgx[p]
         if readout == PPV:
-            # the step function's dual is ReLU's Vd; only it is needed
-            kxx = dgx[p]
-            sqx = sgx[p]
+            ix = 1.0 / sqx if sqx > 0.0 else 0.0
             for q in range(ny):
-                krow += piecewise_linear_dual(kxx, srow[q], dgy[q],
-                                              sqx * sgy[q], cx[0], cx[0],
-                                              0.0)[1]
-        else:
-            ax = family_select(family, cx, p, cx[0])
-            krow, trow = _pool_row(family, dgx[p], sgx[p], srow, dgy, sgy, ax,
-                                   cy, th[p] if want_t else srow, want_t, ny)
-        kd += krow
-        td += trow
+                vrow[q] = _step_angle(srow[q], sqx * sgy[q], ix * vdrow[q])
+            kd += 0.5 * ny - _sum(vrow, ny) * (0.5 / math.pi)
+            continue
+        ax = family_select(family, cx, p, cx[0])
+        _row_duals(family, kxx, sqx, srow, dgy, sgy, ax, cy, vrow, vdrow, ny)
+        kd += _sum(vrow, ny)
+        if want_t:
+            td += _dot(th[p], vdrow, ny)
     return kd, td
 
 

@@ -241,7 +241,9 @@ def _gram_by_layers(kernels, args, X, Y, symmetric, activation, paths, stages,
             for (rows, cols, diag), n_layers in zip(panels, plans):
                 br, bc = rows.stop - rows.start, cols.stop - cols.start
                 g = inner_products(X[rows], Y[cols])
-                state = (np.empty((br, bc)), np.empty((br, bc)))
+                # zeros: the values kernel also runs a few pairs below a
+                # diagonal panel's diagonal (never stored), from this state
+                state = (np.zeros((br, bc)), np.zeros((br, bc)))
                 if eval_gradient:
                     state += (np.empty((br, bc, 2)), np.empty((br, bc, 2)))
                 calls = plan_block(br, bc, 1.0, diag, budget=max(

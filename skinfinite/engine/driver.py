@@ -235,7 +235,12 @@ def _gram_by_layers(kernels, args, X, Y, symmetric, activation, paths, stages,
     want_k, want_t = wanted
     c = np.ascontiguousarray
     n_bad = 0
-    with progress(total, work, "kernel blocks") as bar:
+    # The coefficient calls are many small matrix products; a threaded BLAS
+    # makes each wait for its threads (on a busy machine most of the time
+    # went there), and one thread gives each row the same sums.
+    from threadpoolctl import threadpool_limits
+    with progress(total, work, "kernel blocks") as bar, threadpool_limits(
+            1, user_api="blas"):
         numba.set_parallel_chunksize(4)
         try:
             for (rows, cols, diag), n_layers in zip(panels, plans):

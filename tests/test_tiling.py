@@ -139,3 +139,92 @@ def test_gradient_memory_is_outputs_plus_tiles(rng):
     outputs = K.nbytes + G.nbytes
     # both kernels and both gradients at full size took twice the outputs
     assert peak < outputs + 4 * budget, (peak, outputs)
+
+
+# ----------------------------------------- deep series activations' memory
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_deep_series_memory_is_outputs_plus_tiles(rng):
+    import tracemalloc
+
+    import skinfinite
+    from skinfinite.kernels import NTK
+    X = rng.normal(size=(150, 3))
+    kernel = NTK(depth=30, activation="tanh")
+    budget = 2 ** 20
+    with skinfinite.config_context(memory_budget=budget):
+        kernel(X[:40], eval_gradient=True)     # compile first
+        for eval_gradient in (False, True):
+            tracemalloc.start()
+            out = kernel(X, eval_gradient=eval_gradient)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            outputs = sum(a.nbytes for a in (out if eval_gradient else [out]))
+            # the coefficients of every layer and input (30 x 150 x 384
+            # floats, 14 MB) were held at once, twice while stacked
+            assert peak < outputs + 4 * budget, (eval_gradient, peak, outputs)
+
+
+def _spy_by_layers(monkeypatch):
+    # counts the Grams that ran a range of layers at a time, so that a
+    # comparison with the default budget cannot pass by taking the same path
+    from skinfinite.engine import driver
+    calls = []
+    original = driver._gram_by_layers
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "_gram_by_layers", spy)
+    return calls
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])
+@pytest.mark.parametrize("name", ["NNGP", "NTK"])
+def test_deep_series_by_layers_equal_to_all_layers_at_once(
+        rng, monkeypatch, activation, name):
+    # panels and ranges of layers reorder no operation of a pair: the values
+    # and gradients are bit for bit those of the coefficients of every layer
+    # held at once (the default budget), for several panels and ranges
+    import skinfinite
+    from skinfinite import kernels
+    kernel = getattr(kernels, name)(depth=9, activation=activation,
+                                    weight_variance=1.7, bias_variance=0.2)
+    X, Y = rng.normal(size=(70, 3)), rng.normal(size=(45, 3))
+    Y[3] = X[5]
+    ref = (kernel(X), kernel(X, Y), kernel.diag(X),
+           *kernel(X, eval_gradient=True))
+    calls = _spy_by_layers(monkeypatch)
+    for budget in (2 ** 16, 2 ** 19):
+        with skinfinite.config_context(memory_budget=budget):
+            out = (kernel(X), kernel(X, Y), kernel.diag(X),
+                   *kernel(X, eval_gradient=True))
+        for a, b in zip(out, ref):
+            np.testing.assert_array_equal(a, b)
+    assert len(calls) == 6      # k(X), k(X, Y) and the gradient, twice
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_deep_series_by_layers_cross_gradients_and_layered(rng, monkeypatch):
+    # the gradient of k(X, Y) through the engine, and an architecture whose
+    # hidden layers depend on their index (the ranges pass it on)
+    import skinfinite
+    from skinfinite.engine.driver import gram
+    from skinfinite.activations.definitions import get_activation
+    from skinfinite.recursions.fully_connected import FullyConnectedSpec
+
+    from ._layered_example import DecayingNTK
+    X, Y = rng.normal(size=(60, 2)), rng.normal(size=(50, 2))
+    spec = FullyConnectedSpec(9, get_activation("tanh"), 1.4, 0.1)
+    layered = DecayingNTK(depth=9, activation="gelu")
+    ref = (gram(X, Y, spec, eval_gradient=True), layered(X), layered(X, Y))
+    calls = _spy_by_layers(monkeypatch)
+    with skinfinite.config_context(memory_budget=2 ** 16):
+        out = (gram(X, Y, spec, eval_gradient=True), layered(X),
+               layered(X, Y))
+    assert len(calls) == 3
+    for key in ("nngp", "ntk", "nngp_gradient", "ntk_gradient"):
+        np.testing.assert_array_equal(out[0][key], ref[0][key])
+    np.testing.assert_array_equal(out[1], ref[1])
+    np.testing.assert_array_equal(out[2], ref[2])

@@ -18,7 +18,12 @@ registers the record type here, once, with
   target is not imported otherwise), or None where there are none;
 * ``resolve(record, X, Y)``: the record to run on these inputs, for
   architectures that fix something from the data (the residual flow's
-  steps); the record itself by default.
+  steps); the record itself by default;
+* ``cpu_layer_kernels(activation)``, optional: ``(values, gradients)`` tile
+  kernels that run a range of layers from a saved state (see
+  :func:`skinfinite.engine.driver.gram`), with which a deep series
+  activation's coefficients are made a few layers at a time; without them
+  the coefficients of every layer are held at once.
 
 Example, for a record type ``MyNetwork``::
 
@@ -42,17 +47,18 @@ class Architecture(NamedTuple):
     kernel_arguments: Callable
     cuda_module: Optional[str] = None
     resolve: Optional[Callable] = None
+    cpu_layer_kernels: Optional[Callable] = None
 
 
 _ARCHITECTURES = {}
 
 
 def register(record, *, cpu_kernels, kernel_arguments, cuda_module=None,
-             resolve=None):
+             resolve=None, cpu_layer_kernels=None):
     """Register the kernels of the architecture whose record type is
     ``record`` (see the module docstring); returns its entry."""
     entry = Architecture(record, cpu_kernels, kernel_arguments, cuda_module,
-                         resolve)
+                         resolve, cpu_layer_kernels)
     _ARCHITECTURES[record] = entry
     return entry
 

@@ -226,12 +226,16 @@ def _sq_norms(X):
     return out
 
 
-def stage_arrays(recursion, path, with_tangents):
+def stage_arrays(recursion, path, with_tangents, with_coefficients=True):
     """Per-input arrays the pair kernels read: the variances (with their
-    tangents), their square roots and the dual coefficients."""
+    tangents), their square roots and the dual coefficients (None without
+    ``with_coefficients``, for callers that make them a few layers at a
+    time)."""
     stages = np.ascontiguousarray(path.stages if with_tangents
                                   else path.stages[:, 0])
     variances = path.stages[:, 0]
+    if not with_coefficients:
+        return stages, np.sqrt(variances), None
     return (stages, np.sqrt(variances),
             np.ascontiguousarray(np.stack(
                 [recursion.activation.coefficients(k) for k in variances])))

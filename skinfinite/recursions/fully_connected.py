@@ -103,6 +103,26 @@ def make_pair_gradients(partials, row):
     return pair
 
 
+def make_layer_gradients(partials, row):
+    """The hidden layers of :func:`make_pair_gradients` alone, from a
+    pair's values and tangents after the layers before ``dx[0]`` (the CPU
+    kernels that run the layers a range at a time resume with it)."""
+    @njit(inline="always", fastmath=FASTMATH)
+    def layers(k, t, dk_w, dk_b, dt_w, dt_b, x, y, dx, dy, sx, sy, cx, cy,
+               param, sw2, sb2, std):
+        for layer in range(dx.shape[0]):
+            ax = row(param, cx, layer, x)
+            ay = row(param, cy, layer, y)
+            p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
+                         sx[layer, x] * sy[layer, y], ax, ay, param)
+            k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
+                p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
+                dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
+                sw2, sb2, std)
+        return k, t, dk_w, dk_b, dt_w, dt_b
+    return layers
+
+
 # ------------------------------------------------------------------ the spec
 @dataclass(frozen=True)
 class FullyConnectedSpec:

@@ -16,6 +16,7 @@ from ...activations.families import (coefficient_row, family_dual,
                                      family_partials, family_row)
 from ...recursions.fully_connected import (FullyConnectedSpec, _hidden_layer_nb,
                                            _input_layer_nb, diagonal_recursion,
+                                           make_layer_gradients,
                                            make_pair_gradients)
 from ..registry import register
 from ..tiles import (BLOCK, compiled_kernels, inner_products, paired_row,
@@ -40,10 +41,10 @@ def _hidden(layer, v, vd, t, params):
 @njit(inline="always", fastmath=FASTMATH)
 def _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2,
                   sb2, std, upper, mirror, out_k, out_t, want_k, want_t,
-                  limit):
+                  limit, layer0, resume):
     return fused_values(dual, row, _first, _hidden, g, r0, c0, dx, dy, sx, sy,
                         cx, cy, param, (sw2, sb2, std), upper, mirror, out_k,
-                        out_t, want_k, want_t, limit)
+                        out_t, want_k, want_t, limit, layer0, resume)
 
 
 def _make_fused_values(dual, per_input):
@@ -54,7 +55,19 @@ def _make_fused_values(dual, per_input):
               mirror, out_k, out_t, want_k, want_t, limit):
         return _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy,
                              param, sw2, sb2, std, upper, mirror, out_k,
-                             out_t, want_k, want_t, limit)
+                             out_t, want_k, want_t, limit, 0, False)
+    return fused
+
+
+def _make_layer_values(dual, per_input):
+    row = coefficient_row(per_input)
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
+              mirror, out_k, out_t, want_k, want_t, limit, layer0, resume):
+        return _fused_values(dual, row, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                             param, sw2, sb2, std, upper, mirror, out_k,
+                             out_t, want_k, want_t, limit, layer0, resume)
     return fused
 
 
@@ -72,6 +85,30 @@ def _fused_gradients(pair, g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
                                  dt_b)
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _layer_gradients(pair, layers, g, r0, c0, dx, dy, sx, sy, cx, cy, param,
+                     sw2, sb2, std, upper, out_k, out_t, out_dk, out_dt,
+                     resume):
+    # _fused_gradients over the layers of dx; with resume, from the values
+    # and tangents the outputs hold
+    n, m = g.shape
+    for i in prange(n):
+        for j in range(i if upper else 0, m):
+            x, y = r0 + i, c0 + j
+            if resume:
+                k, t, dk_w, dk_b, dt_w, dt_b = layers(
+                    out_k[x, y], out_t[x, y], out_dk[x, y, 0],
+                    out_dk[x, y, 1], out_dt[x, y, 0], out_dt[x, y, 1], x, y,
+                    dx, dy, sx, sy, cx, cy, param, sw2, sb2, std)
+            else:
+                k, t, dk_w, dk_b, dt_w, dt_b = pair(
+                    g[i, j], x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2,
+                    std)
+            store_pair_gradients(out_k, out_t, out_dk, out_dt, r0 + i,
+                                 c0 + j, False, k, t, dk_w, dk_b, dt_w,
+                                 dt_b)
+
+
 def _make_fused_gradients(partials, per_input):
     pair = make_pair_gradients(partials, coefficient_row(per_input))
 
@@ -83,9 +120,24 @@ def _make_fused_gradients(partials, per_input):
     return fused
 
 
-# a global, not a closure variable of the cached kernels: numba could not
-# key their disk cache on a compiled function
+def _make_layer_gradients(partials, per_input):
+    row = coefficient_row(per_input)
+    pair = make_pair_gradients(partials, row)
+    layers = make_layer_gradients(partials, row)
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def fused(g, r0, c0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,
+              out_k, out_t, out_dk, out_dt, layer0, resume):
+        _layer_gradients(pair, layers, g, r0, c0, dx, dy, sx, sy, cx, cy,
+                         param, sw2, sb2, std, upper, out_k, out_t, out_dk,
+                         out_dt, resume)
+    return fused
+
+
+# globals, not closure variables of the cached kernels: numba could not key
+# their disk cache on a compiled function
 _FAMILY_PAIR = make_pair_gradients(family_partials, family_row)
+_FAMILY_LAYERS = make_layer_gradients(family_partials, family_row)
 
 
 def _cached_kernels(stamp):
@@ -99,7 +151,7 @@ def _cached_kernels(stamp):
         stamp_ = stamp  # noqa: F841 (keys the disk cache on the sources)
         return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
                              sy, cx, cy, family, sw2, sb2, std, upper, mirror,
-                             out_k, out_t, want_k, want_t, limit)
+                             out_k, out_t, want_k, want_t, limit, 0, False)
 
     @njit(parallel=True, fastmath=FASTMATH, cache=True)
     def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
@@ -111,14 +163,47 @@ def _cached_kernels(stamp):
     return values, gradients
 
 
+def _cached_layer_kernels(stamp):
+    # the kernels above over a range of layers, from a saved state (see
+    # skinfinite.engine.driver), for the deep series activations
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def values(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
+               upper, mirror, out_k, out_t, want_k, want_t, limit, layer0,
+               resume):
+        stamp_ = stamp  # noqa: F841
+        return _fused_values(family_dual, family_row, g, r0, c0, dx, dy, sx,
+                             sy, cx, cy, family, sw2, sb2, std, upper, mirror,
+                             out_k, out_t, want_k, want_t, limit, layer0,
+                             resume)
+
+    @njit(parallel=True, fastmath=FASTMATH, cache=True)
+    def gradients(g, r0, c0, dx, dy, sx, sy, cx, cy, family, sw2, sb2, std,
+                  upper, out_k, out_t, out_dk, out_dt, layer0, resume):
+        stamp_ = stamp  # noqa: F841
+        _layer_gradients(_FAMILY_PAIR, _FAMILY_LAYERS, g, r0, c0, dx, dy, sx,
+                         sy, cx, cy, family, sw2, sb2, std, upper, out_k,
+                         out_t, out_dk, out_dt, resume)
+    return values, gradients
+
+
 _CACHED = _cached_kernels(SOURCE_STAMP)
+_CACHED_LAYERS = _cached_layer_kernels(SOURCE_STAMP)
 _FUSED_CACHE = {}
+_LAYER_CACHE = {}
 
 
 def kernels(activation):
     """The (values, gradients) tile kernels for an activation."""
     return compiled_kernels(activation, _CACHED, _make_fused_values,
                             _make_fused_gradients, _FUSED_CACHE)
+
+
+def layer_kernels(activation):
+    """The tile kernels over a range of layers, resuming from a saved
+    state (the registry's ``cpu_layer_kernels``)."""
+    return compiled_kernels(activation, _CACHED_LAYERS, _make_layer_values,
+                            _make_layer_gradients, _LAYER_CACHE)
 
 
 def kernel_arguments(spec, parameter):
@@ -128,7 +213,7 @@ def kernel_arguments(spec, parameter):
 
 
 register(FullyConnectedSpec, cpu_kernels=kernels,
-         kernel_arguments=kernel_arguments,
+         kernel_arguments=kernel_arguments, cpu_layer_kernels=layer_kernels,
          cuda_module="skinfinite.engine.cuda.fully_connected")
 
 

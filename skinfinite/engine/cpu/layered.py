@@ -19,7 +19,7 @@ from ..tiles import paired_row, row_iterations, store_block
 @njit(inline="always", fastmath=FASTMATH)
 def fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx, sy, cx, cy,
                  param, params, upper, mirror, out_k, out_t, want_k, want_t,
-                 limit):
+                 limit, layer0, resume):
     """Values of a block of pairs through ``first(g, params)`` and
     ``hidden(layer, v, vd, t, params)`` for every layer.
 
@@ -29,6 +29,11 @@ def fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx, sy, cx, cy,
     than a separate pass.  Returns the number of non-finite values.  ``row``
     gives the coefficient rows the dual reads: a scalar for closed forms,
     which keeps their inner loop free of array views.
+
+    The per-input arrays may hold a range of layers only, the first of which
+    is hidden layer ``layer0``; with ``resume`` the pairs start from the
+    values ``out_k``, ``out_t`` hold (the previous range's) instead of the
+    input layer (see :func:`skinfinite.engine.driver.gram`).
     """
     n, m = g.shape
     depth = dx.shape[0]
@@ -46,7 +51,11 @@ def fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx, sy, cx, cy,
             for j0 in range(j_first, m, _BLOCK):
                 nb = min(_BLOCK, m - j0)
                 for jj in range(nb):
-                    kb[jj], tb[jj] = first(g[irow, j0 + jj], params)
+                    if resume:
+                        kb[jj] = out_k[r0 + irow, c0 + j0 + jj]
+                        tb[jj] = out_t[r0 + irow, c0 + j0 + jj]
+                    else:
+                        kb[jj], tb[jj] = first(g[irow, j0 + jj], params)
                 for layer in range(depth):
                     kxx = dx[layer, r0 + irow]
                     sqx = sx[layer, r0 + irow]
@@ -56,7 +65,8 @@ def fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx, sy, cx, cy,
                         ay = row(param, cy, layer, col)
                         v, vd = dual(kxx, kb[jj], dy[layer, col],
                                      sqx * sy[layer, col], ax, ay, param)
-                        kb[jj], tb[jj] = hidden(layer, v, vd, tb[jj], params)
+                        kb[jj], tb[jj] = hidden(layer0 + layer, v, vd, tb[jj],
+                                                params)
                 bad += store_block(kb, tb, nb, r0 + irow, c0 + j0, out_k,
                                    out_t, want_k, want_t, mirror, limit,
                                    r0 + irow if upper else 0)
@@ -72,7 +82,21 @@ def _make_values(definition, dual, per_input):
                mirror, out_k, out_t, want_k, want_t, limit):
         return fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx,
                             sy, cx, cy, param, params, upper, mirror, out_k,
-                            out_t, want_k, want_t, limit)
+                            out_t, want_k, want_t, limit, 0, False)
+    return values
+
+
+def _make_layer_values(definition, dual, per_input):
+    # the values kernel over a range of layers (compiled on first use)
+    first, hidden = definition.compiled_maps()
+    row = coefficient_row(per_input)
+
+    @njit(parallel=True, fastmath=FASTMATH)
+    def values(g, r0, c0, dx, dy, sx, sy, cx, cy, param, params, upper,
+               mirror, out_k, out_t, want_k, want_t, limit, layer0, resume):
+        return fused_values(dual, row, first, hidden, g, r0, c0, dx, dy, sx,
+                            sy, cx, cy, param, params, upper, mirror, out_k,
+                            out_t, want_k, want_t, limit, layer0, resume)
     return values
 
 
@@ -99,8 +123,17 @@ def register_layered(definition):
                            _no_gradients)
         return _CACHE[key]
 
+    def layer_kernels(activation):
+        key = (definition, activation.scalar_dual, "layers")
+        if key not in _CACHE:
+            _CACHE[key] = (_make_layer_values(
+                definition, activation.scalar_dual,
+                not activation.closed_form), _no_gradients)
+        return _CACHE[key]
+
     return register(definition.record, cpu_kernels=kernels,
-                    kernel_arguments=_kernel_arguments)
+                    kernel_arguments=_kernel_arguments,
+                    cpu_layer_kernels=layer_kernels)
 
 
 def _kernel_arguments(spec, parameter):

@@ -8,10 +8,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def interrupt_when_busy(script, busy_for, timeout):
+def assert_ctrl_c_stops(script, busy_for, timeout, within=5.0):
     """Run ``script``, which prints ``ready`` before its long part; send
-    SIGINT ``busy_for`` seconds after that. Returns the child's stderr and
-    the seconds it took to exit after the signal."""
+    SIGINT ``busy_for`` seconds after that, and check that the child stops
+    with a KeyboardInterrupt within ``within`` seconds."""
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -24,4 +24,5 @@ def interrupt_when_busy(script, busy_for, timeout):
         waited = time.perf_counter() - sent
     finally:
         proc.kill()
-    return err, waited
+    assert "KeyboardInterrupt" in err
+    assert waited < within, waited

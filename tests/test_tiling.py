@@ -11,7 +11,7 @@ from skinfinite._core.tiling import (MAX_TILE_WORK, LongComputationWarning,
                                 plan_block)
 from skinfinite.kernels import NNGP
 
-from ._signals import interrupt_when_busy
+from ._signals import assert_ctrl_c_stops
 
 
 def test_tiles_are_bounded_in_work():
@@ -63,9 +63,7 @@ _LONG = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_ctrl_c_stops_a_long_gram_within_seconds():
-    err, waited = interrupt_when_busy(_LONG, busy_for=2.0, timeout=60)
-    assert "KeyboardInterrupt" in err
-    assert waited < 5.0, waited
+    assert_ctrl_c_stops(_LONG, busy_for=2.0, timeout=60)
 
 
 @pytest.mark.parametrize("model", ["nngp", "ntk"])

@@ -1,11 +1,6 @@
 """Large signature-kernel solves run in bands of grid rows: bitwise the same
 values, and Ctrl-C honoured inside one pair's grid."""
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 import warnings
 
 import numpy as np
@@ -18,7 +13,7 @@ from skinfinite.kernels import NeuralSignatureKernel
 from skinfinite.recursions import goursat as _goursat
 from skinfinite.recursions import neural_goursat as _neural_goursat
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ._signals import assert_ctrl_c_stops
 
 
 @pytest.fixture
@@ -98,17 +93,4 @@ _LONG = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_ctrl_c_stops_one_large_signature_pair_within_seconds():
-    proc = subprocess.Popen([sys.executable, "-c", _LONG], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(3.0)
-        proc.send_signal(signal.SIGINT)
-        sent = time.perf_counter()
-        _, err = proc.communicate(timeout=120)
-        waited = time.perf_counter() - sent
-    finally:
-        proc.kill()
-    assert "KeyboardInterrupt" in err
-    assert waited < 5.0, waited
+    assert_ctrl_c_stops(_LONG, busy_for=3.0, timeout=120)

@@ -1,10 +1,5 @@
 """Tiles bounded in time as well as memory; long computations announced."""
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 import warnings
 
 import numpy as np
@@ -16,7 +11,7 @@ from skinfinite._core.tiling import (MAX_TILE_WORK, LongComputationWarning,
                                 plan_block)
 from skinfinite.kernels import NNGP
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ._signals import assert_ctrl_c_stops
 
 
 def test_tiles_are_bounded_in_work():
@@ -68,20 +63,7 @@ _LONG = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_ctrl_c_stops_a_long_gram_within_seconds():
-    proc = subprocess.Popen([sys.executable, "-c", _LONG], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(2.0)
-        proc.send_signal(signal.SIGINT)
-        sent = time.perf_counter()
-        _, err = proc.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-    finally:
-        proc.kill()
-    assert "KeyboardInterrupt" in err
-    assert waited < 5.0, waited
+    assert_ctrl_c_stops(_LONG, busy_for=2.0, timeout=60)
 
 
 @pytest.mark.parametrize("model", ["nngp", "ntk"])

@@ -194,6 +194,19 @@ def _group_paths(xpaths, xlen, ypaths, ylen, rows, cols, lo, n_pairs,
 
 
 @njit(inline="always", fastmath=FASTMATH)
+def _group_grid(xpaths, xlen, ypaths, ylen, rows, cols, g, order, f0, f1,
+                use_points):
+    """Group ``g``'s first pair, spans and paths (see :func:`_group_paths`),
+    fine columns, and the fine rows ``f0 .. f1`` cut to its grid."""
+    lo = g * LANES
+    tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows, cols,
+                                  lo, rows.shape[0], use_points)
+    n_fine = (ty - 1) * (1 << order)
+    top = (tx - 1) * (1 << order)
+    return lo, tx, ty, xs, ys, n_fine, min(f0, top), min(f1, top)
+
+
+@njit(inline="always", fastmath=FASTMATH)
 def _coefficients(inc, n_cols, refine_sq, scheme, a, b):
     for j in range(n_cols):
         for p in range(LANES):
@@ -252,6 +265,50 @@ def _value_rows(mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram,
     return old, krow_old
 
 
+#: A fine row past every grid's last: the whole-grid solvers' ``f1``.
+_ALL_ROWS = 1 << 62
+
+
+@njit(inline="always", fastmath=FASTMATH)
+def _values_group(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                  scheme, factor, gamma, gram, grow, gcol, g, f0, f1, banded,
+                  state, kstate, out):
+    """Group ``g`` of :func:`solve_values` for fine rows ``f0 + 1 .. f1``;
+    ``banded`` resumes from ``state[g]``, ``kstate[g]`` and saves into them
+    (see :func:`solve_values_band`)."""
+    n_pairs = rows.shape[0]
+    lo, tx, ty, xs, ys, n_fine, f_lo, f_hi = _group_grid(
+        xpaths, xlen, ypaths, ylen, rows, cols, g, order, f0, f1,
+        mode != LINEAR)
+    n_cols = ty - 1
+    inc = np.empty((n_cols, LANES))
+    a = np.empty((n_cols, LANES))
+    b = np.empty((n_cols, LANES))
+    krow_old = np.empty((ty, LANES))
+    krow_new = np.empty((ty, LANES))
+    drow = np.empty((ty, LANES))
+    if banded:
+        # the sweeps run on fresh buffers, as in one solve (views of one
+        # state array run markedly slower)
+        even = np.empty((n_fine + 1, LANES))
+        odd = np.empty((n_fine + 1, LANES))
+        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
+        _copy_rows(kstate[g], krow_old, ty)
+    else:
+        even = np.ones((n_fine + 1, LANES))
+        odd = np.ones((n_fine + 1, LANES))
+    last, krow = _value_rows(mode, xs, ys, tx, ty, order, scheme, factor,
+                             gamma, gram, grow, gcol, lo, n_pairs, f_lo,
+                             f_hi, even, odd, krow_old, krow_new, drow,
+                             inc, a, b)
+    if banded:
+        _copy_rows(last, state[g], n_fine + 1)
+        _copy_rows(krow, kstate[g], ty)
+    for p in range(LANES):
+        if lo + p < n_pairs:
+            out[lo + p] = last[n_fine, p]
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
                  factor, gamma, gram, grow, gcol, out):
@@ -262,30 +319,12 @@ def solve_values(xpaths, xlen, ypaths, ylen, rows, cols, mode, order, scheme,
     the RBF's 1/(2 l^2); ``gram`` is the tile's point Gram for GRAM mode,
     with ``grow[k], gcol[k]`` the offsets of the pair's block in it.
     """
-    n_pairs = rows.shape[0]
-    n_groups = (n_pairs + LANES - 1) // LANES
-    refine = 1 << order
+    n_groups = (rows.shape[0] + LANES - 1) // LANES
+    no_state = np.empty((0, 0, LANES))
     for g in prange(n_groups):
-        lo = g * LANES
-        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                      cols, lo, n_pairs, mode != LINEAR)
-        n_cols = ty - 1
-        n_fine = n_cols * refine
-        inc = np.empty((n_cols, LANES))
-        a = np.empty((n_cols, LANES))
-        b = np.empty((n_cols, LANES))
-        even = np.ones((n_fine + 1, LANES))
-        odd = np.ones((n_fine + 1, LANES))
-        krow_old = np.empty((ty, LANES))
-        krow_new = np.empty((ty, LANES))
-        drow = np.empty((ty, LANES))
-        last, _ = _value_rows(mode, xs, ys, tx, ty, order, scheme, factor,
-                              gamma, gram, grow, gcol, lo, n_pairs, 0,
-                              (tx - 1) * refine, even, odd, krow_old,
-                              krow_new, drow, inc, a, b)
-        for p in range(LANES):
-            if lo + p < n_pairs:
-                out[lo + p] = last[n_fine, p]
+        _values_group(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                      scheme, factor, gamma, gram, grow, gcol, g, 0,
+                      _ALL_ROWS, False, no_state, no_state, out)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -299,38 +338,11 @@ def solve_values_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
     static-kernel row (RBF); ``out`` holds the values once ``f1`` reaches
     the last row.
     """
-    n_pairs = rows.shape[0]
-    n_groups = (n_pairs + LANES - 1) // LANES
-    refine = 1 << order
+    n_groups = (rows.shape[0] + LANES - 1) // LANES
     for g in prange(n_groups):
-        lo = g * LANES
-        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                      cols, lo, n_pairs, mode != LINEAR)
-        n_cols = ty - 1
-        n_fine = n_cols * refine
-        top = (tx - 1) * refine
-        f_lo, f_hi = min(f0, top), min(f1, top)
-        inc = np.empty((n_cols, LANES))
-        a = np.empty((n_cols, LANES))
-        b = np.empty((n_cols, LANES))
-        # the sweeps run on fresh buffers, as in solve_values (views of
-        # one state array run markedly slower)
-        even = np.empty((n_fine + 1, LANES))
-        odd = np.empty((n_fine + 1, LANES))
-        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
-        krow_old = np.empty((ty, LANES))
-        krow_new = np.empty((ty, LANES))
-        drow = np.empty((ty, LANES))
-        _copy_rows(kstate[g], krow_old, ty)
-        last, krow = _value_rows(mode, xs, ys, tx, ty, order, scheme, factor,
-                                 gamma, gram, grow, gcol, lo, n_pairs, f_lo,
-                                 f_hi, even, odd, krow_old, krow_new, drow,
-                                 inc, a, b)
-        _copy_rows(last, state[g], n_fine + 1)
-        _copy_rows(krow, kstate[g], ty)
-        for p in range(LANES):
-            if lo + p < n_pairs:
-                out[lo + p] = last[n_fine, p]
+        _values_group(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                      scheme, factor, gamma, gram, grow, gcol, g, f0, f1,
+                      True, state, kstate, out)
 
 
 @njit(inline="always", fastmath=FASTMATH)
@@ -416,44 +428,74 @@ def _tangent_rows(mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram,
     return old, dold, krow_old, drow_old
 
 
+@njit(inline="always", fastmath=FASTMATH)
+def _tangents_group(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                    scheme, factor, gamma, gram, grow, gcol, g, f0, f1,
+                    banded, state, dstate, kstate, out, dout):
+    """:func:`_values_group` with tangents (see :func:`solve_tangents_band`
+    for ``dstate`` and ``kstate``)."""
+    n_pairs = rows.shape[0]
+    n_tan = dout.shape[1]
+    lo, tx, ty, xs, ys, n_fine, f_lo, f_hi = _group_grid(
+        xpaths, xlen, ypaths, ylen, rows, cols, g, order, f0, f1,
+        mode != LINEAR)
+    n_cols = ty - 1
+    inc = np.empty((n_cols, LANES))
+    dinc = np.zeros((n_tan, n_cols, LANES))
+    a = np.empty((n_cols, LANES))
+    b = np.empty((n_cols, LANES))
+    da = np.empty((n_tan, n_cols, LANES))
+    db = np.empty((n_tan, n_cols, LANES))
+    krow_old = np.empty((ty, LANES))
+    krow_new = np.empty((ty, LANES))
+    drow_old = np.empty((ty, LANES))
+    drow_new = np.empty((ty, LANES))
+    if banded:
+        even = np.empty((n_fine + 1, LANES))
+        odd = np.empty((n_fine + 1, LANES))
+        deven = np.empty((n_tan, n_fine + 1, LANES))
+        dodd = np.empty((n_tan, n_fine + 1, LANES))
+        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
+        for q in range(n_tan):
+            _copy_rows(dstate[g, q], deven[q] if (f_lo & 1) == 0 else dodd[q],
+                       n_fine + 1)
+        _copy_rows(kstate[g, 0], krow_old, ty)
+        _copy_rows(kstate[g, 1], drow_old, ty)
+    else:
+        even = np.ones((n_fine + 1, LANES))
+        odd = np.ones((n_fine + 1, LANES))
+        deven = np.zeros((n_tan, n_fine + 1, LANES))
+        dodd = np.zeros((n_tan, n_fine + 1, LANES))
+    last, dlast, krow, drow = _tangent_rows(
+        mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram, grow,
+        gcol, lo, n_pairs, f_lo, f_hi, even, odd, deven, dodd, krow_old,
+        krow_new, drow_old, drow_new, inc, dinc, a, b, da, db)
+    if banded:
+        _copy_rows(last, state[g], n_fine + 1)
+        for q in range(n_tan):
+            _copy_rows(dlast[q], dstate[g, q], n_fine + 1)
+        _copy_rows(krow, kstate[g, 0], ty)
+        _copy_rows(drow, kstate[g, 1], ty)
+    for p in range(LANES):
+        if lo + p < n_pairs:
+            out[lo + p] = last[n_fine, p]
+            for q in range(n_tan):
+                dout[lo + p, q] = dlast[q, n_fine, p]
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def solve_tangents(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
                    scheme, factor, gamma, gram, grow, gcol, out, dout):
     """Values and tangents: ``dout[k, 0]`` in log scale, ``dout[k, 1]`` in
     log length scale (RBF only)."""
-    n_pairs = rows.shape[0]
-    n_groups = (n_pairs + LANES - 1) // LANES
-    refine = 1 << order
-    n_tan = dout.shape[1]
+    n_groups = (rows.shape[0] + LANES - 1) // LANES
+    no_state = np.empty((0, 0, LANES))
+    no_dstate = np.empty((0, 0, 0, LANES))
     for g in prange(n_groups):
-        lo = g * LANES
-        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                      cols, lo, n_pairs, mode != LINEAR)
-        n_cols = ty - 1
-        n_fine = n_cols * refine
-        inc = np.empty((n_cols, LANES))
-        dinc = np.zeros((n_tan, n_cols, LANES))
-        a = np.empty((n_cols, LANES))
-        b = np.empty((n_cols, LANES))
-        da = np.empty((n_tan, n_cols, LANES))
-        db = np.empty((n_tan, n_cols, LANES))
-        even = np.ones((n_fine + 1, LANES))
-        odd = np.ones((n_fine + 1, LANES))
-        deven = np.zeros((n_tan, n_fine + 1, LANES))
-        dodd = np.zeros((n_tan, n_fine + 1, LANES))
-        krow_old = np.empty((ty, LANES))
-        krow_new = np.empty((ty, LANES))
-        drow_old = np.empty((ty, LANES))
-        drow_new = np.empty((ty, LANES))
-        last, dlast, _, _ = _tangent_rows(
-            mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram, grow,
-            gcol, lo, n_pairs, 0, (tx - 1) * refine, even, odd, deven, dodd,
-            krow_old, krow_new, drow_old, drow_new, inc, dinc, a, b, da, db)
-        for p in range(LANES):
-            if lo + p < n_pairs:
-                out[lo + p] = last[n_fine, p]
-                for q in range(n_tan):
-                    dout[lo + p, q] = dlast[q, n_fine, p]
+        _tangents_group(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                        scheme, factor, gamma, gram, grow, gcol, g, 0,
+                        _ALL_ROWS, False, no_state, no_dstate, no_dstate,
+                        out, dout)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -464,52 +506,11 @@ def solve_tangents_band(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
     over in ``state`` (see :func:`solve_values_band`), ``dstate[g]``
     (shape (n_tan, n_fine + 1, LANES), zeros before the first band) and
     ``kstate[g]`` (the static-kernel row and its tangent, (2, ty, LANES))."""
-    n_pairs = rows.shape[0]
-    n_groups = (n_pairs + LANES - 1) // LANES
-    refine = 1 << order
-    n_tan = dout.shape[1]
+    n_groups = (rows.shape[0] + LANES - 1) // LANES
     for g in prange(n_groups):
-        lo = g * LANES
-        tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                      cols, lo, n_pairs, mode != LINEAR)
-        n_cols = ty - 1
-        n_fine = n_cols * refine
-        top = (tx - 1) * refine
-        f_lo, f_hi = min(f0, top), min(f1, top)
-        inc = np.empty((n_cols, LANES))
-        dinc = np.zeros((n_tan, n_cols, LANES))
-        a = np.empty((n_cols, LANES))
-        b = np.empty((n_cols, LANES))
-        da = np.empty((n_tan, n_cols, LANES))
-        db = np.empty((n_tan, n_cols, LANES))
-        even = np.empty((n_fine + 1, LANES))
-        odd = np.empty((n_fine + 1, LANES))
-        deven = np.empty((n_tan, n_fine + 1, LANES))
-        dodd = np.empty((n_tan, n_fine + 1, LANES))
-        _copy_rows(state[g], even if (f_lo & 1) == 0 else odd, n_fine + 1)
-        for q in range(n_tan):
-            _copy_rows(dstate[g, q], deven[q] if (f_lo & 1) == 0 else dodd[q],
-                       n_fine + 1)
-        krow_old = np.empty((ty, LANES))
-        krow_new = np.empty((ty, LANES))
-        drow_old = np.empty((ty, LANES))
-        drow_new = np.empty((ty, LANES))
-        _copy_rows(kstate[g, 0], krow_old, ty)
-        _copy_rows(kstate[g, 1], drow_old, ty)
-        last, dlast, krow, drow = _tangent_rows(
-            mode, xs, ys, tx, ty, order, scheme, factor, gamma, gram, grow,
-            gcol, lo, n_pairs, f_lo, f_hi, even, odd, deven, dodd, krow_old,
-            krow_new, drow_old, drow_new, inc, dinc, a, b, da, db)
-        _copy_rows(last, state[g], n_fine + 1)
-        for q in range(n_tan):
-            _copy_rows(dlast[q], dstate[g, q], n_fine + 1)
-        _copy_rows(krow, kstate[g, 0], ty)
-        _copy_rows(drow, kstate[g, 1], ty)
-        for p in range(LANES):
-            if lo + p < n_pairs:
-                out[lo + p] = last[n_fine, p]
-                for q in range(n_tan):
-                    dout[lo + p, q] = dlast[q, n_fine, p]
+        _tangents_group(xpaths, xlen, ypaths, ylen, rows, cols, mode, order,
+                        scheme, factor, gamma, gram, grow, gcol, g, f0, f1,
+                        True, state, dstate, kstate, out, dout)
 
 
 #: Cells (times lanes, and tangents) of one compiled call: larger solves run

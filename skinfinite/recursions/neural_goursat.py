@@ -27,8 +27,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._core.fastmath import FASTMATH
-from .goursat import (LANES, _copy_rows as copy_rows, _group_paths,
-                      _linear_row, band_rows)
+from .goursat import (_ALL_ROWS, LANES, _copy_rows as copy_rows,
+                      _group_grid, _linear_row, band_rows)
 
 _CACHE = {}
 
@@ -160,33 +160,54 @@ def _make_solvers(dual):
             ib[p] = cols[q]
         return ia, ib
 
+    @njit(inline="always", fastmath=FASTMATH)
+    def pair_group(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows, cols,
+                   order, s02, sa2, sb2, param, g, f0, f1, banded, state,
+                   out):
+        """Group ``g`` of :func:`pair_values` for fine rows ``f0 + 1 ..
+        f1``; ``banded`` resumes from ``state[g]`` and saves into it (see
+        :func:`pair_values_band`)."""
+        n_pairs = rows.shape[0]
+        lo, tx, ty, xs, ys, n_fine, f_lo, f_hi = _group_grid(
+            xpaths, xlen, ypaths, ylen, rows, cols, g, order, f0, f1, False)
+        n_cols = ty - 1
+        ia, ib = group_lanes(rows, cols, lo, n_pairs)
+        inc = np.empty((n_cols, LANES))
+        # fresh buffers also for bands (views of one state array run
+        # markedly slower)
+        ke = np.empty((n_fine + 1, LANES))
+        ko = np.empty((n_fine + 1, LANES))
+        fe = np.empty((n_fine + 1, LANES))
+        fo = np.empty((n_fine + 1, LANES))
+        ge = np.empty((n_fine + 1, LANES))
+        go = np.empty((n_fine + 1, LANES))
+        even = (f_lo & 1) == 0
+        if banded and f_lo > 0:
+            copy_rows(state[g, 0], ke if even else ko, n_fine + 1)
+            copy_rows(state[g, 1], fe if even else fo, n_fine + 1)
+            copy_rows(state[g, 2], ge if even else go, n_fine + 1)
+        last = pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order,
+                         s02, sa2, sb2, param, f_lo, f_hi, ke, fe, ge,
+                         ko, fo, go, inc)
+        if banded:
+            even = (f_hi & 1) == 0
+            copy_rows(ke if even else ko, state[g, 0], n_fine + 1)
+            copy_rows(fe if even else fo, state[g, 1], n_fine + 1)
+            copy_rows(ge if even else go, state[g, 2], n_fine + 1)
+        for p in range(LANES):
+            if lo + p < n_pairs:
+                out[lo + p] = last[n_fine, p]
+
     @njit(parallel=True, fastmath=FASTMATH)
     def pair_values(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows, cols,
                     order, s02, sa2, sb2, param, out):
         """K(x_rows[k], y_cols[k]) into out[k], LANES pairs at a time."""
-        n_pairs = rows.shape[0]
-        n_groups = (n_pairs + LANES - 1) // LANES
-        refine = 1 << order
+        n_groups = (rows.shape[0] + LANES - 1) // LANES
+        no_state = np.empty((0, 0, 0, LANES))
         for g in prange(n_groups):
-            lo = g * LANES
-            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                          cols, lo, n_pairs, False)
-            n_cols = ty - 1
-            n_fine = n_cols * refine
-            ia, ib = group_lanes(rows, cols, lo, n_pairs)
-            inc = np.empty((n_cols, LANES))
-            ke = np.empty((n_fine + 1, LANES))
-            ko = np.empty((n_fine + 1, LANES))
-            fe = np.empty((n_fine + 1, LANES))
-            fo = np.empty((n_fine + 1, LANES))
-            ge = np.empty((n_fine + 1, LANES))
-            go = np.empty((n_fine + 1, LANES))
-            last = pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order,
-                             s02, sa2, sb2, param, 0, (tx - 1) * refine, ke,
-                             fe, ge, ko, fo, go, inc)
-            for p in range(LANES):
-                if lo + p < n_pairs:
-                    out[lo + p] = last[n_fine, p]
+            pair_group(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows,
+                       cols, order, s02, sa2, sb2, param, g, 0, _ALL_ROWS,
+                       False, no_state, out)
 
     @njit(parallel=True, fastmath=FASTMATH)
     def pair_values_band(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows,
@@ -195,42 +216,11 @@ def _make_solvers(dual):
         """:func:`pair_values` for fine rows ``f0 + 1 .. f1`` only, carried
         between calls in ``state[g]`` (K, f and g of the last row, shape
         (3, n_fine + 1, LANES))."""
-        n_pairs = rows.shape[0]
-        n_groups = (n_pairs + LANES - 1) // LANES
-        refine = 1 << order
+        n_groups = (rows.shape[0] + LANES - 1) // LANES
         for g in prange(n_groups):
-            lo = g * LANES
-            tx, ty, xs, ys = _group_paths(xpaths, xlen, ypaths, ylen, rows,
-                                          cols, lo, n_pairs, False)
-            n_cols = ty - 1
-            n_fine = n_cols * refine
-            top = (tx - 1) * refine
-            f_lo, f_hi = min(f0, top), min(f1, top)
-            ia, ib = group_lanes(rows, cols, lo, n_pairs)
-            inc = np.empty((n_cols, LANES))
-            # fresh buffers, as in pair_values (views of one state array
-            # run markedly slower)
-            ke = np.empty((n_fine + 1, LANES))
-            ko = np.empty((n_fine + 1, LANES))
-            fe = np.empty((n_fine + 1, LANES))
-            fo = np.empty((n_fine + 1, LANES))
-            ge = np.empty((n_fine + 1, LANES))
-            go = np.empty((n_fine + 1, LANES))
-            even = (f_lo & 1) == 0
-            if f_lo > 0:
-                copy_rows(state[g, 0], ke if even else ko, n_fine + 1)
-                copy_rows(state[g, 1], fe if even else fo, n_fine + 1)
-                copy_rows(state[g, 2], ge if even else go, n_fine + 1)
-            last = pair_rows(xs, ys, tx, ty, ia, ib, dx, dy, cx, cy, order,
-                             s02, sa2, sb2, param, f_lo, f_hi, ke, fe, ge,
-                             ko, fo, go, inc)
-            even = (f_hi & 1) == 0
-            copy_rows(ke if even else ko, state[g, 0], n_fine + 1)
-            copy_rows(fe if even else fo, state[g, 1], n_fine + 1)
-            copy_rows(ge if even else go, state[g, 2], n_fine + 1)
-            for p in range(LANES):
-                if lo + p < n_pairs:
-                    out[lo + p] = last[n_fine, p]
+            pair_group(xpaths, xlen, ypaths, ylen, dx, dy, cx, cy, rows,
+                       cols, order, s02, sa2, sb2, param, g, f0, f1, True,
+                       state, out)
 
     @njit(parallel=True, fastmath=FASTMATH)
     def euler_step(K, kx, ky, cx, cy, G, w, sa2, sb2, param):

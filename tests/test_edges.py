@@ -288,11 +288,6 @@ def test_concurrent_calls_equal_serial_ones(rng):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "numba's IR check warns when the series dual's loop is inlined into the "
-    "convolutional engine's parallel loop; compiling the dual as a separate "
-    "call removes the warning but then CUDA compiles it as a separate device "
-    "function, which needs a driver (tests/_compile_gpu_kernels.py)"))
 def test_compiling_series_kernels_shows_no_numba_warning(tmp_path):
     import os
     import subprocess

@@ -901,6 +901,28 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
 
 
 # ------------------------------------------------------------------ regressors
+#: The parameters and docs the two regressors add to the selection's.
+_REGRESSOR_CV_CONSTRAINTS = {
+    "scoring": [Options(*REGRESSION_SCORES), None],
+    "normalize_y": ["boolean"],
+    "input_scales": ["sequence"],
+}
+_REGRESSOR_CV_DOC = """    input_scales : sequence of float, default=(1.0, 0.25, 0.5, 2.0)
+        Factors applied to the inputs before ``input_map``, the part a
+        length scale plays for an RBF kernel (after the lift a smaller
+        factor gives a smoother kernel of Euclidean distances). Every
+        factor is selected on the screening subset (all samples when
+        ``screen_size`` does not apply); the best replaces the first only
+        if its held-out scores beat the first's in a one-sided paired
+        t-test at level 0.05 shared among the other factors (per sample for
+        leave-one-out, per fold for k-fold; a single score, the evidence or
+        leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
+        off.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where the refitted model runs; the selection runs on the CPU.
+"""
+
+
 class _RegressorCV(RegressorMixin, _SelectionBase):
 
     def _extra_params(self):
@@ -1060,20 +1082,7 @@ class NNGPRegressorCV(_RegressorCV):
     ----------""" + _SELECTION_DOC + """    normalize_y : bool, default=True
         Centre and scale the targets (then ``alpha`` is a noise level
         relative to the target variance).
-    input_scales : sequence of float, default=(1.0, 0.25, 0.5, 2.0)
-        Factors applied to the inputs before ``input_map``, the part a
-        length scale plays for an RBF kernel (after the lift a smaller
-        factor gives a smoother kernel of Euclidean distances). Every
-        factor is selected on the screening subset (all samples when
-        ``screen_size`` does not apply); the best replaces the first only
-        if its held-out scores beat the first's in a one-sided paired
-        t-test at level 0.05 shared among the other factors (per sample for
-        leave-one-out, per fold for k-fold; a single score, the evidence or
-        leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
-        off.
-    device : {"auto", "cpu", "gpu"}, default="auto"
-        Where the refitted model runs; the selection runs on the CPU.
-
+""" + _REGRESSOR_CV_DOC + """
     Attributes
     ----------""" + _SELECTION_ATTRIBUTES_DOC + """    input_scale_ : float
         The chosen input scale (``best_params_`` hold the parameters of
@@ -1095,9 +1104,7 @@ class NNGPRegressorCV(_RegressorCV):
 
     _parameter_constraints = {
         **_SELECTION_CONSTRAINTS,
-        "scoring": [Options(*REGRESSION_SCORES), None],
-        "normalize_y": ["boolean"],
-        "input_scales": ["sequence"],
+        **_REGRESSOR_CV_CONSTRAINTS,
     }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
@@ -1150,20 +1157,7 @@ class NTKRegressorCV(_RegressorCV):
     learning_rate : float, default=1.0
     parametrization : {"ntk", "standard"}, default="ntk"
     normalize_y : bool, default=True
-    input_scales : sequence of float, default=(1.0, 0.25, 0.5, 2.0)
-        Factors applied to the inputs before ``input_map``, the part a
-        length scale plays for an RBF kernel (after the lift a smaller
-        factor gives a smoother kernel of Euclidean distances). Every
-        factor is selected on the screening subset (all samples when
-        ``screen_size`` does not apply); the best replaces the first only
-        if its held-out scores beat the first's in a one-sided paired
-        t-test at level 0.05 shared among the other factors (per sample for
-        leave-one-out, per fold for k-fold; a single score, the evidence or
-        leave-one-out "r2", is compared as it is). ``(1.0,)`` turns this
-        off.
-    device : {"auto", "cpu", "gpu"}, default="auto"
-        Where the refitted model runs; the selection runs on the CPU.
-
+""" + _REGRESSOR_CV_DOC + """
     Attributes
     ----------""" + _SELECTION_ATTRIBUTES_DOC + """    training_time_ : float or None
     input_scale_ : float
@@ -1185,9 +1179,7 @@ class NTKRegressorCV(_RegressorCV):
     _parameter_constraints = {
         **_SELECTION_CONSTRAINTS,
         **_NTK_SELECTION_CONSTRAINTS,
-        "scoring": [Options(*REGRESSION_SCORES), None],
-        "normalize_y": ["boolean"],
-        "input_scales": ["sequence"],
+        **_REGRESSOR_CV_CONSTRAINTS,
     }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),

@@ -343,13 +343,17 @@ def test_torch_estimators_take_the_same_device_values(inputs):
         torch_device(torch, "tpu")
 
 
-@simulator
-@pytest.mark.parametrize("kw", [
+#: the readouts, paddings and a series activation, each on a tiny network
+CONV_CASES = [
     dict(readout="average", depth=2, filter_size=3, dilation=[1, 2]),
     dict(readout="ppv", filter_size=3, dilation=[1, 3], padding="same"),
     dict(readout="flatten", depth=2, filter_size=2, strides=2,
          padding="circular", activation="gelu"),
-], ids=str)
+]
+
+
+@simulator
+@pytest.mark.parametrize("kw", CONV_CASES, ids=str)
 def test_simulated_gpu_convolutional_kernels_match_cpu(kw):
     from skinfinite.kernels import ConvNNGP, ConvNTK
     rng = np.random.default_rng(3)
@@ -386,12 +390,7 @@ def test_simulated_gpu_convolutional_images_and_estimators():
 
 
 @simulator
-@pytest.mark.parametrize("kw", [
-    dict(readout="average", depth=2, filter_size=3, dilation=[1, 2]),
-    dict(readout="ppv", filter_size=3, dilation=[1, 3], padding="same"),
-    dict(readout="flatten", depth=2, filter_size=2, strides=2,
-         padding="circular", activation="gelu"),
-], ids=str)
+@pytest.mark.parametrize("kw", CONV_CASES, ids=str)
 def test_simulated_gpu_convolutional_gradients_match_cpu(kw, monkeypatch):
     from skinfinite.kernels import ConvNNGP, ConvNTK
     launches = _count_tangent_launches(monkeypatch)

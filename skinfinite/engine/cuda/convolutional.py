@@ -47,19 +47,6 @@ def _position_gram(xv, i, wx, yv, j, wy, h, t, nt, G):
 
 
 @njit(inline="always")
-def _readout_columns(readout, p, ux, hy, uy):
-    # the columns of row p the readout pools (none: an empty range)
-    if readout == FLATTEN:
-        ia = p // ux
-        ja = p - ia * ux
-        if ia >= hy or ja >= uy:
-            return 0, 0
-        qlo = ia * uy + ja
-        return qlo, qlo + 1
-    return 0, hy * uy
-
-
-@njit(inline="always")
 def _readout_norm(readout, hx, ux, hy, uy):
     if readout == FLATTEN:
         return 1.0 / math.sqrt(float(hx * ux * hy * uy))
@@ -67,7 +54,6 @@ def _readout_norm(readout, hx, ux, hy, uy):
 
 
 _gram = device_function(_position_gram)
-_columns = device_function(_readout_columns)
 _norm = device_function(_readout_norm)
 
 
@@ -157,7 +143,16 @@ def _make_values(dual, per_input):
             for p in range(t, shx * swx, nt):
                 kxx = dgx[i, di, last, p]
                 rx = sgx[i, di, last, p]
-                qlo, qhi = _columns(readout, p, swx, shy, swy)
+                if readout == FLATTEN:
+                    ia = p // swx
+                    ja = p - ia * swx
+                    if ia >= shy or ja >= swy:
+                        continue
+                    qlo = ia * swy + ja
+                    qhi = qlo + 1
+                else:
+                    qlo = 0
+                    qhi = shy * swy
                 for q in range(qlo, qhi):
                     r = rx * sgy[j, di, last, q]
                     if readout == PPV:
@@ -290,7 +285,16 @@ def _make_tangents(partials, per_input):
             for k in range(6):
                 sums[k] = 0.0
             for p in range(t, hx * ux, nt):
-                qlo, qhi = _columns(readout, p, ux, hy, uy)
+                if readout == FLATTEN:
+                    ia = p // ux
+                    ja = p - ia * ux
+                    if ia >= hy or ja >= uy:
+                        continue
+                    qlo = ia * uy + ja
+                    qhi = qlo + 1
+                else:
+                    qlo = 0
+                    qhi = hy * uy
                 for q in range(qlo, qhi):
                     for k in range(6):
                         sums[k] += UT[k, p, q]

@@ -588,6 +588,28 @@ def tangent_entry(pp, step, dkx_w, dkx_b, dky_w, dky_b, ds_w, ds_b, th,
     return v, dv_w, dv_b, th * vd, dtv_w, dtv_b
 
 
+@njit(inline="always")
+def store_tangents(out, pi, scale, sb2, readout, a0, a1, a2, a3, a4, a5):
+    """Row ``pi`` of the tangents kernels' result, K, T, dK_w, dK_b, dT_w,
+    dT_b, from the pooled sums ``a0..a5`` (S, dS_w, dS_b and the NTK's
+    three) of :func:`one_pair_tangents` scaled by the readout's ``scale``.
+    The CPU and GPU kernels both store with it."""
+    k = scale * a0 + sb2
+    dk_w = scale * (a0 + a1)
+    dk_b = scale * a2 + sb2
+    out[pi, 0] = k
+    out[pi, 2] = dk_w
+    out[pi, 3] = dk_b
+    if readout == PPV:
+        out[pi, 1] = k
+        out[pi, 4] = dk_w
+        out[pi, 5] = dk_b
+    else:
+        out[pi, 1] = k + scale * a3
+        out[pi, 4] = dk_w + scale * (a3 + a4)
+        out[pi, 5] = dk_b + scale * a5
+
+
 @njit(fastmath=FASTMATH)
 def _layer_tangents(st, ut, nx, ny, dgx, sgx, tgx, dgy, sgy, tgy, cx, cy,
                     family, step):

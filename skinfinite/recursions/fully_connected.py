@@ -77,32 +77,6 @@ layer_with_tangents_nb = njit(inline="always",
 
 
 # ------------------------------------------------------- one pair, compiled
-def make_pair_gradients(partials, row):
-    """Values and log-variance tangents of one pair through all layers.
-
-    The one gradient recursion that both the CPU and the CUDA kernels
-    compile.  ``dx[layer]`` holds (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for
-    every input; ``x`` and ``y`` index the pair's inputs; ``row(param, cx,
-    layer, x)`` gives the coefficient row the partials read (see
-    :mod:`skinfinite.activations.families`).
-    """
-    @njit(inline="always", fastmath=FASTMATH)
-    def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std):
-        k, t = _input_layer_nb(gij, sw2, sb2, std)
-        dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
-        for layer in range(dx.shape[0]):
-            ax = row(param, cx, layer, x)
-            ay = row(param, cy, layer, y)
-            p = partials(dx[layer, 0, x], k, dy[layer, 0, y],
-                         sx[layer, x] * sy[layer, y], ax, ay, param)
-            k, t, dk_w, dk_b, dt_w, dt_b = layer_with_tangents_nb(
-                p, t, dk_w, dk_b, dt_w, dt_b, dx[layer, 1, x],
-                dy[layer, 1, y], dx[layer, 2, x], dy[layer, 2, y],
-                sw2, sb2, std)
-        return k, t, dk_w, dk_b, dt_w, dt_b
-    return pair
-
-
 def make_layer_gradients(partials, row):
     """The hidden layers of :func:`make_pair_gradients` alone, from a
     pair's values and tangents after the layers before ``dx[0]`` (the CPU
@@ -121,6 +95,30 @@ def make_layer_gradients(partials, row):
                 sw2, sb2, std)
         return k, t, dk_w, dk_b, dt_w, dt_b
     return layers
+
+
+def make_pair_gradients(partials, row, layers=None):
+    """Values and log-variance tangents of one pair through all layers.
+
+    The one gradient recursion that both the CPU and the CUDA kernels
+    compile.  ``dx[layer]`` holds (Kxx, dKxx/dlog sw2, dKxx/dlog sb2) for
+    every input; ``x`` and ``y`` index the pair's inputs; ``row(param, cx,
+    layer, x)`` gives the coefficient row the partials read (see
+    :mod:`skinfinite.activations.families`).  ``layers`` is
+    :func:`make_layer_gradients`' function as the caller runs it (numba's
+    CUDA simulator runs Python functions only); by default its compiled
+    form.
+    """
+    if layers is None:
+        layers = make_layer_gradients(partials, row)
+
+    @njit(inline="always", fastmath=FASTMATH)
+    def pair(gij, x, y, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std):
+        k, t = _input_layer_nb(gij, sw2, sb2, std)
+        dk_w, dk_b, dt_w, dt_b = _input_tangents_nb(gij, sw2, sb2, std)
+        return layers(k, t, dk_w, dk_b, dt_w, dt_b, x, y, dx, dy, sx, sy, cx,
+                      cy, param, sw2, sb2, std)
+    return pair
 
 
 # ------------------------------------------------------------------ the spec

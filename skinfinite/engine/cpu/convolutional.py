@@ -14,7 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from ..._core.compiled import SOURCE_STAMP
-from ...recursions.convolutional import PPV, one_pair, one_pair_tangents
+from ...recursions.convolutional import (one_pair, one_pair_tangents,
+                                         store_tangents)
 
 
 def _cached_kernels(stamp):
@@ -70,20 +71,8 @@ def _cached_kernels(stamp):
                                       sgx, tgx, dgy, sgy, tgy, cx, cy, family,
                                       sw2, sb2, readout, g, st, ut)
                 scale = sw2 / math.sqrt(nx[i] * ny[j])
-                k = scale * a[0] + sb2
-                dk_w = scale * (a[0] + a[1])
-                dk_b = scale * a[2] + sb2
-                out[pi, 0] = k
-                out[pi, 2] = dk_w
-                out[pi, 3] = dk_b
-                if readout == PPV:
-                    out[pi, 1] = k
-                    out[pi, 4] = dk_w
-                    out[pi, 5] = dk_b
-                else:
-                    out[pi, 1] = k + scale * a[3]
-                    out[pi, 4] = dk_w + scale * (a[3] + a[4])
-                    out[pi, 5] = dk_b + scale * a[5]
+                store_tangents(out, pi, scale, sb2, readout, a[0], a[1], a[2],
+                               a[3], a[4], a[5])
     return values, tangents
 
 

@@ -13,14 +13,14 @@ the tile.  Imported only when a GPU (or numba's CUDA simulator) is used.
 import math
 
 import numpy as np
-from numba import cuda, float64
+from numba import cuda, float64, njit
 
 from ..tiles import device_function
 from ...activations.duals import (piecewise_linear_dual,
                                    piecewise_linear_partials)
 from ...recursions.convolutional import (CIRCULAR, FLATTEN, PPV,
                                          axis_geometry_nb, lagsum_row,
-                                         tangent_entry)
+                                         store_tangents, tangent_entry)
 
 THREADS = 64  # threads of a block, sharing one pair of inputs
 
@@ -29,6 +29,32 @@ _axis = device_function(axis_geometry_nb)
 _step_dual = device_function(piecewise_linear_dual)
 _step_partials = device_function(piecewise_linear_partials)
 _tangent_entry = device_function(tangent_entry)
+_store_tangents = device_function(store_tangents)
+
+
+@njit(inline="always")
+def _position_gram(xv, i, wx, yv, j, wy, h, t, nt, G):
+    # inner products of all pairs of positions, thread t of nt owning rows
+    c = xv.shape[1]
+    for p in range(t, h * wx, nt):
+        ia = p // wx
+        for q in range(h * wy):
+            i2 = q // wy
+            tot = 0.0
+            for ch in range(c):
+                tot += xv[i, ch, ia, p - ia * wx] * yv[j, ch, i2, q - i2 * wy]
+            G[p, q] = tot
+
+
+@njit(inline="always")
+def _readout_norm(readout, hx, ux, hy, uy):
+    if readout == FLATTEN:
+        return 1.0 / math.sqrt(float(hx * ux * hy * uy))
+    return 1.0 / float(hx * ux * hy * uy)
+
+
+_gram = device_function(_position_gram)
+_norm = device_function(_readout_norm)
 
 
 def _make_values(dual, per_input):
@@ -58,16 +84,7 @@ def _make_values(dual, per_input):
         c = xv.shape[1]
         a1 = sw2 / (c * fh * fw)
         al = sw2 / (fh * fw)
-        # inner products of all pairs of positions, one row per thread
-        for p in range(t, h * wx, nt):
-            ia = p // wx
-            for q in range(h * wy):
-                i2 = q // wy
-                tot = 0.0
-                for ch in range(c):
-                    tot += xv[i, ch, ia, p - ia * wx] * yv[j, ch, i2,
-                                                             q - i2 * wy]
-                G[p, q] = tot
+        _gram(xv, i, wx, yv, j, wy, h, t, nt, G)
         if t == 0:
             acc[0] = 0.0
             acc[1] = 0.0
@@ -149,10 +166,7 @@ def _make_values(dual, per_input):
                         kd += v
                         if want_t:
                             td += TH[p, q] * vd
-            if readout == FLATTEN:
-                norm = 1.0 / math.sqrt(float(shx * swx * shy * swy))
-            else:
-                norm = 1.0 / float(shx * swx * shy * swy)
+            norm = _norm(readout, shx, swx, shy, swy)
             cuda.atomic.add(acc, 0, kd * norm)
             cuda.atomic.add(acc, 1, td * norm)
             cuda.syncthreads()
@@ -191,15 +205,7 @@ def _make_tangents(partials, per_input):
         c = xv.shape[1]
         a1 = sw2 / (c * fh * fw)
         al = sw2 / (fh * fw)
-        for p in range(t, h * wx, nt):
-            ia = p // wx
-            for q in range(h * wy):
-                i2 = q // wy
-                tot = 0.0
-                for ch in range(c):
-                    tot += xv[i, ch, ia, p - ia * wx] * xv[j, ch, i2,
-                                                             q - i2 * wy]
-                G[p, q] = tot
+        _gram(xv, i, wx, xv, j, wy, h, t, nt, G)
         if t < 6:
             acc[t] = 0.0
         cuda.syncthreads()
@@ -292,29 +298,14 @@ def _make_tangents(partials, per_input):
                 for q in range(qlo, qhi):
                     for k in range(6):
                         sums[k] += UT[k, p, q]
-            if readout == FLATTEN:
-                norm = 1.0 / math.sqrt(float(hx * ux * hy * uy))
-            else:
-                norm = 1.0 / float(hx * ux * hy * uy)
+            norm = _norm(readout, hx, ux, hy, uy)
             for k in range(6):
                 cuda.atomic.add(acc, k, sums[k] * norm)
             cuda.syncthreads()
         if t == 0:
             scale = sw2 / math.sqrt(counts[i] * counts[j])
-            k_out = scale * acc[0] + sb2
-            dk_w = scale * (acc[0] + acc[1])
-            dk_b = scale * acc[2] + sb2
-            out[pi, 0] = k_out
-            out[pi, 2] = dk_w
-            out[pi, 3] = dk_b
-            if readout == PPV:
-                out[pi, 1] = k_out
-                out[pi, 4] = dk_w
-                out[pi, 5] = dk_b
-            else:
-                out[pi, 1] = k_out + scale * acc[3]
-                out[pi, 4] = dk_w + scale * (acc[3] + acc[4])
-                out[pi, 5] = dk_b + scale * acc[5]
+            _store_tangents(out, pi, scale, sb2, readout, acc[0], acc[1],
+                            acc[2], acc[3], acc[4], acc[5])
     return fused
 
 

@@ -9,7 +9,8 @@ from numba import cuda
 from ...activations.families import coefficient_row
 from ..tiles import compiled_gpu_kernels, device_function, gpu_store_functions
 from ...recursions.fully_connected import (_hidden_layer_nb, _input_layer_nb,
-                            make_pair_gradients)
+                                           make_layer_gradients,
+                                           make_pair_gradients)
 
 store_pair, store_pair_gradients = gpu_store_functions()
 
@@ -42,7 +43,8 @@ def _make_values(dual, per_input):
 
 def _make_gradients(partials, per_input):
     row = device_function(coefficient_row(per_input))
-    pair = device_function(make_pair_gradients(partials, row))
+    layers = device_function(make_layer_gradients(partials, row))
+    pair = device_function(make_pair_gradients(partials, row, layers))
 
     @cuda.jit
     def fused(g, x0, y0, dx, dy, sx, sy, cx, cy, param, sw2, sb2, std, upper,

@@ -426,6 +426,28 @@ class _KernelRegressorBase(ValidatesParameters, _NetworkParamsMixin,
             on_host(self._grams(X[i:i + step], Z, (kind,))[kind] @ coef)
             for i in range(0, X.shape[0], step)])
 
+    def _predict_start(self, X, return_std, return_cov):
+        """The validated ``X`` and, where no exact posterior spread is asked
+        for here, the finished prediction (else None): the mean alone, by
+        row tiles, or the mean and standard deviation of more rows than fit
+        at once, by blocks of rows."""
+        if return_std and return_cov:
+            raise ValueError("At most one of return_std or return_cov can be "
+                             "requested.")
+        X = self._validate_predict(X)
+        if return_std or return_cov:
+            self._require_exact("return_std or return_cov")
+        else:
+            Z = (self.inducing_points_ if self.solver_ == "nystroem"
+                 else self.X_train_)
+            return X, self._output_mean(
+                self._predict_tiled(X, Z, self.dual_coef_, self._kernel_name))
+        if return_cov:
+            check_covariance_size(X.shape[0])
+        elif X.shape[0] > self._spread_rows():
+            return X, self._predict_std_by_blocks(X)
+        return X, None
+
     def _spread_rows(self):
         """Test rows per block of ``predict(return_std=True)``: about five
         arrays of (rows, n_train) floats fit in the memory budget."""

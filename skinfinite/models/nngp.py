@@ -7,7 +7,7 @@ from .._core.backend import on_host
 from ..linalg.cholesky import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_CONSTRAINTS, DEVICE_DOC, NETWORK_CONSTRAINTS,
                     NON_NEGATIVE, POSITIVE, SOLVER_ATTRIBUTES_DOC,
-                    SOLVER_CONSTRAINTS, SOLVER_DOC, check_covariance_size,
+                    SOLVER_CONSTRAINTS, SOLVER_DOC,
                     _KernelRegressorBase, _OneHotKernelClassifier)
 from ._base import keeps_float32, scale_rows, weighted_gram
 from .ntk import _CLASSIFIER_ATTRIBUTES_DOC, _NETWORK_DOC
@@ -138,21 +138,9 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         y_mean : ndarray of shape (n_samples,) or (n_samples, n_targets)
         y_std or y_cov : ndarray, optional
         """
-        if return_std and return_cov:
-            raise ValueError("At most one of return_std or return_cov can be "
-                             "requested.")
-        X = self._validate_predict(X)
-        if return_std or return_cov:
-            self._require_exact("return_std or return_cov")
-        else:
-            Z = (self.inducing_points_ if self.solver_ == "nystroem"
-                 else self.X_train_)
-            return self._output_mean(
-                self._predict_tiled(X, Z, self.dual_coef_, "nngp"))
-        if return_cov:
-            check_covariance_size(X.shape[0])
-        elif X.shape[0] > self._spread_rows():
-            return self._predict_std_by_blocks(X)
+        X, done = self._predict_start(X, return_std, return_cov)
+        if done is not None:
+            return done
         K_trans = self._grams(X, self.X_train_, ("nngp",))["nngp"]
         mean = self._output_mean(on_host(
             K_trans @ self._fit_backend.asarray(self.dual_coef_)))

@@ -201,6 +201,15 @@ class _GPyTorchMixin(ValidatesParameters, CarriesConfig):
                 variances.append(_numpy(f.variance))
         return np.concatenate(means, 0), np.concatenate(variances, 0)
 
+    def _predict_targets(self, X, return_std):
+        """The regressors' predictive mean, and optionally standard deviation,
+        of the latent function in the units of ``y``."""
+        mean, var = self._predict_latent(X)
+        mean = mean * self._y_scale + self._y_mean
+        if not return_std:
+            return mean
+        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_scale
+
     def _settings(self, gpytorch):
         return gpytorch.settings.max_cholesky_size(
             getattr(self, "max_cholesky_size", 10**9))
@@ -408,11 +417,7 @@ class GPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         y_mean : ndarray of shape (n_samples,)
         y_std : ndarray of shape (n_samples,), optional
         """
-        mean, var = self._predict_latent(X)
-        mean = mean * self._y_scale + self._y_mean
-        if not return_std:
-            return mean
-        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_scale
+        return self._predict_targets(X, return_std)
 
 
 def _check_batch(estimator, n):
@@ -742,11 +747,7 @@ class SVGPRegressor(_GPyTorchMixin, RegressorMixin, BaseEstimator):
         y_mean : ndarray of shape (n_samples,)
         y_std : ndarray of shape (n_samples,), optional
         """
-        mean, var = self._predict_latent(X)
-        mean = mean * self._y_scale + self._y_mean
-        if not return_std:
-            return mean
-        return mean, np.sqrt(np.clip(var, 0.0, None)) * self._y_scale
+        return self._predict_targets(X, return_std)
 
 
 class SVGPClassifier(_GPyTorchMixin, ClassifierMixin, BaseEstimator):

@@ -9,6 +9,7 @@ import math
 import warnings
 
 import numba
+import numpy as np
 from numba import njit, prange
 
 from .config import get_config
@@ -99,6 +100,18 @@ def count_blocks(n_rows, n_cols, block, symmetric=False):
     br, bc = block
     nr, nc = -(-n_rows // br), -(-n_cols // bc)
     return nr * (nr + 1) // 2 if symmetric else nr * nc
+
+
+def block_pairs(rows, cols, on_diagonal):
+    """The ``(row, col)`` index pairs of a block of :func:`iter_blocks`, as
+    two int64 arrays; on the diagonal only those with ``row <= col``."""
+    rr, cc = np.meshgrid(np.arange(rows.start, rows.stop),
+                         np.arange(cols.start, cols.stop), indexing="ij")
+    if on_diagonal:
+        keep = rr <= cc
+        rr, cc = rr[keep], cc[keep]
+    return (np.ascontiguousarray(rr.ravel(), dtype=np.int64),
+            np.ascontiguousarray(cc.ravel(), dtype=np.int64))
 
 
 @njit(parallel=True, cache=True)

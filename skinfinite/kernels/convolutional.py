@@ -18,7 +18,8 @@ from .._core.backend import on_host
 from .._core.collections import is_dask
 from .._core.config import CarriesConfig
 from .._core.sequences import check_sequences
-from .._core.tiling import count_blocks, iter_blocks, mirror_upper, plan_block, progress
+from .._core.tiling import (block_pairs, count_blocks, iter_blocks,
+                            mirror_upper, plan_block, progress)
 from .._core.validation import (check_choice, check_dtype, check_positive_int,
                            check_variance, check_vector_input)
 from ..activations.definitions import get_activation
@@ -364,16 +365,6 @@ def _run_pairs(x, y, spec, rows, cols, want_t, prepared=None, backend=None):
     return out
 
 
-def _block_pairs(rows, cols, on_diagonal):
-    rr, cc = np.meshgrid(np.arange(rows.start, rows.stop),
-                         np.arange(cols.start, cols.stop), indexing="ij")
-    if on_diagonal:
-        keep = rr <= cc
-        rr, cc = rr[keep], cc[keep]
-    return (np.ascontiguousarray(rr.ravel(), dtype=np.int64),
-            np.ascontiguousarray(cc.ravel(), dtype=np.int64))
-
-
 def conv_gram(x, y, spec, output="nngp", eval_gradient=False, backend=None):
     """Gram block of a convolutional kernel between two :class:`Grids`.
 
@@ -411,7 +402,7 @@ def conv_grams(x, y, spec, want=("nngp", "ntk"), backend=None):
     with progress(count_blocks(n, m, block, symmetric), work,
                   "convolutional kernel blocks") as bar:
         for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
-            pr, pc = _block_pairs(rows, cols, on_diagonal)
+            pr, pc = block_pairs(rows, cols, on_diagonal)
             vals = _run_pairs(x, y, spec, pr, pc, want_t, prepared, backend)
             for name, out in outs.items():
                 out[pr, pc] = vals[:, 1 if name == "ntk" else 0]
@@ -445,7 +436,7 @@ def _gram_with_gradient(x, spec, output, backend=None):
     else:
         block = plan_block(n, n, 128.0, True)
     for rows, cols, on_diagonal in iter_blocks(n, n, block, True):
-        pr, pc = _block_pairs(rows, cols, on_diagonal)
+        pr, pc = block_pairs(rows, cols, on_diagonal)
         out = np.empty((pr.shape[0], 6))
         if _on_gpu(backend):
             cuda_engine.pair_tangents(backend, x, spec, pr, pc, dg, sg, dgrad,

@@ -11,8 +11,9 @@ from .._core.backend import backend_unless, like_input, on_host
 from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
 from .._core.sequences import check_same_channels, check_sequences
-from .._core.tiling import (UPDATES_PER_SECOND, count_blocks, iter_blocks,
-                            mirror_upper, plan_block, progress, warn_if_long)
+from .._core.tiling import (UPDATES_PER_SECOND, block_pairs, count_blocks,
+                            iter_blocks, mirror_upper, plan_block, progress,
+                            warn_if_long)
 from .._core.validation import check_dtype, check_variance
 from ..activations.definitions import get_activation
 from ..recursions import goursat as _goursat
@@ -210,17 +211,6 @@ class _Problem:
         return np.ascontiguousarray(self.kernel(px, py), dtype=np.float64)
 
 
-def _block_pairs(rows, cols, on_diagonal):
-    r = np.arange(rows.start, rows.stop)
-    c = np.arange(cols.start, cols.stop)
-    rr, cc = np.meshgrid(r, c, indexing="ij")
-    if on_diagonal:
-        keep = rr <= cc
-        rr, cc = rr[keep], cc[keep]
-    return (np.ascontiguousarray(rr.ravel(), dtype=np.int64),
-            np.ascontiguousarray(cc.ravel(), dtype=np.int64))
-
-
 def _solve(problem, x, y, rows, cols, gram, grow, gcol, n_tangents):
     if problem.backend is not None and not n_tangents:
         from ..engine.cuda import goursat as _goursat_gpu
@@ -260,7 +250,7 @@ def tiled_pairs(n, m, symmetric, bytes_per_pair, work, solve_block,
                  "Lower dyadic_order, or subsample the paths.")
     with progress(total, work, desc) as bar:
         for rows, cols, on_diagonal in iter_blocks(n, m, block, symmetric):
-            pr, pc = _block_pairs(rows, cols, on_diagonal)
+            pr, pc = block_pairs(rows, cols, on_diagonal)
             vals, tans = solve_block(rows, cols, pr, pc)
             out[pr, pc] = vals
             if n_tangents:

@@ -35,13 +35,9 @@ def _scores_by_params(params, scores):
             for p, s in zip(params, scores)}
 
 
-def test_classifier_selection_equals_grid_search(rng):
-    X, y = _two_classes(rng)
-    grid = {"path_scale": [0.3, 1.0], "length_scale": [0.5, 2.0], "C": [0.1, 1.0, 10.0]}
-    model = SignatureKernelClassifier(**FIXED, **grid).fit(X, y)
-    fixed = {k: v[0] for k, v in grid.items()}
-    search = GridSearchCV(SignatureKernelClassifier(**FIXED, **fixed), grid,
-                          cv=StratifiedKFold(5, shuffle=True, random_state=0)).fit(X, y)
+def _assert_same_cv_scores(model, search, grid, **tolerance):
+    """The selection's mean CV score of every setting of ``grid`` equals
+    GridSearchCV's (``tolerance``: the keywords of ``pytest.approx``)."""
     ours = _scores_by_params(
         [{k: p[k] for k in grid} for p in model.cv_results_["params"]],
         model.cv_results_["mean_test_score"])
@@ -49,7 +45,17 @@ def test_classifier_selection_equals_grid_search(rng):
                               search.cv_results_["mean_test_score"])
     assert ours.keys() == brute.keys()
     for key in brute:
-        assert ours[key] == pytest.approx(brute[key], abs=1e-12)
+        assert ours[key] == pytest.approx(brute[key], **tolerance)
+
+
+def test_classifier_selection_equals_grid_search(rng):
+    X, y = _two_classes(rng)
+    grid = {"path_scale": [0.3, 1.0], "length_scale": [0.5, 2.0], "C": [0.1, 1.0, 10.0]}
+    model = SignatureKernelClassifier(**FIXED, **grid).fit(X, y)
+    fixed = {k: v[0] for k, v in grid.items()}
+    search = GridSearchCV(SignatureKernelClassifier(**FIXED, **fixed), grid,
+                          cv=StratifiedKFold(5, shuffle=True, random_state=0)).fit(X, y)
+    _assert_same_cv_scores(model, search, grid, abs=1e-12)
     assert model.best_score_ == pytest.approx(search.best_score_)
     assert {k: model.best_params_[k] for k in grid} in [
         p for p, r in zip(search.cv_results_["params"],
@@ -71,14 +77,7 @@ def test_regressor_selection_equals_grid_search(rng, cv, brute_cv):
     fixed = {k: v[0] for k, v in grid.items()}
     search = GridSearchCV(SignatureKernelRegressor(**FIXED, path_scale=1.0, **fixed),
                           grid, cv=brute_cv, scoring="neg_mean_squared_error").fit(X, y)
-    ours = _scores_by_params(
-        [{k: p[k] for k in grid} for p in model.cv_results_["params"]],
-        model.cv_results_["mean_test_score"])
-    brute = _scores_by_params(search.cv_results_["params"],
-                              search.cv_results_["mean_test_score"])
-    assert ours.keys() == brute.keys()
-    for key in brute:
-        assert ours[key] == pytest.approx(brute[key], rel=1e-7)
+    _assert_same_cv_scores(model, search, grid, rel=1e-7)
     assert {k: model.best_params_[k] for k in grid} == search.best_params_
 
 

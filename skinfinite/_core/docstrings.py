@@ -15,6 +15,10 @@ self
 #: ``y`` of the estimators that take several targets
 TARGETS = "array-like of shape (n_samples,) or (n_samples, n_targets)"
 
+#: first line of ``sample_weight`` in ``extra`` (its description follows,
+#: indented by four spaces)
+SAMPLE_WEIGHT = "sample_weight : array-like of shape (n_samples,), default=None\n"
+
 
 def fit_doc(summary, y="array-like of shape (n_samples,)",
             X="array-like of shape (n_samples, n_features)", extra=""):

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._core.backend import on_host
 from .._core.collections import is_dask
 from .._core.config import CarriesConfig, get_config
+from .._core.docstrings import SAMPLE_WEIGHT, fit_doc
 from ..linalg.inducing import InducingPoints
 from ..linalg.iterative import (FLOAT32_MIN_TOL, default_rank,
                                 iterative_ridge, stored_bytes)
@@ -538,20 +539,10 @@ class _OneHotKernelClassifier(ValidatesParameters, ClassifierMixin,
     _regressor = None
     _regressor_params = ()
 
+    @fit_doc("Fit the kernel regression onto one-hot encoded classes.",
+             extra=SAMPLE_WEIGHT + "    Weights of the squared loss (exact "
+                                    "solver only).\n")
     def fit(self, X, y, sample_weight=None):
-        """Fit the kernel regression onto one-hot encoded classes.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the squared loss (exact solver only).
-
-        Returns
-        -------
-        self
-        """
         distributed = is_dask(X) or is_dask(y)
         if distributed:   # the rows stay on the cluster, the labels come here
             from ..distributed.estimators import gather_labels

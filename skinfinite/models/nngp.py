@@ -4,6 +4,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 
 from .._core.backend import on_host
+from .._core.docstrings import SAMPLE_WEIGHT, TARGETS, fit_doc
 from ..linalg.cholesky import cho_solve, cholesky_with_jitter, solve_lower
 from ._base import (DEVICE_CONSTRAINTS, DEVICE_DOC, NETWORK_CONSTRAINTS,
                     NON_NEGATIVE, POSITIVE, SOLVER_ATTRIBUTES_DOC,
@@ -89,22 +90,13 @@ class NNGPRegressor(RegressorMixin, _KernelRegressorBase):
         self.device = device
         self.verbose = verbose
 
+    @fit_doc("Condition the prior on the training data.", y=TARGETS,
+             extra=SAMPLE_WEIGHT + """\
+    Noise variance ``alpha / w`` per sample: the ridge system becomes
+    ``(K + alpha W^-1) c = y`` (as in KernelRidge); zero weights drop
+    samples.  Exact (Cholesky) solver only.
+""")
     def fit(self, X, y, sample_weight=None):
-        """Condition the prior on the training data.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Noise variance ``alpha / w`` per sample: the ridge system becomes
-            ``(K + alpha W^-1) c = y`` (as in KernelRidge); zero weights drop
-            samples.  Exact (Cholesky) solver only.
-
-        Returns
-        -------
-        self
-        """
         X, Y = self._validate_fit(X, y, sample_weight)
         self._Y = Y
         self._resolve_device(X)

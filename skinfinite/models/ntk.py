@@ -3,6 +3,7 @@ import numpy as np
 from sklearn.base import RegressorMixin
 
 from .._core.backend import on_host
+from .._core.docstrings import SAMPLE_WEIGHT, TARGETS, fit_doc
 from .._core.validation import Options
 from ..kernels.fully_connected import PARAMETRIZATIONS
 from ..linalg.cholesky import cho_solve, cholesky_with_jitter, eigh_psd
@@ -140,23 +141,14 @@ class NTKRegressor(RegressorMixin, _KernelRegressorBase):
         self.device = device
         self.verbose = verbose
 
+    @fit_doc("Fit the infinite ensemble.", y=TARGETS,
+             extra=SAMPLE_WEIGHT + """\
+    Weights of the squared loss: the ridge system becomes
+    ``(T + alpha W^-1) c = y`` (as in KernelRidge; gradient
+    flow on the weighted loss at a finite ``training_time``); zero weights drop
+    samples.  Exact (Cholesky) solver only.
+""")
     def fit(self, X, y, sample_weight=None):
-        """Fit the infinite ensemble.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the squared loss: the ridge system becomes
-            ``(T + alpha W^-1) c = y`` (as in KernelRidge; gradient
-            flow on the weighted loss at a finite ``training_time``); zero weights drop
-            samples.  Exact (Cholesky) solver only.
-
-        Returns
-        -------
-        self
-        """
         X, Y = self._validate_fit(X, y, sample_weight)
         self._nngp_train = None
         self._resolve_device(X)

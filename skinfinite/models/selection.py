@@ -366,13 +366,15 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         return times, finite_times
 
     def _score_table(self, data, grids, splits, only=None, training=None,
-                     keep=None):
+                     keep=None, screening=False):
         """Scores of candidates: {key: per-split (or per-sample) array}.
 
         Every candidate of ``grids`` through one eigendecomposition per
         kernel, or, given ``only`` (a list of keys), just those, through one
         Cholesky factorisation each: that of the plain estimator fitted on
         ``training`` (see :meth:`_finalist_scores`) when it is given.
+        ``screening``: the scores of a screen, whose eigendecompositions
+        may be in single precision (see :meth:`_spectral_scores`).
         """
         times, finite_times = self._check_times(grids, splits)
         table = {}
@@ -391,8 +393,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                         scores = self._per_fold_scores(
                             K, data, grids["alpha"], times, splits)
                     elif keys is None:
-                        scores = self._spectral_scores(K, data,
-                                                       grids["alpha"], splits)
+                        scores = self._spectral_scores(
+                            K, data, grids["alpha"], splits,
+                            single=screening and self.criterion == "cv")
                     else:
                         scores = {}
                         for k in keys:
@@ -406,15 +409,24 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                     del K
         return table
 
-    def _spectral_scores(self, K, data, alphas, splits):
-        """Every ``alpha`` from one eigendecomposition of ``D K D``."""
+    def _spectral_scores(self, K, data, alphas, splits, single=False):
+        """Every ``alpha`` from one eigendecomposition of ``D K D``.
+
+        ``single``: the eigendecomposition in single precision, about three
+        times faster (the scores are then computed in double precision from
+        it); for a screen, whose scores only choose the candidates rescored
+        exactly."""
         d = data.sqrt_weight
         if d is not None:
             K = K * d[:, None] * d[None, :]
+        if single:
+            K = K.astype(np.float32)
         # the divide-and-conquer driver is several times faster than the
         # default one here, and every eigenvector is needed
         w, V = scipy.linalg.eigh(K, check_finite=False, driver="evd",
-                                 overwrite_a=d is not None)
+                                 overwrite_a=d is not None or single)
+        if single:
+            w, V = w.astype(np.float64), V.astype(np.float64)
         w = np.clip(w, 0.0, None)
         if d is not None:
             V = d[:, None] * V       # H = D (D K D + a I)^-1 D = V' V'^T
@@ -441,10 +453,22 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             return self._spectral_fold_scores(data, V, inv, HY, H1, alphas,
                                               splits)
         h_diag = (V ** 2) @ inv
+        # the leave-one-out residuals of every alpha at once, as
+        # _block_scores gives them for one
+        if data.centre:
+            HY = HY - self._loo_means(data)[:, None, :] * H1[:, :, None]
+        R = HY / h_diag[:, :, None]
         for i, a in enumerate(alphas):
-            out[(a, None)] = self._block_scores(
-                data, HY[:, i], H1[:, i], h_diag[:, i], None, None)
+            out[(a, None)] = self._loo_scores(Y, Y - R[:, i], data.weight)
         return out
+
+    @staticmethod
+    def _loo_means(data):
+        """(n, q): the weighted mean of the targets without sample i."""
+        Y, sw = data.Y, data.weight
+        w = np.ones(Y.shape[0]) if sw is None else sw
+        total = w @ Y
+        return (total - w[:, None] * Y) / (w.sum() - w)[:, None]
 
     def _spectral_fold_scores(self, data, V, inv, HY, H1, alphas, splits):
         """k-fold scores of every alpha: per fold, the held-out blocks
@@ -580,14 +604,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         ``H 1`` and the diagonal (leave-one-out) or blocks (k-fold) of
         ``H``."""
         Y, sw = data.Y, data.weight
-        n = Y.shape[0]
         if splits is None:
             if data.centre:
-                # weighted mean of the targets without sample i
-                w = np.ones(n) if sw is None else sw
-                total = w @ Y
-                mean = (total - w[:, None] * Y) / (w.sum() - w)[:, None]
-                HY = HY - mean * H1[:, None]
+                HY = HY - self._loo_means(data) * H1[:, None]
             return self._loo_scores(Y, Y - HY / h_diag[:, None], sw)
         scores = []
         for train, test in splits:
@@ -664,6 +683,19 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         # classifiers score (accuracy, squared error of the one-hot
         # outputs): the second breaks ties of the first, which are common
         loo_weights = weight if splits is None else None
+        if len({np.shape(r) for r in rows}) == 1:
+            # every candidate at once, by the same reductions as one
+            R = np.stack(rows)
+            w = (loo_weights if loo_weights is not None
+                 and R.shape[1] == len(loo_weights) else None)
+            m = np.average(R, axis=1, weights=w)
+            first = R[:, :, 0] if R.ndim == 3 else R
+            mean = m[:, 0] if R.ndim == 3 else m
+            tie = m[:, 1] if R.ndim == 3 else np.zeros(len(R))
+            std = np.sqrt(np.average((first - mean[:, None]) ** 2, axis=1,
+                                     weights=w))
+            return (np.asarray(mean, dtype=float), std,
+                    np.asarray(tie, dtype=float), list(first))
         mean, std, tie = [], [], []
         for r in rows:
             w = (loo_weights if loo_weights is not None
@@ -696,8 +728,13 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 for c in candidates]
         n = X.shape[0]
         full = _Data(X, Y, centre, weight, evidence_targets)
-        results = {f"param_{k}": np.ma.masked_array(
-            [c[k] for c in candidates], dtype=object) for k in names}
+        results = {}
+        for k in names:
+            # filled as GridSearchCV fills them: a masked array of a list
+            # is built element by element, slowly
+            column = np.empty(len(candidates), dtype=object)
+            column[:] = [c[k] for c in candidates]
+            results[f"param_{k}"] = np.ma.masked_array(column)
         results["params"] = candidates
         n_all = len(y_for_split)
         kept = np.arange(n_all)[keep]
@@ -710,7 +747,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             splits = self._restrict(all_splits, kept[screen], n_all)
             self._check_splits(splits, None if labels is None
                                else labels[screen], screened=True)
-            table = self._score_table(part, grids, splits)
+            table = self._score_table(part, grids, splits, screening=True)
             mean, _, tie, _ = self._summarise([table[k] for k in keys],
                                               splits, part.weight)
             self._check_scores(mean, candidates, screened=True)

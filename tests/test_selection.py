@@ -302,6 +302,32 @@ def test_screened_choice_matches_grid_search(cv):
     assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
 
 
+@pytest.mark.parametrize("selecting", [NNGPRegressorCV, NTKRegressorCV])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_single_precision_screen_scores_as_double(selecting, weighted):
+    """The screen's eigendecompositions are in single precision: its scores
+    are those of an exact selection on the screening samples to a relative
+    1e-3 or better among the best candidates, and it ranks first the same
+    candidate."""
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    w = (np.random.default_rng(1).uniform(0.5, 2.0, len(y)) if weighted
+         else None)
+    grid = dict(depths=(1, 2, 4, 8), alphas=tuple(np.logspace(-4, 2, 7)),
+                input_scales=(1.0,))
+    model = selecting(screen_size=150, **grid).fit(X, y, sample_weight=w)
+    rows = model._screen_rows(len(y), None)
+    exact = selecting(screen_size=None, **grid).fit(
+        X[rows], y[rows], sample_weight=None if w is None else w[rows])
+    screen = model.cv_results_["mean_screen_score"]
+    ref = exact.cv_results_["mean_test_score"]
+    best = np.argsort(-ref)[:10]
+    assert np.argmax(screen) == np.argmax(ref)
+    assert np.allclose(screen[best], ref[best], rtol=2e-3, atol=0)
+    assert np.allclose(screen, ref, rtol=2e-2, atol=0)
+    assert not np.array_equal(screen, ref)     # single precision was used
+
+
 @pytest.mark.parametrize("selecting,plain,cv", [
     (NNGPRegressorCV, NNGPRegressor, None), (NTKRegressorCV, NTKRegressor, 4),
     (NNGPClassifierCV, NNGPClassifier, None),

@@ -302,12 +302,15 @@ def test_screened_choice_matches_grid_search(cv):
     assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
 
 
-@pytest.mark.parametrize("selecting", [NNGPRegressorCV, NTKRegressorCV])
-@pytest.mark.parametrize("weighted", [False, True])
-def test_single_precision_screen_scores_as_double(selecting, weighted):
-    """The screen's eigendecompositions are in single precision: its scores
-    are those of an exact selection on the screening samples to a relative
-    1e-3 or better among the best candidates, and it ranks first the same
+@pytest.mark.parametrize("selecting,weighted,cv", [
+    (NNGPRegressorCV, False, None), (NNGPRegressorCV, True, None),
+    (NTKRegressorCV, False, None), (NTKRegressorCV, True, None),
+    (NNGPRegressorCV, False, 5), (NTKRegressorCV, True, 5)])
+def test_single_precision_screen_scores_as_double(selecting, weighted, cv):
+    """The screen's eigendecompositions (and k-fold blocks) are in single
+    precision: its scores are those of an exact selection on the screening
+    samples (with the folds of all samples restricted to them) to a
+    relative 2e-3 among the best candidates, and it ranks first the same
     candidate."""
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
@@ -315,9 +318,16 @@ def test_single_precision_screen_scores_as_double(selecting, weighted):
          else None)
     grid = dict(depths=(1, 2, 4, 8), alphas=tuple(np.logspace(-4, 2, 7)),
                 input_scales=(1.0,))
-    model = selecting(screen_size=150, **grid).fit(X, y, sample_weight=w)
+    model = selecting(screen_size=150, cv=cv, **grid).fit(
+        X, y, sample_weight=w)
     rows = model._screen_rows(len(y), None)
-    exact = selecting(screen_size=None, **grid).fit(
+    folds = None
+    if cv is not None:
+        at = np.full(len(y), -1)
+        at[rows] = np.arange(len(rows))
+        folds = [(at[train][at[train] >= 0], at[test][at[test] >= 0])
+                 for train, test in KFold(cv).split(X)]
+    exact = selecting(screen_size=None, cv=folds, **grid).fit(
         X[rows], y[rows], sample_weight=None if w is None else w[rows])
     screen = model.cv_results_["mean_screen_score"]
     ref = exact.cv_results_["mean_test_score"]

@@ -478,6 +478,21 @@ def test_screened_input_scale_costs_one_selection_on_all_samples(capsys):
     assert model.best_params_ == ref.best_params_
 
 
+def test_screen_reuses_the_chosen_input_scales_selection():
+    """With several input scales, the leave-one-out screen of all samples
+    takes the scores of the chosen scale's selection on the same subset
+    (exact, double precision) instead of computing them again."""
+    X, y = _smooth(300, "friedman2")
+    model = NNGPRegressorCV(input_scales=(1.0, 0.25), screen_size=150,
+                            depths=(1, 2)).fit(X, y)
+    rows = model._screen_rows(len(y), None)
+    exact = NNGPRegressorCV(input_scales=(1.0,), screen_size=None,
+                            depths=(1, 2)).fit(model.input_scale_ * X[rows],
+                                               y[rows])
+    assert np.array_equal(model.cv_results_["mean_screen_score"],
+                          exact.cv_results_["mean_test_score"])
+
+
 def test_map_inputs_keeps_dtype_and_norms_bounded():
     X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     for input_map, cols in (("ball", 4), ("lift", 5)):

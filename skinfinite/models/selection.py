@@ -718,13 +718,18 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 np.array(tie, dtype=float), first)
 
     def _select(self, X, Y, centre, y_for_split, keep, labels=None,
-                weight=None, evidence_targets=None, training=None):
+                weight=None, evidence_targets=None, training=None,
+                screen_table=None, record=None):
         """Score the grid on the kept samples (``keep`` of the rows of
         ``y_for_split``, which the folds split) and set the chosen values.
 
         ``training`` (the refit's inputs, targets and weights) lets the
         candidates rescored after a screen be fitted as plain estimators
-        whose factors give their scores: the chosen one is the refit."""
+        whose factors give their scores: the chosen one is the refit.
+        ``screen_table``: (rows, table) of an exact selection on the same
+        inputs' rows ``rows`` (leave-one-out or evidence), the screen's
+        scores if it screens the same rows; ``record``: a list to which an
+        exact selection appends its table."""
         grids = self._grids()
         names = sorted(grids)
         candidates = [dict(zip(names, values))
@@ -754,7 +759,12 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             splits = self._restrict(all_splits, kept[screen], n_all)
             self._check_splits(splits, None if labels is None
                                else labels[screen], screened=True)
-            table = self._score_table(part, grids, splits, screening=True)
+            if (screen_table is not None and splits is None
+                    and np.array_equal(screen_table[0], screen)):
+                table = screen_table[1]
+            else:
+                table = self._score_table(part, grids, splits,
+                                          screening=True)
             mean, _, tie, _ = self._summarise([table[k] for k in keys],
                                               splits, part.weight)
             self._check_scores(mean, candidates, screened=True)
@@ -781,6 +791,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         table = self._score_table(
             full, grids, splits, only=finalists,
             training=None if finalists is None else training, keep=keep_best)
+        if record is not None and finalists is None:
+            record.append(table)
         rows = [table.get(k) for k in keys]
         filled = [r for r in rows if r is not None]
         mean, std, tie, first = self._summarise(filled, splits, weight)
@@ -1042,12 +1054,13 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
                               self.input_map)
         args = (Yk, centre, Y[:, 0], keep)
         kwargs = dict(weight=weight, evidence_targets=evidence_targets)
-        chosen, state = self._choose_input_scale(scales, mapped, *args,
-                                                 **kwargs)
+        chosen, state, screen_table = self._choose_input_scale(
+            scales, mapped, *args, **kwargs)
         Xm = mapped(chosen)
         if state is None:
             self._select(Xm[keep], *args, **kwargs,
-                         training=(Xm, y, sample_weight))
+                         training=(Xm, y, sample_weight),
+                         screen_table=screen_table)
         else:
             self.__dict__.update(state)
         self.input_scale_ = chosen
@@ -1056,7 +1069,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
     def _choose_input_scale(self, scales, mapped, Yk, centre, y_for_split,
                             keep, weight, evidence_targets):
         """(chosen input scale, the selection's fitted state for it or None
-        when it is still to be run on all samples).
+        when it is still to be run on all samples, and then the (rows,
+        table) of its selection on the screening subset, which the screen
+        of all samples reuses where it can).
 
         Every scale is selected on the screening subset (all samples when
         there is none); the best scale replaces the first only if its best
@@ -1068,9 +1083,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         compared as it is.
         """
         if len(scales) == 1:
-            return scales[0], None
+            return scales[0], None, None
         rows = self._screen_rows(Yk.shape[0], None)
-        results = []
+        results, tables = [], []
         for factor in scales:
             if rows is None:
                 self._select(mapped(factor)[keep], Yk, centre, y_for_split,
@@ -1081,7 +1096,7 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
                     mapped(factor)[keep][rows], Yk[rows], centre,
                     Yk[rows, 0], slice(None),
                     weight=None if weight is None else weight[rows],
-                    evidence_targets=evidence_targets[rows])
+                    evidence_targets=evidence_targets[rows], record=tables)
             state = {k: v for k, v in vars(self).items()
                      if k.endswith("_") or k == "_best_scores"}
             results.append((self.best_score_,
@@ -1099,7 +1114,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
             f"{f:g}: {r[0]:.6g}" for f, r in zip(scales, results))
             + f" (on {'all' if rows is None else len(rows)} samples); "
             f"chose {scales[best]:g}")
-        return scales[best], (results[best][2] if rows is None else None)
+        if rows is None:
+            return scales[best], results[best][2], None
+        return scales[best], None, (rows, tables[best])
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictions of ``best_estimator_`` (see its ``predict``)."""

@@ -124,7 +124,9 @@ _SELECTION_DOC = """
     screen_size : int >= 10 or None, default=300
         With more samples than this, every candidate is first scored the
         same way on a random subset of ``screen_size`` samples (stratified
-        for classifiers); the best candidate of each of the two best
+        for classifiers; with criterion="cv" the eigendecompositions in
+        single precision, the scores from them in double); the best
+        candidate of each of the two best
         kernels (depth and variances) and the two ridges beside the best
         one are then scored exactly on all samples, each through one
         Cholesky factorisation, and the best of those is chosen. None scores every

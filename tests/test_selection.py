@@ -302,6 +302,42 @@ def test_screened_choice_matches_grid_search(cv):
     assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
 
 
+@pytest.mark.parametrize("selecting,weighted,cv", [
+    (NNGPRegressorCV, False, None), (NNGPRegressorCV, True, None),
+    (NTKRegressorCV, False, None), (NTKRegressorCV, True, None),
+    (NNGPRegressorCV, False, 5), (NTKRegressorCV, True, 5)])
+def test_single_precision_screen_scores_as_double(selecting, weighted, cv):
+    """The screen's eigendecompositions (and k-fold blocks) are in single
+    precision: its scores are those of an exact selection on the screening
+    samples (with the folds of all samples restricted to them) to a
+    relative 2e-3 among the best candidates, and it ranks first the same
+    candidate."""
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    w = (np.random.default_rng(1).uniform(0.5, 2.0, len(y)) if weighted
+         else None)
+    grid = dict(depths=(1, 2, 4, 8), alphas=tuple(np.logspace(-4, 2, 7)),
+                input_scales=(1.0,))
+    model = selecting(screen_size=150, cv=cv, **grid).fit(
+        X, y, sample_weight=w)
+    rows = model._screen_rows(len(y), None)
+    folds = None
+    if cv is not None:
+        at = np.full(len(y), -1)
+        at[rows] = np.arange(len(rows))
+        folds = [(at[train][at[train] >= 0], at[test][at[test] >= 0])
+                 for train, test in KFold(cv).split(X)]
+    exact = selecting(screen_size=None, cv=folds, **grid).fit(
+        X[rows], y[rows], sample_weight=None if w is None else w[rows])
+    screen = model.cv_results_["mean_screen_score"]
+    ref = exact.cv_results_["mean_test_score"]
+    best = np.argsort(-ref)[:10]
+    assert np.argmax(screen) == np.argmax(ref)
+    assert np.allclose(screen[best], ref[best], rtol=2e-3, atol=0)
+    assert np.allclose(screen, ref, rtol=2e-2, atol=0)
+    assert not np.array_equal(screen, ref)     # single precision was used
+
+
 @pytest.mark.parametrize("selecting,plain,cv", [
     (NNGPRegressorCV, NNGPRegressor, None), (NTKRegressorCV, NTKRegressor, 4),
     (NNGPClassifierCV, NNGPClassifier, None),
@@ -440,6 +476,21 @@ def test_screened_input_scale_costs_one_selection_on_all_samples(capsys):
     ref = NNGPRegressorCV(input_scales=(1.0,), screen_size=150,
                           depths=(1, 2)).fit(0.25 * X, y)
     assert model.best_params_ == ref.best_params_
+
+
+def test_screen_reuses_the_chosen_input_scales_selection():
+    """With several input scales, the leave-one-out screen of all samples
+    takes the scores of the chosen scale's selection on the same subset
+    (exact, double precision) instead of computing them again."""
+    X, y = _smooth(300, "friedman2")
+    model = NNGPRegressorCV(input_scales=(1.0, 0.25), screen_size=150,
+                            depths=(1, 2)).fit(X, y)
+    rows = model._screen_rows(len(y), None)
+    exact = NNGPRegressorCV(input_scales=(1.0,), screen_size=None,
+                            depths=(1, 2)).fit(model.input_scale_ * X[rows],
+                                               y[rows])
+    assert np.array_equal(model.cv_results_["mean_screen_score"],
+                          exact.cv_results_["mean_test_score"])
 
 
 def test_map_inputs_keeps_dtype_and_norms_bounded():

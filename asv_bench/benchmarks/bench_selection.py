@@ -2,11 +2,15 @@
 
 ``SelectionVsOneFit`` times ``NNGPRegressorCV`` over 10 depths x 20 alphas
 (leave-one-out, the default screen on 300 samples then exact scores of the
-best few candidates on all) beside one ``NNGPRegressor`` fit at the deepest
-depth, on ``n`` standard normal inputs of dimension 50; the ratio of the
-two is what selection costs in fits.  ``time_selection_exact`` scores every
-candidate on all samples (``screen_size=None``).  Print them (best of 3,
-wall-clock and CPU time; optionally for the given sizes only) with::
+best few candidates on all; one input scale, ``input_scales=(1.0,)``, so
+that the grid is the 200 candidates and nothing else) beside one
+``NNGPRegressor`` fit at the deepest depth with its default solver (a
+Cholesky factorisation at these sizes), on the same ``n`` standard normal
+inputs of dimension 50; the ratio of the two is what selection costs in
+fits.  ``time_selection_exact`` scores every candidate on all samples
+(``screen_size=None``), ``time_selection_default_scales`` selects the input
+scale too (the four default factors).  Print them (best of 3, wall-clock
+and CPU time; optionally for the given sizes only) with::
 
     OPENBLAS_NUM_THREADS=1 python asv_bench/benchmarks/bench_selection.py [n ...]
 
@@ -20,6 +24,7 @@ from skinfinite.models import NNGPRegressor, NNGPRegressorCV
 
 DEPTHS = tuple(range(1, 11))
 ALPHAS = tuple(np.logspace(-4, 2, 20))
+GRID = dict(depths=DEPTHS, alphas=ALPHAS, input_scales=(1.0,))
 
 
 def _data(n, d=50, seed=0):
@@ -35,24 +40,26 @@ class SelectionVsOneFit:
 
     def setup(self, n):
         X, y = _data(20)
-        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS).fit(X, y)
+        NNGPRegressorCV(**GRID).fit(X, y)
+        NNGPRegressorCV(**GRID, cv=5).fit(X, y)
         NNGPRegressor(depth=max(DEPTHS), alpha=1.0).fit(X, y)
         self.X, self.y = _data(n)
 
     def time_selection(self, n):
-        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS).fit(self.X, self.y)
+        NNGPRegressorCV(**GRID).fit(self.X, self.y)
 
     def time_one_fit(self, n):
         NNGPRegressor(depth=max(DEPTHS), alpha=1.0,
                       normalize_y=True).fit(self.X, self.y)
 
     def time_selection_exact(self, n):
-        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS,
-                        screen_size=None).fit(self.X, self.y)
+        NNGPRegressorCV(**GRID, screen_size=None).fit(self.X, self.y)
 
     def time_selection_5fold(self, n):
-        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS, cv=5).fit(self.X,
-                                                                 self.y)
+        NNGPRegressorCV(**GRID, cv=5).fit(self.X, self.y)
+
+    def time_selection_default_scales(self, n):
+        NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS).fit(self.X, self.y)
 
 
 def _best(f, repeat=3):
@@ -72,6 +79,7 @@ if __name__ == "__main__":
     import sys
     bench = SelectionVsOneFit()
     exact = "--exact" in sys.argv
+    scales = "--scales" in sys.argv
     sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
     for n in sizes or SelectionVsOneFit.params:
         bench.setup(n)
@@ -85,4 +93,8 @@ if __name__ == "__main__":
         if exact:
             full, _ = _best(lambda: bench.time_selection_exact(n), repeat=1)
             line += f", unscreened LOO {full:.3f} s = {full / one:.1f} fits"
+        if scales:
+            four, _ = _best(lambda: bench.time_selection_default_scales(n))
+            line += (f", LOO with the 4 default input scales {four:.3f} s = "
+                     f"{four / one:.1f} fits")
         print(line + f"; load {os.getloadavg()[0]:.1f}", flush=True)

@@ -124,7 +124,9 @@ _SELECTION_DOC = """
     screen_size : int >= 10 or None, default=300
         With more samples than this, every candidate is first scored the
         same way on a random subset of ``screen_size`` samples (stratified
-        for classifiers); the best candidate of each of the two best
+        for classifiers; with criterion="cv" the eigendecompositions in
+        single precision, the scores from them in double); the best
+        candidate of each of the two best
         kernels (depth and variances) and the two ridges beside the best
         one are then scored exactly on all samples, each through one
         Cholesky factorisation, and the best of those is chosen. None scores every
@@ -366,13 +368,15 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         return times, finite_times
 
     def _score_table(self, data, grids, splits, only=None, training=None,
-                     keep=None):
+                     keep=None, screening=False):
         """Scores of candidates: {key: per-split (or per-sample) array}.
 
         Every candidate of ``grids`` through one eigendecomposition per
         kernel, or, given ``only`` (a list of keys), just those, through one
         Cholesky factorisation each: that of the plain estimator fitted on
         ``training`` (see :meth:`_finalist_scores`) when it is given.
+        ``screening``: the scores of a screen, whose eigendecompositions
+        may be in single precision (see :meth:`_spectral_scores`).
         """
         times, finite_times = self._check_times(grids, splits)
         table = {}
@@ -391,8 +395,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                         scores = self._per_fold_scores(
                             K, data, grids["alpha"], times, splits)
                     elif keys is None:
-                        scores = self._spectral_scores(K, data,
-                                                       grids["alpha"], splits)
+                        scores = self._spectral_scores(
+                            K, data, grids["alpha"], splits,
+                            single=screening and self.criterion == "cv")
                     else:
                         scores = {}
                         for k in keys:
@@ -406,15 +411,24 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                     del K
         return table
 
-    def _spectral_scores(self, K, data, alphas, splits):
-        """Every ``alpha`` from one eigendecomposition of ``D K D``."""
+    def _spectral_scores(self, K, data, alphas, splits, single=False):
+        """Every ``alpha`` from one eigendecomposition of ``D K D``.
+
+        ``single``: the eigendecomposition in single precision, about three
+        times faster (the scores are then computed in double precision from
+        it); for a screen, whose scores only choose the candidates rescored
+        exactly."""
         d = data.sqrt_weight
         if d is not None:
             K = K * d[:, None] * d[None, :]
+        if single:
+            K = K.astype(np.float32)
         # the divide-and-conquer driver is several times faster than the
         # default one here, and every eigenvector is needed
         w, V = scipy.linalg.eigh(K, check_finite=False, driver="evd",
-                                 overwrite_a=d is not None)
+                                 overwrite_a=d is not None or single)
+        if single:
+            w, V = w.astype(np.float64), V.astype(np.float64)
         w = np.clip(w, 0.0, None)
         if d is not None:
             V = d[:, None] * V       # H = D (D K D + a I)^-1 D = V' V'^T
@@ -439,37 +453,56 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         H1 = V @ (inv * Vt1[:, None])
         if splits is not None:
             return self._spectral_fold_scores(data, V, inv, HY, H1, alphas,
-                                              splits)
+                                              splits, single)
         h_diag = (V ** 2) @ inv
+        # the leave-one-out residuals of every alpha at once, as
+        # _block_scores gives them for one
+        if data.centre:
+            HY = HY - self._loo_means(data)[:, None, :] * H1[:, :, None]
+        R = HY / h_diag[:, :, None]
         for i, a in enumerate(alphas):
-            out[(a, None)] = self._block_scores(
-                data, HY[:, i], H1[:, i], h_diag[:, i], None, None)
+            out[(a, None)] = self._loo_scores(Y, Y - R[:, i], data.weight)
         return out
 
-    def _spectral_fold_scores(self, data, V, inv, HY, H1, alphas, splits):
-        """k-fold scores of every alpha: per fold, the held-out blocks
-        ``H_vv = V_v diag(inv) V_v^T`` of all alphas in one product and one
-        batched solve (``HY``, ``H1``: ``H y`` and ``H 1`` per alpha)."""
+    @staticmethod
+    def _loo_means(data):
+        """(n, q): the weighted mean of the targets without sample i."""
         Y, sw = data.Y, data.weight
-        n = V.shape[0]
+        w = np.ones(Y.shape[0]) if sw is None else sw
+        total = w @ Y
+        return (total - w[:, None] * Y) / (w.sum() - w)[:, None]
+
+    def _spectral_fold_scores(self, data, V, inv, HY, H1, alphas, splits,
+                              single=False):
+        """k-fold scores of every alpha: per fold, the held-out blocks
+        ``H_vv = V_v diag(inv) V_v^T`` of all alphas and one batched solve
+        (``HY``, ``H1``: ``H y`` and ``H 1`` per alpha).  ``single``: the
+        blocks' products in single precision (the eigenvectors are no more
+        precise then), twice as fast."""
+        Y, sw = data.Y, data.weight
+        root = np.sqrt(inv.T)                      # (alphas, n)
+        if single:
+            V, root = V.astype(np.float32), root.astype(np.float32)
         scores = []
         for train, test in splits:
             m = len(test)
             Vv = V[test]
-            # H_vv = V_v diag(inv) V_v^T of every alpha stacked into one
-            # matrix product, over chunks of alphas that keep the stack small
-            step = max(1, (1 << 22) // (m * n))
-            blocks = np.concatenate([
-                ((Vv[None, :, :] * inv.T[i:i + step, None, :]).reshape(-1, n)
-                 @ Vv.T).reshape(-1, m, m)
-                for i in range(0, len(alphas), step)])
+            # H_vv = B B^T with B = V_v diag(inv)^(1/2): a product of a
+            # matrix with its own transpose is a symmetric rank-k update,
+            # half a general product's work and (measured) ten times
+            # faster than one product of all alphas stacked
+            blocks = np.empty((len(alphas), m, m))
+            for i in range(len(alphas)):
+                B = Vv * root[i]
+                blocks[i] = B @ B.T
             Z = HY[test].transpose(1, 0, 2)           # (alphas, m, q)
             if data.centre:
                 mean = np.average(Y[train], axis=0,
                                   weights=None if sw is None else sw[train])
                 Z = Z - mean[None, None, :] * H1[test].T[:, :, None]
-            R = scipy.linalg.solve(blocks, Z, assume_a="pos",
-                                   check_finite=False)
+            # batched LU: for stacks of small systems NumPy's loop is about
+            # twice as fast as SciPy's Cholesky solve
+            R = np.linalg.solve(blocks, Z)
             held = Y[test]
             scores.append(self._fold_scores(
                 held, held[None] - R, None if sw is None else sw[test]))
@@ -580,14 +613,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         ``H 1`` and the diagonal (leave-one-out) or blocks (k-fold) of
         ``H``."""
         Y, sw = data.Y, data.weight
-        n = Y.shape[0]
         if splits is None:
             if data.centre:
-                # weighted mean of the targets without sample i
-                w = np.ones(n) if sw is None else sw
-                total = w @ Y
-                mean = (total - w[:, None] * Y) / (w.sum() - w)[:, None]
-                HY = HY - mean * H1[:, None]
+                HY = HY - self._loo_means(data) * H1[:, None]
             return self._loo_scores(Y, Y - HY / h_diag[:, None], sw)
         scores = []
         for train, test in splits:
@@ -664,6 +692,19 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         # classifiers score (accuracy, squared error of the one-hot
         # outputs): the second breaks ties of the first, which are common
         loo_weights = weight if splits is None else None
+        if len({np.shape(r) for r in rows}) == 1:
+            # every candidate at once, by the same reductions as one
+            R = np.stack(rows)
+            w = (loo_weights if loo_weights is not None
+                 and R.shape[1] == len(loo_weights) else None)
+            m = np.average(R, axis=1, weights=w)
+            first = R[:, :, 0] if R.ndim == 3 else R
+            mean = m[:, 0] if R.ndim == 3 else m
+            tie = m[:, 1] if R.ndim == 3 else np.zeros(len(R))
+            std = np.sqrt(np.average((first - mean[:, None]) ** 2, axis=1,
+                                     weights=w))
+            return (np.asarray(mean, dtype=float), std,
+                    np.asarray(tie, dtype=float), list(first))
         mean, std, tie = [], [], []
         for r in rows:
             w = (loo_weights if loo_weights is not None
@@ -679,13 +720,18 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 np.array(tie, dtype=float), first)
 
     def _select(self, X, Y, centre, y_for_split, keep, labels=None,
-                weight=None, evidence_targets=None, training=None):
+                weight=None, evidence_targets=None, training=None,
+                screen_table=None, record=None):
         """Score the grid on the kept samples (``keep`` of the rows of
         ``y_for_split``, which the folds split) and set the chosen values.
 
         ``training`` (the refit's inputs, targets and weights) lets the
         candidates rescored after a screen be fitted as plain estimators
-        whose factors give their scores: the chosen one is the refit."""
+        whose factors give their scores: the chosen one is the refit.
+        ``screen_table``: (rows, table) of an exact selection on the same
+        inputs' rows ``rows`` (leave-one-out or evidence), the screen's
+        scores if it screens the same rows; ``record``: a list to which an
+        exact selection appends its table."""
         grids = self._grids()
         names = sorted(grids)
         candidates = [dict(zip(names, values))
@@ -696,8 +742,13 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 for c in candidates]
         n = X.shape[0]
         full = _Data(X, Y, centre, weight, evidence_targets)
-        results = {f"param_{k}": np.ma.masked_array(
-            [c[k] for c in candidates], dtype=object) for k in names}
+        results = {}
+        for k in names:
+            # filled as GridSearchCV fills them: a masked array of a list
+            # is built element by element, slowly
+            column = np.empty(len(candidates), dtype=object)
+            column[:] = [c[k] for c in candidates]
+            results[f"param_{k}"] = np.ma.masked_array(column)
         results["params"] = candidates
         n_all = len(y_for_split)
         kept = np.arange(n_all)[keep]
@@ -710,7 +761,12 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             splits = self._restrict(all_splits, kept[screen], n_all)
             self._check_splits(splits, None if labels is None
                                else labels[screen], screened=True)
-            table = self._score_table(part, grids, splits)
+            if (screen_table is not None and splits is None
+                    and np.array_equal(screen_table[0], screen)):
+                table = screen_table[1]
+            else:
+                table = self._score_table(part, grids, splits,
+                                          screening=True)
             mean, _, tie, _ = self._summarise([table[k] for k in keys],
                                               splits, part.weight)
             self._check_scores(mean, candidates, screened=True)
@@ -737,6 +793,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         table = self._score_table(
             full, grids, splits, only=finalists,
             training=None if finalists is None else training, keep=keep_best)
+        if record is not None and finalists is None:
+            record.append(table)
         rows = [table.get(k) for k in keys]
         filled = [r for r in rows if r is not None]
         mean, std, tie, first = self._summarise(filled, splits, weight)
@@ -998,12 +1056,13 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
                               self.input_map)
         args = (Yk, centre, Y[:, 0], keep)
         kwargs = dict(weight=weight, evidence_targets=evidence_targets)
-        chosen, state = self._choose_input_scale(scales, mapped, *args,
-                                                 **kwargs)
+        chosen, state, screen_table = self._choose_input_scale(
+            scales, mapped, *args, **kwargs)
         Xm = mapped(chosen)
         if state is None:
             self._select(Xm[keep], *args, **kwargs,
-                         training=(Xm, y, sample_weight))
+                         training=(Xm, y, sample_weight),
+                         screen_table=screen_table)
         else:
             self.__dict__.update(state)
         self.input_scale_ = chosen
@@ -1012,7 +1071,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
     def _choose_input_scale(self, scales, mapped, Yk, centre, y_for_split,
                             keep, weight, evidence_targets):
         """(chosen input scale, the selection's fitted state for it or None
-        when it is still to be run on all samples).
+        when it is still to be run on all samples, and then the (rows,
+        table) of its selection on the screening subset, which the screen
+        of all samples reuses where it can).
 
         Every scale is selected on the screening subset (all samples when
         there is none); the best scale replaces the first only if its best
@@ -1024,9 +1085,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         compared as it is.
         """
         if len(scales) == 1:
-            return scales[0], None
+            return scales[0], None, None
         rows = self._screen_rows(Yk.shape[0], None)
-        results = []
+        results, tables = [], []
         for factor in scales:
             if rows is None:
                 self._select(mapped(factor)[keep], Yk, centre, y_for_split,
@@ -1037,7 +1098,7 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
                     mapped(factor)[keep][rows], Yk[rows], centre,
                     Yk[rows, 0], slice(None),
                     weight=None if weight is None else weight[rows],
-                    evidence_targets=evidence_targets[rows])
+                    evidence_targets=evidence_targets[rows], record=tables)
             state = {k: v for k, v in vars(self).items()
                      if k.endswith("_") or k == "_best_scores"}
             results.append((self.best_score_,
@@ -1055,7 +1116,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
             f"{f:g}: {r[0]:.6g}" for f, r in zip(scales, results))
             + f" (on {'all' if rows is None else len(rows)} samples); "
             f"chose {scales[best]:g}")
-        return scales[best], (results[best][2] if rows is None else None)
+        if rows is None:
+            return scales[best], results[best][2], None
+        return scales[best], None, (rows, tables[best])
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictions of ``best_estimator_`` (see its ``predict``)."""

@@ -3,6 +3,7 @@ import csv
 import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -314,3 +315,19 @@ def test_cli_usage_errors(mixed_csv, capsys):
         run_benchmark(csv=mixed_csv)
     with pytest.raises(BenchmarkError, match="only apply to a CSV"):
         run_benchmark("iris", target="y")
+
+
+def test_best_time_is_the_fastest_of_repeated_calls():
+    from skinfinite.benchmark import best_time
+    delays = iter([0.05, 0.0, 0.03])
+    calls = []
+
+    def f():
+        calls.append(1)
+        time.sleep(next(delays))
+    wall, cpu = best_time(f, repeat=3)
+    assert len(calls) == 3
+    # the second call slept for nothing: the best wall time is below the
+    # shortest sleep of the others, and sleeping costs no CPU time
+    assert 0.0 <= wall < 0.03
+    assert 0.0 <= cpu < 0.03

@@ -16,10 +16,10 @@ and CPU time; optionally for the given sizes only) with::
 
 Every ``setup`` compiles the kernels on a tiny input first.
 """
-import time
 
 import numpy as np
 
+from skinfinite.benchmark import best_time
 from skinfinite.models import NNGPRegressor, NNGPRegressorCV
 
 DEPTHS = tuple(range(1, 11))
@@ -62,18 +62,6 @@ class SelectionVsOneFit:
         NNGPRegressorCV(depths=DEPTHS, alphas=ALPHAS).fit(self.X, self.y)
 
 
-def _best(f, repeat=3):
-    """Best wall-clock and best CPU (process) time of ``repeat`` runs: on a
-    shared machine the CPU time moves less with the load."""
-    wall, cpu = [], []
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        f()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return min(wall), min(cpu)
-
-
 if __name__ == "__main__":
     import os
     import sys
@@ -83,18 +71,18 @@ if __name__ == "__main__":
     sizes = [int(a) for a in sys.argv[1:] if a.isdigit()]
     for n in sizes or SelectionVsOneFit.params:
         bench.setup(n)
-        one, one_cpu = _best(lambda: bench.time_one_fit(n))
-        loo, loo_cpu = _best(lambda: bench.time_selection(n))
-        kfold, kfold_cpu = _best(lambda: bench.time_selection_5fold(n))
+        one, one_cpu = best_time(lambda: bench.time_one_fit(n))
+        loo, loo_cpu = best_time(lambda: bench.time_selection(n))
+        kfold, kfold_cpu = best_time(lambda: bench.time_selection_5fold(n))
         line = (f"n={n}: one fit {one:.3f} s, selection (LOO) {loo:.3f} s "
                 f"= {loo / one:.1f} fits (CPU time {loo_cpu / one_cpu:.1f}), "
                 f"5-fold {kfold:.3f} s = {kfold / one:.1f} fits (CPU time "
                 f"{kfold_cpu / one_cpu:.1f})")
         if exact:
-            full, _ = _best(lambda: bench.time_selection_exact(n), repeat=1)
+            full, _ = best_time(lambda: bench.time_selection_exact(n), repeat=1)
             line += f", unscreened LOO {full:.3f} s = {full / one:.1f} fits"
         if scales:
-            four, _ = _best(lambda: bench.time_selection_default_scales(n))
+            four, _ = best_time(lambda: bench.time_selection_default_scales(n))
             line += (f", LOO with the 4 default input scales {four:.3f} s = "
                      f"{four / one:.1f} fits")
         print(line + f"; load {os.getloadavg()[0]:.1f}", flush=True)

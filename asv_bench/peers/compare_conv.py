@@ -321,20 +321,9 @@ def peak_flops():
     return mhz * 1e6 * PEAK_FLOPS_PER_CYCLE
 
 
-def best_time(f, repeat):
-    """Best wall and CPU (all threads) seconds: on a shared machine the CPU
-    time is the figure to compare."""
-    times, cpu = [], []
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        f()
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return min(times), min(cpu)
-
-
 def measure(args):
     import skinfinite
+    from skinfinite.benchmark import best_time
     from skinfinite.kernels import ConvNNGP
     skinfinite.set_config(show_progress=False)
     rng = np.random.default_rng(0)

@@ -56,9 +56,11 @@ from ._models import (MODELS, KernelRidgeClassifier, ModelSpec, list_models, mak
 from ._report import check_figure_format, format_table, plot_results, write_csv
 from ._runner import CSV_COLUMNS, iter_benchmark, run_benchmark
 from ._sequence_features import ResampledSeries, SeriesSummary
+from ._timing import best_time
 
 __all__ = [
     "run_benchmark", "iter_benchmark", "format_table", "write_csv", "plot_results", "list_models",
     "select_models", "make_model", "MODELS", "CSV_COLUMNS", "BenchmarkError",
     "ModelSpec", "KernelRidgeClassifier", "ResampledSeries", "SeriesSummary",
+    "best_time",
 ]

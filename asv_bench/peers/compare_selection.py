@@ -30,6 +30,7 @@ import time
 import numpy as np
 from sklearn import datasets
 from sklearn.compose import TransformedTargetRegressor
+from sklearn.gaussian_process.kernels import Matern
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import (GridSearchCV, KFold, StratifiedKFold,
                                      train_test_split)
@@ -139,13 +140,19 @@ def classification(names, part):
 
 
 def tuned_krr(kernel, d):
-    """Kernel ridge, ``alpha`` and ``gamma`` by inner 5-fold search, on
-    standardised targets ("laplacian" is scikit-learn's, of the L1
-    distance)."""
+    """Kernel ridge, ``alpha`` and ``gamma`` (the Matérn kernel: its length
+    scale) by inner 5-fold search, on standardised targets ("laplacian" is
+    scikit-learn's, of the L1 distance; "matern" the Euclidean exponential
+    kernel, the one whose RKHS the ReLU NTK has on the sphere)."""
+    grid = {"alpha": np.logspace(-3, 1, 9)}
+    if kernel == "matern":
+        grid["kernel"] = [Matern(length_scale=s, nu=0.5)
+                          for s in np.sqrt(d) * np.logspace(-0.5, 1.5, 9)]
+        kernel = "rbf"     # replaced by the grid's kernels
+    else:
+        grid["gamma"] = np.logspace(-3, 1, 9) / d
     return TransformedTargetRegressor(
-        GridSearchCV(KernelRidge(kernel=kernel),
-                     {"alpha": np.logspace(-3, 1, 9),
-                      "gamma": np.logspace(-3, 1, 9) / d}, cv=5),
+        GridSearchCV(KernelRidge(kernel=kernel), grid, cv=5),
         transformer=StandardScaler())
 
 
@@ -159,9 +166,11 @@ def regression(names, part, variants=(), columns=None):
                   "KRR(RBF) tuned": lambda: tuned_krr("rbf", d),
                   "NTKRegressor()": NTKRegressor,
                   "NNGPRegressor()": NNGPRegressor,
-                  "KRR(Laplacian) tuned": lambda: tuned_krr("laplacian", d)}
+                  "KRR(Laplacian) tuned": lambda: tuned_krr("laplacian", d),
+                  "KRR(Matern 1/2) tuned": lambda: tuned_krr("matern", d)}
+        optional = ("KRR(Laplacian) tuned", "KRR(Matern 1/2) tuned")
         models = {k: m for k, m in models.items()
-                  if (k in columns if columns else "Laplacian" not in k)}
+                  if (k in columns if columns else k not in optional)}
         for params in variants:
             models[f"NTKRegressorCV(**{json.dumps(params)})"] = (
                 lambda params=params: NTKRegressorCV(**params))
@@ -191,7 +200,7 @@ def main():
                         "keyword dicts, one more column each")
     parser.add_argument("--columns", nargs="*",
                         help="regression: the columns to keep (default: all "
-                        "but \"KRR(Laplacian) tuned\")")
+                        "but the Laplacian and Matern ridges)")
     args = parser.parse_args()
     if args.task == "classification":
         classification(args.datasets or CLASSIFICATION, args.part)

@@ -10,17 +10,27 @@ grids, the baselines' grids) is fixed before the run.
 ``--part train`` uses only training data (scikit-learn's tables: a fixed
 stratified half; the UCR sets: their TRAIN split), for investigating;
 ``--part all`` is the reported run (scikit-learn's tables whole, the UCR
-sets TRAIN and TEST pooled).
+sets TRAIN and TEST pooled).  Friedman's problems also come as fresh draws
+``friedman1@SEED`` (300 samples from ``make_friedman1(random_state=SEED)``,
+all of them training data: the reported run draws seed 0), and
+``--ntk-variants`` adds ``NTKRegressorCV`` columns with other parameters
+(a JSON list of keyword dicts), ``--columns`` keeps some of the columns
+only, so that changes to the defaults can be measured on training data.
 
     python asv_bench/peers/compare_selection.py --task classification
     python asv_bench/peers/compare_selection.py --task regression
+    python asv_bench/peers/compare_selection.py --task regression \
+        --datasets friedman1@1 friedman1@3 --columns NTKRegressorCV \
+        --ntk-variants '[{"input_map": "ball"}]'
 """
 import argparse
+import json
 import time
 
 import numpy as np
 from sklearn import datasets
 from sklearn.compose import TransformedTargetRegressor
+from sklearn.gaussian_process.kernels import Matern
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import (GridSearchCV, KFold, StratifiedKFold,
                                      train_test_split)
@@ -61,10 +71,11 @@ def load(name, part):
         X, y = _aeon(name, part, loader)
         return X, (y.astype(float) if name in REGRESSION else y)
     if name.startswith("friedman"):   # synthetic: 300 noisy samples
+        name, _, seed = name.partition("@")
         X, y = getattr(datasets, "make_" + name)(
             n_samples=300, noise=0.1 if name == "friedman3" else 1.0,
-            random_state=0)
-        if part == "train":
+            random_state=int(seed or 0))
+        if part == "train" and not seed:
             X, y = X[:150], y[:150]
         return X, y
     X, y = getattr(datasets, "load_" + name)(return_X_y=True)
@@ -128,28 +139,48 @@ def classification(names, part):
           f"  NNGP gap: {mean['NNGPClassifierCV'] - mean['SVC(NNGP)']:+.4f}")
 
 
-def regression(names, part):
+def tuned_krr(kernel, d):
+    """Kernel ridge, ``alpha`` and ``gamma`` (the Matérn kernel: its length
+    scale) by inner 5-fold search, on standardised targets ("laplacian" is
+    scikit-learn's, of the L1 distance; "matern" the Euclidean exponential
+    kernel, the one whose RKHS the ReLU NTK has on the sphere)."""
+    grid = {"alpha": np.logspace(-3, 1, 9)}
+    if kernel == "matern":
+        grid["kernel"] = [Matern(length_scale=s, nu=0.5)
+                          for s in np.sqrt(d) * np.logspace(-0.5, 1.5, 9)]
+        kernel = "rbf"     # replaced by the grid's kernels
+    else:
+        grid["gamma"] = np.logspace(-3, 1, 9) / d
+    return TransformedTargetRegressor(
+        GridSearchCV(KernelRidge(kernel=kernel), grid, cv=5),
+        transformer=StandardScaler())
+
+
+def regression(names, part, variants=(), columns=None):
     for name in names:
         X, y = load(name, part)
         Y = y.reshape(len(y), -1)
+        d = X.shape[1]
+        models = {"NTKRegressorCV": NTKRegressorCV,
+                  "NNGPRegressorCV": NNGPRegressorCV,
+                  "KRR(RBF) tuned": lambda: tuned_krr("rbf", d),
+                  "NTKRegressor()": NTKRegressor,
+                  "NNGPRegressor()": NNGPRegressor,
+                  "KRR(Laplacian) tuned": lambda: tuned_krr("laplacian", d),
+                  "KRR(Matern 1/2) tuned": lambda: tuned_krr("matern", d)}
+        optional = ("KRR(Laplacian) tuned", "KRR(Matern 1/2) tuned")
+        models = {k: m for k, m in models.items()
+                  if (k in columns if columns else k not in optional)}
+        for params in variants:
+            models[f"NTKRegressorCV(**{json.dumps(params)})"] = (
+                lambda params=params: NTKRegressorCV(**params))
         for target in range(Y.shape[1]):
             yt = Y[:, target]
-            scores = {k: [] for k in ("NTKRegressorCV", "NNGPRegressorCV",
-                                      "KRR(RBF) tuned", "NTKRegressor()",
-                                      "NNGPRegressor()")}
-            d = X.shape[1]
-            krr = TransformedTargetRegressor(
-                GridSearchCV(KernelRidge(kernel="rbf"),
-                             {"alpha": np.logspace(-3, 1, 9),
-                              "gamma": np.logspace(-3, 1, 9) / d}, cv=5),
-                transformer=StandardScaler())
+            scores = {k: [] for k in models}
             for train, test in KFold(5, shuffle=True,
                                      random_state=0).split(X):
-                for label, model in (("NTKRegressorCV", NTKRegressorCV()),
-                                     ("NNGPRegressorCV", NNGPRegressorCV()),
-                                     ("KRR(RBF) tuned", krr),
-                                     ("NTKRegressor()", NTKRegressor()),
-                                     ("NNGPRegressor()", NNGPRegressor())):
+                for label, make in models.items():
+                    model = make()
                     pipe = make_pipeline(StandardScaler(), model)
                     scores[label].append(pipe.fit(X[train], yt[train])
                                          .score(X[test], yt[test]))
@@ -164,11 +195,18 @@ def main():
                         default="classification")
     parser.add_argument("--part", choices=("train", "all"), default="all")
     parser.add_argument("--datasets", nargs="*")
+    parser.add_argument("--ntk-variants", type=json.loads, default=[],
+                        help="regression: a JSON list of NTKRegressorCV "
+                        "keyword dicts, one more column each")
+    parser.add_argument("--columns", nargs="*",
+                        help="regression: the columns to keep (default: all "
+                        "but the Laplacian and Matern ridges)")
     args = parser.parse_args()
     if args.task == "classification":
         classification(args.datasets or CLASSIFICATION, args.part)
     else:
-        regression(args.datasets or REGRESSION, args.part)
+        regression(args.datasets or REGRESSION, args.part, args.ntk_variants,
+                   args.columns)
 
 
 if __name__ == "__main__":

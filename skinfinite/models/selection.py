@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._core.backend import on_host
 from .._core.backend import CPUBackend
+from .._core.docstrings import SAMPLE_WEIGHT, TARGETS, fit_doc
 from .._core.validation import Interval, Options, ValidatesParameters
 from ..kernels.registry import RegisteredArchitecture
 from ._base import (DEVICE_CONSTRAINTS, NETWORK_CONSTRAINTS,
@@ -1013,24 +1014,15 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         return ("neg_mean_squared_error" if self.scoring is None
                 else self.scoring)
 
+    @fit_doc("Score every candidate in closed form, then refit the best.",
+             y=TARGETS, extra=SAMPLE_WEIGHT + """\
+    Weights of the squared loss, as in the plain estimator (noise
+    variance ``alpha / w`` per sample; zero weights drop samples).
+    Each held-out sample is predicted by the weighted model fitted
+    without it, and the scores are weighted by the held-out
+    samples' weights.
+""")
     def fit(self, X, y, sample_weight=None):
-        """Score every candidate in closed form, then refit the best.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the squared loss, as in the plain estimator (noise
-            variance ``alpha / w`` per sample; zero weights drop samples).
-            Each held-out sample is predicted by the weighted model fitted
-            without it, and the scores are weighted by the held-out
-            samples' weights.
-
-        Returns
-        -------
-        self
-        """
         X, y = on_host(X), on_host(y)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
                              ensure_min_samples=3, dtype=np.float64)
@@ -1326,22 +1318,13 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                     "folds or a stratified splitter"
                     + (", or a larger screen_size." if screened else "."))
 
+    @fit_doc("Score every candidate in closed form, then refit the best.",
+             extra=SAMPLE_WEIGHT + """\
+    Weights of the squared loss on the one-hot targets, as in the
+    plain classifier; zero weights drop samples. Accuracies are
+    weighted by the held-out samples' weights.
+""")
     def fit(self, X, y, sample_weight=None):
-        """Score every candidate in closed form, then refit the best.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the squared loss on the one-hot targets, as in the
-            plain classifier; zero weights drop samples. Accuracies are
-            weighted by the held-out samples' weights.
-
-        Returns
-        -------
-        self
-        """
         X, y = on_host(X), on_host(y)
         X, y = validate_data(self, X, y, ensure_min_samples=2,
                              dtype=np.float64)

@@ -476,3 +476,17 @@ def test_random_features_pass_the_sklearn_checks():
     from sklearn.utils.estimator_checks import check_estimator
     from skinfinite.empirical import ConvolutionalRandomFeatures
     check_estimator(ConvolutionalRandomFeatures(n_components=4))
+
+
+@pytest.mark.parametrize("kw", [dict(n_channels=2),
+                                dict(image_shape=(5, 4), dilation=[1, 2],
+                                     strides=2, filter_size=3)])
+def test_random_features_ppv_fast_path_equals_the_network(rng, kw):
+    from skinfinite.empirical import ConvolutionalRandomFeatures
+    X = rng.normal(size=(5, 5 * 4))
+    rf = ConvolutionalRandomFeatures(16, readout="ppv", bias_variance=0.7,
+                                     random_state=2, **kw).fit(X)
+    F = rf.transform(X)
+    inputs = X if "image_shape" in kw else X.reshape(5, 10, 2)
+    np.testing.assert_allclose(F[:, :-1], rf.network_.nngp_features(inputs),
+                               atol=1e-12)

@@ -315,3 +315,99 @@ def test_conv_family_sums_the_paths_and_their_differences(rng):
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(again.decision_function(X[:4]),
                                model.decision_function(X[:4]), atol=1e-12)
+
+
+# ------------------------------------------- random-feature route (conv)
+
+def _rf_exact(X, bias_variance=1.0):
+    from skinfinite.kernels import ConvNNGP
+    conv = ConvNNGP(readout="ppv", padding="same", bias_variance=bias_variance)
+    return conv(X) + conv(np.diff(X, axis=1))
+
+
+def test_conv_random_feature_kernel_converges_to_the_exact_sum(rng):
+    from skinfinite.models._path_selection import ConvRandomFeatureKernel
+    X = rng.normal(size=(6, 40, 1)).cumsum(axis=1) / 4.0
+    exact = _rf_exact(X, 0.5)
+    errors = []
+    for m in (100, 6400):
+        err = [np.abs(ConvRandomFeatureKernel(m, 0.5, random_state=s)(X)
+                      - exact).max() for s in range(3)]
+        errors.append(np.mean(err))
+    scale = np.abs(exact).max()
+    # Monte Carlo error ~ m ** -0.5: 8x smaller expected, 3x demanded
+    assert errors[1] < errors[0] / 3.0
+    assert errors[1] < 0.03 * scale
+
+
+def test_conv_random_feature_kernel_is_a_fixed_function(rng):
+    import pickle
+    from sklearn.base import clone
+    from skinfinite.models._path_selection import ConvRandomFeatureKernel
+    X = rng.normal(size=(7, 30, 2))
+    k = ConvRandomFeatureKernel(200, 2.0, random_state=3)
+    K = k(X)
+    np.testing.assert_array_equal(ConvRandomFeatureKernel(200, 2.0, random_state=3)(X), K)
+    assert np.abs(ConvRandomFeatureKernel(200, 2.0, random_state=4)(X) - K).max() > 1e-3
+    np.testing.assert_array_equal(clone(k)(X), K)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(k))(X), K)
+    np.testing.assert_allclose(k.diag(X), np.diag(K), atol=1e-12)
+    # cross Grams are rows of the Gram, whatever was cached before
+    np.testing.assert_allclose(k(X[:3], X), K[:3], atol=1e-12)
+    np.testing.assert_allclose(k(X[:3], X[2:]), K[:3, 2:], atol=1e-12)
+    np.testing.assert_allclose(k(X[:3], X), K[:3], atol=1e-12)
+    assert k.hyperparameters == []
+    with pytest.raises(ValueError, match="no hyperparameter gradient"):
+        k(X, eval_gradient=True)
+    # paths of other lengths are interpolated to ``length`` points
+    with pytest.raises(ValueError, match="set length"):
+        k([X[0], X[1, :20]])
+    kl = ConvRandomFeatureKernel(200, 2.0, length=30, random_state=3)
+    np.testing.assert_allclose(kl([X[0], X[1]]), K[:2, :2], atol=1e-12)
+    assert kl([X[0], X[1, :20]]).shape == (2, 2)
+
+
+def _hidden_at_half_resolution(rng, n=24, length=256):
+    """Two classes told apart only by an alternating +-2 pattern at an even
+    position, which the means of pairs of points (the series shortened to
+    half its length and less) cancel exactly."""
+    X = 0.3 * rng.normal(size=(n, length, 1))
+    y = np.arange(n) % 2
+    for i in np.flatnonzero(y):
+        start = 2 * rng.integers(0, (length - 8) // 2)
+        X[i, start:start + 8, 0] += 2.0 * np.array([1, -1] * 4)
+    return X, y
+
+
+def test_selection_takes_the_random_feature_route_when_the_budget_forbids(rng):
+    from sklearn.svm import SVC
+    from skinfinite.models._path_selection import ConvRandomFeatureKernel
+    X, y = _hidden_at_half_resolution(rng)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SelectionWarning)
+        model = SignatureKernelClassifier(kernel="conv", time_budget=1.0).fit(X, y)
+    stages = list(model.cv_results_["stage"])
+    assert "conv features" in stages
+    exact_full = [p for p in model.cv_results_["params"]
+                  if p["max_length"] is None and "n_components" not in p]
+    assert not exact_full
+    # the pattern is only visible at full length: the route wins
+    assert model.best_params_["n_components"] >= 1000
+    assert isinstance(model.kernel_, ConvRandomFeatureKernel)
+    assert model.best_score_ > 0.9
+    # predict uses the same features as the fit's Gram
+    Xt, yt = _hidden_at_half_resolution(np.random.default_rng(1))
+    svc = SVC(kernel="precomputed", C=model.best_params_["C"]).fit(
+        model.kernel_(model.paths_fit_), y)
+    paths = model._read_paths(Xt, reset=False)
+    np.testing.assert_array_equal(
+        model.predict(Xt), svc.predict(model.kernel_(paths, model.paths_fit_)))
+    assert np.mean(model.predict(Xt) == yt) > 0.8
+
+
+def test_selection_keeps_the_exact_kernel_when_the_full_length_fits(rng):
+    X, y = _hidden_at_half_resolution(rng, n=16, length=128)
+    model = SignatureKernelClassifier(kernel="conv", time_budget=None).fit(X, y)
+    assert "conv features" not in list(model.cv_results_["stage"])
+    assert any(p["max_length"] is None for p in model.cv_results_["params"])
+    assert "n_components" not in model.best_params_

@@ -8,6 +8,7 @@ have been evaluated, so the chosen point is never at an edge of the searched
 grid unless a hard bound or the time budget stops the search (which is then
 reported).
 """
+import hashlib
 import numbers
 import time
 import warnings
@@ -49,7 +50,18 @@ _BIAS_STEP = 4.0
 #: about half of what 2 idle cores reach (1.3e9 and 8.6e8 measured).  Fixed
 #: rates, not measured ones, so that the search, and so the fitted model,
 #: depend on the data alone and not on the machine's load.
-_CELLS_PER_SECOND = {"signature": 5e8, "conv": 4e8}
+_CELLS_PER_SECOND = {"signature": 5e8, "conv": 4e8, "conv_rf": 1e9}
+#: Filters per dilation the convolutional family's random-feature route may
+#: use at full length when the exact kernel there exceeds the budget: the
+#: largest that fits what is left of the family's share.  One value: on the
+#: training splits of OSULeaf and ACSF1 (5-fold, two seeds) 1000 to 8000
+#: filters scored within one fold's noise of each other (OSULeaf 0.91-0.92,
+#: ACSF1 0.66-0.70, 1000 best), so the cheapest leaves the budget to the
+#: bias variance's refinement.
+CONV_RF_COMPONENTS = (1000,)
+#: Seed of the random-feature route's filters (the fit depends on the data
+#: alone).
+CONV_RF_SEED = 0
 # Lattice steps (factors) of the scale axes, and how many steps the search
 # may move from its heuristic start.
 _PATH_SCALE_STEP = 4.0
@@ -219,6 +231,118 @@ class SeriesRBFKernel(Kernel):
 
     def __repr__(self):
         return f"SeriesRBFKernel(length_scale={self.length_scale:.4g})"
+
+
+class ConvRandomFeatureKernel(Kernel):
+    r"""Random-feature approximation of the convolutional family's kernel.
+
+    ``Phi(X) Phi(Y)^T`` with ``Phi`` the features of
+    :class:`~skinfinite.empirical.ConvolutionalRandomFeatures` (one layer,
+    ``n_components`` filters per dilation, "ppv" readout, "same" padding) on
+    the paths and, with ``differences``, on their first differences, the two
+    maps concatenated.  It converges to ``ConvNNGP(readout="ppv",
+    padding="same", bias_variance=bias_variance)`` (plus the same kernel on
+    the differences) at the rate ``n_components ** -0.5``, at a cost linear
+    in the number of paths.  The filters follow from ``random_state`` alone,
+    so every call (and every clone or pickled copy) uses the same features.
+
+    Parameters
+    ----------
+    n_components : int, default=1000
+        Filters per dilation of each map.
+    bias_variance : float, default=1.0
+    differences : bool, default=True
+        Also map the first differences of the paths.
+    length : int or None, default=None
+        Paths are linearly interpolated to ``length`` points first (the
+        dilations follow the length, so all paths need one); None needs
+        paths of equal length.
+    random_state : int, default=0
+        Seed of the filters.
+    n_channels : int or None, default=None
+        Channels of paths given as 2-D arrays.
+    """
+
+    def __init__(self, n_components=1000, bias_variance=1.0, differences=True,
+                 length=None, random_state=0, n_channels=None):
+        self.n_components = n_components
+        self.bias_variance = bias_variance
+        self.differences = differences
+        self.length = length
+        self.random_state = random_state
+        self.n_channels = n_channels
+
+    def _values(self, X):
+        seqs = check_sequences(X, self.n_channels)
+        length = self.length
+        if length is None:
+            if not seqs.equal_lengths:
+                raise ValueError("ConvRandomFeatureKernel with length=None needs "
+                                 "paths of equal length; set length.")
+            length = seqs.max_length
+        values = _common_length(seqs, length)
+        return values.reshape(seqs.n_paths, length, seqs.n_channels)
+
+    def features(self, X):
+        """The random features ``Phi(X)``, shape (n_paths, n_features)."""
+        from ..empirical.random_features import ConvolutionalRandomFeatures
+        values = self._values(X)
+        maps = [values]
+        if self.differences and values.shape[1] > 2:
+            maps.append(np.diff(values, axis=1))
+        out = []
+        for part, v in enumerate(maps):
+            rf = ConvolutionalRandomFeatures(
+                self.n_components, readout="ppv", padding="same",
+                bias_variance=self.bias_variance,
+                random_state=int(self.random_state) + part)
+            out.append(rf.fit(v[:1]).transform(v))
+        return np.hstack(out)
+
+    def _cached_features(self, X):
+        # predict maps the same training (support) paths for every tile
+        seqs = check_sequences(X, self.n_channels)
+        digest = hashlib.blake2b(np.ascontiguousarray(seqs.values).tobytes(),
+                                 digest_size=16)
+        digest.update(np.asarray(seqs.lengths, dtype=np.int64).tobytes())
+        key = (digest.hexdigest(), _key(self.get_params()))
+        cache = getattr(self, "_cache", None)
+        if cache is not None and cache[0] == key:
+            return cache[1]
+        F = self.features(seqs)
+        self._cache = (key, F)
+        return F
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        if eval_gradient:
+            raise ValueError("ConvRandomFeatureKernel has no hyperparameter "
+                             "gradient: its features are fixed random "
+                             "functions; use ConvNNGP for gradients.")
+        F = self.features(X)
+        if Y is None:
+            return F @ F.T
+        return F @ self._cached_features(Y).T
+
+    def diag(self, X):
+        F = self.features(X)
+        return np.einsum("ij,ij->i", F, F)
+
+    def is_stationary(self):
+        return False
+
+    @property
+    def requires_vector_input(self):
+        return False
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_cache", None)
+        return state
+
+    def __repr__(self):
+        return (f"ConvRandomFeatureKernel(n_components={self.n_components}, "
+                f"bias_variance={float(self.bias_variance):.4g}, "
+                f"differences={self.differences})")
 
 
 def _sq_distances(x, y):
@@ -488,6 +612,11 @@ class PathSearch:
             return SeriesRBFKernel(setting["length_scale"], setting["length"])
         if family == "given":
             return clone(self.est.kernel)
+        if family == "conv" and "n_components" in setting:
+            return ConvRandomFeatureKernel(
+                setting["n_components"], setting["bias_variance"],
+                setting.get("differences", False), setting["length"],
+                random_state=CONV_RF_SEED)
         if family == "conv":
             from ..kernels import ConvNNGP
             # "same" padding: paths of any length, shorter than a filter too
@@ -519,6 +648,8 @@ class PathSearch:
         pairs of windows times dilations), in units of its family's rate."""
         length = min(self.paths.max_length, setting["max_length"] or np.inf)
         n = self.paths.n_paths
+        if "n_components" in setting:
+            return self._rf_work(setting)
         if setting["kernel"] == "conv":
             parts = 2.0 if setting.get("differences", False) else 1.0
             return parts * (0.5 * n * n + n) * length ** 2 * max(np.log2(length), 1.0)
@@ -527,11 +658,27 @@ class PathSearch:
         length += bool(setting["basepoint"])
         return (0.5 * n * n + n) * (length - 1) ** 2 * 4.0 ** setting["dyadic_order"]
 
+    def _rf_work(self, setting):
+        """Multiply-adds of the random-feature route: the filters over every
+        position and dilation of each map, and the Gram of the features (at
+        a quarter of the weight: BLAS runs it faster than the features)."""
+        length = setting["length"] or self.paths.max_length
+        n, c = self.paths.n_paths, self.paths.n_channels
+        dilations = max(np.floor(np.log2(max(length - 1, 1) / 8.0)) + 1, 1)
+        parts = 2.0 if setting.get("differences", False) else 1.0
+        features = parts * setting["n_components"] * dilations
+        return n * length * 9 * c * features + 0.25 * n * n * features
+
+    def seconds(self, setting):
+        """Predicted seconds of a setting's Gram under the fixed cost model."""
+        rate = "conv_rf" if "n_components" in setting else setting["kernel"]
+        return self.cells(setting) / _CELLS_PER_SECOND[rate]
+
     def signature_evaluate(self, setting, stage, required=False):
         """Evaluate a signature setting when its predicted time fits."""
         if any(r["key"] == _key(setting) for r in self.rows):
             return True
-        seconds = self.cells(setting) / _CELLS_PER_SECOND[setting["kernel"]]
+        seconds = self.seconds(setting)
         if not required and not self.fits(seconds):
             self.skipped.append(f"{stage} {_public(setting)} (about {seconds:.0f}s)")
             self.say(f"skip {stage}: predicted {seconds:.1f}s exceeds the budget")
@@ -640,18 +787,44 @@ class PathSearch:
             for j in new:
                 scores[j] = run(make(j), "conv")
         best_setting, score = make(best), scores[best]
-        length = coarse
+        length, short = coarse, False
         while length < full:
             length = min(2 * length, full)
             trial = dict(best_setting, max_length=None if length >= full else length)
             s = run(trial, "conv length")
             if s is None:
+                short = True
                 break
             if s > score + _TIE:
+                best_setting, score = trial, s
+        if short:
+            # the exact kernel stopped short of the full length: the same
+            # kernel at full length through random features, at the cost
+            # of features linear in the number of paths
+            trial = self._conv_random_features(best_setting)
+            s = None if trial is None else run(trial, "conv features")
+            if s is not None and s > score + _TIE:
                 best_setting, score = trial, s
         for f in (_BIAS_STEP ** -0.5, _BIAS_STEP ** 0.5):
             run(dict(best_setting, bias_variance=best_setting["bias_variance"] * f),
                 "conv refine")
+
+    def _conv_random_features(self, setting):
+        """The random-feature setting at full length with the most filters
+        of :data:`CONV_RF_COMPONENTS` that fit the budget (None if none)."""
+        seqs = self.paths
+        base = dict(setting, max_length=None,
+                    length=None if seqs.equal_lengths else seqs.max_length)
+        fitting = [dict(base, n_components=m) for m in CONV_RF_COMPONENTS
+                   if self.fits(self.seconds(dict(base, n_components=m)))]
+        if not fitting:
+            trial = dict(base, n_components=CONV_RF_COMPONENTS[0])
+            self.skipped.append(f"conv features {_public(trial)} (about "
+                                f"{self.seconds(trial):.0f}s)")
+            self.say("skip conv features: predicted "
+                     f"{self.seconds(trial):.1f}s exceeds the budget")
+            return None
+        return fitting[-1]
 
     def _rbf(self):
         seqs = self.paths

@@ -103,7 +103,19 @@ def shorten(seqs, n_points):
     return Sequences(out, lengths.astype(np.int64))
 
 
-class _MappedKernel(Kernel):
+class _PathKernel(Kernel):
+    """A kernel whose inputs are paths (any layout :func:`check_sequences`
+    reads), not feature vectors."""
+
+    def is_stationary(self):
+        return False
+
+    @property
+    def requires_vector_input(self):
+        return False
+
+
+class _MappedKernel(_PathKernel):
     """A kernel on paths applied after a map of the paths (``_map``)."""
 
     def _map(self, X):
@@ -117,13 +129,6 @@ class _MappedKernel(Kernel):
 
     def diag(self, X):
         return self.kernel.diag(self._map(X))
-
-    def is_stationary(self):
-        return False
-
-    @property
-    def requires_vector_input(self):
-        return False
 
 
 class ShortenedKernel(_MappedKernel):
@@ -186,7 +191,20 @@ def _common_length(seqs, length):
     return out.reshape(seqs.n_paths, -1)
 
 
-class SeriesRBFKernel(Kernel):
+def _at_length(kernel, X, length):
+    """The paths of X (in ``kernel.n_channels``' layout) and their values
+    interpolated to ``length`` points, flattened; ``length=None`` takes the
+    paths' own, common length."""
+    seqs = check_sequences(X, kernel.n_channels)
+    if length is None:
+        if not seqs.equal_lengths:
+            raise ValueError(f"{type(kernel).__name__} with length=None needs "
+                             "paths of equal length; set length.")
+        length = seqs.max_length
+    return seqs, _common_length(seqs, length)
+
+
+class SeriesRBFKernel(_PathKernel):
     r"""Gaussian kernel on whole series: ``exp(-|x - y|^2 / (2 length_scale^2))``
     with ``|x - y|`` the Euclidean distance of the paths' points, flattened.
 
@@ -200,13 +218,7 @@ class SeriesRBFKernel(Kernel):
         self.n_channels = n_channels
 
     def _flat(self, X, length):
-        seqs = check_sequences(X, self.n_channels)
-        if length is None:
-            if not seqs.equal_lengths:
-                raise ValueError("SeriesRBFKernel with length=None needs paths "
-                                 "of equal length; set length.")
-            length = seqs.max_length
-        return _common_length(seqs, length)
+        return _at_length(self, X, length)[1]
 
     def __call__(self, X, Y=None, eval_gradient=False):
         if eval_gradient:
@@ -225,15 +237,11 @@ class SeriesRBFKernel(Kernel):
     def is_stationary(self):
         return True
 
-    @property
-    def requires_vector_input(self):
-        return False
-
     def __repr__(self):
         return f"SeriesRBFKernel(length_scale={self.length_scale:.4g})"
 
 
-class ConvRandomFeatureKernel(Kernel):
+class ConvRandomFeatureKernel(_PathKernel):
     r"""Random-feature approximation of the convolutional family's kernel.
 
     ``Phi(X) Phi(Y)^T`` with ``Phi`` the features of
@@ -273,15 +281,8 @@ class ConvRandomFeatureKernel(Kernel):
         self.n_channels = n_channels
 
     def _values(self, X):
-        seqs = check_sequences(X, self.n_channels)
-        length = self.length
-        if length is None:
-            if not seqs.equal_lengths:
-                raise ValueError("ConvRandomFeatureKernel with length=None needs "
-                                 "paths of equal length; set length.")
-            length = seqs.max_length
-        values = _common_length(seqs, length)
-        return values.reshape(seqs.n_paths, length, seqs.n_channels)
+        seqs, values = _at_length(self, X, self.length)
+        return values.reshape(seqs.n_paths, -1, seqs.n_channels)
 
     def features(self, X):
         """The random features ``Phi(X)``, shape (n_paths, n_features)."""
@@ -326,13 +327,6 @@ class ConvRandomFeatureKernel(Kernel):
     def diag(self, X):
         F = self.features(X)
         return np.einsum("ij,ij->i", F, F)
-
-    def is_stationary(self):
-        return False
-
-    @property
-    def requires_vector_input(self):
-        return False
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -118,121 +118,113 @@ def tap_positions(n, f, d, s, padding):
 _RESTART = 8
 
 
-@njit(fastmath=FASTMATH)
-def _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add):
-    """:func:`_lagsum` on 1-D grids with "valid" padding, in O(1) per entry.
+def _make_lagsum_chain(padded):
+    """:func:`_lagsum` on 1-D grids at stride 1, in O(1) per entry:
+    ``S[p, q] = S[p - d, q - d] - src[p - d, q - d] + src[p + span, q +
+    span]`` along each diagonal, with a direct sum every ``_RESTART`` steps
+    and in the first ``d`` columns.
 
-    ``S[p, q] = S[p - d, q - d] - src[p - d, q - d] + src[p + span, q + span]``
-    along each diagonal, with a direct sum every ``_RESTART`` steps.
+    ``padded`` (a constant of the compiled function, so that each padding
+    compiles to its own loop without the other's tests) selects grids padded
+    by ``b`` zeros on the left ("same" padding) over "valid" padding.  Padded,
+    a tap adds only where its position falls inside the grids, the running
+    update drops the old tap and adds the new one only there (so every entry
+    takes the additions of the direct sum's taps in a running form), and the
+    entry of equal positions is summed directly.  Valid, every tap falls
+    inside and the update is one pass.
     """
-    span = d * (fw - 1)
-    for p in range(dwx):
-        drow = dst[p]
-        if p < d or (p // d) % _RESTART == 0:
-            for q in range(dwy):
-                drow[q] = 0.0
-            for k in range(fw):
-                sv = src[p + d * k][d * k:d * k + dwy]
+
+    @njit(fastmath=FASTMATH)
+    def chain(src, swx, swy, dst, dwx, dwy, d, fw, b, scale, add):
+        if not padded:
+            b = 0
+        span = d * (fw - 1)
+        for p in range(dwx):
+            drow = dst[p]
+            if p < d or (p // d) % _RESTART == 0:
                 for q in range(dwy):
-                    drow[q] += sv[q]
-            continue
-        for q in range(min(d, dwy)):
-            acc = 0.0
-            for k in range(fw):
-                acc += src[p + d * k, q + d * k]
-            drow[q] = acc
-        n = dwy - d
-        if n > 0:
+                    drow[q] = 0.0
+                for k in range(fw):
+                    u = p + d * k - b
+                    off = d * k - b
+                    lo = 0
+                    hi = dwy
+                    if padded:
+                        if u < 0 or u >= swx:
+                            continue
+                        lo = max(0, -off)
+                        hi = min(dwy, swy - off)
+                        if hi <= lo:
+                            continue
+                    sv = src[u][lo + off:hi + off]
+                    dv = drow[lo:hi]
+                    for q in range(hi - lo):
+                        dv[q] += sv[q]
+                continue
+            for q in range(min(d, dwy)):
+                acc = 0.0
+                for k in range(fw):
+                    u = p + d * k - b
+                    v = q + d * k - b
+                    if not padded or (u >= 0 and u < swx and v >= 0
+                                      and v < swy):
+                        acc += src[u, v]
+                drow[q] = acc
+            n = dwy - d
+            if n <= 0:
+                continue
             prev = dst[p - d][:n]
-            new = src[p + span][d + span:d + span + n]
-            old = src[p - d][:n]
             out = drow[d:d + n]
+            if not padded:
+                new = src[p + span][d + span:d + span + n]
+                old = src[p - d][:n]
+                for q in range(n):
+                    out[q] = prev[q] + new[q] - old[q]
+                continue
             for q in range(n):
-                out[q] = prev[q] + new[q] - old[q]
-    for p in range(dwx):
-        drow = dst[p]
-        for q in range(dwy):
-            drow[q] = scale * drow[q] + add
-
-
-@njit(fastmath=FASTMATH)
-def _lagsum_chain_padded(src, swx, swy, dst, dwx, dwy, d, fw, b, scale, add):
-    """:func:`_lagsum_chain` on 1-D grids padded by ``b`` zeros on the left
-    ("same" padding at stride 1): the running update drops the old tap and
-    adds the new one only where their positions fall inside the grids, so
-    every entry takes the additions of the direct sum's taps in a running
-    form, and restart rows and the first ``d`` columns are the direct sums.
-    """
-    span = d * (fw - 1)
-    for p in range(dwx):
-        drow = dst[p]
-        if p < d or (p // d) % _RESTART == 0:
+                out[q] = prev[q]
+            # the new tap, at row p + span - b and column q + span - b
+            u = p + span - b
+            if u >= 0 and u < swx:
+                lo = max(d, b - span)
+                hi = min(dwy, swy + b - span)
+                if hi > lo:
+                    sv = src[u][lo + span - b:hi + span - b]
+                    dv = drow[lo:hi]
+                    for q in range(hi - lo):
+                        dv[q] += sv[q]
+            # the dropped tap, at row p - d - b and column q - d - b
+            u = p - d - b
+            if u >= 0 and u < swx:
+                lo = max(d, d + b)
+                hi = min(dwy, swy + d + b)
+                if hi > lo:
+                    sv = src[u][lo - d - b:hi - d - b]
+                    dv = drow[lo:hi]
+                    for q in range(hi - lo):
+                        dv[q] -= sv[q]
+            # The entry of equal positions is summed directly: on the Gram of
+            # an input with itself its correlation is 1, where the step
+            # function's dual has an infinite slope and a running sum's last
+            # bits would show; the direct sum is the per-position variance's
+            # own.
+            if p < dwy:
+                acc = 0.0
+                for k in range(fw):
+                    u = p + d * k - b
+                    if u >= 0 and u < swx and u < swy:
+                        acc += src[u, u]
+                drow[p] = acc
+        for p in range(dwx):
+            drow = dst[p]
             for q in range(dwy):
-                drow[q] = 0.0
-            for k in range(fw):
-                u = p + d * k - b
-                if u < 0 or u >= swx:
-                    continue
-                off = d * k - b
-                lo = max(0, -off)
-                hi = min(dwy, swy - off)
-                if hi <= lo:
-                    continue
-                sv = src[u][lo + off:hi + off]
-                dv = drow[lo:hi]
-                for q in range(hi - lo):
-                    dv[q] += sv[q]
-            continue
-        for q in range(min(d, dwy)):
-            acc = 0.0
-            for k in range(fw):
-                u = p + d * k - b
-                v = q + d * k - b
-                if u >= 0 and u < swx and v >= 0 and v < swy:
-                    acc += src[u, v]
-            drow[q] = acc
-        n = dwy - d
-        if n <= 0:
-            continue
-        prev = dst[p - d][:n]
-        out = drow[d:d + n]
-        for q in range(n):
-            out[q] = prev[q]
-        # the new tap, at row p + span - b and column q + span - b
-        u = p + span - b
-        if u >= 0 and u < swx:
-            lo = max(d, b - span)
-            hi = min(dwy, swy + b - span)
-            if hi > lo:
-                sv = src[u][lo + span - b:hi + span - b]
-                dv = drow[lo:hi]
-                for q in range(hi - lo):
-                    dv[q] += sv[q]
-        # the dropped tap, at row p - d - b and column q - d - b
-        u = p - d - b
-        if u >= 0 and u < swx:
-            lo = max(d, d + b)
-            hi = min(dwy, swy + d + b)
-            if hi > lo:
-                sv = src[u][lo - d - b:hi - d - b]
-                dv = drow[lo:hi]
-                for q in range(hi - lo):
-                    dv[q] -= sv[q]
-        # The entry of equal positions is summed directly: on the Gram of an
-        # input with itself its correlation is 1, where the step function's
-        # dual has an infinite slope and a running sum's last bits would
-        # show; the direct sum is the per-position variance's own.
-        if p < dwy:
-            acc = 0.0
-            for k in range(fw):
-                u = p + d * k - b
-                if u >= 0 and u < swx and u < swy:
-                    acc += src[u, u]
-            drow[p] = acc
-    for p in range(dwx):
-        drow = dst[p]
-        for q in range(dwy):
-            drow[q] = scale * drow[q] + add
+                drow[q] = scale * drow[q] + add
+
+    return chain
+
+
+_lagsum_chain = _make_lagsum_chain(False)
+_lagsum_chain_padded = _make_lagsum_chain(True)
 
 
 @njit(fastmath=FASTMATH)
@@ -245,7 +237,7 @@ def _lagsum(src, shx, swx, shy, swy, dst, dhx, dwx, dhy, dwy, d, fh, fw,
     """
     if shx == 1 and shy == 1 and fh == 1 and sa == 0 and fw > 3:
         if sb == 0:
-            _lagsum_chain(src, dst, dwx, dwy, d, fw, scale, add)
+            _lagsum_chain(src, swx, swy, dst, dwx, dwy, d, fw, 0, scale, add)
         else:
             _lagsum_chain_padded(src, swx, swy, dst, dwx, dwy, d, fw, sb,
                                  scale, add)

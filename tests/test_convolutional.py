@@ -481,12 +481,23 @@ def test_random_features_pass_the_sklearn_checks():
 @pytest.mark.parametrize("kw", [dict(n_channels=2),
                                 dict(image_shape=(5, 4), dilation=[1, 2],
                                      strides=2, filter_size=3)])
-def test_random_features_ppv_fast_path_equals_the_network(rng, kw):
+def test_ppv_features_counted_equal_the_pooled_pre_activations(rng, kw):
+    # one layer with the ppv readout counts positive responses in one
+    # compiled loop; the general path forms every pre-activation
     from skinfinite.empirical import ConvolutionalRandomFeatures
+    from skinfinite.empirical.networks import _generator
     X = rng.normal(size=(5, 5 * 4))
     rf = ConvolutionalRandomFeatures(16, readout="ppv", bias_variance=0.7,
                                      random_state=2, **kw).fit(X)
-    F = rf.transform(X)
+    net = rf.network_
     inputs = X if "image_shape" in kw else X.reshape(5, 10, 2)
-    np.testing.assert_allclose(F[:, :-1], rf.network_.nngp_features(inputs),
-                               atol=1e-12)
+    grids, spec = net._forward(inputs, None)
+    params = net._draw(spec, grids[0].values.shape[1],
+                       _generator(net.random_state))
+    pooled = np.hstack(net._pooled(grids, spec, params)[0][0])
+    counted = np.hstack(net._positive_shares(grids[0], spec, params))
+    assert 0.0 < pooled.mean() < 1.0
+    np.testing.assert_allclose(counted, pooled, atol=1e-12)
+    F = rf.transform(X)
+    scale = np.sqrt(spec.weight_variance / (net.width * len(spec.dilations)))
+    np.testing.assert_allclose(F[:, :-1], pooled * scale, atol=1e-12)

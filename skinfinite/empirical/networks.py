@@ -22,7 +22,9 @@ import copy
 import dataclasses
 
 import numpy as np
+from numba import njit, prange
 
+from .._core.fastmath import FASTMATH
 from .._core.validation import (check_choice, check_positive_int, check_variance,
                           check_vector_input)
 from ..activations.definitions import get_activation
@@ -903,6 +905,33 @@ def _unpatch(g, idx, n_in):
     return out[:, :n_in]
 
 
+# "contract" fuses the multiply-adds (a third faster here); these are
+# random features, and a response within rounding of its threshold may
+# count either way in any order of summation
+@njit(parallel=True, fastmath=FASTMATH | {"contract"}, cache=True)
+def _positive_share(patches, W, threshold, out):
+    # out[i, j]: the share of positions p with patches[i, p] . W[:, j]
+    # above threshold[j]; the responses of one position are formed over
+    # all filters at once, so the inner loop runs along W's rows
+    n, P, K = patches.shape
+    D = W.shape[1]
+    for i in prange(n):
+        z = np.empty(D)
+        count = np.zeros(D)
+        for p in range(P):
+            z[:] = 0.0
+            for k in range(K):
+                v = patches[i, p, k]
+                if v != 0.0:
+                    for j in range(D):
+                        z[j] += v * W[k, j]
+            for j in range(D):
+                if z[j] > threshold[j]:
+                    count[j] += 1.0
+        for j in range(D):
+            out[i, j] = count[j] / P
+
+
 class ConvolutionalNetwork:
     """A random convolutional network of finite width (channels per layer).
 
@@ -1034,10 +1063,36 @@ class ConvolutionalNetwork:
         grids, spec = self._forward(X, None)
         params = self._draw(spec, grids[0].values.shape[1],
                             _generator(self.random_state))
-        feats, _ = self._pooled(grids, spec, params)
+        if spec.depth == 1 and spec.readout == 2:    # one layer, ppv
+            feats = self._positive_shares(grids[0], spec, params)
+        else:
+            feats = self._pooled(grids, spec, params)[0][0]
         scale = np.sqrt(spec.weight_variance
                         / (self.width * len(spec.dilations)))
-        return np.hstack(feats[0]) * scale
+        return np.hstack(feats) * scale
+
+    def _positive_shares(self, g, spec, params):
+        """The one-layer ppv features of ``_pooled`` without its (inputs,
+        positions, width) pre-activations, which memory bandwidth would
+        bound: ``scale * patch . W + sqrt(sb2) b > 0`` is a count of
+        ``patch . W`` above a threshold, fused in one compiled loop."""
+        c, h, w = g.values.shape[1:]
+        a = np.ascontiguousarray(g.values.reshape(g.n, c, h * w).transpose(0, 2, 1))
+        sb = np.sqrt(spec.bias_variance)
+        feats = []
+        for di, d in enumerate(spec.dilations):
+            (W, b), = params[di]
+            idx, _ = _tap_index(h, w, d, spec)
+            scale = np.sqrt(spec.weight_variance / (idx.shape[1] * c))
+            threshold = np.ascontiguousarray(-sb * b / scale)
+            W = np.ascontiguousarray(W)
+            out = np.empty((g.n, W.shape[1]))
+            block = max(1, int(2 ** 23 // max(1, idx.size * c)))
+            for start in range(0, g.n, block):
+                patches = np.ascontiguousarray(_patches(a[start:start + block], idx))
+                _positive_share(patches, W, threshold, out[start:start + block])
+            feats.append(out)
+        return feats
 
     def _run(self, X, Y, ntk):
         grids, spec = self._forward(X, Y)

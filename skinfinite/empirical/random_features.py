@@ -317,10 +317,6 @@ class ConvolutionalRandomFeatures(_RandomFeatures):
         return self
 
     def _map(self, X):
-        if self.depth == 1 and self.readout == "ppv":
-            F = _ppv_features(self.network_, X)
-            bias = np.full((F.shape[0], 1), np.sqrt(float(self.bias_variance)))
-            return np.hstack([F, bias])
         rows = []
         # a bounded block of inputs at a time: the layers' activations are
         # (inputs, positions, n_components)
@@ -355,69 +351,3 @@ class ConvolutionalRandomFeatures(_RandomFeatures):
     def _n_features_out(self):
         """Number of output features (for ``get_feature_names_out``)."""
         return self._n_out
-
-
-def _ppv_features(network, X):
-    """The one-layer "ppv" features of ``network`` (as its ``nngp_features``)
-    without materialising the pre-activations: the proportion of positive
-    ``z`` is a count of filter responses above a threshold, fused in one
-    compiled loop at O(n P q C width) per dilation and no (n, P, width)
-    array, which memory bandwidth would otherwise bound."""
-    from .networks import _generator, _patches, _tap_index
-    grids, spec = network._forward(X, None)
-    g = grids[0]
-    c, h, w = g.values.shape[1:]
-    params = network._draw(spec, c, _generator(network.random_state))
-    a = np.ascontiguousarray(g.values.reshape(g.n, c, h * w).transpose(0, 2, 1))
-    sb = np.sqrt(spec.bias_variance)
-    out = []
-    for di, d in enumerate(spec.dilations):
-        (W, b), = params[di]
-        idx, _ = _tap_index(h, w, d, spec)
-        scale = np.sqrt(spec.weight_variance / (idx.shape[1] * c))
-        # z > 0  <=>  patch . W > -sqrt(sb2) b / scale  (scale > 0)
-        threshold = np.ascontiguousarray(-sb * b / scale)
-        W = np.ascontiguousarray(W)
-        feats = np.empty((g.n, W.shape[1]))
-        block = max(1, int(2 ** 23 // max(1, idx.size * c)))
-        for start in range(0, g.n, block):
-            patches = np.ascontiguousarray(_patches(a[start:start + block], idx))
-            _positive_share(patches, W, threshold,
-                            feats[start:start + block])
-        out.append(feats)
-    scale = np.sqrt(spec.weight_variance / (network.width * len(spec.dilations)))
-    return np.hstack(out) * scale
-
-
-def _compile_positive_share():
-    import numba
-
-    @numba.njit(cache=True, parallel=True, fastmath=True)
-    def positive_share(patches, W, threshold, out):
-        n, P, K = patches.shape
-        D = W.shape[1]
-        for i in numba.prange(n):
-            z = np.empty(D)
-            count = np.zeros(D)
-            for p in range(P):
-                z[:] = 0.0
-                for k in range(K):
-                    v = patches[i, p, k]
-                    if v != 0.0:
-                        for j in range(D):
-                            z[j] += v * W[k, j]
-                for j in range(D):
-                    if z[j] > threshold[j]:
-                        count[j] += 1.0
-            for j in range(D):
-                out[i, j] = count[j] / P
-    return positive_share
-
-
-_POSITIVE_SHARE = []
-
-
-def _positive_share(patches, W, threshold, out):
-    if not _POSITIVE_SHARE:
-        _POSITIVE_SHARE.append(_compile_positive_share())
-    _POSITIVE_SHARE[0](patches, W, threshold, out)

@@ -495,9 +495,29 @@ def test_ppv_features_counted_equal_the_pooled_pre_activations(rng, kw):
     params = net._draw(spec, grids[0].values.shape[1],
                        _generator(net.random_state))
     pooled = np.hstack(net._pooled(grids, spec, params)[0][0])
-    counted = np.hstack(net._positive_shares(grids[0], spec, params))
+    counted = np.hstack([f[:, 0] for f in net._positive_shares(
+        grids[0], spec, params, [spec.bias_variance])])
     assert 0.0 < pooled.mean() < 1.0
     np.testing.assert_allclose(counted, pooled, atol=1e-12)
     F = rf.transform(X)
     scale = np.sqrt(spec.weight_variance / (net.width * len(spec.dilations)))
     np.testing.assert_allclose(F[:, :-1], pooled * scale, atol=1e-12)
+
+
+def test_ppv_features_of_several_bias_variances_in_one_pass(rng):
+    # the same filters and biases under each bias variance: equal to the
+    # networks drawn with each bias variance on their own
+    from skinfinite.empirical.networks import ConvolutionalNetwork
+    X = rng.normal(size=(6, 40, 2))
+    bvs = [0.0, 0.25, 1.0, 16.0]
+    kw = dict(readout="ppv", padding="same", random_state=3)
+    F = ConvolutionalNetwork(32, **kw).nngp_features(X, bias_variances=bvs)
+    assert F.shape[0] == len(bvs)
+    for b, Fb in zip(bvs, F):
+        alone = ConvolutionalNetwork(32, bias_variance=b, **kw).nngp_features(X)
+        np.testing.assert_array_equal(Fb, alone)
+    assert not np.array_equal(F[0], F[-1])
+    with pytest.raises(ValueError, match="one layer"):
+        ConvolutionalNetwork(4, depth=2, **kw).nngp_features(X, bias_variances=bvs)
+    with pytest.raises(ValueError, match="bias_variances"):
+        ConvolutionalNetwork(4, **kw).nngp_features(X, bias_variances=[-1.0])

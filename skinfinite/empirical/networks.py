@@ -909,15 +909,17 @@ def _unpatch(g, idx, n_in):
 # random features, and a response within rounding of its threshold may
 # count either way in any order of summation
 @njit(parallel=True, fastmath=FASTMATH | {"contract"}, cache=True)
-def _positive_share(patches, W, threshold, out):
-    # out[i, j]: the share of positions p with patches[i, p] . W[:, j]
-    # above threshold[j]; the responses of one position are formed over
-    # all filters at once, so the inner loop runs along W's rows
+def _positive_share(patches, W, thresholds, out):
+    # out[i, b, j]: the share of positions p with patches[i, p] . W[:, j]
+    # above thresholds[b, j]; the responses of one position are formed over
+    # all filters at once, so the inner loop runs along W's rows, and once
+    # for every row of thresholds (one per bias variance)
     n, P, K = patches.shape
     D = W.shape[1]
+    B = thresholds.shape[0]
     for i in prange(n):
         z = np.empty(D)
-        count = np.zeros(D)
+        count = np.zeros((B, D))
         for p in range(P):
             z[:] = 0.0
             for k in range(K):
@@ -925,11 +927,13 @@ def _positive_share(patches, W, threshold, out):
                 if v != 0.0:
                     for j in range(D):
                         z[j] += v * W[k, j]
+            for b in range(B):
+                for j in range(D):
+                    if z[j] > thresholds[b, j]:
+                        count[b, j] += 1.0
+        for b in range(B):
             for j in range(D):
-                if z[j] > threshold[j]:
-                    count[j] += 1.0
-        for j in range(D):
-            out[i, j] = count[j] / P
+                out[i, b, j] = count[b, j] / P
 
 
 class ConvolutionalNetwork:
@@ -1047,7 +1051,7 @@ class ConvolutionalNetwork:
                 ntk_parts[gi].append((cache, layers, z, dfeat))
         return feats, ntk_parts
 
-    def nngp_features(self, X):
+    def nngp_features(self, X, bias_variances=None):
         """Pooled features of every dilation, scaled so that their inner
         products plus ``bias_variance`` are the empirical NNGP.
 
@@ -1055,42 +1059,61 @@ class ConvolutionalNetwork:
         ----------
         X : inputs as for :class:`~skinfinite.kernels.ConvNNGP`
             (equal lengths).
+        bias_variances : sequence of float or None, default=None
+            With one layer and the "ppv" readout, the features of the same
+            filters and biases under each of these bias variances (in
+            place of ``bias_variance``), from one pass over the inputs:
+            the responses are formed once and compared with one threshold
+            per bias variance.
 
         Returns
         -------
-        F : ndarray of shape (n_samples, n_features)
+        F : ndarray of shape (n_samples, n_features), or (len(bias_variances), n_samples, n_features)
         """
         grids, spec = self._forward(X, None)
         params = self._draw(spec, grids[0].values.shape[1],
                             _generator(self.random_state))
-        if spec.depth == 1 and spec.readout == 2:    # one layer, ppv
-            feats = self._positive_shares(grids[0], spec, params)
-        else:
-            feats = self._pooled(grids, spec, params)[0][0]
         scale = np.sqrt(spec.weight_variance
                         / (self.width * len(spec.dilations)))
+        if bias_variances is not None:
+            if spec.depth != 1 or spec.readout != 2:
+                raise ValueError("bias_variances needs one layer and the "
+                                 "'ppv' readout (depth=1, readout='ppv').")
+            bvs = np.asarray(bias_variances, dtype=np.float64).reshape(-1)
+            if bvs.size == 0 or not np.all(np.isfinite(bvs)) or np.any(bvs < 0):
+                raise ValueError("bias_variances must be finite and >= 0, "
+                                 f"got {bias_variances!r}.")
+            feats = self._positive_shares(grids[0], spec, params, bvs)
+            return np.concatenate(feats, axis=2).transpose(1, 0, 2) * scale
+        if spec.depth == 1 and spec.readout == 2:    # one layer, ppv
+            feats = self._positive_shares(
+                grids[0], spec, params, np.array([spec.bias_variance]))
+            feats = [f[:, 0] for f in feats]
+        else:
+            feats = self._pooled(grids, spec, params)[0][0]
         return np.hstack(feats) * scale
 
-    def _positive_shares(self, g, spec, params):
+    def _positive_shares(self, g, spec, params, bias_variances):
         """The one-layer ppv features of ``_pooled`` without its (inputs,
         positions, width) pre-activations, which memory bandwidth would
         bound: ``scale * patch . W + sqrt(sb2) b > 0`` is a count of
-        ``patch . W`` above a threshold, fused in one compiled loop."""
+        ``patch . W`` above a threshold, fused in one compiled loop; one
+        (inputs, bias variances, width) array per dilation."""
         c, h, w = g.values.shape[1:]
         a = np.ascontiguousarray(g.values.reshape(g.n, c, h * w).transpose(0, 2, 1))
-        sb = np.sqrt(spec.bias_variance)
+        sb = np.sqrt(np.asarray(bias_variances, dtype=np.float64))
         feats = []
         for di, d in enumerate(spec.dilations):
             (W, b), = params[di]
             idx, _ = _tap_index(h, w, d, spec)
             scale = np.sqrt(spec.weight_variance / (idx.shape[1] * c))
-            threshold = np.ascontiguousarray(-sb * b / scale)
+            thresholds = np.ascontiguousarray(-sb[:, None] * b[None, :] / scale)
             W = np.ascontiguousarray(W)
-            out = np.empty((g.n, W.shape[1]))
+            out = np.empty((g.n, len(sb), W.shape[1]))
             block = max(1, int(2 ** 23 // max(1, idx.size * c)))
             for start in range(0, g.n, block):
                 patches = np.ascontiguousarray(_patches(a[start:start + block], idx))
-                _positive_share(patches, W, threshold, out[start:start + block])
+                _positive_share(patches, W, thresholds, out[start:start + block])
             feats.append(out)
         return feats
 

@@ -365,6 +365,13 @@ def test_conv_random_feature_kernel_is_a_fixed_function(rng):
     kl = ConvRandomFeatureKernel(200, 2.0, length=30, random_state=3)
     np.testing.assert_allclose(kl([X[0], X[1]]), K[:2, :2], atol=1e-12)
     assert kl([X[0], X[1, :20]]).shape == (2, 2)
+    # several bias variances from one pass: the Grams of clones with each
+    biases = [0.0, 0.5, 2.0, 32.0]
+    G = k.grams_by_bias(X, biases)
+    assert G.shape == (4, 7, 7)
+    for b, Gb in zip(biases, G):
+        np.testing.assert_allclose(Gb, clone(k).set_params(bias_variance=b)(X),
+                                   rtol=1e-12, atol=1e-12)
 
 
 def _hidden_at_half_resolution(rng, n=24, length=256):
@@ -388,9 +395,13 @@ def test_selection_takes_the_random_feature_route_when_the_budget_forbids(rng):
         model = SignatureKernelClassifier(kernel="conv", time_budget=1.0).fit(X, y)
     stages = list(model.cv_results_["stage"])
     assert "conv features" in stages
-    exact_full = [p for p in model.cv_results_["params"]
-                  if p["max_length"] is None and "n_components" not in p]
-    assert not exact_full
+    # the exact kernel's search at full length does not fit: every
+    # convolutional setting is scored through the features at full length
+    conv = [p for p in model.cv_results_["params"] if p["kernel"] == "conv"]
+    assert all(p["n_components"] >= 1000 and p["max_length"] is None
+               for p in conv)
+    biases = sorted({p["bias_variance"] for p in conv})
+    assert len(biases) >= 5 and 1.0 in biases
     # the pattern is only visible at full length: the route wins
     assert model.best_params_["n_components"] >= 1000
     assert isinstance(model.kernel_, ConvRandomFeatureKernel)

@@ -47,10 +47,11 @@ CONV_DIFFERENCES = True
 _BIAS_STEP = 4.0
 #: Nominal cells per second of the cost model that spends ``time_budget``
 #: (signature: PDE cells; convolutional: pairs of windows times dilations):
-#: about half of what 2 idle cores reach (1.3e9 and 8.6e8 measured).  Fixed
+#: about half of what 2 idle cores reach (1.3e9 and 8.6e8 measured; the
+#: random-feature route, in multiply-adds: 6.4e9 measured).  Fixed
 #: rates, not measured ones, so that the search, and so the fitted model,
 #: depend on the data alone and not on the machine's load.
-_CELLS_PER_SECOND = {"signature": 5e8, "conv": 4e8, "conv_rf": 1e9}
+_CELLS_PER_SECOND = {"signature": 5e8, "conv": 4e8, "conv_rf": 3e9}
 #: Filters per dilation the convolutional family's random-feature route may
 #: use at full length when the exact kernel there exceeds the budget: the
 #: largest that fits what is left of the family's share.  One value: on the
@@ -59,9 +60,14 @@ _CELLS_PER_SECOND = {"signature": 5e8, "conv": 4e8, "conv_rf": 1e9}
 #: ACSF1 0.66-0.70, 1000 best), so the cheapest leaves the budget to the
 #: bias variance's refinement.
 CONV_RF_COMPONENTS = (1000,)
+#: Full-length Grams the exact convolutional search costs, about: where
+#: they do not fit the family's share, the random features are the search.
+CONV_EXACT_GRAMS = 4.0
 #: Seed of the random-feature route's filters (the fit depends on the data
 #: alone).
 CONV_RF_SEED = 0
+#: Bytes of random features held at once by ``grams_by_bias``.
+FEATURE_BYTES = 2 ** 28
 # Lattice steps (factors) of the scale axes, and how many steps the search
 # may move from its heuristic start.
 _PATH_SCALE_STEP = 4.0
@@ -284,21 +290,50 @@ class ConvRandomFeatureKernel(_PathKernel):
         seqs, values = _at_length(self, X, self.length)
         return values.reshape(seqs.n_paths, -1, seqs.n_channels)
 
-    def features(self, X):
-        """The random features ``Phi(X)``, shape (n_paths, n_features)."""
+    def _maps(self, X):
+        """(values, fitted feature map) of the paths and their differences."""
         from ..empirical.random_features import ConvolutionalRandomFeatures
         values = self._values(X)
         maps = [values]
         if self.differences and values.shape[1] > 2:
             maps.append(np.diff(values, axis=1))
-        out = []
         for part, v in enumerate(maps):
             rf = ConvolutionalRandomFeatures(
                 self.n_components, readout="ppv", padding="same",
                 bias_variance=self.bias_variance,
                 random_state=int(self.random_state) + part)
-            out.append(rf.fit(v[:1]).transform(v))
-        return np.hstack(out)
+            yield v, rf.fit(v[:1])
+
+    def features(self, X):
+        """The random features ``Phi(X)``, shape (n_paths, n_features)."""
+        return np.hstack([rf.transform(v) for v, rf in self._maps(X)])
+
+    def grams_by_bias(self, X, bias_variances):
+        """The Gram matrices of X under each of ``bias_variances`` (in place
+        of ``bias_variance``), equal to those of kernels cloned with each,
+        from one pass over the paths: the filters' responses are formed once
+        and compared with every bias.  Features of at most
+        :data:`FEATURE_BYTES` are held at a time (more passes otherwise).
+
+        Returns
+        -------
+        grams : ndarray of shape (len(bias_variances), n_paths, n_paths)
+        """
+        bvs = np.asarray(bias_variances, dtype=np.float64).reshape(-1)
+        grams = None
+        for v, rf in self._maps(X):
+            n = v.shape[0]
+            if grams is None:
+                grams = np.zeros((bvs.size, n, n))
+            width = rf.transform(v[:1]).shape[1] - 1
+            per = max(1, int(FEATURE_BYTES // (8 * n * width)))
+            for start in range(0, bvs.size, per):
+                part = bvs[start:start + per]
+                F = rf.network_.nngp_features(v, bias_variances=part)
+                for b, Fb in enumerate(F):
+                    # the readout bias adds its variance to every entry
+                    grams[start + b] += Fb @ Fb.T + part[b]
+        return grams
 
     def _cached_features(self, X):
         # predict maps the same training (support) paths for every tile
@@ -337,6 +372,14 @@ class ConvRandomFeatureKernel(_PathKernel):
         return (f"ConvRandomFeatureKernel(n_components={self.n_components}, "
                 f"bias_variance={float(self.bias_variance):.4g}, "
                 f"differences={self.differences})")
+
+
+def _conv_lattice():
+    """Bias variances of the convolutional search: the lattice of
+    ``_BIAS_STEP`` up to ``_MAX_STEPS`` steps from one, with the half steps
+    of the refinement, beyond the last step too (powers of two, exact in
+    floating point)."""
+    return _BIAS_STEP ** (np.arange(-2 * _MAX_STEPS - 1, 2 * _MAX_STEPS + 2) / 2.0)
 
 
 def _sq_distances(x, y):
@@ -543,6 +586,7 @@ class PathSearch:
         self.family_error = {}   # standard error of each family's best score
         self.skipped = []
         self.verbose = int(getattr(estimator, "verbose", 0) or 0)
+        self._ready = {}       # key -> (Gram, seconds) computed ahead of scoring
 
     # ---- bookkeeping
     def elapsed(self):
@@ -564,9 +608,12 @@ class PathSearch:
         for row in self.rows:
             if row["key"] == key:
                 return row["score"]
-        started = time.perf_counter()
-        K = self.gram(setting)
-        gram_time = time.perf_counter() - started
+        if key in self._ready:
+            K, gram_time = self._ready.pop(key)
+        else:
+            started = time.perf_counter()
+            K = self.gram(setting)
+            gram_time = time.perf_counter() - started
         rows, chosen, score = self.scorer(K)
         for value, folds in rows:
             params = _public(setting)
@@ -652,21 +699,26 @@ class PathSearch:
         length += bool(setting["basepoint"])
         return (0.5 * n * n + n) * (length - 1) ** 2 * 4.0 ** setting["dyadic_order"]
 
-    def _rf_work(self, setting):
-        """Multiply-adds of the random-feature route: the filters over every
-        position and dilation of each map, and the Gram of the features (at
-        a quarter of the weight: BLAS runs it faster than the features)."""
+    def _rf_work(self, setting, n_bias=1):
+        """Multiply-adds of the random-feature route for ``n_bias`` bias
+        variances in one pass: the filters over every position and dilation
+        of each map, one comparison per bias there (measured at about 0.6
+        multiply-adds), and the Gram of the features of each bias (at a
+        quarter of the weight: BLAS runs it faster than the features)."""
         length = setting["length"] or self.paths.max_length
         n, c = self.paths.n_paths, self.paths.n_channels
         dilations = max(np.floor(np.log2(max(length - 1, 1) / 8.0)) + 1, 1)
         parts = 2.0 if setting.get("differences", False) else 1.0
         features = parts * setting["n_components"] * dilations
-        return n * length * 9 * c * features + 0.25 * n * n * features
+        return (n * length * (9 * c + 0.6 * n_bias) * features
+                + 0.25 * n * n * features * n_bias)
 
-    def seconds(self, setting):
-        """Predicted seconds of a setting's Gram under the fixed cost model."""
-        rate = "conv_rf" if "n_components" in setting else setting["kernel"]
-        return self.cells(setting) / _CELLS_PER_SECOND[rate]
+    def seconds(self, setting, n_bias=1):
+        """Predicted seconds of a setting's Gram under the fixed cost model
+        (of ``n_bias`` Grams in one pass, for the random-feature route)."""
+        if "n_components" in setting:
+            return self._rf_work(setting, n_bias) / _CELLS_PER_SECOND["conv_rf"]
+        return self.cells(setting) / _CELLS_PER_SECOND[setting["kernel"]]
 
     def signature_evaluate(self, setting, stage, required=False):
         """Evaluate a signature setting when its predicted time fits."""
@@ -753,7 +805,14 @@ class PathSearch:
 
     def _conv(self):
         """The convolutional (ROCKET-limit) kernel: bias variance on a lattice
-        on shortened paths, then longer paths while the budget allows."""
+        on shortened paths, then longer paths while the budget allows; or,
+        where the exact kernel's search at full length would not fit the
+        family's share of the budget, every stage through random features
+        at full length."""
+        route = self._conv_route()
+        if route is not None:
+            self._conv_features(route)
+            return
         full = self.paths.max_length
         coarse = min(full, CONV_COARSE_LENGTH)
         base = {"kernel": "conv", "max_length": None if coarse >= full else coarse,
@@ -802,6 +861,51 @@ class PathSearch:
         for f in (_BIAS_STEP ** -0.5, _BIAS_STEP ** 0.5):
             run(dict(best_setting, bias_variance=best_setting["bias_variance"] * f),
                 "conv refine")
+
+    def _conv_route(self):
+        """The random-feature setting that the family is searched with at
+        every stage, or None for the exact kernel.  The exact search costs
+        about :data:`CONV_EXACT_GRAMS` of its Grams at full length (the
+        lengths doubling up to it, the refinement there); where those do not
+        fit the family's share and one pass of the features over the whole
+        bias lattice does, the features are the search."""
+        if self.deadline is None:
+            return None
+        exact = {"kernel": "conv", "max_length": None,
+                 "differences": CONV_DIFFERENCES, "bias_variance": 1.0}
+        if self.fits(CONV_EXACT_GRAMS * self.seconds(exact)):
+            return None
+        seqs = self.paths
+        exact["length"] = None if seqs.equal_lengths else seqs.max_length
+        for m in sorted(CONV_RF_COMPONENTS, reverse=True):
+            setting = dict(exact, n_components=m)
+            if self.fits(self.seconds(setting, len(_conv_lattice()))):
+                return setting
+        return None
+
+    def _conv_features(self, base):
+        """The bias-variance lattice and its refinement through the random
+        features at full length; the Grams of the whole lattice come from
+        one pass (``ConvRandomFeatureKernel.grams_by_bias``), charged to the
+        budget once."""
+        biases = _conv_lattice()
+        kernel = self.kernel(base)
+        started = time.perf_counter()
+        grams = kernel.grams_by_bias(self.scaled(1.0), biases)
+        each = (time.perf_counter() - started) / len(biases)
+        self.spent += self.seconds(base, len(biases))
+        self.say(f"conv features: {len(biases)} bias variances in one pass, "
+                 f"{each * len(biases):.2f}s")
+        for b, K in zip(biases, grams):
+            self._ready[_key(dict(base, bias_variance=b))] = (K, each)
+        del grams
+
+        def make(i):
+            return dict(base, bias_variance=_BIAS_STEP ** i)
+        best = self._climb_1d(make, "conv features")
+        for f in (-0.5, 0.5):
+            self.evaluate(make(best + f), "conv refine")
+        self._ready.clear()
 
     def _conv_random_features(self, setting):
         """The random-feature setting at full length with the most filters

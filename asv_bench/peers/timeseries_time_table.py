@@ -5,8 +5,9 @@ Synthetic univariate random walks of three classes (the class sets the drift
 and the frequency of a faint sine), ``n`` training and ``n`` test series of
 ``length`` points.  For each size it prints one JSON line:
 
-* ``fit_s``, ``predict_s``: ``SignatureKernelClassifier().fit`` (selection
-  included, ``time_budget=60``) and ``predict`` on the test series;
+* ``fit_s``, ``predict_s``: ``SignatureKernelClassifier(kernel=KERNEL).fit``
+  (selection included, ``time_budget=60``; ``--kernel``, default "auto")
+  and ``predict`` on the test series;
 * ``family_s``: the seconds of the Gram matrices of each kernel family
   during the search (from ``cv_results_["gram_time"]``), the split of the
   fit between families;
@@ -23,6 +24,8 @@ and the frequency of a faint sine), ``n`` training and ``n`` test series of
 Example::
 
     OPENBLAS_NUM_THREADS=1 python asv_bench/peers/timeseries_time_table.py --quick
+    OPENBLAS_NUM_THREADS=1 python asv_bench/peers/timeseries_time_table.py --quick \\
+        --kernel conv
     python asv_bench/peers/timeseries_time_table.py --n 100 200 400 \\
         --length 250 500 1000 2000
 """
@@ -62,13 +65,13 @@ def exact_floor(X, n):
     return seconds * (n * (n + 1)) / (m * (m + 1))
 
 
-def row(n, length, floor_n):
+def row(n, length, floor_n, kernel="auto"):
     X, y = make_series(n, length, seed=0)
     Xt, yt = make_series(n, length, seed=1)
     X = (X - X.mean()) / X.std()
     Xt = (Xt - X.mean()) / X.std()
-    out = {"n": n, "length": length}
-    model = SignatureKernelClassifier()
+    out = {"n": n, "length": length, "kernel": kernel}
+    model = SignatureKernelClassifier(kernel=kernel)
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -110,14 +113,16 @@ def main():
                         default=[250, 500, 1000, 2000])
     parser.add_argument("--quick", action="store_true",
                         help=f"only the sizes {QUICK}")
+    parser.add_argument("--kernel", default="auto",
+                        help='the classifier\'s kernel family ("auto", "conv", ...)')
     parser.add_argument("--floor-n", type=int, default=10,
                         help="series the exact Gram floor is timed on")
     args = parser.parse_args()
     sizes = QUICK if args.quick else [(n, t) for t in args.length for n in args.n]
     # compile every kernel once before timing
-    row(20, 40, 4)
+    row(20, 40, 4, args.kernel)
     for n, length in sizes:
-        print(json.dumps(row(n, length, args.floor_n)), flush=True)
+        print(json.dumps(row(n, length, args.floor_n, args.kernel)), flush=True)
 
 
 if __name__ == "__main__":

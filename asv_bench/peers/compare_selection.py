@@ -14,7 +14,8 @@ sets TRAIN and TEST pooled).  Friedman's problems also come as fresh draws
 ``friedman1@SEED`` (300 samples from ``make_friedman1(random_state=SEED)``,
 all of them training data: the reported run draws seed 0), and
 ``--ntk-variants`` adds ``NTKRegressorCV`` columns with other parameters
-(a JSON list of keyword dicts), ``--columns`` keeps some of the columns
+(a JSON list of keyword dicts; ``--nngp-variants`` the same for
+``NNGPRegressorCV``), ``--columns`` keeps some of the columns
 only, so that changes to the defaults can be measured on training data.
 
     python asv_bench/peers/compare_selection.py --task classification
@@ -156,7 +157,7 @@ def tuned_krr(kernel, d):
         transformer=StandardScaler())
 
 
-def regression(names, part, variants=(), columns=None):
+def regression(names, part, variants=(), columns=None, nngp_variants=()):
     for name in names:
         X, y = load(name, part)
         Y = y.reshape(len(y), -1)
@@ -174,6 +175,9 @@ def regression(names, part, variants=(), columns=None):
         for params in variants:
             models[f"NTKRegressorCV(**{json.dumps(params)})"] = (
                 lambda params=params: NTKRegressorCV(**params))
+        for params in nngp_variants:
+            models[f"NNGPRegressorCV(**{json.dumps(params)})"] = (
+                lambda params=params: NNGPRegressorCV(**params))
         for target in range(Y.shape[1]):
             yt = Y[:, target]
             scores = {k: [] for k in models}
@@ -198,6 +202,8 @@ def main():
     parser.add_argument("--ntk-variants", type=json.loads, default=[],
                         help="regression: a JSON list of NTKRegressorCV "
                         "keyword dicts, one more column each")
+    parser.add_argument("--nngp-variants", type=json.loads, default=[],
+                        help="regression: the same for NNGPRegressorCV")
     parser.add_argument("--columns", nargs="*",
                         help="regression: the columns to keep (default: all "
                         "but the Laplacian and Matern ridges)")
@@ -206,7 +212,7 @@ def main():
         classification(args.datasets or CLASSIFICATION, args.part)
     else:
         regression(args.datasets or REGRESSION, args.part, args.ntk_variants,
-                   args.columns)
+                   args.columns, args.nngp_variants)
 
 
 if __name__ == "__main__":

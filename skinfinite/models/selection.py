@@ -59,15 +59,6 @@ SCREEN_SIZE = 300
 #: kernels (depth and variances) whose best candidates the screen passes on
 SCREEN_KERNELS = 2
 
-#: Activation of the selecting regressors by default.  Chosen by the
-#: shuffled 5-fold R^2 of the training data of the public regression
-#: problems (the training halves of scikit-learn's and aeon's sets, fresh
-#: draws of Friedman's): against the ReLU network's kernels the erf
-#: network's gained up to 0.03 on Friedman's problems, 0.06 (NTK) on
-#: Covid3Month, and lost at most 0.005 elsewhere (see the "Model selection"
-#: section of docs/performance.rst).  The closed forms cost the same.
-REGRESSOR_ACTIVATION = "erf"
-
 #: How the selecting estimators map their inputs before the kernel (see
 #: ``input_map``); the default was chosen by cross-validation on training
 #: splits of public regression data.
@@ -101,11 +92,7 @@ _SELECTION_DOC = """
         Weight variances to try; each costs one more pass.
     bias_variances : sequence of float, default=(0.1,)
         Bias variances to try; each costs one more pass.
-    activation : str, Activation or callable, default="relu" (classifiers) or "erf" (regressors)
-        The regressors default to the erf network's kernels, smoother than
-        the ReLU network's, which scored as well or better on the training
-        data of the public regression problems (docs: "Performance", model
-        selection).
+    activation : str, Activation or callable, default="relu"
     architecture : str or Kernel, default="fully_connected"
         A registered architecture or a kernel of one, as in
         :class:`NTKRegressor`.
@@ -1176,7 +1163,7 @@ class NNGPRegressorCV(_RegressorCV):
     }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
-                 bias_variances=(0.1,), activation=REGRESSOR_ACTIVATION,
+                 bias_variances=(0.1,), activation="relu",
                  architecture="fully_connected", cv=None, scoring=None,
                  criterion="cv", normalize_y=True, input_map=INPUT_MAP,
                  input_scales=INPUT_SCALES, screen_size=SCREEN_SIZE,
@@ -1252,7 +1239,7 @@ class NTKRegressorCV(_RegressorCV):
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), training_times=(None,),
-                 learning_rate=1.0, activation=REGRESSOR_ACTIVATION,
+                 learning_rate=1.0, activation="relu",
                  architecture="fully_connected", parametrization="ntk",
                  cv=None, scoring=None, criterion="cv", normalize_y=True,
                  input_map=INPUT_MAP, input_scales=INPUT_SCALES,

@@ -422,3 +422,15 @@ def test_selection_keeps_the_exact_kernel_when_the_full_length_fits(rng):
     assert "conv features" not in list(model.cv_results_["stage"])
     assert any(p["max_length"] is None for p in model.cv_results_["params"])
     assert "n_components" not in model.best_params_
+
+
+def test_regressor_takes_the_random_feature_route_too(rng):
+    from skinfinite.models._path_selection import ConvRandomFeatureKernel
+    X = rng.normal(size=(40, 300, 1)).cumsum(axis=1) / 10.0
+    y = X[:, ::10, 0].mean(axis=1) + 0.1 * rng.normal(size=40)
+    model = SignatureKernelRegressor(kernel="conv", time_budget=5.0).fit(X, y)
+    assert set(model.cv_results_["stage"]) == {"conv features", "conv refine"}
+    assert isinstance(model.kernel_, ConvRandomFeatureKernel)
+    assert model.kernel_.bias_variance == model.best_params_["bias_variance"]
+    # the features' kernel ridge fits the smooth target
+    assert model.score(X, y) > 0.8

@@ -300,12 +300,7 @@ def test_screened_choice_matches_grid_search(cv):
                        brute.cv_results_["mean_test_score"][rescored])
     assert np.all(model.cv_results_["rank_test_score"][~rescored]
                   == rescored.sum() + 1)
-    # four kernels: a coarse screen on 25 samples passes three on
-    assert np.all(np.isfinite(model.cv_results_["mean_coarse_score"]))
-    screened = np.isfinite(model.cv_results_["mean_screen_score"])
-    assert screened.sum() == FINE_KERNELS * len(grid["alpha"])
-    assert np.all(model.cv_results_["rank_screen_score"][~screened]
-                  == screened.sum() + 1)
+    assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
 
 
 @pytest.mark.parametrize("selecting,weighted,cv", [
@@ -337,10 +332,6 @@ def test_single_precision_screen_scores_as_double(selecting, weighted, cv):
         X[rows], y[rows], sample_weight=None if w is None else w[rows])
     screen = model.cv_results_["mean_screen_score"]
     ref = exact.cv_results_["mean_test_score"]
-    # the kernels a coarse screen passed on (four kernels: three)
-    scored = np.isfinite(screen)
-    assert scored.sum() == FINE_KERNELS * len(grid["alphas"])
-    screen, ref = screen[scored], ref[scored]
     best = np.argsort(-ref)[:10]
     assert np.argmax(screen) == np.argmax(ref)
     assert np.allclose(screen[best], ref[best], rtol=2e-3, atol=0)
@@ -356,8 +347,9 @@ def test_coarse_screen_passes_on_its_best_kernels(cv):
     coarse screen are scored on all screening samples."""
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    grid = dict(depths=(1, 2, 3, 4, 6), alphas=tuple(np.logspace(-3, 2, 6)),
-                input_scales=(1.0,), input_map=None)
+    grid = dict(depths=(1, 2, 3, 4, 6, 8),
+                alphas=tuple(np.logspace(-3, 2, 6)), input_scales=(1.0,),
+                input_map=None)
     model = NNGPRegressorCV(screen_size=200, cv=cv, **grid).fit(X, y)
     screen = model._screen_rows(len(y), None)
     coarse = screen[model._coarse_rows(len(screen), None)]
@@ -383,7 +375,7 @@ def test_coarse_screen_passes_on_its_best_kernels(cv):
     assert np.all(results["rank_screen_score"][~scored] == scored.sum() + 1)
     # no coarse screen for as few kernels as it passes on
     few = NNGPRegressorCV(screen_size=200, cv=cv,
-                          **dict(grid, depths=(1, 2, 3))).fit(X, y)
+                          **dict(grid, depths=(1, 2, 3, 4))).fit(X, y)
     assert "mean_coarse_score" not in few.cv_results_
     assert np.all(np.isfinite(few.cv_results_["mean_screen_score"]))
 

@@ -7,7 +7,9 @@ of one fit.  One pass of the depth recursion gives the Gram matrix of every
 depth; one eigendecomposition per depth gives the exact leave-one-out or
 k-fold residuals of every ``alpha`` in closed form, and the marginal
 likelihood as well.  Past ``screen_size`` samples a screen on a subset
-passes the best few candidates on to exact scores on all samples.  The
+(coarse to fine: every candidate on half of it first when there are many
+kernels) passes the best few candidates on to exact scores on all
+samples.  The
 chosen model is then refitted as the plain estimator, so predictions are
 exactly those of, say, ``NNGPRegressor(depth=depth_, alpha=alpha_, ...)``
 on the inputs after ``input_map``.
@@ -60,7 +62,7 @@ SCREEN_SIZE = 300
 SCREEN_KERNELS = 2
 #: with more kernels than this, a coarse screen of every candidate on half
 #: the screening samples passes the best this many kernels on to the screen
-FINE_KERNELS = 3
+FINE_KERNELS = 4
 
 #: How the selecting estimators map their inputs before the kernel (see
 #: ``input_map``); the default was chosen by cross-validation on training
@@ -126,16 +128,18 @@ _SELECTION_DOC = """
         ``X``. Best after standardising the
         features.
     screen_size : int >= 10 or None, default=300
-        With more samples than this, every candidate is first scored the
-        same way on a random subset of ``screen_size`` samples (stratified
-        for classifiers; with criterion="cv" the eigendecompositions in
-        single precision, the scores from them in double); the best
-        candidate of each of the two best
-        kernels (depth and variances) and the two ridges beside the best
-        one are then scored exactly on all samples, each through one
-        Cholesky factorisation, and the best of those is chosen. None scores every
-        candidate on all samples (one eigendecomposition per kernel), as a
-        grid search would.
+        With more samples than this, candidates are first scored the same
+        way on a random subset of ``screen_size`` samples (stratified for
+        classifiers; with criterion="cv" the eigendecompositions in single
+        precision, the scores from them in double): with more than four
+        kernels (depths and variances), every candidate on a random half of
+        that subset first and the candidates of its four best kernels on
+        the whole subset, else every candidate on the whole subset. The
+        best candidate of each of the two best kernels there and the two
+        ridges beside the best one are then scored exactly on all samples,
+        each through one Cholesky factorisation, and the best of those is
+        chosen. None scores every candidate on all samples (one
+        eigendecomposition per kernel), as a grid search would.
     random_state : int, RandomState instance or None, default=0
         Seed of the screening subset.
     verbose : int, default=0
@@ -156,9 +160,12 @@ _SELECTION_ATTRIBUTES_DOC = """
         ``std_test_score``, ``rank_test_score`` and, for k-fold,
         ``split<i>_test_score``. After a screen (``screen_size``) the test
         scores are those on all samples of the candidates rescored, NaN
-        (ranked last) for the others, and ``mean_screen_score`` and
-        ``rank_screen_score`` hold every candidate's score on the
-        screening subset.
+        (ranked last) for the others, ``mean_screen_score`` and
+        ``rank_screen_score`` the scores on the screening subset (NaN,
+        ranked last, for the kernels a coarse screen did not pass on) and,
+        after a coarse screen, ``mean_coarse_score`` and
+        ``rank_coarse_score`` every candidate's score on its half of the
+        subset.
     best_estimator_ : the plain estimator refitted on all data (after
         ``input_map``) with the chosen values; predictions are its
         predictions of the mapped inputs.
@@ -739,9 +746,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         """Score the grid on the kept samples (``keep`` of the rows of
         ``y_for_split``, which the folds split) and set the chosen values.
 
-        ``training`` (the refit's inputs, targets and weights) lets the
-        candidates rescored after a screen be fitted as plain estimators
-        whose factors give their scores: the chosen one is the refit.
+        ``training`` (the refit's inputs, targets and weights): given, the
+        refit of a candidate rescored after a screen takes the Gram the
+        rescoring computed.
         ``screen_table``: (rows, table) of an exact selection on the same
         inputs' rows ``rows`` (leave-one-out or evidence), the screen's
         scores if it screens the same rows; ``record``: a list to which an

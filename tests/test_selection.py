@@ -17,7 +17,8 @@ from skinfinite.models import (NNGPClassifier, NNGPClassifierCV,
                                NNGPRegressor, NNGPRegressorCV, NTKClassifier,
                                NTKClassifierCV, NTKRegressor, NTKRegressorCV,
                                SelectionWarning)
-from skinfinite.models.selection import INPUT_SCALES, _rank, map_inputs
+from skinfinite.models.selection import (FINE_KERNELS, INPUT_SCALES, _rank,
+                                         map_inputs)
 
 SMALL = dict(depths=(1, 2), alphas=(0.01, 1.0))
 
@@ -336,6 +337,47 @@ def test_single_precision_screen_scores_as_double(selecting, weighted, cv):
     assert np.allclose(screen[best], ref[best], rtol=2e-3, atol=0)
     assert np.allclose(screen, ref, rtol=2e-2, atol=0)
     assert not np.array_equal(screen, ref)     # single precision was used
+
+
+@pytest.mark.parametrize("cv", [None, 5])
+def test_coarse_screen_passes_on_its_best_kernels(cv):
+    """With more kernels than ``FINE_KERNELS``, every candidate is first
+    scored on half the screening samples (single precision: to a relative
+    2e-2 as an exact selection there), and only the best kernels of that
+    coarse screen are scored on all screening samples."""
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    grid = dict(depths=(1, 2, 3, 4, 6, 8),
+                alphas=tuple(np.logspace(-3, 2, 6)), input_scales=(1.0,),
+                input_map=None)
+    model = NNGPRegressorCV(screen_size=200, cv=cv, **grid).fit(X, y)
+    screen = model._screen_rows(len(y), None)
+    coarse = screen[model._coarse_rows(len(screen), None)]
+    assert len(coarse) == 100
+    folds = None
+    if cv is not None:
+        at = np.full(len(y), -1)
+        at[coarse] = np.arange(len(coarse))
+        folds = [(at[train][at[train] >= 0], at[test][at[test] >= 0])
+                 for train, test in KFold(cv).split(X)]
+    exact = NNGPRegressorCV(screen_size=None, cv=folds, **grid).fit(
+        X[coarse], y[coarse])
+    results = model.cv_results_
+    ref = exact.cv_results_["mean_test_score"]
+    assert np.allclose(results["mean_coarse_score"], ref, rtol=2e-2, atol=0)
+    best = {}
+    for i in np.argsort(-results["mean_coarse_score"], kind="stable"):
+        best.setdefault(results["params"][i]["depth"], i)
+    passed = sorted(list(best)[:FINE_KERNELS])
+    scored = np.isfinite(results["mean_screen_score"])
+    assert sorted({p["depth"] for p, s in zip(results["params"], scored)
+                   if s}) == passed
+    assert np.all(results["rank_screen_score"][~scored] == scored.sum() + 1)
+    # no coarse screen for as few kernels as it passes on
+    few = NNGPRegressorCV(screen_size=200, cv=cv,
+                          **dict(grid, depths=(1, 2, 3, 4))).fit(X, y)
+    assert "mean_coarse_score" not in few.cv_results_
+    assert np.all(np.isfinite(few.cv_results_["mean_screen_score"]))
 
 
 @pytest.mark.parametrize("selecting,plain,cv", [

@@ -14,6 +14,8 @@ and CPU time; optionally for the given sizes only) with::
 
     OPENBLAS_NUM_THREADS=1 python asv_bench/benchmarks/bench_selection.py [n ...]
 
+(with ``PYTHONPATH=.`` to time the checkout it is run from rather than the
+installed package).
 Every ``setup`` compiles the kernels on a tiny input first.
 """
 

@@ -7,7 +7,9 @@ of one fit.  One pass of the depth recursion gives the Gram matrix of every
 depth; one eigendecomposition per depth gives the exact leave-one-out or
 k-fold residuals of every ``alpha`` in closed form, and the marginal
 likelihood as well.  Past ``screen_size`` samples a screen on a subset
-passes the best few candidates on to exact scores on all samples.  The
+(coarse to fine: every candidate on half of it first when there are many
+kernels) passes the best few candidates on to exact scores on all
+samples.  The
 chosen model is then refitted as the plain estimator, so predictions are
 exactly those of, say, ``NNGPRegressor(depth=depth_, alpha=alpha_, ...)``
 on the inputs after ``input_map``.
@@ -58,6 +60,9 @@ ALPHAS = tuple(np.logspace(-4, 3, 15))
 SCREEN_SIZE = 300
 #: kernels (depth and variances) whose best candidates the screen passes on
 SCREEN_KERNELS = 2
+#: with more kernels than this, a coarse screen of every candidate on half
+#: the screening samples passes the best this many kernels on to the screen
+FINE_KERNELS = 4
 
 #: How the selecting estimators map their inputs before the kernel (see
 #: ``input_map``); the default was chosen by cross-validation on training
@@ -123,16 +128,18 @@ _SELECTION_DOC = """
         ``X``. Best after standardising the
         features.
     screen_size : int >= 10 or None, default=300
-        With more samples than this, every candidate is first scored the
-        same way on a random subset of ``screen_size`` samples (stratified
-        for classifiers; with criterion="cv" the eigendecompositions in
-        single precision, the scores from them in double); the best
-        candidate of each of the two best
-        kernels (depth and variances) and the two ridges beside the best
-        one are then scored exactly on all samples, each through one
-        Cholesky factorisation, and the best of those is chosen. None scores every
-        candidate on all samples (one eigendecomposition per kernel), as a
-        grid search would.
+        With more samples than this, candidates are first scored the same
+        way on a random subset of ``screen_size`` samples (stratified for
+        classifiers; with criterion="cv" the eigendecompositions in single
+        precision, the scores from them in double): with more than four
+        kernels (depths and variances), every candidate on a random half of
+        that subset first and the candidates of its four best kernels on
+        the whole subset, else every candidate on the whole subset. The
+        best candidate of each of the two best kernels there and the two
+        ridges beside the best one are then scored exactly on all samples,
+        each through one Cholesky factorisation, and the best of those is
+        chosen. None scores every candidate on all samples (one
+        eigendecomposition per kernel), as a grid search would.
     random_state : int, RandomState instance or None, default=0
         Seed of the screening subset.
     verbose : int, default=0
@@ -153,9 +160,12 @@ _SELECTION_ATTRIBUTES_DOC = """
         ``std_test_score``, ``rank_test_score`` and, for k-fold,
         ``split<i>_test_score``. After a screen (``screen_size``) the test
         scores are those on all samples of the candidates rescored, NaN
-        (ranked last) for the others, and ``mean_screen_score`` and
-        ``rank_screen_score`` hold every candidate's score on the
-        screening subset.
+        (ranked last) for the others, ``mean_screen_score`` and
+        ``rank_screen_score`` the scores on the screening subset (NaN,
+        ranked last, for the kernels a coarse screen did not pass on) and,
+        after a coarse screen, ``mean_coarse_score`` and
+        ``rank_coarse_score`` every candidate's score on its half of the
+        subset.
     best_estimator_ : the plain estimator refitted on all data (after
         ``input_map``) with the chosen values; predictions are its
         predictions of the mapped inputs.
@@ -242,19 +252,29 @@ def _rank(mean):
 
 
 class _Data:
-    """The samples a stage scores: inputs, targets and weights."""
+    """The samples a stage scores: inputs, targets and weights.
 
-    def __init__(self, X, Y, centre, weight, evidence_targets):
+    ``grams``: a dict shared by the stages of a screen, in which the Grams
+    of the samples of ``root`` are kept (see
+    :meth:`_SelectionBase._grams_of`), or None; ``rows``: the rows of those
+    samples this stage takes (None: all)."""
+
+    def __init__(self, X, Y, centre, weight, evidence_targets, grams=None,
+                 rows=None, root=None):
         self.X, self.Y, self.centre = X, Y, centre
         self.weight = weight
         self.sqrt_weight = None if weight is None else np.sqrt(weight)
         self.evidence_targets = evidence_targets
+        self.grams, self.rows = grams, rows
+        self.root = self if root is None else root
 
     def take(self, rows):
         return _Data(self.X[rows], self.Y[rows], self.centre,
                      None if self.weight is None else self.weight[rows],
                      None if self.evidence_targets is None
-                     else self.evidence_targets[rows])
+                     else self.evidence_targets[rows], self.grams,
+                     rows if self.rows is None else self.rows[rows],
+                     self.root)
 
 
 #: Allowed values of the parameters every selecting estimator takes; the
@@ -312,6 +332,22 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                                       backend=CPUBackend())
         return {d: grams[d][self._kernel_name] for d in depths}
 
+    def _grams_of(self, data, wv, bv, depths, grid_depths):
+        """{depth: Gram of ``data``} for one (weight, bias) variance
+        setting: blocks of the Grams of ``data.root`` of every depth of the
+        grid, computed once and kept in ``data.grams`` when it is a dict,
+        else from a pass of its own."""
+        if data.grams is None:
+            return self._kernels(data.X, wv, bv, depths)
+        if (wv, bv) not in data.grams:
+            data.grams[(wv, bv)] = self._kernels(data.root.X, wv, bv,
+                                                 sorted(grid_depths))
+        grams = data.grams[(wv, bv)]
+        if data.rows is None:
+            return {d: grams[d] for d in depths}
+        block = np.ix_(data.rows, data.rows)
+        return {d: grams[d][block] for d in depths}
+
     def _network_params(self, depth, wv, bv):
         params = {"depth": depth, "activation": self.activation,
                   "architecture": self.architecture,
@@ -368,16 +404,17 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 "set cv to a number of folds (e.g. cv=5).")
         return times, finite_times
 
-    def _score_table(self, data, grids, splits, only=None, training=None,
-                     keep=None, screening=False):
+    def _score_table(self, data, grids, splits, only=None, keep=None,
+                     screening=False, passed=None):
         """Scores of candidates: {key: per-split (or per-sample) array}.
 
-        Every candidate of ``grids`` through one eigendecomposition per
-        kernel, or, given ``only`` (a list of keys), just those, through one
-        Cholesky factorisation each: that of the plain estimator fitted on
-        ``training`` (see :meth:`_finalist_scores`) when it is given.
-        ``screening``: the scores of a screen, whose eigendecompositions
-        may be in single precision (see :meth:`_spectral_scores`).
+        Every candidate of ``grids`` (of the kernels ``passed``, a set of
+        (bias variance, depth, weight variance), if given) through one
+        eigendecomposition per kernel, or, given ``only`` (a list of keys),
+        just those, through one Cholesky factorisation each (see
+        :meth:`_finalist_scores`).  ``screening``: the scores of a screen,
+        whose eigendecompositions may be in single precision (see
+        :meth:`_spectral_scores`).
         """
         times, finite_times = self._check_times(grids, splits)
         table = {}
@@ -389,7 +426,12 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                     continue
                 depths = sorted(grids["depth"] if keys is None
                                 else {k[2] for k in keys})
-                kernels = self._kernels(data.X, wv, bv, depths)
+                if passed is not None:
+                    depths = [d for d in depths if (bv, d, wv) in passed]
+                    if not depths:
+                        continue
+                kernels = self._grams_of(data, wv, bv, depths,
+                                         grids["depth"])
                 for d in depths:
                     K = kernels.pop(d)
                     if finite_times:
@@ -404,7 +446,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                         for k in keys:
                             if k[2] == d:
                                 scores[(k[0], None)] = self._finalist_scores(
-                                    k, K, data, splits, training, keep)
+                                    k, K, data, splits, keep)
                     for (a, t), s in scores.items():
                         key = (a, bv, d, t, wv)
                         if keys is None or key in keys:
@@ -461,9 +503,15 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         if data.centre:
             HY = HY - self._loo_means(data)[:, None, :] * H1[:, :, None]
         R = HY / h_diag[:, :, None]
-        for i, a in enumerate(alphas):
-            out[(a, None)] = self._loo_scores(Y, Y - R[:, i], data.weight)
+        for a, scores in zip(alphas, self._many_loo_scores(
+                Y, Y[:, None] - R, data.weight)):
+            out[(a, None)] = scores
         return out
+
+    def _many_loo_scores(self, Y, preds, weight=None):
+        """``_loo_scores`` of each of the predictions ``preds`` (n, k, q)."""
+        return [self._loo_scores(Y, preds[:, i], weight)
+                for i in range(preds.shape[1])]
 
     @staticmethod
     def _loo_means(data):
@@ -510,57 +558,40 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         scores = np.stack(scores, axis=1)          # (alphas, folds, ...)
         return {(a, None): s for a, s in zip(alphas, scores)}
 
-    def _finalist_scores(self, key, K, data, splits, training, keep):
-        """Scores of one candidate rescored on all samples.
-
-        Given ``training``, the plain estimator of the candidate is fitted
-        on it (taking the Gram ``K``) and the scores come from its Cholesky
-        factor; ``keep(key, scores, estimator)`` may hold on to it, so that
-        the chosen candidate's fit is the refit.
+    def _finalist_scores(self, key, K, data, splits, keep):
+        """Scores of one candidate rescored on all samples, through its own
+        Cholesky factorisation; ``keep(key, scores, gram)`` may hold on to
+        the Gram ``K``, so that the refit of the chosen candidate takes it
+        instead of computing it again.  (Fitting the plain estimator of
+        every finalist to reuse its factor costs more than factorising
+        again: its fit does more than factorise, and only one is kept.)
         """
-        if training is None or key[3] is not None:
-            return self._factored_scores(K, data, key[0], splits)
-        try:
-            estimator = self._fit_plain(key, training, gram=(data.X, K))
-        except np.linalg.LinAlgError:
-            # scored without it (non-finite scores rank last); a refit of
-            # this candidate would raise again, with its own message
-            return self._factored_scores(K, data, key[0], splits)
-        fitted = getattr(estimator, "regressor_", estimator)
-        factor = getattr(fitted, "_factor", None)
-        usable = (factor is not None and fitted.jitter_ == 0
-                  and isinstance(factor[0], np.ndarray))
-        clean = getattr(fitted, "L_", None)
-        clean = (clean if usable and isinstance(clean, np.ndarray)
-                 and clean.flags.c_contiguous else None)
-        scores = self._factored_scores(K, data, key[0], splits,
-                                       factor[0] if usable else None, clean)
-        keep(key, scores, estimator)
+        scores = self._factored_scores(K, data, key[0], splits)
+        if keep is not None:
+            keep(key, scores, (data.X, K))
         return scores
 
-    def _factored_scores(self, K, data, a, splits, factor=None, clean=None):
+    def _factored_scores(self, K, data, a, splits):
         """The scores of one ``alpha`` through a Cholesky factorisation
-        ``D K D + a I = L L^T`` (about two factorisations' work with the
-        inverse of ``L``, several times less than an eigendecomposition):
-        ``H = D L^-T L^-1 D``, never formed.  ``factor`` is ``L`` if known
-        (its upper triangle ignored, never modified; Fortran order spares a
-        copy), ``clean`` the same with zeros above the diagonal, if known."""
+        ``D K D + a I = U^T U`` (about two factorisations' work with the
+        inverse of ``U``, several times less than an eigendecomposition):
+        ``H = D U^-1 U^-T D``, never formed."""
         d = data.sqrt_weight
-        if factor is not None:
-            L = factor
-        else:
-            A = K * d[:, None] * d[None, :] if d is not None else K.copy()
-            A.flat[::A.shape[0] + 1] += a
-            L, info = scipy.linalg.lapack.dpotrf(A, lower=1, overwrite_a=1,
-                                                 clean=1)
-            if info != 0:     # not positive definite in floating point
-                return self._spectral_scores(K, data, (a,),
-                                             splits)[(a, None)]
-        log_det = 2.0 * np.sum(np.log(np.diag(L)))
+        # Fortran order and the upper factor: LAPACK works in place, and
+        # inverts an upper Fortran-ordered factor fastest (measured)
+        A = np.array(K, order="F")
+        if d is not None:
+            A *= d[:, None] * d[None, :]
+        A.flat[::A.shape[0] + 1] += a
+        U, info = scipy.linalg.lapack.dpotrf(A, lower=0, overwrite_a=1,
+                                             clean=1)
+        if info != 0:     # not positive definite in floating point
+            return self._spectral_scores(K, data, (a,), splits)[(a, None)]
+        log_det = 2.0 * np.sum(np.log(np.diag(U)))
         if self.criterion == "evidence":
             Yn = data.evidence_targets
             B = Yn if d is None else d[:, None] * Yn
-            W = scipy.linalg.solve_triangular(L, B, lower=True,
+            W = scipy.linalg.solve_triangular(U, B, trans="T", lower=False,
                                               check_finite=False)
             return self._evidence(np.sum(W ** 2), Yn.shape[1] * log_det,
                                   data)
@@ -569,25 +600,14 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         B = np.hstack([Y, np.ones((n, 1))])
         if d is not None:
             B = d[:, None] * B
-        HB = scipy.linalg.cho_solve((L, True), B, check_finite=False)
+        HB = scipy.linalg.cho_solve((U, False), B, check_finite=False)
         if d is not None:
             HB = d[:, None] * HB
-        if clean is not None:
-            # the transpose of a C-ordered lower factor is Fortran-ordered:
-            # inverting it as upper triangular needs neither a transposing
-            # copy nor a mask
-            Uinv, info = scipy.linalg.lapack.dtrtri(clean.T, lower=0)
-            Linv = Uinv.T
-        else:
-            Linv, info = scipy.linalg.lapack.dtrtri(
-                L, lower=1, overwrite_c=int(factor is None))
-            if factor is not None:    # its upper triangle is not L's
-                n = L.shape[0]
-                Linv *= np.arange(n)[:, None] >= np.arange(n)[None, :]
+        Uinv, info = scipy.linalg.lapack.dtrtri(U, lower=0, overwrite_c=1)
         if d is not None:
-            Linv *= d[None, :]     # columns of L^-1 D: H = (L^-1 D)^T L^-1 D
+            Uinv *= d[:, None]     # rows of D U^-1: H = (D U^-1) (D U^-1)^T
         if splits is None:
-            h_diag = np.einsum("ij,ij->j", Linv, Linv)
+            h_diag = np.einsum("ij,ij->i", Uinv, Uinv)
 
             def h_block(t):
                 return None
@@ -595,8 +615,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
             h_diag = None
 
             def h_block(t):
-                C = Linv[:, t]
-                return C.T @ C
+                C = Uinv[t]
+                return C @ C.T
         return self._block_scores(data, HB[:, :-1], HB[:, -1], h_diag,
                                   h_block, splits)
 
@@ -726,9 +746,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         """Score the grid on the kept samples (``keep`` of the rows of
         ``y_for_split``, which the folds split) and set the chosen values.
 
-        ``training`` (the refit's inputs, targets and weights) lets the
-        candidates rescored after a screen be fitted as plain estimators
-        whose factors give their scores: the chosen one is the refit.
+        ``training`` (the refit's inputs, targets and weights): given, the
+        refit of a candidate rescored after a screen takes the Gram the
+        rescoring computed.
         ``screen_table``: (rows, table) of an exact selection on the same
         inputs' rows ``rows`` (leave-one-out or evidence), the screen's
         scores if it screens the same rows; ``record``: a list to which an
@@ -759,22 +779,31 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         finalists = None
         if screen is not None:
             part = full.take(screen)
+            # the coarse screen's Grams are blocks of the screen's: one pass
+            # of the recursion for both (one on all samples as well would
+            # cost more than it saves: it keeps every depth)
+            part.grams, part.rows, part.root = {}, None, part
             splits = self._restrict(all_splits, kept[screen], n_all)
             self._check_splits(splits, None if labels is None
                                else labels[screen], screened=True)
+            passed = None
             if (screen_table is not None and splits is None
                     and np.array_equal(screen_table[0], screen)):
                 table = screen_table[1]
             else:
+                passed = self._coarse_screen(part, grids, keys, candidates,
+                                             all_splits, kept[screen], n_all,
+                                             None if labels is None
+                                             else labels[screen], results)
                 table = self._score_table(part, grids, splits,
-                                          screening=True)
-            mean, _, tie, _ = self._summarise([table[k] for k in keys],
-                                              splits, part.weight)
-            self._check_scores(mean, candidates, screened=True)
+                                          screening=True, passed=passed)
+            mean, tie = self._partial_means(table, keys, splits, part.weight)
+            self._check_scores(mean, candidates, screened=True,
+                               scored=np.array([k in table for k in keys]))
             results["mean_screen_score"] = mean
             results["rank_screen_score"] = _rank(mean)
             finalists = self._finalists(keys, mean, tie, grids["alpha"])
-            self._say(1, f"screened {len(keys)} candidates on {len(screen)} "
+            self._say(1, f"screened {len(table)} candidates on {len(screen)} "
                          f"of {n} samples in "
                          f"{time.perf_counter() - start:.2f} s; rescoring "
                          f"{len(finalists)} on all samples")
@@ -782,7 +811,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         self._check_splits(splits, labels)
         leader = []
 
-        def keep_best(key, scores, estimator):
+        def keep_best(key, scores, gram):
             # the order of the choice below: best mean, then tie-break, then
             # the first in the grid
             mean, _, tie, _ = self._summarise([scores], splits, weight)
@@ -790,10 +819,10 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 return
             order = (mean[0], tie[0], -keys.index(key))
             if not leader or order > leader[0]:
-                leader[:] = [order, key, estimator]
+                leader[:] = [order, key, gram]
         table = self._score_table(
             full, grids, splits, only=finalists,
-            training=None if finalists is None else training, keep=keep_best)
+            keep=None if training is None else keep_best)
         if record is not None and finalists is None:
             record.append(table)
         rows = [table.get(k) for k in keys]
@@ -831,6 +860,73 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                      f"{self.best_score_:.6g}) in "
                      f"{time.perf_counter() - start:.2f} s")
 
+    def _coarse_screen(self, part, grids, keys, candidates, all_splits,
+                       rows, n_all, labels, results):
+        """The (bias variance, depth, weight variance) of the
+        ``FINE_KERNELS`` kernels whose best candidates score best on a
+        random half of the screening samples ``part`` (``rows`` of all
+        samples), all the kernels (None) when there are no more; the
+        scores go to ``results`` as ``mean_coarse_score``."""
+        kernels = list(itertools.product(grids["bias_variance"],
+                                         grids["depth"],
+                                         grids["weight_variance"]))
+        n = part.X.shape[0]
+        coarse = (None if len(kernels) <= FINE_KERNELS
+                  else self._coarse_rows(n, labels))
+        if coarse is None:
+            return None
+        size = len(coarse)
+        splits = self._restrict(all_splits, rows[coarse], n_all)
+        self._check_splits(splits, None if labels is None
+                           else labels[coarse], screened=True)
+        table = self._score_table(part.take(coarse), grids, splits,
+                                  screening=True)
+        mean, tie = self._partial_means(table, keys, splits,
+                                        None if part.weight is None
+                                        else part.weight[coarse])
+        self._check_scores(mean, candidates, screened=True)
+        results["mean_coarse_score"] = mean
+        results["rank_coarse_score"] = _rank(mean)
+        order = np.lexsort((-tie, -np.nan_to_num(mean, nan=-np.inf)))
+        passed = []
+        for i in order:
+            kernel = (keys[i][1], keys[i][2], keys[i][4])
+            if kernel not in passed:
+                passed.append(kernel)
+            if len(passed) == FINE_KERNELS:
+                break
+        self._say(1, f"screened {len(keys)} candidates on {size} of "
+                     f"{n} screening samples; passing on {len(passed)} "
+                     "kernels")
+        return set(passed)
+
+    def _coarse_rows(self, n, labels):
+        """Rows (of the ``n`` screening samples) of the coarse screen, a
+        random half (stratified for classifiers), or None where it would be
+        too small or lack a class in a training fold."""
+        size = n // 2
+        if size < 10:
+            return None
+        stratify = labels if self._is_classifier else None
+        if stratify is not None:
+            counts = np.bincount(labels)
+            # every class must train in every fold of the coarse screen
+            need = (self.cv if isinstance(self.cv, Integral) else 2) + 1
+            if counts[counts > 0].min() * size < need * n:
+                return None
+        return np.sort(resample(np.arange(n), replace=False, n_samples=size,
+                                random_state=0, stratify=stratify))
+
+    def _partial_means(self, table, keys, splits, weight):
+        """(mean, tie-break) of each candidate of ``table``, NaN for the
+        candidates it lacks."""
+        at = [i for i, k in enumerate(keys) if k in table]
+        mean, _, tie, _ = self._summarise([table[keys[i]] for i in at],
+                                          splits, weight)
+        out = np.full((2, len(keys)), np.nan)
+        out[0, at], out[1, at] = mean, tie
+        return out[0], out[1]
+
     def _finalists(self, keys, mean, tie, alphas):
         """Keys rescored on all samples after the screen: the best
         candidate of each of the ``SCREEN_KERNELS`` best kernels, and the
@@ -854,7 +950,13 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 chosen.append((alphas[j],) + best[1:])
         return chosen
 
-    def _check_scores(self, mean, candidates, screened=False):
+    def _check_scores(self, mean, candidates, screened=False, scored=None):
+        """Errors or warnings for scores that do not choose, among the
+        candidates ``scored`` (a mask; all if None): those a coarse screen
+        did not pass on were checked there."""
+        if scored is not None:
+            mean = mean[scored]
+            candidates = [c for c, s in zip(candidates, scored) if s]
         bad = ~np.isfinite(mean)
         where = "on the screening samples " if screened else ""
         if np.all(bad):
@@ -942,12 +1044,10 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         return estimator
 
     def _refit(self, X, y, sample_weight):
-        best = self.__dict__.pop("_finalist", None)
-        if best is None:
-            key = (self.alpha_, self.bias_variance_, self.depth_,
-                   getattr(self, "training_time_", None),
-                   self.weight_variance_)
-            best = self._fit_plain(key, (X, y, sample_weight))
+        gram = self.__dict__.pop("_finalist", None)
+        key = (self.alpha_, self.bias_variance_, self.depth_,
+               getattr(self, "training_time_", None), self.weight_variance_)
+        best = self._fit_plain(key, (X, y, sample_weight), gram=gram)
         self.best_estimator_ = best
         fitted = getattr(self.best_estimator_, "regressor_",
                          self.best_estimator_)
@@ -996,6 +1096,12 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
                 r2 = np.where(ss_tot > 0, 1 - ss_res / ss_tot, 0.0)
             return np.array([np.mean(r2)])
         return -np.mean((Y - pred) ** 2, axis=1)
+
+    def _many_loo_scores(self, Y, preds, weight=None):
+        if self._scoring() == "r2":
+            return super()._many_loo_scores(Y, preds, weight)
+        # every prediction at once: a loop of small reductions costs more
+        return list(-np.mean((Y[:, None] - preds) ** 2, axis=2).T)
 
     def _fold_score(self, Y, pred, weight=None):
         if self._scoring() == "r2":
@@ -1277,6 +1383,12 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
     def _loo_scores(self, Y, pred, weight=None):
         right = np.argmax(pred, axis=1) == np.argmax(Y, axis=1)
         return np.stack([right, -np.sum((Y - pred) ** 2, axis=1)], axis=1)
+
+    def _many_loo_scores(self, Y, preds, weight=None):
+        right = np.argmax(preds, axis=2) == np.argmax(Y, axis=1)[:, None]
+        scores = np.stack([right, -np.sum((Y[:, None] - preds) ** 2,
+                                          axis=2)], axis=2)
+        return [scores[:, i] for i in range(preds.shape[1])]
 
     def _fold_score(self, Y, pred, weight=None):
         right = np.argmax(pred, axis=1) == np.argmax(Y, axis=1)

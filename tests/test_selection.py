@@ -303,6 +303,18 @@ def test_screened_choice_matches_grid_search(cv):
     assert np.all(np.isfinite(model.cv_results_["mean_screen_score"]))
 
 
+def _folds_within(rows, cv, X):
+    """``KFold(cv)`` of all of X restricted to ``rows``, as positions in
+    ``rows`` (the folds a screen on those rows scores); None for ``cv``
+    None."""
+    if cv is None:
+        return None
+    at = np.full(len(X), -1)
+    at[rows] = np.arange(len(rows))
+    return [(at[train][at[train] >= 0], at[test][at[test] >= 0])
+            for train, test in KFold(cv).split(X)]
+
+
 @pytest.mark.parametrize("selecting,weighted,cv", [
     (NNGPRegressorCV, False, None), (NNGPRegressorCV, True, None),
     (NTKRegressorCV, False, None), (NTKRegressorCV, True, None),
@@ -322,12 +334,7 @@ def test_single_precision_screen_scores_as_double(selecting, weighted, cv):
     model = selecting(screen_size=150, cv=cv, **grid).fit(
         X, y, sample_weight=w)
     rows = model._screen_rows(len(y), None)
-    folds = None
-    if cv is not None:
-        at = np.full(len(y), -1)
-        at[rows] = np.arange(len(rows))
-        folds = [(at[train][at[train] >= 0], at[test][at[test] >= 0])
-                 for train, test in KFold(cv).split(X)]
+    folds = _folds_within(rows, cv, X)
     exact = selecting(screen_size=None, cv=folds, **grid).fit(
         X[rows], y[rows], sample_weight=None if w is None else w[rows])
     screen = model.cv_results_["mean_screen_score"]
@@ -354,12 +361,7 @@ def test_coarse_screen_passes_on_its_best_kernels(cv):
     screen = model._screen_rows(len(y), None)
     coarse = screen[model._coarse_rows(len(screen), None)]
     assert len(coarse) == 100
-    folds = None
-    if cv is not None:
-        at = np.full(len(y), -1)
-        at[coarse] = np.arange(len(coarse))
-        folds = [(at[train][at[train] >= 0], at[test][at[test] >= 0])
-                 for train, test in KFold(cv).split(X)]
+    folds = _folds_within(coarse, cv, X)
     exact = NNGPRegressorCV(screen_size=None, cv=folds, **grid).fit(
         X[coarse], y[coarse])
     results = model.cv_results_

@@ -1079,10 +1079,10 @@ class ConvolutionalNetwork:
             if spec.depth != 1 or spec.readout != 2:
                 raise ValueError("bias_variances needs one layer and the "
                                  "'ppv' readout (depth=1, readout='ppv').")
-            bvs = np.asarray(bias_variances, dtype=np.float64).reshape(-1)
-            if bvs.size == 0 or not np.all(np.isfinite(bvs)) or np.any(bvs < 0):
-                raise ValueError("bias_variances must be finite and >= 0, "
-                                 f"got {bias_variances!r}.")
+            bvs = np.array([check_variance(b, "bias_variances", allow_zero=True)
+                            for b in np.ravel(bias_variances)])
+            if bvs.size == 0:
+                raise ValueError("bias_variances must hold at least one value.")
             feats = self._positive_shares(grids[0], spec, params, bvs)
             return np.concatenate(feats, axis=2).transpose(1, 0, 2) * scale
         if spec.depth == 1 and spec.readout == 2:    # one layer, ppv

@@ -875,13 +875,8 @@ class PathSearch:
                  "differences": CONV_DIFFERENCES, "bias_variance": 1.0}
         if self.fits(CONV_EXACT_GRAMS * self.seconds(exact)):
             return None
-        seqs = self.paths
-        exact["length"] = None if seqs.equal_lengths else seqs.max_length
-        for m in sorted(CONV_RF_COMPONENTS, reverse=True):
-            setting = dict(exact, n_components=m)
-            if self.fits(self.seconds(setting, len(_conv_lattice()))):
-                return setting
-        return None
+        return self._conv_random_features(exact, len(_conv_lattice()),
+                                          report=False)
 
     def _conv_features(self, base):
         """The bias-variance lattice and its refinement through the random
@@ -907,22 +902,26 @@ class PathSearch:
             self.evaluate(make(best + f), "conv refine")
         self._ready.clear()
 
-    def _conv_random_features(self, setting):
+    def _conv_random_features(self, setting, n_bias=1, report=True):
         """The random-feature setting at full length with the most filters
-        of :data:`CONV_RF_COMPONENTS` that fit the budget (None if none)."""
+        of :data:`CONV_RF_COMPONENTS` whose ``n_bias`` Grams (one pass) fit
+        the budget; None if none does (a skipped setting, with
+        ``report``)."""
         seqs = self.paths
         base = dict(setting, max_length=None,
                     length=None if seqs.equal_lengths else seqs.max_length)
-        fitting = [dict(base, n_components=m) for m in CONV_RF_COMPONENTS
-                   if self.fits(self.seconds(dict(base, n_components=m)))]
-        if not fitting:
-            trial = dict(base, n_components=CONV_RF_COMPONENTS[0])
+        for m in sorted(CONV_RF_COMPONENTS, reverse=True):
+            trial = dict(base, n_components=m)
+            if self.fits(self.seconds(trial, n_bias)):
+                return trial
+        if report:
+            trial = dict(base, n_components=min(CONV_RF_COMPONENTS))
+            seconds = self.seconds(trial, n_bias)
             self.skipped.append(f"conv features {_public(trial)} (about "
-                                f"{self.seconds(trial):.0f}s)")
-            self.say("skip conv features: predicted "
-                     f"{self.seconds(trial):.1f}s exceeds the budget")
-            return None
-        return fitting[-1]
+                                f"{seconds:.0f}s)")
+            self.say(f"skip conv features: predicted {seconds:.1f}s exceeds "
+                     "the budget")
+        return None
 
     def _rbf(self):
         seqs = self.paths

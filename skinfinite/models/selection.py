@@ -242,6 +242,22 @@ def _kept_weights(sample_weight, n):
     return weight[keep], keep
 
 
+def _best_of_kernels(mean, tie, kernels, count, finite=False):
+    """Indices of the best candidate (highest ``mean``, then ``tie``) of
+    each of the ``count`` best kernels, best first; ``kernels[i]`` is the
+    kernel of candidate i.  ``finite``: candidates with non-finite scores
+    are passed over (else they rank last)."""
+    order = np.lexsort((-tie, -np.nan_to_num(mean, nan=-np.inf)))
+    best = {}
+    for i in order:
+        if finite and not np.isfinite(mean[i]):
+            continue
+        best.setdefault(kernels[i], i)
+        if len(best) == count:
+            break
+    return list(best.values())
+
+
 def _rank(mean):
     """Ranks as GridSearchCV gives them: ties share the better rank,
     non-finite scores come last."""
@@ -887,14 +903,9 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         self._check_scores(mean, candidates, screened=True)
         results["mean_coarse_score"] = mean
         results["rank_coarse_score"] = _rank(mean)
-        order = np.lexsort((-tie, -np.nan_to_num(mean, nan=-np.inf)))
-        passed = []
-        for i in order:
-            kernel = (keys[i][1], keys[i][2], keys[i][4])
-            if kernel not in passed:
-                passed.append(kernel)
-            if len(passed) == FINE_KERNELS:
-                break
+        kernel_of = [(k[1], k[2], k[4]) for k in keys]
+        passed = [kernel_of[i] for i in _best_of_kernels(mean, tie, kernel_of,
+                                                          FINE_KERNELS)]
         self._say(1, f"screened {len(keys)} candidates on {size} of "
                      f"{n} screening samples; passing on {len(passed)} "
                      "kernels")
@@ -931,16 +942,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         """Keys rescored on all samples after the screen: the best
         candidate of each of the ``SCREEN_KERNELS`` best kernels, and the
         ridges beside the best one."""
-        order = np.lexsort((-tie, -np.nan_to_num(mean, nan=-np.inf)))
-        chosen, kernels = [], []
-        for i in order:
-            kernel = keys[i][1:]
-            if kernel in kernels or not np.isfinite(mean[i]):
-                continue
-            kernels.append(kernel)
-            chosen.append(keys[i])
-            if len(kernels) == SCREEN_KERNELS:
-                break
+        chosen = [keys[i] for i in _best_of_kernels(
+            mean, tie, [k[1:] for k in keys], SCREEN_KERNELS, finite=True)]
         # a subset's ridge can be one grid step off that of all samples
         alphas = list(alphas)
         best = chosen[0]

@@ -135,7 +135,7 @@ def test_a_registered_architecture_reaches_the_estimators(
     gp = NNGPClassifier(architecture="linear", alpha=1e-2, **params)
     assert type(gp.fit(X, y > 0).kernel_) is LinearNNGP
     cv = NTKRegressorCV(architecture="linear", depths=(1, 2),
-                        activation="identity", alphas=(1e-2, 1.0)).fit(X, y)
+                        activations=("identity",), alphas=(1e-2, 1.0)).fit(X, y)
     assert type(cv.kernel_) is LinearNTK
     assert cv.kernel_.depth == cv.depth_
     with pytest.raises(ValueError, match="activation='identity'"):

@@ -60,7 +60,7 @@ def test_run_benchmark_regression_is_reproducible():
 
 def test_default_selection():
     names = select_models()
-    assert {"ntk_relu_cv", "nngp_relu_cv", "svm_rbf", "krr_rbf",
+    assert {"ntk_cv", "nngp_cv", "svm_rbf", "krr_rbf",
             "rf"} <= set(names)
     assert "ntk_relu_d1" not in names
     assert all(bm.MODELS[n].default for n in names)
@@ -247,7 +247,7 @@ def test_cli_repeated_and_comma_separated_datasets(capsys):
 def test_cli_list(capsys):
     assert main(["benchmark", "--list"]) == 0
     out = capsys.readouterr().out
-    assert "breast_cancer" in out and "* ntk_relu_cv" in out
+    assert "breast_cancer" in out and "* ntk_cv" in out
 
 
 def test_python_dash_m():

@@ -21,6 +21,8 @@ from skinfinite.models.selection import (FINE_KERNELS, INPUT_SCALES, _rank,
                                          map_inputs)
 
 SMALL = dict(depths=(1, 2), alphas=(0.01, 1.0))
+#: the regressors' grid alone: one input scale and one activation
+ONE_VARIANT = dict(input_scales=(1.0,), activations=("relu",))
 
 
 @parametrize_with_checks([NNGPRegressorCV(), NTKRegressorCV(**SMALL),
@@ -65,7 +67,7 @@ def _cv_kwargs():
 def test_regressor_selection_matches_grid_search(selecting, plain, cv,
                                                  normalize_y):
     X, y = _regression()
-    model = selecting(cv=cv, normalize_y=normalize_y, input_scales=(1.0,),
+    model = selecting(cv=cv, normalize_y=normalize_y, **ONE_VARIANT,
                       **_cv_kwargs()).fit(X, y)
     brute = GridSearchCV(plain(normalize_y=normalize_y), GRID,
                          cv=LeaveOneOut() if cv is None else cv,
@@ -89,7 +91,7 @@ def test_ntk_training_time_selection_matches_grid_search():
             "training_time": [None, 0.5, 5.0]}
     model = NTKRegressorCV(depths=(1, 3), alphas=(1e-3, 1.0),
                            training_times=(None, 0.5, 5.0), cv=3,
-                           input_map=None, input_scales=(1.0,)).fit(X, y)
+                           input_map=None, **ONE_VARIANT).fit(X, y)
     brute = GridSearchCV(NTKRegressor(normalize_y=True), grid, cv=3,
                          scoring="neg_mean_squared_error").fit(X, y)
     assert np.allclose(model.cv_results_["mean_test_score"],
@@ -107,7 +109,7 @@ def test_variance_grids_and_r2_match_grid_search():
                             weight_variances=(1.0, 2.0),
                             bias_variances=(0.0, 0.5), cv=KFold(4),
                             scoring="r2", input_map=None,
-                            input_scales=(1.0,)).fit(X, y)
+                            **ONE_VARIANT).fit(X, y)
     brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
                          cv=KFold(4)).fit(X, y)
     assert np.allclose(model.cv_results_["mean_test_score"],
@@ -144,7 +146,7 @@ def test_classifier_selection_matches_grid_search(selecting, plain, cv):
 
 def test_evidence_is_the_refitted_models_log_marginal_likelihood():
     X, y = _regression(50)
-    model = NNGPRegressorCV(criterion="evidence", input_scales=(1.0,),
+    model = NNGPRegressorCV(criterion="evidence", **ONE_VARIANT,
                             **_cv_kwargs()).fit(X, y)
     assert np.isclose(model.best_score_, model.log_marginal_likelihood(),
                       rtol=1e-8)
@@ -288,7 +290,7 @@ def test_screened_choice_matches_grid_search(cv):
     model = NNGPRegressorCV(depths=tuple(grid["depth"]),
                             alphas=tuple(grid["alpha"]), cv=cv,
                             screen_size=50, input_map=None,
-                            input_scales=(1.0,)).fit(X, y)
+                            **ONE_VARIANT).fit(X, y)
     brute = GridSearchCV(NNGPRegressor(normalize_y=True), grid,
                          cv=LeaveOneOut() if cv is None else cv,
                          scoring="neg_mean_squared_error").fit(X, y)
@@ -330,7 +332,7 @@ def test_single_precision_screen_scores_as_double(selecting, weighted, cv):
     w = (np.random.default_rng(1).uniform(0.5, 2.0, len(y)) if weighted
          else None)
     grid = dict(depths=(1, 2, 4, 8), alphas=tuple(np.logspace(-4, 2, 7)),
-                input_scales=(1.0,))
+                **ONE_VARIANT)
     model = selecting(screen_size=150, cv=cv, **grid).fit(
         X, y, sample_weight=w)
     rows = model._screen_rows(len(y), None)
@@ -355,7 +357,7 @@ def test_coarse_screen_passes_on_its_best_kernels(cv):
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
     grid = dict(depths=(1, 2, 3, 4, 6, 8),
-                alphas=tuple(np.logspace(-3, 2, 6)), input_scales=(1.0,),
+                alphas=tuple(np.logspace(-3, 2, 6)), **ONE_VARIANT,
                 input_map=None)
     model = NNGPRegressorCV(screen_size=200, cv=cv, **grid).fit(X, y)
     screen = model._screen_rows(len(y), None)
@@ -447,7 +449,7 @@ def test_input_maps_bound_far_predictions():
     far = 1e4 * X[:3]
     for input_map in ("ball", "lift"):
         model = NNGPRegressorCV(depths=(1, 2), input_map=input_map,
-                                input_scales=(1.0,)).fit(X, y)
+                                **ONE_VARIANT).fit(X, y)
         assert np.all(np.abs(model.predict(far)) < 10 * np.abs(y).max())
         Z = map_inputs(X, input_map)
         ref = NNGPRegressor(depth=model.depth_, alpha=model.alpha_,
@@ -480,17 +482,18 @@ def test_a_clearly_better_input_scale_is_the_selection_on_scaled_inputs(
         selecting, cv, problem):
     X, y = _smooth(200, problem)
     grids = dict(depths=(1, 2), cv=cv)
-    model = selecting(input_scales=(1.0, 0.25), **grids).fit(X, y)
+    model = selecting(input_scales=(1.0, 0.25), activations=("relu",),
+                      **grids).fit(X, y)
     assert model.input_scale_ == 0.25
     # exactly the selection at scale 1 on the scaled inputs
-    ref = selecting(input_scales=(1.0,), **grids).fit(0.25 * X, y)
+    ref = selecting(**ONE_VARIANT, **grids).fit(0.25 * X, y)
     assert model.best_params_ == ref.best_params_
     assert np.array_equal(model.cv_results_["mean_test_score"],
                           ref.cv_results_["mean_test_score"])
     Xt = _smooth(20, problem, seed=1)[0]
     assert np.allclose(model.predict(Xt), ref.predict(0.25 * Xt),
                        rtol=1e-12)
-    assert ref.best_score_ > selecting(input_scales=(1.0,),
+    assert ref.best_score_ > selecting(**ONE_VARIANT,
                                        **grids).fit(X, y).best_score_
 
 
@@ -513,11 +516,12 @@ def test_screened_input_scale_costs_one_selection_on_all_samples(capsys):
     model = NNGPRegressorCV(input_scales=(1.0, 0.25), screen_size=150,
                             verbose=1, depths=(1, 2)).fit(X, y)
     out = capsys.readouterr().out
-    assert "(on 150 samples); chose 0.25" in out
+    assert "(on 150 samples)" in out
+    assert "chose activation relu, input scale 0.25" in out
     # each scale selected on the screening subset, then one screened
     # selection on all samples at the chosen scale
     assert out.count("screened") == 1 and model.input_scale_ == 0.25
-    ref = NNGPRegressorCV(input_scales=(1.0,), screen_size=150,
+    ref = NNGPRegressorCV(**ONE_VARIANT, screen_size=150,
                           depths=(1, 2)).fit(0.25 * X, y)
     assert model.best_params_ == ref.best_params_
 
@@ -530,11 +534,65 @@ def test_screen_reuses_the_chosen_input_scales_selection():
     model = NNGPRegressorCV(input_scales=(1.0, 0.25), screen_size=150,
                             depths=(1, 2)).fit(X, y)
     rows = model._screen_rows(len(y), None)
-    exact = NNGPRegressorCV(input_scales=(1.0,), screen_size=None,
+    exact = NNGPRegressorCV(**ONE_VARIANT, screen_size=None,
                             depths=(1, 2)).fit(model.input_scale_ * X[rows],
                                                y[rows])
     assert np.array_equal(model.cv_results_["mean_screen_score"],
                           exact.cv_results_["mean_test_score"])
+
+
+def test_default_activations():
+    assert NTKRegressorCV().activations == ("relu", "erf")
+    for cls in (NNGPRegressorCV, NNGPClassifierCV, NTKClassifierCV):
+        assert cls().activations == ("relu",)
+
+
+def test_a_clearly_better_activation_is_the_selection_with_it():
+    """On a smooth target the erf network's NTK beats the ReLU one by far
+    more than its noise: it is chosen, and the fit is exactly the
+    selection with that activation alone."""
+    X, y = _smooth(200, "friedman1")
+    grids = dict(depths=(1, 2), input_scales=(1.0, 0.25))
+    model = NTKRegressorCV(activations=("relu", "erf"), **grids).fit(X, y)
+    assert model.activation_ == "erf"
+    assert model.kernel_.activation == "erf"
+    ref = NTKRegressorCV(activations=("erf",), **grids).fit(X, y)
+    assert model.input_scale_ == ref.input_scale_
+    assert model.best_params_ == ref.best_params_
+    assert np.array_equal(model.cv_results_["mean_test_score"],
+                          ref.cv_results_["mean_test_score"])
+    Xt = _smooth(20, "friedman1", seed=1)[0]
+    assert np.allclose(model.predict(Xt), ref.predict(Xt), rtol=1e-12)
+    relu = NTKRegressorCV(activations=("relu",), **grids).fit(X, y)
+    assert ref.best_score_ > relu.best_score_
+
+
+def test_an_activation_must_beat_the_first_clearly():
+    # pure noise: the other activation may score best by chance, but not
+    # significantly in the paired t-test, so the first is kept
+    rng = np.random.default_rng(10)
+    X = rng.standard_normal((40, 3))
+    y = rng.standard_normal(40)
+    scores = {a: NTKRegressorCV(activations=(a,), input_scales=(1.0,),
+                                **SMALL).fit(X, y).best_score_
+              for a in ("relu", "erf")}
+    assert scores["erf"] > scores["relu"]
+    model = NTKRegressorCV(input_scales=(1.0,), **SMALL).fit(X, y)
+    assert model.activation_ == "relu"
+    assert model.best_score_ == scores["relu"]
+
+
+@pytest.mark.parametrize("screen_size", [None, 60])
+def test_classifier_activations_choose_and_refit(screen_size):
+    X, y = load_iris(return_X_y=True)
+    model = NTKClassifierCV(activations=("erf", "relu"),
+                            screen_size=screen_size, **SMALL).fit(X, y)
+    assert model.activation_ in ("erf", "relu")
+    assert model.kernel_.activation == model.activation_
+    ref = NTKClassifierCV(activations=(model.activation_,),
+                          screen_size=screen_size, **SMALL).fit(X, y)
+    assert model.best_params_ == ref.best_params_
+    assert np.array_equal(model.predict_proba(X), ref.predict_proba(X))
 
 
 def test_map_inputs_keeps_dtype_and_norms_bounded():
@@ -553,7 +611,7 @@ def test_verbose_reports_the_stages_and_default_is_silent(capsys):
     out = capsys.readouterr().out
     assert "screened 4 candidates on 30 of 60 samples" in out
     assert "chose" in out
-    assert "input scales 1: " in out
+    assert "relu: input scale 1 " in out
 
 
 def test_constant_targets_warn_as_a_selection_warning():
@@ -572,6 +630,11 @@ def test_non_finite_scores_rank_last():
     (dict(input_map="sphere"), "'input_map' parameter"),
     (dict(input_scales=(1.0, 0.0)), "input_scales must hold"),
     (dict(input_scales=()), "input_scales must be a non-empty"),
+    (dict(activations="erf"), "'activations' parameter"),
+    (dict(activations=()), "activations must be a non-empty"),
+    (dict(activations=("relu", "relu")), "activations holds a value twice"),
+    (dict(activations=("relu", 3)), "activations must hold"),
+    (dict(activations=("relu", "no-such")), "no-such"),
     (dict(verbose=-1), "'verbose' parameter"),
 ])
 def test_bad_selection_parameters_raise(params, match):

@@ -98,13 +98,15 @@ def _infinite(family, activation, depth, architecture="fully_connected"):
 
 def _selecting(family, activation):
     """Factory of a selecting NTK / NNGP estimator (depth and alpha chosen by
-    exact leave-one-out on the training fold, default grids)."""
+    exact leave-one-out on the training fold, default grids; the default
+    activations where ``activation`` is None)."""
     def factory(task, seed):
         from .. import models
 
         prefix = "NTK" if family == "ntk" else "NNGP"
         suffix = "ClassifierCV" if task == CLASSIFICATION else "RegressorCV"
-        return getattr(models, prefix + suffix)(activation=activation)
+        cls = getattr(models, prefix + suffix)
+        return cls() if activation is None else cls(activations=(activation,))
     return factory
 
 
@@ -252,11 +254,20 @@ def _infinite_spec(family, activation, depth, default):
 
 
 def _selecting_spec(family, activation, default):
-    from ..models.selection import ALPHAS, DEPTHS
+    from ..models.selection import ALPHAS, DEPTHS, NTK_REGRESSOR_ACTIVATIONS
     label = "NTK" if family == "ntk" else "NNGP"
+    if activation is None:
+        name = f"{family}_cv"
+        network = ("ReLU network (regression: "
+                   + " or ".join(NTK_REGRESSOR_ACTIVATIONS)
+                   + ", the second kept only if clearly better)"
+                   if family == "ntk" else "ReLU network")
+    else:
+        name = f"{family}_{activation}_cv"
+        network = f"{activation} network"
     return ModelSpec(
-        f"{family}_{activation}_cv", family,
-        f"{label}, {activation} network, depth in {list(DEPTHS)} and "
+        name, family,
+        f"{label}, {network}, depth in {list(DEPTHS)} and "
         f"{len(ALPHAS)} alphas from {min(ALPHAS):g} to {max(ALPHAS):g} chosen "
         "by exact leave-one-out on the training fold",
         _selecting(family, activation), default)
@@ -299,8 +310,10 @@ def _sequence_specs():
 def _build_registry():
     # Infinite-width networks: the selecting estimators by default (depth and
     # alpha chosen on each training fold), fixed depths on request.
-    specs = [_selecting_spec(family, activation, activation == "relu")
-             for family in ("ntk", "nngp") for activation in ("relu", "erf")]
+    specs = [_selecting_spec(family, None, True) for family in ("ntk", "nngp")]
+    specs += [_selecting_spec("ntk", "relu", False)]
+    specs += [_selecting_spec(family, "erf", False)
+              for family in ("ntk", "nngp")]
     architectures = [("relu", 1), ("relu", 2), ("relu", 3), ("relu", 5),
                      ("leaky_relu", 3), ("abs", 3), ("erf", 1), ("erf", 3),
                      ("tanh", 3), ("gelu", 3), ("sin", 3), ("identity", 1)]
@@ -354,7 +367,7 @@ def list_models(include_all=True):
     --------
     >>> from skinfinite.benchmark import list_models
     >>> [s.name for s in list_models(include_all=False)][:2]
-    ['ntk_relu_cv', 'nngp_relu_cv']
+    ['ntk_cv', 'nngp_cv']
     """
     return [s for s in MODELS.values() if include_all or s.default]
 

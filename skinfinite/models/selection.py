@@ -40,9 +40,8 @@ from .._core.backend import CPUBackend
 from .._core.docstrings import SAMPLE_WEIGHT, TARGETS, fit_doc
 from .._core.validation import Interval, Options, ValidatesParameters
 from ..kernels.registry import RegisteredArchitecture
-from ._base import (DEVICE_CONSTRAINTS, NETWORK_CONSTRAINTS,
-                    POSITIVE, _NetworkParamsMixin, check_sample_weight,
-                    encode_classes, one_hot_targets)
+from ._base import (DEVICE_CONSTRAINTS, POSITIVE, _NetworkParamsMixin,
+                    check_sample_weight, encode_classes, one_hot_targets)
 from ._path_selection import SelectionWarning
 from .nngp import NNGPClassifier, NNGPRegressor
 from .ntk import NTKClassifier, NTKRegressor
@@ -78,8 +77,18 @@ INPUT_MAP = "lift"
 #: ``input_scales``).  Chosen by cross-validation on training splits of
 #: public regression data.
 INPUT_SCALES = (1.0, 0.25, 0.5, 2.0)
-#: level of the one-sided paired t-test by which another scale must beat
-#: the reference one, shared among the other scales (Bonferroni)
+#: Activations the selecting estimators try, the first the reference (see
+#: ``activations``).  The NTK regressor's ReLU kernel is the rough one
+#: (the RKHS of the Laplace kernel on the sphere), and on smooth targets
+#: the erf network's kernel, in closed form at the same cost, beats it by
+#: more than its noise; the NNGP regressor's ReLU kernel is smooth already,
+#: and the other activation gained it nothing on average.  Chosen by
+#: cross-validation on training splits of public regression data.
+ACTIVATIONS = ("relu",)
+NTK_REGRESSOR_ACTIVATIONS = ("relu", "erf")
+#: level of the one-sided paired t-test by which another input scale (or
+#: activation) must beat the reference one, shared among the others
+#: (Bonferroni)
 SCALE_TEST_LEVEL = 0.05
 
 CRITERIA = ("cv", "evidence")
@@ -97,7 +106,14 @@ _SELECTION_DOC = """
         Weight variances to try; each costs one more pass.
     bias_variances : sequence of float, default=(0.1,)
         Bias variances to try; each costs one more pass.
-    activation : str, Activation or callable, default="relu"
+    activations : sequence of str, Activation or callable, default=("relu",)
+        (("relu", "erf") for :class:`NTKRegressorCV`)
+        Activations to try, the first the reference: the grid is selected
+        for each (on the screening subset when ``screen_size`` applies),
+        and another replaces the first only if its held-out scores beat
+        the first's in a one-sided paired t-test at level 0.05 shared
+        among the others (per sample for leave-one-out, per fold for
+        k-fold), as for ``input_scales``. Each costs one more selection.
     architecture : str or Kernel, default="fully_connected"
         A registered architecture or a kernel of one, as in
         :class:`NTKRegressor`.
@@ -149,6 +165,10 @@ _SELECTION_DOC = """
 
 _SELECTION_ATTRIBUTES_DOC = """
     depth_, alpha_, weight_variance_, bias_variance_ : the chosen values
+    activation_ : str, Activation or callable
+        The chosen activation (``best_params_`` hold the parameters of the
+        grid, ``cv_results_`` the candidates' scores with this
+        activation).
     best_params_ : dict
     best_score_ : float
         Mean cross-validated score (or log evidence) of the chosen values.
@@ -207,6 +227,35 @@ def _check_grid(values, name, kind, allow_none=False):
     if len(set(out)) != len(out):
         raise ValueError(f"{name} holds a value twice: {values!r}.")
     return tuple(out)
+
+
+def _check_activations(values):
+    """The activations as a tuple: a non-empty sequence of names,
+    Activation objects or callables, none twice."""
+    if isinstance(values, (str, bytes)) or not isinstance(
+            values, (list, tuple)):
+        raise ValueError("activations must be a non-empty list or tuple of "
+                         "activation names, Activation objects or "
+                         f"callables, got {values!r}; for one activation "
+                         "write (name,).")
+    values = tuple(values)
+    if not values:
+        raise ValueError("activations must be a non-empty sequence, got an "
+                         "empty one.")
+    for v in values:
+        if not (isinstance(v, str) or callable(v)):
+            raise ValueError("activations must hold activation names, "
+                             f"Activation objects or callables; got {v!r}.")
+    names = [v if isinstance(v, str) else id(v) for v in values]
+    if len(set(names)) != len(names):
+        raise ValueError(f"activations holds a value twice: {values!r}.")
+    return values
+
+
+def _name_of(activation):
+    return (activation if isinstance(activation, str)
+            else getattr(activation, "name", None)
+            or getattr(activation, "__name__", repr(activation)))
 
 
 def map_inputs(X, input_map):
@@ -300,7 +349,7 @@ _SELECTION_CONSTRAINTS = {
     "alphas": ["sequence"],
     "weight_variances": ["sequence"],
     "bias_variances": ["sequence"],
-    "activation": NETWORK_CONSTRAINTS["activation"],
+    "activations": ["sequence"],
     "architecture": [RegisteredArchitecture()],
     "cv": [Interval(Integral, 2, None, closed="left"), "cv_object", None],
     "criterion": [Options(*CRITERIA)],
@@ -343,7 +392,8 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
     def _kernels(self, X, wv, bv, depths):
         """{depth: Gram} for one (weight, bias) variance setting."""
         kernel = self._network_kernel(depth=depths[-1], weight_variance=wv,
-                                      bias_variance=bv)
+                                      bias_variance=bv,
+                                      activation=self.activation_)
         grams = kernel.grams_by_depth(X, depths, (self._kernel_name,),
                                       backend=CPUBackend())
         return {d: grams[d][self._kernel_name] for d in depths}
@@ -365,7 +415,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         return {d: grams[d][block] for d in depths}
 
     def _network_params(self, depth, wv, bv):
-        params = {"depth": depth, "activation": self.activation,
+        params = {"depth": depth, "activation": self.activation_,
                   "architecture": self.architecture,
                   "weight_variance": wv, "bias_variance": bv}
         if self._kernel_name == "ntk":
@@ -953,6 +1003,96 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 chosen.append((alphas[j],) + best[1:])
         return chosen
 
+    def _select_variants(self, scales, mapped, Y, centre, y_for_split,
+                         keep, labels=None, weight=None,
+                         evidence_targets=None, training=None):
+        """Choose the activation (of ``activations``) and input scale (of
+        ``scales``; ``mapped(factor)``: the inputs after it), select the
+        grid for them on all samples (as :meth:`_select`; ``training(Xm)``
+        the refit's inputs, targets and weights) and return the scale.
+
+        Every (activation, scale) is selected on the screening subset (all
+        samples when there is none). For each activation the best scale
+        replaces the first only if its best candidate's held-out scores
+        (per sample for leave-one-out, per fold for k-fold) beat those of
+        the first's best in a one-sided paired t-test at level
+        ``SCALE_TEST_LEVEL`` shared among the other scales; the best
+        activation so found then replaces the first activation the same
+        way, so that noise in a small sample does not move the defaults.
+        A single score per candidate (the evidence, or "r2" with
+        leave-one-out) is compared as it is.
+        """
+        activations = _check_activations(self.activations)
+        if len(activations) == 1 and len(scales) == 1:
+            self.activation_ = activations[0]
+            Xm = mapped(scales[0])
+            self._select(Xm[keep], Y, centre, y_for_split, keep,
+                         labels=labels, weight=weight,
+                         evidence_targets=evidence_targets,
+                         training=training(Xm))
+            return scales[0]
+        rows = self._screen_rows(Y.shape[0], labels)
+        results = {}
+        for activation in activations:
+            self.activation_ = activation
+            for factor in scales:
+                Xf = mapped(factor)[keep]
+                tables = []
+                if rows is None:
+                    self._select(Xf, Y, centre, y_for_split, keep,
+                                 labels=labels, weight=weight,
+                                 evidence_targets=evidence_targets)
+                else:
+                    self._select(
+                        Xf[rows], Y[rows], centre,
+                        np.asarray(y_for_split)[keep][rows], slice(None),
+                        labels=None if labels is None else labels[rows],
+                        weight=None if weight is None else weight[rows],
+                        evidence_targets=evidence_targets[rows],
+                        record=tables)
+                state = {k: v for k, v in vars(self).items()
+                         if k.endswith("_") or k == "_best_scores"}
+                scores = np.asarray(self._best_scores, dtype=float)
+                if scores.ndim == 2:    # classifiers: (accuracy, -error)
+                    scores = scores[:, 0]
+                results[(activation, factor)] = (
+                    self.best_score_, np.ravel(scores), state,
+                    tables[0] if tables else None)
+
+        def winner(options):
+            best = options[int(np.nanargmax([results[o][0]
+                                              for o in options]))]
+            if best == options[0]:
+                return best
+            gain = results[best][1] - results[options[0]][1]
+            if len(gain) > 2:
+                error = np.std(gain, ddof=1) / np.sqrt(len(gain))
+                level = SCALE_TEST_LEVEL / (len(options) - 1)
+                if not np.mean(gain) > scipy.stats.t.ppf(
+                        1 - level, len(gain) - 1) * error:
+                    return options[0]
+            return best
+        chosen = winner([winner([(a, f) for f in scales])
+                         for a in activations])
+        where = "all" if rows is None else len(rows)
+        for activation in activations:
+            self._say(1, f"{_name_of(activation)}: " + ", ".join(
+                f"input scale {f:g} {results[(activation, f)][0]:.6g}"
+                for f in scales) + f" (on {where} samples)")
+        self._say(1, f"chose activation {_name_of(chosen[0])}, input scale "
+                     f"{chosen[1]:g}")
+        self.activation_ = chosen[0]
+        Xm = mapped(chosen[1])
+        if rows is None:
+            self.__dict__.update(results[chosen][2])
+        else:
+            self._select(Xm[keep], Y, centre, y_for_split, keep,
+                         labels=labels, weight=weight,
+                         evidence_targets=evidence_targets,
+                         training=training(Xm),
+                         screen_table=(rows, results[chosen][3]))
+        return chosen[1]
+
     def _check_scores(self, mean, candidates, screened=False, scored=None):
         """Errors or warnings for scores that do not choose, among the
         candidates ``scored`` (a mask; all if None): those a coarse screen
@@ -971,14 +1111,14 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 f"{int(bad.sum())} of {len(mean)} candidates scored NaN or "
                 f"inf {where}(for example {candidates[np.argmax(bad)]}) and "
                 "rank last; check the data for extreme values or narrow the "
-                "grids.", SelectionWarning, stacklevel=4)
+                "grids.", SelectionWarning, stacklevel=5)
         good = mean[~bad]
         if len(good) > 1 and np.ptp(good) == 0:
             warnings.warn(
                 f"Every candidate scored the same {where}({good[0]:.6g}), so "
                 "the data do not choose; the first one is kept. Check the "
                 "targets (constant?) and widen the grids.", SelectionWarning,
-                stacklevel=4)
+                stacklevel=5)
 
     def _check_splits(self, splits, labels, screened=False):
         pass
@@ -1155,71 +1295,13 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         def mapped(factor):
             return map_inputs(X if factor == 1.0 else X * factor,
                               self.input_map)
-        args = (Yk, centre, Y[:, 0], keep)
-        kwargs = dict(weight=weight, evidence_targets=evidence_targets)
-        chosen, state, screen_table = self._choose_input_scale(
-            scales, mapped, *args, **kwargs)
-        Xm = mapped(chosen)
-        if state is None:
-            self._select(Xm[keep], *args, **kwargs,
-                         training=(Xm, y, sample_weight),
-                         screen_table=screen_table)
-        else:
-            self.__dict__.update(state)
+        chosen = self._select_variants(
+            scales, mapped, Yk, centre, Y[:, 0], keep, weight=weight,
+            evidence_targets=evidence_targets,
+            training=lambda Xm: (Xm, y, sample_weight))
         self.input_scale_ = chosen
+        Xm = mapped(chosen)
         return self._refit(Xm, y, sample_weight)
-
-    def _choose_input_scale(self, scales, mapped, Yk, centre, y_for_split,
-                            keep, weight, evidence_targets):
-        """(chosen input scale, the selection's fitted state for it or None
-        when it is still to be run on all samples, and then the (rows,
-        table) of its selection on the screening subset, which the screen
-        of all samples reuses where it can).
-
-        Every scale is selected on the screening subset (all samples when
-        there is none); the best scale replaces the first only if its best
-        candidate's held-out scores (per sample for leave-one-out, per fold
-        for k-fold) beat those of the first's best in a one-sided paired
-        t-test at level ``SCALE_TEST_LEVEL`` shared among the other scales,
-        so that noise in a small sample does not move the default. A single
-        score per candidate (the evidence, or "r2" with leave-one-out) is
-        compared as it is.
-        """
-        if len(scales) == 1:
-            return scales[0], None, None
-        rows = self._screen_rows(Yk.shape[0], None)
-        results, tables = [], []
-        for factor in scales:
-            if rows is None:
-                self._select(mapped(factor)[keep], Yk, centre, y_for_split,
-                             keep, weight=weight,
-                             evidence_targets=evidence_targets)
-            else:
-                self._select(
-                    mapped(factor)[keep][rows], Yk[rows], centre,
-                    Yk[rows, 0], slice(None),
-                    weight=None if weight is None else weight[rows],
-                    evidence_targets=evidence_targets[rows], record=tables)
-            state = {k: v for k, v in vars(self).items()
-                     if k.endswith("_") or k == "_best_scores"}
-            results.append((self.best_score_,
-                            np.ravel(np.asarray(self._best_scores, float)),
-                            state))
-        best = int(np.nanargmax([r[0] for r in results]))
-        gain = results[best][1] - results[0][1]
-        if best != 0 and len(gain) > 2:
-            error = np.std(gain, ddof=1) / np.sqrt(len(gain))
-            level = SCALE_TEST_LEVEL / (len(scales) - 1)
-            if not np.mean(gain) > scipy.stats.t.ppf(1 - level,
-                                                     len(gain) - 1) * error:
-                best = 0
-        self._say(1, "input scales " + ", ".join(
-            f"{f:g}: {r[0]:.6g}" for f, r in zip(scales, results))
-            + f" (on {'all' if rows is None else len(rows)} samples); "
-            f"chose {scales[best]:g}")
-        if rows is None:
-            return scales[best], results[best][2], None
-        return scales[best], None, (rows, tables[best])
 
     def predict(self, X, return_std=False, return_cov=False):
         """Predictions of ``best_estimator_`` (see its ``predict``)."""
@@ -1272,7 +1354,7 @@ class NNGPRegressorCV(_RegressorCV):
     }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
-                 bias_variances=(0.1,), activation="relu",
+                 bias_variances=(0.1,), activations=ACTIVATIONS,
                  architecture="fully_connected", cv=None, scoring=None,
                  criterion="cv", normalize_y=True, input_map=INPUT_MAP,
                  input_scales=INPUT_SCALES, screen_size=SCREEN_SIZE,
@@ -1282,7 +1364,7 @@ class NNGPRegressorCV(_RegressorCV):
         self.alphas = alphas
         self.weight_variances = weight_variances
         self.bias_variances = bias_variances
-        self.activation = activation
+        self.activations = activations
         self.architecture = architecture
         self.cv = cv
         self.scoring = scoring
@@ -1348,7 +1430,7 @@ class NTKRegressorCV(_RegressorCV):
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), training_times=(None,),
-                 learning_rate=1.0, activation="relu",
+                 learning_rate=1.0, activations=NTK_REGRESSOR_ACTIVATIONS,
                  architecture="fully_connected", parametrization="ntk",
                  cv=None, scoring=None, criterion="cv", normalize_y=True,
                  input_map=INPUT_MAP, input_scales=INPUT_SCALES,
@@ -1361,7 +1443,7 @@ class NTKRegressorCV(_RegressorCV):
         self.bias_variances = bias_variances
         self.training_times = training_times
         self.learning_rate = learning_rate
-        self.activation = activation
+        self.activations = activations
         self.architecture = architecture
         self.parametrization = parametrization
         self.cv = cv
@@ -1420,7 +1502,7 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                     "one-hot column), which a classifier refitted without "
                     "the sample would not have. Give such classes more "
                     "samples or use criterion='evidence'.", SelectionWarning,
-                    stacklevel=4)
+                    stacklevel=5)
             return
         for i, (train, _) in enumerate(splits):
             present = np.unique(codes[train])
@@ -1449,9 +1531,10 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         weight, keep = _kept_weights(sample_weight, X.shape[0])
         codes = codes[keep]
         Y = one_hot_targets(codes, len(self.classes_))
-        self._select(X[keep], Y, False, y, keep, labels=codes,
-                     weight=weight, evidence_targets=Y,
-                     training=(X, y, sample_weight))
+        self._select_variants((1.0,), lambda factor: X, Y, False, y, keep,
+                              labels=codes, weight=weight,
+                              evidence_targets=Y,
+                              training=lambda Xm: (Xm, y, sample_weight))
         return self._refit(X, y, sample_weight)
 
     def decision_function(self, X):
@@ -1505,7 +1588,7 @@ class NNGPClassifierCV(_ClassifierCV):
     }
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
-                 bias_variances=(0.1,), activation="relu",
+                 bias_variances=(0.1,), activations=ACTIVATIONS,
                  architecture="fully_connected", cv=None, scoring=None,
                  criterion="cv", temperature=0.1, input_map=None,
                  screen_size=SCREEN_SIZE,
@@ -1515,7 +1598,7 @@ class NNGPClassifierCV(_ClassifierCV):
         self.alphas = alphas
         self.weight_variances = weight_variances
         self.bias_variances = bias_variances
-        self.activation = activation
+        self.activations = activations
         self.architecture = architecture
         self.cv = cv
         self.scoring = scoring
@@ -1566,7 +1649,7 @@ class NTKClassifierCV(_ClassifierCV):
 
     def __init__(self, depths=DEPTHS, alphas=ALPHAS, weight_variances=(2.0,),
                  bias_variances=(0.1,), training_times=(None,),
-                 learning_rate=1.0, activation="relu",
+                 learning_rate=1.0, activations=ACTIVATIONS,
                  architecture="fully_connected", parametrization="ntk",
                  cv=None, scoring=None, criterion="cv", temperature=0.1,
                  input_map=None, screen_size=SCREEN_SIZE,
@@ -1578,7 +1661,7 @@ class NTKClassifierCV(_ClassifierCV):
         self.bias_variances = bias_variances
         self.training_times = training_times
         self.learning_rate = learning_rate
-        self.activation = activation
+        self.activations = activations
         self.architecture = architecture
         self.parametrization = parametrization
         self.cv = cv

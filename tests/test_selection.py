@@ -595,6 +595,36 @@ def test_classifier_activations_choose_and_refit(screen_size):
     assert np.array_equal(model.predict_proba(X), ref.predict_proba(X))
 
 
+@pytest.mark.parametrize("cv,criterion", [(None, "evidence"), (5, "cv")])
+def test_activations_by_evidence_or_k_fold(cv, criterion):
+    """The evidence (one score) is compared as it is; k-fold scores per
+    fold, through the same test: either way the choice is one of the
+    single-activation selections, whole."""
+    X, y = _smooth(120, "friedman1")
+    grids = dict(depths=(1, 2), input_scales=(1.0,), cv=cv,
+                 criterion=criterion)
+    model = NTKRegressorCV(activations=("relu", "erf"), **grids).fit(X, y)
+    alone = {a: NTKRegressorCV(activations=(a,), **grids).fit(X, y)
+             for a in ("relu", "erf")}
+    ref = alone[model.activation_]
+    assert model.best_score_ == ref.best_score_
+    assert model.best_params_ == ref.best_params_
+    if criterion == "evidence":
+        assert model.activation_ == max(alone,
+                                        key=lambda a: alone[a].best_score_)
+
+
+def test_selection_warnings_point_at_the_callers_fit():
+    X, _ = _regression(30)
+    with pytest.warns(SelectionWarning) as record:
+        NNGPRegressorCV(**SMALL).fit(X, np.full(30, 3.0))
+        NTKClassifierCV(**SMALL).fit(X, np.r_[0, np.ones(29)])
+    messages = " ".join(str(r.message) for r in record)
+    assert "targets are constant" in messages
+    assert "single sample" in messages
+    assert all(r.filename == __file__ for r in record)
+
+
 def test_map_inputs_keeps_dtype_and_norms_bounded():
     X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     for input_map, cols in (("ball", 4), ("lift", 5)):

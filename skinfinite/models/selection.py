@@ -1111,14 +1111,14 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 f"{int(bad.sum())} of {len(mean)} candidates scored NaN or "
                 f"inf {where}(for example {candidates[np.argmax(bad)]}) and "
                 "rank last; check the data for extreme values or narrow the "
-                "grids.", SelectionWarning, stacklevel=5)
+                "grids.", SelectionWarning, stacklevel=8)
         good = mean[~bad]
         if len(good) > 1 and np.ptp(good) == 0:
             warnings.warn(
                 f"Every candidate scored the same {where}({good[0]:.6g}), so "
                 "the data do not choose; the first one is kept. Check the "
                 "targets (constant?) and widen the grids.", SelectionWarning,
-                stacklevel=5)
+                stacklevel=8)
 
     def _check_splits(self, splits, labels, screened=False):
         pass
@@ -1282,7 +1282,7 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         if np.all(np.ptp(Yk, axis=0) == 0):
             warnings.warn("The targets are constant; every candidate "
                           "predicts them alike, so the selection is "
-                          "arbitrary.", SelectionWarning, stacklevel=2)
+                          "arbitrary.", SelectionWarning, stacklevel=5)
         centre = bool(self.normalize_y)
         evidence_targets = Yk
         if centre:
@@ -1502,7 +1502,7 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                     "one-hot column), which a classifier refitted without "
                     "the sample would not have. Give such classes more "
                     "samples or use criterion='evidence'.", SelectionWarning,
-                    stacklevel=5)
+                    stacklevel=8)
             return
         for i, (train, _) in enumerate(splits):
             present = np.unique(codes[train])

@@ -107,8 +107,8 @@ _SELECTION_DOC = """
     bias_variances : sequence of float, default=(0.1,)
         Bias variances to try; each costs one more pass.
     activations : sequence of str, Activation or callable, default=("relu",)
-        (("relu", "erf") for :class:`NTKRegressorCV`)
-        Activations to try, the first the reference: the grid is selected
+        Activations to try (:class:`NTKRegressorCV`'s default is
+        ``("relu", "erf")``), the first the reference: the grid is selected
         for each (on the screening subset when ``screen_size`` applies),
         and another replaces the first only if its held-out scores beat
         the first's in a one-sided paired t-test at level 0.05 shared
@@ -233,7 +233,7 @@ def _check_activations(values):
     """The activations as a tuple: a non-empty sequence of names,
     Activation objects or callables, none twice."""
     if isinstance(values, (str, bytes)) or not isinstance(
-            values, (list, tuple)):
+            values, (list, tuple, np.ndarray)):
         raise ValueError("activations must be a non-empty list or tuple of "
                          "activation names, Activation objects or "
                          f"callables, got {values!r}; for one activation "

@@ -182,8 +182,9 @@ def test_class_missing_from_a_fold_warns(rng):
 
 def test_few_paths_per_class_reduce_the_folds(rng):
     X, y = _two_classes(rng, n=6)
-    with pytest.warns(SelectionWarning, match="uses 3 stratified folds"):
+    with pytest.warns(SelectionWarning, match="uses 3 stratified folds") as w:
         model = SignatureKernelClassifier(kernel="rbf").fit(X, y)
+    assert w[0].filename == __file__       # the caller's line
     assert model.predict(X).shape == (6,)
     with pytest.raises(ValueError, match="at least 2 paths of some class"):
         SignatureKernelClassifier(kernel="rbf").fit(X[[0, 3]], y[[0, 3]])

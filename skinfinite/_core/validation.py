@@ -1,9 +1,24 @@
 """Input checks shared by kernels and estimators (scikit-learn style errors)."""
 import functools
 import numbers
+import os
+import sys
 
 import numpy as np
 from sklearn.utils.validation import check_array
+
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def caller_stacklevel():
+    """The ``stacklevel`` that makes a ``warnings.warn`` in the calling
+    function name the first frame outside this package, the user's line
+    (however many of the package's frames and wrappers lie between)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_vector_input(X, name="X", min_samples=1):

@@ -21,6 +21,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.svm import SVC
 
 from .._core.sequences import Sequences, check_sequences
+from .._core.validation import caller_stacklevel
 from ..kernels.signature import SignatureKernel
 from .._core.path_transforms import transform
 
@@ -443,7 +444,7 @@ class ClassifierScores:
                 warnings.warn(
                     f"cv={cv} folds, but the largest class has {largest} paths: "
                     f"the model selection uses {n_splits} stratified folds.",
-                    SelectionWarning, stacklevel=4)
+                    SelectionWarning, stacklevel=caller_stacklevel())
             splitter = StratifiedKFold(n_splits, shuffle=True, random_state=0)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -463,7 +464,8 @@ class ClassifierScores:
                     f"part of cross-validation fold {k} (too few paths for "
                     f"{len(self.folds)} folds): that fold cannot predict them and "
                     "scores them as errors.  Use fewer folds (cv) or more paths "
-                    "per class.", SelectionWarning, stacklevel=4)
+                    "per class.", SelectionWarning,
+                    stacklevel=caller_stacklevel())
                 break
         del caught  # replaced by the clearer warning above
         counts = np.unique(self.y, return_counts=True)[1]
@@ -931,7 +933,8 @@ class PathSearch:
         base = np.sqrt(_median_nonzero(_sq_distances(sample, sample)))
         if base == 0.0:
             warnings.warn("All training paths are equal: every kernel setting "
-                          "gives the same Gram matrix.", SelectionWarning, stacklevel=5)
+                          "gives the same Gram matrix.", SelectionWarning,
+                          stacklevel=caller_stacklevel())
             base = 1.0
         self._rbf_base = (base, length)
 
@@ -974,7 +977,7 @@ class PathSearch:
         if value == 0.0:
             warnings.warn("Every training path is constant: the signature kernel "
                           "sees only the paths' levels.", SelectionWarning,
-                          stacklevel=6)
+                          stacklevel=caller_stacklevel())
             return 1.0
         return float(np.median(step)) / value
 
@@ -1157,14 +1160,16 @@ class PathSearch:
                 f"The model selection was shrunk to fit time_budget="
                 f"{self.budget:g}s: it skipped {len(self.skipped)} kernel "
                 f"setting(s), first {self.skipped[0]}.  Raise time_budget (or set "
-                "it to None) for the full search.", SelectionWarning, stacklevel=5)
+                "it to None) for the full search.", SelectionWarning,
+                stacklevel=caller_stacklevel())
         means = np.array([r["mean"] for r in self.rows])
         if means.max() <= self.scorer.chance + _TIE:
             warnings.warn(
                 f"No setting of the model selection scored better than the "
                 f"constant prediction ({self.scorer.chance:.4g}); every candidate "
                 f"scored at most {means.max():.4g}, so the choice is arbitrary.  "
-                "Check the data and the labels.", SelectionWarning, stacklevel=5)
+                "Check the data and the labels.", SelectionWarning,
+                stacklevel=caller_stacklevel())
 
     # ---- results
     def results(self):

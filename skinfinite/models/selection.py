@@ -38,7 +38,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._core.backend import on_host
 from .._core.backend import CPUBackend
 from .._core.docstrings import SAMPLE_WEIGHT, TARGETS, fit_doc
-from .._core.validation import Interval, Options, ValidatesParameters
+from .._core.validation import (Interval, Options, ValidatesParameters,
+                                caller_stacklevel)
 from ..kernels.registry import RegisteredArchitecture
 from ._base import (DEVICE_CONSTRAINTS, POSITIVE, _NetworkParamsMixin,
                     check_sample_weight, encode_classes, one_hot_targets)
@@ -213,6 +214,9 @@ def _check_grid(values, name, kind, allow_none=False):
             ok = (isinstance(v, numbers.Integral) and not isinstance(v, bool)
                   and v >= 1)
             what = "integers >= 1"
+        elif kind == "activation":
+            ok = isinstance(v, str) or callable(v)
+            what = "activation names, Activation objects or callables"
         else:
             ok = (isinstance(v, numbers.Real) and not isinstance(v, bool)
                   and np.isfinite(v) and (v >= 0 if kind == "nonneg"
@@ -222,40 +226,11 @@ def _check_grid(values, name, kind, allow_none=False):
         if not ok:
             extra = " or None" if allow_none else ""
             raise ValueError(f"{name} must hold {what}{extra}; got {v!r}.")
-        out.append(int(v) if kind == "int" else (None if v is None
-                                                  else float(v)))
+        out.append(v if kind == "activation" else int(v) if kind == "int"
+                   else None if v is None else float(v))
     if len(set(out)) != len(out):
         raise ValueError(f"{name} holds a value twice: {values!r}.")
     return tuple(out)
-
-
-def _check_activations(values):
-    """The activations as a tuple: a non-empty sequence of names,
-    Activation objects or callables, none twice."""
-    if isinstance(values, (str, bytes)) or not isinstance(
-            values, (list, tuple, np.ndarray)):
-        raise ValueError("activations must be a non-empty list or tuple of "
-                         "activation names, Activation objects or "
-                         f"callables, got {values!r}; for one activation "
-                         "write (name,).")
-    values = tuple(values)
-    if not values:
-        raise ValueError("activations must be a non-empty sequence, got an "
-                         "empty one.")
-    for v in values:
-        if not (isinstance(v, str) or callable(v)):
-            raise ValueError("activations must hold activation names, "
-                             f"Activation objects or callables; got {v!r}.")
-    names = [v if isinstance(v, str) else id(v) for v in values]
-    if len(set(names)) != len(names):
-        raise ValueError(f"activations holds a value twice: {values!r}.")
-    return values
-
-
-def _name_of(activation):
-    return (activation if isinstance(activation, str)
-            else getattr(activation, "name", None)
-            or getattr(activation, "__name__", repr(activation)))
 
 
 def map_inputs(X, input_map):
@@ -1005,14 +980,15 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
 
     def _select_variants(self, scales, mapped, Y, centre, y_for_split,
                          keep, labels=None, weight=None,
-                         evidence_targets=None, training=None):
+                         evidence_targets=None, training=()):
         """Choose the activation (of ``activations``) and input scale (of
         ``scales``; ``mapped(factor)``: the inputs after it), select the
-        grid for them on all samples (as :meth:`_select`; ``training(Xm)``
-        the refit's inputs, targets and weights) and return the scale.
+        grid for them on all samples (as :meth:`_select`; ``training``: the
+        refit's targets and weights) and return the scale and its inputs.
 
-        Every (activation, scale) is selected on the screening subset (all
-        samples when there is none). For each activation the best scale
+        With more than one (activation, scale) each is selected on the
+        screening subset (all samples when there is none; see
+        :meth:`_variant_results`). For each activation the best scale
         replaces the first only if its best candidate's held-out scores
         (per sample for leave-one-out, per fold for k-fold) beat those of
         the first's best in a one-sided paired t-test at level
@@ -1022,34 +998,67 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         A single score per candidate (the evidence, or "r2" with
         leave-one-out) is compared as it is.
         """
-        activations = _check_activations(self.activations)
+        activations = _check_grid(self.activations, "activations",
+                                  "activation")
+        screen_table = None
         if len(activations) == 1 and len(scales) == 1:
-            self.activation_ = activations[0]
-            Xm = mapped(scales[0])
-            self._select(Xm[keep], Y, centre, y_for_split, keep,
-                         labels=labels, weight=weight,
-                         evidence_targets=evidence_targets,
-                         training=training(Xm))
-            return scales[0]
+            chosen = (activations[0], scales[0])
+        else:
+            rows, results = self._variant_results(
+                activations, scales, mapped, Y, centre, y_for_split, keep,
+                labels, weight, evidence_targets)
+
+            def winner(options):
+                best = options[int(np.nanargmax([results[o][0]
+                                                  for o in options]))]
+                gain = results[best][1] - results[options[0]][1]
+                if best != options[0] and len(gain) > 2:
+                    error = np.std(gain, ddof=1) / np.sqrt(len(gain))
+                    level = SCALE_TEST_LEVEL / (len(options) - 1)
+                    if not np.mean(gain) > scipy.stats.t.ppf(
+                            1 - level, len(gain) - 1) * error:
+                        return options[0]
+                return best
+            chosen = winner([winner([(a, f) for f in scales])
+                             for a in activations])
+            self._say(1, f"chose activation {chosen[0]}, input scale "
+                         f"{chosen[1]:g}")
+            if rows is None:       # the selection on all samples is made
+                self.__dict__.update(results[chosen][2])
+                return chosen[1], mapped(chosen[1])
+            screen_table = (rows, results[chosen][3])
+        self.activation_ = chosen[0]
+        Xm = mapped(chosen[1])
+        self._select(Xm[keep], Y, centre, y_for_split, keep, labels=labels,
+                     weight=weight, evidence_targets=evidence_targets,
+                     training=(Xm, *training), screen_table=screen_table)
+        return chosen[1], Xm
+
+    def _variant_results(self, activations, scales, mapped, Y, centre,
+                         y_for_split, keep, labels, weight,
+                         evidence_targets):
+        """(screening rows or None, {(activation, scale): (best score, its
+        held-out scores, the fitted state, the exact table on the rows)})
+        of the selection of every (activation, scale) on the screening
+        subset, or on all samples where there is none."""
         rows = self._screen_rows(Y.shape[0], labels)
+        if rows is not None:
+            y_for_split = np.asarray(y_for_split)[keep][rows]
+            Y, evidence_targets = Y[rows], evidence_targets[rows]
+            labels = None if labels is None else labels[rows]
+            weight = None if weight is None else weight[rows]
         results = {}
         for activation in activations:
             self.activation_ = activation
             for factor in scales:
-                Xf = mapped(factor)[keep]
+                X = mapped(factor)[keep]
                 tables = []
-                if rows is None:
-                    self._select(Xf, Y, centre, y_for_split, keep,
-                                 labels=labels, weight=weight,
-                                 evidence_targets=evidence_targets)
-                else:
-                    self._select(
-                        Xf[rows], Y[rows], centre,
-                        np.asarray(y_for_split)[keep][rows], slice(None),
-                        labels=None if labels is None else labels[rows],
-                        weight=None if weight is None else weight[rows],
-                        evidence_targets=evidence_targets[rows],
-                        record=tables)
+                self._select(X if rows is None else X[rows], Y, centre,
+                             y_for_split, keep if rows is None
+                             else slice(None), labels=labels,
+                             weight=weight,
+                             evidence_targets=evidence_targets,
+                             record=tables)
                 state = {k: v for k, v in vars(self).items()
                          if k.endswith("_") or k == "_best_scores"}
                 scores = np.asarray(self._best_scores, dtype=float)
@@ -1058,40 +1067,11 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 results[(activation, factor)] = (
                     self.best_score_, np.ravel(scores), state,
                     tables[0] if tables else None)
-
-        def winner(options):
-            best = options[int(np.nanargmax([results[o][0]
-                                              for o in options]))]
-            if best == options[0]:
-                return best
-            gain = results[best][1] - results[options[0]][1]
-            if len(gain) > 2:
-                error = np.std(gain, ddof=1) / np.sqrt(len(gain))
-                level = SCALE_TEST_LEVEL / (len(options) - 1)
-                if not np.mean(gain) > scipy.stats.t.ppf(
-                        1 - level, len(gain) - 1) * error:
-                    return options[0]
-            return best
-        chosen = winner([winner([(a, f) for f in scales])
-                         for a in activations])
-        where = "all" if rows is None else len(rows)
-        for activation in activations:
-            self._say(1, f"{_name_of(activation)}: " + ", ".join(
+            self._say(1, f"{activation}: " + ", ".join(
                 f"input scale {f:g} {results[(activation, f)][0]:.6g}"
-                for f in scales) + f" (on {where} samples)")
-        self._say(1, f"chose activation {_name_of(chosen[0])}, input scale "
-                     f"{chosen[1]:g}")
-        self.activation_ = chosen[0]
-        Xm = mapped(chosen[1])
-        if rows is None:
-            self.__dict__.update(results[chosen][2])
-        else:
-            self._select(Xm[keep], Y, centre, y_for_split, keep,
-                         labels=labels, weight=weight,
-                         evidence_targets=evidence_targets,
-                         training=training(Xm),
-                         screen_table=(rows, results[chosen][3]))
-        return chosen[1]
+                for f in scales) + " (on "
+                f"{'all' if rows is None else len(rows)} samples)")
+        return rows, results
 
     def _check_scores(self, mean, candidates, screened=False, scored=None):
         """Errors or warnings for scores that do not choose, among the
@@ -1111,14 +1091,14 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 f"{int(bad.sum())} of {len(mean)} candidates scored NaN or "
                 f"inf {where}(for example {candidates[np.argmax(bad)]}) and "
                 "rank last; check the data for extreme values or narrow the "
-                "grids.", SelectionWarning, stacklevel=8)
+                "grids.", SelectionWarning, stacklevel=caller_stacklevel())
         good = mean[~bad]
         if len(good) > 1 and np.ptp(good) == 0:
             warnings.warn(
                 f"Every candidate scored the same {where}({good[0]:.6g}), so "
                 "the data do not choose; the first one is kept. Check the "
                 "targets (constant?) and widen the grids.", SelectionWarning,
-                stacklevel=8)
+                stacklevel=caller_stacklevel())
 
     def _check_splits(self, splits, labels, screened=False):
         pass
@@ -1282,7 +1262,8 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         if np.all(np.ptp(Yk, axis=0) == 0):
             warnings.warn("The targets are constant; every candidate "
                           "predicts them alike, so the selection is "
-                          "arbitrary.", SelectionWarning, stacklevel=5)
+                          "arbitrary.", SelectionWarning,
+                          stacklevel=caller_stacklevel())
         centre = bool(self.normalize_y)
         evidence_targets = Yk
         if centre:
@@ -1295,12 +1276,9 @@ class _RegressorCV(RegressorMixin, _SelectionBase):
         def mapped(factor):
             return map_inputs(X if factor == 1.0 else X * factor,
                               self.input_map)
-        chosen = self._select_variants(
+        self.input_scale_, Xm = self._select_variants(
             scales, mapped, Yk, centre, Y[:, 0], keep, weight=weight,
-            evidence_targets=evidence_targets,
-            training=lambda Xm: (Xm, y, sample_weight))
-        self.input_scale_ = chosen
-        Xm = mapped(chosen)
+            evidence_targets=evidence_targets, training=(y, sample_weight))
         return self._refit(Xm, y, sample_weight)
 
     def predict(self, X, return_std=False, return_cov=False):
@@ -1502,7 +1480,7 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
                     "one-hot column), which a classifier refitted without "
                     "the sample would not have. Give such classes more "
                     "samples or use criterion='evidence'.", SelectionWarning,
-                    stacklevel=8)
+                    stacklevel=caller_stacklevel())
             return
         for i, (train, _) in enumerate(splits):
             present = np.unique(codes[train])
@@ -1534,7 +1512,7 @@ class _ClassifierCV(ClassifierMixin, _SelectionBase):
         self._select_variants((1.0,), lambda factor: X, Y, False, y, keep,
                               labels=codes, weight=weight,
                               evidence_targets=Y,
-                              training=lambda Xm: (Xm, y, sample_weight))
+                              training=(y, sample_weight))
         return self._refit(X, y, sample_weight)
 
     def decision_function(self, X):

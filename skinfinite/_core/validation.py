@@ -1,8 +1,8 @@
 """Input checks shared by kernels and estimators (scikit-learn style errors)."""
 import functools
+import inspect
 import numbers
 import os
-import sys
 
 import numpy as np
 from sklearn.utils.validation import check_array
@@ -15,7 +15,7 @@ def caller_stacklevel():
     """The ``stacklevel`` that makes a ``warnings.warn`` in the calling
     function name the first frame outside this package, the user's line
     (however many of the package's frames and wrappers lie between)."""
-    frame, level = sys._getframe(1), 1
+    frame, level = inspect.currentframe().f_back, 1
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     return level

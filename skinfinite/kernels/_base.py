@@ -26,6 +26,22 @@ class VarianceHyperparameters:
                               self.bias_variance_bounds)
 
 
+class PathInputKernel(Kernel):
+    """Capabilities of a kernel whose inputs are paths (any layout
+    :func:`~skinfinite._core.sequences.check_sequences` reads) rather than
+    feature vectors: declared here once for every such kernel, those of the
+    kernels module and those the path estimators compose."""
+
+    def is_stationary(self):
+        """Returns False."""
+        return False
+
+    @property
+    def requires_vector_input(self):
+        """False: the kernel works on paths."""
+        return False
+
+
 class NetworkKernel:
     """What the estimators ask of the kernels of an architecture.
 

@@ -19,6 +19,7 @@ from ..activations.definitions import get_activation
 from ..recursions import goursat as _goursat
 from ..recursions.neural_goursat import neural_solvers, solve_pairs
 from .._core.path_transforms import transform
+from ._base import PathInputKernel
 
 _STATIC_NAMES = ("linear", "rbf")
 # Scratch bytes per pair of a tile: its row and column indices (with their
@@ -330,7 +331,7 @@ def _finite_output(K, name, advice, limit=np.inf):
     return K
 
 
-class _PathKernel(CarriesConfig, Kernel):
+class _PathKernel(CarriesConfig, PathInputKernel):
     """Plumbing shared by the kernels on paths: input checks and the path
     transforms named by ``lead_lag``, ``time_augment`` and ``basepoint``."""
 
@@ -350,16 +351,6 @@ class _PathKernel(CarriesConfig, Kernel):
         y = self._sequences(Y, "Y")
         check_same_channels(x, y)
         return x, y
-
-    def is_stationary(self):
-        """Returns False."""
-        return False
-
-    @property
-    def requires_vector_input(self):
-        """False: the kernel works on paths."""
-        return False
-
 
 class SignatureKernel(_PathKernel):
     r"""Signature kernel of piecewise-linear paths (Goursat PDE solver).

@@ -16,12 +16,13 @@ import warnings
 import numpy as np
 from sklearn import config_context
 from sklearn.base import clone
-from sklearn.gaussian_process.kernels import Kernel, Sum
+from sklearn.gaussian_process.kernels import Sum
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.svm import SVC
 
 from .._core.sequences import Sequences, check_sequences
 from .._core.validation import caller_stacklevel
+from ..kernels._base import PathInputKernel
 from ..kernels.signature import SignatureKernel
 from .._core.path_transforms import transform
 
@@ -110,19 +111,7 @@ def shorten(seqs, n_points):
     return Sequences(out, lengths.astype(np.int64))
 
 
-class _PathKernel(Kernel):
-    """A kernel whose inputs are paths (any layout :func:`check_sequences`
-    reads), not feature vectors."""
-
-    def is_stationary(self):
-        return False
-
-    @property
-    def requires_vector_input(self):
-        return False
-
-
-class _MappedKernel(_PathKernel):
+class _MappedKernel(PathInputKernel):
     """A kernel on paths applied after a map of the paths (``_map``)."""
 
     def _map(self, X):
@@ -211,7 +200,7 @@ def _at_length(kernel, X, length):
     return seqs, _common_length(seqs, length)
 
 
-class SeriesRBFKernel(_PathKernel):
+class SeriesRBFKernel(PathInputKernel):
     r"""Gaussian kernel on whole series: ``exp(-|x - y|^2 / (2 length_scale^2))``
     with ``|x - y|`` the Euclidean distance of the paths' points, flattened.
 
@@ -248,7 +237,7 @@ class SeriesRBFKernel(_PathKernel):
         return f"SeriesRBFKernel(length_scale={self.length_scale:.4g})"
 
 
-class ConvRandomFeatureKernel(_PathKernel):
+class ConvRandomFeatureKernel(PathInputKernel):
     r"""Random-feature approximation of the convolutional family's kernel.
 
     ``Phi(X) Phi(Y)^T`` with ``Phi`` the features of

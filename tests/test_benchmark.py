@@ -120,9 +120,10 @@ def test_failing_model_is_reported(monkeypatch):
 
     monkeypatch.setitem(bm.MODELS, "broken", ModelSpec("broken", "baseline", "",
                                                        broken, default=False))
-    with pytest.warns(RuntimeWarning, match="broken failed on iris"):
+    with pytest.warns(RuntimeWarning, match="broken failed on iris") as w:
         rows = run_benchmark("iris", folds=2, models=["broken", "svm_rbf"],
                              show_progress=False)
+    assert w[0].filename == __file__
     failed = rows[0]
     assert failed["error"] == "RuntimeError: cannot build"
     assert math.isnan(failed["score_mean"])

@@ -183,8 +183,9 @@ def test_series_truncation_at_large_variance_warns():
         v, _ = act.dual(1e16, 1e16, 1e16)
     assert 1.0 - v > TRUNCATION_TOL           # the sign-function limit is 1
     X = np.array([[1e8, 0.0], [0.0, 1e8]])
-    with pytest.warns(RuntimeWarning, match="Hermite series of tanh"):
+    with pytest.warns(RuntimeWarning, match="Hermite series of tanh") as w:
         NNGP(activation="tanh")(X)
+    assert w[0].filename == __file__
     # within the tolerance: silent, and the series agrees with 2-D quadrature
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -206,8 +207,10 @@ def test_neural_signature_unconverged_default_warns(rng):
     from skinfinite.kernels.signature import NSK_TOL
     P = _standardised_paths(rng)
     k = NeuralSignatureKernel("erf", dyadic_order=0)
-    with pytest.warns(ConvergenceWarning, match="not converged at dyadic_order=0"):
+    with pytest.warns(ConvergenceWarning,
+                      match="not converged at dyadic_order=0") as w:
         K = k(P)
+    assert w[0].filename == __file__
     # what the warning is about: the Gram moves by more than the tolerance
     fine = NeuralSignatureKernel("erf", dyadic_order=2)(P)
     assert np.abs(K - fine).max() > NSK_TOL * np.abs(fine).max()

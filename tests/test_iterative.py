@@ -285,17 +285,19 @@ def test_any_row_partitioned_operator_and_preconditioner(rng):
 
 def test_no_convergence_warns_and_keeps_best_iterate(rng):
     X, y = _data(rng)
-    with pytest.warns(ConvergenceWarning, match="after 2 iterations"):
+    with pytest.warns(ConvergenceWarning, match="after 2 iterations") as w:
         sol = iterative_ridge(NTK(depth=3), X, y, 1e-4, Z=X[:5], tol=1e-12,
                               max_iter=2)
     assert not sol.converged and sol.n_iter == 2
+    assert w[0].filename == __file__
 
 
 def test_long_computation_warns_before_the_iterations(rng, monkeypatch):
     X, y = _data(rng, n=100)
     monkeypatch.setattr(iterative, "LONG_COMPUTATION", 0.0)
-    with pytest.warns(LongComputationWarning, match="passes would take"):
+    with pytest.warns(LongComputationWarning, match="passes would take") as w:
         iterative_ridge(NTK(depth=2), X, y, 1e-2, Z=X[:10])
+    assert w[0].filename == __file__
     # K kept: one pass, estimated from its first tile
     with pytest.warns(LongComputationWarning, match="first tile, so 1 pass would take"):
         iterative_ridge(NTK(depth=2), X, y, 1e-2, inducing_rows=np.arange(10),

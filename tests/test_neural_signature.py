@@ -225,8 +225,9 @@ def test_auto_order_bound_warns(rng, monkeypatch):
     import skinfinite.kernels.signature as sig
     X = _standardised(rng)
     monkeypatch.setattr(sig, "NSK_AUTO_SECONDS", 0.0)
-    with pytest.warns(ConvergenceWarning, match="stops at 0"):
+    with pytest.warns(ConvergenceWarning, match="stops at 0") as w:
         K = NeuralSignatureKernel("erf", 2.0)(X)
+    assert w[0].filename == __file__
     np.testing.assert_array_equal(
         K, NeuralSignatureKernel("erf", 2.0, dyadic_order=0)(X))
     monkeypatch.setattr(sig, "NSK_AUTO_SECONDS", 60.0)

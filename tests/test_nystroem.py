@@ -163,9 +163,10 @@ def test_non_convergence_warns_and_returns_best_iterate(rng):
     X, y = _data(rng, n=400)
     Z = X[:100]
     with pytest.warns(ConvergenceWarning, match=r"after 2 iterations.*"
-                      r"relative residual"):
+                      r"relative residual") as w:
         sol = nystroem_ridge(NTK(depth=3), X, Z, y, 0.0, tol=1e-14,
                              max_iter=2)
+    assert w[0].filename == __file__
     assert not sol.converged and sol.n_iter == 2
     full = nystroem_ridge(NTK(depth=3), X, Z, y, 0.0, tol=1e-14,
                           max_iter=1000)

@@ -326,10 +326,11 @@ def test_auto_order_refines_the_longest_step(rng):
 
 def test_too_coarse_explicit_order_warns(rng):
     X = rng.normal(size=(4, 6, 3))
-    with pytest.warns(ConvergenceWarning, match="dyadic_order >= "):
+    with pytest.warns(ConvergenceWarning, match="dyadic_order >= ") as w:
         SignatureKernel(dyadic_order=0)(X)
-    with pytest.warns(ConvergenceWarning, match="too coarse"):
+    with pytest.warns(ConvergenceWarning, match="too coarse") as w2:
         SignatureKernel(dyadic_order=0).diag(X)
+    assert w[0].filename == w2[0].filename == __file__
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -48,6 +48,11 @@ def test_hours_of_work_warn_before_starting(rng, monkeypatch):
         warnings.simplefilter("error", LongComputationWarning)
         with pytest.raises(LongComputationWarning, match="fewer layers"):
             NNGP(depth=20000)(X)
+    # the warning names the caller's line, not the package's
+    monkeypatch.setattr(_tiling, "LONG_COMPUTATION", 0.0)
+    with pytest.warns(LongComputationWarning) as record:
+        NNGP(depth=2)(X[:10])
+    assert record[0].filename == __file__
 
 
 _LONG = textwrap.dedent("""

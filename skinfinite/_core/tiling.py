@@ -14,6 +14,7 @@ from numba import njit, prange
 
 from .config import get_config
 from .progress import progress  # noqa: F401  (the kernels import it here)
+from .validation import caller_stacklevel
 
 #: Elementary updates one compiled call may do (about 0.1-0.5 s of work).
 MAX_TILE_WORK = 5e7
@@ -40,7 +41,7 @@ def warn_if_long(work, what, advice):
             f"{what}: about {work:.2g} elementary updates, estimated at "
             f"{seconds / 60:.0f} minutes or more on {numba.get_num_threads()}"
             f" threads. {advice} Ctrl-C stops it between tiles.",
-            LongComputationWarning, stacklevel=3)
+            LongComputationWarning, stacklevel=caller_stacklevel())
     return seconds
 
 

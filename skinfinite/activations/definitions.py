@@ -23,6 +23,7 @@ from scipy.special import erf as _erf
 from scipy.special import expit as _expit
 from scipy.special import ndtr as _ndtr
 
+from .._core.validation import caller_stacklevel
 from . import duals as _duals
 from .families import SOURCE_STAMP, family_dual, family_of, family_partials
 
@@ -450,7 +451,7 @@ class QuadratureActivation(Activation):
                     f"{TRUNCATION_TOL:g}); the kernel values at correlations "
                     "near one are low by up to that much. Scale the inputs "
                     "or the weight variance down, or raise n_terms and "
-                    "n_nodes.", RuntimeWarning, stacklevel=2)
+                    "n_nodes.", RuntimeWarning, stacklevel=caller_stacklevel())
                 return
 
     def _raise_nan(self, x, values, which):

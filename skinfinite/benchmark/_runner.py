@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
 from sklearn.model_selection import KFold, StratifiedKFold
 
+from .._core.validation import caller_stacklevel
 from ..datasets import TimeSeriesDataset, load_csv, load_dataset
 from ..datasets._tabular import CLASSIFICATION, DEFAULT_DATASETS
 from ..datasets._timeseries import TIMESERIES_DATASETS, load_timeseries_dataset
@@ -184,9 +185,8 @@ def _run_job(data, name, splits, seed, folds):
                    else _evaluate(name, data, splits, seed))
     except Exception as exc:  # noqa: BLE001 - one failure must not stop the rest
         message = _short_error(exc)
-        # stacklevel 3: attributed to the caller of run_benchmark
         warnings.warn(f"{name} failed on {data.name}: {message}",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=caller_stacklevel())
         row.update(dict.fromkeys(_SCORE_KEYS, float("nan")))
         row["error"] = message
     return {key: row[key] for key in (*CSV_COLUMNS, "error")}

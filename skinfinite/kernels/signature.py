@@ -14,7 +14,8 @@ from .._core.sequences import check_same_channels, check_sequences
 from .._core.tiling import (UPDATES_PER_SECOND, block_pairs, count_blocks,
                             iter_blocks, mirror_upper, plan_block, progress,
                             warn_if_long)
-from .._core.validation import check_dtype, check_variance
+from .._core.validation import (caller_stacklevel, check_dtype,
+                                check_variance)
 from ..activations.definitions import get_activation
 from ..recursions import goursat as _goursat
 from ..recursions.neural_goursat import neural_solvers, solve_pairs
@@ -174,7 +175,7 @@ class _Problem:
                 f"(4^-dyadic_order of it); the values are not meaningful and "
                 f"the Gram may be indefinite. Use dyadic_order >= {need}, "
                 "dyadic_order=\"auto\", or scale the paths down.",
-                ConvergenceWarning, stacklevel=5)
+                ConvergenceWarning, stacklevel=caller_stacklevel())
         return self.order
 
     def use_device(self, device, eval_gradient, *inputs):
@@ -703,7 +704,7 @@ class _NeuralProblem:
                     f"{order}, where k(x, x) still changes by {change:.3g} "
                     f"(relative, tolerance {NSK_TOL:g}) at the next order: "
                     f"{stop}. Scale the paths down, subsample them, or set "
-                    "dyadic_order.", ConvergenceWarning, stacklevel=6)
+                    "dyadic_order.", ConvergenceWarning, stacklevel=caller_stacklevel())
                 self._stopped = order
                 return None
             order, values = order + 1, finer
@@ -780,7 +781,7 @@ class _NeuralProblem:
                 f"{self.order}: k(x, x) changes by {change[worst]:.3g} "
                 f"(relative) at dyadic_order={self.order + 1} (tolerance "
                 f"{NSK_TOL:g}); raise dyadic_order or scale the paths down.",
-                ConvergenceWarning, stacklevel=4)
+                ConvergenceWarning, stacklevel=caller_stacklevel())
 
     def gram(self, x, y=None):
         symmetric = y is None

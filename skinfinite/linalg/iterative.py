@@ -43,6 +43,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core.config import get_config
 from .._core.tiling import LONG_COMPUTATION, LongComputationWarning, progress
+from .._core.validation import caller_stacklevel
 from .cholesky import cho_solve, cholesky_with_jitter
 from .nystroem import (_RANGE_RTOL, CACHE_FACTOR, NystroemOperator,
                        conjugate_gradient, n_rows, take)
@@ -468,7 +469,7 @@ def _warn_if_long(n, pass_seconds, passes, source):
             f"{passes} pass{'es' if passes != 1 else ''} would take about "
             f"{pass_seconds * passes / 60:.0f} minutes. Use solver='nystroem' "
             "(or fewer rows), a larger alpha or a looser tol. Ctrl-C stops "
-            "it between tiles.", LongComputationWarning, stacklevel=3)
+            "it between tiles.", LongComputationWarning, stacklevel=caller_stacklevel())
 
 
 @dataclass
@@ -683,7 +684,7 @@ def iterative_ridge(kernel, X, Y, alpha, *, Z=None, sqrt_weight=None,
             "iterate of smallest residual. Increase max_iter, n_inducing (a "
             "stronger preconditioner) or alpha, or loosen tol.",
             ConvergenceWarning,
-            stacklevel=2)
+            stacklevel=caller_stacklevel())
     # the preconditioner's K_nM passes: 2 M / n of a symmetric pass each
     nm_passes = ((pre._op.rows_evaluated - nm_rows_before) * M
                  / (0.5 * n * n) if own and pre._op is not None else 0.0)

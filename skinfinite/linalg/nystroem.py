@@ -32,6 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .._core.config import get_config
 from .._core.tiling import progress
+from .._core.validation import caller_stacklevel
 from .cholesky import cholesky_with_jitter
 
 STRATEGIES = ("cache", "normal", "stream")
@@ -419,7 +420,7 @@ def nystroem_ridge(kernel, X, Z, Y, alpha, *, tol=1e-6, max_iter=100,
                "gradients made no progress): increase alpha."
                if residual.min() >= 0.5 else
                "Increase max_iter or alpha, or loosen tol."),
-            ConvergenceWarning)
+            ConvergenceWarning, stacklevel=caller_stacklevel())
     return NystroemSolution(coef, n_iter, residual, converged, jitter,
                             strategy, op.passes)
 

@@ -17,6 +17,7 @@ from scipy import linalg as sp_linalg
 
 from .config import config_context, get_config
 from .install import install_hint
+from .threads import one_blas_thread
 from .validation import (check_choice, check_device_matrix,
                           check_same_features, check_vector_input)
 
@@ -63,8 +64,7 @@ class CPUBackend:
             # OpenBLAS 0.3.30's threaded dpotrf (bundled with NumPy and SciPy
             # wheels) segfaults from about n = 16000 on with two threads;
             # one thread factors those sizes correctly.
-            from threadpoolctl import threadpool_limits
-            with threadpool_limits(1, user_api="blas"):
+            with one_blas_thread():
                 return sp_linalg.cho_factor(A, lower=True, check_finite=False)
         return sp_linalg.cho_factor(A, lower=True, check_finite=False)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._core.backend import backend_unless
 from .._core.config import get_config
+from .._core.threads import one_blas_thread
 from .._core.tiling import (MAX_TILE_WORK, count_blocks, iter_blocks,
                             mirror_upper, plan_block, progress, warn_if_long)
 from ..activations.families import kernel_parameter
@@ -238,9 +239,7 @@ def _gram_by_layers(kernels, args, X, Y, symmetric, activation, paths, stages,
     # The coefficient calls are many small matrix products; a threaded BLAS
     # makes each wait for its threads (on a busy machine most of the time
     # went there), and one thread gives each row the same sums.
-    from threadpoolctl import threadpool_limits
-    with progress(total, work, "kernel blocks") as bar, threadpool_limits(
-            1, user_api="blas"):
+    with progress(total, work, "kernel blocks") as bar, one_blas_thread():
         numba.set_parallel_chunksize(4)
         try:
             for (rows, cols, diag), n_layers in zip(panels, plans):

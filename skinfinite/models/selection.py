@@ -38,6 +38,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._core.backend import on_host
 from .._core.backend import CPUBackend
 from .._core.docstrings import SAMPLE_WEIGHT, TARGETS, fit_doc
+from .._core.threads import blas_threads_for
 from .._core.validation import (Interval, Options, ValidatesParameters,
                                 caller_stacklevel)
 from ..kernels.registry import RegisteredArchitecture
@@ -458,42 +459,44 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         :meth:`_spectral_scores`).
         """
         times, finite_times = self._check_times(grids, splits)
-        table = {}
-        for wv in grids["weight_variance"]:
-            for bv in grids["bias_variance"]:
-                keys = None if only is None else [
-                    k for k in only if k[4] == wv and k[1] == bv]
-                if keys == []:
-                    continue
-                depths = sorted(grids["depth"] if keys is None
-                                else {k[2] for k in keys})
-                if passed is not None:
-                    depths = [d for d in depths if (bv, d, wv) in passed]
-                    if not depths:
+        # many factorisations of one size in a row: below a thousand rows
+        # a threaded BLAS waits for its threads more than they help
+        with blas_threads_for(data.X.shape[0]):
+            table = {}
+            for wv in grids["weight_variance"]:
+                for bv in grids["bias_variance"]:
+                    keys = None if only is None else [
+                        k for k in only if k[4] == wv and k[1] == bv]
+                    if keys == []:
                         continue
-                kernels = self._grams_of(data, wv, bv, depths,
-                                         grids["depth"])
-                for d in depths:
-                    K = kernels.pop(d)
-                    if finite_times:
-                        scores = self._per_fold_scores(
-                            K, data, grids["alpha"], times, splits)
-                    elif keys is None:
-                        scores = self._spectral_scores(
-                            K, data, grids["alpha"], splits,
-                            single=screening and self.criterion == "cv")
-                    else:
-                        scores = {}
-                        for k in keys:
-                            if k[2] == d:
-                                scores[(k[0], None)] = self._finalist_scores(
+                    depths = sorted(grids["depth"] if keys is None
+                                    else {k[2] for k in keys})
+                    if passed is not None:
+                        depths = [d for d in depths if (bv, d, wv) in passed]
+                        if not depths:
+                            continue
+                    kernels = self._grams_of(data, wv, bv, depths,
+                                             grids["depth"])
+                    for d in depths:
+                        K = kernels.pop(d)
+                        if finite_times:
+                            scores = self._per_fold_scores(
+                                K, data, grids["alpha"], times, splits)
+                        elif keys is None:
+                            scores = self._spectral_scores(
+                                K, data, grids["alpha"], splits,
+                                single=screening and self.criterion == "cv")
+                        else:
+                            scores = {
+                                (k[0], None): self._finalist_scores(
                                     k, K, data, splits, keep)
-                    for (a, t), s in scores.items():
-                        key = (a, bv, d, t, wv)
-                        if keys is None or key in keys:
-                            table[key] = s
-                    del K
-        return table
+                                for k in keys if k[2] == d}
+                        for (a, t), s in scores.items():
+                            key = (a, bv, d, t, wv)
+                            if keys is None or key in keys:
+                                table[key] = s
+                        del K
+            return table
 
     def _spectral_scores(self, K, data, alphas, splits, single=False):
         """Every ``alpha`` from one eigendecomposition of ``D K D``.

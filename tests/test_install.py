@@ -52,7 +52,7 @@ def test_install_page_lists_every_extra_and_the_readme_commands():
     assert TORCH_CPU_COMMAND in page
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for command in ('pip install . && skinfinite benchmark',
-                    'pip install -e ".[test]" && python -m pytest'):
+                    'pip install ".[test]" && python -m pytest'):
         assert command in readme
     assert "python -m pytest\n" in page and "pytest tests" not in page
     assert TORCH_CPU_COMMAND in readme

@@ -6,6 +6,10 @@ The model selection's many small factorisations run on one thread, where
 threads wait more than they help.  The limits are checked here on small
 matrices by moving their thresholds.
 """
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -69,3 +73,40 @@ def test_selection_factorises_small_matrices_on_one_blas_thread(
     assert len(seen) >= 3
     assert set(seen) == {1 if serial else before}
     assert _blas_threads() == before    # the limit ends with the selection
+
+
+_LATE_BLAS_SCRIPT = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("threads", sys.argv[1])
+threads = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(threads)
+import numpy
+with threads.one_blas_thread():      # the controller sees NumPy's BLAS only
+    pass
+import scipy.linalg                  # SciPy loads an OpenBLAS of its own
+from threadpoolctl import threadpool_info, threadpool_limits
+threadpool_limits(limits=2, user_api="blas")
+blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+assert len(blas) >= 2, blas
+assert all(i["num_threads"] == 2 for i in blas), blas
+with threads.one_blas_thread():
+    inside = {i["filepath"]: i["num_threads"] for i in threadpool_info()
+              if i["user_api"] == "blas"}
+print(inside)
+assert set(inside.values()) == {1}, inside
+"""
+
+
+def test_a_blas_loaded_after_the_first_limit_is_limited_too(tmp_path):
+    # NumPy's and SciPy's wheels each bring their own OpenBLAS; a limit
+    # taken before SciPy's was loaded must still reach it.  The module is
+    # loaded from its file so that nothing but NumPy is imported first.
+    script = tmp_path / "late_blas.py"
+    script.write_text(_LATE_BLAS_SCRIPT)
+    env = {k: v for k, v in os.environ.items()
+           if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run([sys.executable, str(script), threads.__file__],
+                          capture_output=True, text=True, env=env)
+    if "len(blas) >= 2" in done.stderr:
+        pytest.skip("NumPy and SciPy share one BLAS library here")
+    assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ cores.  On two cores, a selection on 500 samples took twice as long with the
 BLAS threaded as with one thread (see ``SERIAL_BLAS_BELOW``); from a few
 thousand rows on, the threads pay for themselves again.
 """
+import sys
 from contextlib import nullcontext
 
 #: matrices of fewer rows than this are factorised on one BLAS thread by the
@@ -16,20 +17,29 @@ from contextlib import nullcontext
 SERIAL_BLAS_BELOW = 1000
 
 _controller = None
+_modules_seen = -1
+
+
+def _blas_controller():
+    """The ``threadpoolctl`` controller of the libraries loaded now.
+
+    Making one scans the loaded libraries, about a millisecond each time
+    (``threadpool_limits`` does it on every entry), so one is kept; it is
+    made again after an import, since a module imported later may load a
+    BLAS of its own (SciPy's OpenBLAS is not NumPy's) that a kept one would
+    not limit.
+    """
+    global _controller, _modules_seen
+    if _controller is None or len(sys.modules) != _modules_seen:
+        from threadpoolctl import ThreadpoolController
+        _controller = ThreadpoolController()
+        _modules_seen = len(sys.modules)
+    return _controller
 
 
 def one_blas_thread():
-    """A context in which the BLAS runs on one thread.
-
-    One ``threadpoolctl`` controller, made at the first call, serves every
-    call: making one scans the loaded libraries, which costs about a
-    millisecond each time (``threadpool_limits`` does it on every entry).
-    """
-    global _controller
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+    """A context in which every loaded BLAS runs on one thread."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def blas_threads_for(rows):

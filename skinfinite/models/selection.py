@@ -283,6 +283,13 @@ def _best_of_kernels(mean, tie, kernels, count, finite=False):
     return list(best.values())
 
 
+def _fold_threads(splits):
+    """The BLAS thread rule for the held-out blocks of ``splits``: their
+    solves are a fold's size, whatever the threads were set to for all
+    samples."""
+    return blas_threads_for(max(len(test) for _, test in splits))
+
+
 def _rank(mean):
     """Ranks as GridSearchCV gives them: ties share the better rank,
     non-finite scores come last."""
@@ -577,7 +584,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
         if single:
             V, root = V.astype(np.float32), root.astype(np.float32)
         scores = []
-        with blas_threads_for(max(len(test) for _, test in splits)):
+        with _fold_threads(splits):
             for train, test in splits:
                 m = len(test)
                 Vv = V[test]
@@ -684,9 +691,7 @@ class _SelectionBase(ValidatesParameters, _NetworkParamsMixin, BaseEstimator):
                 HY = HY - self._loo_means(data) * H1[:, None]
             return self._loo_scores(Y, Y - HY / h_diag[:, None], sw)
         scores = []
-        # the held-out blocks are a fold's size, whatever the threads were
-        # set to for all samples
-        with blas_threads_for(max(len(test) for _, test in splits)):
+        with _fold_threads(splits):
             for train, test in splits:
                 Z = HY[test]
                 if data.centre:

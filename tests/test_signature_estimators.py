@@ -195,6 +195,12 @@ def test_channel_mismatch_and_bad_targets(rng):
         clf.predict(X_bad)
     with pytest.raises(ValueError, match="y must be numeric"):
         _reg().fit(X, np.array(["a"] * 10))
+    # a stack of images is not a set of paths: the message names the
+    # layouts paths take, not the 2-D limit of tabular inputs
+    with pytest.raises(ValueError, match="must be a 3-D array.*got 4 dim"):
+        _clf().fit(X[:, :, :, None], y)
+    with pytest.raises(ValueError, match="must be a 3-D array.*got 4 dim"):
+        clf.predict(X[:, :, :, None])
 
 
 def test_standardization_removes_channel_units(rng):

@@ -267,7 +267,7 @@ class _PathEstimatorMixin(ValidatesParameters, CarriesConfig):
             shapes = {np.shape(row) for row in X}
             return len(shapes) <= 1 and all(len(s) <= 1 for s in shapes)
         # not np.ndim: array-likes may only support conversion by __array__
-        return getattr(X, "ndim", 2) != 3
+        return getattr(X, "ndim", 2) < 3
 
     def _read_paths(self, X, reset):
         """Validated, standardised :class:`Sequences` of ``X``."""

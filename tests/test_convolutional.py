@@ -186,6 +186,22 @@ def test_bad_inputs(rng):
                    eval_gradient=True)
 
 
+def test_four_dimensional_images_read_as_their_flattened_rows(rng):
+    X = rng.normal(size=(4, 5, 6, 2))     # (n, rows, columns, channels)
+    flat = X.reshape(4, -1)
+    kernel = ConvNNGP(image_shape=(5, 6), filter_size=3, depth=2)
+    K, dK = kernel(X, eval_gradient=True)
+    K_flat, dK_flat = kernel(flat, eval_gradient=True)
+    np.testing.assert_array_equal(K, K_flat)
+    np.testing.assert_array_equal(dK, dK_flat)
+    np.testing.assert_array_equal(kernel(X[:1], X), kernel(flat[:1], flat))
+    np.testing.assert_array_equal(kernel.diag(X), kernel.diag(flat))
+    with pytest.raises(ValueError, match=r"4-D .*image_shape=\(5, 6\)"):
+        ConvNNGP()(X)
+    with pytest.raises(ValueError, match="images of \\(5, 6\\) pixels"):
+        ConvNNGP(image_shape=(6, 5))(X)
+
+
 def test_estimators_with_the_convolutional_architecture(rng):
     from sklearn.base import clone
     from sklearn.gaussian_process import GaussianProcessRegressor

@@ -146,6 +146,19 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
     # -------------------------------------------------------------- inputs
     def _grids(self, X, name="X"):
         shape = _check_image_shape(self.image_shape)
+        if getattr(X, "ndim", None) == 4:
+            # a stack of images as neural-tangents takes them (NHWC): the
+            # flattened rows are the same pixels, channels last
+            if shape is None:
+                raise ValueError(
+                    f"{name} is 4-D {tuple(X.shape)}: images are read with "
+                    f"image_shape=(rows, columns); pass image_shape="
+                    f"{tuple(X.shape[1:3])} (channels last).")
+            if tuple(X.shape[1:3]) != shape[:2]:
+                raise ValueError(
+                    f"{name} holds images of {tuple(X.shape[1:3])} pixels "
+                    f"(channels last), but image_shape={self.image_shape!r}.")
+            X = X.reshape(X.shape[0], -1)
         if shape is not None:
             X = check_vector_input(X, name)
             h, w = shape[:2]
@@ -502,7 +515,8 @@ class ConvNNGP(_ConvolutionalKernel):
         ``CIRCULAR``.
     image_shape : tuple, default=None
         ``(rows, columns)`` or ``(rows, columns, channels)``: rows of X are
-        flattened images (channels last).  None: X holds sequences.
+        flattened images (channels last), or X is a 4-D array of images
+        ``(n, rows, columns, channels)``.  None: X holds sequences.
     n_channels : int, default=None
         Channels of sequences given in the flattened 2-D form
         ``(n, length * n_channels)``.

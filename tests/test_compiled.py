@@ -44,15 +44,23 @@ def _uncached(base, dual, partials):
 
 _ROUNDING = dict(rtol=1e-13, atol=1e-15)
 
-CASES = [(ReLU(), piecewise_linear_dual, piecewise_linear_partials),
-         (LeakyReLU(0.2), piecewise_linear_dual, piecewise_linear_partials),
-         (Erf(), erf_dual, erf_partials),
-         (Sin(), trig_dual, trig_partials),
-         (Tanh(), series_dual, series_partials)]
+# Each case compiles a network's kernels for an activation of its own,
+# about 20 s on two cores; the activations of the default estimators (ReLU,
+# erf) run by default, the other families with the slow tests.
+_SLOW = pytest.mark.slow
+CASES = [
+    pytest.param(ReLU(), piecewise_linear_dual, piecewise_linear_partials,
+                 id="relu"),
+    pytest.param(LeakyReLU(0.2), piecewise_linear_dual,
+                 piecewise_linear_partials, id="leaky_relu", marks=_SLOW),
+    pytest.param(Erf(), erf_dual, erf_partials, id="erf"),
+    pytest.param(Sin(), trig_dual, trig_partials, id="sin", marks=_SLOW),
+    pytest.param(Tanh(), series_dual, series_partials, id="tanh",
+                 marks=_SLOW),
+]
 
 
-@pytest.mark.parametrize("act, dual, partials", CASES,
-                         ids=lambda c: repr(c) if not callable(c) else "")
+@pytest.mark.parametrize("act, dual, partials", CASES)
 def test_cached_kernels_equal_kernels_compiled_per_activation(act, dual,
                                                               partials, rng):
     other = _uncached(act, dual, partials)

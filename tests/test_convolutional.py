@@ -474,6 +474,12 @@ def test_random_features_transform_and_protocol(rng):
     assert np.array_equal(rf.transform(X[2:4]), F[2:4])
     assert F.shape == (6, 8 * 2 + 1) and np.all(F[:, -1] == 1.0)
     assert len(rf.get_feature_names_out()) == F.shape[1]
+    # images as a 4-D array (channels last) are their flattened rows
+    images = X.reshape(6, 5, 4, 1)
+    assert np.array_equal(rf.transform(images), F)
+    assert np.array_equal(clone(rf).fit_transform(images), F)
+    with pytest.raises(ValueError, match="images of \\(5, 4\\) pixels"):
+        clone(rf).set_params(image_shape=(4, 5)).fit(images)
     seq = ConvolutionalRandomFeatures(4, filter_size=3, n_channels=2,
                                       random_state=0)
     G = seq.fit_transform(X)                  # 10 steps of 2 channels

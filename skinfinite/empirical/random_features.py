@@ -232,7 +232,8 @@ class ConvolutionalRandomFeatures(_RandomFeatures):
         Shape of one input, ``(length, channels)`` or the flattened
         image's ``(n_features,)``.
     n_features_in_ : int
-        Features of the 2-D form of X.
+        Features of the 2-D form of X (for images given as a 4-D array,
+        of the flattened images).
 
     Examples
     --------
@@ -267,11 +268,20 @@ class ConvolutionalRandomFeatures(_RandomFeatures):
         self.random_state = random_state
 
     def _inputs(self, X, reset):
+        if self.image_shape is not None and getattr(X, "ndim", None) == 4:
+            # images (n, rows, columns, channels), as the kernel reads them
+            if tuple(X.shape[1:3]) != tuple(self.image_shape)[:2]:
+                raise ValueError(
+                    f"X holds images of {tuple(X.shape[1:3])} pixels "
+                    f"(channels last), but image_shape={self.image_shape!r}.")
+            X = np.reshape(X, (X.shape[0], -1))
         X = validate_data(self, X, reset=reset, dtype=np.float64,
                           allow_nd=True)
         if X.ndim > 3:
-            raise ValueError(f"X has {X.ndim} dimensions; give sequences as "
-                             "(n, length, channels) or flattened rows.")
+            raise ValueError(
+                f"X has {X.ndim} dimensions; give sequences as (n, length, "
+                "channels) or flattened rows, and images (n, rows, columns, "
+                "channels) with image_shape=(rows, columns).")
         if X.ndim == 3 or self.image_shape is not None:
             return X
         c = self.n_channels

@@ -23,7 +23,7 @@ _modules_seen = -1
 def _blas_controller():
     """The ``threadpoolctl`` controller of the libraries loaded now.
 
-    Making one scans the loaded libraries, about a millisecond each time
+    Making one scans the loaded libraries, a few milliseconds each time
     (``threadpool_limits`` does it on every entry), so one is kept; it is
     made again after an import, since a module imported later may load a
     BLAS of its own (SciPy's OpenBLAS is not NumPy's) that a kept one would

@@ -29,6 +29,27 @@ def check_vector_input(X, name="X", min_samples=1):
                        ensure_min_samples=min_samples, input_name=name)
 
 
+def flatten_images(X, image_shape, name="X"):
+    """``X`` as rows of flattened images where it is a 4-D stack of images
+    ``(n, rows, columns, channels)``, as neural-tangents takes them (the
+    flattened rows, channels last, are the same pixels); any other input as
+    it is.  ``image_shape``: the ``(rows, columns[, channels])`` the images
+    must have, or None where none is set (an error for a 4-D ``X``)."""
+    if getattr(X, "ndim", None) != 4:
+        return X
+    pixels = tuple(X.shape[1:3])
+    if image_shape is None:
+        raise ValueError(
+            f"{name} is 4-D {tuple(X.shape)}: images are read with "
+            f"image_shape=(rows, columns); pass image_shape={pixels} "
+            "(channels last).")
+    if pixels != tuple(image_shape)[:2]:
+        raise ValueError(
+            f"{name} holds images of {pixels} pixels (channels last), but "
+            f"image_shape={image_shape!r}.")
+    return np.reshape(X, (X.shape[0], -1))
+
+
 def check_device_matrix(X, xp, name="X", min_samples=1):
     """:func:`check_vector_input` for an array on a GPU, checked in place.
 

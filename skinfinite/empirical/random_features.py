@@ -4,7 +4,8 @@ from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin,
                           TransformerMixin)
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._core.validation import check_choice, check_positive_int
+from .._core.validation import (check_choice, check_positive_int,
+                                flatten_images)
 from .networks import (ConvolutionalNetwork, FullyConnectedNetwork, ResNetNetwork,
                        _generator)
 from ..linalg.inducing import InducingPoints
@@ -268,13 +269,7 @@ class ConvolutionalRandomFeatures(_RandomFeatures):
         self.random_state = random_state
 
     def _inputs(self, X, reset):
-        if self.image_shape is not None and getattr(X, "ndim", None) == 4:
-            # images (n, rows, columns, channels), as the kernel reads them
-            if tuple(X.shape[1:3]) != tuple(self.image_shape)[:2]:
-                raise ValueError(
-                    f"X holds images of {tuple(X.shape[1:3])} pixels "
-                    f"(channels last), but image_shape={self.image_shape!r}.")
-            X = np.reshape(X, (X.shape[0], -1))
+        X = flatten_images(X, self.image_shape)
         X = validate_data(self, X, reset=reset, dtype=np.float64,
                           allow_nd=True)
         if X.ndim > 3:

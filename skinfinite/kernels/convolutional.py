@@ -21,7 +21,8 @@ from .._core.sequences import check_sequences
 from .._core.tiling import (block_pairs, count_blocks, iter_blocks,
                             mirror_upper, plan_block, progress)
 from .._core.validation import (check_choice, check_dtype, check_positive_int,
-                           check_variance, check_vector_input)
+                           check_variance, check_vector_input,
+                           flatten_images)
 from ..activations.definitions import get_activation
 from ..engine.cpu import convolutional as _engine
 from ..recursions import convolutional as rec
@@ -146,19 +147,7 @@ class _ConvolutionalKernel(CarriesConfig, VarianceHyperparameters,
     # -------------------------------------------------------------- inputs
     def _grids(self, X, name="X"):
         shape = _check_image_shape(self.image_shape)
-        if getattr(X, "ndim", None) == 4:
-            # a stack of images as neural-tangents takes them (NHWC): the
-            # flattened rows are the same pixels, channels last
-            if shape is None:
-                raise ValueError(
-                    f"{name} is 4-D {tuple(X.shape)}: images are read with "
-                    f"image_shape=(rows, columns); pass image_shape="
-                    f"{tuple(X.shape[1:3])} (channels last).")
-            if tuple(X.shape[1:3]) != shape[:2]:
-                raise ValueError(
-                    f"{name} holds images of {tuple(X.shape[1:3])} pixels "
-                    f"(channels last), but image_shape={self.image_shape!r}.")
-            X = X.reshape(X.shape[0], -1)
+        X = flatten_images(X, shape, name)
         if shape is not None:
             X = check_vector_input(X, name)
             h, w = shape[:2]
